@@ -1,0 +1,267 @@
+// Package balancer is Tether's data plane: configuration value types and their
+// validation, the proxy http.Handler, cookie persistence (static and dynamic
+// cookies), server selection, health checks, counters and change events.
+//
+// It imports only the standard library and xxhash, so every other package can
+// depend on it without pulling in HTTP routers, templates or SQLite.
+package balancer
+
+import (
+	"strconv"
+	"time"
+)
+
+// Config is a whole Tether configuration: what an HAProxy config file says
+// for the features Tether supports. Defaults sections are folded into the
+// frontends and backends they precede, so a Config holds effective values.
+// A Config is a plain value; the balancer never mutates one it was given.
+type Config struct {
+	Global    Global
+	Frontends []Frontend
+	Backends  []Backend
+	Resolvers []Resolvers
+}
+
+// Global holds the settings of HAProxy's global section that Tether uses.
+type Global struct {
+	// StatsSockets are the Runtime API listeners ("stats socket" lines).
+	StatsSockets []StatsSocket
+	// StatsTimeout is the idle timeout of a Runtime API client (default 10s).
+	StatsTimeout time.Duration
+	// StatsMaxConn caps concurrent Runtime API clients (default 10).
+	StatsMaxConn int
+}
+
+// Level is a Runtime API access level.
+type Level int
+
+// Runtime API access levels, in HAProxy's order.
+const (
+	LevelUser     Level = 1
+	LevelOperator Level = 2
+	LevelAdmin    Level = 3
+)
+
+// String returns the level as HAProxy writes it.
+func (l Level) String() string {
+	switch l {
+	case LevelUser:
+		return "user"
+	case LevelOperator:
+		return "operator"
+	case LevelAdmin:
+		return "admin"
+	}
+	return "unknown"
+}
+
+// StatsSocket is one Runtime API listener.
+type StatsSocket struct {
+	// Address is a UNIX socket path, or "ipv4@ADDR:PORT" / "ipv6@[ADDR]:PORT".
+	Address string
+	// Mode is the UNIX socket file mode; 0 means 0600.
+	Mode uint32
+	// Level is the access level granted to clients; 0 means operator.
+	Level Level
+	// SeverityOutput is "none", "number" or "string"; "" means none.
+	SeverityOutput string
+}
+
+// Frontend is a set of listening addresses that forward to a default backend.
+type Frontend struct {
+	Name           string
+	Binds          []string // "ADDR:PORT", as on a bind line
+	DefaultBackend string
+	// ForwardFor adds X-Forwarded-For (option forwardfor).
+	ForwardFor    bool
+	TimeoutClient time.Duration
+}
+
+// Algorithm is a backend's load-balancing algorithm ("balance" line).
+type Algorithm string
+
+// Supported balance algorithms.
+const (
+	RoundRobin Algorithm = "roundrobin"
+	StaticRR   Algorithm = "static-rr"
+	LeastConn  Algorithm = "leastconn"
+	First      Algorithm = "first"
+	Source     Algorithm = "source"
+	Random     Algorithm = "random"
+)
+
+// Dynamic reports whether servers may be added to or removed from a backend
+// using this algorithm at run time, and whether weights may change freely
+// (HAProxy's "dynamic" algorithms).
+func (a Algorithm) Dynamic() bool {
+	switch a {
+	case RoundRobin, LeastConn, First, Random:
+		return true
+	}
+	return false
+}
+
+// Backend is a pool of servers with its persistence and selection settings.
+type Backend struct {
+	Name    string
+	Balance Algorithm
+	// Cookie is the persistence cookie; nil means no cookie persistence.
+	Cookie *CookieConfig
+	// DynamicCookieKey is the secret hashed into dynamic cookies.
+	DynamicCookieKey string
+
+	Persist    bool // option persist
+	Redispatch bool // option redispatch
+	// RedispatchInterval is option redispatch's optional argument: -1 (the
+	// default) redispatches on the last retry, N>0 every Nth retry.
+	RedispatchInterval int
+	Retries            int // retries N (default 3)
+	ForwardFor         bool
+
+	// HTTPCheck, when set, makes checks HTTP requests (option httpchk).
+	HTTPCheck *HTTPCheck
+
+	TimeoutConnect time.Duration
+	TimeoutServer  time.Duration
+	TimeoutCheck   time.Duration
+	TimeoutQueue   time.Duration
+
+	Servers   []Server
+	Templates []ServerTemplate
+}
+
+// HTTPCheck configures HTTP health checks.
+type HTTPCheck struct {
+	Method string // default OPTIONS
+	URI    string // default /
+	// Version is the request's HTTP version string, default "HTTP/1.0".
+	Version string
+	// ExpectStatus is the exact status expected; 0 means any 2xx or 3xx.
+	ExpectStatus int
+}
+
+// CookieMode says how the persistence cookie is produced.
+type CookieMode int
+
+// Cookie modes. CookiePassive only reads the cookie, which the application sets.
+const (
+	CookiePassive CookieMode = iota
+	CookieInsert
+	CookieRewrite
+	CookiePrefix
+)
+
+// String returns the mode's keyword, or "" for passive.
+func (m CookieMode) String() string {
+	switch m {
+	case CookieInsert:
+		return "insert"
+	case CookieRewrite:
+		return "rewrite"
+	case CookiePrefix:
+		return "prefix"
+	}
+	return ""
+}
+
+// CookieConfig is a backend's "cookie" line.
+type CookieConfig struct {
+	Name     string
+	Mode     CookieMode
+	Indirect bool
+	NoCache  bool
+	PostOnly bool
+	Preserve bool
+	HTTPOnly bool
+	Secure   bool
+	Dynamic  bool
+	Domains  []string
+	MaxIdle  time.Duration
+	MaxLife  time.Duration
+	Attrs    []string
+}
+
+// Clone returns a deep copy of c (nil for nil).
+func (c *CookieConfig) Clone() *CookieConfig {
+	if c == nil {
+		return nil
+	}
+	d := *c
+	d.Domains = append([]string(nil), c.Domains...)
+	d.Attrs = append([]string(nil), c.Attrs...)
+	return &d
+}
+
+// Server is one origin server of a backend.
+type Server struct {
+	Name string
+	// Address is an IP literal, a host name, or "" when the server has none
+	// (a template slot waiting for DNS).
+	Address string
+	// Port is the service port; 0 with PortSet false means none (port mapping).
+	Port    int
+	PortSet bool
+	// Cookie is the explicit cookie value; it overrides dynamic cookies.
+	Cookie string
+
+	Check     bool
+	Inter     time.Duration // default 2s
+	FastInter time.Duration // default Inter
+	DownInter time.Duration // default Inter
+	Rise      int           // default 2
+	Fall      int           // default 3
+	CheckPort int           // 0 means the service port
+
+	Weight   int // 0..256, default 1
+	Backup   bool
+	Disabled bool // starts in maintenance
+	MaxConn  int  // 0 means unlimited
+
+	// Resolvers names the resolvers section used to resolve Address.
+	Resolvers     string
+	ResolvePrefer string   // "ipv4" or "ipv6"; "" means ipv6 like HAProxy
+	AllowDupIP    bool     // resolve-opts allow-dup-ip
+	InitAddr      []string // init-addr methods in order; nil means the default
+}
+
+// ServerTemplate is a "server-template" line: Count servers named
+// Prefix+N for N in [Low, High], all resolving FQDN.
+type ServerTemplate struct {
+	Prefix string
+	Low    int
+	High   int
+	// FQDN is the name every slot resolves; a leading "_" makes it an SRV name.
+	FQDN string
+	// Params are the server settings shared by every slot (Name and Address
+	// are ignored).
+	Params Server
+}
+
+// Names returns the server names the template creates, in order.
+func (t ServerTemplate) Names() []string {
+	names := make([]string, 0, t.High-t.Low+1)
+	for i := t.Low; i <= t.High; i++ {
+		names = append(names, t.Prefix+strconv.Itoa(i))
+	}
+	return names
+}
+
+// Resolvers is a "resolvers" section.
+type Resolvers struct {
+	Name                string
+	Nameservers         []Nameserver
+	AcceptedPayloadSize int // default 512
+	ResolveRetries      int // default 3
+	TimeoutResolve      time.Duration
+	TimeoutRetry        time.Duration
+	// Hold maps nx, refused, timeout, other, valid, obsolete to durations.
+	Hold            map[string]time.Duration
+	ParseResolvConf bool
+}
+
+// Nameserver is one DNS server of a resolvers section.
+type Nameserver struct {
+	Name    string
+	Address string // "ADDR:PORT"
+	TCP     bool   // "tcp@" prefix
+}

@@ -1,0 +1,237 @@
+package balancer
+
+import (
+	"strconv"
+	"time"
+)
+
+// Snapshot is a consistent, read-only view of a balancer: configuration,
+// server states and counters at one moment. Counters are read from atomics
+// one by one, so two counters may be a few requests apart.
+type Snapshot struct {
+	// Version increases with every applied change and health transition.
+	Version   uint64
+	Started   time.Time
+	Taken     time.Time
+	Frontends []FrontendStatus
+	Backends  []BackendStatus
+}
+
+// Backend returns the named backend's status, or nil.
+func (s *Snapshot) Backend(name string) *BackendStatus {
+	for i := range s.Backends {
+		if s.Backends[i].Config.Name == name {
+			return &s.Backends[i]
+		}
+	}
+	return nil
+}
+
+// FrontendStatus is a frontend's configuration and counters.
+type FrontendStatus struct {
+	ID     int
+	Config Frontend
+	Stats  FrontendCounters
+}
+
+// FrontendCounters are a frontend's traffic counters.
+type FrontendCounters struct {
+	CurSessions   int64
+	MaxSessions   int64
+	TotalSessions int64
+	TotalRequests int64
+	BytesIn       int64
+	BytesOut      int64
+	Responses     ResponseClasses
+	RequestErrors int64
+}
+
+// BackendStatus is a backend's effective configuration, servers and counters.
+type BackendStatus struct {
+	ID int
+	// Config is the backend's current configuration, runtime changes
+	// included; Config.Servers is in server ID order.
+	Config Backend
+	// KeyFingerprint identifies the dynamic-cookie key without revealing it
+	// ("" when there is no key).
+	KeyFingerprint string
+	Servers        []ServerStatus
+	Stats          BackendCounters
+}
+
+// Server returns the named server's status, or nil.
+func (b *BackendStatus) Server(name string) *ServerStatus {
+	for i := range b.Servers {
+		if b.Servers[i].Config.Name == name {
+			return &b.Servers[i]
+		}
+	}
+	return nil
+}
+
+// DynamicCookies reports whether dynamic cookies are on for the backend.
+func (b *BackendStatus) DynamicCookies() bool {
+	return b.Config.Cookie != nil && b.Config.Cookie.Dynamic
+}
+
+// BackendCounters are a backend's traffic counters.
+type BackendCounters struct {
+	CurSessions   int64
+	MaxSessions   int64
+	TotalSessions int64
+	TotalRequests int64
+	BytesIn       int64
+	BytesOut      int64
+	Responses     ResponseClasses
+	ConnErrors    int64
+	RespErrors    int64
+	Retries       int64
+	Redispatches  int64
+	// NoServer counts requests refused with 503 because no server was usable.
+	NoServer int64
+	LBTotal  int64
+	Sticky   StickyCounters
+	// LastChange is when the backend last went up or down.
+	LastChange time.Time
+}
+
+// ResponseClasses counts HTTP responses by class: 1xx..5xx and other.
+type ResponseClasses [6]int64
+
+// StickyCounters describe how cookie persistence behaved.
+type StickyCounters struct {
+	// Pinned counts requests that arrived with a valid cookie and were
+	// served by the server it names.
+	Pinned int64
+	// NewSessions counts persistent sessions assigned: responses that set
+	// the cookie for a client that did not have a valid one.
+	NewSessions int64
+	// Invalid counts cookies that named no server.
+	Invalid int64
+	// Expired counts cookies refused for their maxidle or maxlife date.
+	Expired int64
+	// Redispatched counts requests whose cookie named a server that was
+	// down or in maintenance and that were sent elsewhere.
+	Redispatched int64
+}
+
+// OpState is a server's operational state, as in show servers state.
+type OpState int
+
+// Operational states.
+const (
+	OpStopped  OpState = 0
+	OpStarting OpState = 1
+	OpRunning  OpState = 2
+	OpStopping OpState = 3
+)
+
+// Admin state bits, as HAProxy's srv_admin_state.
+const (
+	AdminFMaint uint8 = 0x01 // forced maintenance (operator or "disabled")
+	AdminCMaint uint8 = 0x04 // maintenance from configuration
+	AdminFDrain uint8 = 0x08 // forced drain
+	AdminRMaint uint8 = 0x20 // maintenance because the name does not resolve
+)
+
+// ServerStatus is a server's configuration, state and counters.
+type ServerStatus struct {
+	ID int
+	// Config is the server's current configuration: address and port after
+	// runtime changes, initial weight in Config.Weight.
+	Config Server
+	// Cookie is the value that pins a client to this server ("" for none).
+	Cookie string
+	// CookieDynamic reports whether Cookie was generated from the key.
+	CookieDynamic bool
+	// CookieCollision names another server of the backend with the same
+	// cookie value, if any.
+	CookieCollision string
+	Admin           uint8 // Admin* bits
+	Op              OpState
+	Weight          int // current (user) weight
+	// CheckEnabled reports whether health checks run.
+	CheckEnabled bool
+	Check        CheckResult
+	// LastChange is when the operational or admin state last changed.
+	LastChange time.Time
+	Stats      ServerCounters
+}
+
+// Usable reports whether the server may take new, non-persistent traffic.
+func (s *ServerStatus) Usable() bool {
+	return s.Admin&(AdminFMaint|AdminCMaint|AdminRMaint|AdminFDrain) == 0 && s.Op != OpStopped && s.Weight > 0
+}
+
+// StatusText returns the server's status as HAProxy's stats show it:
+// "UP", "DOWN", "DRAIN", "MAINT", "MAINT (resolution)", "no check", with
+// " i/n" while a transition is pending.
+func (s *ServerStatus) StatusText() string {
+	switch {
+	case s.Admin&AdminRMaint != 0:
+		return "MAINT (resolution)"
+	case s.Admin&(AdminFMaint|AdminCMaint) != 0:
+		return "MAINT"
+	}
+	var st string
+	switch s.Op {
+	case OpStopped:
+		st = "DOWN"
+	case OpStopping:
+		st = "NOLB"
+	default:
+		st = "UP"
+	}
+	if st == "UP" && (s.Admin&AdminFDrain != 0 || s.Weight == 0) {
+		st = "DRAIN"
+	}
+	if !s.CheckEnabled {
+		if st == "UP" {
+			return "no check"
+		}
+		return st
+	}
+	rise, fall := s.Config.Rise, s.Config.Fall
+	switch {
+	case s.Op == OpStopped && s.Check.Health > 0:
+		st += " " + strconv.Itoa(s.Check.Health) + "/" + strconv.Itoa(rise)
+	case s.Op != OpStopped && s.Check.Health < rise+fall-1:
+		st += " " + strconv.Itoa(s.Check.Health-rise+1) + "/" + strconv.Itoa(fall)
+	}
+	return st
+}
+
+// CheckResult is the outcome of a server's last health check.
+type CheckResult struct {
+	// Status is HAProxy's check status: "INI", "L4OK", "L4TOUT", "L4CON",
+	// "L7OK", "L7STS", "L7RSP", "L7TOUT", "SOCKERR", or "" when unchecked.
+	Status   string
+	Code     int // HTTP status of an HTTP check
+	Duration time.Duration
+	// Health is HAProxy's check health: 0..rise-1 while down,
+	// rise..rise+fall-1 while up.
+	Health int
+	Time   time.Time
+	// Description is the human text, e.g. "Layer4 connection problem".
+	Description string
+}
+
+// ServerCounters are a server's traffic and check counters.
+type ServerCounters struct {
+	CurSessions   int64
+	MaxSessions   int64
+	TotalSessions int64
+	BytesIn       int64
+	BytesOut      int64
+	Responses     ResponseClasses
+	ConnErrors    int64
+	RespErrors    int64
+	Retries       int64
+	Redispatches  int64
+	LBTotal       int64
+	ChecksFailed  int64
+	Downs         int64 // UP to DOWN transitions
+	Downtime      time.Duration
+	LastSession   time.Time
+	Sticky        StickyCounters
+}
