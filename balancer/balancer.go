@@ -2,9 +2,11 @@ package balancer
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -24,37 +26,160 @@ type Options struct {
 // Balancer is a running load balancer built from a Config. All its methods
 // are safe for concurrent use.
 type Balancer struct {
-	opts Options
+	log       *slog.Logger
+	now       func() time.Time
+	committer atomic.Pointer[Committer]
+	started   time.Time
+
+	// tab is the published routing table; mu serialises writers.
+	tab atomic.Pointer[table]
+	mu  sync.Mutex
+
+	subsMu sync.Mutex
+	subs   map[*subscriber]struct{}
+	seq    uint64 // guarded by mu
+
+	checks           *checkSupervisor
+	upgradeTransport *http.Transport
 }
 
-var errNotBuilt = errors.New("balancer: not implemented")
+type subscriber struct {
+	ch      chan Event
+	dropped atomic.Int64
+}
 
 // New validates cfg and builds a balancer from it. Health checks start with Run.
 func New(cfg Config, opts Options) (*Balancer, error) {
-	return nil, errNotBuilt
+	b := &Balancer{
+		log:  opts.Logger,
+		now:  opts.Now,
+		subs: make(map[*subscriber]struct{}),
+		upgradeTransport: &http.Transport{
+			Proxy:               nil,
+			MaxIdleConnsPerHost: 16,
+			IdleConnTimeout:     90 * time.Second,
+		},
+	}
+	if b.log == nil {
+		b.log = slog.New(slog.DiscardHandler)
+	}
+	if b.now == nil {
+		b.now = time.Now
+	}
+	if opts.Committer != nil {
+		c := opts.Committer
+		b.committer.Store(&c)
+	}
+	b.started = b.now()
+	t, err := build(cfg, opts.Runtime, nil, b.started)
+	if err != nil {
+		return nil, fmt.Errorf("build balancer: %w", err)
+	}
+	t.version = 1
+	b.tab.Store(t)
+	for _, be := range t.backends {
+		b.warnCollisions(be, nil)
+	}
+	b.checks = newCheckSupervisor(b)
+	return b, nil
 }
 
-// Apply validates a change, hands it to the committer, and makes it visible
-// to traffic, in that order; a change that fails validation or cannot be
-// committed changes nothing. Subscribers are then notified.
-func (b *Balancer) Apply(c Change, o Origin) error { return errNotBuilt }
+// SetCommitter replaces the committer that persists changes; nil stops
+// persisting. It lets a store be attached after the balancer is built.
+func (b *Balancer) SetCommitter(c Committer) {
+	if c == nil {
+		b.committer.Store(nil)
+		return
+	}
+	b.committer.Store(&c)
+}
 
 // Snapshot returns the current configuration, states and counters.
-func (b *Balancer) Snapshot() *Snapshot { return &Snapshot{} }
+func (b *Balancer) Snapshot() *Snapshot {
+	return b.tab.Load().snapshot(b.started, b.now())
+}
 
 // State returns the durable state: configuration with runtime changes folded in.
-func (b *Balancer) State() State { return State{} }
+func (b *Balancer) State() State {
+	return b.tab.Load().state()
+}
 
 // Subscribe returns a channel receiving every event from now on, and a
 // function that ends the subscription. A subscriber whose buffer is full
 // loses events rather than slowing the balancer; it can tell by gaps in Seq.
 func (b *Balancer) Subscribe(buffer int) (<-chan Event, func()) {
-	ch := make(chan Event)
-	return ch, func() {}
+	if buffer < 1 {
+		buffer = 1
+	}
+	s := &subscriber{ch: make(chan Event, buffer)}
+	b.subsMu.Lock()
+	b.subs[s] = struct{}{}
+	b.subsMu.Unlock()
+	var once sync.Once
+	return s.ch, func() {
+		once.Do(func() {
+			b.subsMu.Lock()
+			delete(b.subs, s)
+			b.subsMu.Unlock()
+		})
+	}
 }
 
-// Handler returns the proxy handler of the named frontend.
-func (b *Balancer) Handler(frontend string) (http.Handler, error) { return nil, errNotBuilt }
+// publish sends events to every subscriber without blocking. It is called
+// with mu held, so events reach subscribers in order.
+func (b *Balancer) publish(evs []Event) {
+	b.subsMu.Lock()
+	defer b.subsMu.Unlock()
+	for _, ev := range evs {
+		for s := range b.subs {
+			select {
+			case s.ch <- ev:
+			default:
+				s.dropped.Add(1)
+			}
+		}
+	}
+}
 
-// Run runs health checks until ctx is done.
-func (b *Balancer) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+// Run runs health checks until ctx is done, then waits for them to stop.
+func (b *Balancer) Run(ctx context.Context) error {
+	b.checks.run(ctx)
+	return nil
+}
+
+// Close releases idle connections to servers.
+func (b *Balancer) Close() {
+	for _, be := range b.tab.Load().backends {
+		for _, s := range be.servers {
+			if p := s.live.pool.Load(); p != nil {
+				p.closeIdle()
+			}
+		}
+	}
+	b.upgradeTransport.CloseIdleConnections()
+}
+
+// warnCollisions logs and publishes a warning for every new pair of servers
+// sharing a generated cookie, as HAProxy does. prev is the backend before
+// the change, or nil.
+func (b *Balancer) warnCollisions(be *backendRT, prev *backendRT) []Event {
+	cur := be.collisions()
+	if len(cur) == 0 {
+		return nil
+	}
+	var old map[string]string
+	if prev != nil {
+		old = prev.collisions()
+	}
+	var evs []Event
+	for _, s := range be.servers {
+		other, ok := cur[s.cfg.Name]
+		if !ok || !s.cookieDynamic || old[s.cfg.Name] == other {
+			continue
+		}
+		msg := fmt.Sprintf("We generated two equal cookies for two different servers.\nPlease change the secret key for '%s'.", be.cfg.Name)
+		b.log.Warn("dynamic cookie collision", "backend", be.cfg.Name, "server", s.cfg.Name, "other", other)
+		evs = append(evs, Event{Kind: EventWarning, Backend: be.cfg.Name, Server: s.cfg.Name, Message: msg})
+	}
+	return evs
+}

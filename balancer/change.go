@@ -239,4 +239,9 @@ type ServerRuntime struct {
 	Admin        AdminMode
 	Weight       int // current (user) weight
 	CheckEnabled bool
+	// Address is the current IP address ("" when the server has none); it
+	// differs from the configured one after set server addr or resolution.
+	Address string
+	Port    int
+	PortSet bool
 }

@@ -1,0 +1,398 @@
+package balancer
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Apply validates a change, hands it to the committer, and makes it visible
+// to traffic, in that order; a change that fails validation or cannot be
+// committed changes nothing. Subscribers are then notified.
+func (b *Balancer) Apply(c Change, o Origin) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	cur := b.tab.Load()
+	next, prevBE, err := cur.apply(c, now)
+	if err != nil {
+		return err
+	}
+	if cp := b.committer.Load(); cp != nil {
+		commit := Commit{Change: c, Origin: o, Time: now, Before: cur.state(), After: next.state()}
+		if err := (*cp)(commit); err != nil {
+			return fmt.Errorf("persist change to backend %q: %w", c.BackendName(), err)
+		}
+	}
+	next.version = cur.version + 1
+	b.tab.Store(next)
+	b.afterApply(c, cur, next)
+
+	evs := []Event{{Kind: EventChange, Origin: o, Change: redactChange(c), Backend: c.BackendName(), Server: serverOf(c), Message: describeChange(c)}}
+	if nb := next.byName[c.BackendName()]; nb != nil && prevBE != nil {
+		evs = append(evs, b.warnCollisions(nb, prevBE)...)
+	}
+	b.stamp(evs, now, next.version)
+	b.publish(evs)
+	return nil
+}
+
+// stamp numbers events; mu must be held.
+func (b *Balancer) stamp(evs []Event, now time.Time, version uint64) {
+	for i := range evs {
+		b.seq++
+		evs[i].Seq = b.seq
+		evs[i].Time = now
+		evs[i].Version = version
+	}
+}
+
+// afterApply performs the side effects of an applied change that act on
+// connections rather than on the table.
+func (b *Balancer) afterApply(c Change, cur, next *table) {
+	switch c := c.(type) {
+	case ShutdownSessions:
+		if s := findServer(cur, c.ServerRef); s != nil {
+			if p := s.live.pool.Swap(nil); p != nil {
+				p.shutdown()
+			}
+		}
+	case SetAddr:
+		// poolFor replaces the pool on the next request; drop idle
+		// connections to the old address now.
+		if s := findServer(cur, c.ServerRef); s != nil {
+			if p := s.live.pool.Load(); p != nil {
+				p.closeIdle()
+			}
+		}
+	case DelServer:
+		if s := findServer(cur, c.ServerRef); s != nil {
+			if p := s.live.pool.Swap(nil); p != nil {
+				p.shutdown()
+			}
+		}
+	case ClearCounters:
+		for _, be := range next.backends {
+			if c.Backend != "" && be.cfg.Name != c.Backend {
+				continue
+			}
+			be.live.clear(c.All)
+			for _, s := range be.servers {
+				s.live.clear(c.All)
+			}
+		}
+		if c.Backend == "" {
+			for _, fe := range next.frontends {
+				fe.live.clear(c.All)
+			}
+		}
+	}
+	b.checks.reconcile(next)
+}
+
+func findServer(t *table, ref ServerRef) *serverRT {
+	be := t.lookupBackend(ref.Backend)
+	if be == nil {
+		return nil
+	}
+	return be.lookupServer(ref.Server)
+}
+
+func serverOf(c Change) string {
+	switch c := c.(type) {
+	case AddServer:
+		return c.Server.Name
+	case interface{ serverRef() ServerRef }:
+		return c.serverRef().Server
+	}
+	return ""
+}
+
+func (r ServerRef) serverRef() ServerRef { return r }
+
+// redactChange blanks secrets in a change before it is published.
+func redactChange(c Change) Change {
+	if k, ok := c.(SetDynamicCookieKey); ok {
+		k.Key = ""
+		return k
+	}
+	return c
+}
+
+// describeChange returns a one-line description of a change, without secrets.
+func describeChange(c Change) string {
+	switch c := c.(type) {
+	case SetAdminState:
+		return fmt.Sprintf("server %s state set to %s", c.ServerRef, c.State)
+	case SetWeight:
+		return fmt.Sprintf("server %s weight set to %d", c.ServerRef, c.Weight)
+	case SetAddr:
+		if c.Address == "" {
+			return fmt.Sprintf("server %s lost its address", c.ServerRef)
+		}
+		return fmt.Sprintf("server %s address set to %s port %d", c.ServerRef, c.Address, c.Port)
+	case SetHealth:
+		return fmt.Sprintf("server %s health forced to %s", c.ServerRef, [...]string{"up", "stopping", "down"}[c.Health])
+	case SetCheckEnabled:
+		if c.Enabled {
+			return fmt.Sprintf("server %s health checks enabled", c.ServerRef)
+		}
+		return fmt.Sprintf("server %s health checks disabled", c.ServerRef)
+	case SetCheckPort:
+		return fmt.Sprintf("server %s check port set to %d", c.ServerRef, c.Port)
+	case SetMaxConn:
+		return fmt.Sprintf("server %s maxconn set to %d", c.ServerRef, c.MaxConn)
+	case AddServer:
+		return fmt.Sprintf("server %s/%s added", c.Backend, c.Server.Name)
+	case DelServer:
+		return fmt.Sprintf("server %s deleted", c.ServerRef)
+	case SetDynamicCookies:
+		if c.Enabled {
+			return fmt.Sprintf("dynamic cookies enabled on backend %s", c.Backend)
+		}
+		return fmt.Sprintf("dynamic cookies disabled on backend %s", c.Backend)
+	case SetDynamicCookieKey:
+		return fmt.Sprintf("dynamic cookie key of backend %s set (fingerprint %s)", c.Backend, KeyFingerprint(c.Key))
+	case SetCookie:
+		return fmt.Sprintf("cookie settings of backend %s changed", c.Backend)
+	case ShutdownSessions:
+		return fmt.Sprintf("sessions of server %s shut down", c.ServerRef)
+	case ClearCounters:
+		return "counters cleared"
+	}
+	return fmt.Sprintf("%T", c)
+}
+
+// apply returns the table that results from c, and the affected backend as
+// it was before, without publishing anything.
+func (t *table) apply(c Change, now time.Time) (*table, *backendRT, error) {
+	if cc, ok := c.(ClearCounters); ok {
+		if cc.Backend != "" && t.lookupBackend(cc.Backend) == nil {
+			return nil, nil, ErrNoSuchBackend
+		}
+		n := *t
+		return &n, nil, nil
+	}
+	old := t.lookupBackend(c.BackendName())
+	if old == nil {
+		return nil, nil, ErrNoSuchBackend
+	}
+	be := old.clone()
+	if err := be.apply(c, now); err != nil {
+		return nil, nil, err
+	}
+	be.finish()
+	return t.withBackend(be), old, nil
+}
+
+// apply changes the (cloned, unpublished) backend be.
+func (be *backendRT) apply(c Change, now time.Time) error {
+	switch c := c.(type) {
+	case AddServer:
+		return be.addServer(c.Server, now)
+	case SetDynamicCookies:
+		if be.cfg.Cookie != nil {
+			be.cfg.Cookie.Dynamic = c.Enabled
+		}
+		return nil
+	case SetDynamicCookieKey:
+		if c.Key == "" {
+			return fmt.Errorf("%w: a key is required", ErrInvalid)
+		}
+		be.cfg.DynamicCookieKey = c.Key
+		return nil
+	case SetCookie:
+		if err := validateCookie(c.Cookie); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		be.cfg.Cookie = c.Cookie.Clone()
+		return nil
+	}
+	ref, ok := c.(interface{ serverRef() ServerRef })
+	if !ok {
+		return fmt.Errorf("%w: unsupported change %T", ErrInvalid, c)
+	}
+	old := be.lookupServer(ref.serverRef().Server)
+	if old == nil {
+		return ErrNoSuchServer
+	}
+	if _, ok := c.(DelServer); ok {
+		return be.delServer(old)
+	}
+	if _, ok := c.(ShutdownSessions); ok {
+		return nil
+	}
+	s := *old
+	if err := s.apply(c, be, now); err != nil {
+		return err
+	}
+	if s.admin != old.admin || s.op != old.op {
+		s.lastChange = now
+	}
+	be.replace(old, &s)
+	return nil
+}
+
+// replace swaps a server in a cloned backend.
+func (be *backendRT) replace(old, s *serverRT) {
+	for i, o := range be.servers {
+		if o == old {
+			be.servers[i] = s
+		}
+	}
+	be.byName[s.cfg.Name] = s
+}
+
+// apply changes a copy of a server.
+func (s *serverRT) apply(c Change, be *backendRT, now time.Time) error {
+	switch c := c.(type) {
+	case SetAdminState:
+		s.admin &^= AdminFMaint | AdminFDrain
+		switch c.State {
+		case Maint:
+			s.admin |= AdminFMaint
+		case Drain:
+			s.admin |= AdminFDrain
+		}
+	case SetWeight:
+		if c.Weight < 0 || c.Weight > 256 {
+			return ErrWeightRange
+		}
+		if !be.cfg.Balance.Dynamic() && c.Weight != 0 && c.Weight != s.cfg.Weight {
+			return ErrStaticWeight
+		}
+		s.weight = c.Weight
+	case SetAddr:
+		if c.Resolved && c.Address == "" {
+			s.admin |= AdminRMaint
+			return nil
+		}
+		ip, err := netip.ParseAddr(c.Address)
+		if err != nil {
+			return fmt.Errorf("%w '%s'", ErrInvalidAddress, c.Address)
+		}
+		ip = ip.Unmap()
+		if s.addr.IsValid() && s.addr.Is4() != ip.Is4() && !c.Resolved {
+			return ErrFamilyChange
+		}
+		s.addr = ip
+		if c.PortSet {
+			if c.Port < 0 || c.Port > 65535 {
+				return fmt.Errorf("%w: port %d", ErrInvalid, c.Port)
+			}
+			s.port, s.portSet = c.Port, true
+		}
+		if c.Resolved {
+			s.admin &^= AdminRMaint
+		}
+		if s.admin&AdminRMaint != 0 && !c.Resolved {
+			// An operator-set address ends maintenance by resolution.
+			s.admin &^= AdminRMaint
+		}
+	case SetHealth:
+		switch c.Health {
+		case HealthUp:
+			s.op = OpRunning
+		case HealthStopping:
+			s.op = OpStopping
+		case HealthDown:
+			s.op = OpStopped
+		}
+		s.live.noteOp(s.op, now)
+	case SetCheckEnabled:
+		if c.Enabled && !s.cfg.Check {
+			return ErrCheckNotConfigured
+		}
+		s.checkEnabled = c.Enabled
+		if !c.Enabled {
+			// An unchecked server is considered up.
+			s.op = OpRunning
+			s.live.noteOp(s.op, now)
+		}
+	case SetCheckPort:
+		if c.Port <= 0 || c.Port > 65535 {
+			return fmt.Errorf("%w: port %d", ErrInvalid, c.Port)
+		}
+		s.cfg.CheckPort = c.Port
+	case SetMaxConn:
+		if c.MaxConn < 0 {
+			return fmt.Errorf("%w: maxconn %d", ErrInvalid, c.MaxConn)
+		}
+		s.cfg.MaxConn = c.MaxConn
+	default:
+		return fmt.Errorf("%w: unsupported change %T", ErrInvalid, c)
+	}
+	return nil
+}
+
+// addServer adds a server the way HAProxy's "add server" does: in
+// maintenance, with checks disabled.
+func (be *backendRT) addServer(sc Server, now time.Time) error {
+	if !be.cfg.Balance.Dynamic() {
+		return ErrNotDynamicBackend
+	}
+	if sc.Name == "" {
+		return fmt.Errorf("%w: a server name is required", ErrInvalid)
+	}
+	if be.byName[sc.Name] != nil {
+		return ErrServerExists
+	}
+	if sc.Weight == 0 && !sc.Disabled {
+		sc.Weight = 1
+	}
+	nextID := 1
+	for _, s := range be.servers {
+		if s.id >= nextID {
+			nextID = s.id + 1
+		}
+	}
+	s, err := newServerRT(nextID, sc, now)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if s.admin&AdminRMaint != 0 && sc.Address != "" {
+		return fmt.Errorf("%w '%s'", ErrInvalidAddress, sc.Address)
+	}
+	s.admin |= AdminFMaint
+	s.checkEnabled = false
+	s.live = newServerLive()
+	be.servers = append(be.servers, s)
+	be.byName[sc.Name] = s
+	return nil
+}
+
+// delServer removes a server in maintenance that has no connection in use.
+func (be *backendRT) delServer(s *serverRT) error {
+	if s.admin&AdminFMaint == 0 {
+		return ErrNotInMaintenance
+	}
+	if s.live.cur.Load() > 0 {
+		return ErrServerHasConns
+	}
+	if p := s.live.pool.Load(); p != nil && p.activeCount() > 0 {
+		return ErrServerHasConns
+	}
+	for i, o := range be.servers {
+		if o == s {
+			be.servers = append(be.servers[:i:i], be.servers[i+1:]...)
+			break
+		}
+	}
+	delete(be.byName, s.cfg.Name)
+	// A deleted template slot is remembered as deleted by leaving the
+	// template's other slots in place; static servers simply disappear.
+	return nil
+}
+
+// noteOp records a transition to or from the stopped state for downtime.
+func (l *serverLive) noteOp(op OpState, now time.Time) {
+	if op == OpStopped {
+		if l.downSince.CompareAndSwap(0, now.UnixNano()) {
+			l.downs.Add(1)
+		}
+		return
+	}
+	if since := l.downSince.Swap(0); since != 0 {
+		l.downtime.Add(now.UnixNano() - since)
+	}
+}

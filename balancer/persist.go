@@ -1,0 +1,397 @@
+package balancer
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// cookieRT is a backend's cookie settings prepared for the request path.
+type cookieRT struct {
+	cfg CookieConfig
+	// suffix is what follows "; path=/" in an inserted cookie: domains,
+	// HttpOnly, Secure and attributes, in HAProxy's order.
+	suffix  string
+	maxIdle int64 // seconds
+	maxLife int64 // seconds
+}
+
+func newCookieRT(c *CookieConfig) *cookieRT {
+	if c == nil || c.Name == "" {
+		return nil
+	}
+	var sb strings.Builder
+	for _, d := range c.Domains {
+		sb.WriteString("; domain=")
+		sb.WriteString(d)
+	}
+	if c.HTTPOnly {
+		sb.WriteString("; HttpOnly")
+	}
+	if c.Secure {
+		sb.WriteString("; Secure")
+	}
+	for _, a := range c.Attrs {
+		sb.WriteString("; ")
+		sb.WriteString(a)
+	}
+	return &cookieRT{cfg: *c, suffix: sb.String(), maxIdle: int64(c.MaxIdle / time.Second), maxLife: int64(c.MaxLife / time.Second)}
+}
+
+// validateCookie applies HAProxy's rules for a cookie line.
+func validateCookie(c *CookieConfig) error {
+	if c == nil {
+		return nil
+	}
+	if c.Name == "" {
+		return fmt.Errorf("cookie: a cookie name is required")
+	}
+	if c.Mode == CookieRewrite && c.Indirect {
+		return fmt.Errorf("cookie: 'rewrite' and 'indirect' are incompatible")
+	}
+	if c.Preserve && c.Mode != CookieInsert && !c.Indirect {
+		return fmt.Errorf("cookie: 'preserve' requires at least 'insert' or 'indirect'")
+	}
+	for _, a := range c.Attrs {
+		if strings.ContainsAny(a, ";") || strings.IndexFunc(a, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+			return fmt.Errorf("cookie: attr %q contains a control character or ';'", a)
+		}
+	}
+	for _, d := range c.Domains {
+		if d == "" || strings.IndexFunc(d, func(r rune) bool {
+			return !(r == '.' || r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+		}) >= 0 {
+			return fmt.Errorf("cookie: invalid domain %q", d)
+		}
+	}
+	if c.MaxIdle < 0 || c.MaxLife < 0 {
+		return fmt.Errorf("cookie: maxidle and maxlife must not be negative")
+	}
+	return nil
+}
+
+// cookieState says what the request's persistence cookie meant.
+type cookieState uint8
+
+const (
+	ckNone    cookieState = iota // no cookie
+	ckValid                      // named a running server
+	ckDown                       // named a server that is down or in maintenance
+	ckInvalid                    // named no server
+	ckExpired                    // maxidle exceeded
+	ckOld                        // maxlife exceeded
+)
+
+// persistence is the outcome of reading a request's cookies.
+type persistence struct {
+	server *serverRT // assigned by cookie (direct), or nil
+	state  cookieState
+	// downServer is the server a ckDown cookie named, for counters.
+	downServer *serverRT
+	firstDate  int64 // seconds, 0 when absent
+	lastDate   int64
+}
+
+// readRequestCookies applies HAProxy's request-side cookie processing to r:
+// it finds the server the persistence cookie names and, depending on the
+// mode, removes the cookie (insert+indirect) or strips the server prefix
+// (prefix) from what is forwarded. persist is option persist.
+func (ck *cookieRT) readRequestCookies(r *http.Request, be *backendRT, now int64) persistence {
+	var p persistence
+	values := r.Header["Cookie"]
+	if len(values) == 0 {
+		return p
+	}
+	name := ck.cfg.Name
+	for i, line := range values {
+		if !strings.Contains(line, name) {
+			continue
+		}
+		rewritten, changed := ck.scanCookieLine(line, name, be, now, &p)
+		if changed {
+			values[i] = rewritten
+		}
+	}
+	// Drop emptied Cookie lines.
+	n := 0
+	for _, v := range values {
+		if strings.TrimSpace(v) != "" {
+			values[n] = v
+			n++
+		}
+	}
+	if n == 0 {
+		delete(r.Header, "Cookie")
+	} else if n != len(values) {
+		r.Header["Cookie"] = values[:n]
+	}
+	return p
+}
+
+// scanCookieLine processes one Cookie header line. It returns the line to
+// forward and whether it differs from the original.
+func (ck *cookieRT) scanCookieLine(line, name string, be *backendRT, now int64, p *persistence) (string, bool) {
+	changed := false
+	var out []byte // built only once the line changes
+	pos := 0
+	for pos < len(line) {
+		// One cookie: from pos to the next ';'.
+		end := strings.IndexByte(line[pos:], ';')
+		if end < 0 {
+			end = len(line)
+		} else {
+			end += pos
+		}
+		item := line[pos:end]
+		keep, replacement := true, ""
+		replaced := false
+		if n, v, ok := splitCookie(item); ok && n == name {
+			keep, replacement, replaced = ck.processCookie(v, be, now, p)
+		}
+		if !keep || replaced {
+			if !changed {
+				out = append(out, line[:pos]...)
+				changed = true
+			}
+			if replaced {
+				// Keep the leading whitespace and name of the item.
+				eq := strings.IndexByte(item, '=')
+				out = append(out, item[:eq+1]...)
+				out = append(out, replacement...)
+				if end < len(line) {
+					out = append(out, ';')
+				}
+			}
+		} else if changed {
+			out = append(out, item...)
+			if end < len(line) {
+				out = append(out, ';')
+			}
+		}
+		pos = end + 1
+	}
+	if !changed {
+		return line, false
+	}
+	s := strings.TrimSpace(string(out))
+	s = strings.TrimSuffix(s, ";")
+	return strings.TrimSpace(s), true
+}
+
+// splitCookie splits " name=value " into name and value.
+func splitCookie(item string) (string, string, bool) {
+	eq := strings.IndexByte(item, '=')
+	if eq < 0 {
+		return "", "", false
+	}
+	return strings.TrimSpace(item[:eq]), strings.TrimSpace(item[eq+1:]), true
+}
+
+// processCookie handles one occurrence of the persistence cookie. It returns
+// whether to keep it in the forwarded request and, for prefix mode, the
+// value to forward instead.
+func (ck *cookieRT) processCookie(val string, be *backendRT, now int64, p *persistence) (keep bool, replacement string, replaced bool) {
+	srvVal := val
+	prefixed := false
+	if ck.cfg.Mode == CookiePrefix {
+		if i := strings.IndexByte(val, '~'); i >= 0 {
+			srvVal, prefixed = val[:i], true
+		}
+	} else if i := strings.IndexByte(val, '|'); i >= 0 {
+		srvVal = val[:i]
+		rest := val[i+1:]
+		if len(rest) >= 5 {
+			if d := parseCookieDate(rest[:5]); d > 0 {
+				p.lastDate = d
+			}
+		}
+		if j := strings.IndexByte(rest, '|'); j >= 0 && len(rest)-j > 5 {
+			if d := parseCookieDate(rest[j+1 : j+6]); d > 0 {
+				p.firstDate = d
+			}
+		}
+		switch {
+		case p.firstDate != 0 && ck.maxLife > 0 && (now-p.firstDate > ck.maxLife || p.firstDate-now > 86400):
+			p.state, srvVal = ckOld, ""
+			p.firstDate, p.lastDate = 0, 0
+		case p.lastDate != 0 && ck.maxIdle > 0 && (now-p.lastDate > ck.maxIdle || p.lastDate-now > 86400):
+			p.state, srvVal = ckExpired, ""
+			p.firstDate, p.lastDate = 0, 0
+		}
+	}
+	if srvVal != "" && p.server == nil {
+		for _, s := range be.servers {
+			if s.cookie == "" || s.cookie != srvVal {
+				continue
+			}
+			if s.running() || be.cfg.Persist {
+				p.server = s
+				if s.running() {
+					p.state = ckValid
+				} else {
+					p.state = ckDown
+				}
+				break
+			}
+			p.state, p.downServer = ckDown, s
+		}
+	}
+	if p.server == nil && p.state != ckDown && p.state != ckExpired && p.state != ckOld {
+		p.state = ckInvalid
+	}
+	if ck.cfg.Mode == CookiePrefix && prefixed {
+		return true, val[len(srvVal)+1:], true
+	}
+	if ck.cfg.Mode == CookieInsert && ck.cfg.Indirect {
+		return false, "", false
+	}
+	return true, "", false
+}
+
+// deletionCookie is the Set-Cookie value HAProxy sends when the chosen
+// server has no cookie.
+const deletionSuffix = "=; Expires=Thu, 01-Jan-1970 00:00:01 GMT; path=/"
+
+// processResponseCookies applies HAProxy's response-side processing to the
+// server's Set-Cookie headers and inserts the persistence cookie when
+// needed. direct reports whether the request was assigned by its cookie.
+// It returns whether a cookie was inserted for a new session.
+func (ck *cookieRT) processResponseCookies(h http.Header, r *http.Request, srv *serverRT, p *persistence, now int64, cacheable bool) (inserted bool) {
+	direct := p.server != nil && p.server == srv
+	found := false
+	if sc := h["Set-Cookie"]; len(sc) > 0 {
+		n := 0
+		for _, line := range sc {
+			name, val, ok := splitCookie(firstAttr(line))
+			if !ok || name != ck.cfg.Name {
+				sc[n] = line
+				n++
+				continue
+			}
+			found = true
+			switch {
+			case ck.cfg.Preserve:
+				sc[n] = line
+				n++
+			case ck.cfg.Mode == CookieInsert || (direct && ck.cfg.Indirect):
+				// Deleted: HAProxy inserts its own, or the client already has it.
+			case ck.cfg.Mode == CookieRewrite && srv.cookie != "":
+				sc[n] = replaceCookieValue(line, val, srv.cookie)
+				n++
+			case ck.cfg.Mode == CookiePrefix && srv.cookie != "":
+				sc[n] = replaceCookieValue(line, val, srv.cookie+"~"+val)
+				n++
+			default:
+				sc[n] = line
+				n++
+			}
+		}
+		if n == 0 {
+			delete(h, "Set-Cookie")
+		} else {
+			h["Set-Cookie"] = sc[:n]
+		}
+	}
+	if ck.cfg.Mode != CookieInsert || (found && ck.cfg.Preserve) {
+		return false
+	}
+	if ck.cfg.PostOnly && r.Method != http.MethodPost {
+		return false
+	}
+	needDate := (ck.maxIdle > 0 || p.lastDate != 0) && (p.lastDate == 0 || p.lastDate-now < 0)
+	if direct && !needDate && !(ck.maxLife > 0 && p.firstDate == 0) && !(ck.maxLife == 0 && p.firstDate != 0) {
+		return false
+	}
+	var b []byte
+	b = append(b, ck.cfg.Name...)
+	if srv.cookie == "" {
+		b = append(b, deletionSuffix...)
+	} else {
+		b = append(b, '=')
+		b = append(b, srv.cookie...)
+		if ck.maxIdle > 0 || ck.maxLife > 0 {
+			b = append(b, '|')
+			b = appendCookieDate(b, now)
+			if ck.maxLife > 0 {
+				b = append(b, '|')
+				if p.firstDate != 0 {
+					b = appendCookieDate(b, p.firstDate)
+				} else {
+					b = appendCookieDate(b, now)
+				}
+			}
+		}
+		b = append(b, "; path=/"...)
+	}
+	b = append(b, ck.suffix...)
+	h["Set-Cookie"] = append(h["Set-Cookie"], string(b))
+	if ck.cfg.NoCache && cacheable {
+		h["Cache-control"] = append(h["Cache-control"], "private")
+	}
+	return srv.cookie != "" && !direct
+}
+
+// firstAttr returns the "name=value" part of a Set-Cookie line.
+func firstAttr(line string) string {
+	if i := strings.IndexByte(line, ';'); i >= 0 {
+		return line[:i]
+	}
+	return line
+}
+
+// replaceCookieValue replaces the value of the first attribute of a
+// Set-Cookie line, keeping the other attributes.
+func replaceCookieValue(line, old, repl string) string {
+	eq := strings.IndexByte(line, '=')
+	if eq < 0 {
+		return line
+	}
+	rest := line[eq+1:]
+	i := strings.Index(rest, old)
+	if i < 0 {
+		return line
+	}
+	return line[:eq+1] + rest[:i] + repl + rest[i+len(old):]
+}
+
+// cacheableStatus lists the statuses HAProxy considers cacheable.
+func cacheableStatus(code int) bool {
+	switch code {
+	case 200, 203, 204, 206, 300, 301, 404, 405, 410, 414, 501:
+		return true
+	}
+	return false
+}
+
+// responseCacheable reports whether HAProxy would consider the response
+// cacheable, the condition for nocache's "Cache-control: private".
+func responseCacheable(r *http.Request, status int, h http.Header) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+	default:
+		return false
+	}
+	if !cacheableStatus(status) {
+		return false
+	}
+	fresh := false
+	for _, v := range h.Values("Cache-Control") {
+		lv := strings.ToLower(v)
+		if strings.Contains(lv, "private") || strings.Contains(lv, "no-cache") || strings.Contains(lv, "no-store") {
+			return false
+		}
+		if strings.Contains(lv, "public") || strings.Contains(lv, "max-age") || strings.Contains(lv, "s-maxage") {
+			fresh = true
+		}
+	}
+	for _, v := range h.Values("Pragma") {
+		if strings.Contains(strings.ToLower(v), "no-cache") {
+			return false
+		}
+	}
+	if h.Get("Expires") != "" || h.Get("Etag") != "" || h.Get("Last-Modified") != "" {
+		fresh = true
+	}
+	return fresh
+}

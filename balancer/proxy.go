@@ -1,0 +1,424 @@
+package balancer
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// HAProxy 2.6's default error pages.
+var errorPages = map[int]string{
+	http.StatusBadGateway:         "<html><body><h1>502 Bad Gateway</h1>\nThe server returned an invalid or incomplete response.\n</body></html>\n",
+	http.StatusServiceUnavailable: "<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n",
+	http.StatusGatewayTimeout:     "<html><body><h1>504 Gateway Time-out</h1>\nThe server didn't respond in time.\n</body></html>\n",
+}
+
+func writeError(w http.ResponseWriter, code int) {
+	h := w.Header()
+	h["Content-Length"] = nil
+	h["Cache-Control"] = []string{"no-cache"}
+	h["Content-Type"] = []string{"text/html"}
+	w.WriteHeader(code)
+	io.WriteString(w, errorPages[code])
+}
+
+// frontendHandler serves one frontend's traffic.
+type frontendHandler struct {
+	b    *Balancer
+	name string
+}
+
+// Handler returns the proxy handler of the named frontend. The handler is
+// safe for concurrent use and follows every change applied later.
+func (b *Balancer) Handler(frontend string) (http.Handler, error) {
+	if _, ok := b.tab.Load().frontends[frontend]; !ok {
+		return nil, errors.New("no such frontend: " + frontend)
+	}
+	return &frontendHandler{b: b, name: frontend}, nil
+}
+
+func (h *frontendHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	t := h.b.tab.Load()
+	fe := t.frontends[h.name]
+	if fe == nil {
+		writeError(w, http.StatusServiceUnavailable)
+		return
+	}
+	fl := fe.live
+	fl.requests.Add(1)
+	fl.sessions.Add(1)
+	storeMax(&fl.max, fl.cur.Add(1))
+	defer fl.cur.Add(-1)
+	if r.ContentLength > 0 {
+		fl.bytesIn.Add(r.ContentLength)
+	}
+	be := t.byName[fe.backend]
+	if be == nil {
+		fl.responses[4].Add(1)
+		writeError(w, http.StatusServiceUnavailable)
+		return
+	}
+	status := h.b.serveBackend(w, r, be, fe.cfg.ForwardFor)
+	fl.responses[classIndex(status)].Add(1)
+}
+
+// classIndex maps a status to its ResponseClasses index.
+func classIndex(code int) int {
+	if code >= 100 && code < 600 {
+		return code/100 - 1
+	}
+	return 5
+}
+
+// serveBackend proxies r to a server of be and returns the status sent.
+func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *backendRT, forwardFor bool) int {
+	bl := be.live
+	bl.requests.Add(1)
+	bl.sessions.Add(1)
+	storeMax(&bl.max, bl.cur.Add(1))
+	defer bl.cur.Add(-1)
+
+	now := b.now().Unix()
+	client := clientAddr(r)
+	var p persistence
+	if be.ck != nil {
+		p = be.ck.readRequestCookies(r, be, now)
+		switch p.state {
+		case ckInvalid:
+			bl.sticky.invalid.Add(1)
+		case ckExpired, ckOld:
+			bl.sticky.expired.Add(1)
+		}
+	}
+	srv := p.server
+	if srv == nil {
+		srv = be.pick(client, nil)
+		if srv != nil && p.state == ckDown && p.downServer != nil {
+			bl.sticky.redispatched.Add(1)
+			p.downServer.live.sticky.redispatched.Add(1)
+		}
+	}
+	if srv == nil {
+		bl.noServer.Add(1)
+		bl.responses[4].Add(1)
+		writeError(w, http.StatusServiceUnavailable)
+		return http.StatusServiceUnavailable
+	}
+	var xff string
+	if forwardFor || be.cfg.ForwardFor {
+		xff = client.String()
+	}
+	if isUpgrade(r) {
+		return b.serveUpgrade(w, r, be, srv, &p, xff)
+	}
+
+	retries := be.cfg.Retries
+	if retries < 0 {
+		retries = 0
+	}
+	var (
+		resp *http.Response
+		conn *upConn
+		err  error
+	)
+	for attempt := 0; ; attempt++ {
+		resp, conn, err = b.roundTrip(r, be, srv, xff)
+		if err == nil {
+			break
+		}
+		var ce *errConnect
+		if !errors.As(err, &ce) || attempt >= retries || r.Context().Err() != nil {
+			break
+		}
+		srv.live.retries.Add(1)
+		bl.retries.Add(1)
+		if redispatchNow(be, srv, p.server == srv, attempt+1, retries) {
+			if next := be.pick(client, srv); next != nil && next != srv {
+				srv.live.redispatches.Add(1)
+				bl.redispatches.Add(1)
+				if p.server == srv {
+					srv.live.sticky.redispatched.Add(1)
+					bl.sticky.redispatched.Add(1)
+				}
+				srv = next
+				p.server = nil // the client gets the new server's cookie
+				continue
+			}
+		}
+		// HAProxy's turn-around: wait before retrying the same server.
+		wait := time.Second
+		if tc := be.cfg.TimeoutConnect; tc > 0 && tc < wait {
+			wait = tc
+		}
+		select {
+		case <-time.After(wait):
+		case <-r.Context().Done():
+		}
+	}
+	sl := srv.live
+	if err != nil {
+		var ce *errConnect
+		code := http.StatusBadGateway
+		switch {
+		case errors.As(err, &ce):
+			sl.connErrors.Add(1)
+			bl.connErrors.Add(1)
+			code = http.StatusServiceUnavailable
+			select {
+			case sl.checkNow <- struct{}{}:
+			default:
+			}
+		case errors.Is(err, errServerTimeout):
+			sl.respErrors.Add(1)
+			bl.respErrors.Add(1)
+			code = http.StatusGatewayTimeout
+		default:
+			sl.respErrors.Add(1)
+			bl.respErrors.Add(1)
+		}
+		sl.responses[classIndex(code)].Add(1)
+		bl.responses[classIndex(code)].Add(1)
+		if r.Context().Err() == nil {
+			writeError(w, code)
+		}
+		return code
+	}
+	defer sl.cur.Add(-1)
+
+	if p.server == srv {
+		sl.sticky.pinned.Add(1)
+		bl.sticky.pinned.Add(1)
+	}
+	hdr := w.Header()
+	for k, vv := range resp.Header {
+		if hopHeaders[k] {
+			continue
+		}
+		hdr[k] = vv
+	}
+	if be.ck != nil {
+		cacheable := be.ck.cfg.NoCache && responseCacheable(r, resp.StatusCode, resp.Header)
+		if be.ck.processResponseCookies(hdr, r, srv, &p, now, cacheable) {
+			sl.sticky.newSessions.Add(1)
+			bl.sticky.newSessions.Add(1)
+		}
+	}
+	if resp.ContentLength >= 0 && resp.Header.Get("Content-Length") == "" && r.Method != http.MethodHead {
+		hdr["Content-Length"] = []string{itoa64(resp.ContentLength)}
+	}
+	w.WriteHeader(resp.StatusCode)
+	n, copyErr := copyResponse(w, resp.Body)
+	sl.bytesOut.Add(n)
+	bl.bytesOut.Add(n)
+	sl.responses[classIndex(resp.StatusCode)].Add(1)
+	bl.responses[classIndex(resp.StatusCode)].Add(1)
+	if copyErr == nil && !resp.Close {
+		// The body was read to its end: the connection can serve again.
+		resp.Body.Close()
+		conn.pool.put(conn)
+	} else {
+		conn.pool.discard(conn)
+	}
+	return resp.StatusCode
+}
+
+// redispatchNow applies HAProxy's stream_choose_redispatch rule after a
+// failed connection attempt (attempt counts from 1).
+func redispatchNow(be *backendRT, srv *serverRT, direct bool, attempt, retries int) bool {
+	if !be.cfg.Redispatch {
+		return false
+	}
+	if !srv.running() || srv.op != OpRunning {
+		return true
+	}
+	interval := be.cfg.RedispatchInterval
+	switch {
+	case interval > 0:
+		if attempt%interval == 0 {
+			return true
+		}
+	case interval < 0:
+		if attempt%(retries+1+interval) == 0 {
+			return true
+		}
+	}
+	return !direct && len(be.usable) > 1 && be.cfg.Balance != Source
+}
+
+// roundTrip sends r to srv and reads the response headers. On success the
+// server's in-flight counter has been incremented and the caller owns conn.
+func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff string) (*http.Response, *upConn, error) {
+	addr := srv.dialAddr()
+	if addr == "" {
+		return nil, nil, &errConnect{err: errors.New("server has no address")}
+	}
+	sl := srv.live
+	pool := sl.poolFor(addr, orDefault(be.cfg.TimeoutConnect, 5*time.Second), be.cfg.TimeoutServer)
+	sl.sessions.Add(1)
+	sl.lbTotal.Add(1)
+	be.live.lbTotal.Add(1)
+	sl.lastSession.Store(b.now().UnixNano())
+	storeMax(&sl.max, sl.cur.Add(1))
+	for try := 0; ; try++ {
+		c, err := pool.get()
+		if err != nil {
+			sl.cur.Add(-1)
+			return nil, nil, err
+		}
+		stop := context.AfterFunc(r.Context(), func() { c.nc.Close() })
+		err = writeRequest(c, r, r.Header, xff)
+		var resp *http.Response
+		if err == nil {
+			resp, err = readResponse(c, r)
+		}
+		if err == nil {
+			resp.Body = &stopOnClose{ReadCloser: resp.Body, stop: stop}
+			if r.ContentLength > 0 {
+				sl.bytesIn.Add(r.ContentLength)
+				be.live.bytesIn.Add(r.ContentLength)
+			}
+			return resp, c, nil
+		}
+		stop()
+		pool.discard(c)
+		// A reused connection the server closed while idle: try a fresh one
+		// when the request can be sent again.
+		if c.reused && try == 0 && (r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0) && r.Context().Err() == nil {
+			continue
+		}
+		sl.cur.Add(-1)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			err = errServerTimeout
+		}
+		return nil, nil, err
+	}
+}
+
+// stopOnClose unregisters the client-abort hook when the body is closed.
+type stopOnClose struct {
+	io.ReadCloser
+	stop func() bool
+}
+
+func (s *stopOnClose) Close() error {
+	s.stop()
+	return s.ReadCloser.Close()
+}
+
+// copyResponse streams a response body to the client, flushing when the
+// origin pauses so streamed responses reach the client promptly.
+func copyResponse(w http.ResponseWriter, body io.Reader) (int64, error) {
+	buf := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(buf)
+	var total int64
+	flusher, _ := w.(http.Flusher)
+	for {
+		n, err := body.Read(*buf)
+		if n > 0 {
+			if _, werr := w.Write((*buf)[:n]); werr != nil {
+				return total, werr
+			}
+			total += int64(n)
+			if flusher != nil && n < len(*buf) && err == nil {
+				flusher.Flush()
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+func itoa64(v int64) string {
+	var b [20]byte
+	i := len(b)
+	if v == 0 {
+		return "0"
+	}
+	for v > 0 {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return string(b[i:])
+}
+
+// clientAddr returns the client's IP address.
+func clientAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+func isUpgrade(r *http.Request) bool {
+	if r.Header.Get("Upgrade") == "" {
+		return false
+	}
+	for _, v := range r.Header["Connection"] {
+		for _, tok := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), "upgrade") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// serveUpgrade proxies a protocol upgrade (such as a websocket) with the
+// standard library's reverse proxy, which handles the switch of protocols.
+func (b *Balancer) serveUpgrade(w http.ResponseWriter, r *http.Request, be *backendRT, srv *serverRT, p *persistence, xff string) int {
+	addr := srv.dialAddr()
+	status := http.StatusSwitchingProtocols
+	sl := srv.live
+	sl.sessions.Add(1)
+	storeMax(&sl.max, sl.cur.Add(1))
+	defer sl.cur.Add(-1)
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme = "http"
+			pr.Out.URL.Host = addr
+			pr.Out.Host = r.Host
+			if xff != "" {
+				pr.Out.Header.Set("X-Forwarded-For", xff)
+			}
+		},
+		Transport: b.upgradeTransport,
+		ModifyResponse: func(resp *http.Response) error {
+			status = resp.StatusCode
+			if be.ck != nil {
+				be.ck.processResponseCookies(resp.Header, r, srv, p, b.now().Unix(), false)
+			}
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			status = http.StatusBadGateway
+			sl.connErrors.Add(1)
+			writeError(w, status)
+		},
+	}
+	if addr == "" {
+		writeError(w, http.StatusServiceUnavailable)
+		return http.StatusServiceUnavailable
+	}
+	rp.ServeHTTP(w, r)
+	return status
+}

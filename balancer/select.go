@@ -1,0 +1,139 @@
+package balancer
+
+import (
+	"hash/maphash"
+	"math/rand/v2"
+	"net/netip"
+)
+
+// buildSchedule computes the usable servers and the weighted round-robin
+// schedule of a backend that is not yet published.
+func (be *backendRT) buildSchedule() {
+	be.usable = be.usable[:0:0]
+	be.backup = nil
+	for _, s := range be.servers {
+		if !s.usable() {
+			continue
+		}
+		if s.cfg.Backup {
+			if be.backup == nil {
+				be.backup = s
+			}
+			continue
+		}
+		be.usable = append(be.usable, s)
+	}
+	be.sched = smoothSchedule(be.usable)
+}
+
+// smoothSchedule interleaves servers in proportion to their weights (smooth
+// weighted round-robin), over one cycle of sum(weight)/gcd entries.
+func smoothSchedule(servers []*serverRT) []*serverRT {
+	if len(servers) == 0 {
+		return nil
+	}
+	g := 0
+	for _, s := range servers {
+		g = gcd(g, s.weight)
+	}
+	total := 0
+	weights := make([]int, len(servers))
+	for i, s := range servers {
+		weights[i] = s.weight / g
+		total += weights[i]
+	}
+	sched := make([]*serverRT, 0, total)
+	current := make([]int, len(servers))
+	for range total {
+		best := 0
+		for i := range servers {
+			current[i] += weights[i]
+			if current[i] > current[best] {
+				best = i
+			}
+		}
+		current[best] -= total
+		sched = append(sched, servers[best])
+	}
+	return sched
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+var sourceSeed = maphash.MakeSeed()
+
+// pick chooses a server for a request that persistence did not assign, or
+// nil when none is usable. exclude is skipped when another server exists
+// (used when redispatching away from a failed server).
+func (be *backendRT) pick(client netip.Addr, exclude *serverRT) *serverRT {
+	if len(be.sched) == 0 {
+		if be.backup != nil && be.backup != exclude {
+			return be.backup
+		}
+		return nil
+	}
+	var s *serverRT
+	switch be.cfg.Balance {
+	case LeastConn:
+		s = be.pickLeastConn(exclude)
+	case First:
+		s = be.pickFirst(exclude)
+	case Source:
+		var h maphash.Hash
+		h.SetSeed(sourceSeed)
+		b := client.As16()
+		h.Write(b[:])
+		s = be.sched[h.Sum64()%uint64(len(be.sched))]
+	case Random:
+		s = be.sched[rand.IntN(len(be.sched))]
+	default:
+		s = be.sched[(be.live.rr.Add(1)-1)%uint64(len(be.sched))]
+	}
+	if s == exclude && len(be.usable) > 1 {
+		for _, o := range be.usable {
+			if o != exclude {
+				return o
+			}
+		}
+	}
+	return s
+}
+
+// pickLeastConn returns the usable server with the fewest connections in
+// use relative to its weight, rotating among ties.
+func (be *backendRT) pickLeastConn(exclude *serverRT) *serverRT {
+	n := len(be.usable)
+	start := int(be.live.rr.Add(1) % uint64(n))
+	var best *serverRT
+	var bestCur, bestW int64
+	for i := range n {
+		s := be.usable[(start+i)%n]
+		if s == exclude && n > 1 {
+			continue
+		}
+		cur, w := s.live.cur.Load(), int64(s.weight)
+		if best == nil || cur*bestW < bestCur*w {
+			best, bestCur, bestW = s, cur, w
+		}
+	}
+	return best
+}
+
+// pickFirst returns the first usable server, in ID order, with a free
+// connection slot.
+func (be *backendRT) pickFirst(exclude *serverRT) *serverRT {
+	for _, s := range be.usable {
+		if s == exclude {
+			continue
+		}
+		if s.cfg.MaxConn == 0 || s.live.cur.Load() < int64(s.cfg.MaxConn) {
+			return s
+		}
+	}
+	return be.usable[0]
+}

@@ -1,0 +1,183 @@
+package balancer
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+type atomic64 = atomic.Int64
+
+// snapshot builds a Snapshot of t, reading counters from the live atomics.
+func (t *table) snapshot(started, now time.Time) *Snapshot {
+	s := &Snapshot{Version: t.version, Started: started, Taken: now}
+	for _, fc := range t.cfg.Frontends {
+		fe := t.frontends[fc.Name]
+		if fe == nil {
+			continue
+		}
+		l := fe.live
+		s.Frontends = append(s.Frontends, FrontendStatus{
+			ID:     fe.id,
+			Config: fe.cfg,
+			Stats: FrontendCounters{
+				CurSessions:   l.cur.Load(),
+				MaxSessions:   l.max.Load(),
+				TotalSessions: l.sessions.Load(),
+				TotalRequests: l.requests.Load(),
+				BytesIn:       l.bytesIn.Load(),
+				BytesOut:      l.bytesOut.Load(),
+				Responses:     readClasses(&l.responses),
+				RequestErrors: l.reqErrors.Load(),
+			},
+		})
+	}
+	for _, be := range t.backends {
+		s.Backends = append(s.Backends, be.status(now))
+	}
+	return s
+}
+
+func (be *backendRT) status(now time.Time) BackendStatus {
+	l := be.live
+	bs := BackendStatus{
+		ID:             be.id,
+		Config:         be.cfg,
+		KeyFingerprint: KeyFingerprint(be.cfg.DynamicCookieKey),
+		Stats: BackendCounters{
+			CurSessions:   l.cur.Load(),
+			MaxSessions:   l.max.Load(),
+			TotalSessions: l.sessions.Load(),
+			TotalRequests: l.requests.Load(),
+			BytesIn:       l.bytesIn.Load(),
+			BytesOut:      l.bytesOut.Load(),
+			Responses:     readClasses(&l.responses),
+			ConnErrors:    l.connErrors.Load(),
+			RespErrors:    l.respErrors.Load(),
+			Retries:       l.retries.Load(),
+			Redispatches:  l.redispatches.Load(),
+			NoServer:      l.noServer.Load(),
+			LBTotal:       l.lbTotal.Load(),
+			Sticky:        l.sticky.read(),
+			LastChange:    time.Unix(0, l.lastChange.Load()),
+		},
+	}
+	bs.Config.Cookie = be.cfg.Cookie.Clone()
+	bs.Config.Servers = make([]Server, len(be.servers))
+	coll := be.collisions()
+	bs.Servers = make([]ServerStatus, len(be.servers))
+	for i, s := range be.servers {
+		bs.Config.Servers[i] = s.cfg
+		bs.Servers[i] = s.status(now, coll[s.cfg.Name])
+	}
+	return bs
+}
+
+func (s *serverRT) status(now time.Time, collision string) ServerStatus {
+	l := s.live
+	cfg := s.cfg
+	if s.addr.IsValid() {
+		cfg.Address = s.addr.String()
+	} else if s.admin&AdminRMaint != 0 && cfg.Resolvers == "" {
+		cfg.Address = s.cfg.Address
+	}
+	cfg.Port, cfg.PortSet = s.port, s.portSet
+	st := ServerStatus{
+		ID:              s.id,
+		Config:          cfg,
+		Cookie:          s.cookie,
+		CookieDynamic:   s.cookieDynamic,
+		CookieCollision: collision,
+		Admin:           s.admin,
+		Op:              s.op,
+		Weight:          s.weight,
+		CheckEnabled:    s.checkEnabled,
+		LastChange:      s.lastChange,
+		Stats:           l.read(now),
+	}
+	if cr := l.check.Load(); cr != nil {
+		st.Check = *cr
+	} else if s.checkEnabled {
+		st.Check = CheckResult{Status: "INI", Health: s.cfg.Rise}
+	}
+	if !s.checkEnabled {
+		st.Check.Status = ""
+	}
+	return st
+}
+
+func (l *serverLive) read(now time.Time) ServerCounters {
+	c := ServerCounters{
+		CurSessions:   l.cur.Load(),
+		MaxSessions:   l.max.Load(),
+		TotalSessions: l.sessions.Load(),
+		BytesIn:       l.bytesIn.Load(),
+		BytesOut:      l.bytesOut.Load(),
+		Responses:     readClasses(&l.responses),
+		ConnErrors:    l.connErrors.Load(),
+		RespErrors:    l.respErrors.Load(),
+		Retries:       l.retries.Load(),
+		Redispatches:  l.redispatches.Load(),
+		LBTotal:       l.lbTotal.Load(),
+		ChecksFailed:  l.checksFailed.Load(),
+		Downs:         l.downs.Load(),
+		Downtime:      time.Duration(l.downtime.Load()),
+		Sticky:        l.sticky.read(),
+	}
+	if since := l.downSince.Load(); since != 0 {
+		c.Downtime += time.Duration(now.UnixNano() - since)
+	}
+	if ls := l.lastSession.Load(); ls != 0 {
+		c.LastSession = time.Unix(0, ls)
+	}
+	return c
+}
+
+func readClasses(a *[6]atomic64) ResponseClasses {
+	var r ResponseClasses
+	for i := range a {
+		r[i] = a[i].Load()
+	}
+	return r
+}
+
+// clear resets max counters, or every counter when all is set.
+func (l *serverLive) clear(all bool) {
+	l.max.Store(0)
+	if !all {
+		return
+	}
+	for _, c := range []*atomic64{&l.sessions, &l.bytesIn, &l.bytesOut, &l.connErrors, &l.respErrors, &l.retries, &l.redispatches, &l.lbTotal, &l.checksFailed, &l.downs, &l.downtime} {
+		c.Store(0)
+	}
+	for i := range l.responses {
+		l.responses[i].Store(0)
+	}
+	l.sticky.reset()
+}
+
+func (l *backendLive) clear(all bool) {
+	l.max.Store(0)
+	if !all {
+		return
+	}
+	for _, c := range []*atomic64{&l.sessions, &l.requests, &l.bytesIn, &l.bytesOut, &l.connErrors, &l.respErrors, &l.retries, &l.redispatches, &l.noServer, &l.lbTotal} {
+		c.Store(0)
+	}
+	for i := range l.responses {
+		l.responses[i].Store(0)
+	}
+	l.sticky.reset()
+}
+
+func (l *frontendLive) clear(all bool) {
+	l.max.Store(0)
+	if !all {
+		return
+	}
+	for _, c := range []*atomic64{&l.sessions, &l.requests, &l.bytesIn, &l.bytesOut, &l.reqErrors} {
+		c.Store(0)
+	}
+	for i := range l.responses {
+		l.responses[i].Store(0)
+	}
+}

@@ -1,0 +1,480 @@
+package balancer
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// table is an immutable routing table. A new one is built copy-on-write for
+// every change and published with an atomic pointer swap; request handling
+// loads it once and never sees it change.
+type table struct {
+	version   uint64
+	cfg       Config // Global, Frontends, Resolvers; Backends are in backends
+	backends  []*backendRT
+	byName    map[string]*backendRT
+	frontends map[string]*frontendRT
+}
+
+type frontendRT struct {
+	id      int
+	cfg     Frontend
+	backend string
+	live    *frontendLive
+}
+
+// backendRT is one backend inside a table. It is never modified once the
+// table is published.
+type backendRT struct {
+	id      int
+	cfg     Backend // Servers is nil: servers holds them
+	servers []*serverRT
+	byName  map[string]*serverRT
+	ck      *cookieRT
+	// sched is the weighted round-robin schedule of usable active servers.
+	sched []*serverRT
+	// backup is the first usable backup server, used when sched is empty.
+	backup *serverRT
+	// usable lists usable active servers in ID order.
+	usable []*serverRT
+	live   *backendLive
+}
+
+// serverRT is one server inside a table, immutable once published. Its
+// counters and connection pool live in live, shared by every table.
+type serverRT struct {
+	id  int
+	cfg Server // as configured; Address may be a host name
+	// addr is the current IP ("" invalid when the server has none) and port.
+	addr          netip.Addr
+	port          int
+	portSet       bool
+	cookie        string
+	cookieDynamic bool
+	admin         uint8
+	op            OpState
+	weight        int
+	checkEnabled  bool
+	lastChange    time.Time
+	live          *serverLive
+}
+
+// key returns "backend/server".
+func key(backend, server string) string { return backend + "/" + server }
+
+// dialAddr returns the host:port to connect to, or "" with no address.
+func (s *serverRT) dialAddr() string {
+	if !s.addr.IsValid() {
+		return ""
+	}
+	return netip.AddrPortFrom(s.addr, uint16(s.port)).String()
+}
+
+// running reports whether the server counts as running for persistence:
+// not in maintenance and not stopped. Drain still counts as running.
+func (s *serverRT) running() bool {
+	return s.admin&(AdminFMaint|AdminCMaint|AdminRMaint) == 0 && s.op != OpStopped
+}
+
+// usable reports whether the server may take new load-balanced traffic.
+func (s *serverRT) usable() bool {
+	return s.running() && s.admin&AdminFDrain == 0 && s.op != OpStopping && s.weight > 0
+}
+
+// build creates a table from a configuration and restored runtime state.
+func build(cfg Config, runtime map[string]ServerRuntime, prev *table, now time.Time) (*table, error) {
+	t := &table{
+		cfg:       cfg,
+		byName:    make(map[string]*backendRT, len(cfg.Backends)),
+		frontends: make(map[string]*frontendRT, len(cfg.Frontends)),
+	}
+	t.cfg.Backends = nil
+	for i, bc := range cfg.Backends {
+		if bc.Name == "" {
+			return nil, fmt.Errorf("backend #%d has no name", i+1)
+		}
+		if _, dup := t.byName[bc.Name]; dup {
+			return nil, fmt.Errorf("backend %q is defined twice", bc.Name)
+		}
+		be, err := buildBackend(i+1, bc, runtime, prev, now)
+		if err != nil {
+			return nil, fmt.Errorf("backend %q: %w", bc.Name, err)
+		}
+		t.backends = append(t.backends, be)
+		t.byName[bc.Name] = be
+	}
+	for i, fc := range cfg.Frontends {
+		if _, dup := t.frontends[fc.Name]; dup {
+			return nil, fmt.Errorf("frontend %q is defined twice", fc.Name)
+		}
+		if fc.DefaultBackend != "" {
+			if _, ok := t.byName[fc.DefaultBackend]; !ok {
+				return nil, fmt.Errorf("frontend %q: default_backend %q does not exist", fc.Name, fc.DefaultBackend)
+			}
+		}
+		live := &frontendLive{}
+		if prev != nil {
+			if old, ok := prev.frontends[fc.Name]; ok {
+				live = old.live
+			}
+		}
+		t.frontends[fc.Name] = &frontendRT{id: len(cfg.Backends) + i + 1, cfg: fc, backend: fc.DefaultBackend, live: live}
+	}
+	return t, nil
+}
+
+func buildBackend(id int, bc Backend, runtime map[string]ServerRuntime, prev *table, now time.Time) (*backendRT, error) {
+	if bc.Balance == "" {
+		bc.Balance = RoundRobin
+	}
+	switch bc.Balance {
+	case RoundRobin, StaticRR, LeastConn, First, Source, Random:
+	default:
+		return nil, fmt.Errorf("unsupported balance algorithm %q", bc.Balance)
+	}
+	if err := validateCookie(bc.Cookie); err != nil {
+		return nil, err
+	}
+	be := &backendRT{id: id, byName: make(map[string]*serverRT)}
+	var prevBE *backendRT
+	if prev != nil {
+		prevBE = prev.byName[bc.Name]
+	}
+	if prevBE != nil {
+		be.live = prevBE.live
+	} else {
+		be.live = newBackendLive(now)
+	}
+	servers := bc.Servers
+	bc.Servers = nil
+	be.cfg = bc
+	be.cfg.Cookie = bc.Cookie.Clone()
+	add := func(sc Server) error {
+		if sc.Name == "" {
+			return fmt.Errorf("a server has no name")
+		}
+		if _, dup := be.byName[sc.Name]; dup {
+			return fmt.Errorf("server %q is defined twice", sc.Name)
+		}
+		s, err := newServerRT(len(be.servers)+1, sc, now)
+		if err != nil {
+			return fmt.Errorf("server %q: %w", sc.Name, err)
+		}
+		if rt, ok := runtime[key(bc.Name, sc.Name)]; ok {
+			s.restore(rt)
+		}
+		if prevBE != nil {
+			if old := prevBE.byName[sc.Name]; old != nil {
+				s.live = old.live
+			}
+		}
+		if s.live == nil {
+			s.live = newServerLive()
+		}
+		be.servers = append(be.servers, s)
+		be.byName[sc.Name] = s
+		return nil
+	}
+	for _, sc := range servers {
+		if err := add(sc); err != nil {
+			return nil, err
+		}
+	}
+	for _, tpl := range bc.Templates {
+		if tpl.Low < 0 || tpl.High < tpl.Low {
+			return nil, fmt.Errorf("server-template %q: bad range %d-%d", tpl.Prefix, tpl.Low, tpl.High)
+		}
+		for _, name := range tpl.Names() {
+			sc := tpl.Params
+			sc.Name = name
+			sc.Address = tpl.FQDN
+			if err := add(sc); err != nil {
+				return nil, err
+			}
+		}
+	}
+	be.finish()
+	return be, nil
+}
+
+func newServerRT(id int, sc Server, now time.Time) (*serverRT, error) {
+	if sc.Weight < 0 || sc.Weight > 256 {
+		return nil, fmt.Errorf("weight %d out of range 0..256", sc.Weight)
+	}
+	if sc.Port < 0 || sc.Port > 65535 {
+		return nil, fmt.Errorf("port %d out of range", sc.Port)
+	}
+	if sc.Rise <= 0 {
+		sc.Rise = 2
+	}
+	if sc.Fall <= 0 {
+		sc.Fall = 3
+	}
+	if sc.Inter <= 0 {
+		sc.Inter = 2 * time.Second
+	}
+	s := &serverRT{
+		id:           id,
+		cfg:          sc,
+		port:         sc.Port,
+		portSet:      sc.PortSet,
+		weight:       sc.Weight,
+		checkEnabled: sc.Check,
+		op:           OpRunning,
+		lastChange:   now,
+	}
+	if ip, err := netip.ParseAddr(sc.Address); err == nil {
+		s.addr = ip.Unmap()
+	} else {
+		// No address or a host name: the server waits in maintenance
+		// until resolution gives it an address.
+		s.admin |= AdminRMaint
+	}
+	if sc.Disabled {
+		s.admin |= AdminFMaint
+	}
+	return s, nil
+}
+
+// restore applies persisted runtime settings to a freshly built server.
+func (s *serverRT) restore(rt ServerRuntime) {
+	s.admin &^= AdminFMaint | AdminFDrain
+	switch rt.Admin {
+	case Maint:
+		s.admin |= AdminFMaint
+	case Drain:
+		s.admin |= AdminFDrain
+	}
+	if rt.Weight >= 0 && rt.Weight <= 256 {
+		s.weight = rt.Weight
+	}
+	s.checkEnabled = rt.CheckEnabled && s.cfg.Check
+	if rt.Address != "" {
+		if ip, err := netip.ParseAddr(rt.Address); err == nil {
+			s.addr = ip.Unmap()
+			s.admin &^= AdminRMaint
+		}
+	}
+	if rt.PortSet {
+		s.port, s.portSet = rt.Port, true
+	}
+}
+
+// runtime returns the server's durable runtime settings.
+func (s *serverRT) runtime() ServerRuntime {
+	rt := ServerRuntime{Weight: s.weight, CheckEnabled: s.checkEnabled, Port: s.port, PortSet: s.portSet}
+	switch {
+	case s.admin&AdminFMaint != 0:
+		rt.Admin = Maint
+	case s.admin&AdminFDrain != 0:
+		rt.Admin = Drain
+	}
+	if s.addr.IsValid() {
+		rt.Address = s.addr.String()
+	}
+	return rt
+}
+
+// finish computes dynamic cookies, collision warnings and the selection
+// schedule. It is called on a backend that is not yet published.
+func (be *backendRT) finish() {
+	be.ck = newCookieRT(be.cfg.Cookie)
+	dynamic := be.cfg.Cookie != nil && be.cfg.Cookie.Dynamic
+	for _, s := range be.servers {
+		switch {
+		case s.cfg.Cookie != "":
+			s.cookie, s.cookieDynamic = s.cfg.Cookie, false
+		case dynamic && s.addr.IsValid():
+			s.cookie = DynamicCookie(be.cfg.DynamicCookieKey, s.addr, int32(s.port))
+			s.cookieDynamic = s.cookie != ""
+		case dynamic:
+			// HAProxy keeps the old value when the address is lost.
+		default:
+			s.cookie, s.cookieDynamic = "", false
+		}
+	}
+	be.buildSchedule()
+}
+
+// collisions returns, for each server whose cookie another non-maintenance
+// server of the backend shares, the other server's name.
+func (be *backendRT) collisions() map[string]string {
+	var out map[string]string
+	seen := make(map[string]string, len(be.servers))
+	for _, s := range be.servers {
+		if s.cookie == "" || s.admin&AdminFMaint != 0 {
+			continue
+		}
+		if other, ok := seen[s.cookie]; ok {
+			if out == nil {
+				out = make(map[string]string)
+			}
+			out[s.cfg.Name] = other
+			if _, ok := out[other]; !ok {
+				out[other] = s.cfg.Name
+			}
+			continue
+		}
+		seen[s.cookie] = s.cfg.Name
+	}
+	return out
+}
+
+// clone returns a shallow copy of be with its own server slice and map, to
+// be modified and finished before publication.
+func (be *backendRT) clone() *backendRT {
+	n := *be
+	n.cfg.Cookie = be.cfg.Cookie.Clone()
+	n.servers = append([]*serverRT(nil), be.servers...)
+	n.byName = make(map[string]*serverRT, len(be.servers))
+	for _, s := range n.servers {
+		n.byName[s.cfg.Name] = s
+	}
+	return &n
+}
+
+// withBackend returns a copy of t in which be replaces the backend of the
+// same name.
+func (t *table) withBackend(be *backendRT) *table {
+	n := *t
+	n.backends = append([]*backendRT(nil), t.backends...)
+	n.byName = make(map[string]*backendRT, len(t.byName))
+	for i, b := range n.backends {
+		if b.cfg.Name == be.cfg.Name {
+			n.backends[i] = be
+		}
+		n.byName[n.backends[i].cfg.Name] = n.backends[i]
+	}
+	return &n
+}
+
+// state returns the table's durable state.
+func (t *table) state() State {
+	st := State{Config: t.cfg, Servers: make(map[string]ServerRuntime)}
+	st.Config.Backends = make([]Backend, 0, len(t.backends))
+	for _, be := range t.backends {
+		bc := be.cfg
+		bc.Cookie = be.cfg.Cookie.Clone()
+		bc.Servers = make([]Server, 0, len(be.servers))
+		fromTemplates := templateNames(bc.Templates)
+		for _, s := range be.servers {
+			st.Servers[key(bc.Name, s.cfg.Name)] = s.runtime()
+			if !fromTemplates[s.cfg.Name] {
+				bc.Servers = append(bc.Servers, s.cfg)
+			}
+		}
+		st.Config.Backends = append(st.Config.Backends, bc)
+	}
+	return st
+}
+
+func templateNames(tpls []ServerTemplate) map[string]bool {
+	if len(tpls) == 0 {
+		return nil
+	}
+	m := make(map[string]bool)
+	for _, t := range tpls {
+		for _, n := range t.Names() {
+			m[n] = true
+		}
+	}
+	return m
+}
+
+// lookupBackend finds a backend by name or "#id".
+func (t *table) lookupBackend(name string) *backendRT {
+	if be, ok := t.byName[name]; ok {
+		return be
+	}
+	if id, ok := parseID(name); ok {
+		for _, be := range t.backends {
+			if be.id == id {
+				return be
+			}
+		}
+	}
+	return nil
+}
+
+// lookupServer finds a server by name or "#id".
+func (be *backendRT) lookupServer(name string) *serverRT {
+	if s, ok := be.byName[name]; ok {
+		return s
+	}
+	if id, ok := parseID(name); ok {
+		for _, s := range be.servers {
+			if s.id == id {
+				return s
+			}
+		}
+	}
+	return nil
+}
+
+func parseID(name string) (int, bool) {
+	if !strings.HasPrefix(name, "#") {
+		return 0, false
+	}
+	id, err := strconv.Atoi(name[1:])
+	return id, err == nil
+}
+
+// frontendLive holds a frontend's counters; it outlives table swaps.
+type frontendLive struct {
+	cur, max, sessions, requests, bytesIn, bytesOut, reqErrors atomic.Int64
+	responses                                                   [6]atomic.Int64
+}
+
+// backendLive holds a backend's counters and round-robin position.
+type backendLive struct {
+	rr                                            atomic.Uint64
+	cur, max, sessions, requests, bytesIn, bytesOut atomic.Int64
+	connErrors, respErrors, retries, redispatches   atomic.Int64
+	noServer, lbTotal                               atomic.Int64
+	responses                                       [6]atomic.Int64
+	sticky                                          stickyLive
+	lastChange                                      atomic.Int64 // unix nanoseconds
+}
+
+func newBackendLive(now time.Time) *backendLive {
+	l := &backendLive{}
+	l.lastChange.Store(now.UnixNano())
+	return l
+}
+
+// stickyLive holds sticky counters as atomics.
+type stickyLive struct {
+	pinned, newSessions, invalid, expired, redispatched atomic.Int64
+}
+
+func (s *stickyLive) read() StickyCounters {
+	return StickyCounters{
+		Pinned:       s.pinned.Load(),
+		NewSessions:  s.newSessions.Load(),
+		Invalid:      s.invalid.Load(),
+		Expired:      s.expired.Load(),
+		Redispatched: s.redispatched.Load(),
+	}
+}
+
+func (s *stickyLive) reset() {
+	s.pinned.Store(0)
+	s.newSessions.Store(0)
+	s.invalid.Store(0)
+	s.expired.Store(0)
+	s.redispatched.Store(0)
+}
+
+// storeMax raises m to v if v is larger.
+func storeMax(m *atomic.Int64, v int64) {
+	for {
+		old := m.Load()
+		if v <= old || m.CompareAndSwap(old, v) {
+			return
+		}
+	}
+}

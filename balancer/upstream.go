@@ -1,0 +1,333 @@
+package balancer
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// serverLive holds what outlives table swaps for one server: counters,
+// the connection pool and the health checker's state.
+type serverLive struct {
+	cur, max, sessions, bytesIn, bytesOut          atomic.Int64
+	connErrors, respErrors, retries, redispatches  atomic.Int64
+	lbTotal, checksFailed, downs                   atomic.Int64
+	responses                                      [6]atomic.Int64
+	sticky                                         stickyLive
+	lastSession                                    atomic.Int64 // unix nanoseconds
+	downSince                                      atomic.Int64 // unix nanoseconds, 0 while up
+	downtime                                       atomic.Int64 // accumulated nanoseconds
+	pool                                           atomic.Pointer[connPool]
+	check                                          atomic.Pointer[CheckResult]
+	// checkNow asks the health checker for an immediate check, after
+	// traffic saw a connection failure.
+	checkNow chan struct{}
+}
+
+func newServerLive() *serverLive {
+	return &serverLive{checkNow: make(chan struct{}, 1)}
+}
+
+// poolFor returns the connection pool for addr, replacing the current one
+// (and closing its idle connections) when the address changed.
+func (l *serverLive) poolFor(addr string, connectTimeout, serverTimeout time.Duration) *connPool {
+	for {
+		p := l.pool.Load()
+		if p != nil && p.addr == addr && p.connectTimeout == connectTimeout && p.serverTimeout == serverTimeout {
+			return p
+		}
+		np := newConnPool(addr, connectTimeout, serverTimeout)
+		if l.pool.CompareAndSwap(p, np) {
+			if p != nil {
+				p.closeIdle()
+			}
+			return np
+		}
+	}
+}
+
+// errConnect marks a failure to establish a connection to a server, the
+// only failure HAProxy retries.
+type errConnect struct{ err error }
+
+func (e *errConnect) Error() string { return "connect: " + e.err.Error() }
+func (e *errConnect) Unwrap() error { return e.err }
+
+// errServerTimeout marks a server that did not answer within timeout server.
+var errServerTimeout = errors.New("server timeout")
+
+const maxIdlePerServer = 256
+
+// connPool keeps idle keep-alive connections to one server address and
+// tracks the connections in use so they can be shut down.
+type connPool struct {
+	addr           string
+	connectTimeout time.Duration
+	serverTimeout  time.Duration
+
+	mu     sync.Mutex
+	idle   []*upConn
+	active map[*upConn]struct{}
+	closed bool
+}
+
+func newConnPool(addr string, connectTimeout, serverTimeout time.Duration) *connPool {
+	return &connPool{addr: addr, connectTimeout: connectTimeout, serverTimeout: serverTimeout, active: make(map[*upConn]struct{})}
+}
+
+// upConn is one HTTP/1.1 connection to a server.
+type upConn struct {
+	pool *connPool
+	nc   net.Conn
+	br   *bufio.Reader
+	bw   *bufio.Writer
+	// reused reports whether the connection served a request before.
+	reused bool
+}
+
+// Read reads from the connection, refreshing the server timeout.
+func (c *upConn) Read(p []byte) (int, error) {
+	if t := c.pool.serverTimeout; t > 0 {
+		c.nc.SetReadDeadline(time.Now().Add(t))
+	}
+	n, err := c.nc.Read(p)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		err = errServerTimeout
+	}
+	return n, err
+}
+
+var bufReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16<<10) }}
+var bufWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 8<<10) }}
+
+// get returns an idle connection or dials a new one.
+func (p *connPool) get() (*upConn, error) {
+	p.mu.Lock()
+	if n := len(p.idle); n > 0 {
+		c := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		p.active[c] = struct{}{}
+		p.mu.Unlock()
+		return c, nil
+	}
+	p.mu.Unlock()
+	return p.dial()
+}
+
+func (p *connPool) dial() (*upConn, error) {
+	d := net.Dialer{Timeout: p.connectTimeout}
+	nc, err := d.Dial("tcp", p.addr)
+	if err != nil {
+		return nil, &errConnect{err: err}
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	c := &upConn{pool: p, nc: nc}
+	c.br = bufReaders.Get().(*bufio.Reader)
+	c.br.Reset(c)
+	c.bw = bufWriters.Get().(*bufio.Writer)
+	c.bw.Reset(nc)
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		c.close()
+		return nil, &errConnect{err: errors.New("server connections were shut down")}
+	}
+	p.active[c] = struct{}{}
+	p.mu.Unlock()
+	return c, nil
+}
+
+// put returns a connection whose response was read completely.
+func (p *connPool) put(c *upConn) {
+	c.reused = true
+	c.nc.SetReadDeadline(time.Time{})
+	p.mu.Lock()
+	delete(p.active, c)
+	if p.closed || len(p.idle) >= maxIdlePerServer {
+		p.mu.Unlock()
+		c.close()
+		return
+	}
+	p.idle = append(p.idle, c)
+	p.mu.Unlock()
+}
+
+// discard closes a connection that cannot be reused.
+func (p *connPool) discard(c *upConn) {
+	p.mu.Lock()
+	delete(p.active, c)
+	p.mu.Unlock()
+	c.close()
+}
+
+func (c *upConn) close() {
+	c.nc.Close()
+	if c.br != nil {
+		c.br.Reset(nil)
+		bufReaders.Put(c.br)
+		c.br = nil
+	}
+	if c.bw != nil {
+		c.bw.Reset(nil)
+		bufWriters.Put(c.bw)
+		c.bw = nil
+	}
+}
+
+// closeIdle closes idle connections; active ones finish their request.
+func (p *connPool) closeIdle() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, c := range idle {
+		c.close()
+	}
+}
+
+// shutdown closes every connection, idle or in use, and refuses new ones.
+func (p *connPool) shutdown() {
+	p.mu.Lock()
+	p.closed = true
+	idle := p.idle
+	p.idle = nil
+	active := make([]*upConn, 0, len(p.active))
+	for c := range p.active {
+		active = append(active, c)
+	}
+	p.mu.Unlock()
+	for _, c := range idle {
+		c.close()
+	}
+	for _, c := range active {
+		c.nc.Close()
+	}
+}
+
+// activeCount returns the number of connections in use.
+func (p *connPool) activeCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.active)
+}
+
+// hopHeaders are removed when forwarding, as RFC 9110 section 7.6.1 says.
+var hopHeaders = map[string]bool{
+	"Connection":          true,
+	"Proxy-Connection":    true,
+	"Keep-Alive":          true,
+	"Proxy-Authenticate":  true,
+	"Proxy-Authorization": false, // forwarded: meant for the origin behind a proxy chain
+	"Te":                  true,
+	"Trailer":             true,
+	"Transfer-Encoding":   true,
+	"Upgrade":             true,
+}
+
+// writeRequest writes r to c as an HTTP/1.1 request with the given headers
+// (already rewritten by persistence) and r's body.
+func writeRequest(c *upConn, r *http.Request, hdr http.Header, xff string) error {
+	bw := c.bw
+	uri := r.RequestURI
+	if uri == "" {
+		uri = r.URL.RequestURI()
+	}
+	bw.WriteString(r.Method)
+	bw.WriteByte(' ')
+	bw.WriteString(uri)
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(r.Host)
+	bw.WriteString("\r\n")
+	for k, vv := range hdr {
+		if hopHeaders[k] || k == "Host" || k == "Content-Length" {
+			continue
+		}
+		for _, v := range vv {
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			bw.WriteString(v)
+			bw.WriteString("\r\n")
+		}
+	}
+	if xff != "" {
+		bw.WriteString("X-Forwarded-For: ")
+		bw.WriteString(xff)
+		bw.WriteString("\r\n")
+	}
+	chunked := false
+	switch {
+	case r.ContentLength > 0:
+		bw.WriteString("Content-Length: ")
+		bw.WriteString(strconv.FormatInt(r.ContentLength, 10))
+		bw.WriteString("\r\n")
+	case r.ContentLength < 0:
+		bw.WriteString("Transfer-Encoding: chunked\r\n")
+		chunked = true
+	case r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch:
+		bw.WriteString("Content-Length: 0\r\n")
+	}
+	bw.WriteString("\r\n")
+	if r.ContentLength != 0 && r.Body != nil {
+		if err := copyBody(bw, r.Body, chunked); err != nil {
+			return fmt.Errorf("send request body: %w", err)
+		}
+	}
+	return bw.Flush()
+}
+
+func copyBody(bw *bufio.Writer, body io.Reader, chunked bool) error {
+	buf := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(buf)
+	for {
+		n, err := body.Read(*buf)
+		if n > 0 {
+			if chunked {
+				bw.WriteString(strconv.FormatInt(int64(n), 16))
+				bw.WriteString("\r\n")
+			}
+			if _, werr := bw.Write((*buf)[:n]); werr != nil {
+				return werr
+			}
+			if chunked {
+				bw.WriteString("\r\n")
+			}
+		}
+		if err == io.EOF {
+			if chunked {
+				bw.WriteString("0\r\n\r\n")
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// readResponse reads the final response to r from c, skipping interim 1xx
+// responses other than 101.
+func readResponse(c *upConn, r *http.Request) (*http.Response, error) {
+	for {
+		resp, err := http.ReadResponse(c.br, r)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+			continue
+		}
+		return resp, nil
+	}
+}
