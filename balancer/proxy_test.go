@@ -536,7 +536,9 @@ func TestHealthChecksMarkDownAndUp(t *testing.T) {
 	defer func() { stop(); <-done }()
 
 	origins[1].srv.Close()
-	waitFor(t, events, func(ev Event) bool { return ev.Kind == EventHealth && ev.Server == "s2" && strings.Contains(ev.Message, "is DOWN") })
+	waitFor(t, events, func(ev Event) bool {
+		return ev.Kind == EventHealth && ev.Server == "s2" && strings.Contains(ev.Message, "is DOWN")
+	})
 	s := h.b.Snapshot().Backend("app").Server("s2")
 	if s.Op != OpStopped || s.StatusText() != "DOWN" || s.Check.Status != "L4CON" {
 		t.Fatalf("s2 after its origin stopped: op %d status %q check %+v", s.Op, s.StatusText(), s.Check)

@@ -426,12 +426,12 @@ func parseID(name string) (int, bool) {
 // frontendLive holds a frontend's counters; it outlives table swaps.
 type frontendLive struct {
 	cur, max, sessions, requests, bytesIn, bytesOut, reqErrors atomic.Int64
-	responses                                                   [6]atomic.Int64
+	responses                                                  [6]atomic.Int64
 }
 
 // backendLive holds a backend's counters and round-robin position.
 type backendLive struct {
-	rr                                            atomic.Uint64
+	rr                                              atomic.Uint64
 	cur, max, sessions, requests, bytesIn, bytesOut atomic.Int64
 	connErrors, respErrors, retries, redispatches   atomic.Int64
 	noServer, lbTotal                               atomic.Int64

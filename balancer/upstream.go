@@ -16,16 +16,16 @@ import (
 // serverLive holds what outlives table swaps for one server: counters,
 // the connection pool and the health checker's state.
 type serverLive struct {
-	cur, max, sessions, bytesIn, bytesOut          atomic.Int64
-	connErrors, respErrors, retries, redispatches  atomic.Int64
-	lbTotal, checksFailed, downs                   atomic.Int64
-	responses                                      [6]atomic.Int64
-	sticky                                         stickyLive
-	lastSession                                    atomic.Int64 // unix nanoseconds
-	downSince                                      atomic.Int64 // unix nanoseconds, 0 while up
-	downtime                                       atomic.Int64 // accumulated nanoseconds
-	pool                                           atomic.Pointer[connPool]
-	check                                          atomic.Pointer[CheckResult]
+	cur, max, sessions, bytesIn, bytesOut         atomic.Int64
+	connErrors, respErrors, retries, redispatches atomic.Int64
+	lbTotal, checksFailed, downs                  atomic.Int64
+	responses                                     [6]atomic.Int64
+	sticky                                        stickyLive
+	lastSession                                   atomic.Int64 // unix nanoseconds
+	downSince                                     atomic.Int64 // unix nanoseconds, 0 while up
+	downtime                                      atomic.Int64 // accumulated nanoseconds
+	pool                                          atomic.Pointer[connPool]
+	check                                         atomic.Pointer[CheckResult]
 	// checkNow asks the health checker for an immediate check, after
 	// traffic saw a connection failure.
 	checkNow chan struct{}
