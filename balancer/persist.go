@@ -221,10 +221,7 @@ func (ck *cookieRT) processCookie(val string, be *backendRT, now int64, p *persi
 		}
 	}
 	if srvVal != "" && p.server == nil {
-		for _, s := range be.servers {
-			if s.cookie == "" || s.cookie != srvVal {
-				continue
-			}
+		for _, s := range be.byCookie[srvVal] {
 			if s.running() || be.cfg.Persist {
 				p.server = s
 				if s.running() {

@@ -41,6 +41,8 @@ type backendRT struct {
 	backup *serverRT
 	// usable lists usable active servers in ID order.
 	usable []*serverRT
+	// byCookie lists the servers having each cookie value, in ID order.
+	byCookie map[string][]*serverRT
 	live   *backendLive
 }
 
@@ -295,6 +297,12 @@ func (be *backendRT) finish() {
 			// HAProxy keeps the old value when the address is lost.
 		default:
 			s.cookie, s.cookieDynamic = "", false
+		}
+	}
+	be.byCookie = make(map[string][]*serverRT, len(be.servers))
+	for _, s := range be.servers {
+		if s.cookie != "" {
+			be.byCookie[s.cookie] = append(be.byCookie[s.cookie], s)
 		}
 	}
 	be.buildSchedule()

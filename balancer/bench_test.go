@@ -1,0 +1,96 @@
+package balancer
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"testing"
+)
+
+func benchBackend(b *testing.B, n int) (*Balancer, *backendRT) {
+	b.Helper()
+	be := Backend{
+		Name:             "servers",
+		Cookie:           &CookieConfig{Name: "SERVER_USED", Mode: CookieInsert, Indirect: true, NoCache: true, Dynamic: true},
+		DynamicCookieKey: "mysecretphrase",
+	}
+	for i := range n {
+		be.Servers = append(be.Servers, Server{Name: fmt.Sprintf("s%d", i+1), Address: fmt.Sprintf("10.0.%d.%d", i/250, i%250+1), Port: 80, PortSet: true, Weight: 1})
+	}
+	bal, err := New(Config{Frontends: []Frontend{{Name: "fe", DefaultBackend: "servers"}}, Backends: []Backend{be}}, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return bal, bal.tab.Load().byName["servers"]
+}
+
+// BenchmarkRoutePinned measures persistence and selection for a request
+// carrying a valid cookie: find the server its cookie names.
+func BenchmarkRoutePinned(b *testing.B) {
+	for _, n := range []int{4, 100} {
+		b.Run(fmt.Sprintf("servers=%d", n), func(b *testing.B) {
+			_, be := benchBackend(b, n)
+			cookie := "SERVER_USED=" + DynamicCookie("mysecretphrase", netip.MustParseAddr(fmt.Sprintf("10.0.0.%d", n%250)), 80)
+			r := httptest.NewRequest("GET", "/", nil)
+			vals := []string{cookie}
+			b.ReportAllocs()
+			for b.Loop() {
+				vals[0] = cookie
+				r.Header["Cookie"] = vals
+				p := be.ck.readRequestCookies(r, be, 1700000000)
+				if p.server == nil {
+					b.Fatal("not pinned")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRouteNew measures selection for a request without a cookie.
+func BenchmarkRouteNew(b *testing.B) {
+	_, be := benchBackend(b, 4)
+	r := httptest.NewRequest("GET", "/", nil)
+	client := netip.MustParseAddr("127.0.0.1")
+	b.ReportAllocs()
+	for b.Loop() {
+		p := be.ck.readRequestCookies(r, be, 1700000000)
+		if p.server == nil && be.pick(client, nil) == nil {
+			b.Fatal("no server")
+		}
+	}
+}
+
+// BenchmarkProxyPinned measures a whole proxied request with a valid cookie
+// through loopback origins, frontend handler called directly.
+func BenchmarkProxyPinned(b *testing.B) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello")
+	}))
+	defer origin.Close()
+	ap := netip.MustParseAddrPort(origin.Listener.Addr().String())
+	be := Backend{
+		Name:             "servers",
+		Cookie:           &CookieConfig{Name: "SERVER_USED", Mode: CookieInsert, Indirect: true, NoCache: true, Dynamic: true},
+		DynamicCookieKey: "k",
+		Servers:          []Server{{Name: "s1", Address: ap.Addr().String(), Port: int(ap.Port()), PortSet: true, Weight: 1}},
+	}
+	bal, err := New(Config{Frontends: []Frontend{{Name: "fe", DefaultBackend: "servers"}}, Backends: []Backend{be}}, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bal.Close()
+	h, _ := bal.Handler("fe")
+	cookie := "SERVER_USED=" + DynamicCookie("k", ap.Addr(), int32(ap.Port()))
+	b.ReportAllocs()
+	for b.Loop() {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Cookie", cookie)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != 200 {
+			b.Fatalf("status %d", w.Code)
+		}
+	}
+}

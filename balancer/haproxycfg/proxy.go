@@ -1,0 +1,544 @@
+package haproxycfg
+
+import (
+	"strings"
+	"time"
+
+	"tether/balancer"
+)
+
+// capWarn reports a keyword used in a section that lacks the capability it
+// needs, which HAProxy ignores with a warning. It returns true when the
+// keyword must be ignored.
+func (p *parser) capWarn(px *proxy, kw string, needFE bool) bool {
+	if needFE && !px.hasFE() {
+		p.warnf("'%s' ignored because %s '%s' has no frontend capability.", kw, px.kind, px.name)
+		return true
+	}
+	if !needFE && !px.hasBE() {
+		p.warnf("'%s' ignored because %s '%s' has no backend capability.", kw, px.kind, px.name)
+		return true
+	}
+	return false
+}
+
+// parseProxy handles a line of a defaults, frontend, backend or listen section.
+func (p *parser) parseProxy(args []string, neg string) {
+	px := p.cur
+	kw := args[0]
+	if neg != "" {
+		p.parseOption(px, args, neg)
+		return
+	}
+	switch kw {
+	case "mode":
+		switch m := arg(args, 1); m {
+		case "http":
+			px.mode = "http"
+		case "tcp":
+			p.errorf("'mode tcp' is not supported by Tether, which balances HTTP only; use 'mode http'")
+		case "":
+			p.errorf("'mode' expects one of 'tcp', 'http' or 'health' modes.")
+		default:
+			p.errorf("unknown proxy mode '%s'.", m)
+		}
+	case "bind":
+		if px.kind == secDefaults {
+			p.errorf("'bind' not allowed in 'defaults' section.")
+			return
+		}
+		if p.capWarn(px, kw, true) {
+			return
+		}
+		if arg(args, 1) == "" {
+			p.errorf("'bind' expects {<path>|[addr1]:port1[-end1]}{,[addr]:port[-end]}... as arguments.")
+			return
+		}
+		if !p.addBinds(px, args[1]) {
+			return
+		}
+		p.bindParams(args[2:])
+	case "default_backend":
+		if p.capWarn(px, kw, true) {
+			return
+		}
+		name := arg(args, 1)
+		if name == "" {
+			p.errorf("'default_backend' expects a backend name.")
+			return
+		}
+		px.fe.DefaultBackend = name
+		px.defaultBackendLine = p.line
+	case "timeout":
+		p.parseTimeout(px, args)
+	case "balance":
+		if p.capWarn(px, kw, false) {
+			return
+		}
+		p.parseBalance(px, args)
+	case "cookie":
+		if p.capWarn(px, kw, false) {
+			return
+		}
+		p.parseCookie(px, args)
+	case "dynamic-cookie-key":
+		if p.capWarn(px, kw, false) {
+			return
+		}
+		if arg(args, 1) == "" {
+			p.errorf("'dynamic-cookie-key' expects <string> as argument.")
+			return
+		}
+		px.be.DynamicCookieKey = args[1]
+	case "retries":
+		if p.capWarn(px, kw, false) {
+			return
+		}
+		n, ok := parseUint(arg(args, 1), 1<<31-1)
+		if !ok {
+			p.errorf("'retries' expects an integer argument (dispatch counts for one).")
+			return
+		}
+		px.be.Retries = n
+	case "option":
+		p.parseOption(px, args, "")
+	case "http-check":
+		if p.capWarn(px, kw, false) {
+			return
+		}
+		p.parseHTTPCheck(px, args)
+	case "server", "default-server", "server-template":
+		if px.kind == secDefaults && kw != "default-server" {
+			p.errorf("'%s' not allowed in 'defaults' section.", kw)
+			return
+		}
+		if !px.hasBE() {
+			p.errorf("'%s' not allowed because %s '%s' has no backend capability.", kw, px.kind, px.name)
+			return
+		}
+		switch kw {
+		case "server":
+			p.parseServer(px, args)
+		case "default-server":
+			p.parseServerParams(px, &px.defsrv, args, 1, "default-server", true)
+		default:
+			p.parseTemplate(px, args)
+		}
+	case "use_backend":
+		p.warnf("'use_backend' is not supported by Tether (requests go to the default_backend); line ignored")
+	default:
+		if hasWord(proxyKeywords, kw) {
+			p.warnf("'%s' is not supported by Tether; line ignored", strings.Join(wordsUpTo(args, 2), " "))
+			return
+		}
+		p.errorf("unknown keyword '%s' in '%s' section", kw, px.kind)
+	}
+}
+
+// addBinds adds the comma-separated addresses of a bind line.
+func (p *parser) addBinds(px *proxy, list string) bool {
+	for _, a := range strings.Split(list, ",") {
+		if a == "" {
+			p.errorf("'bind' : empty address in '%s'.", list)
+			return false
+		}
+		if what, bad := unsupportedFamily(a); bad {
+			p.errorf("'bind %s' : %s listeners are not supported by Tether", a, what)
+			return false
+		}
+		hp, err := splitHostPort(a)
+		if err != nil {
+			p.errorf("'bind %s' : %v", a, err)
+			return false
+		}
+		if !hp.PortSet {
+			p.errorf("'bind %s' : missing port number.", a)
+			return false
+		}
+		host := hp.Host
+		if host == "" && hp.Family == "ipv6" {
+			host = "::"
+		}
+		px.fe.Binds = append(px.fe.Binds, joinHostPort(host, hp.Port))
+	}
+	return true
+}
+
+// bindParams warns about bind parameters, which Tether does not implement.
+func (p *parser) bindParams(params []string) {
+	for i := 0; i < len(params) && params[i] != ""; i++ {
+		n, known := bindKeywordArgs(params[i])
+		if !known {
+			p.errorf("'bind' : unknown keyword '%s'.", params[i])
+			return
+		}
+		if n == 1 && arg(params, i+1) == "" {
+			p.errorf("'bind' : '%s' : missing value.", params[i])
+			return
+		}
+		p.warnf("bind parameter '%s' is not supported by Tether; ignored", params[i])
+		i += n
+	}
+}
+
+// parseTimeout handles "timeout NAME TIME".
+func (p *parser) parseTimeout(px *proxy, args []string) {
+	name, v := arg(args, 1), arg(args, 2)
+	if !hasWord(timeoutNames, name) {
+		p.errorf("'timeout' supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', 'tarpit', 'tunnel', 'client-fin' and 'server-fin' (got '%s')", name)
+		return
+	}
+	kw := "timeout " + name
+	if v == "" {
+		p.errorf("'%s' expects an integer value (in milliseconds)", kw)
+		return
+	}
+	d, trailing, err := parseTime(v, time.Millisecond)
+	if err != nil {
+		p.timeErr(kw, v, err, time.Millisecond)
+		return
+	}
+	if trailing {
+		p.trailingTimeWarn(v)
+	}
+	switch name {
+	case "client":
+		if !px.hasFE() {
+			p.warnf("'%s' will be ignored because %s '%s' has no frontend capability", kw, px.kind, px.name)
+			return
+		}
+		px.fe.TimeoutClient = d
+	case "connect", "server", "check", "queue":
+		if !px.hasBE() {
+			p.warnf("'%s' will be ignored because %s '%s' has no backend capability", kw, px.kind, px.name)
+			return
+		}
+		switch name {
+		case "connect":
+			px.be.TimeoutConnect = d
+		case "server":
+			px.be.TimeoutServer = d
+		case "check":
+			px.be.TimeoutCheck = d
+		default:
+			px.be.TimeoutQueue = d
+		}
+	default:
+		p.warnf("'%s' is not supported by Tether; line ignored", kw)
+	}
+}
+
+// parseBalance handles "balance ALGORITHM".
+func (p *parser) parseBalance(px *proxy, args []string) {
+	algo := arg(args, 1)
+	switch algo {
+	case "roundrobin", "static-rr", "leastconn", "first", "source", "random":
+		px.be.Balance = balancer.Algorithm(algo)
+		if len(args) > 2 {
+			p.warnf("'balance %s' arguments are not supported by Tether; ignored", algo)
+		}
+		return
+	}
+	base := algo
+	if i := strings.IndexByte(algo, '('); i >= 0 {
+		base = algo[:i]
+	}
+	switch base {
+	case "random":
+		px.be.Balance = balancer.Random
+		p.warnf("'balance %s' : the number of draws is not supported by Tether; plain 'random' is used", algo)
+	case "uri", "url_param", "hdr", "rdp-cookie", "hash":
+		px.be.Balance = balancer.RoundRobin
+		p.warnf("'balance %s' is not supported by Tether; 'roundrobin' is used", algo)
+	default:
+		p.errorf("balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', 'hdr(name)' and 'rdp-cookie(name)' options.")
+	}
+}
+
+// parseCookie handles the backend "cookie" line. Like HAProxy, each line
+// resets the options, but attr values add to those already set.
+func (p *parser) parseCookie(px *proxy, args []string) {
+	name := arg(args, 1)
+	if name == "" {
+		p.errorf("'cookie' expects <cookie_name> as argument.")
+		return
+	}
+	c := &balancer.CookieConfig{Name: name}
+	if px.be.Cookie != nil {
+		c.Attrs = append([]string(nil), px.be.Cookie.Attrs...)
+	}
+	modes := 0
+	failed := false
+	for i := 2; i < len(args) && args[i] != ""; i++ {
+		switch o := args[i]; o {
+		case "rewrite":
+			c.Mode = balancer.CookieRewrite
+			modes++
+		case "insert":
+			c.Mode = balancer.CookieInsert
+			modes++
+		case "prefix":
+			c.Mode = balancer.CookiePrefix
+			modes++
+		case "indirect":
+			c.Indirect = true
+		case "nocache":
+			c.NoCache = true
+		case "postonly":
+			c.PostOnly = true
+		case "preserve":
+			c.Preserve = true
+		case "httponly":
+			c.HTTPOnly = true
+		case "secure":
+			c.Secure = true
+		case "dynamic":
+			c.Dynamic = true
+		case "domain":
+			d := arg(args, i+1)
+			if d == "" {
+				p.errorf("'%s' expects <domain> as argument.", o)
+				return
+			}
+			if !strings.Contains(d, ".") {
+				p.warnf("domain '%s' contains no embedded dot, this configuration may not work properly (see RFC6265#5.2.3).", d)
+			}
+			if ch, bad := invalidDomainChar(d); bad {
+				p.errorf("character '%c' is not permitted in domain name '%s'.", ch, d)
+				return
+			}
+			c.Domains = append(c.Domains, d)
+			i++
+		case "maxidle", "maxlife":
+			v := arg(args, i+1)
+			if v == "" {
+				p.errorf("'%s' expects <idletime> in seconds as argument.", o)
+				return
+			}
+			d, trailing, err := parseTime(v, time.Second)
+			if err != nil {
+				p.timeErr(o, v, err, time.Second)
+				return
+			}
+			if trailing {
+				p.trailingTimeWarn(v)
+			}
+			if o == "maxidle" {
+				c.MaxIdle = d
+			} else {
+				c.MaxLife = d
+			}
+			i++
+		case "attr":
+			v := arg(args, i+1)
+			if v == "" {
+				p.errorf("'%s' expects <value> as argument.", o)
+				return
+			}
+			for k := 0; k < len(v); k++ {
+				if v[k] < 0x20 || v[k] == 0x7f || v[k] == ';' {
+					p.errorf("character '%%x%02x' is not permitted in attribute value.", v[k])
+					return
+				}
+			}
+			c.Attrs = append(c.Attrs, v)
+			i++
+		default:
+			p.errorf("'cookie' supports 'rewrite', 'insert', 'prefix', 'indirect', 'nocache', 'postonly', 'domain', 'maxidle', 'dynamic', 'maxlife' and 'attr' options.")
+			return
+		}
+	}
+	if c.Mode == balancer.CookieRewrite && c.Indirect {
+		p.errorf("cookie 'rewrite' and 'indirect' modes are incompatible.")
+		failed = true
+	}
+	if modes > 1 {
+		p.errorf("cookie 'rewrite', 'insert' and 'prefix' modes are incompatible.")
+		failed = true
+	}
+	if c.Preserve && c.Mode != balancer.CookieInsert && !c.Indirect {
+		p.errorf("cookie 'preserve' requires at least 'insert' or 'indirect'.")
+		failed = true
+	}
+	if !failed {
+		px.be.Cookie = c
+	}
+}
+
+// parseOption handles "[no|default] option NAME [args]".
+func (p *parser) parseOption(px *proxy, args []string, neg string) {
+	name := arg(args, 1)
+	if name == "" {
+		p.errorf("'option' expects an option name.")
+		return
+	}
+	switch name {
+	case "persist", "redispatch":
+		if p.capWarn(px, "option "+name, false) {
+			return
+		}
+		on := neg == ""
+		if name == "persist" {
+			px.be.Persist = on
+			if on && len(args) > 2 {
+				p.errorf("'option persist' cannot handle unexpected argument '%s'.", args[2])
+			}
+			return
+		}
+		px.be.Redispatch = on
+		px.be.RedispatchInterval = defaultRedispatch
+		if on && arg(args, 2) != "" {
+			n, ok := parseInt(args[2], 1<<31-1)
+			if !ok {
+				p.errorf("'option redispatch' expects an integer argument.")
+				return
+			}
+			px.be.RedispatchInterval = n
+		}
+	case "forwardfor":
+		if neg != "" {
+			p.errorf("negation/default is not supported for option 'forwardfor'.")
+			return
+		}
+		for i := 2; i < len(args) && args[i] != ""; i++ {
+			switch args[i] {
+			case "except", "header":
+				if arg(args, i+1) == "" {
+					p.errorf("'option forwardfor' : '%s' expects a value.", args[i])
+					return
+				}
+				p.warnf("'option forwardfor %s' is not supported by Tether; ignored", args[i])
+				i++
+			case "if-none":
+				p.warnf("'option forwardfor if-none' is not supported by Tether; ignored")
+			default:
+				p.errorf("'option forwardfor' only supports optional values: 'except', 'header' and 'if-none'.")
+				return
+			}
+		}
+		if px.hasFE() {
+			px.fe.ForwardFor = true
+		}
+		if px.hasBE() {
+			px.be.ForwardFor = true
+		}
+	case "httpchk":
+		if neg != "" {
+			p.errorf("negation/default is not supported for option 'httpchk'.")
+			return
+		}
+		if p.capWarn(px, "option httpchk", false) {
+			return
+		}
+		hc := &balancer.HTTPCheck{Method: defaultCheckMethod, URI: defaultCheckURI, Version: defaultCheckVersion}
+		rest := args[2:]
+		for len(rest) > 0 && rest[len(rest)-1] == "" {
+			rest = rest[:len(rest)-1]
+		}
+		switch len(rest) {
+		case 0:
+		case 1:
+			hc.URI = rest[0]
+		case 2:
+			hc.Method, hc.URI = rest[0], rest[1]
+		case 3:
+			hc.Method, hc.URI, hc.Version = rest[0], rest[1], rest[2]
+		default:
+			p.errorf("'option httpchk' : unexpected argument '%s'.", rest[3])
+			return
+		}
+		if !p.checkHTTPCheck(hc) {
+			return
+		}
+		px.be.HTTPCheck = hc
+	default:
+		if hasWord(proxyOptions, name) {
+			p.warnf("'option %s' is not supported by Tether; line ignored", name)
+			return
+		}
+		p.errorf("unknown option '%s'.", name)
+	}
+}
+
+// checkHTTPCheck rejects check request fields that cannot be sent.
+func (p *parser) checkHTTPCheck(hc *balancer.HTTPCheck) bool {
+	for _, c := range hc.Method {
+		if c <= ' ' || c >= 0x7f {
+			p.errorf("'option httpchk' : invalid method '%s'.", hc.Method)
+			return false
+		}
+	}
+	if hc.Method == "" || hc.URI == "" || strings.ContainsAny(hc.URI, " \t\r\n") {
+		p.errorf("'option httpchk' : invalid method or URI.")
+		return false
+	}
+	return true
+}
+
+// parseHTTPCheck handles "http-check expect status N" and "http-check send".
+func (p *parser) parseHTTPCheck(px *proxy, args []string) {
+	switch arg(args, 1) {
+	case "expect":
+		if arg(args, 2) == "status" {
+			if arg(args, 3) == "" {
+				p.errorf("'http-check expect status' expects a status code.")
+				return
+			}
+			if n, ok := parseUint(args[3], 999); ok && n >= 100 {
+				px.expectStatus, px.expectLine = n, p.line
+				if len(args) > 4 {
+					p.warnf("'http-check expect' options after the status are not supported by Tether; ignored")
+				}
+				return
+			}
+		}
+		if arg(args, 2) == "" {
+			p.errorf("'http-check expect' expects a matching method and a pattern.")
+			return
+		}
+		p.warnf("'http-check expect %s' is not supported by Tether (only 'status N' is); line ignored", args[2])
+	case "send":
+		if px.be.HTTPCheck == nil {
+			px.be.HTTPCheck = &balancer.HTTPCheck{Method: defaultCheckMethod, URI: defaultCheckURI, Version: defaultCheckVersion}
+			p.warnf("'http-check send' without 'option httpchk': Tether enables HTTP checks for this backend")
+		}
+		hc := *px.be.HTTPCheck
+		for i := 2; i < len(args) && args[i] != ""; i += 2 {
+			v := arg(args, i+1)
+			if v == "" {
+				p.errorf("'http-check send' : '%s' expects a value.", args[i])
+				return
+			}
+			switch args[i] {
+			case "meth":
+				hc.Method = v
+			case "uri":
+				hc.URI = v
+			case "ver":
+				hc.Version = v
+			case "hdr":
+				if arg(args, i+2) == "" {
+					p.errorf("'http-check send' : 'hdr' expects <name> and <value>.")
+					return
+				}
+				p.warnf("'http-check send hdr' is not supported by Tether; ignored")
+				i++
+			case "body", "body-lf", "uri-lf", "comment":
+				p.warnf("'http-check send %s' is not supported by Tether; ignored", args[i])
+			default:
+				p.errorf("'http-check send' : unknown parameter '%s'.", args[i])
+				return
+			}
+		}
+		if !p.checkHTTPCheck(&hc) {
+			return
+		}
+		px.be.HTTPCheck = &hc
+	case "":
+		p.errorf("'http-check' expects 'comment', 'connect', 'send', 'expect', 'set-var', 'unset-var' or 'disable-on-404'.")
+	case "comment", "connect", "disable-on-404", "send-state", "set-var", "set-var-fmt", "unset-var":
+		p.warnf("'http-check %s' is not supported by Tether; line ignored", args[1])
+	default:
+		p.errorf("'http-check' expects 'comment', 'connect', 'send', 'expect', 'set-var', 'unset-var' or 'disable-on-404' but got '%s'.", args[1])
+	}
+}

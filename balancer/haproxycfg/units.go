@@ -1,0 +1,298 @@
+package haproxycfg
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// maxTimer is the largest timer HAProxy accepts, in its unit (2^31-1).
+const maxTimer = 1<<31 - 1
+
+// timeError is a time value HAProxy would refuse; the caller words the
+// message, since HAProxy's text depends on the keyword.
+type timeError struct {
+	kind string // "char", "over", "under", "empty"
+	char byte
+}
+
+func (e *timeError) Error() string {
+	switch e.kind {
+	case "over":
+		return "timer overflow"
+	case "under":
+		return "timer underflow"
+	case "empty":
+		return "missing time value"
+	}
+	return fmt.Sprintf("unexpected character '%c'", e.char)
+}
+
+// parseTime reads an HAProxy time value: digits then an optional unit (us,
+// ms, s, m, h, d); a bare number is in unit. The result is rounded up to
+// unit the way HAProxy's parse_time_err does and returned as a Duration.
+// trailing is set when characters follow a valid unit, which HAProxy 2.6
+// only warns about.
+func parseTime(s string, unit time.Duration) (d time.Duration, trailing bool, err error) {
+	if s == "" {
+		return 0, false, &timeError{kind: "empty"}
+	}
+	if !isDigit(s[0]) {
+		return 0, false, &timeError{kind: "char", char: s[0]}
+	}
+	i := 0
+	var value uint64
+	for i < len(s) && isDigit(s[i]) {
+		value = value*10 + uint64(s[i]-'0')
+		if value > 1<<50 {
+			return 0, false, &timeError{kind: "over"}
+		}
+		i++
+	}
+	var in time.Duration
+	rest := s[i:]
+	switch {
+	case rest == "":
+		in = unit
+	case strings.HasPrefix(rest, "us"):
+		in, rest = time.Microsecond, rest[2:]
+	case strings.HasPrefix(rest, "ms"):
+		in, rest = time.Millisecond, rest[2:]
+	case rest[0] == 's':
+		in, rest = time.Second, rest[1:]
+	case rest == "m":
+		in, rest = time.Minute, ""
+	case rest[0] == 'h':
+		in, rest = time.Hour, rest[1:]
+	case rest[0] == 'd':
+		in, rest = 24*time.Hour, rest[1:]
+	default:
+		return 0, false, &timeError{kind: "char", char: rest[0]}
+	}
+	// HAProxy computes in its output unit, rounding up.
+	total := value * uint64(in)
+	if in != 0 && total/uint64(in) != value {
+		return 0, false, &timeError{kind: "over"}
+	}
+	result := (total + uint64(unit) - 1) / uint64(unit)
+	if result > maxTimer {
+		return 0, false, &timeError{kind: "over"}
+	}
+	if result == 0 && value != 0 {
+		return 0, false, &timeError{kind: "under"}
+	}
+	return time.Duration(result) * unit, rest != "", nil
+}
+
+// formatTime writes d in the largest unit that holds it exactly, using
+// HAProxy's suffixes, so the value parses back unchanged.
+func formatTime(d time.Duration) string {
+	if d == 0 {
+		return "0"
+	}
+	units := []struct {
+		d time.Duration
+		s string
+	}{{24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}, {time.Millisecond, "ms"}, {time.Microsecond, "us"}}
+	for _, u := range units {
+		if d%u.d == 0 {
+			return strconv.FormatInt(int64(d/u.d), 10) + u.s
+		}
+	}
+	return strconv.FormatInt(int64(d/time.Microsecond), 10) + "us"
+}
+
+// parseUint reads a plain non-negative decimal integer no larger than max.
+func parseUint(s string, max int) (int, bool) {
+	if s == "" || len(s) > 10 {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return 0, false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	if n > max {
+		return 0, false
+	}
+	return n, true
+}
+
+// parseInt reads a decimal integer with an optional sign, within ±max.
+func parseInt(s string, max int) (int, bool) {
+	neg := false
+	switch {
+	case strings.HasPrefix(s, "-"):
+		neg, s = true, s[1:]
+	case strings.HasPrefix(s, "+"):
+		s = s[1:]
+	}
+	n, ok := parseUint(s, max)
+	if neg {
+		n = -n
+	}
+	return n, ok
+}
+
+// parsePort reads a TCP port, 1..65535.
+func parsePort(s string) (int, bool) {
+	n, ok := parseUint(s, 65535)
+	return n, ok && n > 0
+}
+
+// unsupportedFamily reports whether addr names a socket family Tether
+// cannot use for a TCP connection (UNIX sockets, abstract namespace, fds).
+func unsupportedFamily(addr string) (string, bool) {
+	if strings.HasPrefix(addr, "/") {
+		return "UNIX socket", true
+	}
+	if at := strings.IndexByte(addr, '@'); at > 0 {
+		switch p := addr[:at]; p {
+		case "ipv4", "ipv6", "tcp", "tcp4", "tcp6":
+			return "", false
+		default:
+			return "'" + p + "@'", true
+		}
+	}
+	return "", false
+}
+
+// hostPort is an address split the way HAProxy's str2sa_range splits it.
+type hostPort struct {
+	Host    string // IP literal (IPv6 without brackets) or host name; "" for any
+	Port    int
+	PortSet bool
+	// Family is "ipv4" or "ipv6" when forced by a prefix, else "".
+	Family string
+}
+
+// splitHostPort splits "[PREFIX@]HOST[:PORT]" the HAProxy way: the port is
+// after the last colon unless the host is in brackets. A bare IPv6 address
+// needs brackets or a trailing port. An empty port ("h:") means no port.
+func splitHostPort(addr string) (hostPort, error) {
+	var hp hostPort
+	if at := strings.IndexByte(addr, '@'); at > 0 {
+		switch p := addr[:at]; p {
+		case "ipv4", "tcp4":
+			hp.Family = "ipv4"
+		case "ipv6", "tcp6":
+			hp.Family = "ipv6"
+		case "tcp":
+		default:
+			return hp, fmt.Errorf("address family '%s@' is not supported", p)
+		}
+		addr = addr[at+1:]
+	}
+	host, port := addr, ""
+	if strings.HasPrefix(addr, "[") {
+		end := strings.IndexByte(addr, ']')
+		if end < 0 {
+			return hp, fmt.Errorf("missing ']' in address '%s'", addr)
+		}
+		host = addr[1:end]
+		rest := addr[end+1:]
+		switch {
+		case rest == "":
+		case strings.HasPrefix(rest, ":"):
+			port = rest[1:]
+		default:
+			return hp, fmt.Errorf("unexpected '%s' after ']' in address '%s'", rest, addr)
+		}
+		if _, err := netip.ParseAddr(host); err != nil || !strings.Contains(host, ":") {
+			return hp, fmt.Errorf("invalid IPv6 address '%s'", host)
+		}
+	} else if c := strings.LastIndexByte(addr, ':'); c >= 0 {
+		host, port = addr[:c], addr[c+1:]
+		if strings.Contains(host, ":") {
+			if _, err := netip.ParseAddr(host); err != nil {
+				return hp, fmt.Errorf("invalid address '%s' (write IPv6 addresses as [ADDR]:PORT)", addr)
+			}
+		}
+	}
+	if port != "" {
+		if port[0] == '+' || port[0] == '-' {
+			return hp, fmt.Errorf("port offsets ('%s') are not supported", port)
+		}
+		if strings.Contains(port, "-") {
+			return hp, fmt.Errorf("port ranges ('%s') are not supported", port)
+		}
+		p, ok := parsePort(port)
+		if !ok {
+			return hp, fmt.Errorf("invalid port '%s'", port)
+		}
+		hp.Port, hp.PortSet = p, true
+	}
+	if host == "*" {
+		host = ""
+	}
+	if host != "" {
+		ip, err := netip.ParseAddr(host)
+		switch {
+		case err == nil:
+			if ip.Zone() != "" {
+				return hp, fmt.Errorf("scoped IPv6 address '%s' is not supported", host)
+			}
+			if hp.Family == "ipv4" && !ip.Is4() || hp.Family == "ipv6" && !ip.Is6() {
+				return hp, fmt.Errorf("address '%s' is not an %s address", host, hp.Family)
+			}
+			host = ip.String()
+		case !validHostName(host):
+			return hp, fmt.Errorf("invalid address '%s'", host)
+		}
+	}
+	hp.Host = host
+	return hp, nil
+}
+
+// validHostName reports whether h may be a DNS name: letters, digits, '-',
+// '_' and '.', not empty.
+func validHostName(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(isAlpha(c) || isDigit(c) || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// joinHostPort writes host and port in the form both HAProxy and Go's net
+// package accept: "h:p", "[v6]:p", ":p" for any address.
+func joinHostPort(host string, port int) string {
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// invalidChar returns the first character of s that HAProxy's invalid_char
+// refuses in proxy, server and section names ([A-Za-z0-9_.:-] are allowed),
+// or 0 and false when s is fine.
+func invalidChar(s string) (byte, bool) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(isAlpha(c) || isDigit(c) || c == '_' || c == '.' || c == ':' || c == '-') {
+			return c, true
+		}
+	}
+	return 0, false
+}
+
+// invalidDomainChar is HAProxy's invalid_domainchar: [A-Za-z0-9_.-] only.
+func invalidDomainChar(s string) (byte, bool) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(isAlpha(c) || isDigit(c) || c == '_' || c == '.' || c == '-') {
+			return c, true
+		}
+	}
+	return 0, false
+}
+
+// invalidPrefixChar is the check HAProxy applies to server-template prefixes.
+func invalidPrefixChar(s string) (byte, bool) { return invalidDomainChar(s) }
