@@ -23,6 +23,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -67,6 +68,10 @@ type Resolver struct {
 
 	packets chan packet
 	wg      sync.WaitGroup
+	// view is the balancer's state of the managed servers during one
+	// event; nil between events.
+	view    map[balancer.ServerRef]*balancer.ServerStatus
+	started atomic.Bool
 }
 
 // nameserver is one DNS server of a section.
@@ -293,6 +298,9 @@ func (r *Resolver) unlink(s *serverState) {
 // Run resolves names until ctx is done, then closes its sockets and
 // returns nil. It returns an error only when called twice.
 func (r *Resolver) Run(ctx context.Context) error {
+	if !r.started.CompareAndSwap(false, true) {
+		return errors.New("discovery: Run called twice")
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
 		cancel()
@@ -312,9 +320,6 @@ func (r *Resolver) Run(ctx context.Context) error {
 		for _, ns := range sec.nameservers {
 			if ns.tcp {
 				continue
-			}
-			if ns.conn != nil {
-				return errors.New("discovery: Run called twice")
 			}
 			conn, err := net.Dial("udp", ns.addr)
 			if err != nil {
@@ -338,6 +343,7 @@ func (r *Resolver) Run(ctx context.Context) error {
 		case p := <-r.packets:
 			r.handlePacket(ctx, p.ns, p.buf, r.now())
 		}
+		r.commit()
 		timer.Reset(max(r.nextWake(r.now()), time.Millisecond))
 	}
 }
@@ -439,7 +445,7 @@ func (r *Resolver) process(ctx context.Context, now time.Time) {
 				if res.nbResponses == 0 {
 					res.status = statusTimeout
 				}
-				r.reportError(ctx, res, now)
+				r.reportError(res, now)
 				continue
 			}
 			switch {
@@ -575,7 +581,7 @@ func (r *Resolver) handlePacket(ctx context.Context, ns *nameserver, buf []byte,
 		}
 		if res.prefType != res.qtype {
 			if res.try <= 0 {
-				r.reportError(ctx, res, now)
+				r.reportError(res, now)
 			}
 			return
 		}
@@ -591,13 +597,13 @@ func (r *Resolver) handlePacket(ctx context.Context, ns *nameserver, buf []byte,
 	}
 	if msg.qname != res.host {
 		ns.c.other.Add(1)
-		r.reportError(ctx, res, now)
+		r.reportError(res, now)
 		return
 	}
 	res.status = statusValid
 	res.lastValid = now
 	ns.c.valid.Add(1)
-	r.reportSuccess(ctx, res, ns, now)
+	r.reportSuccess(res, ns, now)
 }
 
 // reset ends the current attempt of a resolution.

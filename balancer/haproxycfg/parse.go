@@ -41,7 +41,7 @@ func defaultHold() map[string]time.Duration {
 }
 
 // holdEvents lists the hold events in HAProxy's documentation order.
-var holdEvents = [...]string{"nx", "refused", "timeout", "other", "valid", "obsolete"}
+const holdEvents = "nx refused timeout other valid obsolete"
 
 type sectionKind int
 
@@ -87,6 +87,9 @@ type proxy struct {
 	defsrv             balancer.Server
 	serverLines        []int
 	templateLines      []int
+
+	// explicitUse and implicitUse record how a named defaults section is used.
+	explicitUse, implicitUse bool
 
 	// http-check expect status, applied when the proxy is complete.
 	expectStatus int
@@ -150,13 +153,13 @@ type parser struct {
 
 	cfg      balancer.Config
 	section  sectionKind
-	cur      *proxy               // current defaults/frontend/backend/listen
-	defaults *proxy               // the defaults applying to the next proxy
-	named    map[string]*proxy    // named defaults sections
-	proxies  []*proxy             // frontends, backends and listens in order
-	res      *balancer.Resolvers  // current resolvers section
-	resLines map[string]int       // resolvers name -> line
-	nsLines  map[string]int       // nameserver name -> line, per section
+	cur      *proxy              // current defaults/frontend/backend/listen
+	defaults *proxy              // the defaults applying to the next proxy
+	named    map[string]*proxy   // named defaults sections
+	proxies  []*proxy            // frontends, backends and listens in order
+	res      *balancer.Resolvers // current resolvers section
+	resLines map[string]int      // resolvers name -> line
+	nsLines  map[string]int      // nameserver name -> line, per section
 	sockets  []balancer.StatsSocket
 	global   struct{ timeout, maxconn bool }
 }
@@ -322,15 +325,28 @@ func (p *parser) openProxy(args []string) {
 		}
 	}
 	px := newProxy(kind, name, p.line)
-	base := p.defaults
+	// A defaults section starts afresh; other sections take the last
+	// defaults section, or the one named by "from". HAProxy refuses a named
+	// defaults section used both ways.
+	var base *proxy
+	if kind != secDefaults {
+		base = p.defaults
+	}
 	if from != "" {
+		base = nil
 		d, ok := p.named[from]
 		switch {
 		case !ok:
 			p.errorf("%s '%s' : unable to find defaults section '%s'.", args[0], name, from)
 		default:
 			base = d
+			d.explicitUse = true
 		}
+	} else if base != nil {
+		base.implicitUse = true
+	}
+	if base != nil && base.explicitUse && base.implicitUse {
+		p.warnf("defaults section '%s' (declared at %s:%d) is explicitly referenced by another proxy and implicitly used here. To avoid any ambiguity don't mix both usage. Add a last defaults section not explicitly used or always use explicit references.", base.name, p.file, base.line)
 	}
 	if base != nil {
 		px.inherit(base)

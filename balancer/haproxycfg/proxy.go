@@ -120,7 +120,7 @@ func (p *parser) parseProxy(args []string, neg string) {
 		case "server":
 			p.parseServer(px, args)
 		case "default-server":
-			p.parseServerParams(px, &px.defsrv, args, 1, "default-server", true)
+			p.parseServerParams(px, &px.defsrv, args, 1, "default-server")
 		default:
 			p.parseTemplate(px, args)
 		}
@@ -337,7 +337,7 @@ func (p *parser) parseCookie(px *proxy, args []string) {
 			}
 			for k := 0; k < len(v); k++ {
 				if v[k] < 0x20 || v[k] == 0x7f || v[k] == ';' {
-					p.errorf("character '%%x%02x' is not permitted in attribute value.", v[k])
+					p.errorf("character '%%x%02X' is not permitted in attribute value.", v[k])
 					return
 				}
 			}

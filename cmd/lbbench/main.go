@@ -393,4 +393,3 @@ func serveOrigins(ctx context.Context, addrs []string) error {
 	}
 	return nil
 }
-
