@@ -548,8 +548,16 @@ func TestHealthChecksMarkDownAndUp(t *testing.T) {
 			t.Fatalf("down server took traffic")
 		}
 	}
-	if s1 := h.b.Snapshot().Backend("app").Server("s1"); s1.Check.Status != "L7OK" || s1.Check.Code != 200 {
-		t.Fatalf("s1 check %+v", s1.Check)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s1 := h.b.Snapshot().Backend("app").Server("s1")
+		if s1.Check.Status == "L7OK" && s1.Check.Code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("s1 check %+v, want L7OK 200", s1.Check)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

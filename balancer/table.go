@@ -286,17 +286,25 @@ func (s *serverRT) runtime() ServerRuntime {
 func (be *backendRT) finish() {
 	be.ck = newCookieRT(be.cfg.Cookie)
 	dynamic := be.cfg.Cookie != nil && be.cfg.Cookie.Dynamic
-	for _, s := range be.servers {
+	for i, s := range be.servers {
+		cookie, isDynamic := s.cookie, s.cookieDynamic
 		switch {
 		case s.cfg.Cookie != "":
-			s.cookie, s.cookieDynamic = s.cfg.Cookie, false
+			cookie, isDynamic = s.cfg.Cookie, false
 		case dynamic && s.addr.IsValid():
-			s.cookie = DynamicCookie(be.cfg.DynamicCookieKey, s.addr, int32(s.port))
-			s.cookieDynamic = s.cookie != ""
+			cookie = DynamicCookie(be.cfg.DynamicCookieKey, s.addr, int32(s.port))
+			isDynamic = cookie != ""
 		case dynamic:
 			// HAProxy keeps the old value when the address is lost.
 		default:
-			s.cookie, s.cookieDynamic = "", false
+			cookie, isDynamic = "", false
+		}
+		if cookie != s.cookie || isDynamic != s.cookieDynamic {
+			// Servers may be shared with the published table: copy.
+			c := *s
+			c.cookie, c.cookieDynamic = cookie, isDynamic
+			be.servers[i] = &c
+			be.byName[c.cfg.Name] = &c
 		}
 	}
 	be.byCookie = make(map[string][]*serverRT, len(be.servers))
