@@ -264,7 +264,9 @@ func (s *serverRT) apply(c Change, be *backendRT, now time.Time) error {
 		s.weight = c.Weight
 	case SetAddr:
 		if c.Resolved && c.Address == "" {
+			// Like HAProxy: the address is gone, the port and cookie stay.
 			s.admin |= AdminRMaint
+			s.addr = netip.Addr{}
 			return nil
 		}
 		ip, err := netip.ParseAddr(c.Address)

@@ -1,7 +1,6 @@
 package balancer
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -271,21 +270,20 @@ func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff 
 			sl.cur.Add(-1)
 			return nil, nil, err
 		}
-		stop := context.AfterFunc(r.Context(), func() { c.nc.Close() })
+		// Like HAProxy without option abortonclose, a client that goes
+		// away does not abort the request to the server.
 		err = writeRequest(c, r, r.Header, xff)
 		var resp *http.Response
 		if err == nil {
 			resp, err = readResponse(c, r)
 		}
 		if err == nil {
-			resp.Body = &stopOnClose{ReadCloser: resp.Body, stop: stop}
 			if r.ContentLength > 0 {
 				sl.bytesIn.Add(r.ContentLength)
 				be.live.bytesIn.Add(r.ContentLength)
 			}
 			return resp, c, nil
 		}
-		stop()
 		pool.discard(c)
 		// A reused connection the server closed while idle: try a fresh one
 		// when the request can be sent again.
@@ -299,17 +297,6 @@ func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff 
 		}
 		return nil, nil, err
 	}
-}
-
-// stopOnClose unregisters the client-abort hook when the body is closed.
-type stopOnClose struct {
-	io.ReadCloser
-	stop func() bool
-}
-
-func (s *stopOnClose) Close() error {
-	s.stop()
-	return s.ReadCloser.Close()
 }
 
 // copyResponse streams a response body to the client, flushing when the

@@ -138,8 +138,11 @@ const (
 type ServerStatus struct {
 	ID int
 	// Config is the server's current configuration: address and port after
-	// runtime changes, initial weight in Config.Weight.
+	// runtime changes ("" while it has none), initial weight in
+	// Config.Weight.
 	Config Server
+	// FQDN is the host name the server resolves, "" for an IP server.
+	FQDN string
 	// Cookie is the value that pins a client to this server ("" for none).
 	Cookie string
 	// CookieDynamic reports whether Cookie was generated from the key.

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"net/netip"
 	"sync/atomic"
 	"time"
 )
@@ -75,15 +76,19 @@ func (be *backendRT) status(now time.Time) BackendStatus {
 func (s *serverRT) status(now time.Time, collision string) ServerStatus {
 	l := s.live
 	cfg := s.cfg
+	fqdn := ""
+	if _, err := netip.ParseAddr(s.cfg.Address); err != nil {
+		fqdn = s.cfg.Address
+	}
+	cfg.Address = ""
 	if s.addr.IsValid() {
 		cfg.Address = s.addr.String()
-	} else if s.admin&AdminRMaint != 0 && cfg.Resolvers == "" {
-		cfg.Address = s.cfg.Address
 	}
 	cfg.Port, cfg.PortSet = s.port, s.portSet
 	st := ServerStatus{
 		ID:              s.id,
 		Config:          cfg,
+		FQDN:            fqdn,
 		Cookie:          s.cookie,
 		CookieDynamic:   s.cookieDynamic,
 		CookieCollision: collision,

@@ -43,7 +43,7 @@ type backendRT struct {
 	usable []*serverRT
 	// byCookie lists the servers having each cookie value, in ID order.
 	byCookie map[string][]*serverRT
-	live   *backendLive
+	live     *backendLive
 }
 
 // serverRT is one server inside a table, immutable once published. Its

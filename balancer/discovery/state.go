@@ -45,7 +45,9 @@ type section struct {
 	idSeed      uint64
 }
 
-// counters are a nameserver's show resolvers counters.
+// counters are a nameserver's show resolvers counters. Like HAProxy 2.6,
+// nothing increments cname or timeout (a timed-out resolution is reported
+// to servers, not counted).
 type counters struct {
 	sent, sndError, valid, update, cname, cnameError, anyErr, nx, timeout,
 	refused, other, invalid, tooBig, truncated, outdated atomic.Int64
@@ -108,12 +110,10 @@ type serverState struct {
 	addr   netip.Addr
 	rmaint bool
 	// port and weight come from SRV records; weight -1 leaves it alone.
-	port     int
-	portSet  bool
-	weight   int
-	gone     bool // the server no longer exists in the balancer
-	dirty    bool // changed since the balancer was last told
-	firstLog bool
+	port    int
+	portSet bool
+	weight  int
+	gone    bool // the server no longer exists in the balancer
 }
 
 // srvRequest is an SRV name resolved for the template slots of one backend.
