@@ -11,6 +11,12 @@
 // Errors naming file and line. Unset values are filled with HAProxy's
 // defaults, so consumers of the Config need not know them.
 //
+// Process-level global keywords that change nothing Tether does (daemon,
+// master-worker, nbthread, user, group, uid, gid, pidfile, chroot, ulimit-n,
+// quiet, zero-warning, ca-base, crt-base, node, description, localpeer,
+// expose-experimental-directives, insecure-fork-wanted) are accepted without
+// a warning; every other unsupported line is warned about.
+//
 // Write produces a file that HAProxy 2.6 accepts and that Parse reads back
 // to an equal Config.
 //

@@ -142,16 +142,16 @@ func hasWord(list, w string) bool {
 	if w == "" {
 		return false
 	}
-	for len(list) > 0 {
-		i := strings.Index(list, w)
+	for from := 0; from < len(list); {
+		i := strings.Index(list[from:], w)
 		if i < 0 {
 			return false
 		}
-		end := i + len(w)
-		if (i == 0 || isSpace(list[i-1])) && (end == len(list) || isSpace(list[end])) {
+		start, end := from+i, from+i+len(w)
+		if (start == 0 || isSpace(list[start-1])) && (end == len(list) || isSpace(list[end])) {
 			return true
 		}
-		list = list[end:]
+		from = start + 1
 	}
 	return false
 }

@@ -91,9 +91,12 @@ type proxy struct {
 	// explicitUse and implicitUse record how a named defaults section is used.
 	explicitUse, implicitUse bool
 
-	// http-check expect status, applied when the proxy is complete.
-	expectStatus int
-	expectLine   int
+	// http-check send and expect status, applied when the proxy is
+	// complete (they need option httpchk).
+	checkSend     balancer.HTTPCheck
+	checkSendLine int
+	expectStatus  int
+	expectLine    int
 }
 
 func (p *proxy) hasFE() bool { return p.kind != secBackend }
@@ -132,6 +135,7 @@ func (p *proxy) inherit(d *proxy) {
 	}
 	p.be.Servers, p.be.Templates = nil, nil
 	p.defsrv = cloneServer(d.defsrv)
+	p.checkSend, p.checkSendLine = d.checkSend, d.checkSendLine
 	p.expectStatus, p.expectLine = d.expectStatus, d.expectLine
 }
 
@@ -228,6 +232,10 @@ func (p *parser) parseLine(args []string) {
 			return
 		}
 		kw = args[0]
+		if neg == "default" && p.section != secGlobal {
+			p.errorf("'default %s' is not supported by Tether; set the value explicitly.", strings.Join(wordsUpTo(args, 2), " "))
+			return
+		}
 	}
 	if neg == "" && p.startSection(args) {
 		return
@@ -298,13 +306,14 @@ func (p *parser) endSection() {
 func (p *parser) openProxy(args []string) {
 	kinds := map[string]sectionKind{"defaults": secDefaults, "frontend": secFrontend, "backend": secBackend, "listen": secListen}
 	kind := kinds[args[0]]
-	name, from, addrs := "", "", ""
+	name, from := "", ""
 	rest := args[1:]
 	if len(rest) > 0 && rest[0] != "from" {
 		name, rest = rest[0], rest[1:]
 	}
-	if len(rest) > 0 && rest[0] != "from" && (kind == secFrontend || kind == secListen) {
-		addrs, rest = rest[0], rest[1:]
+	if len(rest) > 0 && rest[0] != "from" && kind != secDefaults {
+		p.errorf("please use the 'bind' keyword for listening addresses.")
+		rest = rest[1:]
 	}
 	if len(rest) >= 2 && rest[0] == "from" {
 		from, rest = rest[1], rest[2:]
@@ -372,9 +381,6 @@ func (p *parser) openProxy(args []string) {
 		}
 	}
 	p.proxies = append(p.proxies, px)
-	if addrs != "" {
-		p.addBinds(px, addrs)
-	}
 }
 
 // openResolvers starts a resolvers section.

@@ -268,14 +268,17 @@ func (p *parser) parseCookie(px *proxy, args []string) {
 		c.Attrs = append([]string(nil), px.be.Cookie.Attrs...)
 	}
 	modes := 0
+	sawRewrite, sawInsert := false, false
 	failed := false
 	for i := 2; i < len(args) && args[i] != ""; i++ {
 		switch o := args[i]; o {
 		case "rewrite":
 			c.Mode = balancer.CookieRewrite
+			sawRewrite = true
 			modes++
 		case "insert":
 			c.Mode = balancer.CookieInsert
+			sawInsert = true
 			modes++
 		case "prefix":
 			c.Mode = balancer.CookiePrefix
@@ -348,7 +351,7 @@ func (p *parser) parseCookie(px *proxy, args []string) {
 			return
 		}
 	}
-	if c.Mode == balancer.CookieRewrite && c.Indirect {
+	if sawRewrite && c.Indirect {
 		p.errorf("cookie 'rewrite' and 'indirect' modes are incompatible.")
 		failed = true
 	}
@@ -356,7 +359,7 @@ func (p *parser) parseCookie(px *proxy, args []string) {
 		p.errorf("cookie 'rewrite', 'insert' and 'prefix' modes are incompatible.")
 		failed = true
 	}
-	if c.Preserve && c.Mode != balancer.CookieInsert && !c.Indirect {
+	if c.Preserve && !sawInsert && !c.Indirect {
 		p.errorf("cookie 'preserve' requires at least 'insert' or 'indirect'.")
 		failed = true
 	}
@@ -498,11 +501,7 @@ func (p *parser) parseHTTPCheck(px *proxy, args []string) {
 		}
 		p.warnf("'http-check expect %s' is not supported by Tether (only 'status N' is); line ignored", args[2])
 	case "send":
-		if px.be.HTTPCheck == nil {
-			px.be.HTTPCheck = &balancer.HTTPCheck{Method: defaultCheckMethod, URI: defaultCheckURI, Version: defaultCheckVersion}
-			p.warnf("'http-check send' without 'option httpchk': Tether enables HTTP checks for this backend")
-		}
-		hc := *px.be.HTTPCheck
+		send := px.checkSend
 		for i := 2; i < len(args) && args[i] != ""; i += 2 {
 			v := arg(args, i+1)
 			if v == "" {
@@ -511,11 +510,11 @@ func (p *parser) parseHTTPCheck(px *proxy, args []string) {
 			}
 			switch args[i] {
 			case "meth":
-				hc.Method = v
+				send.Method = v
 			case "uri":
-				hc.URI = v
+				send.URI = v
 			case "ver":
-				hc.Version = v
+				send.Version = v
 			case "hdr":
 				if arg(args, i+2) == "" {
 					p.errorf("'http-check send' : 'hdr' expects <name> and <value>.")
@@ -530,10 +529,11 @@ func (p *parser) parseHTTPCheck(px *proxy, args []string) {
 				return
 			}
 		}
-		if !p.checkHTTPCheck(&hc) {
+		check := balancer.HTTPCheck{Method: or(send.Method, defaultCheckMethod), URI: or(send.URI, defaultCheckURI)}
+		if !p.checkHTTPCheck(&check) {
 			return
 		}
-		px.be.HTTPCheck = &hc
+		px.checkSend, px.checkSendLine = send, p.line
 	case "":
 		p.errorf("'http-check' expects 'comment', 'connect', 'send', 'expect', 'set-var', 'unset-var' or 'disable-on-404'.")
 	case "comment", "connect", "disable-on-404", "send-state", "set-var", "set-var-fmt", "unset-var":

@@ -1,0 +1,396 @@
+package compat
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"tether/balancer"
+	"tether/balancer/haproxycfg"
+)
+
+// origins are loopback servers shared by both proxies; each reports its
+// name and the Cookie header it received.
+type origins struct {
+	addrs []string
+}
+
+func startOrigins(t *testing.T, n int) *origins {
+	t.Helper()
+	o := &origins{}
+	for i := range n {
+		name := fmt.Sprintf("web%d", i+1)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Origin", name)
+			w.Header().Set("X-Seen-Cookie", r.Header.Get("Cookie"))
+			if v := r.URL.Query().Get("setcookie"); v != "" {
+				w.Header().Add("Set-Cookie", v)
+			}
+			if r.URL.Query().Get("cacheable") != "" {
+				w.Header().Set("Cache-Control", "max-age=60")
+			}
+			io.WriteString(w, name)
+		}))
+		t.Cleanup(srv.Close)
+		o.addrs = append(o.addrs, srv.Listener.Addr().String())
+	}
+	return o
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// pair is HAProxy and Tether running the same configuration.
+type pair struct {
+	t           *testing.T
+	haproxyURL  string
+	tetherURL   string
+	haproxySock string
+	tether      *balancer.Balancer
+}
+
+// startPair renders cfg (a text/template-free format string whose %[1]s is
+// the frontend bind address and %[2]s the admin socket line) for both.
+func startPair(t *testing.T, cfgFor func(bind, socket string) string) *pair {
+	t.Helper()
+	bin := requireProgram(t, "haproxy")
+	dir := t.TempDir()
+	p := &pair{t: t, haproxySock: filepath.Join(dir, "haproxy.sock")}
+
+	hBind := freePort(t)
+	hCfg := filepath.Join(dir, "haproxy.cfg")
+	os.WriteFile(hCfg, []byte(cfgFor(hBind, "stats socket "+p.haproxySock+" level admin")), 0o600)
+	cmd := exec.Command(bin, "-db", "-f", hCfg)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start haproxy: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	p.haproxyURL = "http://" + hBind
+
+	tBind := freePort(t)
+	cfg, _, err := haproxycfg.Parse("tether.cfg", []byte(cfgFor(tBind, "")))
+	if err != nil {
+		t.Fatalf("parse config: %v", err)
+	}
+	b, err := balancer.New(cfg, balancer.Options{})
+	if err != nil {
+		t.Fatalf("balancer: %v", err)
+	}
+	p.tether = b
+	h, err := b.Handler("fe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", tBind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close(); b.Close() })
+	p.tetherURL = "http://" + tBind
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("unix", p.haproxySock)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("haproxy did not start: %s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return p
+}
+
+// observed is what a client sees of one response.
+type observed struct {
+	Status      int
+	Origin      string
+	SetCookie   []string
+	SeenCookie  string
+	CacheHeader string
+}
+
+func (o observed) String() string {
+	return fmt.Sprintf("status=%d origin=%s set-cookie=%q seen-cookie=%q cache-control=%q", o.Status, o.Origin, o.SetCookie, o.SeenCookie, o.CacheHeader)
+}
+
+func fetch(t *testing.T, base, method, path, cookie string) observed {
+	t.Helper()
+	req, _ := http.NewRequest(method, base+path, nil)
+	if cookie != "" {
+		req.Header.Set("Cookie", cookie)
+	}
+	req.Close = true
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("%s %s%s: %v", method, base, path, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	cc := ""
+	for k, v := range resp.Header {
+		if strings.EqualFold(k, "Cache-Control") && resp.Header.Get("X-Origin") != "" {
+			cc = strings.Join(v, ",")
+		}
+	}
+	return observed{Status: resp.StatusCode, Origin: resp.Header.Get("X-Origin"), SetCookie: resp.Header.Values("Set-Cookie"), SeenCookie: resp.Header.Get("X-Seen-Cookie"), CacheHeader: cc}
+}
+
+// step is one request or one runtime command sent to both proxies.
+type step struct {
+	name    string
+	command string // Runtime API command; when set, no request is made
+	method  string
+	path    string
+	cookie  string // may contain {cookie:web2} to use that server's current cookie in HAProxy
+	// anyServer marks a load-balanced request after admin-state changes,
+	// where Tether's round-robin position may differ from HAProxy's: the
+	// two answers must agree on everything but which server was chosen,
+	// and each cookie set must be the chosen server's.
+	anyServer bool
+}
+
+func (p *pair) haproxyCmd(cmd string) string {
+	p.t.Helper()
+	c, err := net.Dial("unix", p.haproxySock)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, cmd+"\n")
+	out, _ := io.ReadAll(c)
+	return string(out)
+}
+
+// serverCookie reads a server's cookie from HAProxy's show stat.
+func (p *pair) serverCookie(server string) string {
+	out := p.haproxyCmd("show stat")
+	lines := strings.Split(out, "\n")
+	header := strings.Split(strings.TrimPrefix(lines[0], "# "), ",")
+	col := -1
+	for i, h := range header {
+		if h == "cookie" {
+			col = i
+		}
+	}
+	for _, l := range lines[1:] {
+		f := strings.Split(l, ",")
+		if len(f) > col && len(f) > 1 && f[1] == server && col >= 0 {
+			return f[col]
+		}
+	}
+	return ""
+}
+
+func (p *pair) run(steps []step) {
+	t := p.t
+	t.Helper()
+	for i, s := range steps {
+		if s.command != "" {
+			p.haproxyCmd(s.command)
+			if err := applyCommand(p.tether, s.command); err != nil {
+				t.Fatalf("step %d %s: tether: %v", i, s.name, err)
+			}
+			continue
+		}
+		cookie := s.cookie
+		if strings.Contains(cookie, "{cookie:") {
+			start := strings.Index(cookie, "{cookie:")
+			end := strings.Index(cookie[start:], "}") + start
+			cookie = cookie[:start] + p.serverCookie(cookie[start+8:end]) + cookie[end+1:]
+		}
+		method := s.method
+		if method == "" {
+			method = http.MethodGet
+		}
+		path := s.path
+		if path == "" {
+			path = "/"
+		}
+		h := fetch(t, p.haproxyURL, method, path, cookie)
+		g := fetch(t, p.tetherURL, method, path, cookie)
+		if s.anyServer {
+			h, g = p.normalizeChoice(h), p.normalizeChoice(g)
+		}
+		if h.String() != g.String() {
+			t.Errorf("step %d %q (cookie %q):\nhaproxy %s\ntether  %s", i, s.name, cookie, h, g)
+		}
+	}
+}
+
+// normalizeChoice replaces the chosen server, and its cookie value in
+// Set-Cookie, by placeholders, after checking that the cookie set is the
+// chosen server's in Tether.
+func (p *pair) normalizeChoice(o observed) observed {
+	p.t.Helper()
+	snap := p.tether.Snapshot()
+	cookie := ""
+	for _, be := range snap.Backends {
+		if s := be.Server(o.Origin); s != nil {
+			cookie = s.Cookie
+		}
+	}
+	out := o
+	out.Origin = "<chosen>"
+	out.SetCookie = nil
+	for _, sc := range o.SetCookie {
+		if cookie != "" && strings.Contains(sc, "="+cookie) {
+			sc = strings.Replace(sc, "="+cookie, "=<chosen>", 1)
+		}
+		out.SetCookie = append(out.SetCookie, sc)
+	}
+	return out
+}
+
+// applyCommand applies the few Runtime API commands the scenarios use
+// directly through the change API.
+func applyCommand(b *balancer.Balancer, cmd string) error {
+	f := strings.Fields(cmd)
+	o := balancer.Origin{Channel: "test"}
+	switch {
+	case len(f) == 4 && f[0] == "disable" && f[1] == "dynamic-cookie":
+		return b.Apply(balancer.SetDynamicCookies{Backend: f[3], Enabled: false}, o)
+	case len(f) == 4 && f[0] == "enable" && f[1] == "dynamic-cookie":
+		return b.Apply(balancer.SetDynamicCookies{Backend: f[3], Enabled: true}, o)
+	case len(f) == 5 && f[0] == "set" && f[1] == "dynamic-cookie-key":
+		return b.Apply(balancer.SetDynamicCookieKey{Backend: f[3], Key: f[4]}, o)
+	case len(f) == 5 && f[0] == "set" && f[1] == "server" && f[3] == "state":
+		be, srv, _ := strings.Cut(f[2], "/")
+		mode := map[string]balancer.AdminMode{"ready": balancer.Ready, "drain": balancer.Drain, "maint": balancer.Maint}[f[4]]
+		return b.Apply(balancer.SetAdminState{ServerRef: balancer.ServerRef{Backend: be, Server: srv}, State: mode}, o)
+	}
+	return fmt.Errorf("unsupported command %q", cmd)
+}
+
+func backendLines(o *origins, extra string) string {
+	var b strings.Builder
+	for i, a := range o.addrs {
+		fmt.Fprintf(&b, "    server web%d %s%s\n", i+1, a, extra)
+	}
+	return b.String()
+}
+
+const globalAndDefaults = `global
+    %s
+
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+`
+
+func TestDynamicCookieScenarioMatchesHAProxy(t *testing.T) {
+	o := startOrigins(t, 3)
+	p := startPair(t, func(bind, socket string) string {
+		return fmt.Sprintf(globalAndDefaults, socket) + "frontend fe\n    bind " + bind + "\n    default_backend servers\n\n" +
+			"backend servers\n    balance roundrobin\n    cookie SERVER_USED insert indirect nocache dynamic\n    dynamic-cookie-key mysecretphrase\n" +
+			backendLines(o, "")
+	})
+	web1 := balancer.DynamicCookie("mysecretphrase", netip.MustParseAddrPort(o.addrs[0]).Addr(), int32(netip.MustParseAddrPort(o.addrs[0]).Port()))
+	p.run([]step{
+		{name: "first visit 1"},
+		{name: "first visit 2"},
+		{name: "first visit 3"},
+		{name: "first visit 4, other cookies", cookie: "a=1; b=2"},
+		{name: "cacheable first visit", path: "/?cacheable=1"},
+		{name: "return visit", cookie: "a=1; SERVER_USED={cookie:web2}; b=2"},
+		{name: "return visit, only cookie", cookie: "SERVER_USED={cookie:web3}"},
+		{name: "invalid cookie", cookie: "SERVER_USED=0123456789abcdef"},
+		{name: "empty cookie", cookie: "SERVER_USED="},
+		{command: "set server servers/web2 state drain"},
+		{name: "drained server keeps its client", cookie: "SERVER_USED={cookie:web2}"},
+		{name: "drained server takes no new client 1", anyServer: true},
+		{name: "drained server takes no new client 2", anyServer: true},
+		{command: "set server servers/web2 state maint"},
+		{name: "cookie for a server in maintenance", cookie: "SERVER_USED={cookie:web2}", anyServer: true},
+		{command: "set server servers/web2 state ready"},
+		{name: "server back", cookie: "SERVER_USED={cookie:web2}"},
+		{command: "disable dynamic-cookie backend servers"},
+		{name: "dynamic cookies disabled", cookie: "SERVER_USED=" + web1, anyServer: true},
+		{name: "dynamic cookies disabled, no cookie", anyServer: true},
+		{command: "enable dynamic-cookie backend servers"},
+		{name: "dynamic cookies enabled again", cookie: "SERVER_USED=" + web1},
+		{command: "set dynamic-cookie-key backend servers anotherkey"},
+		{name: "old cookie after key change", cookie: "SERVER_USED=" + web1, anyServer: true},
+		{name: "new cookie after key change", cookie: "SERVER_USED={cookie:web3}"},
+		{name: "POST first visit", method: http.MethodPost, anyServer: true},
+	})
+}
+
+func TestCookieModesMatchHAProxy(t *testing.T) {
+	o := startOrigins(t, 2)
+	modes := []struct {
+		name   string
+		cookie string
+		steps  []step
+	}{
+		{"rewrite", "cookie JSID rewrite", []step{
+			{name: "server sets cookie", path: "/?setcookie=JSID%3Dabc%3B%20Path%3D%2Fapp"},
+			{name: "return visit", cookie: "JSID=w2"},
+			{name: "unknown", cookie: "JSID=zzz"},
+		}},
+		{"prefix", "cookie JSID prefix", []step{
+			{name: "server sets cookie", path: "/?setcookie=JSID%3Dabc"},
+			{name: "prefixed return visit", cookie: "x=1; JSID=w2~abc"},
+			{name: "unprefixed value", cookie: "JSID=abc"},
+		}},
+		{"insert options", "cookie SRV insert indirect nocache httponly secure domain .example.com attr SameSite=Lax", []step{
+			{name: "first visit"},
+			{name: "cacheable", path: "/?cacheable=1"},
+			{name: "return visit", cookie: "SRV=w1"},
+			{name: "server sets the same cookie", path: "/?setcookie=SRV%3Dapp", cookie: "SRV=w1"},
+		}},
+		{"insert without indirect", "cookie SRV insert", []step{
+			{name: "first visit"},
+			{name: "return visit keeps cookie for server", cookie: "SRV=w2; other=1"},
+			{name: "server sets the cookie", path: "/?setcookie=SRV%3Dapp"},
+		}},
+		{"preserve", "cookie SRV insert preserve indirect", []step{
+			{name: "server logs out", path: "/?setcookie=SRV%3D%3B%20Max-Age%3D0", cookie: "SRV=w1"},
+			{name: "first visit"},
+		}},
+		{"postonly", "cookie SRV insert postonly", []step{
+			{name: "GET gets no cookie"},
+			{name: "POST gets a cookie", method: http.MethodPost},
+		}},
+		{"passive", "cookie SRV", []step{
+			{name: "no insert"},
+			{name: "cookie routes", cookie: "SRV=w2"},
+			{name: "server cookie untouched", path: "/?setcookie=SRV%3Dw1"},
+		}},
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			p := startPair(t, func(bind, socket string) string {
+				return fmt.Sprintf(globalAndDefaults, socket) + "frontend fe\n    bind " + bind + "\n    default_backend app\n\n" +
+					"backend app\n    " + m.cookie + "\n" +
+					fmt.Sprintf("    server web1 %s cookie w1\n    server web2 %s cookie w2\n", o.addrs[0], o.addrs[1])
+			})
+			p.run(m.steps)
+		})
+	}
+}

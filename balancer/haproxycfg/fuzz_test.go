@@ -1,0 +1,45 @@
+package haproxycfg
+
+import (
+	"reflect"
+	"testing"
+)
+
+// FuzzParse checks that no input makes Parse panic, and that whatever
+// parses is written by Format and parses back to the same Config. Seeds are
+// every testdata configuration, the lines below and testdata/fuzz/FuzzParse.
+func FuzzParse(f *testing.F) {
+	for _, tf := range loadTestFiles(f) {
+		f.Add(tf.src)
+	}
+	for _, s := range []string{
+		"",
+		"backend b\n server s \"127.0.0.1:80\" cookie 'a b' weight 0\n",
+		"defaults\n mode http\n cookie C insert attr x\nbackend b\n cookie D attr y\n",
+		"backend b\n server-template w 0-3 \"_x._tcp.example\" resolvers default\n",
+		"global\n stats socket ipv6@::1:9 level admin\n stats timeout 1us\n",
+		"frontend f\n bind :1,[::]:2\n default_backend b\nbackend b\n",
+		"backend b\n option httpchk \"\\x01\" \"/\\t\"\n",
+		"backend b\n dynamic-cookie-key \"${A[*]}\"\n",
+		"listen l 127.0.0.1:80 from d\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		cfg, _, err := parse("fuzz.cfg", src, noEnv)
+		if err != nil {
+			return
+		}
+		out, err := Format(cfg)
+		if err != nil {
+			t.Fatalf("Format of a parsed Config failed: %v\ninput:\n%q", err, src)
+		}
+		again, _, err := parse("written.cfg", out, noEnv)
+		if err != nil {
+			t.Fatalf("written configuration does not parse: %v\ninput:\n%q\nwritten:\n%s", err, src, out)
+		}
+		if !reflect.DeepEqual(cfg, again) {
+			t.Fatalf("round trip changed the Config\ninput:\n%q\nwritten:\n%s\nfirst:  %+v\nsecond: %+v", src, out, cfg, again)
+		}
+	})
+}

@@ -1,0 +1,419 @@
+package haproxycfg
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"tether/balancer"
+)
+
+// defaultServer is a server as Parse fills it when the file sets nothing.
+func defaultServer(name, addr string, port int) balancer.Server {
+	return balancer.Server{
+		Name: name, Address: addr, Port: port, PortSet: port != 0,
+		Weight: 1, Inter: 2 * time.Second, FastInter: 2 * time.Second, DownInter: 2 * time.Second,
+		Rise: 2, Fall: 3, InitAddr: []string{"last", "libc"},
+	}
+}
+
+func defaultBackend(name string, servers ...balancer.Server) balancer.Backend {
+	return balancer.Backend{Name: name, Balance: balancer.RoundRobin, Retries: 3, RedispatchInterval: -1, Servers: servers}
+}
+
+func TestParseFillsDefaults(t *testing.T) {
+	src := "global\n stats socket /run/t.sock\ndefaults\n mode http\nfrontend f\n bind :8080\n default_backend b\nbackend b\n server s1 10.0.0.1:80\n server s2 10.0.0.2\n"
+	cfg, warns, err := parse("t.cfg", []byte(src), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warns) != 0 {
+		t.Errorf("warnings: %v", warns)
+	}
+	want := balancer.Config{
+		Global: balancer.Global{
+			StatsSockets: []balancer.StatsSocket{{Address: "/run/t.sock", Level: balancer.LevelOperator}},
+			StatsTimeout: 10 * time.Second,
+			StatsMaxConn: 10,
+		},
+		Frontends: []balancer.Frontend{{Name: "f", Binds: []string{":8080"}, DefaultBackend: "b"}},
+		Backends:  []balancer.Backend{defaultBackend("b", defaultServer("s1", "10.0.0.1", 80), defaultServer("s2", "10.0.0.2", 0))},
+	}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("Config =\n%+v\nwant\n%+v", cfg, want)
+	}
+}
+
+// TestParseSemantics checks how directives combine: defaults, default-server,
+// listen, cookie quirks, options and resolvers.
+func TestParseSemantics(t *testing.T) {
+	tests := []struct {
+		name  string
+		src   string
+		check func(t *testing.T, cfg balancer.Config)
+	}{
+		{
+			name: "default-server copies to later servers only, its cookie included",
+			src: `defaults
+  mode http
+backend b
+  server s0 10.0.0.1:80
+  default-server cookie X weight 5 check inter 3s
+  server s1 10.0.0.1:81
+  server s2 10.0.0.1:82 cookie own weight 7 fastinter 1s
+  default-server no-check
+  server s3 10.0.0.1:83`,
+			check: func(t *testing.T, cfg balancer.Config) {
+				s := cfg.Backends[0].Servers
+				if s[0].Cookie != "" || s[0].Weight != 1 || s[0].Check {
+					t.Errorf("s0 = %+v", s[0])
+				}
+				if s[1].Cookie != "X" || s[1].Weight != 5 || !s[1].Check || s[1].Inter != 3*time.Second || s[1].FastInter != 3*time.Second {
+					t.Errorf("s1 = %+v", s[1])
+				}
+				if s[2].Cookie != "own" || s[2].Weight != 7 || s[2].FastInter != time.Second || s[2].DownInter != 3*time.Second {
+					t.Errorf("s2 = %+v", s[2])
+				}
+				if s[3].Cookie != "X" || s[3].Check {
+					t.Errorf("s3 = %+v", s[3])
+				}
+			},
+		},
+		{
+			name: "a new defaults section resets the previous one",
+			src: `defaults
+  mode http
+  balance leastconn
+  retries 9
+  cookie C insert
+  option persist
+backend one
+defaults
+  mode http
+backend two`,
+			check: func(t *testing.T, cfg balancer.Config) {
+				one, two := cfg.Backends[0], cfg.Backends[1]
+				if one.Balance != balancer.LeastConn || one.Retries != 9 || one.Cookie == nil || !one.Persist {
+					t.Errorf("one = %+v", one)
+				}
+				if !reflect.DeepEqual(two, defaultBackend("two")) {
+					t.Errorf("two = %+v", two)
+				}
+			},
+		},
+		{
+			name: "cookie line resets options but appends attr",
+			src: `defaults
+  mode http
+  cookie A insert indirect nocache domain .a.example maxidle 1h attr x=1
+backend b
+  cookie B prefix attr y=2 attr z=3
+backend c`,
+			check: func(t *testing.T, cfg balancer.Config) {
+				want := &balancer.CookieConfig{Name: "B", Mode: balancer.CookiePrefix, Attrs: []string{"x=1", "y=2", "z=3"}}
+				if got := cfg.Backends[0].Cookie; !reflect.DeepEqual(got, want) {
+					t.Errorf("b cookie = %+v, want %+v", got, want)
+				}
+				want = &balancer.CookieConfig{Name: "A", Mode: balancer.CookieInsert, Indirect: true, NoCache: true,
+					Domains: []string{".a.example"}, MaxIdle: time.Hour, Attrs: []string{"x=1"}}
+				if got := cfg.Backends[1].Cookie; !reflect.DeepEqual(got, want) {
+					t.Errorf("c cookie = %+v, want %+v", got, want)
+				}
+			},
+		},
+		{
+			name: "listen is a frontend and a backend",
+			src: `defaults
+  mode http
+  timeout client 5s
+  timeout server 6s
+listen web
+  bind 127.0.0.1:8000,127.0.0.1:8001,[::1]:8002
+  bind *:8003
+  bind ipv4@127.0.0.2:8004
+  option forwardfor
+  server s 10.0.0.1:80
+listen other
+  bind :9000
+  default_backend web`,
+			check: func(t *testing.T, cfg balancer.Config) {
+				fe := cfg.Frontends[0]
+				wantFE := balancer.Frontend{Name: "web", Binds: []string{"127.0.0.1:8000", "127.0.0.1:8001", "[::1]:8002", ":8003", "127.0.0.2:8004"},
+					DefaultBackend: "web", ForwardFor: true, TimeoutClient: 5 * time.Second}
+				if !reflect.DeepEqual(fe, wantFE) {
+					t.Errorf("frontend = %+v, want %+v", fe, wantFE)
+				}
+				be := cfg.Backends[0]
+				if be.Name != "web" || !be.ForwardFor || be.TimeoutServer != 6*time.Second || len(be.Servers) != 1 {
+					t.Errorf("backend = %+v", be)
+				}
+				if cfg.Frontends[1].DefaultBackend != "web" || len(cfg.Backends) != 2 {
+					t.Errorf("listen with default_backend: %+v", cfg)
+				}
+			},
+		},
+		{
+			name: "options",
+			src: `defaults
+  mode http
+  option redispatch
+  option httpchk
+  http-check expect status 204
+backend plain
+backend counted
+  option redispatch 3
+  option httpchk /up
+backend negated
+  no option redispatch
+  option httpchk HEAD /h HTTP/1.1
+  http-check send meth GET ver HTTP/2
+  http-check expect status 200`,
+			check: func(t *testing.T, cfg balancer.Config) {
+				b := cfg.Backends
+				if !b[0].Redispatch || b[0].RedispatchInterval != -1 {
+					t.Errorf("plain redispatch = %v %d", b[0].Redispatch, b[0].RedispatchInterval)
+				}
+				if !b[1].Redispatch || b[1].RedispatchInterval != 3 {
+					t.Errorf("counted redispatch = %v %d", b[1].Redispatch, b[1].RedispatchInterval)
+				}
+				if b[2].Redispatch {
+					t.Errorf("negated redispatch is on")
+				}
+				checks := []balancer.HTTPCheck{
+					{Method: "OPTIONS", URI: "/", Version: "HTTP/1.0", ExpectStatus: 204},
+					{Method: "OPTIONS", URI: "/up", Version: "HTTP/1.0", ExpectStatus: 204},
+					{Method: "GET", URI: "/h", Version: "HTTP/2", ExpectStatus: 200},
+				}
+				for i, want := range checks {
+					if b[i].HTTPCheck == nil || *b[i].HTTPCheck != want {
+						t.Errorf("%s check = %+v, want %+v", b[i].Name, b[i].HTTPCheck, want)
+					}
+				}
+			},
+		},
+		{
+			name: "resolvers defaults and init-addr",
+			src: `resolvers r
+  nameserver a 10.0.0.53:53
+  nameserver b tcp@10.0.0.54:5353
+  hold valid 20s
+defaults
+  mode http
+backend b
+  server s1 app.example:80 resolvers r
+  server s2 app.example:80 resolvers default init-addr none,10.0.0.9
+  server s3 app.example:80 resolve-prefer ipv4 resolve-opts allow-dup-ip,ignore-weight`,
+			check: func(t *testing.T, cfg balancer.Config) {
+				r := cfg.Resolvers[0]
+				wantHold := map[string]time.Duration{"nx": 30 * time.Second, "refused": 30 * time.Second,
+					"timeout": 30 * time.Second, "other": 30 * time.Second, "valid": 20 * time.Second, "obsolete": 0}
+				if r.AcceptedPayloadSize != 512 || r.ResolveRetries != 3 || r.TimeoutResolve != time.Second ||
+					r.TimeoutRetry != time.Second || !reflect.DeepEqual(r.Hold, wantHold) ||
+					!reflect.DeepEqual(r.Nameservers, []balancer.Nameserver{{Name: "a", Address: "10.0.0.53:53"}, {Name: "b", Address: "10.0.0.54:5353", TCP: true}}) {
+					t.Errorf("resolvers = %+v", r)
+				}
+				if len(cfg.Resolvers) != 2 || cfg.Resolvers[1].Name != "default" || !cfg.Resolvers[1].ParseResolvConf {
+					t.Errorf("no implicit default resolvers: %+v", cfg.Resolvers)
+				}
+				s := cfg.Backends[0].Servers
+				if !reflect.DeepEqual(s[0].InitAddr, []string{"last", "libc", "none"}) {
+					t.Errorf("s1 init-addr = %q", s[0].InitAddr)
+				}
+				if !reflect.DeepEqual(s[1].InitAddr, []string{"none", "10.0.0.9"}) {
+					t.Errorf("s2 init-addr = %q", s[1].InitAddr)
+				}
+				if s[2].ResolvePrefer != "ipv4" || !s[2].AllowDupIP {
+					t.Errorf("s3 = %+v", s[2])
+				}
+			},
+		},
+		{
+			name: "stats sockets",
+			src: `global
+  stats socket ipv4@127.0.0.1:9999 level admin mode 640 severity-output none
+  stats socket 127.0.0.1:9998
+  stats socket ipv6@::1:9997 severity-output string level user
+  stats socket unix@relative.sock
+  stats timeout 2m
+  stats maxconn 3`,
+			check: func(t *testing.T, cfg balancer.Config) {
+				want := balancer.Global{StatsSockets: []balancer.StatsSocket{
+					{Address: "ipv4@127.0.0.1:9999", Level: balancer.LevelAdmin, Mode: 0o640},
+					{Address: "ipv4@127.0.0.1:9998", Level: balancer.LevelOperator},
+					{Address: "ipv6@[::1]:9997", Level: balancer.LevelUser, SeverityOutput: "string"},
+					{Address: "relative.sock", Level: balancer.LevelOperator},
+				}, StatsTimeout: 2 * time.Minute, StatsMaxConn: 3}
+				if !reflect.DeepEqual(cfg.Global, want) {
+					t.Errorf("global = %+v, want %+v", cfg.Global, want)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, _, err := parse("t.cfg", []byte(tt.src), noEnv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, cfg)
+			out, err := Format(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, _, err := parse("w.cfg", out, noEnv)
+			if err != nil || !reflect.DeepEqual(cfg, again) {
+				t.Errorf("round trip failed (err %v):\n%s", err, out)
+			}
+		})
+	}
+}
+
+func TestParseWarnings(t *testing.T) {
+	src := `global
+  daemon
+  log /dev/log local0
+defaults
+  option httplog
+frontend f
+  bind :80 ssl crt /x.pem
+  use_backend b if TRUE
+  default_backend b
+backend b
+  mode http
+  balance uri
+  server s 10.0.0.1:80 check send-proxy source 10.0.0.2 usesrc clientip weight 3
+frontend nobind
+  mode http
+peers p
+  peer a 127.0.0.1:1000
+`
+	cfg, warns, err := parse("w.cfg", []byte(src), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"w.cfg:3: global keyword 'log /dev/log'",
+		"w.cfg:5: 'option httplog' is not supported",
+		"w.cfg:6: frontend 'f' has no 'mode http'",
+		"w.cfg:7: bind parameter 'ssl' is not supported",
+		"w.cfg:7: bind parameter 'crt' is not supported",
+		"w.cfg:8: 'use_backend' is not supported",
+		"w.cfg:12: 'balance uri' is not supported by Tether; 'roundrobin' is used",
+		"w.cfg:13: 'server b/s' : server keyword 'send-proxy'",
+		"w.cfg:13: 'server b/s' : server keyword 'source'",
+		"w.cfg:14: frontend 'nobind' has no 'bind' directive",
+		"w.cfg:16: 'peers' sections are not supported",
+	} {
+		if !containsWarning(warns, want) {
+			t.Errorf("no warning %q in\n%v", want, warns)
+		}
+	}
+	for _, w := range warns {
+		if strings.Contains(w.Msg, "daemon") || strings.Contains(w.Msg, "'peer'") {
+			t.Errorf("unexpected warning %v", w)
+		}
+	}
+	if s := cfg.Backends[0].Servers[0]; s.Weight != 3 || !s.Check {
+		t.Errorf("parameters after unsupported ones were lost: %+v", s)
+	}
+}
+
+func TestParseReportsEveryError(t *testing.T) {
+	src := "defaults\n mode http\nbackend b\n weight 3\n server a\n server b 10.0.0.1:80 weight x\n cookie C rewrite indirect prefix\nfrontend f\n bind :80\n default_backend nope\n"
+	_, _, err := parse("e.cfg", []byte(src), noEnv)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		t.Fatalf("error %T does not unwrap to a list", err)
+	}
+	var lines []int
+	for _, e := range joined.Unwrap() {
+		var pe *Error
+		if !errors.As(e, &pe) || pe.File != "e.cfg" {
+			t.Fatalf("not an *Error: %v", e)
+		}
+		lines = append(lines, pe.Line)
+	}
+	if want := []int{4, 5, 6, 7, 7, 10}; !reflect.DeepEqual(lines, want) {
+		t.Errorf("error lines = %v, want %v\n%v", lines, want, err)
+	}
+}
+
+func TestParseEnvironment(t *testing.T) {
+	t.Setenv("TETHER_HAPROXYCFG_KEY", "from env")
+	cfg, _, err := Parse("env.cfg", []byte("defaults\n mode http\nbackend b\n dynamic-cookie-key \"$TETHER_HAPROXYCFG_KEY\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Backends[0].DynamicCookieKey; got != "from env" {
+		t.Errorf("key = %q", got)
+	}
+}
+
+func TestParseFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(path, []byte("defaults\n mode http\nbackend b\n server s 10.0.0.1:80 weight 999\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := ParseFile(path)
+	if err == nil || !strings.HasPrefix(err.Error(), path+":4: ") {
+		t.Errorf("ParseFile error = %v, want one starting with %s:4:", err, path)
+	}
+	if _, _, err := ParseFile(filepath.Join(dir, "missing.cfg")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: err = %v", err)
+	}
+}
+
+func TestFormatRejects(t *testing.T) {
+	base := func() balancer.Config {
+		return balancer.Config{Backends: []balancer.Backend{defaultBackend("b", defaultServer("s", "10.0.0.1", 80))}}
+	}
+	tests := []struct {
+		name   string
+		mutate func(*balancer.Config)
+		want   string
+	}{
+		{"weight", func(c *balancer.Config) { c.Backends[0].Servers[0].Weight = 300 }, "weight 300"},
+		{"no address", func(c *balancer.Config) { c.Backends[0].Servers[0].Address = "" }, "has no address"},
+		{"bad name", func(c *balancer.Config) { c.Backends[0].Name = "a b" }, "not permitted"},
+		{"attr", func(c *balancer.Config) {
+			c.Backends[0].Cookie = &balancer.CookieConfig{Name: "C", Attrs: []string{"a;b"}}
+		}, "cookie attr"},
+		{"maxidle", func(c *balancer.Config) {
+			c.Backends[0].Cookie = &balancer.CookieConfig{Name: "C", MaxIdle: 1500 * time.Millisecond}
+		}, "cookie maxidle"},
+		{"level", func(c *balancer.Config) {
+			c.Global.StatsSockets = []balancer.StatsSocket{{Address: "/s", Level: 9}}
+		}, "invalid level"},
+		{"hold", func(c *balancer.Config) {
+			c.Resolvers = []balancer.Resolvers{{Name: "r", Hold: map[string]time.Duration{"never": 1}}}
+		}, "unknown hold event"},
+		{"bind", func(c *balancer.Config) {
+			c.Frontends = []balancer.Frontend{{Name: "f", Binds: []string{"nowhere"}}}
+		}, "does not parse"},
+	}
+	for _, tt := range tests {
+		cfg := base()
+		tt.mutate(&cfg)
+		_, err := Format(cfg)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: Format error = %v, want %q", tt.name, err, tt.want)
+		}
+		var buf bytes.Buffer
+		if err := Write(&buf, cfg); err == nil || buf.Len() != 0 {
+			t.Errorf("%s: Write error = %v, wrote %d bytes", tt.name, err, buf.Len())
+		}
+	}
+	var buf bytes.Buffer
+	if err := Write(&buf, base()); err != nil || !strings.Contains(buf.String(), "server s 10.0.0.1:80\n") {
+		t.Errorf("Write = %v:\n%s", err, buf.String())
+	}
+}

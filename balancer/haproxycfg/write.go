@@ -1,0 +1,409 @@
+package haproxycfg
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"tether/balancer"
+)
+
+// Write writes cfg to w in HAProxy syntax; see Format.
+func Write(w io.Writer, cfg balancer.Config) error {
+	b, err := Format(cfg)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(b); err != nil {
+		return fmt.Errorf("write HAProxy configuration: %w", err)
+	}
+	return nil
+}
+
+// Format returns cfg as an HAProxy configuration file that HAProxy 2.6
+// accepts and that Parse reads back to cfg (for a cfg that Parse produced,
+// or one holding the same filled-in defaults). Values equal to HAProxy's
+// defaults are left out. A defaults section sets "mode http" for every
+// proxy. Format fails when a value cannot be written in HAProxy syntax.
+func Format(cfg balancer.Config) ([]byte, error) {
+	w := &writer{}
+	w.global(cfg.Global)
+	w.section("defaults", "")
+	w.line("mode", "http")
+	for _, r := range cfg.Resolvers {
+		w.resolvers(r)
+	}
+	for _, fe := range cfg.Frontends {
+		w.frontend(fe)
+	}
+	for _, be := range cfg.Backends {
+		w.backend(be)
+	}
+	if w.err != nil {
+		return nil, w.err
+	}
+	out := w.buf.Bytes()
+	// The output must be something Parse accepts; anything else is a value
+	// the checks above missed, reported rather than written.
+	if _, _, err := parse("generated configuration", out, nil); err != nil {
+		return nil, fmt.Errorf("format configuration: the result does not parse: %w", err)
+	}
+	return out, nil
+}
+
+type writer struct {
+	buf bytes.Buffer
+	err error
+}
+
+func (w *writer) fail(format string, args ...any) {
+	if w.err == nil {
+		w.err = fmt.Errorf("format configuration: "+format, args...)
+	}
+}
+
+func (w *writer) section(kw, name string) {
+	if w.buf.Len() > 0 {
+		w.buf.WriteByte('\n')
+	}
+	w.buf.WriteString(kw)
+	if name != "" {
+		w.buf.WriteByte(' ')
+		w.buf.WriteString(quoteWord(name))
+	}
+	w.buf.WriteByte('\n')
+}
+
+// line writes one indented line; words are quoted as needed.
+func (w *writer) line(words ...string) {
+	w.buf.WriteString("    ")
+	for i, word := range words {
+		if i > 0 {
+			w.buf.WriteByte(' ')
+		}
+		w.buf.WriteString(quoteWord(word))
+	}
+	w.buf.WriteByte('\n')
+}
+
+func (w *writer) checkName(what, name string) {
+	if name == "" {
+		w.fail("%s has no name", what)
+		return
+	}
+	if c, bad := invalidChar(name); bad {
+		w.fail("character '%c' is not permitted in %s name '%s'", c, what, name)
+	}
+}
+
+func (w *writer) global(g balancer.Global) {
+	var lines [][]string
+	for _, s := range g.StatsSockets {
+		words := []string{"stats", "socket", socketAddrWord(s.Address)}
+		if s.Address == "" {
+			w.fail("stats socket has no address")
+		}
+		if s.Mode != 0 {
+			if s.Mode > 0o7777 {
+				w.fail("stats socket %s: invalid mode %o", s.Address, s.Mode)
+			}
+			words = append(words, "mode", fmt.Sprintf("%o", s.Mode))
+		}
+		switch s.Level {
+		case 0, balancer.LevelOperator:
+		case balancer.LevelUser, balancer.LevelAdmin:
+			words = append(words, "level", s.Level.String())
+		default:
+			w.fail("stats socket %s: invalid level %d", s.Address, s.Level)
+		}
+		switch s.SeverityOutput {
+		case "", "none":
+		case "number", "string":
+			words = append(words, "severity-output", s.SeverityOutput)
+		default:
+			w.fail("stats socket %s: invalid severity-output %q", s.Address, s.SeverityOutput)
+		}
+		lines = append(lines, words)
+	}
+	if g.StatsTimeout != 0 && g.StatsTimeout != defaultStatsTimeout {
+		lines = append(lines, []string{"stats", "timeout", w.time(g.StatsTimeout, time.Millisecond, "stats timeout")})
+	}
+	if g.StatsMaxConn < 0 {
+		w.fail("invalid stats maxconn %d", g.StatsMaxConn)
+	} else if g.StatsMaxConn != 0 && g.StatsMaxConn != defaultStatsMaxConn {
+		lines = append(lines, []string{"stats", "maxconn", itoa(g.StatsMaxConn)})
+	}
+	if len(lines) == 0 {
+		return
+	}
+	w.section("global", "")
+	for _, l := range lines {
+		w.line(l...)
+	}
+}
+
+// socketAddrWord writes a stats socket address so that Parse reads it back.
+func socketAddrWord(a string) string {
+	if strings.HasPrefix(a, "ipv4@") || strings.HasPrefix(a, "ipv6@") || strings.HasPrefix(a, "/") {
+		return a
+	}
+	return "unix@" + a
+}
+
+// time formats a duration that must be a whole number of unit.
+func (w *writer) time(d, unit time.Duration, what string) string {
+	if d < 0 || d%unit != 0 || d/unit > maxTimer {
+		w.fail("%s: %v cannot be written in HAProxy syntax (whole %v, at most %d)", what, d, unit, maxTimer)
+	}
+	return formatTime(d)
+}
+
+func (w *writer) resolvers(r balancer.Resolvers) {
+	w.checkName("resolvers", r.Name)
+	w.section("resolvers", r.Name)
+	for _, ns := range r.Nameservers {
+		a := ns.Address
+		if ns.TCP {
+			a = "tcp@" + a
+		}
+		w.line("nameserver", ns.Name, a)
+	}
+	if r.AcceptedPayloadSize != 0 && r.AcceptedPayloadSize != defaultPayloadSize {
+		w.line("accepted_payload_size", itoa(r.AcceptedPayloadSize))
+	}
+	if r.ResolveRetries != 0 && r.ResolveRetries != defaultResolveRetries {
+		w.line("resolve_retries", itoa(r.ResolveRetries))
+	}
+	if r.TimeoutResolve != 0 && r.TimeoutResolve != defaultTimeoutResolve {
+		w.line("timeout", "resolve", w.time(r.TimeoutResolve, time.Millisecond, "timeout resolve"))
+	}
+	if r.TimeoutRetry != 0 && r.TimeoutRetry != defaultTimeoutRetry {
+		w.line("timeout", "retry", w.time(r.TimeoutRetry, time.Millisecond, "timeout retry"))
+	}
+	def := defaultHold()
+	for k := range r.Hold {
+		if _, ok := def[k]; !ok {
+			w.fail("resolvers %s: unknown hold event %q", r.Name, k)
+		}
+	}
+	for _, ev := range strings.Fields(holdEvents) {
+		if d, ok := r.Hold[ev]; ok && d != def[ev] {
+			w.line("hold", ev, w.time(d, time.Millisecond, "hold "+ev))
+		}
+	}
+	if r.ParseResolvConf {
+		w.line("parse-resolv-conf")
+	}
+}
+
+func (w *writer) frontend(fe balancer.Frontend) {
+	w.checkName("frontend", fe.Name)
+	w.section("frontend", fe.Name)
+	for _, b := range fe.Binds {
+		w.line("bind", b)
+	}
+	if fe.ForwardFor {
+		w.line("option", "forwardfor")
+	}
+	if fe.TimeoutClient != 0 {
+		w.line("timeout", "client", w.time(fe.TimeoutClient, time.Millisecond, "timeout client"))
+	}
+	if fe.DefaultBackend != "" {
+		w.line("default_backend", fe.DefaultBackend)
+	}
+}
+
+func (w *writer) backend(be balancer.Backend) {
+	w.checkName("backend", be.Name)
+	w.section("backend", be.Name)
+	if be.Balance != "" && be.Balance != balancer.RoundRobin {
+		w.line("balance", string(be.Balance))
+	}
+	if be.Cookie != nil {
+		w.line(w.cookie(be.Cookie)...)
+	}
+	if be.DynamicCookieKey != "" {
+		w.line("dynamic-cookie-key", be.DynamicCookieKey)
+	}
+	if be.Persist {
+		w.line("option", "persist")
+	}
+	if be.Redispatch {
+		if be.RedispatchInterval == defaultRedispatch {
+			w.line("option", "redispatch")
+		} else {
+			w.line("option", "redispatch", itoa(be.RedispatchInterval))
+		}
+	}
+	if be.Retries < 0 {
+		w.fail("backend %s: negative retries %d", be.Name, be.Retries)
+	} else if be.Retries != defaultRetries {
+		w.line("retries", itoa(be.Retries))
+	}
+	if be.ForwardFor {
+		w.line("option", "forwardfor")
+	}
+	if hc := be.HTTPCheck; hc != nil {
+		method, uri, version := or(hc.Method, defaultCheckMethod), or(hc.URI, defaultCheckURI), or(hc.Version, defaultCheckVersion)
+		switch {
+		case method == defaultCheckMethod && uri == defaultCheckURI && version == defaultCheckVersion:
+			w.line("option", "httpchk")
+		case version == defaultCheckVersion:
+			w.line("option", "httpchk", method, uri)
+		default:
+			w.line("option", "httpchk", method, uri, version)
+		}
+		if hc.ExpectStatus != 0 {
+			w.line("http-check", "expect", "status", itoa(hc.ExpectStatus))
+		}
+	}
+	for _, t := range []struct {
+		name string
+		d    time.Duration
+	}{{"connect", be.TimeoutConnect}, {"server", be.TimeoutServer}, {"check", be.TimeoutCheck}, {"queue", be.TimeoutQueue}} {
+		if t.d != 0 {
+			w.line("timeout", t.name, w.time(t.d, time.Millisecond, "timeout "+t.name))
+		}
+	}
+	for _, s := range be.Servers {
+		w.checkName("server", s.Name)
+		if s.Address == "" {
+			w.fail("server %s/%s has no address", be.Name, s.Name)
+		}
+		words := []string{"server", s.Name, hostPortWord(s.Address, s.Port, s.PortSet)}
+		w.line(append(words, w.serverParams(s)...)...)
+	}
+	for _, t := range be.Templates {
+		if t.Prefix == "" {
+			w.fail("server-template of backend %s has no prefix", be.Name)
+		} else if c, bad := invalidPrefixChar(t.Prefix); bad {
+			w.fail("character '%c' is not permitted in server-template prefix '%s'", c, t.Prefix)
+		}
+		rng := itoa(t.Low) + "-" + itoa(t.High)
+		if t.Low == 1 {
+			rng = itoa(t.High)
+		}
+		words := []string{"server-template", t.Prefix, rng, hostPortWord(t.FQDN, t.Params.Port, t.Params.PortSet)}
+		w.line(append(words, w.serverParams(t.Params)...)...)
+	}
+}
+
+// hostPortWord writes an address as a server line does.
+func hostPortWord(host string, port int, portSet bool) string {
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if !portSet {
+		return host
+	}
+	return host + ":" + itoa(port)
+}
+
+func (w *writer) cookie(c *balancer.CookieConfig) []string {
+	words := []string{"cookie", c.Name}
+	if c.Name == "" {
+		w.fail("cookie has no name")
+	}
+	if m := c.Mode.String(); m != "" {
+		words = append(words, m)
+	}
+	flags := []struct {
+		on   bool
+		word string
+	}{{c.Indirect, "indirect"}, {c.NoCache, "nocache"}, {c.PostOnly, "postonly"}, {c.Preserve, "preserve"}, {c.HTTPOnly, "httponly"}, {c.Secure, "secure"}, {c.Dynamic, "dynamic"}}
+	for _, f := range flags {
+		if f.on {
+			words = append(words, f.word)
+		}
+	}
+	for _, d := range c.Domains {
+		if c, bad := invalidDomainChar(d); bad || d == "" {
+			w.fail("character '%c' is not permitted in cookie domain '%s'", c, d)
+		}
+		words = append(words, "domain", d)
+	}
+	if c.MaxIdle != 0 {
+		words = append(words, "maxidle", w.time(c.MaxIdle, time.Second, "cookie maxidle"))
+	}
+	if c.MaxLife != 0 {
+		words = append(words, "maxlife", w.time(c.MaxLife, time.Second, "cookie maxlife"))
+	}
+	for _, a := range c.Attrs {
+		if a == "" || strings.ContainsFunc(a, func(r rune) bool { return r < 0x20 || r == 0x7f || r == ';' }) {
+			w.fail("cookie attr %q is empty or holds a control character or ';'", a)
+		}
+		words = append(words, "attr", a)
+	}
+	return words
+}
+
+func (w *writer) serverParams(s balancer.Server) []string {
+	var words []string
+	add := func(ws ...string) { words = append(words, ws...) }
+	if s.Cookie != "" {
+		add("cookie", s.Cookie)
+	}
+	if s.Check {
+		add("check")
+	}
+	inter := s.Inter
+	if inter == 0 {
+		inter = defaultInter
+	}
+	if inter != defaultInter {
+		add("inter", w.time(inter, time.Millisecond, "inter"))
+	}
+	if s.FastInter != 0 && s.FastInter != inter {
+		add("fastinter", w.time(s.FastInter, time.Millisecond, "fastinter"))
+	}
+	if s.DownInter != 0 && s.DownInter != inter {
+		add("downinter", w.time(s.DownInter, time.Millisecond, "downinter"))
+	}
+	if s.Rise != 0 && s.Rise != defaultRise {
+		add("rise", itoa(s.Rise))
+	}
+	if s.Fall != 0 && s.Fall != defaultFall {
+		add("fall", itoa(s.Fall))
+	}
+	if s.Weight < 0 || s.Weight > 256 {
+		w.fail("server %s: weight %d is not within 0 and 256", s.Name, s.Weight)
+	} else if s.Weight != defaultWeight {
+		add("weight", itoa(s.Weight))
+	}
+	if s.Backup {
+		add("backup")
+	}
+	if s.Disabled {
+		add("disabled")
+	}
+	if s.MaxConn < 0 {
+		w.fail("server %s: negative maxconn %d", s.Name, s.MaxConn)
+	} else if s.MaxConn != 0 {
+		add("maxconn", itoa(s.MaxConn))
+	}
+	if s.CheckPort != 0 {
+		add("port", itoa(s.CheckPort))
+	}
+	if s.Resolvers != "" {
+		add("resolvers", s.Resolvers)
+	}
+	if s.ResolvePrefer != "" {
+		add("resolve-prefer", s.ResolvePrefer)
+	}
+	if s.AllowDupIP {
+		add("resolve-opts", "allow-dup-ip")
+	}
+	if len(s.InitAddr) > 0 && strings.Join(s.InitAddr, ",") != strings.Join(defaultInitAddr(&s), ",") {
+		add("init-addr", strings.Join(s.InitAddr, ","))
+	}
+	return words
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
