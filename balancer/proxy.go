@@ -114,7 +114,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		xff = client.String()
 	}
 	if isUpgrade(r) {
-		return b.serveUpgrade(w, r, be, srv, &p, xff)
+		return b.serveUpgrade(w, r, be, srv, p, xff)
 	}
 
 	retries := be.cfg.Retries
@@ -372,7 +372,7 @@ func isUpgrade(r *http.Request) bool {
 
 // serveUpgrade proxies a protocol upgrade (such as a websocket) with the
 // standard library's reverse proxy, which handles the switch of protocols.
-func (b *Balancer) serveUpgrade(w http.ResponseWriter, r *http.Request, be *backendRT, srv *serverRT, p *persistence, xff string) int {
+func (b *Balancer) serveUpgrade(w http.ResponseWriter, r *http.Request, be *backendRT, srv *serverRT, p persistence, xff string) int {
 	addr := srv.dialAddr()
 	status := http.StatusSwitchingProtocols
 	sl := srv.live
@@ -392,7 +392,7 @@ func (b *Balancer) serveUpgrade(w http.ResponseWriter, r *http.Request, be *back
 		ModifyResponse: func(resp *http.Response) error {
 			status = resp.StatusCode
 			if be.ck != nil {
-				be.ck.processResponseCookies(resp.Header, r, srv, p, b.now().Unix(), false)
+				be.ck.processResponseCookies(resp.Header, r, srv, &p, b.now().Unix(), false)
 			}
 			return nil
 		},

@@ -63,6 +63,9 @@ type serverRT struct {
 	checkEnabled  bool
 	lastChange    time.Time
 	live          *serverLive
+	// dial caches dialAddr for the address dialFor.
+	dial    string
+	dialFor netip.AddrPort
 }
 
 // key returns "backend/server".
@@ -73,7 +76,12 @@ func (s *serverRT) dialAddr() string {
 	if !s.addr.IsValid() {
 		return ""
 	}
-	return netip.AddrPortFrom(s.addr, uint16(s.port)).String()
+	if s.dial == "" || s.dialFor != netip.AddrPortFrom(s.addr, uint16(s.port)) {
+		// Not yet computed for this address (servers are copied, then
+		// finished, so this happens once per table change).
+		return netip.AddrPortFrom(s.addr, uint16(s.port)).String()
+	}
+	return s.dial
 }
 
 // running reports whether the server counts as running for persistence:
@@ -299,10 +307,14 @@ func (be *backendRT) finish() {
 		default:
 			cookie, isDynamic = "", false
 		}
-		if cookie != s.cookie || isDynamic != s.cookieDynamic {
+		ap := netip.AddrPortFrom(s.addr, uint16(s.port))
+		if cookie != s.cookie || isDynamic != s.cookieDynamic || (s.addr.IsValid() && s.dialFor != ap) {
 			// Servers may be shared with the published table: copy.
 			c := *s
 			c.cookie, c.cookieDynamic = cookie, isDynamic
+			if s.addr.IsValid() {
+				c.dial, c.dialFor = ap.String(), ap
+			}
 			be.servers[i] = &c
 			be.byName[c.cfg.Name] = &c
 		}

@@ -98,9 +98,11 @@ func (c *upConn) Read(p []byte) (int, error) {
 		c.nc.SetReadDeadline(time.Now().Add(t))
 	}
 	n, err := c.nc.Read(p)
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		err = errServerTimeout
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			err = errServerTimeout
+		}
 	}
 	return n, err
 }
