@@ -1,0 +1,13 @@
+// Package migrations holds Tether's SQLite schema as numbered, forward-only
+// goose migrations (NNNN_verb_noun.sql), embedded so the binary carries them.
+//
+// A migration, once released, is never edited: a schema change is a new file
+// with the next number.
+package migrations
+
+import "embed"
+
+// FS holds every migration file at its root, for goose.
+//
+//go:embed *.sql
+var FS embed.FS

@@ -1,0 +1,557 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"tether/balancer"
+	"tether/store"
+	"tether/store/storetest"
+)
+
+// seeded opens a store holding richState.
+func seeded(t *testing.T) (*store.Store, balancer.State) {
+	t.Helper()
+	s := storetest.Open(t)
+	st := richState()
+	if err := s.ReplaceState(context.Background(), st, store.AuditEntry{Channel: "import", Command: "seed"}); err != nil {
+		t.Fatal(err)
+	}
+	return s, clone(st)
+}
+
+func loadState(t *testing.T, s *store.Store) balancer.State {
+	t.Helper()
+	got, found, err := s.LoadState(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !found {
+		t.Fatal("no state stored")
+	}
+	return got
+}
+
+func lastAudit(t *testing.T, s *store.Store) store.AuditEntry {
+	t.Helper()
+	e, err := s.ListAudit(context.Background(), store.AuditFilter{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e) != 1 {
+		t.Fatalf("audit log has %d entries, want at least 1", len(e))
+	}
+	return e[0]
+}
+
+func TestCommitSequence(t *testing.T) {
+	type step struct {
+		name       string
+		change     balancer.Change
+		mutate     func(t *testing.T, st *balancer.State)
+		wantServer string
+		wantDetail []string // substrings of the audit entry's Detail
+	}
+	steps := []step{
+		{
+			name:   "drain",
+			change: balancer.SetAdminState{ServerRef: balancer.ServerRef{Backend: "app", Server: "web1"}, State: balancer.Drain},
+			mutate: func(t *testing.T, st *balancer.State) {
+				r := st.Servers["app/web1"]
+				r.Admin = balancer.Drain
+				st.Servers["app/web1"] = r
+			},
+			wantServer: "web1",
+			wantDetail: []string{"state ready → drain"},
+		},
+		{
+			name:   "weight",
+			change: balancer.SetWeight{ServerRef: balancer.ServerRef{Backend: "app", Server: "web1"}, Weight: 50},
+			mutate: func(t *testing.T, st *balancer.State) {
+				r := st.Servers["app/web1"]
+				r.Weight = 50
+				st.Servers["app/web1"] = r
+			},
+			wantServer: "web1",
+			wantDetail: []string{"weight 10 → 50"},
+		},
+		{
+			name:   "runtime appears",
+			change: balancer.SetWeight{ServerRef: balancer.ServerRef{Backend: "api", Server: "a2"}, Weight: 3},
+			mutate: func(t *testing.T, st *balancer.State) {
+				st.Servers["api/a2"] = balancer.ServerRuntime{Weight: 3}
+			},
+			wantServer: "a2",
+			wantDetail: []string{"runtime none → state ready weight 3"},
+		},
+		{
+			name:   "addr",
+			change: balancer.SetAddr{ServerRef: balancer.ServerRef{Backend: "app", Server: "web1"}, Address: "10.0.0.9", Port: 81, PortSet: true},
+			mutate: func(t *testing.T, st *balancer.State) {
+				r := st.Servers["app/web1"]
+				r.Address, r.Port = "10.0.0.9", 81
+				st.Servers["app/web1"] = r
+				sv := server(t, st, "app", "web1")
+				sv.Address, sv.Port = "10.0.0.9", 81
+			},
+			wantServer: "web1",
+			wantDetail: []string{"addr 10.0.0.1 → 10.0.0.9", "port 80 → 81"},
+		},
+		{
+			name:   "check",
+			change: balancer.SetCheckEnabled{ServerRef: balancer.ServerRef{Backend: "app", Server: "web1"}, Enabled: false},
+			mutate: func(t *testing.T, st *balancer.State) {
+				r := st.Servers["app/web1"]
+				r.CheckEnabled = false
+				st.Servers["app/web1"] = r
+			},
+			wantServer: "web1",
+			wantDetail: []string{"check on → off"},
+		},
+		{
+			name:   "template slot resolved",
+			change: balancer.SetAddr{ServerRef: balancer.ServerRef{Backend: "app", Server: "dyn2"}, Address: "10.0.5.2", Resolved: true},
+			mutate: func(t *testing.T, st *balancer.State) {
+				st.Servers["app/dyn2"] = balancer.ServerRuntime{Weight: 5, Address: "10.0.5.2", Port: 80, PortSet: true}
+				r := st.Servers["app/dyn1"]
+				r.Address = ""
+				r.Admin = balancer.Maint
+				st.Servers["app/dyn1"] = r
+			},
+			wantServer: "dyn2",
+			wantDetail: []string{"server dyn1: state ready → maint", `server dyn1: addr 10.0.5.1 → ""`, "runtime none → state ready weight 5 check off addr 10.0.5.2 port 80"},
+		},
+		{
+			name:   "template slot forgotten",
+			change: balancer.SetAddr{ServerRef: balancer.ServerRef{Backend: "app", Server: "dyn2"}, Resolved: true},
+			mutate: func(t *testing.T, st *balancer.State) {
+				delete(st.Servers, "app/dyn2")
+			},
+			wantServer: "dyn2",
+			wantDetail: []string{"runtime state ready weight 5 check off addr 10.0.5.2 port 80 → none"},
+		},
+		{
+			name:   "maxconn",
+			change: balancer.SetMaxConn{ServerRef: balancer.ServerRef{Backend: "app", Server: "web2"}, MaxConn: 7},
+			mutate: func(t *testing.T, st *balancer.State) {
+				server(t, st, "app", "web2").MaxConn = 7
+			},
+			wantServer: "web2",
+			wantDetail: []string{"maxconn 0 → 7"},
+		},
+		{
+			name:   "check port",
+			change: balancer.SetCheckPort{ServerRef: balancer.ServerRef{Backend: "app", Server: "web1"}, Port: 9090},
+			mutate: func(t *testing.T, st *balancer.State) {
+				server(t, st, "app", "web1").CheckPort = 9090
+			},
+			wantServer: "web1",
+			wantDetail: []string{"check-port 8080 → 9090"},
+		},
+		{
+			name:   "add server at end",
+			change: balancer.AddServer{Backend: "app", Server: balancer.Server{Name: "web4", Address: "10.0.0.4", Port: 80, PortSet: true, Weight: 1}},
+			mutate: func(t *testing.T, st *balancer.State) {
+				b := backendOf(t, st, "app")
+				b.Servers = append(b.Servers, balancer.Server{Name: "web4", Address: "10.0.0.4", Port: 80, PortSet: true, Weight: 1})
+				st.Servers["app/web4"] = balancer.ServerRuntime{Admin: balancer.Maint, Weight: 1}
+			},
+			wantServer: "web4",
+			wantDetail: []string{"add server web4 10.0.0.4:80 state maint weight 1 check off"},
+		},
+		{
+			name:   "delete first server",
+			change: balancer.DelServer{ServerRef: balancer.ServerRef{Backend: "app", Server: "web1"}},
+			mutate: func(t *testing.T, st *balancer.State) {
+				b := backendOf(t, st, "app")
+				b.Servers = b.Servers[1:]
+				delete(st.Servers, "app/web1")
+			},
+			wantServer: "web1",
+			wantDetail: []string{"del server web1"},
+		},
+		{
+			name:   "add server in the middle",
+			change: balancer.AddServer{Backend: "app", Server: balancer.Server{Name: "mid"}},
+			mutate: func(t *testing.T, st *balancer.State) {
+				b := backendOf(t, st, "app")
+				b.Servers = append(b.Servers[:1], append([]balancer.Server{{Name: "mid"}}, b.Servers[1:]...)...)
+			},
+			wantServer: "mid",
+			wantDetail: []string{"add server mid"},
+		},
+		{
+			name:   "delete middle server",
+			change: balancer.DelServer{ServerRef: balancer.ServerRef{Backend: "app", Server: "web3"}},
+			mutate: func(t *testing.T, st *balancer.State) {
+				b := backendOf(t, st, "app")
+				for i, sv := range b.Servers {
+					if sv.Name == "web3" {
+						b.Servers = append(b.Servers[:i:i], b.Servers[i+1:]...)
+						break
+					}
+				}
+				delete(st.Servers, "app/web3")
+			},
+			wantServer: "web3",
+			wantDetail: []string{"del server web3"},
+		},
+		{
+			name:   "reorder servers",
+			change: balancer.ClearCounters{Backend: "app"},
+			mutate: func(t *testing.T, st *balancer.State) {
+				b := backendOf(t, st, "app")
+				for i, j := 0, len(b.Servers)-1; i < j; i, j = i+1, j-1 {
+					b.Servers[i], b.Servers[j] = b.Servers[j], b.Servers[i]
+				}
+			},
+			wantDetail: []string{"servers reordered"},
+		},
+		{
+			name:   "dynamic cookies off",
+			change: balancer.SetDynamicCookies{Backend: "app", Enabled: false},
+			mutate: func(t *testing.T, st *balancer.State) {
+				backendOf(t, st, "app").Cookie.Dynamic = false
+			},
+			wantDetail: []string{"dynamic-cookies on → off"},
+		},
+		{
+			name:   "key",
+			change: balancer.SetDynamicCookieKey{Backend: "app", Key: "another-secret"},
+			mutate: func(t *testing.T, st *balancer.State) {
+				backendOf(t, st, "app").DynamicCookieKey = "another-secret"
+			},
+			wantDetail: []string{"key fp " + store.KeyFingerprint("s3cr3t-key-app") + " → " + store.KeyFingerprint("another-secret")},
+		},
+		{
+			name:   "cookie removed",
+			change: balancer.SetCookie{Backend: "api"},
+			mutate: func(t *testing.T, st *balancer.State) {
+				backendOf(t, st, "api").Cookie = nil
+			},
+			wantDetail: []string{"cookie on → off", "cookie.name API → \"\""},
+		},
+		{
+			name: "cookie set",
+			change: balancer.SetCookie{Backend: "api", Cookie: &balancer.CookieConfig{Name: "NEW", Mode: balancer.CookieInsert,
+				Domains: []string{".a.example"}, MaxIdle: time.Hour}},
+			mutate: func(t *testing.T, st *balancer.State) {
+				backendOf(t, st, "api").Cookie = &balancer.CookieConfig{Name: "NEW", Mode: balancer.CookieInsert,
+					Domains: []string{".a.example"}, MaxIdle: time.Hour}
+			},
+			wantDetail: []string{"cookie off → on", "cookie.mode passive → insert", "cookie.domains none → .a.example", "cookie.maxidle 0s → 1h0m0s"},
+		},
+		{
+			name:       "no durable change",
+			change:     balancer.ShutdownSessions{ServerRef: balancer.ServerRef{Backend: "api", Server: "a1"}},
+			mutate:     func(t *testing.T, st *balancer.State) {},
+			wantServer: "a1",
+			wantDetail: []string{"no durable change"},
+		},
+		{
+			name:   "resolution empties address",
+			change: balancer.SetAddr{ServerRef: balancer.ServerRef{Backend: "api", Server: "a1"}, Resolved: true},
+			mutate: func(t *testing.T, st *balancer.State) {
+				r := st.Servers["api/a1"]
+				r.Address, r.Admin = "", balancer.Maint
+				st.Servers["api/a1"] = r
+			},
+			wantServer: "a1",
+			wantDetail: []string{"state ready → maint", `addr 10.0.1.1 → ""`},
+		},
+		{
+			name:   "other objects",
+			change: balancer.ClearCounters{},
+			mutate: func(t *testing.T, st *balancer.State) {
+				st.Config.Global.StatsMaxConn = 5
+				st.Config.Frontends[0].Binds = append(st.Config.Frontends[0].Binds, "127.0.0.1:8443")
+				st.Config.Resolvers[0].Hold["nx"] = time.Minute
+				st.Config.Resolvers = st.Config.Resolvers[:1]
+				st.Config.Backends = append(st.Config.Backends[:2], st.Config.Backends[3:]...)
+				st.Config.Backends = append(st.Config.Backends, balancer.Backend{Name: "new", Balance: balancer.RoundRobin,
+					Servers: []balancer.Server{{Name: "n1", Address: "127.0.0.1"}}})
+				st.Servers["new/n1"] = balancer.ServerRuntime{Weight: 1, CheckEnabled: true}
+				st.Config.Backends[0].Templates[0].High = 9
+			},
+			wantDetail: []string{"global: stats-maxconn 20 → 5", "frontend www: binds", "resolvers dns: hold", "del resolvers empty",
+				"del backend rewrite", "add backend new", "server-template", "dyn[1-5]"},
+		},
+	}
+
+	s, st := seeded(t)
+	commit := s.Committer()
+	for i, step := range steps {
+		before := clone(st)
+		after := clone(st)
+		step.mutate(t, &after)
+		c := balancer.Commit{
+			Change: step.change,
+			Origin: balancer.Origin{Channel: "socket", Source: "/run/tether.sock", Actor: "alice", Command: fmt.Sprintf("cmd %d", i)},
+			Time:   time.Date(2026, 11, 24, 12, 0, i, 0, time.UTC),
+			Before: before,
+			After:  after,
+		}
+		if err := commit(c); err != nil {
+			t.Fatalf("step %s: %v", step.name, err)
+		}
+		st = after
+		if got, want := loadState(t, s), store.Normalize(after); !reflect.DeepEqual(got, want) {
+			t.Fatalf("step %s: stored state differs:\n%s", step.name, diffStates(got, want))
+		}
+		e := lastAudit(t, s)
+		if e.Command != c.Origin.Command || e.Actor != "alice" || e.Channel != "socket" || e.Source != c.Origin.Source ||
+			e.Result != store.ResultOK || !e.Time.Equal(c.Time) || e.Backend != step.change.BackendName() {
+			t.Errorf("step %s: audit entry %+v does not match the commit", step.name, e)
+		}
+		if e.Server != step.wantServer {
+			t.Errorf("step %s: audit server = %q, want %q", step.name, e.Server, step.wantServer)
+		}
+		for _, w := range step.wantDetail {
+			if !strings.Contains(e.Detail, w) {
+				t.Errorf("step %s: audit detail %q lacks %q", step.name, e.Detail, w)
+			}
+		}
+		t.Logf("%-26s before=%q after=%q detail=%q", step.name, e.Before, e.After, e.Detail)
+	}
+}
+
+func TestCommitErrorLeavesDatabaseUnchanged(t *testing.T) {
+	tests := []struct {
+		name    string
+		before  func(t *testing.T, st *balancer.State)
+		after   func(t *testing.T, st *balancer.State)
+		wantErr error
+	}{
+		{
+			name: "server the database lacks",
+			before: func(t *testing.T, st *balancer.State) {
+				b := backendOf(t, st, "api")
+				b.Servers = append(b.Servers, balancer.Server{Name: "ghost"})
+			},
+			after: func(t *testing.T, st *balancer.State) {
+				b := backendOf(t, st, "api")
+				b.Servers = append(b.Servers, balancer.Server{Name: "ghost", Weight: 9})
+				r := st.Servers["api/a1"]
+				r.Weight = 77
+				st.Servers["api/a1"] = r
+			},
+			wantErr: store.ErrOutOfSync,
+		},
+		{
+			name: "backend the database lacks",
+			before: func(t *testing.T, st *balancer.State) {
+				st.Config.Backends = append(st.Config.Backends, balancer.Backend{Name: "ghost"})
+			},
+			after: func(t *testing.T, st *balancer.State) {
+				backendOf(t, st, "app").Retries = 9
+				st.Config.Backends = append(st.Config.Backends, balancer.Backend{Name: "ghost", Retries: 1})
+			},
+			wantErr: store.ErrOutOfSync,
+		},
+		{
+			name:   "invalid value after a valid one",
+			before: func(*testing.T, *balancer.State) {},
+			after: func(t *testing.T, st *balancer.State) {
+				st.Servers["app/web1"] = balancer.ServerRuntime{Admin: balancer.Drain, Weight: 1}
+				st.Servers["app/web3"] = balancer.ServerRuntime{Admin: 99}
+			},
+		},
+		{
+			name:   "runtime for a backend that does not exist",
+			before: func(*testing.T, *balancer.State) {},
+			after: func(t *testing.T, st *balancer.State) {
+				st.Servers["app/web1"] = balancer.ServerRuntime{Admin: balancer.Drain, Weight: 1}
+				st.Servers["nobody/s1"] = balancer.ServerRuntime{Weight: 1}
+			},
+		},
+		{
+			name: "runtime of a backend the database lacks",
+			before: func(t *testing.T, st *balancer.State) {
+				st.Config.Backends = append(st.Config.Backends, balancer.Backend{Name: "ghost"})
+			},
+			after: func(t *testing.T, st *balancer.State) {
+				server(t, st, "app", "web2").Weight = 3
+				st.Config.Backends = append(st.Config.Backends, balancer.Backend{Name: "ghost"})
+				st.Servers["ghost/s1"] = balancer.ServerRuntime{Weight: 1}
+			},
+			wantErr: store.ErrOutOfSync,
+		},
+		{
+			name:   "duplicate server added",
+			before: func(*testing.T, *balancer.State) {},
+			after: func(t *testing.T, st *balancer.State) {
+				b := backendOf(t, st, "api")
+				b.Servers = append(b.Servers, balancer.Server{Name: "x"}, balancer.Server{Name: "x"})
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			s, st := seeded(t)
+			auditBefore, err := s.ListAudit(ctx, store.AuditFilter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			before, after := clone(st), clone(st)
+			tt.before(t, &before)
+			tt.after(t, &after)
+			err = s.Committer()(balancer.Commit{Change: balancer.ClearCounters{}, Origin: balancer.Origin{Channel: "ctl"}, Before: before, After: after})
+			if err == nil {
+				t.Fatal("commit succeeded, want an error")
+			}
+			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Errorf("error %v, want %v", err, tt.wantErr)
+			}
+			if got, want := loadState(t, s), store.Normalize(st); !reflect.DeepEqual(got, want) {
+				t.Errorf("failed commit changed the database:\n%s", diffStates(got, want))
+			}
+			auditAfter, err := s.ListAudit(ctx, store.AuditFilter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(auditAfter, auditBefore) {
+				t.Errorf("failed commit wrote to the audit log: %+v", auditAfter[0])
+			}
+		})
+	}
+}
+
+// TestConcurrentWriters runs committers, audit appends and audit reads at
+// once: SQLite must never report the database as locked.
+func TestConcurrentWriters(t *testing.T) {
+	ctx := context.Background()
+	s := storetest.Open(t)
+	const backends, rounds = 4, 25
+	st := balancer.State{Servers: map[string]balancer.ServerRuntime{}}
+	for b := range backends {
+		be := balancer.Backend{Name: fmt.Sprintf("b%d", b), Balance: balancer.RoundRobin}
+		for i := range 50 {
+			be.Servers = append(be.Servers, balancer.Server{Name: fmt.Sprintf("s%d", i), Address: "127.0.0.1", Port: 8000 + i, PortSet: true, Weight: 1})
+			st.Servers[fmt.Sprintf("b%d/s%d", b, i)] = balancer.ServerRuntime{Weight: 1}
+		}
+		st.Config.Backends = append(st.Config.Backends, be)
+	}
+	if err := s.ReplaceState(ctx, st, store.AuditEntry{Channel: "import"}); err != nil {
+		t.Fatal(err)
+	}
+	commit := s.Committer()
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	finals := make([]balancer.State, backends)
+	for b := range backends {
+		wg.Go(func() {
+			// Each writer owns one backend and keeps its own view of the
+			// state, in which only that backend changes.
+			view := clone(st)
+			for r := range rounds {
+				before := view
+				after := clone(view)
+				key := fmt.Sprintf("b%d/s%d", b, r%50)
+				rt := after.Servers[key]
+				rt.Weight = r + 2
+				rt.Admin = balancer.AdminMode(r % 3)
+				after.Servers[key] = rt
+				if err := commit(balancer.Commit{
+					Change: balancer.SetWeight{ServerRef: balancer.ServerRef{Backend: fmt.Sprintf("b%d", b), Server: fmt.Sprintf("s%d", r%50)}, Weight: r + 2},
+					Origin: balancer.Origin{Channel: "socket"}, Before: before, After: after,
+				}); err != nil {
+					errs <- err
+					return
+				}
+				view = after
+			}
+			finals[b] = view
+		})
+	}
+	for w := range 2 {
+		wg.Go(func() {
+			for r := range rounds {
+				if err := s.AppendAudit(ctx, store.AuditEntry{Channel: "console", Actor: fmt.Sprintf("u%d", w),
+					Command: "set weight x/y 999", Result: "refused"}); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := s.ListAudit(ctx, store.AuditFilter{Limit: 10 + r}); err != nil {
+					errs <- err
+					return
+				}
+				if _, _, err := s.LoadState(ctx); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("concurrent access: %v", err)
+	}
+	if t.Failed() {
+		return
+	}
+	got := loadState(t, s)
+	want := clone(st)
+	for b := range backends {
+		for i := range 50 {
+			key := fmt.Sprintf("b%d/s%d", b, i)
+			want.Servers[key] = finals[b].Servers[key]
+		}
+	}
+	if want = store.Normalize(want); !reflect.DeepEqual(got, want) {
+		t.Errorf("state after concurrent commits:\n%s", diffStates(got, want))
+	}
+	all, err := s.ListAudit(ctx, store.AuditFilter{Limit: store.MaxAuditLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 1 + backends*rounds + 2*rounds; len(all) != want {
+		t.Errorf("audit log has %d entries, want %d", len(all), want)
+	}
+}
+
+// TestTwoStoresOneFile writes through two stores opened on the same file,
+// as two processes would: SQLite's busy timeout and IMMEDIATE transactions
+// must serialise them without "database is locked".
+func TestTwoStoresOneFile(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "shared.db")
+	a := storetest.OpenPath(t, path)
+	b := storetest.OpenPath(t, path)
+	const n = 40
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*n)
+	for i, s := range []*store.Store{a, b} {
+		wg.Go(func() {
+			for j := range n {
+				if err := s.AppendAudit(ctx, store.AuditEntry{Channel: "ctl", Actor: fmt.Sprintf("p%d", i), Command: fmt.Sprint(j)}); err != nil {
+					errs <- err
+				}
+				if _, err := s.ListAudit(ctx, store.AuditFilter{Limit: 5}); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("two stores on one file: %v", err)
+	}
+	all, err := a.ListAudit(ctx, store.AuditFilter{Limit: store.MaxAuditLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2*n {
+		t.Errorf("%d audit entries, want %d", len(all), 2*n)
+	}
+}

@@ -1,0 +1,393 @@
+package store
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"tether/balancer"
+)
+
+// maxAuditDiffs caps the settings one audit entry lists.
+const maxAuditDiffs = 40
+
+// settingDiff is one setting that a change touched.
+type settingDiff struct {
+	object   string // "" for the change's own object, else e.g. "server s2"
+	name     string // e.g. "state"
+	old, new string
+}
+
+// description gathers the settings a commit touches, for its audit entry.
+type description struct {
+	// backend is the backend the change names: its settings and servers
+	// are listed without naming it.
+	backend string
+	diffs   []settingDiff
+	servers map[string]bool // servers touched, by name
+	// added holds the "backend/server" keys of servers added or deleted:
+	// their runtime settings are part of that line.
+	added map[string]bool
+}
+
+func (d *description) markAddedOrDeleted(backend, server string) {
+	if d.added == nil {
+		d.added = make(map[string]bool)
+	}
+	d.added[backend+"/"+server] = true
+}
+
+// markBackendAdded records that a whole backend was added: its servers are
+// part of that line.
+func (d *description) markBackendAdded(backend string) { d.markAddedOrDeleted(backend, "") }
+
+func (d *description) addedOrDeleted(backend, server string) bool {
+	return d.added[backend+"/"+server] || d.added[backend+"/"]
+}
+
+// backendObject names a backend as an audit object.
+func (d *description) backendObject(backend string) string {
+	if backend == d.backend {
+		return ""
+	}
+	return "backend " + backend
+}
+
+// serverObject names a server as an audit object.
+func (d *description) serverObject(backend, server string) string {
+	if backend == d.backend {
+		return "server " + server
+	}
+	return "server " + backend + "/" + server
+}
+
+func (d *description) add(object, name, old, new string) {
+	for i, x := range d.diffs {
+		// A runtime setting and the configured one often move together
+		// (set server addr changes both): list it once, as the runtime one.
+		if x.object == object && strings.TrimPrefix(x.name, "config-") == strings.TrimPrefix(name, "config-") &&
+			x.old == old && x.new == new {
+			if !strings.HasPrefix(name, "config-") {
+				d.diffs[i].name = name
+			}
+			return
+		}
+	}
+	d.diffs = append(d.diffs, settingDiff{object: object, name: name, old: old, new: new})
+}
+
+func (d *description) touchServer(backend, name string) {
+	if backend != d.backend {
+		name = backend + "/" + name
+	}
+	if d.servers == nil {
+		d.servers = make(map[string]bool)
+	}
+	d.servers[name] = true
+}
+
+// render fills e's Before, After and Detail. primary is the server the
+// change names ("" when none): its settings are listed without a prefix.
+func (d *description) render(e *AuditEntry, primary string) {
+	var before, after, detail []string
+	for i, x := range d.diffs {
+		if i == maxAuditDiffs {
+			more := fmt.Sprintf("… and %d more", len(d.diffs)-i)
+			before, after, detail = append(before, more), append(after, more), append(detail, more)
+			break
+		}
+		prefix := ""
+		if x.object != "" && x.object != "server "+primary {
+			prefix = x.object + ": "
+		}
+		switch {
+		case x.old == "" && x.new == "":
+			detail = append(detail, prefix+x.name)
+		case x.old == "":
+			after = append(after, prefix+x.new)
+			detail = append(detail, prefix+x.name+" "+x.new)
+		case x.new == "":
+			before = append(before, prefix+x.old)
+			detail = append(detail, prefix+x.name+" "+x.old)
+		default:
+			before = append(before, prefix+x.name+" "+x.old)
+			after = append(after, prefix+x.name+" "+x.new)
+			detail = append(detail, prefix+x.name+" "+x.old+" → "+x.new)
+		}
+	}
+	e.Before = strings.Join(before, ", ")
+	e.After = strings.Join(after, ", ")
+	e.Detail = strings.Join(detail, "; ")
+	if len(d.diffs) == 0 {
+		e.Detail = "no durable change"
+	}
+}
+
+// serverLabel names a field of balancer.Server as the audit log shows it.
+func serverLabel(path string) string {
+	switch path {
+	case "Address":
+		return "config-addr"
+	case "Port":
+		return "config-port"
+	case "PortSet":
+		return "config-port-set"
+	case "Check":
+		return "check-configured"
+	case "Weight":
+		return "init-weight"
+	}
+	return fieldLabel(path)
+}
+
+// runtimeLabel names a field of balancer.ServerRuntime.
+func runtimeLabel(path string) string {
+	switch path {
+	case "Admin":
+		return "state"
+	case "CheckEnabled":
+		return "check"
+	case "Address":
+		return "addr"
+	}
+	return fieldLabel(path)
+}
+
+// backendLabel names a field of balancer.Backend or of its cookie and
+// check settings.
+func backendLabel(path string) string {
+	switch path {
+	case "DynamicCookieKey":
+		return "key fp"
+	case "Cookie.Dynamic":
+		return "dynamic-cookies"
+	case "ForwardFor":
+		return "forwardfor"
+	case "HTTPCheck":
+		return "httpchk"
+	}
+	return fieldLabel(path)
+}
+
+// fieldLabel turns a Go field path into a lower-case label with dashes
+// between words, spelling HAProxy's keywords as HAProxy does:
+// "Cookie.MaxIdle" becomes "cookie.maxidle", "AllowDupIP" "allow-dup-ip".
+func fieldLabel(path string) string {
+	var b strings.Builder
+	prev := rune(0)
+	for _, r := range path {
+		if r >= 'A' && r <= 'Z' && prev >= 'a' && prev <= 'z' {
+			b.WriteByte('-')
+		}
+		prev = r
+		if r >= 'A' && r <= 'Z' {
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	return strings.NewReplacer("max-", "max", "fast-inter", "fastinter", "down-inter", "downinter").Replace(b.String())
+}
+
+// secretField reports whether a field holds a secret that only its
+// fingerprint may show.
+func secretField(name string) bool {
+	return strings.Contains(name, "Key") || strings.Contains(name, "Secret") || strings.Contains(name, "Password")
+}
+
+// diffFields compares two values of one struct type field by field and
+// reports each difference to add. Nested structs and pointers to structs
+// are walked with a dotted path; a pointer that appears or disappears is
+// reported as "on"/"off" and its fields compared with their zero values.
+func diffFields(path string, a, b reflect.Value, add func(path, old, new string)) {
+	t := a.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		p := f.Name
+		if path != "" {
+			p = path + "." + f.Name
+		}
+		fa, fb := a.Field(i), b.Field(i)
+		if reflect.DeepEqual(fa.Interface(), fb.Interface()) {
+			continue
+		}
+		switch {
+		case f.Type.Kind() == reflect.Pointer && f.Type.Elem().Kind() == reflect.Struct:
+			if fa.IsNil() != fb.IsNil() {
+				add(p, onOff(!fa.IsNil()), onOff(!fb.IsNil()))
+			}
+			za, zb := fa, fb
+			if za.IsNil() {
+				za = reflect.New(f.Type.Elem())
+			}
+			if zb.IsNil() {
+				zb = reflect.New(f.Type.Elem())
+			}
+			diffFields(p, za.Elem(), zb.Elem(), add)
+		case f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[time.Time]():
+			diffFields(p, fa, fb, add)
+		case secretField(f.Name) && f.Type.Kind() == reflect.String:
+			add(p, fingerprintText(fa.String()), fingerprintText(fb.String()))
+		default:
+			add(p, valueText(fa), valueText(fb))
+		}
+	}
+}
+
+func fingerprintText(key string) string {
+	if key == "" {
+		return "none"
+	}
+	return KeyFingerprint(key)
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+// valueText renders a setting's value compactly.
+func valueText(v reflect.Value) string {
+	switch x := v.Interface().(type) {
+	case time.Duration:
+		return x.String()
+	case balancer.CookieMode:
+		if x == balancer.CookiePassive {
+			return "passive"
+		}
+		return x.String()
+	case fmt.Stringer:
+		return x.String()
+	}
+	switch v.Kind() {
+	case reflect.Bool:
+		return onOff(v.Bool())
+	case reflect.String:
+		if v.String() == "" {
+			return `""`
+		}
+		return v.String()
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return strconv.FormatInt(v.Int(), 10)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return strconv.FormatUint(v.Uint(), 10)
+	case reflect.Slice:
+		if v.Len() == 0 {
+			return "none"
+		}
+		parts := make([]string, v.Len())
+		for i := range v.Len() {
+			parts[i] = valueText(v.Index(i))
+		}
+		return strings.Join(parts, ",")
+	case reflect.Map:
+		if v.Len() == 0 {
+			return "none"
+		}
+		parts := make([]string, 0, v.Len())
+		for _, k := range v.MapKeys() {
+			parts = append(parts, valueText(k)+"="+valueText(v.MapIndex(k)))
+		}
+		slices.Sort(parts)
+		return strings.Join(parts, ",")
+	case reflect.Struct:
+		var parts []string
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() && !v.Field(i).IsZero() {
+				parts = append(parts, strings.ToLower(v.Type().Field(i).Name)+"="+valueText(v.Field(i)))
+			}
+		}
+		return "{" + strings.Join(parts, " ") + "}"
+	case reflect.Pointer:
+		if v.IsNil() {
+			return "none"
+		}
+		return valueText(v.Elem())
+	}
+	return fmt.Sprint(v.Interface())
+}
+
+func (d *description) serverConfig(object string, a, b balancer.Server) {
+	diffFields("", reflect.ValueOf(a), reflect.ValueOf(b), func(p, old, new string) {
+		d.add(object, serverLabel(p), old, new)
+	})
+}
+
+func (d *description) serverRuntime(object string, a, b *balancer.ServerRuntime) {
+	switch {
+	case a == nil && b == nil:
+		return
+	case a == nil:
+		d.add(object, "runtime", "none", runtimeText(*b))
+		return
+	case b == nil:
+		d.add(object, "runtime", runtimeText(*a), "none")
+		return
+	}
+	diffFields("", reflect.ValueOf(*a), reflect.ValueOf(*b), func(p, old, new string) {
+		d.add(object, runtimeLabel(p), old, new)
+	})
+}
+
+func runtimeText(r balancer.ServerRuntime) string {
+	s := "state " + r.Admin.String() + " weight " + strconv.Itoa(r.Weight) + " check " + onOff(r.CheckEnabled)
+	if r.Address != "" {
+		s += " addr " + r.Address
+	}
+	if r.PortSet {
+		s += " port " + strconv.Itoa(r.Port)
+	}
+	return s
+}
+
+// serverText summarises an added or deleted server.
+func serverText(sv balancer.Server, rt *balancer.ServerRuntime) string {
+	addr := sv.Address
+	if addr == "" {
+		addr = "(no address)"
+	}
+	s := "server " + sv.Name + " " + addr
+	if sv.PortSet {
+		s += ":" + strconv.Itoa(sv.Port)
+	}
+	if sv.Cookie != "" {
+		s += " cookie " + sv.Cookie
+	}
+	if rt == nil {
+		return s + " weight " + strconv.Itoa(sv.Weight)
+	}
+	s += " state " + rt.Admin.String() + " weight " + strconv.Itoa(rt.Weight) + " check " + onOff(rt.CheckEnabled)
+	if rt.Address != "" && (rt.Address != sv.Address || rt.Port != sv.Port || rt.PortSet != sv.PortSet) {
+		s += " now " + rt.Address
+		if rt.PortSet {
+			s += ":" + strconv.Itoa(rt.Port)
+		}
+	}
+	return s
+}
+
+func (d *description) backendSettings(object string, a, b balancer.Backend) {
+	a.Servers, b.Servers, a.Templates, b.Templates = nil, nil, nil, nil
+	diffFields("", reflect.ValueOf(a), reflect.ValueOf(b), func(p, old, new string) {
+		d.add(object, backendLabel(p), old, new)
+	})
+}
+
+// section compares two values of any type and reports differing fields
+// under name, for the rarely changed parts of a configuration (global
+// settings, frontends, resolvers, server templates).
+func (d *description) section(object string, a, b any) {
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	if va.Kind() == reflect.Struct {
+		diffFields("", va, vb, func(p, old, new string) { d.add(object, fieldLabel(p), old, new) })
+		return
+	}
+	d.add(object, "settings", valueText(va), valueText(vb))
+}

@@ -1,0 +1,151 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"io/fs"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"tether/migrations"
+	"tether/store"
+	"tether/store/storetest"
+)
+
+// migrationVersions returns the versions of the embedded migrations, in
+// order, checking their names.
+func migrationVersions(t *testing.T) []int64 {
+	t.Helper()
+	names, err := fs.Glob(migrations.FS, "*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) == 0 {
+		t.Fatal("no migrations embedded")
+	}
+	re := regexp.MustCompile(`^(\d{4})_[a-z]+(_[a-z0-9]+)+\.sql$`)
+	var versions []int64
+	for i, name := range names {
+		m := re.FindStringSubmatch(name)
+		if m == nil {
+			t.Errorf("migration %s is not named NNNN_verb_noun.sql", name)
+			continue
+		}
+		v, _ := strconv.ParseInt(m[1], 10, 64)
+		if v != int64(i+1) {
+			t.Errorf("migration %s has version %d, want %d (numbers are dense)", name, v, i+1)
+		}
+		body, err := fs.ReadFile(migrations.FS, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(body), "-- +goose Up") {
+			t.Errorf("migration %s has no '-- +goose Up' annotation", name)
+		}
+		if strings.Contains(string(body), "+goose Down") {
+			t.Errorf("migration %s has a Down section; migrations are forward-only", name)
+		}
+		versions = append(versions, v)
+	}
+	return versions
+}
+
+func TestMigrateFromEmpty(t *testing.T) {
+	versions := migrationVersions(t)
+	s := storetest.Open(t)
+	v, err := s.SchemaVersion(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := versions[len(versions)-1]; v != want {
+		t.Errorf("schema version %d, want %d", v, want)
+	}
+}
+
+// TestMigrateFromEachVersion brings a database to every earlier version,
+// then opens it: Open must finish the migration and the store must work.
+func TestMigrateFromEachVersion(t *testing.T) {
+	versions := migrationVersions(t)
+	for _, from := range versions {
+		t.Run("from "+strconv.FormatInt(from, 10), func(t *testing.T) {
+			ctx := context.Background()
+			path := filepath.Join(t.TempDir(), "old.db")
+			db, err := sql.Open("sqlite", store.DSN(path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := store.MigrateTo(ctx, db, from); err != nil {
+				t.Fatal(err)
+			}
+			var got int64
+			if err := db.QueryRow("SELECT MAX(version_id) FROM goose_db_version").Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != from {
+				t.Fatalf("database at version %d, want %d", got, from)
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			s := storetest.OpenPath(t, path)
+			v, err := s.SchemaVersion(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := versions[len(versions)-1]; v != want {
+				t.Errorf("schema version %d after Open, want %d", v, want)
+			}
+			if err := s.ReplaceState(ctx, richState(), store.AuditEntry{Channel: "import"}); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := loadState(t, s), store.Normalize(richState()); !reflect.DeepEqual(got, want) {
+				t.Errorf("state round trip after migration:\n%s", diffStates(got, want))
+			}
+			if _, err := s.CreateUser(ctx, "admin", "password", store.RoleAdmin); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// TestOpenTwiceIsIdempotent reopens a migrated database: nothing to do.
+func TestOpenTwiceIsIdempotent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	s1, err := store.Open(context.Background(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := storetest.OpenPath(t, path)
+	if _, err := s2.SchemaVersion(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestConcurrentOpen opens several stores at once, each migrating its own
+// file: goose must not share state between them.
+func TestConcurrentOpen(t *testing.T) {
+	dir := t.TempDir()
+	done := make(chan error)
+	for i := range 4 {
+		go func() {
+			s, err := store.Open(context.Background(), filepath.Join(dir, strconv.Itoa(i)+".db"), nil)
+			if err == nil {
+				err = s.Close()
+			}
+			done <- err
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}

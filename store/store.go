@@ -1,0 +1,255 @@
+// Package store keeps Tether's durable data in one SQLite file
+// (modernc.org/sqlite, no cgo): the balancer's configuration with every
+// runtime change folded in, server runtime settings, console users and
+// sessions, and the audit log.
+//
+// The schema comes from package migrations and is brought up to date by Open.
+// A Store is safe for concurrent use. Writes go through a single connection,
+// so writers of one process queue in Go rather than fail with "database is
+// locked"; reads use a separate pool and see the last committed data (WAL).
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"tether/migrations"
+)
+
+// Errors returned by the store, matched with errors.Is.
+var (
+	// ErrNotFound reports that the user or session asked for does not exist
+	// (an expired session does not exist).
+	ErrNotFound = errors.New("not found")
+	// ErrBadCredentials reports a wrong user name or password; it does not
+	// say which.
+	ErrBadCredentials = errors.New("bad user name or password")
+	// ErrExists reports that a user with the same name already exists.
+	ErrExists = errors.New("already exists")
+	// ErrLastAdmin reports a change that would leave no admin user.
+	ErrLastAdmin = errors.New("refusing to remove the last admin")
+	// ErrInvalidRole reports a role other than viewer, operator or admin.
+	ErrInvalidRole = errors.New("invalid role: want viewer, operator or admin")
+	// ErrInvalidName reports an empty or malformed user name.
+	ErrInvalidName = errors.New("invalid user name: want 1 to 64 printable characters without spaces")
+	// ErrWeakPassword reports a password shorter than MinPasswordLen bytes
+	// or longer than MaxPasswordLen.
+	ErrWeakPassword = errors.New("password too short or too long")
+	// ErrOutOfSync reports a commit whose Before state does not match the
+	// database, such as a change to a server the database does not hold.
+	ErrOutOfSync = errors.New("database does not hold the state the change starts from")
+)
+
+// commitTimeout bounds one commit made through Committer, which has no
+// context of its own.
+const commitTimeout = 5 * time.Second
+
+// Store is an open Tether database. All its methods are safe for concurrent
+// use.
+type Store struct {
+	path string
+	log  *slog.Logger
+	// wdb has a single connection and begins IMMEDIATE transactions: every
+	// write of this process is serialised here.
+	wdb *sql.DB
+	// rdb is a pool of read-only connections.
+	rdb *sql.DB
+	// now returns the current time; tests replace it.
+	now func() time.Time
+
+	dummyOnce sync.Once
+	dummyHash string
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens the SQLite database at path, creating it with mode 0600 if it
+// does not exist, and migrates it to the newest schema. log receives the
+// store's messages; nil discards them.
+func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("open store: %q is not a database file path", path)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open store: create %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("open store: create %s: %w", path, err)
+	}
+
+	s := &Store{path: path, log: log.With("component", "store"), now: time.Now}
+	s.wdb, err = sql.Open("sqlite", dsn(path, "immediate"))
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	s.wdb.SetMaxOpenConns(1)
+	s.wdb.SetMaxIdleConns(1)
+	s.wdb.SetConnMaxIdleTime(0)
+	s.wdb.SetConnMaxLifetime(0)
+
+	if err := migrate(ctx, s.wdb, 0); err != nil {
+		s.wdb.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+
+	s.rdb, err = sql.Open("sqlite", dsn(path, "deferred")+"&_pragma=query_only(1)")
+	if err != nil {
+		s.wdb.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	s.rdb.SetMaxOpenConns(4)
+	s.rdb.SetMaxIdleConns(4)
+	if err := s.rdb.PingContext(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// dsn returns the modernc.org/sqlite data source name for path. Every
+// connection gets WAL, foreign keys, a 5 s busy timeout and full
+// synchronous commits (a change acknowledged after its commit survives a
+// crash of the process or of the machine).
+func dsn(path, txlock string) string {
+	// The path is a URI filename: escape what would end it early.
+	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	return "file:" + esc +
+		"?_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(5000)" +
+		"&_pragma=synchronous(FULL)&_txlock=" + txlock
+}
+
+// migrate brings db to version, or to the newest version when version is 0.
+// It uses a goose Provider, which keeps its configuration per call, so
+// stores opened concurrently do not share goose's package-level settings.
+func migrate(ctx context.Context, db *sql.DB, version int64) error {
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations.FS)
+	if err != nil {
+		return fmt.Errorf("load migrations: %w", err)
+	}
+	if version == 0 {
+		_, err = p.Up(ctx)
+	} else {
+		_, err = p.UpTo(ctx, version)
+	}
+	if err != nil {
+		return fmt.Errorf("migrate schema: %w", err)
+	}
+	return nil
+}
+
+// Close closes the database. Calls made after Close fail; calling Close
+// again returns the first call's result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.close() })
+	return s.closeErr
+}
+
+func (s *Store) close() error {
+	var errs []error
+	if s.rdb != nil {
+		errs = append(errs, s.rdb.Close())
+	}
+	if s.wdb != nil {
+		// Fold the WAL back into the database file so that a closed
+		// database is one self-contained file.
+		if _, err := s.wdb.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+			s.log.Warn("checkpoint on close failed", "err", err)
+		}
+		errs = append(errs, s.wdb.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Path returns the database file's path.
+func (s *Store) Path() string { return s.path }
+
+// SchemaVersion returns the version of the newest migration applied.
+func (s *Store) SchemaVersion(ctx context.Context) (int64, error) {
+	var v int64
+	err := s.rdb.QueryRowContext(ctx,
+		"SELECT COALESCE(MAX(version_id), 0) FROM goose_db_version WHERE is_applied").Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return v, nil
+}
+
+// IntegrityCheck runs SQLite's PRAGMA integrity_check and foreign_key_check
+// and returns an error describing any problem found.
+func (s *Store) IntegrityCheck(ctx context.Context) error {
+	rows, err := s.rdb.QueryContext(ctx, "PRAGMA integrity_check")
+	if err != nil {
+		return fmt.Errorf("check database integrity: %w", err)
+	}
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			rows.Close()
+			return fmt.Errorf("check database integrity: %w", err)
+		}
+		if line != "ok" {
+			problems = append(problems, line)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("check database integrity: %w", err)
+	}
+	rows, err = s.rdb.QueryContext(ctx, "PRAGMA foreign_key_check")
+	if err != nil {
+		return fmt.Errorf("check foreign keys: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var table, parent string
+		var rowid sql.NullInt64
+		var fkid int64
+		if err := rows.Scan(&table, &rowid, &parent, &fkid); err != nil {
+			return fmt.Errorf("check foreign keys: %w", err)
+		}
+		problems = append(problems, fmt.Sprintf("row %d of %s refers to a missing %s row", rowid.Int64, table, parent))
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("check foreign keys: %w", err)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("database %s is damaged: %s", s.path, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// write runs fn in one IMMEDIATE transaction on the write connection and
+// commits it if fn returns nil.
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit transaction: %w", err)
+	}
+	return nil
+}

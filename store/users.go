@@ -1,0 +1,334 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// Console roles, from least to most privileged: a viewer watches, an
+// operator changes server states, weights and keys, an admin also manages
+// users and configuration.
+const (
+	RoleViewer   = "viewer"
+	RoleOperator = "operator"
+	RoleAdmin    = "admin"
+)
+
+// Password length limits, in bytes.
+const (
+	MinPasswordLen = 8
+	MaxPasswordLen = 1024
+)
+
+// argon2id parameters for new password hashes (OWASP's minimum: 19 MiB,
+// two passes, one lane). Stored hashes carry their own parameters, so these
+// can be raised without invalidating existing passwords.
+const (
+	argonMemory  = 19 * 1024 // KiB
+	argonTime    = 2
+	argonThreads = 1
+	argonKeyLen  = 32
+	argonSaltLen = 16
+)
+
+// User is a console user. The password hash never leaves the store.
+type User struct {
+	ID        int64
+	Name      string
+	Role      string
+	CreatedAt time.Time
+}
+
+// ValidRole reports whether role is viewer, operator or admin.
+func ValidRole(role string) bool {
+	return role == RoleViewer || role == RoleOperator || role == RoleAdmin
+}
+
+func validName(name string) bool {
+	if name == "" || len(name) > 64 || !utf8.ValidString(name) {
+		return false
+	}
+	for _, r := range name {
+		if !unicode.IsPrint(r) || unicode.IsSpace(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func validPassword(pw string) error {
+	if len(pw) < MinPasswordLen || len(pw) > MaxPasswordLen {
+		return fmt.Errorf("%w: want %d to %d bytes", ErrWeakPassword, MinPasswordLen, MaxPasswordLen)
+	}
+	return nil
+}
+
+// CreateUser adds a console user. It returns ErrInvalidName,
+// ErrWeakPassword, ErrInvalidRole or ErrExists when it cannot.
+func (s *Store) CreateUser(ctx context.Context, name, password, role string) (User, error) {
+	if !validName(name) {
+		return User{}, fmt.Errorf("create user %q: %w", name, ErrInvalidName)
+	}
+	if !ValidRole(role) {
+		return User{}, fmt.Errorf("create user %q: %w", name, ErrInvalidRole)
+	}
+	if err := validPassword(password); err != nil {
+		return User{}, fmt.Errorf("create user %q: %w", name, err)
+	}
+	hash, err := hashPassword(password)
+	if err != nil {
+		return User{}, fmt.Errorf("create user %q: %w", name, err)
+	}
+	u := User{Name: name, Role: role, CreatedAt: s.now()}
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM users WHERE name = ?", name).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return ErrExists
+		}
+		res, err := tx.ExecContext(ctx,
+			"INSERT INTO users (name, role, password_hash, created_ns) VALUES (?, ?, ?, ?)",
+			name, role, hash, u.CreatedAt.UnixNano())
+		if err != nil {
+			return err
+		}
+		u.ID, err = res.LastInsertId()
+		return err
+	})
+	if err != nil {
+		return User{}, fmt.Errorf("create user %q: %w", name, err)
+	}
+	u.CreatedAt = time.Unix(0, u.CreatedAt.UnixNano())
+	return u, nil
+}
+
+// Authenticate checks a user name and password and returns the user, or
+// ErrBadCredentials. It takes about as long for an unknown name as for a
+// wrong password.
+func (s *Store) Authenticate(ctx context.Context, name, password string) (User, error) {
+	var u User
+	var hash string
+	var created int64
+	err := s.rdb.QueryRowContext(ctx,
+		"SELECT id, name, role, password_hash, created_ns FROM users WHERE name = ?", name).
+		Scan(&u.ID, &u.Name, &u.Role, &hash, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		// Spend the time a real check takes.
+		checkPassword(s.dummy(), password)
+		return User{}, ErrBadCredentials
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("authenticate %q: %w", name, err)
+	}
+	ok, err := checkPassword(hash, password)
+	if err != nil {
+		return User{}, fmt.Errorf("authenticate %q: %w", name, err)
+	}
+	if !ok {
+		return User{}, ErrBadCredentials
+	}
+	u.CreatedAt = time.Unix(0, created)
+	return u, nil
+}
+
+// dummy returns a hash to check passwords of unknown users against.
+func (s *Store) dummy() string {
+	s.dummyOnce.Do(func() {
+		pw := make([]byte, 16)
+		rand.Read(pw)
+		h, err := hashPassword(base64.RawStdEncoding.EncodeToString(pw))
+		if err != nil {
+			s.log.Error("make dummy password hash", "err", err)
+		}
+		s.dummyHash = h
+	})
+	return s.dummyHash
+}
+
+// GetUser returns the named user, or ErrNotFound.
+func (s *Store) GetUser(ctx context.Context, name string) (User, error) {
+	var u User
+	var created int64
+	err := s.rdb.QueryRowContext(ctx, "SELECT id, name, role, created_ns FROM users WHERE name = ?", name).
+		Scan(&u.ID, &u.Name, &u.Role, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, fmt.Errorf("get user %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("get user %q: %w", name, err)
+	}
+	u.CreatedAt = time.Unix(0, created)
+	return u, nil
+}
+
+// ListUsers returns every user, by name.
+func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
+	var out []User
+	err := eachRow(ctx, s.rdb, "SELECT id, name, role, created_ns FROM users ORDER BY name", func(r *sql.Rows) error {
+		var u User
+		var created int64
+		if err := r.Scan(&u.ID, &u.Name, &u.Role, &created); err != nil {
+			return err
+		}
+		u.CreatedAt = time.Unix(0, created)
+		out = append(out, u)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return out, nil
+}
+
+// CountUsers returns the number of users; 0 means the console has not been
+// set up yet.
+func (s *Store) CountUsers(ctx context.Context) (int, error) {
+	var n int
+	if err := s.rdb.QueryRowContext(ctx, "SELECT COUNT(*) FROM users").Scan(&n); err != nil {
+		return 0, fmt.Errorf("count users: %w", err)
+	}
+	return n, nil
+}
+
+// SetUserRole changes a user's role. It returns ErrInvalidRole,
+// ErrNotFound, or ErrLastAdmin when it would leave no admin.
+func (s *Store) SetUserRole(ctx context.Context, name, role string) error {
+	if !ValidRole(role) {
+		return fmt.Errorf("set role of user %q: %w", name, ErrInvalidRole)
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if err := checkNotLastAdmin(ctx, tx, name, role != RoleAdmin); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "UPDATE users SET role = ? WHERE name = ?", role, name)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("set role of user %q: %w", name, err)
+	}
+	return nil
+}
+
+// checkNotLastAdmin returns ErrNotFound if the user does not exist, and
+// ErrLastAdmin if removing is set and the user is the only admin.
+func checkNotLastAdmin(ctx context.Context, tx *sql.Tx, name string, removing bool) error {
+	var role string
+	err := tx.QueryRowContext(ctx, "SELECT role FROM users WHERE name = ?", name).Scan(&role)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	if !removing || role != RoleAdmin {
+		return nil
+	}
+	var admins int
+	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM users WHERE role = ?", RoleAdmin).Scan(&admins); err != nil {
+		return err
+	}
+	if admins <= 1 {
+		return ErrLastAdmin
+	}
+	return nil
+}
+
+// SetUserPassword changes a user's password and ends all of that user's
+// sessions. It returns ErrWeakPassword or ErrNotFound when it cannot.
+func (s *Store) SetUserPassword(ctx context.Context, name, password string) error {
+	if err := validPassword(password); err != nil {
+		return fmt.Errorf("set password of user %q: %w", name, err)
+	}
+	hash, err := hashPassword(password)
+	if err != nil {
+		return fmt.Errorf("set password of user %q: %w", name, err)
+	}
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE users SET password_hash = ? WHERE name = ?", hash, name)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return ErrNotFound
+		}
+		_, err = tx.ExecContext(ctx,
+			"DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE name = ?)", name)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("set password of user %q: %w", name, err)
+	}
+	return nil
+}
+
+// DeleteUser deletes a user and their sessions. It returns ErrNotFound, or
+// ErrLastAdmin for the only admin.
+func (s *Store) DeleteUser(ctx context.Context, name string) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if err := checkNotLastAdmin(ctx, tx, name, true); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "DELETE FROM users WHERE name = ?", name)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete user %q: %w", name, err)
+	}
+	return nil
+}
+
+// hashPassword returns the argon2id hash of pw in PHC string format.
+func hashPassword(pw string) (string, error) {
+	salt := make([]byte, argonSaltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return "", fmt.Errorf("make salt: %w", err)
+	}
+	key := argon2.IDKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
+}
+
+// checkPassword reports whether pw matches a hash made by hashPassword.
+func checkPassword(encoded, pw string) (bool, error) {
+	parts := strings.Split(encoded, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return false, errors.New("unknown password hash format")
+	}
+	var version int
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return false, fmt.Errorf("unsupported argon2 version %q", parts[2])
+	}
+	var m, t uint32
+	var p uint8
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
+		return false, fmt.Errorf("bad argon2 parameters %q: %w", parts[3], err)
+	}
+	if m == 0 || m > 4<<20 || t == 0 || t > 100 || p == 0 {
+		return false, fmt.Errorf("argon2 parameters out of range %q", parts[3])
+	}
+	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
+	if err != nil {
+		return false, fmt.Errorf("bad salt: %w", err)
+	}
+	want, err := base64.RawStdEncoding.DecodeString(parts[5])
+	if err != nil || len(want) == 0 {
+		return false, errors.New("bad hash")
+	}
+	got := argon2.IDKey([]byte(pw), salt, t, m, p, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
