@@ -2,9 +2,7 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
@@ -136,15 +134,9 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, err
 	return out, nil
 }
 
-// KeyFingerprint identifies a dynamic-cookie key without revealing it: the
-// first 8 hex digits of its SHA-256, or "" for no key.
-func KeyFingerprint(key string) string {
-	if key == "" {
-		return ""
-	}
-	sum := sha256.Sum256([]byte(key))
-	return hex.EncodeToString(sum[:4])
-}
+// KeyFingerprint identifies a dynamic-cookie key without revealing it, the
+// same way the balancer does.
+func KeyFingerprint(key string) string { return balancer.KeyFingerprint(key) }
 
 // maskedKey is how a key appears in audit text.
 func maskedKey(key string) string { return "[key fp " + KeyFingerprint(key) + "]" }
