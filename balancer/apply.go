@@ -26,10 +26,13 @@ func (b *Balancer) Apply(c Change, o Origin) error {
 	}
 	next.version = cur.version + 1
 	b.tab.Store(next)
+	if nb := next.lookupBackend(c.BackendName()); nb != nil {
+		nb.publishRR()
+	}
 	b.afterApply(c, cur, next)
 
 	evs := []Event{{Kind: EventChange, Origin: o, Change: redactChange(c), Backend: c.BackendName(), Server: serverOf(c), Message: describeChange(c)}}
-	if nb := next.byName[c.BackendName()]; nb != nil && prevBE != nil {
+	if nb := next.lookupBackend(c.BackendName()); nb != nil && prevBE != nil {
 		evs = append(evs, b.warnCollisions(nb, prevBE)...)
 	}
 	b.stamp(evs, now, next.version)
@@ -273,11 +276,8 @@ func (s *serverRT) apply(c Change, be *backendRT, now time.Time) error {
 		if err != nil {
 			return fmt.Errorf("%w '%s'", ErrInvalidAddress, c.Address)
 		}
-		ip = ip.Unmap()
-		if s.addr.IsValid() && s.addr.Is4() != ip.Is4() && !c.Resolved {
-			return ErrFamilyChange
-		}
-		s.addr = ip
+		// HAProxy 2.6 lets the address family change at run time.
+		s.addr = ip.Unmap()
 		if c.PortSet {
 			if c.Port < 0 || c.Port > 65535 {
 				return fmt.Errorf("%w: port %d", ErrInvalid, c.Port)

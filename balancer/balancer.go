@@ -78,6 +78,7 @@ func New(cfg Config, opts Options) (*Balancer, error) {
 	t.version = 1
 	b.tab.Store(t)
 	for _, be := range t.backends {
+		be.publishRR()
 		b.warnCollisions(be, nil)
 	}
 	b.checks = newCheckSupervisor(b)

@@ -203,7 +203,6 @@ var (
 	ErrServerHasConns     = errors.New("server still has connections attached to it")
 	ErrCheckNotConfigured = errors.New("health check was not configured on this server")
 	ErrInvalidAddress     = errors.New("invalid address")
-	ErrFamilyChange       = errors.New("changing the address family is only supported through the configuration")
 	ErrInvalid            = errors.New("invalid value")
 )
 

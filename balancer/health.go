@@ -184,6 +184,7 @@ func (b *Balancer) setOp(ref ServerRef, l *serverLive, op OpState, cr CheckResul
 	next := cur.withBackend(be)
 	next.version = cur.version + 1
 	b.tab.Store(next)
+	be.publishRR()
 	state := "UP"
 	if op == OpStopped {
 		state = "DOWN"

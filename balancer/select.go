@@ -71,6 +71,16 @@ var sourceSeed = maphash.MakeSeed()
 // nil when none is usable. exclude is skipped when another server exists
 // (used when redispatching away from a failed server).
 func (be *backendRT) pick(client netip.Addr, exclude *serverRT) *serverRT {
+	var avoid *serverLive
+	if exclude != nil {
+		avoid = exclude.live
+	}
+	switch be.cfg.Balance {
+	case RoundRobin, "":
+		return be.byLive[be.live.fwrr.next(avoid)]
+	case StaticRR:
+		return be.byLive[be.live.smap.next(avoid)]
+	}
 	if len(be.sched) == 0 {
 		if be.backup != nil && be.backup != exclude {
 			return be.backup
@@ -89,10 +99,8 @@ func (be *backendRT) pick(client netip.Addr, exclude *serverRT) *serverRT {
 		b := client.As16()
 		h.Write(b[:])
 		s = be.sched[h.Sum64()%uint64(len(be.sched))]
-	case Random:
-		s = be.sched[rand.IntN(len(be.sched))]
 	default:
-		s = be.sched[(be.live.rr.Add(1)-1)%uint64(len(be.sched))]
+		s = be.sched[rand.IntN(len(be.sched))]
 	}
 	if s == exclude && len(be.usable) > 1 {
 		for _, o := range be.usable {

@@ -43,7 +43,10 @@ type backendRT struct {
 	usable []*serverRT
 	// byCookie lists the servers having each cookie value, in ID order.
 	byCookie map[string][]*serverRT
-	live     *backendLive
+	// byLive finds a server of this table from its long-lived state, for
+	// the round-robin states that outlive tables.
+	byLive map[*serverLive]*serverRT
+	live   *backendLive
 }
 
 // serverRT is one server inside a table, immutable once published. Its
@@ -320,12 +323,34 @@ func (be *backendRT) finish() {
 		}
 	}
 	be.byCookie = make(map[string][]*serverRT, len(be.servers))
+	be.byLive = make(map[*serverLive]*serverRT, len(be.servers))
 	for _, s := range be.servers {
+		be.byLive[s.live] = s
 		if s.cookie != "" {
 			be.byCookie[s.cookie] = append(be.byCookie[s.cookie], s)
 		}
 	}
 	be.buildSchedule()
+}
+
+// publishRR brings the backend's round-robin state in line with this
+// table. It is called once the table is published, under the writer lock,
+// so a refused change never moves the round-robin position.
+func (be *backendRT) publishRR() {
+	var st interface{ update([]rrMember) }
+	switch be.cfg.Balance {
+	case RoundRobin:
+		st = be.live.fwrr
+	case StaticRR:
+		st = be.live.smap
+	default:
+		return
+	}
+	members := make([]rrMember, len(be.servers))
+	for i, s := range be.servers {
+		members[i] = rrMember{key: s.live, weight: s.weight, usable: s.usable(), backup: s.cfg.Backup}
+	}
+	st.update(members)
 }
 
 // collisions returns, for each server whose cookie another non-maintenance
@@ -459,6 +484,10 @@ type frontendLive struct {
 
 // backendLive holds a backend's counters and round-robin position.
 type backendLive struct {
+	// fwrr and smap hold HAProxy's round-robin state for roundrobin and
+	// static-rr backends; they are updated when a table is published.
+	fwrr                                            *fwrr
+	smap                                            *staticMap
 	rr                                              atomic.Uint64
 	cur, max, sessions, requests, bytesIn, bytesOut atomic.Int64
 	connErrors, respErrors, retries, redispatches   atomic.Int64
@@ -469,7 +498,7 @@ type backendLive struct {
 }
 
 func newBackendLive(now time.Time) *backendLive {
-	l := &backendLive{}
+	l := &backendLive{fwrr: newFWRR(), smap: newStaticMap()}
 	l.lastChange.Store(now.UnixNano())
 	return l
 }

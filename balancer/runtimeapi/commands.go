@@ -35,7 +35,7 @@ func commandTable() []*command {
 		{words: []string{"show", "backend"}, usage: "show backend", desc: "list backends in the current running config", run: cmdShowBackend},
 		{words: []string{"show", "servers", "conn"}, usage: "show servers conn [<backend>]", desc: "dump server connections status (all or for a single backend)", run: cmdShowServersConn},
 		{words: []string{"show", "servers", "state"}, usage: "show servers state [<backend>]", desc: "dump volatile server information (all or for a single backend)", run: cmdShowServersState},
-		{words: []string{"show", "sticky"}, usage: "show sticky [<backend>]", desc: "dump cookie persistence counters per server (all or for a single backend)", run: cmdShowSticky},
+		{words: []string{"show", "sticky"}, usage: "show sticky [<backend>]", desc: "dump cookie persistence counters per server (all or for a single backend)", extension: true, run: cmdShowSticky},
 		{words: []string{"show", "resolvers"}, usage: "show resolvers [id]", desc: "dumps counters from all resolvers section and associated name servers", run: cmdShowResolvers},
 		{words: []string{"get", "weight"}, usage: "get weight <bk>/<srv>", desc: "report a server's current weight", run: cmdGetWeight},
 		{words: []string{"set", "weight"}, usage: "set weight <bk>/<srv>  (DEPRECATED)", desc: "change a server's weight (use 'set server' instead)", changes: true, run: admin(cmdSetWeight)},
@@ -252,8 +252,6 @@ func errorReply(err error) string {
 		return "Server still has connections attached to it, cannot remove it."
 	case errors.Is(err, balancer.ErrCheckNotConfigured):
 		return "Health check was not configured on this server, cannot enable.\n"
-	case errors.Is(err, balancer.ErrFamilyChange):
-		return "Update for the current server address family is only supported through configuration file\n"
 	}
 	return "Failed to apply the change, check logs for details.\n"
 }

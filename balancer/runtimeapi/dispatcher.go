@@ -1,17 +1,10 @@
-// Package runtimeapi is Tether's Runtime API: HAProxy's "stats socket"
-// command language, its framing, and its replies, byte for byte as HAProxy
-// 2.6 writes them for the commands Tether implements.
-//
-// A Dispatcher runs command lines against a balancer; Listen serves it on
-// UNIX and TCP sockets; Dial and Client talk to any such socket, Tether's
-// or HAProxy's own. The web console calls Dispatcher.Execute for every
-// button, so the console and a socket client can never disagree.
 package runtimeapi
 
 import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -22,6 +15,9 @@ import (
 
 // Version is the version string "show version" and "show info" report.
 const Version = "2.6.12-tether"
+
+// ReleaseDate is the Release_date field of "show info".
+const ReleaseDate = "2026/11/24"
 
 // ProductName is the value of the Name field of "show info".
 const ProductName = "Tether"
@@ -78,7 +74,6 @@ const (
 const (
 	sevErr     = 3
 	sevWarning = 4
-	sevNotice  = 5
 	sevInfo    = 6
 )
 
@@ -98,14 +93,13 @@ type session struct {
 
 // call is one command being run: its words, payload and reply.
 type call struct {
-	ctx     context.Context
-	d       *Dispatcher
-	s       *session
-	args    []string
-	payload string
-	cmd     string // the command as issued, secrets masked
-	out     strings.Builder
-	failed  string // first error message, for the audit hook
+	ctx    context.Context
+	d      *Dispatcher
+	s      *session
+	args   []string
+	cmd    string // the command as issued, secrets masked
+	out    strings.Builder
+	failed string // first error message, for the audit hook
 }
 
 // dump writes data output, never prefixed by a severity.
@@ -236,10 +230,11 @@ func (d *Dispatcher) serveStreamHook(ctx context.Context, s *session, r *bufio.R
 }
 
 // run parses and runs one command and returns its output, without the
-// terminating empty line.
-func (d *Dispatcher) run(ctx context.Context, s *session, cmd, payload string) string {
+// terminating empty line. No command Tether implements takes a payload;
+// like HAProxy's, they ignore one.
+func (d *Dispatcher) run(ctx context.Context, s *session, cmd, _ string) string {
 	args := parseWords(cmd)
-	c := &call{ctx: ctx, d: d, s: s, args: args, payload: payload}
+	c := &call{ctx: ctx, d: d, s: s, args: args}
 	kw := d.find(args)
 	if kw == nil {
 		d.usage(c, args, false)
@@ -278,6 +273,9 @@ func (d *Dispatcher) find(args []string) *command {
 
 // apply hands a change to the balancer on behalf of the call's session.
 func (c *call) apply(ch balancer.Change) error {
+	if err := c.ctx.Err(); err != nil {
+		return fmt.Errorf("apply %T: %w", ch, err)
+	}
 	o := c.s.origin
 	o.Command = c.cmd
 	return c.d.b.Apply(ch, o)

@@ -1,7 +1,6 @@
 package runtimeapi
 
 import (
-	"strconv"
 	"strings"
 
 	"tether/balancer"
@@ -136,5 +135,3 @@ func (c *call) arg(i int) string {
 	}
 	return ""
 }
-
-func u(n int64) string { return strconv.FormatInt(n, 10) }

@@ -19,6 +19,8 @@ type command struct {
 	changes bool
 	// secretArg is the index of an argument masked in the audit log, or 0.
 	secretArg int
+	// extension marks Tether's own commands, which HAProxy lacks.
+	extension bool
 	run       func(c *call)
 }
 
@@ -104,7 +106,7 @@ func (d *Dispatcher) usage(c *call, args []string, ishelp bool) {
 				totlen += len(kw.words[i])
 			}
 			dist := wordSig.distance(&listSig)
-			if dist < totlen && dist < matches[maxMatches-1].dist {
+			if dist < matches[maxMatches-1].dist {
 				matches[maxMatches-1] = match{kw, dist}
 				for i := maxMatches - 2; i >= 0; i-- {
 					if matches[i+1].dist >= matches[i].dist {
@@ -117,11 +119,17 @@ func (d *Dispatcher) usage(c *call, args []string, ishelp bool) {
 	}
 
 	if matches[0].kw != nil {
+		// The best matches are listed in help order, not by distance.
+		var lines []string
 		for _, m := range matches {
-			if m.kw == nil || m.dist > 5*matches[0].dist/2 {
+			if m.kw == nil || m.dist > 3*matches[0].dist/2 {
 				break
 			}
-			b.WriteString(helpLine(m.kw.usage, m.kw.desc))
+			lines = append(lines, helpLine(m.kw.usage, m.kw.desc))
+		}
+		sort.Strings(lines)
+		for _, l := range lines {
+			b.WriteString(l)
 		}
 	} else {
 		var lines []string

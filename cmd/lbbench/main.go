@@ -213,7 +213,7 @@ func startCaddy(ctx context.Context, dir string, origins []string) (*proxy, erro
 	}
 	addr := freeAddrs(1)[0]
 	cfg := filepath.Join(dir, "Caddyfile")
-	text := fmt.Sprintf("{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n}\nhttp://%s {\n\treverse_proxy %s {\n\t\tlb_policy cookie SERVER_USED\n\t}\n}\n", addr, strings.Join(origins, " "))
+	text := fmt.Sprintf("{\n\tadmin off\n\tauto_https off\n}\nhttp://%s {\n\treverse_proxy %s {\n\t\tlb_policy cookie SERVER_USED\n\t}\n}\n", addr, strings.Join(origins, " "))
 	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 		return nil, err
 	}

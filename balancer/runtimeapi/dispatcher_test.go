@@ -1,0 +1,146 @@
+package runtimeapi
+
+import (
+	"context"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+
+	"tether/balancer"
+	"tether/balancer/haproxycfg"
+)
+
+// TestExecuteOriginAndAudit checks that Execute attributes changes to the
+// caller's origin with the command as issued (key masked), and that
+// refused changes reach the Audit hook.
+func TestExecuteOriginAndAudit(t *testing.T) {
+	cfg, _, err := haproxycfg.Parse("test.cfg", []byte(testCfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var commits []balancer.Commit
+	b, err := balancer.New(cfg, balancer.Options{Committer: func(c balancer.Commit) error {
+		mu.Lock()
+		defer mu.Unlock()
+		commits = append(commits, c)
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type audit struct {
+		origin      balancer.Origin
+		cmd, result string
+	}
+	var audits []audit
+	d := NewDispatcher(b, DispatcherOptions{Audit: func(o balancer.Origin, cmd, result string) {
+		audits = append(audits, audit{o, cmd, result})
+	}})
+	origin := balancer.Origin{Channel: "console", Actor: "alice"}
+	got := d.Execute(context.Background(), "set dynamic-cookie-key backend be my\\ secret;set weight be/s1 7;set weight be/s1 999", balancer.LevelAdmin, origin)
+	if want := "\n\nAbsolute weight can only be between 0 and 256 inclusive.\n\n"; got != want {
+		t.Fatalf("reply %q, want %q", got, want)
+	}
+	if len(commits) != 2 {
+		t.Fatalf("%d commits, want 2", len(commits))
+	}
+	if c := commits[0]; c.Origin.Channel != "console" || c.Origin.Actor != "alice" ||
+		c.Origin.Command != "set dynamic-cookie-key backend be ********" {
+		t.Errorf("key change origin = %+v", c.Origin)
+	}
+	if c := commits[1]; c.Origin.Command != "set weight be/s1 7" {
+		t.Errorf("weight change origin = %+v", c.Origin)
+	}
+	if len(audits) != 1 || audits[0].cmd != "set weight be/s1 999" || audits[0].origin.Actor != "alice" ||
+		!strings.Contains(audits[0].result, "between 0 and 256") {
+		t.Errorf("audits = %+v", audits)
+	}
+	if strings.Contains(d.Execute(context.Background(), "show stat", balancer.LevelUser, origin), "my secret") {
+		t.Error("key visible in show stat")
+	}
+	// A user-level caller cannot change anything.
+	if got := d.Execute(context.Background(), "set weight be/s1 1", balancer.LevelUser, origin); got != "Permission denied\n\n" {
+		t.Errorf("user-level change: %q", got)
+	}
+	if len(commits) != 2 {
+		t.Errorf("refused change committed")
+	}
+}
+
+func TestMaskCommand(t *testing.T) {
+	d := NewDispatcher(nil, DispatcherOptions{})
+	for _, tt := range []struct{ in, want string }{
+		{"set dynamic-cookie-key backend be k", "set dynamic-cookie-key backend be ********"},
+		{"set dynamic-cookie-key backend be", "set dynamic-cookie-key backend be"},
+		{`add server be/x\ y 1.2.3.4`, `add server be/x\ y 1.2.3.4`},
+	} {
+		args := parseWords(tt.in)
+		if got := maskCommand(args, d.find(args)); got != tt.want {
+			t.Errorf("maskCommand(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestShowStickyAndResolvers(t *testing.T) {
+	b, _ := newTestBalancer(t, testCfg)
+	var asked string
+	d := NewDispatcher(b, DispatcherOptions{ShowResolvers: func(w io.Writer, id string) error {
+		asked = id
+		_, err := io.WriteString(w, "Resolvers section dns\n")
+		return err
+	}})
+	got := adminExec(d, "show sticky")
+	want := stickyHeader + "1 be 1 s1 2a094aea8f55acb2 1 0 0 0 0 0\n1 be 2 s2 c2 0 0 0 0 0 0\n\n"
+	if got != want {
+		t.Errorf("show sticky:\n%q\nwant\n%q", got, want)
+	}
+	user := d.Execute(context.Background(), "show sticky be", balancer.LevelUser, balancer.Origin{})
+	if strings.Contains(user, "c2") || !strings.HasPrefix(user, stickyHeader) {
+		t.Errorf("user-level show sticky shows cookies: %q", user)
+	}
+	if got := adminExec(d, "show sticky nob"); got != "Can't find backend.\n\n" {
+		t.Errorf("unknown backend: %q", got)
+	}
+	if got := adminExec(d, "show resolvers dns"); got != "Resolvers section dns\n\n" || asked != "dns" {
+		t.Errorf("show resolvers via hook: %q (asked %q)", got, asked)
+	}
+	plain := NewDispatcher(b, DispatcherOptions{})
+	if got := adminExec(plain, "show resolvers;show resolvers x"); got != "\nCan't find that resolvers section\n\n" {
+		t.Errorf("show resolvers without hook: %q", got)
+	}
+}
+
+func BenchmarkExecuteShowStat(b *testing.B) {
+	bal, err := balancer.New(mustParse(b, testCfg), balancer.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := NewDispatcher(bal, DispatcherOptions{})
+	b.ReportAllocs()
+	for b.Loop() {
+		d.Execute(context.Background(), "show stat", balancer.LevelAdmin, balancer.Origin{})
+	}
+}
+
+func BenchmarkExecuteSetWeight(b *testing.B) {
+	bal, err := balancer.New(mustParse(b, testCfg), balancer.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := NewDispatcher(bal, DispatcherOptions{})
+	b.ReportAllocs()
+	for b.Loop() {
+		d.Execute(context.Background(), "set weight be/s1 7", balancer.LevelAdmin, balancer.Origin{})
+	}
+}
+
+func mustParse(tb testing.TB, text string) balancer.Config {
+	tb.Helper()
+	cfg, _, err := haproxycfg.Parse("test.cfg", []byte(text))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cfg
+}

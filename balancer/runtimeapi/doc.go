@@ -1,0 +1,39 @@
+// Package runtimeapi is Tether's Runtime API: HAProxy's "stats socket"
+// command language, its framing and its replies, byte for byte as HAProxy
+// 2.6 writes them for the commands Tether implements.
+//
+// A Dispatcher runs command lines against a balancer; Listen serves it on
+// UNIX and TCP sockets; Dial and Client talk to any such socket, Tether's
+// or HAProxy's own. The web console calls Dispatcher.Execute for every
+// button, so the console and a socket client can never disagree.
+//
+// # Framing
+//
+// As in HAProxy 2.6, input is a stream of commands separated by unescaped
+// ';' or '\n' (a backslash escapes the next character; there are no
+// quotes), at most 64 words each, and at most 16383 bytes each with their
+// delimiter: a longer command closes the connection without a reply. Every
+// command's output is followed by "\n", or by "\n> " in prompt mode. A
+// message that HAProxy writes without a final newline (for example
+// "Trailing garbage in weight string") is therefore not followed by an
+// empty line, exactly as with HAProxy. A non-interactive session ends once
+// it has answered every command it has received; "prompt" toggles the
+// interactive mode (2.6 ignores its arguments) and "quit" closes at once.
+// A command ending in "<<" takes the following lines, up to an empty one,
+// as payload.
+//
+// # Extension: show sticky
+//
+// "show sticky [<backend>]" (any level) reports cookie persistence per
+// server, in the style of "show servers state": a format version line
+// ("1"), a "# " header naming the columns, then one space-separated line
+// per server:
+//
+//	be_id be_name srv_id srv_name cookie cookie_dynamic pinned new_sessions invalid expired redispatched
+//
+// cookie is the value that pins a client to the server ("-" when none, and
+// at user level), cookie_dynamic is 1 when it was computed from the
+// backend's dynamic-cookie key, and the last five columns are the
+// counters of balancer.StickyCounters. An unknown backend gives "Can't
+// find backend.".
+package runtimeapi

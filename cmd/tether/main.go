@@ -1,0 +1,80 @@
+// Command tether is an HTTP load balancer with HAProxy-compatible cookie
+// persistence, a Runtime API that speaks HAProxy's stats-socket protocol, a
+// live browser console, and SQLite storage for everything an operator does.
+//
+// Usage:
+//
+//	tether [serve] [-f haproxy.cfg] [-db tether.db] [-console 127.0.0.1:9090]
+//	tether ctl [-s SOCKET|ADDR] ['CMD; CMD']
+//	tether import -f FILE [-replace] [-db tether.db]
+//	tether export [-db tether.db]
+//	tether cookie -key KEY ADDR:PORT
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		var exit exitError
+		if errors.As(err, &exit) {
+			os.Exit(int(exit))
+		}
+		fmt.Fprintln(os.Stderr, "tether:", err)
+		os.Exit(1)
+	}
+}
+
+// exitError ends the program with a status and no message: the message was
+// printed already.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// run dispatches to a subcommand; with none, or with flags only, it serves.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return runServe(ctx, args, getenv, stdout, stderr)
+	case "ctl":
+		return runCtl(ctx, args, stdin, stdout, stderr)
+	case "import":
+		return runImport(ctx, args, getenv, stdout, stderr)
+	case "export":
+		return runExport(ctx, args, getenv, stdout, stderr)
+	case "cookie":
+		return runCookie(args, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+const usage = `Usage:
+  tether [serve] [-f haproxy.cfg] [-db tether.db] [-console 127.0.0.1:9090] [-demo-traffic]
+      Run the balancer, its Runtime API sockets and the console.
+  tether ctl [-s SOCKET|ADDR] ['CMD; CMD']
+      Send Runtime API commands (interactive prompt without a command).
+  tether import -f FILE [-replace] [-db tether.db]
+      Show what an HAProxy config file would change, and apply it.
+  tether export [-db tether.db]
+      Print the current state as an HAProxy config.
+  tether cookie -key KEY ADDR:PORT
+      Print the dynamic cookie HAProxy and Tether give a server.
+`

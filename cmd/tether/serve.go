@@ -1,0 +1,379 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"tether/balancer"
+	"tether/balancer/discovery"
+	"tether/balancer/runtimeapi"
+	"tether/store"
+	"tether/web"
+)
+
+// serveConfig is what the serve subcommand's flags and environment say.
+type serveConfig struct {
+	file        string
+	db          string
+	console     string
+	socket      string
+	demoTraffic bool
+	logLevel    string
+}
+
+func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := serveConfig{}
+	fs.StringVar(&c.file, "f", "", "HAProxy-syntax config file to run (imported into the database when it changed)")
+	fs.StringVar(&c.db, "db", envOr(getenv, "TETHER_DB", "tether.db"), "SQLite database file (env TETHER_DB)")
+	fs.StringVar(&c.console, "console", envOr(getenv, "TETHER_CONSOLE", "127.0.0.1:9090"), "console listen address; empty disables it (env TETHER_CONSOLE)")
+	fs.StringVar(&c.socket, "socket", envOr(getenv, "TETHER_SOCKET", "tether.sock"), "admin Runtime API socket used when the config declares no 'stats socket'; empty for none")
+	fs.BoolVar(&c.demoTraffic, "demo-traffic", false, "send a trickle of client traffic through the demo frontend so the console moves")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	return c, nil
+}
+
+func envOr(getenv func(string) string, key, def string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("bad -log-level %q", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// runServe runs the balancer, its sockets, the console and discovery until
+// ctx is done, then shuts them down in order.
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	sc, err := parseServeFlags(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, sc.logLevel)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, sc.db, log.With("component", "store"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	state, seeded, err := loadState(ctx, st, sc.file, stderr, log)
+	if err != nil {
+		return err
+	}
+	resolved, initErrs := discovery.InitAddrs(ctx, state.Config, nil, lastAddrs(state))
+	for _, e := range initErrs {
+		log.Warn("init-addr", "error", e)
+	}
+	bal, err := balancer.New(state.Config, balancer.Options{
+		Logger:    log.With("component", "balancer"),
+		Committer: st.Committer(),
+		Runtime:   withInitAddrs(state, resolved),
+	})
+	if err != nil {
+		return err
+	}
+	defer bal.Close()
+	if err := syncStored(ctx, st, state, bal.State()); err != nil {
+		return err
+	}
+
+	var wg sync.WaitGroup
+	runCtx, stopRunners := context.WithCancel(context.Background())
+	defer func() { stopRunners(); wg.Wait() }()
+	goRun := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("stopped", "component", name, "error", err)
+			}
+		}()
+	}
+
+	resolver := discovery.New(state.Config, bal, log)
+	dispatcher := runtimeapi.NewDispatcher(bal, runtimeapi.DispatcherOptions{
+		Logger:        log,
+		ShowResolvers: resolver.WriteShowResolvers,
+		Audit:         auditRejected(st, log),
+	})
+
+	demo := isDemo(state.Config)
+	if demo {
+		origins, err := startDemoOrigins(state.Config)
+		if err != nil {
+			log.Warn("demo origins not started", "error", err)
+		}
+		defer func() {
+			for _, o := range origins {
+				o.Close()
+			}
+		}()
+	}
+
+	// Runtime API sockets.
+	sockets := state.Config.Global.StatsSockets
+	if len(sockets) == 0 && sc.socket != "" {
+		sockets = []balancer.StatsSocket{{Address: sc.socket, Level: balancer.LevelAdmin}}
+	}
+	var listeners []*runtimeapi.Listener
+	defer func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}()
+	for _, sock := range sockets {
+		l, err := runtimeapi.Listen(ctx, sock, dispatcher, state.Config.Global)
+		if err != nil {
+			return err
+		}
+		listeners = append(listeners, l)
+		log.Info("runtime API listening", "socket", sock.Address, "level", levelOr(sock.Level))
+	}
+
+	// Frontends.
+	var servers []*http.Server
+	errc := make(chan error, 16)
+	for _, fe := range state.Config.Frontends {
+		h, err := bal.Handler(fe.Name)
+		if err != nil {
+			return err
+		}
+		for _, addr := range fe.Binds {
+			ln, err := net.Listen("tcp", bindAddr(addr))
+			if err != nil {
+				return fmt.Errorf("frontend %q: listen on %s: %w", fe.Name, addr, err)
+			}
+			srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: orDuration(fe.TimeoutClient, 60*time.Second), ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+			servers = append(servers, srv)
+			go func() { errc <- srv.Serve(ln) }()
+			log.Info("frontend listening", "frontend", fe.Name, "addr", ln.Addr().String())
+		}
+	}
+
+	// Console.
+	var console *web.Server
+	if sc.console != "" {
+		password, created, err := ensureAdmin(ctx, st, getenv)
+		if err != nil {
+			return err
+		}
+		console = web.NewServer(log, web.Deps{Balancer: bal, Runtime: dispatcher, Sessions: st, Users: st, Audit: st}, web.Options{Socat: socatAddress(sockets)})
+		ln, err := net.Listen("tcp", sc.console)
+		if err != nil {
+			return fmt.Errorf("console: listen on %s: %w", sc.console, err)
+		}
+		srv := &http.Server{Handler: console, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+		servers = append(servers, srv)
+		go func() { errc <- srv.Serve(ln) }()
+		fmt.Fprintf(stdout, "Tether console: http://%s/\n", ln.Addr())
+		if created {
+			fmt.Fprintf(stdout, "Admin user \"admin\" created with password: %s\n(shown once; change it on the Users page)\n", password)
+		}
+		goRun("web", console.Run)
+	}
+	if seeded {
+		fmt.Fprintln(stdout, "Empty database: seeded the demo backend over three built-in origins.")
+	}
+	goRun("health", bal.Run)
+	goRun("discovery", resolver.Run)
+	if sc.demoTraffic {
+		goRun("demo-traffic", func(ctx context.Context) error { return demoTraffic(ctx, state.Config) })
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("listener failed", "error", err)
+		}
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, srv := range servers {
+		srv.Shutdown(shutdownCtx)
+	}
+	for _, l := range listeners {
+		l.Close()
+	}
+	listeners = nil
+	stopRunners()
+	wg.Wait()
+	return nil
+}
+
+func levelOr(l balancer.Level) string {
+	if l == 0 {
+		l = balancer.LevelOperator
+	}
+	return l.String()
+}
+
+// bindAddr turns an HAProxy bind address into a Go listen address:
+// "*:80" and ":80" listen on every address.
+func bindAddr(a string) string {
+	if strings.HasPrefix(a, "*:") {
+		return a[1:]
+	}
+	return strings.TrimPrefix(a, "ipv4@")
+}
+
+func orDuration(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// socatAddress is the first UNIX socket, for "copy as socat command".
+func socatAddress(sockets []balancer.StatsSocket) string {
+	for _, s := range sockets {
+		if !strings.Contains(s.Address, "@") {
+			return s.Address
+		}
+	}
+	if len(sockets) > 0 {
+		a := sockets[0].Address
+		if i := strings.IndexByte(a, '@'); i >= 0 {
+			return "tcp:" + a[i+1:]
+		}
+	}
+	return ""
+}
+
+// syncStored stores the balancer's state when building it changed what
+// the database holds (defaults filled in, addresses found by init-addr), so
+// that every later change commits on top of exactly what runs.
+func syncStored(ctx context.Context, st *store.Store, stored, running balancer.State) error {
+	if reflect.DeepEqual(store.Normalize(stored), store.Normalize(running)) {
+		return nil
+	}
+	e := store.AuditEntry{Time: time.Now(), Actor: "tether", Channel: "import", Source: "startup", Command: "store the running state", Result: store.ResultOK}
+	return st.ReplaceState(ctx, running, e)
+}
+
+// withInitAddrs returns the runtime settings to start with: the stored
+// ones, with the address init-addr found (or none) for every server whose
+// configured address is a host name.
+func withInitAddrs(st balancer.State, resolved balancer.Config) map[string]balancer.ServerRuntime {
+	out := make(map[string]balancer.ServerRuntime, len(st.Servers))
+	for k, v := range st.Servers {
+		out[k] = v
+	}
+	for _, be := range resolved.Backends {
+		for _, s := range be.Servers {
+			k := be.Name + "/" + s.Name
+			if configuredIP(st.Config, be.Name, s.Name) {
+				continue
+			}
+			rt, ok := out[k]
+			if !ok {
+				rt = balancer.ServerRuntime{Weight: s.Weight, CheckEnabled: s.Check}
+				if s.Disabled {
+					rt.Admin = balancer.Maint
+				}
+			}
+			rt.Address = s.Address
+			if _, err := netip.ParseAddr(s.Address); err != nil {
+				rt.Address = ""
+			}
+			out[k] = rt
+		}
+	}
+	return out
+}
+
+// configuredIP reports whether a server is configured with an IP literal
+// (template slots and host names are not).
+func configuredIP(cfg balancer.Config, backend, server string) bool {
+	for _, be := range cfg.Backends {
+		if be.Name != backend {
+			continue
+		}
+		for _, s := range be.Servers {
+			if s.Name == server {
+				_, err := netip.ParseAddr(s.Address)
+				return err == nil
+			}
+		}
+	}
+	return false
+}
+
+// lastAddrs returns each server's last known address, for init-addr last.
+func lastAddrs(st balancer.State) map[string]netip.AddrPort {
+	out := make(map[string]netip.AddrPort)
+	for k, rt := range st.Servers {
+		if ap, ok := addrPortOf(rt); ok {
+			out[k] = ap
+		}
+	}
+	return out
+}
+
+// ensureAdmin creates the first admin user when there is none, with
+// TETHER_ADMIN_PASSWORD or a random password.
+func ensureAdmin(ctx context.Context, st *store.Store, getenv func(string) string) (string, bool, error) {
+	n, err := st.CountUsers(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	if n > 0 {
+		return "", false, nil
+	}
+	password := getenv("TETHER_ADMIN_PASSWORD")
+	fromEnv := password != ""
+	if !fromEnv {
+		var b [12]byte
+		rand.Read(b[:])
+		password = base64.RawURLEncoding.EncodeToString(b[:])
+	}
+	if _, err := st.CreateUser(ctx, "admin", password, "admin"); err != nil {
+		return "", false, fmt.Errorf("create the first admin user: %w", err)
+	}
+	if fromEnv {
+		return "(from TETHER_ADMIN_PASSWORD)", true, nil
+	}
+	return password, true, nil
+}
+
+// auditRejected records refused Runtime API changes in the audit log.
+func auditRejected(st *store.Store, log *slog.Logger) func(balancer.Origin, string, string) {
+	return func(o balancer.Origin, command, result string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		e := store.AuditEntry{Time: time.Now(), Actor: o.Actor, Channel: o.Channel, Source: o.Source, Command: command, Result: result}
+		if err := st.AppendAudit(ctx, e); err != nil {
+			log.Error("audit a refused command", "error", err)
+		}
+	}
+}

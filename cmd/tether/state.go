@@ -1,0 +1,327 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"tether/balancer"
+	"tether/balancer/haproxycfg"
+	"tether/store"
+)
+
+// loadState returns the state to run: the database's, after importing the
+// config file when one is given and it changed since it was last imported,
+// or the demo when the database is empty and no file is given.
+func loadState(ctx context.Context, st *store.Store, file string, stderr io.Writer, log *slog.Logger) (balancer.State, bool, error) {
+	cur, found, err := st.LoadState(ctx)
+	if err != nil {
+		return balancer.State{}, false, err
+	}
+	if file != "" {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			return balancer.State{}, false, fmt.Errorf("read config: %w", err)
+		}
+		digest := fileDigest(src)
+		if found {
+			last, err := lastImportDigest(ctx, st, file)
+			if err != nil {
+				return balancer.State{}, false, err
+			}
+			if last == digest {
+				log.Info("config file unchanged since its import; running the stored state with its runtime changes", "file", file)
+				return cur, false, nil
+			}
+		}
+		cfg, warnings, err := haproxycfg.Parse(file, src)
+		for _, w := range warnings {
+			fmt.Fprintln(stderr, "warning:", w)
+		}
+		if err != nil {
+			return balancer.State{}, false, err
+		}
+		next := mergeImport(cur, cfg)
+		if err := checkBuildable(next); err != nil {
+			return balancer.State{}, false, fmt.Errorf("%s: %w", file, err)
+		}
+		if err := st.ReplaceState(ctx, next, importAudit(file, digest, cur, next, found)); err != nil {
+			return balancer.State{}, false, err
+		}
+		return next, false, nil
+	}
+	if found {
+		return cur, false, nil
+	}
+	demo := demoState()
+	e := store.AuditEntry{Time: time.Now(), Actor: "tether", Channel: "import", Source: "demo", Command: "seed demo", Result: "ok"}
+	if err := st.ReplaceState(ctx, demo, e); err != nil {
+		return balancer.State{}, false, err
+	}
+	return demo, true, nil
+}
+
+func fileDigest(src []byte) string {
+	sum := sha256.Sum256(src)
+	return hex.EncodeToString(sum[:8])
+}
+
+const importPrefix = "import "
+
+// importCommand is the audit command of an import; it carries the file's
+// digest so an unchanged file is not imported again.
+func importCommand(file, digest string) string {
+	return importPrefix + file + " sha256:" + digest
+}
+
+// lastImportDigest returns the digest of the last import of file, or "".
+func lastImportDigest(ctx context.Context, st *store.Store, file string) (string, error) {
+	entries, err := st.ListAudit(ctx, store.AuditFilter{Channel: "import", Limit: 50})
+	if err != nil {
+		return "", err
+	}
+	prefix := importPrefix + file + " sha256:"
+	for _, e := range entries {
+		if strings.HasPrefix(e.Command, importPrefix) {
+			// The most recent import decides, whichever file it was.
+			return strings.TrimPrefix(e.Command, prefix), nil
+		}
+	}
+	return "", nil
+}
+
+func importAudit(file, digest string, before, after balancer.State, hadState bool) store.AuditEntry {
+	result := "ok"
+	if hadState {
+		result = strings.Join(diffStates(before, after), "; ")
+		if result == "" {
+			result = "no change"
+		}
+	}
+	return store.AuditEntry{Time: time.Now(), Actor: "tether", Channel: "import", Source: file, Command: importCommand(file, digest), Result: result}
+}
+
+// mergeImport returns the state of running cfg: cfg itself, with the
+// runtime settings of servers that still exist under the same address kept,
+// as HAProxy's server-state file does across reloads.
+func mergeImport(cur balancer.State, cfg balancer.Config) balancer.State {
+	next := balancer.State{Config: cfg, Servers: map[string]balancer.ServerRuntime{}}
+	old := map[string]balancer.Server{}
+	for _, be := range cur.Config.Backends {
+		for _, s := range be.Servers {
+			old[be.Name+"/"+s.Name] = s
+		}
+	}
+	for _, be := range cfg.Backends {
+		for _, s := range be.Servers {
+			k := be.Name + "/" + s.Name
+			rt, ok := cur.Servers[k]
+			if o, had := old[k]; ok && had && o.Address == s.Address && o.Port == s.Port && o.Weight == s.Weight {
+				next.Servers[k] = rt
+			}
+		}
+	}
+	return next
+}
+
+// checkBuildable reports whether a balancer can be built from st.
+func checkBuildable(st balancer.State) error {
+	_, err := balancer.New(st.Config, balancer.Options{Runtime: st.Servers})
+	return err
+}
+
+// diffStates describes what changes from a to b, one line per object.
+func diffStates(a, b balancer.State) []string {
+	var out []string
+	ab := map[string]balancer.Backend{}
+	for _, be := range a.Config.Backends {
+		ab[be.Name] = be
+	}
+	bb := map[string]bool{}
+	for _, be := range b.Config.Backends {
+		bb[be.Name] = true
+		old, ok := ab[be.Name]
+		if !ok {
+			out = append(out, fmt.Sprintf("+ backend %s (%d servers)", be.Name, len(be.Servers)))
+			continue
+		}
+		os := map[string]balancer.Server{}
+		for _, s := range old.Servers {
+			os[s.Name] = s
+		}
+		ns := map[string]bool{}
+		for _, s := range be.Servers {
+			ns[s.Name] = true
+			o, ok := os[s.Name]
+			switch {
+			case !ok:
+				out = append(out, fmt.Sprintf("+ server %s/%s %s", be.Name, s.Name, hostPort(s)))
+			case !reflect.DeepEqual(o, s):
+				out = append(out, fmt.Sprintf("~ server %s/%s %s", be.Name, s.Name, hostPort(s)))
+			}
+		}
+		for _, s := range old.Servers {
+			if !ns[s.Name] {
+				out = append(out, fmt.Sprintf("- server %s/%s", be.Name, s.Name))
+			}
+		}
+		o2, n2 := old, be
+		o2.Servers, n2.Servers = nil, nil
+		if o2.DynamicCookieKey != n2.DynamicCookieKey {
+			out = append(out, fmt.Sprintf("~ backend %s dynamic-cookie-key (fingerprint %s → %s)", be.Name, balancer.KeyFingerprint(o2.DynamicCookieKey), balancer.KeyFingerprint(n2.DynamicCookieKey)))
+			o2.DynamicCookieKey, n2.DynamicCookieKey = "", ""
+		}
+		if !reflect.DeepEqual(o2, n2) {
+			out = append(out, fmt.Sprintf("~ backend %s settings", be.Name))
+		}
+	}
+	for _, be := range a.Config.Backends {
+		if !bb[be.Name] {
+			out = append(out, fmt.Sprintf("- backend %s", be.Name))
+		}
+	}
+	if !reflect.DeepEqual(a.Config.Frontends, b.Config.Frontends) {
+		out = append(out, "~ frontends")
+	}
+	if !reflect.DeepEqual(a.Config.Global, b.Config.Global) {
+		out = append(out, "~ global")
+	}
+	if !reflect.DeepEqual(a.Config.Resolvers, b.Config.Resolvers) {
+		out = append(out, "~ resolvers")
+	}
+	return out
+}
+
+func hostPort(s balancer.Server) string {
+	if s.PortSet {
+		return fmt.Sprintf("%s:%d", s.Address, s.Port)
+	}
+	return s.Address
+}
+
+// runImport shows what a config file would change and applies it.
+func runImport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("import", stderr)
+	file := fs.String("f", "", "HAProxy-syntax config file")
+	replace := fs.Bool("replace", false, "drop runtime changes instead of keeping those of unchanged servers")
+	dryRun := fs.Bool("n", false, "only show what would change")
+	db := fs.String("db", envOr(getenv, "TETHER_DB", "tether.db"), "SQLite database file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *file == "" {
+		return errors.New("import: -f FILE is required")
+	}
+	src, err := os.ReadFile(*file)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	cfg, warnings, err := haproxycfg.Parse(*file, src)
+	for _, w := range warnings {
+		fmt.Fprintln(stderr, "warning:", w)
+	}
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, *db, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	cur, found, err := st.LoadState(ctx)
+	if err != nil {
+		return err
+	}
+	next := mergeImport(cur, cfg)
+	if *replace {
+		next.Servers = map[string]balancer.ServerRuntime{}
+	}
+	if err := checkBuildable(next); err != nil {
+		return fmt.Errorf("%s: %w", *file, err)
+	}
+	changes := diffStates(cur, next)
+	if !found {
+		changes = diffStates(balancer.State{}, next)
+	}
+	if len(changes) == 0 {
+		fmt.Fprintln(stdout, "no change")
+	}
+	for _, c := range changes {
+		fmt.Fprintln(stdout, c)
+	}
+	if *dryRun {
+		return nil
+	}
+	if err := st.ReplaceState(ctx, next, importAudit(*file, fileDigest(src), cur, next, found)); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "imported %s into %s\n", *file, *db)
+	return nil
+}
+
+// runExport prints the current state as an HAProxy config file.
+func runExport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("export", stderr)
+	db := fs.String("db", envOr(getenv, "TETHER_DB", "tether.db"), "SQLite database file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, *db, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	cur, found, err := st.LoadState(ctx)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("export: %s holds no configuration", *db)
+	}
+	return haproxycfg.Write(stdout, foldRuntime(cur))
+}
+
+// foldRuntime writes runtime settings that HAProxy's config can express
+// into the configuration: current addresses and weights, and maintenance
+// as "disabled".
+func foldRuntime(st balancer.State) balancer.Config {
+	cfg := st.Config
+	cfg.Backends = append([]balancer.Backend(nil), st.Config.Backends...)
+	for i, be := range cfg.Backends {
+		servers := append([]balancer.Server(nil), be.Servers...)
+		for j, s := range servers {
+			rt, ok := st.Servers[be.Name+"/"+s.Name]
+			if !ok {
+				continue
+			}
+			if _, err := netip.ParseAddr(s.Address); err == nil && rt.Address != "" {
+				servers[j].Address = rt.Address
+			}
+			if rt.PortSet {
+				servers[j].Port, servers[j].PortSet = rt.Port, true
+			}
+			servers[j].Weight = rt.Weight
+			servers[j].Disabled = rt.Admin == balancer.Maint
+		}
+		cfg.Backends[i].Servers = servers
+	}
+	return cfg
+}
+
+// addrPortOf returns a runtime entry's address, for init-addr last.
+func addrPortOf(rt balancer.ServerRuntime) (netip.AddrPort, bool) {
+	a, err := netip.ParseAddr(rt.Address)
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(a, uint16(rt.Port)), true
+}

@@ -1,0 +1,341 @@
+// Package templates renders Tether's console pages. Components take plain
+// view structs, already formatted for display, and never see an HTTP request
+// or the database; package web builds the views from balancer snapshots.
+//
+// Cells that change while a page is open carry two attributes the console's
+// script uses to update them in place: data-k on the element that owns an
+// entity (a frontend, backend or server, e.g. "s:be/web1") and data-f naming
+// the entity's field. Fields are listed in package web next to the code that
+// computes them.
+package templates
+
+// Page is what every page's layout shows around its content.
+type Page struct {
+	Title string
+	// Nav is the navigation entry to highlight: "overview", "inspect",
+	// "audit" or "users".
+	Nav  string
+	User string
+	Role string
+	// Admin reports whether the user has the admin role.
+	Admin bool
+	// Flash is the outcome of the last action, shown once.
+	Flash *Flash
+	// Version and DataAt identify the snapshot the page was rendered from;
+	// DataAt is RFC 3339 with milliseconds, used to show the data's age.
+	Version uint64
+	DataAt  string
+	// Live makes the page subscribe to live updates.
+	Live bool
+	// Refresh names the event kind that makes the page fetch its content
+	// again ("change" for pages listing changes); "" for none.
+	Refresh string
+	// Socat is the socat address of the Runtime API, used to build "copy as
+	// socat command" text.
+	Socat string
+}
+
+// Flash is the outcome of an action, shown at the top of the next page.
+type Flash struct {
+	OK bool
+	// Commands are the Runtime API commands sent, secrets masked.
+	Commands []string
+	// Reply is the Runtime API's reply text when it is not empty.
+	Reply   string
+	Message string
+}
+
+// Perms says which controls are usable and why others are not.
+type Perms struct {
+	// Admin allows server state, weight, add/delete server and cookie changes.
+	Admin bool
+	// Operator allows clearing max counters.
+	Operator bool
+	// Sensitive allows seeing addresses and cookie values (operator or admin,
+	// as HAProxy's show stat at operator level).
+	Sensitive bool
+	// Why explains disabled admin controls.
+	Why string
+}
+
+// Overview is the overview page's content.
+type Overview struct {
+	Frontends []FrontendRow
+	Backends  []BackendView
+	Perms     Perms
+}
+
+// FrontendRow is one frontend's line.
+type FrontendRow struct {
+	Key     string
+	Name    string
+	Binds   string
+	Backend string
+	Cur     string
+	Max     string
+	Total   string
+	Rate    string
+	R2xx    string
+	R4xx    string
+	R5xx    string
+	ReqErrs string
+}
+
+// BackendView is one backend with its servers.
+type BackendView struct {
+	Key     string
+	Name    string
+	Balance string
+	// CookieLine is the cookie line in HAProxy words without the keyword,
+	// e.g. "SERVER_USED insert indirect nocache dynamic"; "" without cookie.
+	CookieLine string
+	HasCookie  bool
+	Dynamic    string // "ON" or "OFF"
+	DynamicOn  bool
+	KeyFP      string
+	// DynamicAlgo reports whether servers may be added and removed.
+	DynamicAlgo bool
+	UpTotal     string
+	Rate        string
+	Cur         string
+	Max         string
+	Total       string
+	R2xx        string
+	R4xx        string
+	R5xx        string
+	Pinned      string
+	New         string
+	Redisp      string
+	Invalid     string
+	Expired     string
+	NoServer    string
+	// Clients estimates clients pinned by cookies: new persistent sessions
+	// in the last 15 minutes.
+	Clients string
+	// Collisions lists servers sharing a cookie value, e.g. "web1 = web2".
+	Collisions []string
+	Dist       []DistSeg
+	Servers    []ServerRow
+	History    []HistoryRow
+}
+
+// DistSeg is one server's share of the sticky-session distribution bar.
+type DistSeg struct {
+	Key   string
+	Name  string
+	X     string // percent offset, "0".."100"
+	W     string // percent width
+	Color string // palette index "0".."7"
+}
+
+// HistoryRow is one server's sticky traffic over the last 15 minutes: paths
+// of two stacked series (pinned requests and new sessions) on a 0..100 × 0..20
+// canvas.
+type HistoryRow struct {
+	Key        string
+	Name       string
+	PinnedPath string
+	NewPath    string
+	Peak       string
+}
+
+// ServerRow is one server's line.
+type ServerRow struct {
+	Key     string
+	Backend string
+	Name    string
+	Addr    string
+	// Status is HAProxy's status text ("UP", "DOWN 1/2", "MAINT", ...).
+	Status string
+	// State is the colour class: up, goingdown, down, goingup, maint, drain,
+	// nocheck, noaddr.
+	State string
+	// Icon is a glyph repeating the state for readers who do not see colour.
+	Icon    string
+	Since   string
+	SinceTS string // Unix seconds of the last change
+	LastChk string
+	Weight  string // "effective/initial"
+	WeightV string // current weight, for the inline form
+	Cur     string
+	Max     string
+	Total   string
+	Rate    string
+	Spark   string // SVG path on a 0..60 × 0..16 canvas
+	R2xx    string
+	R4xx    string
+	R5xx    string
+	Cookie  string
+	// CookieDynamic reports whether Cookie was computed from the key.
+	CookieDynamic bool
+	Collision     string
+	Pinned        string
+	New           string
+	Redisp        string
+	Invalid       string
+	Expired       string
+	// Admin is the operator-chosen mode: "ready", "drain" or "maint".
+	Admin string
+	// Deletable reports whether HAProxy's del server preconditions hold;
+	// DeleteWhy explains the unmet ones.
+	Deletable bool
+	DeleteWhy string
+}
+
+// BackendPage is the backend page's content.
+type BackendPage struct {
+	Backend BackendView
+	Perms   Perms
+	Cookie  CookieForm
+	Add     AddServerForm
+}
+
+// CookieForm is the cookie settings form, filled with the current settings
+// or with what the user submitted.
+type CookieForm struct {
+	Name     string
+	Mode     string // "", "insert", "rewrite", "prefix"
+	Indirect bool
+	NoCache  bool
+	PostOnly bool
+	Preserve bool
+	HTTPOnly bool
+	Secure   bool
+	Dynamic  bool
+	Domains  string // space separated
+	MaxIdle  string
+	MaxLife  string
+	Attrs    string // one per line
+	Error    string
+}
+
+// AddServerForm is the add-server form.
+type AddServerForm struct {
+	Name    string
+	Address string
+	Port    string
+	Weight  string
+	Cookie  string
+	Check   bool
+	Ready   bool
+	Error   string
+}
+
+// DrainPage shows a draining server counting down.
+type DrainPage struct {
+	Server  ServerRow
+	Perms   Perms
+	Watched bool
+	// WatchBy is who asked for maintenance when idle.
+	WatchBy string
+}
+
+// InspectPage is the cookie inspector.
+type InspectPage struct {
+	Backends []string
+	Backend  string
+	Value    string
+	Results  []InspectResult
+	Error    string
+	// Pinned is set after "pin this browser" succeeded.
+	Pinned *PinResult
+	Perms  Perms
+}
+
+// InspectResult explains what a cookie means for one backend.
+type InspectResult struct {
+	Backend    string
+	CookieName string
+	Mode       string
+	Value      string // the server part of the cookie
+	AppValue   string // prefix mode: the application's own value
+	LastSeen   string
+	FirstSeen  string
+	Expired    string // "" when not expired, else why
+	Server     string // the server it names, "" for none
+	ServerKey  string
+	Status     string
+	State      string
+	Dynamic    bool
+	// Outcome says what a request carrying the cookie gets now.
+	Outcome string
+	// Pinnable reports whether "pin this browser" is offered.
+	Pinnable bool
+	// Servers are the backend's servers and cookie values, to pick one to pin.
+	Servers []PinChoice
+}
+
+// PinChoice is a server one may pin this browser to.
+type PinChoice struct {
+	Name   string
+	Cookie string
+}
+
+// PinResult reports a "pin this browser" cookie.
+type PinResult struct {
+	Backend string
+	Server  string
+	Cookie  string // NAME=VALUE
+	Host    string
+	// Frontends lists frontend addresses on the console's host that receive
+	// the cookie.
+	Frontends []string
+	Snippet   string // document.cookie line for another origin
+	Curl      string
+}
+
+// AuditPage is the audit log.
+type AuditPage struct {
+	Backends []string
+	Backend  string
+	Actor    string
+	Channel  string
+	Entries  []AuditRow
+	// Older is the query string of the next, older page; "" when none.
+	Older string
+}
+
+// AuditRow is one audit entry.
+type AuditRow struct {
+	ID      string
+	Time    string
+	TimeISO string
+	Actor   string
+	Channel string
+	Source  string
+	Command string
+	Result  string
+	OK      bool
+	Target  string
+	Before  string
+	After   string
+	// Detail says what changed in one line, e.g. "state ready → drain".
+	Detail string
+}
+
+// UsersPage lists console users.
+type UsersPage struct {
+	Users []UserRow
+	Self  string
+	Error string
+	// New is the add-user form as submitted, on error.
+	NewName string
+	NewRole string
+}
+
+// UserRow is one console user.
+type UserRow struct {
+	Name    string
+	Role    string
+	Created string
+}
+
+// LoginPage is the login form.
+type LoginPage struct {
+	Name  string
+	Next  string
+	Error string
+}
+
+// RoleNames returns the console's roles, lowest first.
+func RoleNames() []string { return []string{"viewer", "operator", "admin"} }

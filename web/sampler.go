@@ -1,0 +1,257 @@
+package web
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"tether/balancer"
+)
+
+const (
+	sparkLen    = 60               // rate samples kept per server for the sparkline
+	histBuckets = 60               // buckets of sticky history per server
+	histBucket  = 15 * time.Second // width of one history bucket (60 × 15 s = 15 min)
+)
+
+// sampler turns cumulative counters from successive snapshots into rates,
+// sparklines and the last 15 minutes of sticky history. It is safe for
+// concurrent use: the hub samples, page handlers read.
+type sampler struct {
+	mu        sync.RWMutex
+	last      time.Time
+	servers   map[string]*serverLive // "backend/server"
+	backends  map[string]*rateLive
+	frontends map[string]*rateLive
+}
+
+// rateLive is one cumulative counter turned into a rate.
+type rateLive struct {
+	prev int64
+	rate float64
+}
+
+// serverLive is what the sampler keeps per server.
+type serverLive struct {
+	tot, pin, nw rateLive
+	spark        [sparkLen]float64
+	sparkN       int // samples recorded, at most sparkLen
+	sparkPos     int // next slot
+	histPin      [histBuckets]int64
+	histNew      [histBuckets]int64
+	bucket       int64 // bucket number (Unix time / histBucket) of the newest bucket
+}
+
+// serverSample is a copy of a server's live figures, oldest values first.
+type serverSample struct {
+	Rate, PinRate, NewRate float64
+	Spark                  []float64
+	HistPin, HistNew       []int64
+	// Clients is the number of new persistent sessions in the last 15
+	// minutes.
+	Clients int64
+}
+
+func newSampler() *sampler {
+	return &sampler{
+		servers:   make(map[string]*serverLive),
+		backends:  make(map[string]*rateLive),
+		frontends: make(map[string]*rateLive),
+	}
+}
+
+// update advances r to the cumulative value v over dt seconds (dt <= 0 on
+// the first sample only records v). A counter that went down was cleared.
+func (r *rateLive) update(v int64, dt float64, first bool) int64 {
+	d := v - r.prev
+	if d < 0 || first {
+		d = 0
+	}
+	r.prev = v
+	if dt > 0 {
+		r.rate = float64(d) / dt
+	}
+	return d
+}
+
+// sample records a snapshot taken at now.
+func (s *sampler) sample(snap *balancer.Snapshot, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dt := 0.0
+	if !s.last.IsZero() {
+		dt = now.Sub(s.last).Seconds()
+	}
+	s.last = now
+	bucket := now.UnixNano() / int64(histBucket)
+	seenS := make(map[string]bool)
+	seenB := make(map[string]bool)
+	for i := range snap.Backends {
+		b := &snap.Backends[i]
+		name := b.Config.Name
+		seenB[name] = true
+		bl, ok := s.backends[name]
+		if !ok {
+			bl = &rateLive{}
+			s.backends[name] = bl
+		}
+		bl.update(b.Stats.TotalRequests, dt, !ok)
+		for j := range b.Servers {
+			sv := &b.Servers[j]
+			key := name + "/" + sv.Config.Name
+			seenS[key] = true
+			sl, ok := s.servers[key]
+			if !ok {
+				sl = &serverLive{bucket: bucket}
+				s.servers[key] = sl
+			}
+			sl.tot.update(sv.Stats.TotalSessions, dt, !ok)
+			dp := sl.pin.update(sv.Stats.Sticky.Pinned, dt, !ok)
+			dn := sl.nw.update(sv.Stats.Sticky.NewSessions, dt, !ok)
+			if dt > 0 {
+				sl.spark[sl.sparkPos] = sl.tot.rate
+				sl.sparkPos = (sl.sparkPos + 1) % sparkLen
+				sl.sparkN = min(sl.sparkN+1, sparkLen)
+			}
+			sl.advance(bucket)
+			sl.histPin[bucket%histBuckets] += dp
+			sl.histNew[bucket%histBuckets] += dn
+		}
+	}
+	for k := range s.servers {
+		if !seenS[k] {
+			delete(s.servers, k)
+		}
+	}
+	for k := range s.backends {
+		if !seenB[k] {
+			delete(s.backends, k)
+		}
+	}
+	seenF := make(map[string]bool)
+	for i := range snap.Frontends {
+		f := &snap.Frontends[i]
+		seenF[f.Config.Name] = true
+		fl, ok := s.frontends[f.Config.Name]
+		if !ok {
+			fl = &rateLive{}
+			s.frontends[f.Config.Name] = fl
+		}
+		fl.update(f.Stats.TotalRequests, dt, !ok)
+	}
+	for k := range s.frontends {
+		if !seenF[k] {
+			delete(s.frontends, k)
+		}
+	}
+}
+
+// advance moves the history to bucket, clearing the buckets skipped.
+func (sl *serverLive) advance(bucket int64) {
+	if bucket <= sl.bucket {
+		return
+	}
+	for b := sl.bucket + 1; b <= bucket && b <= sl.bucket+histBuckets; b++ {
+		sl.histPin[b%histBuckets] = 0
+		sl.histNew[b%histBuckets] = 0
+	}
+	sl.bucket = bucket
+}
+
+// server returns a copy of a server's figures; ok is false before its
+// first sample.
+func (s *sampler) server(backend, server string) (serverSample, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sl, ok := s.servers[backend+"/"+server]
+	if !ok {
+		return serverSample{}, false
+	}
+	out := serverSample{Rate: sl.tot.rate, PinRate: sl.pin.rate, NewRate: sl.nw.rate}
+	out.Spark = make([]float64, 0, sl.sparkN)
+	for i := sl.sparkN; i > 0; i-- {
+		out.Spark = append(out.Spark, sl.spark[(sl.sparkPos-i+sparkLen)%sparkLen])
+	}
+	out.HistPin = make([]int64, histBuckets)
+	out.HistNew = make([]int64, histBuckets)
+	for i := 0; i < histBuckets; i++ {
+		b := (sl.bucket - int64(histBuckets-1) + int64(i)) % histBuckets
+		if b < 0 {
+			b += histBuckets
+		}
+		out.HistPin[i] = sl.histPin[b]
+		out.HistNew[i] = sl.histNew[b]
+		out.Clients += sl.histNew[b]
+	}
+	return out, true
+}
+
+func (s *sampler) backendRate(name string) float64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if b, ok := s.backends[name]; ok {
+		return b.rate
+	}
+	return 0
+}
+
+func (s *sampler) frontendRate(name string) float64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if f, ok := s.frontends[name]; ok {
+		return f.rate
+	}
+	return 0
+}
+
+// sparkPath draws values as a line on a 60 × 16 canvas, newest at the right.
+func sparkPath(vals []float64) string {
+	if len(vals) == 0 {
+		return "M0,16L60,16"
+	}
+	peak := 1.0
+	for _, v := range vals {
+		peak = max(peak, v)
+	}
+	var b strings.Builder
+	x0 := sparkLen - len(vals)
+	for i, v := range vals {
+		if i == 0 {
+			b.WriteByte('M')
+		} else {
+			b.WriteByte('L')
+		}
+		b.WriteString(strconv.Itoa(x0 + i))
+		b.WriteByte(',')
+		b.WriteString(strconv.FormatFloat(15.5-v/peak*15, 'f', 1, 64))
+	}
+	return b.String()
+}
+
+// histPaths draws pinned requests as bars and new sessions as a line on a
+// 100 × 20 canvas, both scaled to the same peak.
+func histPaths(pin, nw []int64) (pinPath, newPath string, peak int64) {
+	peak = 1
+	for i := range pin {
+		peak = max(peak, pin[i], nw[i])
+	}
+	w := 100.0 / float64(len(pin))
+	var pb, nb strings.Builder
+	for i := range pin {
+		x := float64(i) * w
+		if pin[i] > 0 {
+			h := float64(pin[i]) / float64(peak) * 19
+			pb.WriteString("M" + fmtF(x) + ",20v-" + fmtF(h) + "h" + fmtF(w*0.8) + "v" + fmtF(h) + "Z")
+		}
+		if i == 0 {
+			nb.WriteByte('M')
+		} else {
+			nb.WriteByte('L')
+		}
+		nb.WriteString(fmtF(x+w/2) + "," + fmtF(19.5-float64(nw[i])/float64(peak)*19))
+	}
+	return pb.String(), nb.String(), peak
+}
+
+func fmtF(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) }

@@ -1,0 +1,198 @@
+// Package web is Tether's browser console: the chi router, the pages, the
+// actions (each one a Runtime API command sent through the dispatcher),
+// authentication and roles, cross-origin protection, the websocket hub that
+// streams live state to every open page, and /metrics.
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"tether/balancer"
+	"tether/store"
+	"tether/templates"
+)
+
+// Balancer is what the console reads from the balancer.
+// *balancer.Balancer satisfies it.
+type Balancer interface {
+	Snapshot() *balancer.Snapshot
+	Subscribe(buffer int) (<-chan balancer.Event, func())
+}
+
+// Dispatcher runs one Runtime API command line at an access level and
+// returns HAProxy's reply text, terminated by an empty line. The runtime API
+// dispatcher satisfies it.
+type Dispatcher interface {
+	Execute(ctx context.Context, line string, level balancer.Level, origin balancer.Origin) string
+}
+
+// Sessions authenticates users and keeps their console sessions.
+type Sessions interface {
+	Authenticate(ctx context.Context, name, password string) (store.User, error)
+	CreateSession(ctx context.Context, userID int64, ttl time.Duration) (string, error)
+	SessionUser(ctx context.Context, token string) (store.User, error)
+	DeleteSession(ctx context.Context, token string) error
+}
+
+// Users manages console users.
+type Users interface {
+	ListUsers(ctx context.Context) ([]store.User, error)
+	CreateUser(ctx context.Context, name, password, role string) (store.User, error)
+	SetUserRole(ctx context.Context, name, role string) error
+	SetUserPassword(ctx context.Context, name, password string) error
+	DeleteUser(ctx context.Context, name string) error
+}
+
+// AuditLog lists audit entries.
+type AuditLog interface {
+	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error)
+}
+
+// Deps are the console's dependencies. *store.Store satisfies Sessions,
+// Users and AuditLog.
+type Deps struct {
+	Balancer Balancer
+	Runtime  Dispatcher
+	Sessions Sessions
+	Users    Users
+	Audit    AuditLog
+}
+
+// Options tune the console; the zero value is usable.
+type Options struct {
+	// SecureCookies marks the session cookie Secure even on plain HTTP
+	// requests (behind a TLS-terminating proxy). Requests over TLS always
+	// get Secure cookies.
+	SecureCookies bool
+	// SessionTTL is how long a login lasts; 0 means 12 hours.
+	SessionTTL time.Duration
+	// TrustedOrigins are extra origins ("https://console.example.com")
+	// allowed to post forms and open websockets.
+	TrustedOrigins []string
+	// Socat is the Runtime API address shown in "copy as socat command":
+	// a UNIX socket path or a socat address such as "tcp:127.0.0.1:9999".
+	Socat string
+	// Batch is the shortest interval between two live updates; 0 means
+	// 250ms (at most four per second).
+	Batch time.Duration
+	// Sample is the interval at which counters are sampled and rates
+	// computed; 0 means one second.
+	Sample time.Duration
+	// ClientBuffer is the number of messages queued per websocket client
+	// before the client is dropped as too slow; 0 means 64.
+	ClientBuffer int
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.SessionTTL <= 0 {
+		o.SessionTTL = 12 * time.Hour
+	}
+	if o.Batch <= 0 {
+		o.Batch = 250 * time.Millisecond
+	}
+	if o.Sample <= 0 {
+		o.Sample = time.Second
+	}
+	if o.ClientBuffer <= 0 {
+		o.ClientBuffer = 64
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Server is the console's http.Handler. Run must be running for live
+// updates, rates and "maintenance when idle". A Server is safe for
+// concurrent use.
+type Server struct {
+	log     *slog.Logger
+	deps    Deps
+	opts    Options
+	hub     *Hub
+	stats   *sampler
+	drains  *drainWatches
+	ipLim   *attemptLimiter
+	userLim *attemptLimiter
+	metrics *prometheus.Registry
+	cop     *http.CrossOriginProtection
+	router  http.Handler
+}
+
+// NewServer builds the console. Every field of deps must be set.
+func NewServer(log *slog.Logger, deps Deps, opts Options) *Server {
+	opts = opts.withDefaults()
+	log = log.With("component", "web")
+	s := &Server{
+		log:     log,
+		deps:    deps,
+		opts:    opts,
+		stats:   newSampler(),
+		drains:  newDrainWatches(),
+		ipLim:   newAttemptLimiter(20, 10*time.Minute, 10000),
+		userLim: newAttemptLimiter(8, 15*time.Minute, 10000),
+	}
+	s.hub = newHub(log.With("component", "hub"), deps.Balancer, s.stats, opts,
+		func(snap *balancer.Snapshot, now time.Time, prev model, sample bool) model {
+			return s.buildModel(snap, viewer{perms: templates.Perms{Admin: true, Operator: true, Sensitive: true}, now: now}, prev, sample)
+		},
+		s.afterSample, s.sameOrigin)
+	s.metrics = newMetricsRegistry(log, deps.Balancer)
+	s.cop = http.NewCrossOriginProtection()
+	for _, o := range opts.TrustedOrigins {
+		if err := s.cop.AddTrustedOrigin(o); err != nil {
+			log.Warn("ignoring trusted origin", "origin", o, "error", err)
+		}
+	}
+	s.cop.SetDenyHandler(http.HandlerFunc(s.denyCrossOrigin))
+	s.router = s.routes()
+	return s
+}
+
+// ServeHTTP serves the console.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.router.ServeHTTP(w, r)
+}
+
+// Run samples counters, publishes live updates and runs "maintenance when
+// idle" watches until ctx is done; it then closes every websocket
+// connection (http.Server.Shutdown does not close hijacked connections).
+func (s *Server) Run(ctx context.Context) error {
+	return s.hub.Run(ctx)
+}
+
+// Hub returns the server's websocket hub.
+func (s *Server) Hub() *Hub { return s.hub }
+
+// sameOrigin reports whether a websocket request comes from a page of this
+// console (its Origin names the host the request was sent to) or from a
+// trusted origin. A request without Origin is refused: browsers always send
+// it on websockets.
+func (s *Server) sameOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return false
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, t := range s.opts.TrustedOrigins {
+		if strings.EqualFold(strings.TrimSuffix(t, "/"), origin) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,310 @@
+package web
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"tether/balancer"
+	"tether/templates"
+)
+
+// viewer says for whom a view is built: sensitive columns (addresses,
+// cookie values) are blank for viewers, as at HAProxy's user level.
+type viewer struct {
+	perms templates.Perms
+	now   time.Time
+}
+
+func itoa64(v int64) string { return strconv.FormatInt(v, 10) }
+
+// fmtRate formats a per-second rate: one decimal below 10, none above.
+func fmtRate(r float64) string {
+	switch {
+	case r <= 0:
+		return "0"
+	case r < 10:
+		return strconv.FormatFloat(r, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(r, 'f', 0, 64)
+}
+
+// overviewView builds the overview from a snapshot.
+func (s *Server) overviewView(snap *balancer.Snapshot, v viewer) templates.Overview {
+	o := templates.Overview{Perms: v.perms}
+	for i := range snap.Frontends {
+		o.Frontends = append(o.Frontends, s.frontendRow(&snap.Frontends[i]))
+	}
+	for i := range snap.Backends {
+		o.Backends = append(o.Backends, s.backendView(&snap.Backends[i], v, false))
+	}
+	return o
+}
+
+func (s *Server) frontendRow(f *balancer.FrontendStatus) templates.FrontendRow {
+	st := f.Stats
+	return templates.FrontendRow{
+		Key: "f:" + f.Config.Name, Name: f.Config.Name, Binds: strings.Join(f.Config.Binds, " "),
+		Backend: f.Config.DefaultBackend,
+		Cur:     itoa64(st.CurSessions), Max: itoa64(st.MaxSessions), Total: itoa64(st.TotalRequests),
+		Rate: fmtRate(s.stats.frontendRate(f.Config.Name)),
+		R2xx: itoa64(st.Responses[1]), R4xx: itoa64(st.Responses[3]), R5xx: itoa64(st.Responses[4]),
+		ReqErrs: itoa64(st.RequestErrors),
+	}
+}
+
+// cookieLine writes a cookie configuration in HAProxy's words, without the
+// "cookie" keyword.
+func cookieLine(c *balancer.CookieConfig) string {
+	if c == nil {
+		return ""
+	}
+	w := []string{c.Name}
+	if m := c.Mode.String(); m != "" {
+		w = append(w, m)
+	}
+	for _, o := range []struct {
+		on   bool
+		word string
+	}{{c.Indirect, "indirect"}, {c.NoCache, "nocache"}, {c.PostOnly, "postonly"}, {c.Preserve, "preserve"},
+		{c.HTTPOnly, "httponly"}, {c.Secure, "secure"}} {
+		if o.on {
+			w = append(w, o.word)
+		}
+	}
+	for _, d := range c.Domains {
+		w = append(w, "domain", d)
+	}
+	if c.MaxIdle > 0 {
+		w = append(w, "maxidle", haDuration(c.MaxIdle))
+	}
+	if c.MaxLife > 0 {
+		w = append(w, "maxlife", haDuration(c.MaxLife))
+	}
+	if c.Dynamic {
+		w = append(w, "dynamic")
+	}
+	for _, a := range c.Attrs {
+		w = append(w, "attr", a)
+	}
+	return strings.Join(w, " ")
+}
+
+// haDuration writes d in HAProxy's time units, largest exact unit first.
+func haDuration(d time.Duration) string {
+	for _, u := range []struct {
+		d    time.Duration
+		unit string
+	}{{24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}, {time.Millisecond, "ms"}} {
+		if d%u.d == 0 {
+			return strconv.FormatInt(int64(d/u.d), 10) + u.unit
+		}
+	}
+	return strconv.FormatInt(int64(d/time.Microsecond), 10) + "us"
+}
+
+// backendView builds a backend's block; history adds the 15-minute sticky
+// history used by the backend page.
+func (s *Server) backendView(b *balancer.BackendStatus, v viewer, history bool) templates.BackendView {
+	cfg := b.Config
+	st := b.Stats
+	bv := templates.BackendView{
+		Key: "b:" + cfg.Name, Name: cfg.Name, Balance: string(cfg.Balance),
+		CookieLine: cookieLine(cfg.Cookie), HasCookie: cfg.Cookie != nil,
+		Dynamic: "OFF", DynamicOn: b.DynamicCookies(), KeyFP: b.KeyFingerprint,
+		DynamicAlgo: cfg.Balance.Dynamic(),
+		Rate:        fmtRate(s.stats.backendRate(cfg.Name)),
+		Cur:         itoa64(st.CurSessions), Max: itoa64(st.MaxSessions), Total: itoa64(st.TotalRequests),
+		R2xx: itoa64(st.Responses[1]), R4xx: itoa64(st.Responses[3]), R5xx: itoa64(st.Responses[4]),
+		New: itoa64(st.Sticky.NewSessions), Redisp: itoa64(st.Sticky.Redispatched),
+		Invalid: itoa64(st.Sticky.Invalid), Expired: itoa64(st.Sticky.Expired), NoServer: itoa64(st.NoServer),
+	}
+	if bv.DynamicOn {
+		bv.Dynamic = "ON"
+	}
+	if bv.Balance == "" {
+		bv.Balance = string(balancer.RoundRobin)
+	}
+	up := 0
+	var pinRate, clients float64
+	samples := make([]serverSample, len(b.Servers))
+	seenCollision := map[string]bool{}
+	for i := range b.Servers {
+		sv := &b.Servers[i]
+		smp, _ := s.stats.server(cfg.Name, sv.Config.Name)
+		samples[i] = smp
+		if sv.Op != balancer.OpStopped && sv.Admin&(balancer.AdminFMaint|balancer.AdminCMaint|balancer.AdminRMaint) == 0 {
+			up++
+		}
+		pinRate += smp.PinRate
+		clients += float64(smp.Clients)
+		bv.Servers = append(bv.Servers, serverRow(cfg.Name, sv, smp, v))
+		if c := sv.CookieCollision; c != "" && v.perms.Sensitive {
+			pair := min(sv.Config.Name, c) + " = " + max(sv.Config.Name, c)
+			if !seenCollision[pair] {
+				seenCollision[pair] = true
+				bv.Collisions = append(bv.Collisions, pair)
+			}
+		}
+	}
+	bv.UpTotal = strconv.Itoa(up) + "/" + strconv.Itoa(len(b.Servers))
+	bv.Pinned = fmtRate(pinRate)
+	bv.Clients = strconv.FormatFloat(clients, 'f', 0, 64)
+	bv.Dist = distribution(cfg.Name, b.Servers, samples)
+	if history {
+		for i := range b.Servers {
+			pp, np, peak := histPaths(samples[i].HistPin, samples[i].HistNew)
+			if len(samples[i].HistPin) == 0 {
+				pp, np, peak = histPaths(make([]int64, histBuckets), make([]int64, histBuckets))
+			}
+			name := b.Servers[i].Config.Name
+			bv.History = append(bv.History, templates.HistoryRow{
+				Key: "s:" + cfg.Name + "/" + name, Name: name, PinnedPath: pp, NewPath: np, Peak: itoa64(peak),
+			})
+		}
+	}
+	return bv
+}
+
+// distribution splits the sticky bar by each server's share of pinned
+// requests per second, or of new sessions in the last 15 minutes when no
+// pinned request arrived lately.
+func distribution(backend string, servers []balancer.ServerStatus, samples []serverSample) []templates.DistSeg {
+	weights := make([]float64, len(servers))
+	var total float64
+	for i := range samples {
+		weights[i] = samples[i].PinRate
+		total += weights[i]
+	}
+	if total == 0 {
+		for i := range samples {
+			weights[i] = float64(samples[i].Clients)
+			total += weights[i]
+		}
+	}
+	segs := make([]templates.DistSeg, len(servers))
+	x := 0.0
+	for i := range servers {
+		w := 0.0
+		if total > 0 {
+			w = weights[i] / total * 100
+		}
+		segs[i] = templates.DistSeg{
+			Key: "s:" + backend + "/" + servers[i].Config.Name, Name: servers[i].Config.Name,
+			X: strconv.FormatFloat(x, 'f', 1, 64), W: strconv.FormatFloat(w, 'f', 1, 64),
+			Color: strconv.Itoa(i % 8),
+		}
+		x += w
+	}
+	return segs
+}
+
+// stateClass returns the colour class and icon of a server, following the
+// legend of HAProxy's stats page.
+func stateClass(sv *balancer.ServerStatus) (class, icon string) {
+	switch {
+	case sv.Admin&balancer.AdminRMaint != 0 || sv.Config.Address == "":
+		return "noaddr", "○"
+	case sv.Admin&(balancer.AdminFMaint|balancer.AdminCMaint) != 0:
+		return "maint", "■"
+	case sv.Op == balancer.OpStopped:
+		if sv.CheckEnabled && sv.Check.Health > 0 {
+			return "goingup", "△"
+		}
+		return "down", "✖"
+	case sv.Op == balancer.OpStopping || sv.Admin&balancer.AdminFDrain != 0 || sv.Weight == 0:
+		return "drain", "◇"
+	case !sv.CheckEnabled:
+		return "nocheck", "○"
+	case sv.Check.Health < sv.Config.Rise+sv.Config.Fall-1:
+		return "goingdown", "▼"
+	}
+	return "up", "▲"
+}
+
+// adminMode returns the mode the segmented control shows.
+func adminMode(sv *balancer.ServerStatus) string {
+	switch {
+	case sv.Admin&(balancer.AdminFMaint|balancer.AdminCMaint) != 0:
+		return "maint"
+	case sv.Admin&balancer.AdminFDrain != 0:
+		return "drain"
+	}
+	return "ready"
+}
+
+// lastCheck writes the last check as HAProxy's LastChk column does
+// ("L4OK in 0ms", "L7STS/503 in 2ms").
+func lastCheck(sv *balancer.ServerStatus) string {
+	c := sv.Check
+	if !sv.CheckEnabled || c.Status == "" {
+		return ""
+	}
+	st := c.Status
+	if c.Code != 0 {
+		st += "/" + strconv.Itoa(c.Code)
+	}
+	if c.Status == "INI" {
+		return "* " + st
+	}
+	return st + " in " + strconv.FormatInt(c.Duration.Milliseconds(), 10) + "ms"
+}
+
+func hostPort(sv *balancer.Server) string {
+	if sv.Address == "" {
+		return ""
+	}
+	if !sv.PortSet {
+		return sv.Address
+	}
+	return net.JoinHostPort(sv.Address, strconv.Itoa(sv.Port))
+}
+
+// deleteWhy explains which of HAProxy's del server preconditions are unmet.
+func deleteWhy(sv *balancer.ServerStatus) (bool, string) {
+	inMaint := sv.Admin&(balancer.AdminFMaint|balancer.AdminCMaint|balancer.AdminRMaint) != 0
+	var why []string
+	if !inMaint {
+		why = append(why, "not in maintenance (put it in maintenance first)")
+	}
+	if n := sv.Stats.CurSessions; n > 0 {
+		why = append(why, fmt.Sprintf("%d connections still attached", n))
+	}
+	if len(why) == 0 {
+		return true, "ready to delete"
+	}
+	return false, strings.Join(why, "; ")
+}
+
+func serverRow(backend string, sv *balancer.ServerStatus, smp serverSample, v viewer) templates.ServerRow {
+	cls, icon := stateClass(sv)
+	st := sv.Stats
+	row := templates.ServerRow{
+		Key: "s:" + backend + "/" + sv.Config.Name, Backend: backend, Name: sv.Config.Name,
+		Status: sv.StatusText(), State: cls, Icon: icon,
+		Since: since(v.now, sv.LastChange), LastChk: lastCheck(sv),
+		Weight:  strconv.Itoa(sv.Weight) + "/" + strconv.Itoa(sv.Config.Weight),
+		WeightV: strconv.Itoa(sv.Weight),
+		Cur:     itoa64(st.CurSessions), Max: itoa64(st.MaxSessions), Total: itoa64(st.TotalSessions),
+		Rate: fmtRate(smp.Rate), Spark: sparkPath(smp.Spark),
+		R2xx: itoa64(st.Responses[1]), R4xx: itoa64(st.Responses[3]), R5xx: itoa64(st.Responses[4]),
+		Pinned: fmtRate(smp.PinRate), New: itoa64(st.Sticky.NewSessions), Redisp: itoa64(st.Sticky.Redispatched),
+		Invalid: itoa64(st.Sticky.Invalid), Expired: itoa64(st.Sticky.Expired),
+		Admin: adminMode(sv),
+	}
+	if !sv.LastChange.IsZero() {
+		row.SinceTS = strconv.FormatInt(sv.LastChange.Unix(), 10)
+	}
+	row.Deletable, row.DeleteWhy = deleteWhy(sv)
+	if v.perms.Sensitive {
+		row.Addr = hostPort(&sv.Config)
+		row.Cookie = sv.Cookie
+		row.CookieDynamic = sv.CookieDynamic
+		if sv.CookieCollision != "" {
+			row.Collision = "⚠ same as " + sv.CookieCollision
+		}
+	}
+	return row
+}
