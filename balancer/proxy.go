@@ -212,7 +212,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		hdr["Content-Length"] = []string{itoa64(resp.ContentLength)}
 	}
 	w.WriteHeader(resp.StatusCode)
-	n, copyErr := copyResponse(w, resp.Body)
+	n, copyErr := copyResponse(w, resp.Body, resp.ContentLength)
 	sl.bytesOut.Add(n)
 	bl.bytesOut.Add(n)
 	sl.responses[classIndex(resp.StatusCode)].Add(1)
@@ -300,8 +300,10 @@ func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff 
 }
 
 // copyResponse streams a response body to the client, flushing when the
-// origin pauses so streamed responses reach the client promptly.
-func copyResponse(w http.ResponseWriter, body io.Reader) (int64, error) {
+// origin pauses so streamed responses reach the client promptly. A body of
+// known length that arrived whole is left for the server to send with the
+// headers in one write.
+func copyResponse(w http.ResponseWriter, body io.Reader, length int64) (int64, error) {
 	buf := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(buf)
 	var total int64
@@ -313,7 +315,7 @@ func copyResponse(w http.ResponseWriter, body io.Reader) (int64, error) {
 				return total, werr
 			}
 			total += int64(n)
-			if flusher != nil && n < len(*buf) && err == nil {
+			if flusher != nil && n < len(*buf) && err == nil && total != length {
 				flusher.Flush()
 			}
 		}
