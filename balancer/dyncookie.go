@@ -89,3 +89,18 @@ func parseCookieDate(s string) int64 {
 	}
 	return int64(v) << 2
 }
+
+// PreviewCookie returns the dynamic cookie a server of the named backend
+// would get at addr and port with the backend's current key, without
+// revealing the key; "" when the backend has no key. It lets an operator
+// see what a server's cookie becomes after an address change.
+func (b *Balancer) PreviewCookie(backend string, addr netip.Addr, port int) (string, error) {
+	be := b.tab.Load().lookupBackend(backend)
+	if be == nil {
+		return "", ErrNoSuchBackend
+	}
+	if port < 0 || port > 65535 {
+		return "", ErrInvalid
+	}
+	return DynamicCookie(be.cfg.DynamicCookieKey, addr.Unmap(), int32(port)), nil
+}

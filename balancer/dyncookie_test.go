@@ -65,3 +65,17 @@ func TestKeyFingerprintHidesKey(t *testing.T) {
 		t.Fatal("empty key must have empty fingerprint")
 	}
 }
+
+func TestPreviewCookie(t *testing.T) {
+	b, err := New(Config{Backends: []Backend{{Name: "be", DynamicCookieKey: "dynckey"}}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.PreviewCookie("be", netip.MustParseAddr("127.0.0.2"), 29002)
+	if err != nil || got != "38ab08ba9aa13281" {
+		t.Fatalf("PreviewCookie = %q, %v", got, err)
+	}
+	if _, err := b.PreviewCookie("nope", netip.MustParseAddr("127.0.0.2"), 1); err != ErrNoSuchBackend {
+		t.Fatalf("unknown backend: %v", err)
+	}
+}
