@@ -129,7 +129,10 @@ const (
 // Admin state bits, as HAProxy's srv_admin_state.
 const (
 	AdminFMaint uint8 = 0x01 // forced maintenance (operator or "disabled")
-	AdminCMaint uint8 = 0x04 // maintenance from configuration
+	// AdminCMaint marks a server declared "disabled" in the configuration.
+	// Like HAProxy it comes with AdminFMaint and stays after the server is
+	// enabled; it does not keep the server in maintenance by itself.
+	AdminCMaint uint8 = 0x04
 	AdminFDrain uint8 = 0x08 // forced drain
 	AdminRMaint uint8 = 0x20 // maintenance because the name does not resolve
 )
@@ -163,7 +166,19 @@ type ServerStatus struct {
 
 // Usable reports whether the server may take new, non-persistent traffic.
 func (s *ServerStatus) Usable() bool {
-	return s.Admin&(AdminFMaint|AdminCMaint|AdminRMaint|AdminFDrain) == 0 && s.Op != OpStopped && s.Weight > 0
+	return !s.InMaint() && s.Admin&AdminFDrain == 0 && s.Op != OpStopped && s.Weight > 0
+}
+
+// InMaint reports whether the server is in maintenance, forced or because
+// its name does not resolve.
+func (s *ServerStatus) InMaint() bool {
+	return s.Admin&(AdminFMaint|AdminRMaint) != 0
+}
+
+// Running reports whether the server counts as running for persistence: not
+// in maintenance and not down. A draining server is running.
+func (s *ServerStatus) Running() bool {
+	return !s.InMaint() && s.Op != OpStopped
 }
 
 // StatusText returns the server's status as HAProxy's stats show it:
@@ -173,7 +188,7 @@ func (s *ServerStatus) StatusText() string {
 	switch {
 	case s.Admin&AdminRMaint != 0:
 		return "MAINT (resolution)"
-	case s.Admin&(AdminFMaint|AdminCMaint) != 0:
+	case s.Admin&AdminFMaint != 0:
 		return "MAINT"
 	}
 	var st string

@@ -90,7 +90,7 @@ func (s *serverRT) dialAddr() string {
 // running reports whether the server counts as running for persistence:
 // not in maintenance and not stopped. Drain still counts as running.
 func (s *serverRT) running() bool {
-	return s.admin&(AdminFMaint|AdminCMaint|AdminRMaint) == 0 && s.op != OpStopped
+	return s.admin&(AdminFMaint|AdminRMaint) == 0 && s.op != OpStopped
 }
 
 // usable reports whether the server may take new load-balanced traffic.
@@ -248,7 +248,7 @@ func newServerRT(id int, sc Server, now time.Time) (*serverRT, error) {
 		s.admin |= AdminRMaint
 	}
 	if sc.Disabled {
-		s.admin |= AdminFMaint
+		s.admin |= AdminFMaint | AdminCMaint
 	}
 	return s, nil
 }

@@ -65,7 +65,7 @@ func (d *drainWatches) due(snap *balancer.Snapshot, st *sampler, now time.Time) 
 		if b != nil {
 			s = b.Server(sv)
 		}
-		if s == nil || s.Admin&(balancer.AdminFMaint|balancer.AdminCMaint) != 0 {
+		if s == nil || s.Admin&balancer.AdminFMaint != 0 {
 			delete(d.m, key)
 			continue
 		}

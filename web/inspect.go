@@ -123,7 +123,7 @@ func inspectCookie(b *balancer.BackendStatus, raw string, now time.Time) templat
 		if sv.Cookie != p.value {
 			continue
 		}
-		stopped := sv.Op == balancer.OpStopped || sv.Admin&(balancer.AdminFMaint|balancer.AdminCMaint|balancer.AdminRMaint) != 0
+		stopped := !sv.Running()
 		if stopped {
 			if down == nil {
 				down = sv

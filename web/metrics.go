@@ -121,7 +121,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			sv := &b.Servers[j]
 			s := sv.Config.Name
 			isUp := 0.0
-			if sv.Op != balancer.OpStopped && sv.Admin&(balancer.AdminFMaint|balancer.AdminCMaint|balancer.AdminRMaint) == 0 {
+			if sv.Running() {
 				isUp, up = 1, up+1
 			}
 			send(c.srvUp, prometheus.GaugeValue, isUp, n, s)

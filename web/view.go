@@ -135,7 +135,7 @@ func (s *Server) backendView(b *balancer.BackendStatus, v viewer, history bool) 
 		sv := &b.Servers[i]
 		smp, _ := s.stats.server(cfg.Name, sv.Config.Name)
 		samples[i] = smp
-		if sv.Op != balancer.OpStopped && sv.Admin&(balancer.AdminFMaint|balancer.AdminCMaint|balancer.AdminRMaint) == 0 {
+		if sv.Running() {
 			up++
 		}
 		pinRate += smp.PinRate
@@ -207,7 +207,7 @@ func stateClass(sv *balancer.ServerStatus) (class, icon string) {
 	switch {
 	case sv.Admin&balancer.AdminRMaint != 0 || sv.Config.Address == "":
 		return "noaddr", "○"
-	case sv.Admin&(balancer.AdminFMaint|balancer.AdminCMaint) != 0:
+	case sv.Admin&balancer.AdminFMaint != 0:
 		return "maint", "■"
 	case sv.Op == balancer.OpStopped:
 		if sv.CheckEnabled && sv.Check.Health > 0 {
@@ -227,7 +227,7 @@ func stateClass(sv *balancer.ServerStatus) (class, icon string) {
 // adminMode returns the mode the segmented control shows.
 func adminMode(sv *balancer.ServerStatus) string {
 	switch {
-	case sv.Admin&(balancer.AdminFMaint|balancer.AdminCMaint) != 0:
+	case sv.Admin&balancer.AdminFMaint != 0:
 		return "maint"
 	case sv.Admin&balancer.AdminFDrain != 0:
 		return "drain"
@@ -264,7 +264,7 @@ func hostPort(sv *balancer.Server) string {
 
 // deleteWhy explains which of HAProxy's del server preconditions are unmet.
 func deleteWhy(sv *balancer.ServerStatus) (bool, string) {
-	inMaint := sv.Admin&(balancer.AdminFMaint|balancer.AdminCMaint|balancer.AdminRMaint) != 0
+	inMaint := sv.InMaint()
 	var why []string
 	if !inMaint {
 		why = append(why, "not in maintenance (put it in maintenance first)")

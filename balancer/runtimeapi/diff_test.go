@@ -488,10 +488,6 @@ func normaliseStateLine(l string) string {
 	if atoi(f[13])&2 == 0 {
 		f[12] = "#" // the health of an unchecked server is not tracked
 	}
-	// Tether's balancer records "disabled" from the configuration as forced
-	// maintenance only; HAProxy also sets CMAINT (0x04), which outlives
-	// "enable server". The bit is masked; the difference is documented.
-	f[6] = strconv.Itoa(atoi(f[6]) &^ 0x04)
 	return strings.Join(f, " ")
 }
 

@@ -219,7 +219,7 @@ func (d *Dispatcher) statRows(snap *balancer.Snapshot, o statOptions, legends bo
 				if o.sid != -1 && sv.ID != o.sid {
 					continue
 				}
-				maint := sv.Admin&(balancer.AdminFMaint|balancer.AdminCMaint|balancer.AdminRMaint) != 0
+				maint := sv.InMaint()
 				if o.hideMnt && maint {
 					continue
 				}
@@ -235,7 +235,7 @@ func (d *Dispatcher) statRows(snap *balancer.Snapshot, o statOptions, legends bo
 				// Filtered dumps tell how many servers are up out of all.
 				up := 0
 				for i := range p.be.Servers {
-					if sv := &p.be.Servers[i]; !inMaint(sv) && sv.Op != balancer.OpStopped {
+					if sv := &p.be.Servers[i]; !sv.InMaint() && sv.Op != balancer.OpStopped {
 						up++
 					}
 				}
@@ -293,11 +293,7 @@ var checkDescriptions = map[string]string{
 // checksShown reports whether HAProxy would print a server's check fields:
 // its checks are configured, enabled and not paused by maintenance.
 func checksShown(sv *balancer.ServerStatus) bool {
-	return sv.Config.Check && sv.CheckEnabled && !inMaint(sv)
-}
-
-func inMaint(sv *balancer.ServerStatus) bool {
-	return sv.Admin&(balancer.AdminFMaint|balancer.AdminCMaint|balancer.AdminRMaint|0x02) != 0
+	return sv.Config.Check && sv.CheckEnabled && !sv.InMaint()
 }
 
 func serverRow(be *balancer.BackendStatus, sv *balancer.ServerStatus, legends bool, now time.Time) *statRow {
@@ -727,7 +723,7 @@ func serverStateLine(be *balancer.BackendStatus, sv *balancer.ServerStatus, now 
 			chkState |= 0x04
 		}
 	}
-	if inMaint(sv) {
+	if sv.InMaint() {
 		// HAProxy stops a server and zeroes its health when it enters
 		// maintenance, and pauses its checks.
 		op, health = int(balancer.OpStopped), 0
