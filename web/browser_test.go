@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"tether/balancer/e2etest"
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
@@ -27,7 +28,7 @@ func newBrowser(t *testing.T) context.Context {
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
 	}
-	path := requireProgram(t, "chromium")
+	path := e2etest.RequireProgram(t, "chromium")
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.NoSandbox,

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"tether/balancer/e2etest"
 	"time"
 
 	"tether/balancer"
@@ -69,7 +70,7 @@ type pair struct {
 // the frontend bind address and %[2]s the admin socket line) for both.
 func startPair(t *testing.T, cfgFor func(bind, socket string) string) *pair {
 	t.Helper()
-	bin := requireProgram(t, "haproxy")
+	bin := e2etest.RequireProgram(t, "haproxy")
 	dir := t.TempDir()
 	p := &pair{t: t, haproxySock: filepath.Join(dir, "haproxy.sock")}
 

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"tether/balancer/e2etest"
 	"time"
 
 	"tether/balancer"
@@ -309,7 +310,7 @@ func runRRScript(t *testing.T, sc rrScenario, ports []string, base string, comma
 // Tether's proxy with the same origins and compares the sequence of servers
 // chosen, across weight changes and servers leaving and returning.
 func TestRoundRobinOrderMatchesHAProxy(t *testing.T) {
-	bin := requireProgram(t, "haproxy")
+	bin := e2etest.RequireProgram(t, "haproxy")
 	ports := startRROrigins(t, bin, rrOrigins)
 	scenarios := slices.Clone(rrScenarios)
 	for seed := range uint64(rrRandomScenarios) {

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"tether/balancer/e2etest"
 	"time"
 
 	"tether/balancer"
@@ -106,7 +107,7 @@ func startHAProxy(t *testing.T, bin, config string) string {
 // server with HAProxy 2.6 and with this package, changes the records, and
 // compares which slot got which address after each change.
 func TestDifferentialHAProxy(t *testing.T) {
-	bin := requireProgram(t, "haproxy")
+	bin := e2etest.RequireProgram(t, "haproxy")
 	d := startDNS(t)
 	// Answer order differs from HAProxy's walk order (XXH32 of the
 	// address), so a resolver that took records in answer order differs.
@@ -247,7 +248,7 @@ func haproxyCounter(t *testing.T, sock, section, name string) int64 {
 // fallback, allow-dup-ip sharing a resolution with another backend, and
 // SRV records with and without additional records.
 func TestDifferentialHAProxyOptions(t *testing.T) {
-	bin := requireProgram(t, "haproxy")
+	bin := e2etest.RequireProgram(t, "haproxy")
 	const dual, srvName = "dual.example.local", "_http._tcp.svc.example.local"
 	d := startDNS(t)
 	d.set(svc, "A 127.0.0.11", "A 127.0.0.12")

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,20 +15,6 @@ import (
 
 	"tether/balancer"
 )
-
-// requireProgram returns the path of an external program, skipping the
-// test when it is missing unless TETHER_E2E=require.
-func requireProgram(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("TETHER_E2E") == "require" {
-			t.Fatalf("%s is required (TETHER_E2E=require) but not found: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
-}
 
 // testDNS is an in-process authoritative DNS server on 127.0.0.1 (UDP and
 // TCP on the same port) whose records a test changes while it runs.

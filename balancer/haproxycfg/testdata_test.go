@@ -10,25 +10,12 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"tether/balancer/e2etest"
 
 	"tether/balancer"
 )
 
 var update = flag.Bool("update", false, "rewrite the .golden files of testdata/valid")
-
-// requireProgram returns the path of an external program, skipping the test
-// when it is missing unless TETHER_E2E=require, which makes it fail.
-func requireProgram(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("TETHER_E2E") == "require" {
-			t.Fatalf("%s is required (TETHER_E2E=require) but not found: %v", name, err)
-		}
-		t.Skipf("%s not installed; skipping (set TETHER_E2E=require to fail instead)", name)
-	}
-	return path
-}
 
 // testFile is one configuration of testdata with its expectations.
 type testFile struct {
@@ -154,7 +141,7 @@ func noEnv(string) (string, bool) { return "", false }
 // accept the valid and unsupported files and reject the invalid ones, and
 // must accept what Format writes for every valid file.
 func TestHAProxyAgrees(t *testing.T) {
-	haproxy := requireProgram(t, "haproxy")
+	haproxy := e2etest.RequireProgram(t, "haproxy")
 	dir := t.TempDir()
 	check := func(t *testing.T, path string) (bool, string) {
 		t.Helper()

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"tether/balancer/e2etest"
 	"time"
 
 	"tether/balancer"
@@ -210,7 +211,7 @@ func substitute(cmd string, ids map[string]string) string {
 // TestDifferentialHAProxy runs testdata/diff/script.txt against HAProxy
 // 2.6 and Tether on the same configuration and compares the replies.
 func TestDifferentialHAProxy(t *testing.T) {
-	bin := requireProgram(t, "haproxy")
+	bin := e2etest.RequireProgram(t, "haproxy")
 	out, err := exec.Command(bin, "-v").Output()
 	if err != nil || !strings.Contains(string(out), "version 2.6.") {
 		if os.Getenv("TETHER_E2E") == "require" {

@@ -2,28 +2,12 @@ package runtimeapi
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
 	"tether/balancer"
 	"tether/balancer/haproxycfg"
 )
-
-// requireProgram returns the path of an external program, skipping the
-// test when it is missing unless TETHER_E2E=require.
-func requireProgram(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("TETHER_E2E") == "require" {
-			t.Fatalf("%s is required (TETHER_E2E=require) but not found: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
-}
 
 // newTestBalancer builds a balancer from HAProxy configuration text.
 func newTestBalancer(t *testing.T, cfgText string) (*balancer.Balancer, balancer.Config) {

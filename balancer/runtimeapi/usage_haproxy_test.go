@@ -3,6 +3,7 @@ package runtimeapi
 import (
 	"strings"
 	"testing"
+	"tether/balancer/e2etest"
 
 	"tether/balancer"
 )
@@ -41,7 +42,7 @@ func haproxyTable(help string) []*command {
 // unknown-command screen against HAProxy 2.6 itself, using HAProxy's own
 // command table: same algorithm, same table, same screen.
 func TestUsageMatchesHAProxy(t *testing.T) {
-	bin := requireProgram(t, "haproxy")
+	bin := e2etest.RequireProgram(t, "haproxy")
 	dir := t.TempDir()
 	hp := startHAProxy(t, bin, dir, freePort(t))
 	help := rawExec(t, hp+"admin.sock", "help\n")
