@@ -559,3 +559,15 @@ func gcdInt(a, b int) int {
 	}
 	return a
 }
+
+// byHash returns the server of map slot hash modulo the map size, as
+// HAProxy's map-based hashing (balance source without hash-type
+// consistent) does, or nil when no server is usable.
+func (m *staticMap) byHash(hash uint32) *serverLive {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.slots) == 0 {
+		return nil
+	}
+	return m.slots[hash%uint32(len(m.slots))]
+}

@@ -1,7 +1,7 @@
 package balancer
 
 import (
-	"hash/maphash"
+	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
 )
@@ -65,7 +65,24 @@ func gcd(a, b int) int {
 	return a
 }
 
-var sourceSeed = maphash.MakeSeed()
+// sourceHash is HAProxy's source-address hash for map-based lookups: the
+// address's 32-bit big-endian words XORed together, or 0 when a single
+// server is in use.
+func sourceHash(client netip.Addr, inUse int) uint32 {
+	if inUse <= 1 || !client.IsValid() {
+		return 0
+	}
+	var h uint32
+	if client.Is4() {
+		b := client.As4()
+		return binary.BigEndian.Uint32(b[:])
+	}
+	b := client.As16()
+	for i := 0; i < 16; i += 4 {
+		h ^= binary.BigEndian.Uint32(b[i:])
+	}
+	return h
+}
 
 // pick chooses a server for a request that persistence did not assign, or
 // nil when none is usable. exclude is skipped when another server exists
@@ -80,6 +97,8 @@ func (be *backendRT) pick(client netip.Addr, exclude *serverRT) *serverRT {
 		return be.byLive[be.live.fwrr.next(avoid)]
 	case StaticRR:
 		return be.byLive[be.live.smap.next(avoid)]
+	case Source:
+		return be.byLive[be.live.smap.byHash(sourceHash(client, len(be.usable)))]
 	}
 	if len(be.sched) == 0 {
 		if be.backup != nil && be.backup != exclude {
@@ -93,14 +112,12 @@ func (be *backendRT) pick(client netip.Addr, exclude *serverRT) *serverRT {
 		s = be.pickLeastConn(exclude)
 	case First:
 		s = be.pickFirst(exclude)
-	case Source:
-		var h maphash.Hash
-		h.SetSeed(sourceSeed)
-		b := client.As16()
-		h.Write(b[:])
-		s = be.sched[h.Sum64()%uint64(len(be.sched))]
 	default:
+		// HAProxy's random draws two servers and keeps the less loaded.
 		s = be.sched[rand.IntN(len(be.sched))]
+		if o := be.sched[rand.IntN(len(be.sched))]; o != s && o.live.cur.Load()*int64(s.weight) < s.live.cur.Load()*int64(o.weight) {
+			s = o
+		}
 	}
 	if s == exclude && len(be.usable) > 1 {
 		for _, o := range be.usable {

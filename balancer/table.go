@@ -341,7 +341,7 @@ func (be *backendRT) publishRR() {
 	switch be.cfg.Balance {
 	case RoundRobin:
 		st = be.live.fwrr
-	case StaticRR:
+	case StaticRR, Source:
 		st = be.live.smap
 	default:
 		return
