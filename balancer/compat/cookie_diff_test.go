@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -96,6 +97,10 @@ func startPair(t *testing.T, cfgFor func(bind, socket string) string) *pair {
 		t.Fatalf("balancer: %v", err)
 	}
 	p.tether = b
+	ctx, stopChecks := context.WithCancel(context.Background())
+	checksDone := make(chan struct{})
+	go func() { b.Run(ctx); close(checksDone) }()
+	t.Cleanup(func() { stopChecks(); <-checksDone })
 	h, err := b.Handler("fe")
 	if err != nil {
 		t.Fatal(err)
