@@ -121,13 +121,14 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 	if retries < 0 {
 		retries = 0
 	}
+	hdr := w.Header()
 	var (
-		resp *http.Response
+		resp upstreamResponse
 		conn *upConn
 		err  error
 	)
 	for attempt := 0; ; attempt++ {
-		resp, conn, err = b.roundTrip(r, be, srv, xff)
+		resp, conn, err = b.roundTrip(r, be, srv, xff, hdr)
 		if err == nil {
 			break
 		}
@@ -194,37 +195,26 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		sl.sticky.pinned.Add(1)
 		bl.sticky.pinned.Add(1)
 	}
-	hdr := w.Header()
-	for k, vv := range resp.Header {
-		if hopHeaders[k] {
-			continue
-		}
-		hdr[k] = vv
-	}
 	if be.ck != nil {
-		cacheable := be.ck.cfg.NoCache && responseCacheable(r, resp.StatusCode, resp.Header)
+		cacheable := be.ck.cfg.NoCache && responseCacheable(r, resp.status, hdr)
 		if be.ck.processResponseCookies(hdr, r, srv, &p, now, cacheable) {
 			sl.sticky.newSessions.Add(1)
 			bl.sticky.newSessions.Add(1)
 		}
 	}
-	if resp.ContentLength >= 0 && resp.Header.Get("Content-Length") == "" && r.Method != http.MethodHead {
-		hdr["Content-Length"] = []string{itoa64(resp.ContentLength)}
-	}
-	w.WriteHeader(resp.StatusCode)
-	n, copyErr := copyResponse(w, resp.Body, resp.ContentLength)
+	w.WriteHeader(resp.status)
+	n, copyErr := copyResponse(w, resp.body, resp.contentLength)
 	sl.bytesOut.Add(n)
 	bl.bytesOut.Add(n)
-	sl.responses[classIndex(resp.StatusCode)].Add(1)
-	bl.responses[classIndex(resp.StatusCode)].Add(1)
-	if copyErr == nil && !resp.Close {
+	sl.responses[classIndex(resp.status)].Add(1)
+	bl.responses[classIndex(resp.status)].Add(1)
+	if copyErr == nil && !resp.close {
 		// The body was read to its end: the connection can serve again.
-		resp.Body.Close()
 		conn.pool.put(conn)
 	} else {
 		conn.pool.discard(conn)
 	}
-	return resp.StatusCode
+	return resp.status
 }
 
 // redispatchNow applies HAProxy's stream_choose_redispatch rule after a
@@ -252,10 +242,11 @@ func redispatchNow(be *backendRT, srv *serverRT, direct bool, attempt, retries i
 
 // roundTrip sends r to srv and reads the response headers. On success the
 // server's in-flight counter has been incremented and the caller owns conn.
-func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff string) (*http.Response, *upConn, error) {
+func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff string, dst http.Header) (upstreamResponse, *upConn, error) {
+	var resp upstreamResponse
 	addr := srv.dialAddr()
 	if addr == "" {
-		return nil, nil, &errConnect{err: errors.New("server has no address")}
+		return resp, nil, &errConnect{err: errors.New("server has no address")}
 	}
 	sl := srv.live
 	pool := sl.poolFor(addr, orDefault(be.cfg.TimeoutConnect, 5*time.Second), be.cfg.TimeoutServer)
@@ -268,14 +259,13 @@ func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff 
 		c, err := pool.get()
 		if err != nil {
 			sl.cur.Add(-1)
-			return nil, nil, err
+			return resp, nil, err
 		}
 		// Like HAProxy without option abortonclose, a client that goes
 		// away does not abort the request to the server.
 		err = writeRequest(c, r, r.Header, xff)
-		var resp *http.Response
 		if err == nil {
-			resp, err = readResponse(c, r)
+			resp, err = readUpstreamResponse(c, r.Method, dst)
 		}
 		if err == nil {
 			if r.ContentLength > 0 {
@@ -295,7 +285,7 @@ func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff 
 		if errors.As(err, &ne) && ne.Timeout() {
 			err = errServerTimeout
 		}
-		return nil, nil, err
+		return resp, nil, err
 	}
 }
 
@@ -333,20 +323,6 @@ func orDefault(d, def time.Duration) time.Duration {
 		return d
 	}
 	return def
-}
-
-func itoa64(v int64) string {
-	var b [20]byte
-	i := len(b)
-	if v == 0 {
-		return "0"
-	}
-	for v > 0 {
-		i--
-		b[i] = byte('0' + v%10)
-		v /= 10
-	}
-	return string(b[i:])
 }
 
 // clientAddr returns the client's IP address.

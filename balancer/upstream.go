@@ -90,6 +90,9 @@ type upConn struct {
 	bw   *bufio.Writer
 	// reused reports whether the connection served a request before.
 	reused bool
+	// lim is the body reader of a response with a Content-Length, kept
+	// here so reading a response allocates none.
+	lim lengthBody
 }
 
 // Read reads from the connection, refreshing the server timeout.
@@ -318,18 +321,3 @@ func copyBody(bw *bufio.Writer, body io.Reader, chunked bool) error {
 }
 
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-
-// readResponse reads the final response to r from c, skipping interim 1xx
-// responses other than 101.
-func readResponse(c *upConn, r *http.Request) (*http.Response, error) {
-	for {
-		resp, err := http.ReadResponse(c.br, r)
-		if err != nil {
-			return nil, err
-		}
-		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
-			continue
-		}
-		return resp, nil
-	}
-}

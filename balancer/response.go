@@ -1,0 +1,267 @@
+package balancer
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"net/textproto"
+	"strconv"
+	"strings"
+)
+
+// upstreamResponse is a server's response: its status, and a body reader
+// over the server connection. Its headers were parsed straight into the
+// client's header map, which saves copying them.
+type upstreamResponse struct {
+	status        int
+	contentLength int64 // -1 when unknown
+	// close reports that the connection cannot serve another request.
+	close bool
+	body  io.Reader
+}
+
+var errBadResponse = errors.New("invalid response from server")
+
+// commonHeaders maps frequent response header names, in any case, to their
+// canonical form without allocating.
+var commonHeaders = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{
+		"Accept-Ranges", "Age", "Cache-Control", "Connection", "Content-Encoding", "Content-Language",
+		"Content-Length", "Content-Location", "Content-Range", "Content-Security-Policy", "Content-Type",
+		"Date", "Etag", "Expires", "Keep-Alive", "Last-Modified", "Link", "Location", "Pragma",
+		"Proxy-Authenticate", "Referrer-Policy", "Retry-After", "Server", "Set-Cookie",
+		"Strict-Transport-Security", "Trailer", "Transfer-Encoding", "Upgrade", "Vary", "Via",
+		"Www-Authenticate", "X-Content-Type-Options", "X-Frame-Options", "X-Powered-By", "X-Request-Id",
+	} {
+		m[k] = k
+		m[string(bytes.ToLower([]byte(k)))] = k
+	}
+	return m
+}()
+
+// readUpstreamResponse reads the final response to a request with the
+// given method from c, skipping interim 1xx responses. Headers other than
+// hop-by-hop ones go into dst, which must be empty; on error dst is left
+// empty again.
+func readUpstreamResponse(c *upConn, method string, dst http.Header) (upstreamResponse, error) {
+	for {
+		resp, err := readResponseHead(c.br, dst)
+		if err != nil {
+			clear(dst)
+			return resp, err
+		}
+		if resp.status >= 100 && resp.status < 200 {
+			clear(dst)
+			continue
+		}
+		if err := resp.prepareBody(c, method, dst); err != nil {
+			clear(dst)
+			return resp, err
+		}
+		return resp, nil
+	}
+}
+
+// readResponseHead parses the status line and header block.
+func readResponseHead(br *bufio.Reader, dst http.Header) (upstreamResponse, error) {
+	resp := upstreamResponse{contentLength: -1}
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		return resp, err
+	}
+	line = trimEOL(line)
+	// "HTTP/1.x NNN reason"
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
+		return resp, fmt.Errorf("%w: status line %q", errBadResponse, line)
+	}
+	http10 := line[7] == '0'
+	code, err := strconv.Atoi(string(line[9:12]))
+	if err != nil || code < 100 || code > 999 || (len(line) > 12 && line[12] != ' ') {
+		return resp, fmt.Errorf("%w: status line %q", errBadResponse, line)
+	}
+	resp.status = code
+	resp.close = http10
+
+	var values []string // backing store for header values
+	var lastKey string
+	sawCL := false
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			if errors.Is(err, bufio.ErrBufferFull) {
+				return resp, fmt.Errorf("%w: header line too long", errBadResponse)
+			}
+			return resp, err
+		}
+		line = trimEOL(line)
+		if len(line) == 0 {
+			break
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			// Obsolete line folding: continue the previous value.
+			if lastKey == "" {
+				return resp, fmt.Errorf("%w: folded first header line", errBadResponse)
+			}
+			vv := dst[lastKey]
+			if len(vv) > 0 {
+				vv[len(vv)-1] += " " + string(bytes.TrimSpace(line))
+			}
+			continue
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 {
+			return resp, fmt.Errorf("%w: header line %q", errBadResponse, line)
+		}
+		rawKey := line[:colon]
+		for _, ch := range rawKey {
+			if !isTokenChar(ch) {
+				return resp, fmt.Errorf("%w: header name %q", errBadResponse, rawKey)
+			}
+		}
+		key, ok := commonHeaders[string(rawKey)]
+		if !ok {
+			key = textproto.CanonicalMIMEHeaderKey(string(rawKey))
+		}
+		value := string(bytes.TrimSpace(line[colon+1:]))
+		lastKey = key
+		switch key {
+		case "Connection":
+			for _, tok := range bytes.Split([]byte(value), []byte(",")) {
+				switch string(bytes.ToLower(bytes.TrimSpace(tok))) {
+				case "close":
+					resp.close = true
+				case "keep-alive":
+					if http10 {
+						resp.close = false
+					}
+				}
+			}
+			continue
+		case "Transfer-Encoding":
+			resp.contentLength = -2 // chunked or until close, decided below
+			if !bytes.HasSuffix(bytes.ToLower(bytes.TrimSpace([]byte(value))), []byte("chunked")) {
+				resp.close = true
+				resp.contentLength = -3
+			}
+			continue
+		case "Content-Length":
+			n, err := strconv.ParseInt(value, 10, 64)
+			if err != nil || n < 0 || (sawCL && n != resp.contentLength) {
+				return resp, fmt.Errorf("%w: Content-Length %q", errBadResponse, value)
+			}
+			if resp.contentLength < -1 {
+				// Transfer-Encoding wins; the length is not forwarded.
+				continue
+			}
+			sawCL, resp.contentLength = true, n
+		}
+		if hopHeaders[key] {
+			continue
+		}
+		if vv, ok := dst[key]; ok {
+			dst[key] = append(vv, value)
+			continue
+		}
+		if len(values) == cap(values) {
+			values = make([]string, 0, 16)
+		}
+		values = append(values, value)
+		dst[key] = values[len(values)-1 : len(values) : len(values)]
+	}
+	if resp.contentLength < -1 {
+		delete(dst, "Content-Length")
+	}
+	return resp, nil
+}
+
+// prepareBody sets up the body reader from the framing headers.
+func (resp *upstreamResponse) prepareBody(c *upConn, method string, dst http.Header) error {
+	switch {
+	case method == http.MethodHead || resp.status == http.StatusNoContent || resp.status == http.StatusNotModified:
+		resp.body = http.NoBody
+		if resp.contentLength < -1 {
+			resp.contentLength = -1
+		}
+		if method != http.MethodHead {
+			resp.contentLength = 0
+		}
+	case resp.contentLength == -2:
+		resp.body = &chunkedBody{c: c, r: httputil.NewChunkedReader(c.br)}
+		resp.contentLength = -1
+	case resp.contentLength == -3 || resp.contentLength == -1:
+		// No framing: the body ends when the server closes.
+		resp.body = c.br
+		resp.close = true
+		resp.contentLength = -1
+	default:
+		c.lim = lengthBody{r: c.br, n: resp.contentLength}
+		resp.body = &c.lim
+	}
+	return nil
+}
+
+// lengthBody reads exactly n bytes.
+type lengthBody struct {
+	r io.Reader
+	n int64
+}
+
+func (l *lengthBody) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	if err == io.EOF && l.n > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	if err == nil && l.n == 0 {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// chunkedBody decodes a chunked body and consumes its trailer section, so
+// the connection is ready for the next response.
+type chunkedBody struct {
+	c *upConn
+	r io.Reader
+}
+
+func (b *chunkedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err == io.EOF {
+		for {
+			line, lerr := b.c.br.ReadSlice('\n')
+			if lerr != nil {
+				return n, io.ErrUnexpectedEOF
+			}
+			if len(trimEOL(line)) == 0 {
+				break
+			}
+		}
+	}
+	return n, err
+}
+
+func trimEOL(b []byte) []byte {
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	return bytes.TrimSuffix(b, []byte("\r"))
+}
+
+// isTokenChar reports whether c may appear in a header name (RFC 9110).
+func isTokenChar(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
