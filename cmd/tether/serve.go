@@ -178,7 +178,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			if err != nil {
 				return fmt.Errorf("frontend %q: listen on %s: %w", fe.Name, addr, err)
 			}
-			srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: orDuration(fe.TimeoutClient, 60*time.Second), ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+			// timeout client bounds both waiting for a request's headers
+			// (HAProxy's timeout http-request defaults to it) and idling.
+			clientTimeout := orDuration(fe.TimeoutClient, 60*time.Second)
+			srv := &http.Server{Handler: h, ReadHeaderTimeout: clientTimeout, IdleTimeout: clientTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 			servers = append(servers, srv)
 			go func() { errc <- srv.Serve(ln) }()
 			log.Info("frontend listening", "frontend", fe.Name, "addr", ln.Addr().String())
