@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"tether/balancer/e2etest"
-	"tether/store"
 )
 
 // TestImportExportEveryConfig imports every valid configuration the config
@@ -87,11 +86,6 @@ func FuzzImport(f *testing.F) {
 
 func exportOf(t *testing.T, db string) string {
 	t.Helper()
-	st, err := store.Open(context.Background(), db, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"export", "-db", db}, func(string) string { return "" }, nil, &out, io.Discard); err != nil {
 		t.Fatal(err)
