@@ -19,7 +19,9 @@ func (b *Balancer) Apply(c Change, o Origin) error {
 		return err
 	}
 	if cp := b.committer.Load(); cp != nil {
-		commit := Commit{Change: c, Origin: o, Time: now, Before: cur.state(), After: next.state()}
+		after := next.state()
+		commit := Commit{Change: c, Origin: o, Time: now, Before: cur.committedState(), After: after}
+		next.committed = &after
 		if err := (*cp)(commit); err != nil {
 			return fmt.Errorf("persist change to backend %q: %w", c.BackendName(), err)
 		}
@@ -174,6 +176,7 @@ func (t *table) apply(c Change, now time.Time) (*table, *backendRT, error) {
 			return nil, nil, ErrNoSuchBackend
 		}
 		n := *t
+		n.committed = nil
 		return &n, nil, nil
 	}
 	old := t.lookupBackend(c.BackendName())
@@ -205,7 +208,7 @@ func (be *backendRT) apply(c Change, now time.Time) error {
 		be.cfg.DynamicCookieKey = c.Key
 		return nil
 	case SetCookie:
-		if err := validateCookie(c.Cookie); err != nil {
+		if err := c.Cookie.Validate(); err != nil {
 			return fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
 		be.cfg.Cookie = c.Cookie.Clone()

@@ -94,3 +94,23 @@ func BenchmarkProxyPinned(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkApply1000 measures one state change on a backend of 1000
+// servers, with a committer that receives the states around it.
+func BenchmarkApply1000(b *testing.B) {
+	bal, _ := benchBackend(b, 1000)
+	var servers int
+	bal.SetCommitter(func(c Commit) error {
+		servers += len(c.After.Config.Backends[0].Servers)
+		return nil
+	})
+	modes := []AdminMode{Drain, Ready}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if err := bal.Apply(SetAdminState{ServerRef: ServerRef{"servers", "s500"}, State: modes[i%2]}, Origin{}); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}

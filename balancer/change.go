@@ -213,7 +213,8 @@ type Commit struct {
 	Change Change
 	Origin Origin
 	Time   time.Time
-	// Before and After are the durable state around the change.
+	// Before and After are the durable state around the change. They are
+	// shared with the balancer: a committer must not modify them.
 	Before State
 	After  State
 }

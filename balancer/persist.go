@@ -1,7 +1,6 @@
 package balancer
 
 import (
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -37,38 +36,6 @@ func newCookieRT(c *CookieConfig) *cookieRT {
 		sb.WriteString(a)
 	}
 	return &cookieRT{cfg: *c, suffix: sb.String(), maxIdle: int64(c.MaxIdle / time.Second), maxLife: int64(c.MaxLife / time.Second)}
-}
-
-// validateCookie applies HAProxy's rules for a cookie line.
-func validateCookie(c *CookieConfig) error {
-	if c == nil {
-		return nil
-	}
-	if c.Name == "" {
-		return fmt.Errorf("cookie: a cookie name is required")
-	}
-	if c.Mode == CookieRewrite && c.Indirect {
-		return fmt.Errorf("cookie: 'rewrite' and 'indirect' are incompatible")
-	}
-	if c.Preserve && c.Mode != CookieInsert && !c.Indirect {
-		return fmt.Errorf("cookie: 'preserve' requires at least 'insert' or 'indirect'")
-	}
-	for _, a := range c.Attrs {
-		if strings.ContainsAny(a, ";") || strings.IndexFunc(a, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
-			return fmt.Errorf("cookie: attr %q contains a control character or ';'", a)
-		}
-	}
-	for _, d := range c.Domains {
-		if d == "" || strings.IndexFunc(d, func(r rune) bool {
-			return !(r == '.' || r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
-		}) >= 0 {
-			return fmt.Errorf("cookie: invalid domain %q", d)
-		}
-	}
-	if c.MaxIdle < 0 || c.MaxLife < 0 {
-		return fmt.Errorf("cookie: maxidle and maxlife must not be negative")
-	}
-	return nil
 }
 
 // cookieState says what the request's persistence cookie meant.

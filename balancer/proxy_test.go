@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -576,22 +575,20 @@ func waitFor(t *testing.T, events <-chan Event, match func(Event) bool) Event {
 	}
 }
 
-func TestScheduleIsSmooth(t *testing.T) {
-	mk := func(ws ...int) []*serverRT {
-		var out []*serverRT
-		for i, w := range ws {
-			out = append(out, &serverRT{cfg: Server{Name: strconv.Itoa(i)}, weight: w})
-		}
-		return out
+func TestRandomFollowsWeights(t *testing.T) {
+	be := &backendRT{}
+	for i, w := range []int{3, 1, 0} {
+		be.servers = append(be.servers, &serverRT{id: i + 1, cfg: Server{Name: fmt.Sprint(i)}, weight: w, op: OpRunning, live: newServerLive()})
 	}
-	got := ""
-	for _, s := range smoothSchedule(mk(5, 1, 1)) {
-		got += s.cfg.Name
+	be.buildSchedule()
+	counts := map[string]int{}
+	for range 40000 {
+		counts[be.randomServer().cfg.Name]++
 	}
-	if got != "0010200" {
-		t.Fatalf("schedule %q", got)
+	if counts["2"] != 0 {
+		t.Fatalf("a server of weight 0 was drawn %d times", counts["2"])
 	}
-	if n := len(smoothSchedule(mk(256, 256))); n != 2 {
-		t.Fatalf("gcd not applied: %d entries", n)
+	if r := float64(counts["0"]) / float64(counts["1"]); r < 2.7 || r > 3.3 {
+		t.Fatalf("weights 3:1 drawn %v (ratio %.2f)", counts, r)
 	}
 }

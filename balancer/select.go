@@ -4,13 +4,17 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 )
 
-// buildSchedule computes the usable servers and the weighted round-robin
-// schedule of a backend that is not yet published.
+// buildSchedule computes the usable servers, the first usable backup and
+// the cumulative weights for random draws, on a backend that is not yet
+// published.
 func (be *backendRT) buildSchedule() {
 	be.usable = be.usable[:0:0]
 	be.backup = nil
+	be.cumWeight = be.cumWeight[:0:0]
+	total := 0
 	for _, s := range be.servers {
 		if !s.usable() {
 			continue
@@ -22,47 +26,17 @@ func (be *backendRT) buildSchedule() {
 			continue
 		}
 		be.usable = append(be.usable, s)
+		total += s.weight
+		be.cumWeight = append(be.cumWeight, total)
 	}
-	be.sched = smoothSchedule(be.usable)
 }
 
-// smoothSchedule interleaves servers in proportion to their weights (smooth
-// weighted round-robin), over one cycle of sum(weight)/gcd entries.
-func smoothSchedule(servers []*serverRT) []*serverRT {
-	if len(servers) == 0 {
-		return nil
-	}
-	g := 0
-	for _, s := range servers {
-		g = gcd(g, s.weight)
-	}
-	total := 0
-	weights := make([]int, len(servers))
-	for i, s := range servers {
-		weights[i] = s.weight / g
-		total += weights[i]
-	}
-	sched := make([]*serverRT, 0, total)
-	current := make([]int, len(servers))
-	for range total {
-		best := 0
-		for i := range servers {
-			current[i] += weights[i]
-			if current[i] > current[best] {
-				best = i
-			}
-		}
-		current[best] -= total
-		sched = append(sched, servers[best])
-	}
-	return sched
-}
-
-func gcd(a, b int) int {
-	for b != 0 {
-		a, b = b, a%b
-	}
-	return a
+// randomServer draws a usable active server with probability proportional
+// to its weight.
+func (be *backendRT) randomServer() *serverRT {
+	total := be.cumWeight[len(be.cumWeight)-1]
+	i, _ := slices.BinarySearch(be.cumWeight, rand.IntN(total)+1)
+	return be.usable[i]
 }
 
 // sourceHash is HAProxy's source-address hash for map-based lookups: the
@@ -100,7 +74,7 @@ func (be *backendRT) pick(client netip.Addr, exclude *serverRT) *serverRT {
 	case Source:
 		return be.byLive[be.live.smap.byHash(sourceHash(client, len(be.usable)))]
 	}
-	if len(be.sched) == 0 {
+	if len(be.usable) == 0 {
 		if be.backup != nil && be.backup != exclude {
 			return be.backup
 		}
@@ -114,8 +88,8 @@ func (be *backendRT) pick(client netip.Addr, exclude *serverRT) *serverRT {
 		s = be.pickFirst(exclude)
 	default:
 		// HAProxy's random draws two servers and keeps the less loaded.
-		s = be.sched[rand.IntN(len(be.sched))]
-		if o := be.sched[rand.IntN(len(be.sched))]; o != s && o.live.cur.Load()*int64(s.weight) < s.live.cur.Load()*int64(o.weight) {
+		s = be.randomServer()
+		if o := be.randomServer(); o != s && o.live.cur.Load()*int64(s.weight) < s.live.cur.Load()*int64(o.weight) {
 			s = o
 		}
 	}

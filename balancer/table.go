@@ -18,6 +18,20 @@ type table struct {
 	backends  []*backendRT
 	byName    map[string]*backendRT
 	frontends map[string]*frontendRT
+	// committed caches the durable state handed to the committer as
+	// "After", to be handed again as the next change's "Before". It is
+	// read and written only under the Balancer's writer lock.
+	committed *State
+}
+
+// committedState returns the table's durable state, computed once per
+// table for the committer; callers must not modify it.
+func (t *table) committedState() State {
+	if t.committed == nil {
+		st := t.state()
+		t.committed = &st
+	}
+	return *t.committed
 }
 
 type frontendRT struct {
@@ -35,9 +49,9 @@ type backendRT struct {
 	servers []*serverRT
 	byName  map[string]*serverRT
 	ck      *cookieRT
-	// sched is the weighted round-robin schedule of usable active servers.
-	sched []*serverRT
-	// backup is the first usable backup server, used when sched is empty.
+	// cumWeight holds the running sum of the usable servers' weights.
+	cumWeight []int
+	// backup is the first usable backup server, used when no active one is.
 	backup *serverRT
 	// usable lists usable active servers in ID order.
 	usable []*serverRT
@@ -149,8 +163,8 @@ func buildBackend(id int, bc Backend, runtime map[string]ServerRuntime, prev *ta
 	default:
 		return nil, fmt.Errorf("unsupported balance algorithm %q", bc.Balance)
 	}
-	if err := validateCookie(bc.Cookie); err != nil {
-		return nil, err
+	if err := bc.Cookie.Validate(); err != nil {
+		return nil, fmt.Errorf("cookie: %w", err)
 	}
 	be := &backendRT{id: id, byName: make(map[string]*serverRT)}
 	var prevBE *backendRT
@@ -394,6 +408,7 @@ func (be *backendRT) clone() *backendRT {
 // same name.
 func (t *table) withBackend(be *backendRT) *table {
 	n := *t
+	n.committed = nil
 	n.backends = append([]*backendRT(nil), t.backends...)
 	n.byName = make(map[string]*backendRT, len(t.byName))
 	for i, b := range n.backends {

@@ -2,6 +2,8 @@
 // copy buttons. Without it every page still renders and every form posts.
 import { startLive } from "./live.js";
 import { startActions } from "./actions.js";
+import { startPreviews } from "./preview.js";
 
 const live = startLive(document.body);
 startActions(document, live);
+startPreviews(document);

@@ -37,6 +37,20 @@ func cmdState(s ServerRow, mode string) string {
 	return "set server " + s.Backend + "/" + s.Name + " state " + mode
 }
 
+func cmdAddr(s ServerRow) string {
+	return "set server " + s.Backend + "/" + s.Name + " addr <ip> port <port>"
+}
+
+// confirmAddr is the confirmation shown before an address change; preview
+// says what the cookie becomes, when known.
+func confirmAddr(s ServerRow, preview string) string {
+	msg := "Change the address of " + s.Name + "?"
+	if preview != "" {
+		return msg + " " + preview
+	}
+	return msg + " A computed cookie changes with the address: clients pinned to " + s.Name + " lose their server and are rebalanced."
+}
+
 func cmdWeight(s ServerRow) string {
 	return "set server " + s.Backend + "/" + s.Name + " weight <w>"
 }

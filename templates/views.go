@@ -89,10 +89,13 @@ type BackendView struct {
 	// CookieLine is the cookie line in HAProxy words without the keyword,
 	// e.g. "SERVER_USED insert indirect nocache dynamic"; "" without cookie.
 	CookieLine string
-	HasCookie  bool
-	Dynamic    string // "ON" or "OFF"
-	DynamicOn  bool
-	KeyFP      string
+	// CookieCmd is the Runtime API command that sets the current cookie
+	// line, words escaped; "" without cookie.
+	CookieCmd string
+	HasCookie bool
+	Dynamic   string // "ON" or "OFF"
+	DynamicOn bool
+	KeyFP     string
 	// DynamicAlgo reports whether servers may be added and removed.
 	DynamicAlgo bool
 	UpTotal     string
@@ -188,6 +191,28 @@ type BackendPage struct {
 	Perms   Perms
 	Cookie  CookieForm
 	Add     AddServerForm
+	// Addr is the change-address form last submitted without JavaScript.
+	Addr AddrForm
+}
+
+// AddrForm is a server's change-address form on the dynamic cookie panel,
+// as submitted, with what the server's cookie becomes at that address.
+type AddrForm struct {
+	Server string
+	Addr   string
+	Port   string
+	// Preview says what the server's cookie becomes; "" before a preview.
+	Preview string
+	Error   string
+}
+
+// For returns f when it is the form of the named server, else an empty
+// form.
+func (f AddrForm) For(server string) AddrForm {
+	if f.Server != server {
+		return AddrForm{}
+	}
+	return f
 }
 
 // CookieForm is the cookie settings form, filled with the current settings

@@ -73,16 +73,18 @@ func urlNames(r *http.Request) (backend, server string, err error) {
 	return backend, server, nil
 }
 
-// cliEscape escapes a word for a Runtime API line: spaces, tabs,
-// semicolons and backslashes get a backslash, as HAProxy's parser expects.
+// cliEscape escapes a word for a Runtime API line with the parser's
+// backslash syntax: spaces and tabs (word separators), ';' and newlines
+// (command separators), backslashes, and '<' (a line ending in "<<" would
+// announce a payload) get a backslash, which the parser drops.
 func cliEscape(s string) string {
 	var b strings.Builder
-	for _, r := range s {
-		switch r {
-		case ' ', '\t', ';', '\\':
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ' ', '\t', ';', '\n', '\\', '<':
 			b.WriteByte('\\')
 		}
-		b.WriteRune(r)
+		b.WriteByte(s[i])
 	}
 	return b.String()
 }
@@ -94,7 +96,7 @@ func successReply(text string) bool {
 	case "New server registered.", "Server deleted.", "Done.":
 		return true
 	}
-	return false
+	return addrReplyOK(text)
 }
 
 // pageSource is the console page an action was sent from, for the audit

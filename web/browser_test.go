@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"tether/balancer/e2etest"
@@ -137,6 +139,47 @@ func TestBrowserConsole(t *testing.T) {
 		poll(t, ctx, "page notices", `document.getElementById("live").dataset.state !== "live"`)
 		waitFor(t, 10*time.Second, "page reconnected", func() bool { return e.srv.Hub().Clients() == 1 })
 		poll(t, ctx, "live again", `document.getElementById("live").dataset.state === "live"`)
+	})
+
+	moved := startOrigin(t, "s3-moved")
+	t.Run("change address shows the new cookie first", func(t *testing.T) {
+		port, err := strconv.Atoi(moved.port())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := balancer.DynamicCookie(testKey, netip.MustParseAddr("127.0.0.1"), int32(port))
+		old := e.server("s3").Cookie
+		if want == old || old == "" {
+			t.Fatalf("s3's cookie %q and the new one %q must differ", old, want)
+		}
+		navigate(t, ctx, e.console.URL+"/backends/servers")
+		poll(t, ctx, "backend page live", `document.getElementById("live").dataset.state === "live"`)
+		form := `form.addr[data-server="s3"]`
+		cell := `document.querySelector('section[aria-labelledby="dyn-title"] tr[data-k="s:servers/s3"] [data-f="ck"]').textContent`
+		if err := chromedp.Do(ctx,
+			chromedp.SendKeys(form+` input[name="addr"]`, "127.0.0.1"),
+			chromedp.SendKeys(form+` input[name="port"]`, moved.port()),
+		); err != nil {
+			t.Fatalf("type the new address: %v", err)
+		}
+		poll(t, ctx, "preview of the new cookie", `document.querySelector('`+form+` output.preview').dataset.cookie === `+jsString(want)+
+			` && document.querySelector('`+form+` output.preview').textContent.includes("now `+old+`")`)
+		poll(t, ctx, "confirmation names the new cookie", `document.querySelector('`+form+` button[value="apply"]').dataset.confirm.includes(`+jsString(want)+`)`)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](cell+` === `+jsString(old)+` && getComputedStyle(document.querySelector('`+form+` button[value="preview"]')).display === "none"`))
+		if err != nil || !ok {
+			t.Fatalf("before the change: cookie cell not %q, or the no-JS Preview button shows (err %v)", old, err)
+		}
+		if e.server("s3").Cookie != old {
+			t.Fatalf("the preview changed s3")
+		}
+		if err := chromedp.Do(ctx, chromedp.Click(form+` button[value="apply"]`)); err != nil {
+			t.Fatalf("click Change: %v", err)
+		}
+		poll(t, ctx, "cookie cell shows the new cookie", cell+` === `+jsString(want))
+		poll(t, ctx, "toast shows the command", `[...document.querySelectorAll(".toast code")].some(c => c.textContent === "set server servers/s3 addr 127.0.0.1 port `+moved.port()+`")`)
+		if s := e.server("s3"); s.Cookie != want || s.Config.Port != port {
+			t.Fatalf("balancer: s3 at port %d with cookie %q, want %d and %q", s.Config.Port, s.Cookie, port, want)
+		}
 	})
 
 	t.Run("disable dynamic cookies", func(t *testing.T) {

@@ -2,9 +2,7 @@ package web
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
-	"time"
 
 	"tether/balancer"
 	"tether/templates"
@@ -21,117 +19,71 @@ func cookieFormFrom(c *balancer.CookieConfig) templates.CookieForm {
 		Domains: strings.Join(c.Domains, " "), Attrs: strings.Join(c.Attrs, "\n"),
 	}
 	if c.MaxIdle > 0 {
-		f.MaxIdle = haDuration(c.MaxIdle)
+		f.MaxIdle = balancer.FormatHAProxyTime(c.MaxIdle)
 	}
 	if c.MaxLife > 0 {
-		f.MaxLife = haDuration(c.MaxLife)
+		f.MaxLife = balancer.FormatHAProxyTime(c.MaxLife)
 	}
 	return f
 }
 
-// parseHATime parses a time as HAProxy does: a number with an optional unit
-// us, ms, s, m, h or d; no unit means seconds for maxidle and maxlife.
-func parseHATime(s string) (time.Duration, bool) {
-	i := 0
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
-	}
-	if i == 0 || i > 9 {
-		return 0, false
-	}
-	n, _ := strconv.ParseInt(s[:i], 10, 64)
-	unit := map[string]time.Duration{"": time.Second, "us": time.Microsecond, "ms": time.Millisecond,
-		"s": time.Second, "m": time.Minute, "h": time.Hour, "d": 24 * time.Hour}
-	u, ok := unit[s[i:]]
-	if !ok {
-		return 0, false
-	}
-	return time.Duration(n) * u, true
-}
-
-// cookieWords checks a submitted cookie form with HAProxy's rules for the
-// cookie line and returns the line's words (without "cookie"), or the
-// message HAProxy's parser gives for the first problem.
-func cookieWords(f templates.CookieForm) ([]string, string) {
-	if f.Name == "" {
-		return nil, "'cookie' expects <cookie_name> as argument."
-	}
-	if !validCookieName(f.Name) {
-		return nil, "the cookie name '" + f.Name + "' holds characters a cookie name may not have."
-	}
+// cookieFormWords turns a submitted cookie form into the words of a cookie
+// line, without checking them: balancer.ParseCookieLine does, with
+// HAProxy's rules and messages.
+func cookieFormWords(f templates.CookieForm) []string {
 	w := []string{f.Name}
-	switch f.Mode {
-	case "", "insert", "rewrite", "prefix":
-		if f.Mode != "" {
-			w = append(w, f.Mode)
-		}
-	default:
-		return nil, "cookie mode must be rewrite, insert or prefix."
-	}
-	if f.Mode == "rewrite" && f.Indirect {
-		return nil, "cookie 'rewrite' mode is incompatible with the 'indirect' option."
-	}
-	if f.Preserve && f.Mode != "insert" && !f.Indirect {
-		return nil, "cookie 'preserve' requires at least 'insert' or 'indirect'."
+	if f.Mode != "" {
+		w = append(w, f.Mode)
 	}
 	for _, o := range []struct {
 		on   bool
 		word string
 	}{{f.Indirect, "indirect"}, {f.NoCache, "nocache"}, {f.PostOnly, "postonly"}, {f.Preserve, "preserve"},
-		{f.HTTPOnly, "httponly"}, {f.Secure, "secure"}} {
+		{f.HTTPOnly, "httponly"}, {f.Secure, "secure"}, {f.Dynamic, "dynamic"}} {
 		if o.on {
 			w = append(w, o.word)
 		}
 	}
 	for _, d := range strings.Fields(f.Domains) {
-		if !validDomain(d) {
-			return nil, "cookie 'domain' '" + d + "' holds invalid characters."
-		}
 		w = append(w, "domain", d)
 	}
-	for _, t := range []struct{ name, v string }{{"maxidle", f.MaxIdle}, {"maxlife", f.MaxLife}} {
-		if t.v == "" {
-			continue
-		}
-		if _, ok := parseHATime(t.v); !ok {
-			return nil, "cookie '" + t.name + "' expects a time, e.g. 30m or 8h; got '" + t.v + "'."
-		}
-		w = append(w, t.name, t.v)
+	if f.MaxIdle != "" {
+		w = append(w, "maxidle", f.MaxIdle)
 	}
-	if f.Dynamic {
-		w = append(w, "dynamic")
+	if f.MaxLife != "" {
+		w = append(w, "maxlife", f.MaxLife)
 	}
 	for _, a := range strings.Split(f.Attrs, "\n") {
-		a = strings.TrimSpace(a)
-		if a == "" {
-			continue
+		if a = strings.TrimSpace(a); a != "" {
+			w = append(w, "attr", a)
 		}
-		if strings.ContainsAny(a, ";") || strings.IndexFunc(a, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
-			return nil, "cookie 'attr' '" + a + "' may not hold control characters or ';'."
-		}
-		w = append(w, "attr", a)
 	}
-	return w, ""
+	return w
 }
 
-func validCookieName(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= 0x20 || c >= 0x7f || strings.IndexByte("()<>@,;:\\\"/[]?={}", c) >= 0 {
-			return false
-		}
+// parseCookieForm checks a submitted cookie form with
+// balancer.ParseCookieLine and returns the cookie line it stands for, or
+// the parser's message (HAProxy's) for the first problem.
+func parseCookieForm(f templates.CookieForm) (*balancer.CookieConfig, string) {
+	c, err := balancer.ParseCookieLine(cookieFormWords(f))
+	if err != nil {
+		return nil, err.Error()
 	}
-	return s != ""
+	// HAProxy takes any cookie name; a control character cannot be sent in
+	// a header nor carried by a Runtime API line.
+	if strings.ContainsFunc(c.Name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return nil, "The cookie name may not hold control characters."
+	}
+	return c, ""
 }
 
-func validDomain(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
-			return false
-		}
+// setCookieCommand is the Runtime API line that sets c on backend be.
+func setCookieCommand(be string, c *balancer.CookieConfig) string {
+	words := c.Words()
+	for i, w := range words {
+		words[i] = cliEscape(w)
 	}
-	return s != ""
+	return "set cookie backend " + be + " " + strings.Join(words, " ")
 }
 
 // handleCookie replaces a backend's cookie line with the Tether extension
@@ -151,13 +103,9 @@ func (s *Server) handleCookie() http.HandlerFunc {
 			MaxIdle: strings.TrimSpace(r.PostFormValue("maxidle")), MaxLife: strings.TrimSpace(r.PostFormValue("maxlife")),
 			Attrs: r.PostFormValue("attr"),
 		}
-		words, problem := cookieWords(f)
+		ck, problem := parseCookieForm(f)
 		if problem == "" {
-			esc := make([]string, len(words))
-			for i, wd := range words {
-				esc[i] = cliEscape(wd)
-			}
-			fl := s.execute(r, cmd("set cookie backend "+be+" "+strings.Join(esc, " ")))
+			fl := s.execute(r, cmd(setCookieCommand(be, ck)))
 			if strings.HasPrefix(fl.Reply, "Unknown command") {
 				fl.Reply = "This Runtime API does not offer the Tether extension \"set cookie backend\"; change the cookie line in the configuration instead."
 			}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -455,42 +456,102 @@ func TestCookieFormValidation(t *testing.T) {
 	e := newEnv(t, Options{})
 	c := e.login("alice")
 	res, body := e.post(c, "/backends/servers/cookie", url.Values{"name": {"SRV"}, "mode": {"rewrite"}, "indirect": {"1"}})
-	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "incompatible with the &#39;indirect&#39; option") {
-		t.Fatalf("rewrite+indirect: status %d, want 422 with HAProxy's rule", res.StatusCode)
+	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "cookie &#39;rewrite&#39; and &#39;indirect&#39; modes are incompatible.") {
+		t.Fatalf("rewrite+indirect: status %d, want 422 with HAProxy's message", res.StatusCode)
 	}
 	if !strings.Contains(body, `value="SRV"`) {
 		t.Errorf("form not re-rendered with the submitted name")
 	}
+	res, body = e.post(c, "/backends/servers/cookie", url.Values{"name": {"SRV"}, "mode": {"insert"}, "maxidle": {"soon"}})
+	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "unexpected character &#39;s&#39; in argument to &lt;maxidle&gt;.") {
+		t.Fatalf("bad maxidle: status %d, want 422 with HAProxy's message", res.StatusCode)
+	}
+	if got := e.bal.Snapshot().Backend("servers").Config.Cookie.Name; got != "SERVERID" {
+		t.Fatalf("refused form changed the cookie name to %q", got)
+	}
 }
 
-func TestCookieWords(t *testing.T) {
+// TestCookieFormSurvivesRestart sends the cookie form, then builds a new
+// balancer from what the store holds, as a restart does.
+func TestCookieFormSurvivesRestart(t *testing.T) {
+	e := newEnv(t, Options{})
+	c := e.login("alice")
+	res, _ := e.post(c, "/backends/servers/cookie", url.Values{"name": {"APP"}, "mode": {"insert"}, "indirect": {"1"},
+		"dynamic": {"1"}, "maxidle": {"1800"}, "attr": {"SameSite=Lax\nx y"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("cookie form: status %d", res.StatusCode)
+	}
+	want := &balancer.CookieConfig{Name: "APP", Mode: balancer.CookieInsert, Indirect: true, Dynamic: true,
+		MaxIdle: 30 * time.Minute, Attrs: []string{"SameSite=Lax", "x y"}}
+	if got := e.bal.Snapshot().Backend("servers").Config.Cookie; !reflect.DeepEqual(got, want) {
+		t.Fatalf("balancer cookie = %+v, want %+v", got, want)
+	}
+	st, found, err := e.st.LoadState(context.Background())
+	if err != nil || !found {
+		t.Fatalf("load state: found %v, %v", found, err)
+	}
+	restarted, err := balancer.New(st.Config, balancer.Options{Runtime: st.Servers})
+	if err != nil {
+		t.Fatalf("build balancer from the stored state: %v", err)
+	}
+	defer restarted.Close()
+	be := restarted.Snapshot().Backend("servers")
+	if !reflect.DeepEqual(be.Config.Cookie, want) {
+		t.Fatalf("after restart cookie = %+v, want %+v", be.Config.Cookie, want)
+	}
+	if got, old := be.Server("s1").Cookie, e.server("s1").Cookie; got == "" || got != old {
+		t.Errorf("after restart s1 cookie %q, before %q", got, old)
+	}
+	entries, err := e.st.ListAudit(context.Background(), store.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found = false
+	for _, a := range entries {
+		if a.Command == `set cookie backend servers APP insert indirect dynamic maxidle 30m attr SameSite=Lax attr x\ y` && a.Channel == "console" && a.Actor == "alice" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no audit entry for the console's set cookie command in %+v", entries)
+	}
+}
+
+func TestParseCookieForm(t *testing.T) {
 	tests := []struct {
 		name    string
 		form    templateCookie
-		want    string
+		want    string // the Runtime API line
 		problem string
 	}{
-		{"insert dynamic", templateCookie{Name: "SERVERID", Mode: "insert", Indirect: true, NoCache: true, Dynamic: true}, "SERVERID insert indirect nocache dynamic", ""},
-		{"passive", templateCookie{Name: "JSESSIONID"}, "JSESSIONID", ""},
-		{"dates and domains", templateCookie{Name: "S", Mode: "insert", Domains: ".a.example .b.example", MaxIdle: "30m", MaxLife: "8h", Attrs: "SameSite=Lax\n"}, "S insert domain .a.example domain .b.example maxidle 30m maxlife 8h attr SameSite=Lax", ""},
-		{"rewrite indirect", templateCookie{Name: "S", Mode: "rewrite", Indirect: true}, "", "incompatible"},
-		{"preserve alone", templateCookie{Name: "S", Mode: "prefix", Preserve: true}, "", "'preserve' requires"},
-		{"bad time", templateCookie{Name: "S", Mode: "insert", MaxIdle: "soon"}, "", "expects a time"},
-		{"attr with semicolon", templateCookie{Name: "S", Mode: "insert", Attrs: "a;b"}, "", "';'"},
-		{"no name", templateCookie{}, "", "expects <cookie_name>"},
-		{"bad domain", templateCookie{Name: "S", Domains: "a b/c"}, "", "invalid characters"},
+		{"insert dynamic", templateCookie{Name: "SERVERID", Mode: "insert", Indirect: true, NoCache: true, Dynamic: true}, "set cookie backend b SERVERID insert indirect nocache dynamic", ""},
+		{"passive", templateCookie{Name: "JSESSIONID"}, "set cookie backend b JSESSIONID", ""},
+		{"dates and domains", templateCookie{Name: "S", Mode: "insert", Domains: ".a.example .b.example", MaxIdle: "1800", MaxLife: "8h", Attrs: "SameSite=Lax\n"},
+			"set cookie backend b S insert domain .a.example domain .b.example maxidle 30m maxlife 8h attr SameSite=Lax", ""},
+		{"escaped words", templateCookie{Name: "a;b", Mode: "insert", Attrs: "x y\nback\\slash\nends<<"}, `set cookie backend b a\;b insert attr x\ y attr back\\slash attr ends\<\<`, ""},
+		{"rewrite indirect", templateCookie{Name: "S", Mode: "rewrite", Indirect: true}, "", "cookie 'rewrite' and 'indirect' modes are incompatible."},
+		{"preserve alone", templateCookie{Name: "S", Mode: "prefix", Preserve: true}, "", "cookie 'preserve' requires at least 'insert' or 'indirect'."},
+		{"bad time", templateCookie{Name: "S", Mode: "insert", MaxIdle: "soon"}, "", "unexpected character 's' in argument to <maxidle>."},
+		{"attr with semicolon", templateCookie{Name: "S", Mode: "insert", Attrs: "a;b"}, "", "character '%x3B' is not permitted in attribute value."},
+		{"no name", templateCookie{}, "", "'cookie' expects <cookie_name> as argument."},
+		{"bad domain", templateCookie{Name: "S", Domains: "a b/c"}, "", "character '/' is not permitted in domain name 'b/c'."},
+		{"unknown mode", templateCookie{Name: "S", Mode: "sticky"}, "", "'cookie' supports 'rewrite', 'insert', 'prefix', 'indirect', 'nocache', 'postonly', 'domain', 'maxidle', 'dynamic', 'maxlife' and 'attr' options."},
+		{"control character in name", templateCookie{Name: "a\nset server servers/s1 state maint"}, "", "The cookie name may not hold control characters."},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w, p := cookieWords(tc.form)
+			c, p := parseCookieForm(tc.form)
 			if tc.problem != "" {
-				if !strings.Contains(p, tc.problem) {
-					t.Fatalf("problem %q, want it to mention %q", p, tc.problem)
+				if p != tc.problem || c != nil {
+					t.Fatalf("problem %q (config %+v), want %q", p, c, tc.problem)
 				}
 				return
 			}
-			if p != "" || strings.Join(w, " ") != tc.want {
-				t.Fatalf("words %q problem %q, want %q", strings.Join(w, " "), p, tc.want)
+			if p != "" {
+				t.Fatalf("problem %q", p)
+			}
+			if got := setCookieCommand("b", c); got != tc.want {
+				t.Fatalf("command %q, want %q", got, tc.want)
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -222,6 +223,11 @@ func newFakeBalancer(n int) *fakeBalancer {
 }
 
 func (f *fakeBalancer) Subscribe(int) (<-chan balancer.Event, func()) { return f.events, func() {} }
+
+// PreviewCookie is not used by the hub.
+func (f *fakeBalancer) PreviewCookie(string, netip.Addr, int) (string, error) {
+	return "", balancer.ErrNoSuchBackend
+}
 
 func (f *fakeBalancer) Snapshot() *balancer.Snapshot {
 	f.mu.Lock()

@@ -109,9 +109,9 @@ func inspectCookie(b *balancer.BackendStatus, raw string, now time.Time) templat
 	}
 	switch {
 	case firstOK && ck.MaxLife > 0 && (now.Sub(first) > ck.MaxLife || first.Sub(now) > 24*time.Hour):
-		res.Expired = "yes: first seen " + since(first, now) + " ago, longer than maxlife " + haDuration(ck.MaxLife)
+		res.Expired = "yes: first seen " + since(first, now) + " ago, longer than maxlife " + balancer.FormatHAProxyTime(ck.MaxLife)
 	case lastOK && ck.MaxIdle > 0 && (now.Sub(last) > ck.MaxIdle || last.Sub(now) > 24*time.Hour):
-		res.Expired = "yes: idle for " + since(last, now) + ", longer than maxidle " + haDuration(ck.MaxIdle)
+		res.Expired = "yes: idle for " + since(last, now) + ", longer than maxidle " + balancer.FormatHAProxyTime(ck.MaxIdle)
 	}
 	if p.value == "" {
 		res.Outcome = "An empty value is ignored: the request is load-balanced."

@@ -1,8 +1,10 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,8 @@ import (
 	"golang.org/x/net/html"
 
 	"tether/balancer"
+	"tether/balancer/haproxycfg"
+	"tether/balancer/runtimeapi"
 )
 
 // encodeCookieDate is HAProxy's s30tob64 of a time, for building inputs.
@@ -159,25 +163,41 @@ func FuzzSplitCookie(f *testing.F) {
 	})
 }
 
-func FuzzCookieWords(f *testing.F) {
+// FuzzParseCookieForm sends every form the parser accepts through a real
+// Runtime API dispatcher as the console does: the escaped command must give
+// the balancer exactly the parsed cookie line, and nothing else.
+func FuzzParseCookieForm(f *testing.F) {
 	f.Add("SERVERID", "insert", ".example.com", "30m", "8h", "SameSite=Lax", true, true)
 	f.Add("a b", "rewrite", "x;y", "soon", "", "a;b", true, false)
+	f.Add("a;b<<", "insert", "", "", "", "x y\nends<<\nback\\slash", false, true)
+	cfg, _, err := haproxycfg.Parse("fuzz.cfg", []byte("backend b\n    cookie C insert\n    server s 127.0.0.1:1\n"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	bal, err := balancer.New(cfg, balancer.Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer bal.Close()
+	disp := runtimeapi.NewDispatcher(bal, runtimeapi.DispatcherOptions{})
 	f.Fuzz(func(t *testing.T, name, mode, domains, maxidle, maxlife, attrs string, indirect, dynamic bool) {
-		w, problem := cookieWords(templateCookie{Name: name, Mode: mode, Domains: domains, MaxIdle: maxidle,
+		c, problem := parseCookieForm(templateCookie{Name: name, Mode: mode, Domains: domains, MaxIdle: maxidle,
 			MaxLife: maxlife, Attrs: attrs, Indirect: indirect, Dynamic: dynamic})
 		if problem != "" {
-			if w != nil {
-				t.Fatalf("words %q returned with problem %q", w, problem)
+			if c != nil {
+				t.Fatalf("config %+v returned with problem %q", c, problem)
 			}
 			return
 		}
-		if len(w) == 0 || w[0] != name {
-			t.Fatalf("words %q do not start with the name %q", w, name)
+		if c.Name != name {
+			t.Fatalf("cookie name %q, want %q", c.Name, name)
 		}
-		for _, word := range w {
-			if word == "" || strings.ContainsAny(word, ";\n\r") {
-				t.Fatalf("word %q would break the command line", word)
-			}
+		line := setCookieCommand("b", c)
+		if reply := disp.Execute(context.Background(), line, balancer.LevelAdmin, balancer.Origin{}); reply != "\n" {
+			t.Fatalf("%q replied %q", line, reply)
+		}
+		if got := bal.Snapshot().Backend("b").Config.Cookie; !reflect.DeepEqual(got, c) {
+			t.Fatalf("%q gave the balancer %+v, want %+v", line, got, c)
 		}
 	})
 }

@@ -44,6 +44,8 @@ func (s *Server) routes() http.Handler {
 			r.Post("/backends/{backend}/servers", s.handleAddServer())
 			r.Post("/backends/{backend}/servers/{server}/state", s.handleServerState())
 			r.Post("/backends/{backend}/servers/{server}/weight", s.handleServerWeight())
+			r.Post("/backends/{backend}/servers/{server}/addr", s.handleServerAddr())
+			r.Get("/backends/{backend}/servers/{server}/cookie-preview", s.handleCookiePreview())
 			r.Post("/backends/{backend}/servers/{server}/delete", s.handleDeleteServer())
 			r.Post("/backends/{backend}/servers/{server}/drain", s.handleDrainWatch())
 			r.Get("/users", s.handleUsers())

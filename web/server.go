@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -24,6 +25,9 @@ import (
 type Balancer interface {
 	Snapshot() *balancer.Snapshot
 	Subscribe(buffer int) (<-chan balancer.Event, func())
+	// PreviewCookie returns the dynamic cookie a server of backend would
+	// get at addr and port, for the change-address preview.
+	PreviewCookie(backend string, addr netip.Addr, port int) (string, error)
 }
 
 // Dispatcher runs one Runtime API command line at an access level and

@@ -55,56 +55,6 @@ func (s *Server) frontendRow(f *balancer.FrontendStatus) templates.FrontendRow {
 	}
 }
 
-// cookieLine writes a cookie configuration in HAProxy's words, without the
-// "cookie" keyword.
-func cookieLine(c *balancer.CookieConfig) string {
-	if c == nil {
-		return ""
-	}
-	w := []string{c.Name}
-	if m := c.Mode.String(); m != "" {
-		w = append(w, m)
-	}
-	for _, o := range []struct {
-		on   bool
-		word string
-	}{{c.Indirect, "indirect"}, {c.NoCache, "nocache"}, {c.PostOnly, "postonly"}, {c.Preserve, "preserve"},
-		{c.HTTPOnly, "httponly"}, {c.Secure, "secure"}} {
-		if o.on {
-			w = append(w, o.word)
-		}
-	}
-	for _, d := range c.Domains {
-		w = append(w, "domain", d)
-	}
-	if c.MaxIdle > 0 {
-		w = append(w, "maxidle", haDuration(c.MaxIdle))
-	}
-	if c.MaxLife > 0 {
-		w = append(w, "maxlife", haDuration(c.MaxLife))
-	}
-	if c.Dynamic {
-		w = append(w, "dynamic")
-	}
-	for _, a := range c.Attrs {
-		w = append(w, "attr", a)
-	}
-	return strings.Join(w, " ")
-}
-
-// haDuration writes d in HAProxy's time units, largest exact unit first.
-func haDuration(d time.Duration) string {
-	for _, u := range []struct {
-		d    time.Duration
-		unit string
-	}{{24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}, {time.Millisecond, "ms"}} {
-		if d%u.d == 0 {
-			return strconv.FormatInt(int64(d/u.d), 10) + u.unit
-		}
-	}
-	return strconv.FormatInt(int64(d/time.Microsecond), 10) + "us"
-}
-
 // backendView builds a backend's block; history adds the 15-minute sticky
 // history used by the backend page.
 func (s *Server) backendView(b *balancer.BackendStatus, v viewer, history bool) templates.BackendView {
@@ -112,7 +62,7 @@ func (s *Server) backendView(b *balancer.BackendStatus, v viewer, history bool) 
 	st := b.Stats
 	bv := templates.BackendView{
 		Key: "b:" + cfg.Name, Name: cfg.Name, Balance: string(cfg.Balance),
-		CookieLine: cookieLine(cfg.Cookie), HasCookie: cfg.Cookie != nil,
+		CookieLine: strings.Join(cfg.Cookie.Words(), " "), HasCookie: cfg.Cookie != nil,
 		Dynamic: "OFF", DynamicOn: b.DynamicCookies(), KeyFP: b.KeyFingerprint,
 		DynamicAlgo: cfg.Balance.Dynamic(),
 		Rate:        fmtRate(s.stats.backendRate(cfg.Name)),
@@ -120,6 +70,9 @@ func (s *Server) backendView(b *balancer.BackendStatus, v viewer, history bool) 
 		R2xx: itoa64(st.Responses[1]), R4xx: itoa64(st.Responses[3]), R5xx: itoa64(st.Responses[4]),
 		New: itoa64(st.Sticky.NewSessions), Redisp: itoa64(st.Sticky.Redispatched),
 		Invalid: itoa64(st.Sticky.Invalid), Expired: itoa64(st.Sticky.Expired), NoServer: itoa64(st.NoServer),
+	}
+	if cfg.Cookie != nil {
+		bv.CookieCmd = setCookieCommand(cfg.Name, cfg.Cookie)
 	}
 	if bv.DynamicOn {
 		bv.Dynamic = "ON"

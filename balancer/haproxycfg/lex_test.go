@@ -4,7 +4,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestSplitLine(t *testing.T) {
@@ -90,58 +89,6 @@ func TestQuoteWord(t *testing.T) {
 	}
 	if quoteWord("plain") != "plain" {
 		t.Errorf("plain words must not be quoted")
-	}
-}
-
-func TestParseTime(t *testing.T) {
-	tests := []struct {
-		in       string
-		unit     time.Duration
-		want     time.Duration
-		trailing bool
-		wantErr  string
-	}{
-		{in: "0", unit: time.Millisecond, want: 0},
-		{in: "5000", unit: time.Millisecond, want: 5 * time.Second},
-		{in: "30", unit: time.Second, want: 30 * time.Second},
-		{in: "1us", unit: time.Millisecond, want: time.Millisecond},
-		{in: "1500us", unit: time.Millisecond, want: 2 * time.Millisecond},
-		{in: "250ms", unit: time.Millisecond, want: 250 * time.Millisecond},
-		{in: "1500ms", unit: time.Second, want: 2 * time.Second},
-		{in: "2s", unit: time.Millisecond, want: 2 * time.Second},
-		{in: "30m", unit: time.Millisecond, want: 30 * time.Minute},
-		{in: "8h", unit: time.Second, want: 8 * time.Hour},
-		{in: "24d", unit: time.Millisecond, want: 24 * 24 * time.Hour},
-		{in: "10sx", unit: time.Millisecond, want: 10 * time.Second, trailing: true},
-		{in: "2147483647", unit: time.Millisecond, want: 2147483647 * time.Millisecond},
-		{in: "2147483648", unit: time.Millisecond, wantErr: "overflow"},
-		{in: "25d", unit: time.Millisecond, wantErr: "overflow"},
-		{in: "99999999999999999999d", unit: time.Millisecond, wantErr: "overflow"},
-		{in: "1us", unit: time.Second, want: time.Second},
-		{in: "", unit: time.Millisecond, wantErr: "missing"},
-		{in: "s", unit: time.Millisecond, wantErr: "unexpected character 's'"},
-		{in: "1.5s", unit: time.Millisecond, wantErr: "unexpected character '.'"},
-		{in: "10q", unit: time.Millisecond, wantErr: "unexpected character 'q'"},
-		{in: "10mx", unit: time.Millisecond, wantErr: "unexpected character 'm'"},
-		{in: "-1", unit: time.Millisecond, wantErr: "unexpected character '-'"},
-	}
-	for _, tt := range tests {
-		got, trailing, err := parseTime(tt.in, tt.unit)
-		if tt.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("parseTime(%q) error = %v, want %q", tt.in, err, tt.wantErr)
-			}
-			continue
-		}
-		if err != nil || got != tt.want || trailing != tt.trailing {
-			t.Errorf("parseTime(%q) = %v, %v, %v; want %v, %v", tt.in, got, trailing, err, tt.want, tt.trailing)
-		}
-	}
-	for _, d := range []time.Duration{time.Millisecond, 1500 * time.Millisecond, time.Minute, 90 * time.Minute, 48 * time.Hour} {
-		back, _, err := parseTime(formatTime(d), time.Millisecond)
-		if err != nil || back != d {
-			t.Errorf("formatTime(%v) = %q reads back as %v (%v)", d, formatTime(d), back, err)
-		}
 	}
 }
 

@@ -2,6 +2,7 @@ package haproxycfg
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -431,15 +432,15 @@ func (p *parser) parseGlobal(args []string, neg string) {
 				p.errorf("'stats timeout' expects a timeout value.")
 				return
 			}
-			d, trailing, err := parseTime(args[2], time.Millisecond)
+			d, rest, err := balancer.ParseHAProxyTime(args[2], time.Millisecond)
 			switch {
 			case err != nil:
 				p.timeErr("stats timeout", args[2], err, time.Millisecond)
 			case d == 0:
 				p.errorf("'stats timeout' expects a positive value")
 			default:
-				if trailing {
-					p.trailingTimeWarn(args[2])
+				if rest != "" {
+					p.trailingTimeWarn(args[2], rest)
 				}
 				p.cfg.Global.StatsTimeout = d
 				p.global.timeout = true
@@ -638,7 +639,7 @@ func (p *parser) parseResolvers(args []string) {
 			p.errorf("'timeout' expects 'retry' or 'resolve' and <time> as arguments got '%s'.", which)
 			return
 		}
-		d, trailing, err := parseTime(v, time.Millisecond)
+		d, rest, err := balancer.ParseHAProxyTime(v, time.Millisecond)
 		switch {
 		case err != nil:
 			p.timeErr("timeout "+which, v, err, time.Millisecond)
@@ -646,8 +647,8 @@ func (p *parser) parseResolvers(args []string) {
 		case d == 0:
 			p.errorf("'timeout %s' expects a positive value.", which)
 			return
-		case trailing:
-			p.trailingTimeWarn(v)
+		case rest != "":
+			p.trailingTimeWarn(v, rest)
 		}
 		if which == "resolve" {
 			r.TimeoutResolve = d
@@ -664,13 +665,13 @@ func (p *parser) parseResolvers(args []string) {
 			p.errorf("'hold %s' expects a time as argument.", event)
 			return
 		}
-		d, trailing, err := parseTime(v, time.Millisecond)
+		d, rest, err := balancer.ParseHAProxyTime(v, time.Millisecond)
 		if err != nil {
 			p.timeErr("hold "+event, v, err, time.Millisecond)
 			return
 		}
-		if trailing {
-			p.trailingTimeWarn(v)
+		if rest != "" {
+			p.trailingTimeWarn(v, rest)
 		}
 		r.Hold[event] = d
 	case "parse-resolv-conf":
@@ -684,31 +685,33 @@ func (p *parser) parseResolvers(args []string) {
 
 // timeErr reports a time value HAProxy would refuse, in HAProxy's words.
 func (p *parser) timeErr(kw, v string, err error, unit time.Duration) {
-	te, ok := err.(*timeError)
+	var te *balancer.TimeError
 	unitName := "ms"
 	if unit == time.Second {
 		unitName = "s"
 	}
 	switch {
-	case !ok:
+	case !errors.As(err, &te):
 		p.errorf("'%s' : %v", kw, err)
-	case te.kind == "over":
+	case te.Kind == balancer.TimeOverflow:
 		if unit == time.Second {
 			p.errorf("timer overflow in argument <%s> to <%s>, maximum value is 2147483647 s (~68 years).", v, kw)
 		} else {
 			p.errorf("timer overflow in argument <%s> to <%s>, maximum value is 2147483647 ms (~24.8 days).", v, kw)
 		}
-	case te.kind == "under":
+	case te.Kind == balancer.TimeUnderflow:
 		p.errorf("timer underflow in argument <%s> to <%s>, minimum non-null value is 1 %s.", v, kw, unitName)
-	case te.kind == "empty":
+	case te.Kind == balancer.TimeMissing:
 		p.errorf("'%s' expects a time value.", kw)
 	default:
-		p.errorf("unexpected character '%c' in '%s'", te.char, kw)
+		p.errorf("unexpected character '%c' in '%s'", te.Char, kw)
 	}
 }
 
-func (p *parser) trailingTimeWarn(v string) {
-	p.warnf("unexpected characters after the timer value '%s', only (us=microseconds,ms=milliseconds,s=seconds,m=minutes,h=hours,d=days) are supported.", v)
+// trailingTimeWarn warns, as HAProxy 2.6, about characters after a time
+// unit; rest is what ParseHAProxyTime left.
+func (p *parser) trailingTimeWarn(v, rest string) {
+	p.warnf("%s", balancer.TrailingTimeWarning(v, rest))
 }
 
 // arg returns args[i], or "" past the end.

@@ -193,13 +193,13 @@ func (p *parser) parseTimeout(px *proxy, args []string) {
 		p.errorf("'%s' expects an integer value (in milliseconds)", kw)
 		return
 	}
-	d, trailing, err := parseTime(v, time.Millisecond)
+	d, rest, err := balancer.ParseHAProxyTime(v, time.Millisecond)
 	if err != nil {
 		p.timeErr(kw, v, err, time.Millisecond)
 		return
 	}
-	if trailing {
-		p.trailingTimeWarn(v)
+	if rest != "" {
+		p.trailingTimeWarn(v, rest)
 	}
 	switch name {
 	case "client":
@@ -255,117 +255,28 @@ func (p *parser) parseBalance(px *proxy, args []string) {
 	}
 }
 
-// parseCookie handles the backend "cookie" line. Like HAProxy, each line
-// resets the options, but attr values add to those already set.
+// parseCookie handles the backend "cookie" line with balancer's parser.
+// Like HAProxy, each line resets the options, but attr values add to those
+// already set (inherited from defaults).
 func (p *parser) parseCookie(px *proxy, args []string) {
-	name := arg(args, 1)
-	if name == "" {
-		p.errorf("'cookie' expects <cookie_name> as argument.")
-		return
+	c, warns, err := balancer.ParseCookieLineWarnings(args[1:])
+	for _, w := range warns {
+		p.warnf("%s", w)
 	}
-	c := &balancer.CookieConfig{Name: name}
-	if px.be.Cookie != nil {
-		c.Attrs = append([]string(nil), px.be.Cookie.Attrs...)
-	}
-	modes := 0
-	sawRewrite, sawInsert := false, false
-	failed := false
-	for i := 2; i < len(args) && args[i] != ""; i++ {
-		switch o := args[i]; o {
-		case "rewrite":
-			c.Mode = balancer.CookieRewrite
-			sawRewrite = true
-			modes++
-		case "insert":
-			c.Mode = balancer.CookieInsert
-			sawInsert = true
-			modes++
-		case "prefix":
-			c.Mode = balancer.CookiePrefix
-			modes++
-		case "indirect":
-			c.Indirect = true
-		case "nocache":
-			c.NoCache = true
-		case "postonly":
-			c.PostOnly = true
-		case "preserve":
-			c.Preserve = true
-		case "httponly":
-			c.HTTPOnly = true
-		case "secure":
-			c.Secure = true
-		case "dynamic":
-			c.Dynamic = true
-		case "domain":
-			d := arg(args, i+1)
-			if d == "" {
-				p.errorf("'%s' expects <domain> as argument.", o)
-				return
+	if err != nil {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				p.errorf("%s", e.Error())
 			}
-			if !strings.Contains(d, ".") {
-				p.warnf("domain '%s' contains no embedded dot, this configuration may not work properly (see RFC6265#5.2.3).", d)
-			}
-			if ch, bad := invalidDomainChar(d); bad {
-				p.errorf("character '%c' is not permitted in domain name '%s'.", ch, d)
-				return
-			}
-			c.Domains = append(c.Domains, d)
-			i++
-		case "maxidle", "maxlife":
-			v := arg(args, i+1)
-			if v == "" {
-				p.errorf("'%s' expects <idletime> in seconds as argument.", o)
-				return
-			}
-			d, trailing, err := parseTime(v, time.Second)
-			if err != nil {
-				p.timeErr(o, v, err, time.Second)
-				return
-			}
-			if trailing {
-				p.trailingTimeWarn(v)
-			}
-			if o == "maxidle" {
-				c.MaxIdle = d
-			} else {
-				c.MaxLife = d
-			}
-			i++
-		case "attr":
-			v := arg(args, i+1)
-			if v == "" {
-				p.errorf("'%s' expects <value> as argument.", o)
-				return
-			}
-			for k := 0; k < len(v); k++ {
-				if v[k] < 0x20 || v[k] == 0x7f || v[k] == ';' {
-					p.errorf("character '%%x%02X' is not permitted in attribute value.", v[k])
-					return
-				}
-			}
-			c.Attrs = append(c.Attrs, v)
-			i++
-		default:
-			p.errorf("'cookie' supports 'rewrite', 'insert', 'prefix', 'indirect', 'nocache', 'postonly', 'domain', 'maxidle', 'dynamic', 'maxlife' and 'attr' options.")
 			return
 		}
+		p.errorf("%s", err.Error())
+		return
 	}
-	if sawRewrite && c.Indirect {
-		p.errorf("cookie 'rewrite' and 'indirect' modes are incompatible.")
-		failed = true
+	if px.be.Cookie != nil && len(px.be.Cookie.Attrs) > 0 {
+		c.Attrs = append(append([]string(nil), px.be.Cookie.Attrs...), c.Attrs...)
 	}
-	if modes > 1 {
-		p.errorf("cookie 'rewrite', 'insert' and 'prefix' modes are incompatible.")
-		failed = true
-	}
-	if c.Preserve && !sawInsert && !c.Indirect {
-		p.errorf("cookie 'preserve' requires at least 'insert' or 'indirect'.")
-		failed = true
-	}
-	if !failed {
-		px.be.Cookie = c
-	}
+	px.be.Cookie = c
 }
 
 // parseOption handles "[no|default] option NAME [args]".

@@ -174,7 +174,7 @@ func (p *parser) serverKeyword(s *balancer.Server, ctx, kw, v string) bool {
 	case "enabled":
 		s.Disabled = false
 	case "inter", "fastinter", "downinter":
-		d, trailing, err := parseTime(v, time.Millisecond)
+		d, rest, err := balancer.ParseHAProxyTime(v, time.Millisecond)
 		if err != nil {
 			p.timeErr(kw, v, err, time.Millisecond)
 			return false
@@ -182,8 +182,8 @@ func (p *parser) serverKeyword(s *balancer.Server, ctx, kw, v string) bool {
 		if d == 0 {
 			return fail("invalid value 0 for argument '%s' of server %s.", kw, s.Name)
 		}
-		if trailing {
-			p.trailingTimeWarn(v)
+		if rest != "" {
+			p.trailingTimeWarn(v, rest)
 		}
 		switch kw {
 		case "inter":

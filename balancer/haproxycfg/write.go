@@ -2,6 +2,7 @@ package haproxycfg
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -154,10 +155,10 @@ func socketAddrWord(a string) string {
 
 // time formats a duration that must be a whole number of unit.
 func (w *writer) time(d, unit time.Duration, what string) string {
-	if d < 0 || d%unit != 0 || d/unit > maxTimer {
-		w.fail("%s: %v cannot be written in HAProxy syntax (whole %v, at most %d)", what, d, unit, maxTimer)
+	if d < 0 || d%unit != 0 || d/unit > balancer.MaxHAProxyTimer {
+		w.fail("%s: %v cannot be written in HAProxy syntax (whole %v, at most %d)", what, d, unit, balancer.MaxHAProxyTimer)
 	}
-	return formatTime(d)
+	return balancer.FormatHAProxyTime(d)
 }
 
 func (w *writer) resolvers(r balancer.Resolvers) {
@@ -301,42 +302,17 @@ func hostPortWord(host string, port int, portSet bool) string {
 	return host + ":" + itoa(port)
 }
 
+// cookie returns the cookie line, checked with balancer's rules for it.
 func (w *writer) cookie(c *balancer.CookieConfig) []string {
-	words := []string{"cookie", c.Name}
-	if c.Name == "" {
-		w.fail("cookie has no name")
-	}
-	if m := c.Mode.String(); m != "" {
-		words = append(words, m)
-	}
-	flags := []struct {
-		on   bool
-		word string
-	}{{c.Indirect, "indirect"}, {c.NoCache, "nocache"}, {c.PostOnly, "postonly"}, {c.Preserve, "preserve"}, {c.HTTPOnly, "httponly"}, {c.Secure, "secure"}, {c.Dynamic, "dynamic"}}
-	for _, f := range flags {
-		if f.on {
-			words = append(words, f.word)
+	if err := c.Validate(); err != nil {
+		var le *balancer.CookieLineError
+		if errors.As(err, &le) && le.Option != "" {
+			w.fail("cookie %s: %v", le.Option, err)
+		} else {
+			w.fail("cookie: %v", err)
 		}
 	}
-	for _, d := range c.Domains {
-		if c, bad := invalidDomainChar(d); bad || d == "" {
-			w.fail("character '%c' is not permitted in cookie domain '%s'", c, d)
-		}
-		words = append(words, "domain", d)
-	}
-	if c.MaxIdle != 0 {
-		words = append(words, "maxidle", w.time(c.MaxIdle, time.Second, "cookie maxidle"))
-	}
-	if c.MaxLife != 0 {
-		words = append(words, "maxlife", w.time(c.MaxLife, time.Second, "cookie maxlife"))
-	}
-	for _, a := range c.Attrs {
-		if a == "" || strings.ContainsFunc(a, func(r rune) bool { return r < 0x20 || r == 0x7f || r == ';' }) {
-			w.fail("cookie attr %q is empty or holds a control character or ';'", a)
-		}
-		words = append(words, "attr", a)
-	}
-	return words
+	return append([]string{"cookie"}, c.Words()...)
 }
 
 func (w *writer) serverParams(s balancer.Server) []string {

@@ -50,6 +50,8 @@ func commandTable() []*command {
 		{words: []string{"enable", "dynamic-cookie", "backend"}, usage: "enable dynamic-cookie backend <bk>", desc: "enable dynamic cookies on a specific backend", changes: true, run: admin(cmdDynamicCookie(true))},
 		{words: []string{"disable", "dynamic-cookie", "backend"}, usage: "disable dynamic-cookie backend <bk>", desc: "disable dynamic cookies on a specific backend", changes: true, run: admin(cmdDynamicCookie(false))},
 		{words: []string{"set", "dynamic-cookie-key", "backend"}, usage: "set dynamic-cookie-key backend <bk> <k>", desc: "change a backend secret key for dynamic cookies", changes: true, secretArg: 4, run: admin(cmdSetDynamicCookieKey)},
+		{words: []string{"set", "cookie", "backend"}, usage: "set cookie backend <bk> <cookie line>", desc: "replace a backend's cookie line (Tether extension)", changes: true, extension: true, run: admin(cmdSetCookie)},
+		{words: []string{"show", "cookie", "backend"}, usage: "show cookie backend <bk>", desc: "show a backend's cookie line (Tether extension)", extension: true, run: cmdShowCookie},
 		{words: []string{"add", "server"}, usage: "add server <bk>/<srv>", desc: "create a new server", changes: true, run: admin(cmdAddServer)},
 		{words: []string{"del", "server"}, usage: "del server <bk>/<srv>", desc: "remove a dynamically added server", changes: true, run: admin(cmdDelServer)},
 	}
@@ -85,46 +87,12 @@ func cmdSetTimeout(c *call) {
 		c.err("Expects an integer value.\n")
 		return
 	}
-	secs, ok := parseSeconds(c.arg(3))
-	if !ok || secs < 1 {
+	d, _, err := balancer.ParseHAProxyTime(c.arg(3), time.Second)
+	if err != nil || d < time.Second {
 		c.err("Invalid timeout value.\n")
 		return
 	}
-	c.s.timeout = time.Duration(secs) * time.Second
-}
-
-// parseSeconds parses an HAProxy time value whose default unit is the
-// second (us, ms, s, m, h and d suffixes), rounded up to whole seconds.
-func parseSeconds(s string) (int64, bool) {
-	i := 0
-	var v int64
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		v = v*10 + int64(s[i]-'0')
-		if v > 1<<40 {
-			return 0, false
-		}
-		i++
-	}
-	if i == 0 {
-		return 0, false
-	}
-	var num, den int64 = 1, 1
-	switch s[i:] {
-	case "", "s":
-	case "us":
-		den = 1000000
-	case "ms":
-		den = 1000
-	case "m":
-		num = 60
-	case "h":
-		num = 3600
-	case "d":
-		num = 86400
-	default:
-		return 0, false
-	}
-	return (v*num + den - 1) / den, true
+	c.s.timeout = d
 }
 
 func cmdShowBackend(c *call) {

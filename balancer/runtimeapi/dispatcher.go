@@ -295,15 +295,16 @@ func maskCommand(args []string, kw *command) string {
 }
 
 // escapeWord escapes the characters the command parser treats specially,
-// so that the word reads back as itself.
+// so that the word reads back as itself: separators, backslashes, and '<'
+// (a command ending in "<<" announces a payload).
 func escapeWord(w string) string {
-	if !strings.ContainsAny(w, " \t\\;\n") {
+	if !strings.ContainsAny(w, " \t\\;\n<") {
 		return w
 	}
 	var b strings.Builder
 	for i := 0; i < len(w); i++ {
 		switch w[i] {
-		case ' ', '\t', '\\', ';', '\n':
+		case ' ', '\t', '\\', ';', '\n', '<':
 			b.WriteByte('\\')
 		}
 		b.WriteByte(w[i])

@@ -3,9 +3,11 @@ package runtimeapi
 import (
 	"context"
 	"io"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"tether/balancer"
 	"tether/balancer/haproxycfg"
@@ -143,4 +145,70 @@ func mustParse(tb testing.TB, text string) balancer.Config {
 		tb.Fatal(err)
 	}
 	return cfg
+}
+
+// TestSetAndShowCookie drives the cookie-line extension: show at any
+// level, set at admin level with the parser's messages, and the change
+// reaching the balancer.
+func TestSetAndShowCookie(t *testing.T) {
+	b, _ := newTestBalancer(t, testCfg+"\nbackend nocookie\n    server n1 127.0.0.1:18083\n")
+	var audits []string
+	d := NewDispatcher(b, DispatcherOptions{Audit: func(_ balancer.Origin, cmd, result string) {
+		audits = append(audits, cmd+" => "+result)
+	}})
+	exec := func(level balancer.Level, line string) string {
+		return d.Execute(context.Background(), line, level, balancer.Origin{Channel: "test"})
+	}
+	tests := []struct {
+		name  string
+		level balancer.Level
+		line  string
+		want  string
+	}{
+		{"show at user level", balancer.LevelUser, "show cookie backend be", "cookie SRV insert indirect nocache dynamic\n\n"},
+		{"show without cookie line", balancer.LevelUser, "show cookie backend nocookie", "\n"},
+		{"show unknown backend", balancer.LevelUser, "show cookie backend nob", "No such backend.\n\n"},
+		{"show without backend", balancer.LevelUser, "show cookie backend", "A backend name is expected.\n\n"},
+		{"set needs admin", balancer.LevelOperator, "set cookie backend be S insert", "Permission denied\n\n"},
+		{"set without backend", balancer.LevelAdmin, "set cookie backend", "A backend name is expected.\n\n"},
+		{"set unknown backend", balancer.LevelAdmin, "set cookie backend nob S insert", "No such backend.\n\n"},
+		{"set without name", balancer.LevelAdmin, "set cookie backend be", "'cookie' expects <cookie_name> as argument.\n\n"},
+		{"set rewrite indirect", balancer.LevelAdmin, "set cookie backend be S rewrite indirect", "cookie 'rewrite' and 'indirect' modes are incompatible.\n\n"},
+		{"set two broken rules", balancer.LevelAdmin, "set cookie backend be S rewrite insert indirect",
+			"cookie 'rewrite' and 'indirect' modes are incompatible.\ncookie 'rewrite', 'insert' and 'prefix' modes are incompatible.\n\n"},
+		{"set bad maxidle", balancer.LevelAdmin, "set cookie backend be S insert maxidle 5x", "unexpected character 'x' in argument to <maxidle>.\n\n"},
+		{"set unknown option", balancer.LevelAdmin, "set cookie backend be S insert sticky",
+			"'cookie' supports 'rewrite', 'insert', 'prefix', 'indirect', 'nocache', 'postonly', 'domain', 'maxidle', 'dynamic', 'maxlife' and 'attr' options.\n\n"},
+		{"unchanged after refusals", balancer.LevelUser, "show cookie backend be", "cookie SRV insert indirect nocache dynamic\n\n"},
+		{"set", balancer.LevelAdmin, `set cookie backend be APP insert indirect maxidle 1800 maxlife 8h domain .a.example attr SameSite=Lax attr x\ y`, "\n"},
+		{"show after set", balancer.LevelUser, "show cookie backend be", `cookie APP insert indirect domain .a.example maxidle 30m maxlife 8h attr SameSite=Lax attr x\ y` + "\n\n"},
+		{"set on a backend without cookie", balancer.LevelAdmin, "set cookie backend nocookie J", "\n"},
+		{"show passive", balancer.LevelUser, "show cookie backend nocookie", "cookie J\n\n"},
+		{"set a word ending in <<", balancer.LevelAdmin, `set cookie backend nocookie J attr a\<\<`, "\n"},
+		{"show escapes it back", balancer.LevelUser, "show cookie backend nocookie", `cookie J attr a\<\<` + "\n\n"},
+	}
+	for _, tt := range tests {
+		if got := exec(tt.level, tt.line); got != tt.want {
+			t.Errorf("%s: %q replied %q, want %q", tt.name, tt.line, got, tt.want)
+		}
+	}
+	be := b.Snapshot().Backend("be")
+	want := &balancer.CookieConfig{Name: "APP", Mode: balancer.CookieInsert, Indirect: true, MaxIdle: 30 * time.Minute, MaxLife: 8 * time.Hour,
+		Domains: []string{".a.example"}, Attrs: []string{"SameSite=Lax", "x y"}}
+	if !reflect.DeepEqual(be.Config.Cookie, want) {
+		t.Errorf("balancer cookie = %+v, want %+v", be.Config.Cookie, want)
+	}
+	// Without "dynamic" the computed cookie of s1 is gone; s2 keeps its own.
+	if s1, s2 := be.Server("s1"), be.Server("s2"); s1.Cookie != "" || s2.Cookie != "c2" {
+		t.Errorf("after set cookie: s1 cookie %q, s2 cookie %q; want none and c2", s1.Cookie, s2.Cookie)
+	}
+	if len(audits) != 8 || !strings.HasPrefix(audits[4], "set cookie backend be S rewrite indirect => cookie 'rewrite' and 'indirect'") {
+		t.Errorf("audited refusals = %q", audits)
+	}
+	help := exec(balancer.LevelAdmin, "help")
+	for _, usage := range []string{"set cookie backend <bk> <cookie line>", "show cookie backend <bk>"} {
+		if !strings.Contains(help, "  "+usage+" ") {
+			t.Errorf("help lacks %q", usage)
+		}
+	}
 }

@@ -36,4 +36,28 @@
 // backend's dynamic-cookie key, and the last five columns are the
 // counters of balancer.StickyCounters. An unknown backend gives "Can't
 // find backend.".
+//
+// # Extension: set cookie and show cookie
+//
+// "set cookie backend <backend> <cookie line>" (admin level) replaces a
+// backend's cookie line at run time, as if its "cookie" line in the
+// configuration had been rewritten: the words after the backend are the
+// line's words without the "cookie" keyword, for example
+//
+//	set cookie backend app SRV insert indirect nocache dynamic maxidle 30m
+//
+// They are checked by balancer.ParseCookieLine, and a refused line is
+// answered with HAProxy 2.6's configuration message for it, one per line
+// ("cookie 'rewrite' and 'indirect' modes are incompatible."). Success
+// prints nothing. Like every change it is persisted and audited. Computed
+// cookies follow the new line at once: dropping "dynamic" leaves servers
+// without a cookie unless they have their own.
+//
+// "show cookie backend <backend>" (any level: the line holds no secret)
+// prints the backend's cookie line in canonical order, "cookie" then its
+// words escaped for this command language (a space in a word as "\ "),
+// so that the words after "cookie" can be given back to "set cookie
+// backend". A backend without a cookie line prints nothing. Both commands
+// answer "A backend name is expected." and "No such backend." as
+// HAProxy's backend commands do.
 package runtimeapi
