@@ -43,16 +43,9 @@ func loadState(ctx context.Context, st *store.Store, file string, stderr io.Writ
 				return cur, false, nil
 			}
 		}
-		cfg, warnings, err := haproxycfg.Parse(file, src)
-		for _, w := range warnings {
-			fmt.Fprintln(stderr, "warning:", w)
-		}
+		next, err := importedState(file, src, cur, false, stderr)
 		if err != nil {
 			return balancer.State{}, false, err
-		}
-		next := mergeImport(cur, cfg)
-		if err := checkBuildable(next); err != nil {
-			return balancer.State{}, false, fmt.Errorf("%s: %w", file, err)
 		}
 		if err := st.ReplaceState(ctx, next, importAudit(file, digest, cur, next, found)); err != nil {
 			return balancer.State{}, false, err
@@ -68,6 +61,41 @@ func loadState(ctx context.Context, st *store.Store, file string, stderr io.Writ
 		return balancer.State{}, false, err
 	}
 	return demo, true, nil
+}
+
+// importedState parses a config file, printing its warnings, and returns
+// the state of running it from cur: runtime settings of unchanged servers
+// kept, unless replace. It fails when a balancer cannot be built from it.
+func importedState(file string, src []byte, cur balancer.State, replace bool, stderr io.Writer) (balancer.State, error) {
+	cfg, warnings, err := haproxycfg.Parse(file, src)
+	for _, w := range warnings {
+		fmt.Fprintln(stderr, "warning:", w)
+	}
+	if err != nil {
+		return balancer.State{}, err
+	}
+	next := mergeImport(cur, cfg)
+	if replace {
+		next.Servers = map[string]balancer.ServerRuntime{}
+	}
+	if _, err := balancer.New(next.Config, balancer.Options{Runtime: next.Servers}); err != nil {
+		return balancer.State{}, fmt.Errorf("%s: %w", file, err)
+	}
+	return next, nil
+}
+
+// openState opens the database and loads its state.
+func openState(ctx context.Context, db string) (*store.Store, balancer.State, bool, error) {
+	st, err := store.Open(ctx, db, nil)
+	if err != nil {
+		return nil, balancer.State{}, false, err
+	}
+	cur, found, err := st.LoadState(ctx)
+	if err != nil {
+		st.Close()
+		return nil, balancer.State{}, false, err
+	}
+	return st, cur, found, nil
 }
 
 func fileDigest(src []byte) string {
@@ -131,12 +159,6 @@ func mergeImport(cur balancer.State, cfg balancer.Config) balancer.State {
 		}
 	}
 	return next
-}
-
-// checkBuildable reports whether a balancer can be built from st.
-func checkBuildable(st balancer.State) error {
-	_, err := balancer.New(st.Config, balancer.Options{Runtime: st.Servers})
-	return err
 }
 
 // diffStates describes what changes from a to b, one line per object.
@@ -225,28 +247,14 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return fmt.Errorf("read config: %w", err)
 	}
-	cfg, warnings, err := haproxycfg.Parse(*file, src)
-	for _, w := range warnings {
-		fmt.Fprintln(stderr, "warning:", w)
-	}
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, *db, nil)
+	st, cur, found, err := openState(ctx, *db)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	cur, found, err := st.LoadState(ctx)
+	next, err := importedState(*file, src, cur, *replace, stderr)
 	if err != nil {
 		return err
-	}
-	next := mergeImport(cur, cfg)
-	if *replace {
-		next.Servers = map[string]balancer.ServerRuntime{}
-	}
-	if err := checkBuildable(next); err != nil {
-		return fmt.Errorf("%s: %w", *file, err)
 	}
 	changes := diffStates(cur, next)
 	if !found {
@@ -275,15 +283,11 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, *db, nil)
+	st, cur, found, err := openState(ctx, *db)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	cur, found, err := st.LoadState(ctx)
-	if err != nil {
-		return err
-	}
 	if !found {
 		return fmt.Errorf("export: %s holds no configuration", *db)
 	}
