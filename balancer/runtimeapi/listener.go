@@ -237,6 +237,10 @@ func (l *Listener) acceptLoop() {
 				return
 			default:
 			}
+			if errors.Is(err, net.ErrClosed) {
+				// Closed by shutdown, which may not have signalled done yet.
+				return
+			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
