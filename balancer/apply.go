@@ -232,6 +232,7 @@ func (be *backendRT) apply(c Change, now time.Time) error {
 	if err := s.apply(c, be, now); err != nil {
 		return err
 	}
+	s.noteMaint(old.inMaint())
 	if s.admin != old.admin || s.op != old.op {
 		s.lastChange = now
 	}
@@ -298,10 +299,13 @@ func (s *serverRT) apply(c Change, be *backendRT, now time.Time) error {
 		switch c.Health {
 		case HealthUp:
 			s.op = OpRunning
+			s.health = s.cfg.Rise + s.cfg.Fall - 1
 		case HealthStopping:
 			s.op = OpStopping
+			s.health = s.cfg.Rise + s.cfg.Fall - 1
 		case HealthDown:
 			s.op = OpStopped
+			s.health = 0
 		}
 		s.live.noteOp(s.op, now)
 	case SetCheckEnabled:
@@ -359,6 +363,7 @@ func (be *backendRT) addServer(sc Server, now time.Time) error {
 		return fmt.Errorf("%w '%s'", ErrInvalidAddress, sc.Address)
 	}
 	s.admin |= AdminFMaint
+	s.health = 0
 	s.checkEnabled = false
 	s.live = newServerLive()
 	be.servers = append(be.servers, s)

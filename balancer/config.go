@@ -69,7 +69,11 @@ type StatsSocket struct {
 
 // Frontend is a set of listening addresses that forward to a default backend.
 type Frontend struct {
-	Name           string
+	Name string
+	// ID is the proxy number HAProxy would give it; 0 lets the balancer
+	// assign one. A listen section is a Frontend and a Backend with the
+	// same Name and ID.
+	ID             int
 	Binds          []string // "ADDR:PORT", as on a bind line
 	DefaultBackend string
 	// ForwardFor adds X-Forwarded-For (option forwardfor).
@@ -103,7 +107,10 @@ func (a Algorithm) Dynamic() bool {
 
 // Backend is a pool of servers with its persistence and selection settings.
 type Backend struct {
-	Name    string
+	Name string
+	// ID is the proxy number HAProxy would give it; 0 lets the balancer
+	// assign one (see Frontend.ID for listen sections).
+	ID      int
 	Balance Algorithm
 	// Cookie is the persistence cookie; nil means no cookie persistence.
 	Cookie *CookieConfig

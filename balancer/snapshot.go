@@ -154,8 +154,10 @@ type ServerStatus struct {
 	// cookie value, if any.
 	CookieCollision string
 	Admin           uint8 // Admin* bits
-	Op              OpState
-	Weight          int // current (user) weight
+	// Op is the operational state; a server in maintenance is stopped,
+	// as HAProxy reports it.
+	Op     OpState
+	Weight int // current (user) weight
 	// CheckEnabled reports whether health checks run.
 	CheckEnabled bool
 	Check        CheckResult
@@ -227,7 +229,9 @@ type CheckResult struct {
 	Code     int // HTTP status of an HTTP check
 	Duration time.Duration
 	// Health is HAProxy's check health: 0..rise-1 while down,
-	// rise..rise+fall-1 while up.
+	// rise..rise+fall-1 while up. Servers without checks have one too:
+	// rise at start, 0 once maintenance began, rise+fall-1 after
+	// "set server health up" or "stopping".
 	Health int
 	Time   time.Time
 	// Description is the human text, e.g. "Layer4 connection problem".

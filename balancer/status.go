@@ -99,13 +99,20 @@ func (s *serverRT) status(now time.Time, collision string) ServerStatus {
 		LastChange:      s.lastChange,
 		Stats:           l.read(now),
 	}
-	if cr := l.check.Load(); cr != nil {
+	if cr := l.check.Load(); cr != nil && s.cfg.Check {
 		st.Check = *cr
-	} else if s.checkEnabled {
-		st.Check = CheckResult{Status: "INI", Health: s.cfg.Rise}
+	} else {
+		st.Check.Health = s.health
+		if s.checkEnabled {
+			st.Check.Status = "INI"
+		}
 	}
 	if !s.checkEnabled {
 		st.Check.Status = ""
+	}
+	if s.inMaint() {
+		// HAProxy stops a server in maintenance and zeroes its health.
+		st.Op, st.Check.Health = OpStopped, 0
 	}
 	return st
 }

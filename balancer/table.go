@@ -78,8 +78,13 @@ type serverRT struct {
 	op            OpState
 	weight        int
 	checkEnabled  bool
-	lastChange    time.Time
-	live          *serverLive
+	// health is HAProxy's check health as the configuration and the
+	// operator set it: rise at start, 0 in maintenance, rise+fall-1 after
+	// "set server health up" or "stopping". A checked server reports its
+	// last check's health instead once a check has run.
+	health     int
+	lastChange time.Time
+	live       *serverLive
 	// dial caches dialAddr for the address dialFor.
 	dial    string
 	dialFor netip.AddrPort
@@ -101,6 +106,25 @@ func (s *serverRT) dialAddr() string {
 	return s.dial
 }
 
+// inMaint reports whether the server is in maintenance, forced or because
+// its name does not resolve.
+func (s *serverRT) inMaint() bool {
+	return s.admin&(AdminFMaint|AdminRMaint) != 0
+}
+
+// noteMaint updates the health like HAProxy when the server enters or
+// leaves maintenance (was tells whether it was in maintenance): entering
+// sets it to 0; leaving sets it back to rise for a checked server, while an
+// unchecked one keeps 0.
+func (s *serverRT) noteMaint(was bool) {
+	switch in := s.inMaint(); {
+	case in && !was:
+		s.health = 0
+	case !in && was && s.cfg.Check:
+		s.health = s.cfg.Rise
+	}
+}
+
 // running reports whether the server counts as running for persistence:
 // not in maintenance and not stopped. Drain still counts as running.
 func (s *serverRT) running() bool {
@@ -114,6 +138,10 @@ func (s *serverRT) usable() bool {
 
 // build creates a table from a configuration and restored runtime state.
 func build(cfg Config, runtime map[string]ServerRuntime, prev *table, now time.Time) (*table, error) {
+	cfg, err := NumberProxies(cfg)
+	if err != nil {
+		return nil, err
+	}
 	t := &table{
 		cfg:       cfg,
 		byName:    make(map[string]*backendRT, len(cfg.Backends)),
@@ -127,14 +155,14 @@ func build(cfg Config, runtime map[string]ServerRuntime, prev *table, now time.T
 		if _, dup := t.byName[bc.Name]; dup {
 			return nil, fmt.Errorf("backend %q is defined twice", bc.Name)
 		}
-		be, err := buildBackend(i+1, bc, runtime, prev, now)
+		be, err := buildBackend(bc.ID, bc, runtime, prev, now)
 		if err != nil {
 			return nil, fmt.Errorf("backend %q: %w", bc.Name, err)
 		}
 		t.backends = append(t.backends, be)
 		t.byName[bc.Name] = be
 	}
-	for i, fc := range cfg.Frontends {
+	for _, fc := range cfg.Frontends {
 		if _, dup := t.frontends[fc.Name]; dup {
 			return nil, fmt.Errorf("frontend %q is defined twice", fc.Name)
 		}
@@ -149,7 +177,7 @@ func build(cfg Config, runtime map[string]ServerRuntime, prev *table, now time.T
 				live = old.live
 			}
 		}
-		t.frontends[fc.Name] = &frontendRT{id: len(cfg.Backends) + i + 1, cfg: fc, backend: fc.DefaultBackend, live: live}
+		t.frontends[fc.Name] = &frontendRT{id: fc.ID, cfg: fc, backend: fc.DefaultBackend, live: live}
 	}
 	return t, nil
 }
@@ -264,11 +292,14 @@ func newServerRT(id int, sc Server, now time.Time) (*serverRT, error) {
 	if sc.Disabled {
 		s.admin |= AdminFMaint | AdminCMaint
 	}
+	s.health = sc.Rise
+	s.noteMaint(false)
 	return s, nil
 }
 
 // restore applies persisted runtime settings to a freshly built server.
 func (s *serverRT) restore(rt ServerRuntime) {
+	defer s.noteMaint(s.inMaint())
 	s.admin &^= AdminFMaint | AdminFDrain
 	switch rt.Admin {
 	case Maint:

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"tether/balancer"
 	"tether/migrations"
 	"tether/store"
 	"tether/store/storetest"
@@ -147,5 +148,60 @@ func TestConcurrentOpen(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestMigrateKeepsProxiesUnnumbered opens a database written before proxy
+// IDs were stored: its frontends and backends load with ID 0, the
+// balancer numbers them, and the numbers are stored from then on.
+func TestMigrateKeepsProxiesUnnumbered(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := sql.Open("sqlite", store.DSN(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.MigrateTo(ctx, db, 3); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"INSERT INTO global_settings (id, stats_timeout_ns, stats_maxconn) VALUES (1, 10000000000, 10)",
+		"INSERT INTO stats_sockets (position, address, mode, level, severity_output) VALUES (0, '/run/t.sock', 0, 3, '')",
+		"INSERT INTO frontends (name, position, binds, default_backend, forward_for, timeout_client_ns) VALUES ('fe', 0, '[\"127.0.0.1:8080\"]', 'app', 0, 0)",
+		`INSERT INTO backends (name, position, balance, cookie_enabled, cookie_name, cookie_mode, cookie_indirect,
+			cookie_nocache, cookie_postonly, cookie_preserve, cookie_httponly, cookie_secure, cookie_dynamic,
+			cookie_domains, cookie_maxidle_ns, cookie_maxlife_ns, cookie_attrs, dynamic_cookie_key,
+			persist, redispatch, redispatch_interval, retries, forward_for,
+			httpchk_enabled, httpchk_method, httpchk_uri, httpchk_version, httpchk_expect_status,
+			timeout_connect_ns, timeout_server_ns, timeout_check_ns, timeout_queue_ns)
+			VALUES ('app', 0, 'roundrobin', 0, '', 'passive', 0, 0, 0, 0, 0, 0, 0, '[]', 0, 0, '[]', '', 0, 0, -1, 3, 0,
+			0, '', '', '', 0, 0, 0, 0, 0)`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := storetest.OpenPath(t, path)
+	st := loadState(t, s)
+	if st.Config.Frontends[0].ID != 0 || st.Config.Backends[0].ID != 0 {
+		t.Fatalf("old rows load with IDs %d and %d, want 0", st.Config.Frontends[0].ID, st.Config.Backends[0].ID)
+	}
+	b, err := balancer.New(st.Config, balancer.Options{Runtime: st.Servers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	numbered := b.State()
+	if fe, be := numbered.Config.Frontends[0].ID, numbered.Config.Backends[0].ID; fe != 2 || be != 3 {
+		t.Fatalf("balancer numbered the proxies %d and %d, want 2 and 3", fe, be)
+	}
+	if err := s.ReplaceState(ctx, numbered, store.AuditEntry{Channel: "import"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := loadState(t, s); !reflect.DeepEqual(got, store.Normalize(numbered)) {
+		t.Errorf("numbered state round trip:\n%s", diffStates(got, store.Normalize(numbered)))
 	}
 }

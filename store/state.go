@@ -157,9 +157,9 @@ func writeGlobal(ctx context.Context, tx *sql.Tx, g balancer.Global) error {
 
 func insertFrontend(ctx context.Context, tx execer, pos int, f balancer.Frontend) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO frontends
-		(name, position, binds, default_backend, forward_for, timeout_client_ns)
-		VALUES (?, ?, ?, ?, ?, ?)`,
-		f.Name, pos, encodeList(f.Binds), f.DefaultBackend, f.ForwardFor, int64(f.TimeoutClient))
+		(name, position, proxy_id, binds, default_backend, forward_for, timeout_client_ns)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		f.Name, pos, f.ID, encodeList(f.Binds), f.DefaultBackend, f.ForwardFor, int64(f.TimeoutClient))
 	if err != nil {
 		return fmt.Errorf("write frontend %q: %w", f.Name, err)
 	}
@@ -168,14 +168,14 @@ func insertFrontend(ctx context.Context, tx execer, pos int, f balancer.Frontend
 
 // backendColumns are the backends table's columns after id, name and
 // position, in the order backendValues returns them.
-const backendColumns = `balance, cookie_enabled, cookie_name, cookie_mode, cookie_indirect,
+const backendColumns = `proxy_id, balance, cookie_enabled, cookie_name, cookie_mode, cookie_indirect,
 	cookie_nocache, cookie_postonly, cookie_preserve, cookie_httponly, cookie_secure, cookie_dynamic,
 	cookie_domains, cookie_maxidle_ns, cookie_maxlife_ns, cookie_attrs, dynamic_cookie_key,
 	persist, redispatch, redispatch_interval, retries, forward_for,
 	httpchk_enabled, httpchk_method, httpchk_uri, httpchk_version, httpchk_expect_status,
 	timeout_connect_ns, timeout_server_ns, timeout_check_ns, timeout_queue_ns`
 
-const backendColumnCount = 30
+const backendColumnCount = 31
 
 func backendValues(b balancer.Backend) ([]any, error) {
 	c := b.Cookie
@@ -191,7 +191,7 @@ func backendValues(b balancer.Backend) ([]any, error) {
 		h = &balancer.HTTPCheck{}
 	}
 	return []any{
-		string(b.Balance), b.Cookie != nil, c.Name, mode, c.Indirect,
+		b.ID, string(b.Balance), b.Cookie != nil, c.Name, mode, c.Indirect,
 		c.NoCache, c.PostOnly, c.Preserve, c.HTTPOnly, c.Secure, c.Dynamic,
 		encodeList(c.Domains), int64(c.MaxIdle), int64(c.MaxLife), encodeList(c.Attrs), b.DynamicCookieKey,
 		b.Persist, b.Redispatch, b.RedispatchInterval, b.Retries, b.ForwardFor,
@@ -433,12 +433,12 @@ func loadState(ctx context.Context, q querier) (balancer.State, bool, error) {
 		return st, false, fmt.Errorf("read stats sockets: %w", err)
 	}
 
-	err = eachRow(ctx, q, `SELECT name, binds, default_backend, forward_for, timeout_client_ns
+	err = eachRow(ctx, q, `SELECT name, proxy_id, binds, default_backend, forward_for, timeout_client_ns
 		FROM frontends ORDER BY position`, func(r *sql.Rows) error {
 		var f balancer.Frontend
 		var binds string
 		var timeout int64
-		if err := r.Scan(&f.Name, &binds, &f.DefaultBackend, &f.ForwardFor, &timeout); err != nil {
+		if err := r.Scan(&f.Name, &f.ID, &binds, &f.DefaultBackend, &f.ForwardFor, &timeout); err != nil {
 			return err
 		}
 		f.TimeoutClient = time.Duration(timeout)
@@ -578,7 +578,7 @@ func scanBackend(r *sql.Rows, id *int64) (balancer.Backend, error) {
 	var balance, mode, domains, attrs string
 	var cookieOn, checkOn bool
 	err := r.Scan(id, &b.Name,
-		&balance, &cookieOn, &c.Name, &mode, &c.Indirect,
+		&b.ID, &balance, &cookieOn, &c.Name, &mode, &c.Indirect,
 		&c.NoCache, &c.PostOnly, &c.Preserve, &c.HTTPOnly, &c.Secure, &c.Dynamic,
 		&domains, (*durationScanner)(&c.MaxIdle), (*durationScanner)(&c.MaxLife), &attrs, &b.DynamicCookieKey,
 		&b.Persist, &b.Redispatch, &b.RedispatchInterval, &b.Retries, &b.ForwardFor,

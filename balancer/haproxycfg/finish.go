@@ -20,13 +20,31 @@ func (p *parser) finish() {
 		g.StatsMaxConn = defaultStatsMaxConn
 	}
 
+	ids := make([]int, 0, len(p.proxies)+1)
+	for i, px := range p.proxies {
+		if i == p.apiProxyAt {
+			ids = append(ids, balancer.RuntimeAPIProxy)
+		}
+		ids = append(ids, px.id)
+	}
+	if p.apiProxyAt >= 0 && p.apiProxyAt == len(p.proxies) {
+		ids = append(ids, balancer.RuntimeAPIProxy)
+	}
+	// HAProxy numbers proxies once every explicit ID is known.
+	var assigned []int
+	for i, id := range balancer.AssignProxyIDs(ids) {
+		if ids[i] != balancer.RuntimeAPIProxy {
+			assigned = append(assigned, id)
+		}
+	}
+
 	backends := map[string]bool{}
 	for _, px := range p.proxies {
 		if px.hasBE() {
 			backends[px.name] = true
 		}
 	}
-	for _, px := range p.proxies {
+	for i, px := range p.proxies {
 		if px.hasFE() && len(px.fe.Binds) == 0 {
 			p.warnAt(px.line, "%s '%s' has no 'bind' directive. Please declare it as a backend if this was intended.", px.kind, px.name)
 		}
@@ -35,7 +53,7 @@ func (p *parser) finish() {
 		}
 		if px.hasFE() {
 			fe := px.fe
-			fe.Name = px.name
+			fe.Name, fe.ID = px.name, assigned[i]
 			if fe.DefaultBackend == "" && px.kind == secListen {
 				fe.DefaultBackend = px.name
 			}
@@ -49,7 +67,9 @@ func (p *parser) finish() {
 			p.cfg.Frontends = append(p.cfg.Frontends, fe)
 		}
 		if px.hasBE() {
-			p.cfg.Backends = append(p.cfg.Backends, p.finishBackend(px))
+			be := p.finishBackend(px)
+			be.ID = assigned[i]
+			p.cfg.Backends = append(p.cfg.Backends, be)
 		}
 	}
 }

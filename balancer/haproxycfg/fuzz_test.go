@@ -22,6 +22,8 @@ func FuzzParse(f *testing.F) {
 		"backend b\n option httpchk \"\\x01\" \"/\\t\"\n",
 		"backend b\n dynamic-cookie-key \"${A[*]}\"\n",
 		"listen l 127.0.0.1:80 from d\n",
+		"backend a\n id 3\nfrontend a\n bind :1\nglobal\n stats maxconn 4\nlisten b\n id 1\n",
+		"listen x\n id 07x\nbackend y\n id 4294967298\n",
 	} {
 		f.Add([]byte(s))
 	}

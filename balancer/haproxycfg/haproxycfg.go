@@ -11,6 +11,12 @@
 // Errors naming file and line. Unset values are filled with HAProxy's
 // defaults, so consumers of the Config need not know them.
 //
+// Frontends and backends get the proxy IDs HAProxy 2.6 gives them
+// (Frontend.ID, Backend.ID): "id" lines are honoured, with HAProxy's checks,
+// and the others are numbered in declaration order, skipping explicit IDs
+// and the place of the Runtime API proxy that the first global "stats" line
+// creates. A listen section's frontend and backend share one ID.
+//
 // Process-level global keywords that change nothing Tether does (daemon,
 // master-worker, nbthread, user, group, uid, gid, pidfile, chroot, ulimit-n,
 // quiet, zero-warning, ca-base, crt-base, node, description, localpeer,

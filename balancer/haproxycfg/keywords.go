@@ -49,7 +49,7 @@ const proxyKeywords = `
 	srvtcpka-idle srvtcpka-intvl compression declare description disabled enabled dispatch
 	email-alert errorfile errorfiles errorloc errorloc302 errorloc303 error-log-format
 	force-persist filter fullconn grace hash-type hash-balance-factor http-after-response
-	http-error http-request http-response http-reuse http-send-name-header id ignore-persist
+	http-error http-request http-response http-reuse http-send-name-header ignore-persist
 	load-server-state-from-file log log-format log-format-sd log-tag max-keep-alive-queue
 	max-session-srv-conns maxconn monitor monitor-uri persist rate-limit redirect retry-on
 	server-state-file-name source stats stick stick-table tcp-check tcp-request tcp-response

@@ -81,6 +81,7 @@ type proxy struct {
 	name string
 	line int
 	mode string // "http" once "mode http" is seen (or inherited)
+	id   int    // the "id" keyword's value, 0 when none
 
 	fe                 balancer.Frontend
 	defaultBackendLine int
@@ -167,14 +168,19 @@ type parser struct {
 	nsLines  map[string]int      // nameserver name -> line, per section
 	sockets  []balancer.StatsSocket
 	global   struct{ timeout, maxconn bool }
+	// apiProxyAt is how many proxies were declared before the first
+	// "stats" line of the global section, where HAProxy creates its Runtime
+	// API proxy; -1 when there is none.
+	apiProxyAt int
 }
 
 func newParser(file string, env lookupEnv) *parser {
 	return &parser{
-		file:     file,
-		env:      env,
-		named:    map[string]*proxy{},
-		resLines: map[string]int{},
+		file:       file,
+		env:        env,
+		named:      map[string]*proxy{},
+		resLines:   map[string]int{},
+		apiProxyAt: -1,
 	}
 }
 
@@ -423,6 +429,9 @@ func newResolvers(name string) balancer.Resolvers {
 func (p *parser) parseGlobal(args []string, neg string) {
 	kw := args[0]
 	if kw == "stats" && len(args) > 1 && neg == "" {
+		if p.apiProxyAt < 0 && hasWord("socket timeout maxconn", args[1]) {
+			p.apiProxyAt = len(p.proxies)
+		}
 		switch args[1] {
 		case "socket":
 			p.parseStatsSocket(args)

@@ -41,9 +41,10 @@ func TestParseFillsDefaults(t *testing.T) {
 			StatsTimeout: 10 * time.Second,
 			StatsMaxConn: 10,
 		},
-		Frontends: []balancer.Frontend{{Name: "f", Binds: []string{":8080"}, DefaultBackend: "b"}},
+		Frontends: []balancer.Frontend{{Name: "f", ID: 2, Binds: []string{":8080"}, DefaultBackend: "b"}},
 		Backends:  []balancer.Backend{defaultBackend("b", defaultServer("s1", "10.0.0.1", 80), defaultServer("s2", "10.0.0.2", 0))},
 	}
+	want.Backends[0].ID = 3
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Config =\n%+v\nwant\n%+v", cfg, want)
 	}
@@ -101,7 +102,9 @@ backend two`,
 				if one.Balance != balancer.LeastConn || one.Retries != 9 || one.Cookie == nil || !one.Persist {
 					t.Errorf("one = %+v", one)
 				}
-				if !reflect.DeepEqual(two, defaultBackend("two")) {
+				want := defaultBackend("two")
+				want.ID = 2
+				if !reflect.DeepEqual(two, want) {
 					t.Errorf("two = %+v", two)
 				}
 			},
@@ -143,16 +146,16 @@ listen other
   default_backend web`,
 			check: func(t *testing.T, cfg balancer.Config) {
 				fe := cfg.Frontends[0]
-				wantFE := balancer.Frontend{Name: "web", Binds: []string{"127.0.0.1:8000", "127.0.0.1:8001", "[::1]:8002", ":8003", "127.0.0.2:8004"},
+				wantFE := balancer.Frontend{Name: "web", ID: 1, Binds: []string{"127.0.0.1:8000", "127.0.0.1:8001", "[::1]:8002", ":8003", "127.0.0.2:8004"},
 					DefaultBackend: "web", ForwardFor: true, TimeoutClient: 5 * time.Second}
 				if !reflect.DeepEqual(fe, wantFE) {
 					t.Errorf("frontend = %+v, want %+v", fe, wantFE)
 				}
 				be := cfg.Backends[0]
-				if be.Name != "web" || !be.ForwardFor || be.TimeoutServer != 6*time.Second || len(be.Servers) != 1 {
+				if be.Name != "web" || be.ID != 1 || !be.ForwardFor || be.TimeoutServer != 6*time.Second || len(be.Servers) != 1 {
 					t.Errorf("backend = %+v", be)
 				}
-				if cfg.Frontends[1].DefaultBackend != "web" || len(cfg.Backends) != 2 {
+				if cfg.Frontends[1].DefaultBackend != "web" || len(cfg.Backends) != 2 || cfg.Frontends[1].ID != 2 || cfg.Backends[1].ID != 2 {
 					t.Errorf("listen with default_backend: %+v", cfg)
 				}
 			},

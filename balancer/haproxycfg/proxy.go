@@ -124,6 +124,8 @@ func (p *parser) parseProxy(args []string, neg string) {
 		default:
 			p.parseTemplate(px, args)
 		}
+	case "id":
+		p.parseID(px, args)
 	case "use_backend":
 		p.warnf("'use_backend' is not supported by Tether (requests go to the default_backend); line ignored")
 	default:
@@ -452,4 +454,46 @@ func (p *parser) parseHTTPCheck(px *proxy, args []string) {
 	default:
 		p.errorf("'http-check' expects 'comment', 'connect', 'send', 'expect', 'set-var', 'unset-var' or 'disable-on-404' but got '%s'.", args[1])
 	}
+}
+
+// parseID handles "id N", with HAProxy's checks and messages.
+func (p *parser) parseID(px *proxy, args []string) {
+	if px.kind == secDefaults {
+		p.errorf("'id' not allowed in 'defaults' section.")
+		return
+	}
+	if len(args) > 2 {
+		p.errorf("'id' cannot handle unexpected argument '%s'.", args[2])
+		return
+	}
+	if arg(args, 1) == "" {
+		p.errorf("'id' expects an integer argument.")
+		return
+	}
+	id := atoi32(args[1])
+	if id <= 0 {
+		p.errorf("custom id has to be > 0.")
+		return
+	}
+	// A second "id" line finds the proxy itself, as in HAProxy.
+	if px.id != 0 {
+		p.errorf("%s %s reuses same custom id as %s %s (declared at %s:%d).", px.typeName(), px.name, px.typeName(), px.name, p.file, px.line)
+		return
+	}
+	for _, o := range p.proxies {
+		if o != px && o.id == id {
+			p.errorf("%s %s reuses same custom id as %s %s (declared at %s:%d).", px.typeName(), px.name, o.typeName(), o.name, p.file, o.line)
+			return
+		}
+	}
+	px.id = id
+}
+
+// typeName names the proxy's kind as HAProxy's messages do ("proxy" for a
+// listen section).
+func (px *proxy) typeName() string {
+	if px.kind == secListen {
+		return "proxy"
+	}
+	return px.kind.String()
 }

@@ -2,6 +2,7 @@ package haproxycfg
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"strconv"
@@ -199,3 +200,39 @@ func invalidDomainChar(s string) (byte, bool) {
 
 // invalidPrefixChar is the check HAProxy applies to server-template prefixes.
 func invalidPrefixChar(s string) (byte, bool) { return invalidDomainChar(s) }
+
+// atoi32 reads s the way HAProxy reads an "id": C's atol (leading spaces,
+// an optional sign, then digits up to the first other character; 0 when
+// there are none; saturated at the 64-bit limits), stored in a 32-bit int.
+func atoi32(s string) int {
+	i := 0
+	for i < len(s) && strings.IndexByte(" \t\n\v\f\r", s[i]) >= 0 {
+		i++
+	}
+	neg := false
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		neg = s[i] == '-'
+		i++
+	}
+	var n uint64
+	overflow := false
+	for ; i < len(s) && isDigit(s[i]); i++ {
+		if n > (1<<63)/10 || (n == (1<<63)/10 && uint64(s[i]-'0') > (1<<63)%10) {
+			overflow = true
+			continue
+		}
+		n = n*10 + uint64(s[i]-'0')
+	}
+	var v int64
+	switch {
+	case overflow && neg:
+		v = math.MinInt64
+	case overflow, !neg && n > math.MaxInt64:
+		v = math.MaxInt64
+	case neg:
+		v = -int64(n)
+	default:
+		v = int64(n)
+	}
+	return int(int32(v))
+}

@@ -28,19 +28,55 @@ func Write(w io.Writer, cfg balancer.Config) error {
 // or one holding the same filled-in defaults). Values equal to HAProxy's
 // defaults are left out. A defaults section sets "mode http" for every
 // proxy. Format fails when a value cannot be written in HAProxy syntax.
+//
+// Proxies are written in balancer.ConfigProxies order, a frontend and a
+// backend with the same name and ID as a listen section (whose halves share
+// "option forwardfor": it is written when either has it). A proxy with ID 0
+// is given the one HAProxy would give it; "id N" is written only where
+// HAProxy's numbering of the written file would give another number.
 func Format(cfg balancer.Config) ([]byte, error) {
+	cfg, err := balancer.NumberProxies(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("format configuration: %w", err)
+	}
 	w := &writer{}
-	w.global(cfg.Global)
+	apiProxy := w.global(cfg.Global)
 	w.section("defaults", "")
 	w.line("mode", "http")
 	for _, r := range cfg.Resolvers {
 		w.resolvers(r)
 	}
-	for _, fe := range cfg.Frontends {
-		w.frontend(fe)
+	proxies := balancer.ConfigProxies(&cfg)
+	ids := make([]int, len(proxies))
+	for i, p := range proxies {
+		if p.Frontend >= 0 {
+			ids[i] = cfg.Frontends[p.Frontend].ID
+		} else {
+			ids[i] = cfg.Backends[p.Backend].ID
+		}
 	}
-	for _, be := range cfg.Backends {
-		w.backend(be)
+	explicit := explicitIDs(ids, apiProxy)
+	for i, p := range proxies {
+		id := 0
+		if explicit[i] {
+			id = ids[i]
+		}
+		switch {
+		case p.Frontend >= 0 && p.Backend >= 0:
+			w.listen(cfg.Frontends[p.Frontend], cfg.Backends[p.Backend], id)
+		case p.Frontend >= 0:
+			fe := cfg.Frontends[p.Frontend]
+			w.checkName("frontend", fe.Name)
+			w.section("frontend", fe.Name)
+			w.id(id)
+			w.frontend(fe)
+		default:
+			be := cfg.Backends[p.Backend]
+			w.checkName("backend", be.Name)
+			w.section("backend", be.Name)
+			w.id(id)
+			w.backend(be, true)
+		}
 	}
 	if w.err != nil {
 		return nil, w.err
@@ -99,7 +135,49 @@ func (w *writer) checkName(what, name string) {
 	}
 }
 
-func (w *writer) global(g balancer.Global) {
+// explicitIDs returns which proxies, listed in the order written with the
+// IDs they must have, need an "id" line so that HAProxy's numbering gives
+// every one its ID. apiProxy tells whether the global section, written
+// first, creates the Runtime API proxy.
+func explicitIDs(want []int, apiProxy bool) []bool {
+	explicit := make([]bool, len(want))
+	off := 0
+	if apiProxy {
+		off = 1
+	}
+	for {
+		fixed := make([]int, len(want)+off)
+		if apiProxy {
+			fixed[0] = balancer.RuntimeAPIProxy
+		}
+		for i, id := range want {
+			if explicit[i] {
+				fixed[i+off] = id
+			}
+		}
+		// Fixing the first wrong number may right the later ones.
+		got := balancer.AssignProxyIDs(fixed)[off:]
+		i := 0
+		for i < len(want) && (got[i] == want[i] || explicit[i]) {
+			i++
+		}
+		if i == len(want) {
+			return explicit
+		}
+		explicit[i] = true
+	}
+}
+
+// id writes an "id" line unless id is 0.
+func (w *writer) id(id int) {
+	if id != 0 {
+		w.line("id", itoa(id))
+	}
+}
+
+// global writes the global section and reports whether it has a "stats"
+// line, which makes HAProxy create its Runtime API proxy.
+func (w *writer) global(g balancer.Global) bool {
 	var lines [][]string
 	for _, s := range g.StatsSockets {
 		words := []string{"stats", "socket", socketAddrWord(s.Address)}
@@ -137,12 +215,13 @@ func (w *writer) global(g balancer.Global) {
 		lines = append(lines, []string{"stats", "maxconn", itoa(g.StatsMaxConn)})
 	}
 	if len(lines) == 0 {
-		return
+		return false
 	}
 	w.section("global", "")
 	for _, l := range lines {
 		w.line(l...)
 	}
+	return true
 }
 
 // socketAddrWord writes a stats socket address so that Parse reads it back.
@@ -199,9 +278,23 @@ func (w *writer) resolvers(r balancer.Resolvers) {
 	}
 }
 
+// listen writes a frontend and a backend sharing a name and an ID as one
+// listen section.
+func (w *writer) listen(fe balancer.Frontend, be balancer.Backend, id int) {
+	w.checkName("listen", fe.Name)
+	w.section("listen", fe.Name)
+	w.id(id)
+	fe.ForwardFor = fe.ForwardFor || be.ForwardFor
+	if fe.DefaultBackend == fe.Name {
+		// A listen section uses its own backend unless told otherwise.
+		fe.DefaultBackend = ""
+	}
+	w.frontend(fe)
+	w.backend(be, false)
+}
+
+// frontend writes the lines of a frontend section.
 func (w *writer) frontend(fe balancer.Frontend) {
-	w.checkName("frontend", fe.Name)
-	w.section("frontend", fe.Name)
 	for _, b := range fe.Binds {
 		w.line("bind", b)
 	}
@@ -216,9 +309,9 @@ func (w *writer) frontend(fe balancer.Frontend) {
 	}
 }
 
-func (w *writer) backend(be balancer.Backend) {
-	w.checkName("backend", be.Name)
-	w.section("backend", be.Name)
+// backend writes the lines of a backend section; forwardFor tells whether
+// it writes "option forwardfor" (a listen section writes it once).
+func (w *writer) backend(be balancer.Backend, forwardFor bool) {
 	if be.Balance != "" && be.Balance != balancer.RoundRobin {
 		w.line("balance", string(be.Balance))
 	}
@@ -243,7 +336,7 @@ func (w *writer) backend(be balancer.Backend) {
 	} else if be.Retries != defaultRetries {
 		w.line("retries", itoa(be.Retries))
 	}
-	if be.ForwardFor {
+	if be.ForwardFor && forwardFor {
 		w.line("option", "forwardfor")
 	}
 	if hc := be.HTTPCheck; hc != nil {

@@ -94,7 +94,8 @@ func TestShowStickyAndResolvers(t *testing.T) {
 		return err
 	}})
 	got := adminExec(d, "show sticky")
-	want := stickyHeader + "1 be 1 s1 2a094aea8f55acb2 1 0 0 0 0 0\n1 be 2 s2 c2 0 0 0 0 0 0\n\n"
+	// "stats timeout" makes HAProxy's Runtime API proxy, which takes ID 1.
+	want := stickyHeader + "2 be 1 s1 2a094aea8f55acb2 1 0 0 0 0 0\n2 be 2 s2 c2 0 0 0 0 0 0\n\n"
 	if got != want {
 		t.Errorf("show sticky:\n%q\nwant\n%q", got, want)
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -188,15 +187,30 @@ type proxyEntry struct {
 	be *balancer.BackendStatus
 }
 
+// proxiesInOrder lists the proxies as HAProxy's show stat does: in
+// declaration order, which balancer.ProxyOrder recovers from the IDs, a
+// listen section's frontend and backend together.
 func proxiesInOrder(snap *balancer.Snapshot) []proxyEntry {
-	var ps []proxyEntry
-	for i := range snap.Frontends {
-		ps = append(ps, proxyEntry{id: snap.Frontends[i].ID, fe: &snap.Frontends[i]})
+	fes := make([]balancer.ProxyRef, len(snap.Frontends))
+	for i, f := range snap.Frontends {
+		fes[i] = balancer.ProxyRef{Name: f.Config.Name, ID: f.ID}
 	}
-	for i := range snap.Backends {
-		ps = append(ps, proxyEntry{id: snap.Backends[i].ID, be: &snap.Backends[i]})
+	bes := make([]balancer.ProxyRef, len(snap.Backends))
+	for i, b := range snap.Backends {
+		bes[i] = balancer.ProxyRef{Name: b.Config.Name, ID: b.ID}
 	}
-	sort.SliceStable(ps, func(i, j int) bool { return ps[i].id < ps[j].id })
+	order := balancer.ProxyOrder(fes, bes)
+	ps := make([]proxyEntry, len(order))
+	for i, p := range order {
+		if p.Frontend >= 0 {
+			ps[i].fe = &snap.Frontends[p.Frontend]
+			ps[i].id = ps[i].fe.ID
+		}
+		if p.Backend >= 0 {
+			ps[i].be = &snap.Backends[p.Backend]
+			ps[i].id = ps[i].be.ID
+		}
+	}
 	return ps
 }
 
@@ -711,11 +725,6 @@ func serverStateLine(be *balancer.BackendStatus, sv *balancer.ServerStatus, now 
 		addr = "-"
 	}
 	status, result := checkStatusCodes(sv)
-	op := int(sv.Op)
-	health := sv.Check.Health
-	if !sv.Config.Check {
-		health = rise(sv)
-	}
 	var chkState int
 	if sv.Config.Check {
 		chkState |= 0x02
@@ -723,13 +732,9 @@ func serverStateLine(be *balancer.BackendStatus, sv *balancer.ServerStatus, now 
 			chkState |= 0x04
 		}
 	}
-	if sv.InMaint() {
-		// HAProxy stops a server and zeroes its health when it enters
-		// maintenance, and pauses its checks.
-		op, health = int(balancer.OpStopped), 0
-		if sv.Config.Check || sv.Admin&balancer.AdminCMaint != 0 {
-			chkState |= 0x08
-		}
+	if sv.InMaint() && (sv.Config.Check || sv.Admin&balancer.AdminCMaint != 0) {
+		// HAProxy pauses the checks of a server in maintenance.
+		chkState |= 0x08
 	}
 	since := int64(0)
 	if !sv.LastChange.IsZero() {
@@ -737,18 +742,11 @@ func serverStateLine(be *balancer.BackendStatus, sv *balancer.ServerStatus, now 
 	}
 	return fmt.Sprintf("%d %s %d %s %s %d %d %d %d %d %d %d %d %d %d %d %d %s %d %s %d %d %s %s %d\n",
 		be.ID, be.Config.Name, sv.ID, sv.Config.Name, addr,
-		op, sv.Admin, sv.Weight, sv.Config.Weight, since,
-		status, result, health, chkState, 0,
+		int(sv.Op), sv.Admin, sv.Weight, sv.Config.Weight, since,
+		status, result, sv.Check.Health, chkState, 0,
 		0, 0, fqdn, sv.Config.Port,
 		"-", 0, sv.Config.CheckPort,
 		"-", "-", 0)
-}
-
-func rise(sv *balancer.ServerStatus) int {
-	if sv.Config.Rise > 0 {
-		return sv.Config.Rise
-	}
-	return 2
 }
 
 func isIP(s string) bool {

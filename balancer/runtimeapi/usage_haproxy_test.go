@@ -44,7 +44,7 @@ func haproxyTable(help string) []*command {
 func TestUsageMatchesHAProxy(t *testing.T) {
 	bin := e2etest.RequireProgram(t, "haproxy")
 	dir := t.TempDir()
-	hp := startHAProxy(t, bin, dir, freePort(t))
+	hp := startHAProxy(t, bin, dir, diffPorts{freePort(t), freePort(t)})
 	help := rawExec(t, hp+"admin.sock", "help\n")
 	d := &Dispatcher{table: haproxyTable(help)}
 	// HAProxy ranks suggestions with a word fingerprint this package
