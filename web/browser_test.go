@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"tether/balancer/e2etest"
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
@@ -20,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"tether/balancer"
+	"tether/balancer/e2etest"
 )
 
 // newBrowser starts Debian's chromium headless; it skips the test when

@@ -14,10 +14,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"tether/balancer/e2etest"
 	"time"
 
 	"tether/balancer"
+	"tether/balancer/e2etest"
 	"tether/balancer/haproxycfg"
 )
 

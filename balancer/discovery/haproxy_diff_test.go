@@ -15,10 +15,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"tether/balancer/e2etest"
 	"time"
 
 	"tether/balancer"
+	"tether/balancer/e2etest"
 )
 
 // haproxyCLI sends one command to an HAProxy stats socket and returns

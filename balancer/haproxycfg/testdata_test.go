@@ -10,9 +10,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"tether/balancer/e2etest"
 
 	"tether/balancer"
+	"tether/balancer/e2etest"
 )
 
 var update = flag.Bool("update", false, "rewrite the .golden files of testdata/valid")

@@ -15,10 +15,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"tether/balancer/e2etest"
 	"time"
 
 	"tether/balancer"
+	"tether/balancer/e2etest"
 	"tether/balancer/haproxycfg"
 )
 

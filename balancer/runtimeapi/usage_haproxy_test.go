@@ -3,9 +3,9 @@ package runtimeapi
 import (
 	"strings"
 	"testing"
-	"tether/balancer/e2etest"
 
 	"tether/balancer"
+	"tether/balancer/e2etest"
 )
 
 // haproxyTable rebuilds HAProxy's command table from its help screen:

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"tether/balancer"
+	"tether/balancer/e2etest"
 	"tether/balancer/haproxycfg"
 	"tether/balancer/runtimeapi"
 )
@@ -53,13 +54,7 @@ func ctlTether(t *testing.T) string {
 // ctlHAProxy starts HAProxy 2.6 with an admin socket, or skips.
 func ctlHAProxy(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("haproxy")
-	if err != nil {
-		if os.Getenv("TETHER_E2E") == "require" {
-			t.Fatalf("haproxy required: %v", err)
-		}
-		t.Skipf("haproxy not installed: %v", err)
-	}
+	bin := e2etest.RequireProgram(t, "haproxy")
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "haproxy.sock")
 	cfg := fmt.Sprintf("global\n    stats socket %s level admin\n%s", sock, ctlTestCfg)
