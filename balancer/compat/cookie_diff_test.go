@@ -35,12 +35,28 @@ func startOrigins(t *testing.T, n int) *origins {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("X-Origin", name)
 			w.Header().Set("X-Seen-Cookie", r.Header.Get("Cookie"))
-			if v := r.URL.Query().Get("setcookie"); v != "" {
+			q := r.URL.Query()
+			for _, v := range q["setcookie"] {
 				w.Header().Add("Set-Cookie", v)
 			}
-			if r.URL.Query().Get("cacheable") != "" {
+			if q.Get("cacheable") != "" {
 				w.Header().Set("Cache-Control", "max-age=60")
 			}
+			if q.Get("etag") != "" {
+				w.Header().Set("Etag", `"v1"`)
+			}
+			status := http.StatusOK
+			if v := q.Get("status"); v != "" {
+				fmt.Sscan(v, &status)
+			}
+			if q.Get("chunked") != "" {
+				w.WriteHeader(status)
+				io.WriteString(w, name)
+				w.(http.Flusher).Flush()
+				io.WriteString(w, "-more")
+				return
+			}
+			w.WriteHeader(status)
 			io.WriteString(w, name)
 		}))
 		t.Cleanup(srv.Close)
@@ -133,6 +149,7 @@ func startPair(t *testing.T, cfgFor func(bind, socket string) string) *pair {
 // observed is what a client sees of one response.
 type observed struct {
 	Status      int
+	Body        string
 	Origin      string
 	SetCookie   []string
 	SeenCookie  string
@@ -140,7 +157,7 @@ type observed struct {
 }
 
 func (o observed) String() string {
-	return fmt.Sprintf("status=%d origin=%s set-cookie=%q seen-cookie=%q cache-control=%q", o.Status, o.Origin, o.SetCookie, o.SeenCookie, o.CacheHeader)
+	return fmt.Sprintf("status=%d body=%q origin=%s set-cookie=%q seen-cookie=%q cache-control=%q", o.Status, o.Body, o.Origin, o.SetCookie, o.SeenCookie, o.CacheHeader)
 }
 
 func fetch(t *testing.T, base, method, path, cookie string) observed {
@@ -154,7 +171,7 @@ func fetch(t *testing.T, base, method, path, cookie string) observed {
 	if err != nil {
 		t.Fatalf("%s %s%s: %v", method, base, path, err)
 	}
-	io.Copy(io.Discard, resp.Body)
+	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	cc := ""
 	for k, v := range resp.Header {
@@ -162,7 +179,7 @@ func fetch(t *testing.T, base, method, path, cookie string) observed {
 			cc = strings.Join(v, ",")
 		}
 	}
-	return observed{Status: resp.StatusCode, Origin: resp.Header.Get("X-Origin"), SetCookie: resp.Header.Values("Set-Cookie"), SeenCookie: resp.Header.Get("X-Seen-Cookie"), CacheHeader: cc}
+	return observed{Status: resp.StatusCode, Body: string(body), Origin: resp.Header.Get("X-Origin"), SetCookie: resp.Header.Values("Set-Cookie"), SeenCookie: resp.Header.Get("X-Seen-Cookie"), CacheHeader: cc}
 }
 
 // step is one request or one runtime command sent to both proxies.
@@ -277,6 +294,9 @@ func (p *pair) normalizeChoice(o observed) observed {
 		}
 	}
 	out := o
+	if o.Origin != "" {
+		out.Body = strings.ReplaceAll(o.Body, o.Origin, "<chosen>")
+	}
 	out.Origin = "<chosen>"
 	out.SetCookie = nil
 	for _, sc := range o.SetCookie {
@@ -406,6 +426,19 @@ func TestCookieModesMatchHAProxy(t *testing.T) {
 		{"maxidle only", "cookie SRV insert indirect maxidle 1h", []step{
 			{name: "last date only", dates: true},
 			{name: "first date dropped", cookie: "SRV=w2|ZVPxA|ZVPxA", dates: true},
+		}},
+		{"responses", "cookie SRV insert indirect nocache", []step{
+			{name: "several Set-Cookie from the server", path: "/?setcookie=a%3D1&setcookie=SRV%3Dx&setcookie=b%3D2"},
+			{name: "cacheable by validator only", path: "/?etag=1"},
+			{name: "cacheable 404", path: "/?status=404&cacheable=1"},
+			{name: "non-cacheable 302", path: "/?status=302&cacheable=1"},
+			{name: "304", path: "/?status=304&etag=1"},
+			{name: "server error", path: "/?status=500"},
+			{name: "chunked body", path: "/?chunked=1"},
+			{name: "HEAD", method: http.MethodHead},
+			{name: "two persistence cookies, first invalid", cookie: "SRV=bad; SRV=w2"},
+			{name: "two persistence cookies, first valid", cookie: "SRV=w2; SRV=w1"},
+			{name: "cookie name as a prefix of another", cookie: "SRVX=w2; SRV=w1"},
 		}},
 		{"postonly", "cookie SRV insert postonly", []step{
 			{name: "GET gets no cookie"},
