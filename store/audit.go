@@ -202,3 +202,23 @@ func scrubKeys(text string, keys []string) string {
 	}
 	return text
 }
+
+// PruneAudit deletes audit entries older than before and returns how many
+// it deleted. The newest import entry of each source is always kept: it
+// records what configuration file the stored state came from.
+func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM audit_log WHERE time_ns < ? AND id NOT IN
+			(SELECT MAX(id) FROM audit_log WHERE channel = 'import' GROUP BY source)`, before.UnixNano())
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune audit log: %w", err)
+	}
+	return n, nil
+}

@@ -212,3 +212,41 @@ func TestListAudit(t *testing.T) {
 		})
 	}
 }
+
+func TestPruneAuditKeepsLatestImport(t *testing.T) {
+	ctx := context.Background()
+	s := storetest.Open(t)
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	add := func(day int, channel, source, command string) {
+		t.Helper()
+		e := store.AuditEntry{Time: base.AddDate(0, 0, day), Channel: channel, Source: source, Command: command}
+		if err := s.AppendAudit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(0, "import", "a.cfg", "import a.cfg sha256:1")
+	add(1, "import", "a.cfg", "import a.cfg sha256:2")
+	add(2, "socket", "admin.sock", "set weight b/s 2")
+	add(3, "import", "b.cfg", "import b.cfg sha256:3")
+	add(40, "console", "/", "set server b/s state drain")
+
+	n, err := s.PruneAudit(ctx, base.AddDate(0, 0, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Fatalf("pruned %d entries, want 2 (the older a.cfg import and the socket change)", n)
+	}
+	left, err := s.ListAudit(ctx, store.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cmds []string
+	for _, e := range left {
+		cmds = append(cmds, e.Command)
+	}
+	want := []string{"set server b/s state drain", "import b.cfg sha256:3", "import a.cfg sha256:2"}
+	if strings.Join(cmds, "|") != strings.Join(want, "|") {
+		t.Fatalf("left %q, want %q", cmds, want)
+	}
+}

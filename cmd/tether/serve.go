@@ -33,6 +33,8 @@ type serveConfig struct {
 	socket      string
 	demoTraffic bool
 	logLevel    string
+	// auditRetention is how long audit entries are kept; 0 keeps them all.
+	auditRetention time.Duration
 }
 
 func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {
@@ -45,6 +47,7 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	fs.StringVar(&c.socket, "socket", envOr(getenv, "TETHER_SOCKET", "tether.sock"), "admin Runtime API socket used when the config declares no 'stats socket'; empty for none")
 	fs.BoolVar(&c.demoTraffic, "demo-traffic", false, "send a trickle of client traffic through the demo frontend so the console moves")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&c.auditRetention, "audit-retention", 0, "delete audit entries older than this (e.g. 2160h for 90 days); 0 keeps them all")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -213,6 +216,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprintln(stdout, "Empty database: seeded the demo backend over three built-in origins.")
 	}
 	goRun("health", bal.Run)
+	if sc.auditRetention > 0 {
+		goRun("audit-retention", func(ctx context.Context) error { return pruneAudit(ctx, st, sc.auditRetention, log) })
+	}
 	goRun("discovery", resolver.Run)
 	if sc.demoTraffic {
 		goRun("demo-traffic", func(ctx context.Context) error { return demoTraffic(ctx, state.Config) })
@@ -373,6 +379,25 @@ func ensureAdmin(ctx context.Context, st *store.Store, getenv func(string) strin
 		return "(from TETHER_ADMIN_PASSWORD)", true, nil
 	}
 	return password, true, nil
+}
+
+// pruneAudit deletes audit entries older than keep, at start and then
+// every hour, until ctx is done.
+func pruneAudit(ctx context.Context, st *store.Store, keep time.Duration, log *slog.Logger) error {
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		if n, err := st.PruneAudit(ctx, time.Now().Add(-keep)); err != nil {
+			log.Error("prune the audit log", "error", err)
+		} else if n > 0 {
+			log.Info("pruned the audit log", "entries", n, "older_than", keep)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
 }
 
 // auditRejected records refused Runtime API changes in the audit log.
