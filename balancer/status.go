@@ -152,44 +152,36 @@ func readClasses(a *[6]atomic64) ResponseClasses {
 	return r
 }
 
-// clear resets max counters, or every counter when all is set.
-func (l *serverLive) clear(all bool) {
-	l.max.Store(0)
+// clearCounters zeroes max, and when all is set the counters and
+// response classes too.
+func clearCounters(all bool, max *atomic64, classes *[6]atomic64, counters ...*atomic64) {
+	max.Store(0)
 	if !all {
 		return
 	}
-	for _, c := range []*atomic64{&l.sessions, &l.bytesIn, &l.bytesOut, &l.connErrors, &l.respErrors, &l.retries, &l.redispatches, &l.lbTotal, &l.checksFailed, &l.downs, &l.downtime} {
+	for _, c := range counters {
 		c.Store(0)
 	}
-	for i := range l.responses {
-		l.responses[i].Store(0)
+	for i := range classes {
+		classes[i].Store(0)
 	}
-	l.sticky.reset()
+}
+
+// clear resets max counters, or every counter when all is set.
+func (l *serverLive) clear(all bool) {
+	clearCounters(all, &l.max, &l.responses, &l.sessions, &l.bytesIn, &l.bytesOut, &l.connErrors, &l.respErrors, &l.retries, &l.redispatches, &l.lbTotal, &l.checksFailed, &l.downs, &l.downtime)
+	if all {
+		l.sticky.reset()
+	}
 }
 
 func (l *backendLive) clear(all bool) {
-	l.max.Store(0)
-	if !all {
-		return
+	clearCounters(all, &l.max, &l.responses, &l.sessions, &l.requests, &l.bytesIn, &l.bytesOut, &l.connErrors, &l.respErrors, &l.retries, &l.redispatches, &l.noServer, &l.lbTotal)
+	if all {
+		l.sticky.reset()
 	}
-	for _, c := range []*atomic64{&l.sessions, &l.requests, &l.bytesIn, &l.bytesOut, &l.connErrors, &l.respErrors, &l.retries, &l.redispatches, &l.noServer, &l.lbTotal} {
-		c.Store(0)
-	}
-	for i := range l.responses {
-		l.responses[i].Store(0)
-	}
-	l.sticky.reset()
 }
 
 func (l *frontendLive) clear(all bool) {
-	l.max.Store(0)
-	if !all {
-		return
-	}
-	for _, c := range []*atomic64{&l.sessions, &l.requests, &l.bytesIn, &l.bytesOut, &l.reqErrors} {
-		c.Store(0)
-	}
-	for i := range l.responses {
-		l.responses[i].Store(0)
-	}
+	clearCounters(all, &l.max, &l.responses, &l.sessions, &l.requests, &l.bytesIn, &l.bytesOut, &l.reqErrors)
 }
