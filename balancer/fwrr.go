@@ -15,12 +15,14 @@ const (
 
 // rrMember describes one server of a backend to the round-robin state:
 // its identity across table swaps, its current user weight (0..256), whether
-// it may take new load-balanced traffic, and whether it is a backup.
+// it may take new load-balanced traffic, whether it is a backup, and its
+// maxconn (0 for none).
 type rrMember struct {
-	key    *serverLive
-	weight int
-	usable bool
-	backup bool
+	key     *serverLive
+	weight  int
+	usable  bool
+	backup  bool
+	maxConn int
 }
 
 // fwrr reproduces HAProxy's "fast weighted round-robin" (balance roundrobin,
@@ -36,8 +38,10 @@ type rrMember struct {
 //
 // Backup servers are not scheduled: as in HAProxy without option
 // allbackups, only the first usable backup (in ID order) takes traffic, and
-// only while no active server is usable. Server maxconn saturation is not
-// taken into account (a saturated server is picked like any other).
+// only while no active server is usable. Like HAProxy, a saturated server
+// (one with a maxconn whose slots are all taken or whose queue is not
+// empty) is skipped without losing its place; when every active server is
+// saturated, next returns nil and the request waits in the backend's queue.
 //
 // An fwrr is safe for concurrent use.
 type fwrr struct {
@@ -68,6 +72,8 @@ type fwrrServer struct {
 	tree   *fwrrTree
 	linked bool
 	node   uint32
+	// maxConn is the server's maxconn (0 for none).
+	maxConn int
 }
 
 // fwrrGroup is a set of servers scheduled together (HAProxy's fwrr_group).
@@ -164,6 +170,7 @@ func (f *fwrr) update(members []rrMember) {
 			s = &fwrrServer{key: m.key, backup: m.backup}
 			f.byKey[m.key] = s
 		}
+		s.maxConn = m.maxConn
 		servers = append(servers, s)
 		ew := m.weight * beWeightScale
 		f.change(s, m.usable && ew > 0, ew)
@@ -185,7 +192,7 @@ func (f *fwrr) start(members []rrMember) {
 	total := 0
 	for _, m := range members {
 		ew := m.weight * beWeightScale
-		s := &fwrrServer{key: m.key, backup: m.backup, curEW: ew, nextEW: ew}
+		s := &fwrrServer{key: m.key, backup: m.backup, curEW: ew, nextEW: ew, maxConn: m.maxConn}
 		s.curUsable = m.usable && ew > 0
 		s.nextUsable = s.curUsable
 		f.servers = append(f.servers, s)
@@ -348,8 +355,9 @@ func (f *fwrr) updatePosition(s *fwrrServer) {
 }
 
 // next returns the next server in HAProxy's order, or nil when no server is
-// usable. avoid is skipped when another server is available (redispatch);
-// like HAProxy, skipping it does not cost it its turn.
+// usable or every active one is saturated (fwrr_get_next_server). avoid is
+// skipped when another server is available (redispatch); like HAProxy,
+// skipping a server, avoided or saturated, does not cost it its turn.
 func (f *fwrr) next(avoid *serverLive) *serverLive {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -362,6 +370,10 @@ func (f *fwrr) next(avoid *serverLive) *serverLive {
 	g := &f.act
 	switched := false
 	var srv, avoided *fwrrServer
+	// skipped lists the servers taken out of the trees and passed over.
+	var buf [4]*fwrrServer
+	skipped := buf[:0]
+pick:
 	for {
 		if g.currWeight == 0 {
 			g.currPos, g.currWeight = g.nextWeight, g.nextWeight
@@ -369,32 +381,35 @@ func (f *fwrr) next(avoid *serverLive) *serverLive {
 		for srv = f.fromGroup(); srv == nil; srv = f.fromGroup() {
 			if switched {
 				srv = avoided
-				break
+				break pick
 			}
 			switched = true
 			g.init, g.next = g.next, g.init
 			g.currWeight = g.nextWeight
 			g.currPos = g.currWeight
 		}
-		if srv == nil || srv == avoided {
-			break
-		}
 		f.updatePosition(srv)
 		f.dequeue(srv)
 		g.currPos++
-		if avoid == nil || srv.key != avoid || avoided != nil {
-			break
+		if !srv.key.full(srv.maxConn) {
+			if avoid == nil || srv.key != avoid || avoided != nil {
+				break
+			}
+			avoided = srv
 		}
-		avoided = srv
+		skipped = append(skipped, srv)
 	}
 	if srv != nil {
 		f.queueSrv(srv)
 	}
-	if avoided != nil && avoided != srv {
+	for _, s := range skipped {
+		if s == srv {
+			continue
+		}
 		if switched {
-			f.queueByWeight(g.init, avoided)
+			f.queueByWeight(g.init, s)
 		} else {
-			f.queueSrv(avoided)
+			f.queueSrv(s)
 		}
 	}
 	if srv == nil {

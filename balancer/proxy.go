@@ -103,11 +103,36 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 			p.downServer.live.sticky.redispatched.Add(1)
 		}
 	}
-	if srv == nil {
+	// slot is the server whose maxconn slot this request holds, if any.
+	var slot *serverLive
+	switch {
+	case srv == nil && be.saturated():
+		// Every server is saturated: wait in the backend's queue.
+		if srv = be.acquire(r, nil); srv == nil {
+			bl.responses[4].Add(1)
+			writeError(w, http.StatusServiceUnavailable)
+			return http.StatusServiceUnavailable
+		}
+		slot = srv.live
+	case srv == nil:
 		bl.noServer.Add(1)
 		bl.responses[4].Add(1)
 		writeError(w, http.StatusServiceUnavailable)
 		return http.StatusServiceUnavailable
+	case srv.cfg.MaxConn > 0:
+		if srv = be.acquire(r, srv); srv == nil {
+			bl.responses[4].Add(1)
+			writeError(w, http.StatusServiceUnavailable)
+			return http.StatusServiceUnavailable
+		}
+		slot = srv.live
+	}
+	if slot != nil {
+		defer func() {
+			if slot != nil {
+				be.live.queue.release(slot)
+			}
+		}()
 	}
 	var xff string
 	if forwardFor || be.cfg.ForwardFor {
@@ -140,6 +165,16 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		bl.retries.Add(1)
 		if redispatchNow(be, srv, p.server == srv, attempt+1, retries) {
 			if next := be.pick(client, srv); next != nil && next != srv {
+				if slot != nil {
+					be.live.queue.release(slot)
+					slot = nil
+				}
+				if next.cfg.MaxConn > 0 {
+					if next = be.acquire(r, next); next == nil {
+						break
+					}
+					slot = next.live
+				}
 				srv.live.redispatches.Add(1)
 				bl.redispatches.Add(1)
 				if p.server == srv {

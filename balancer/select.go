@@ -59,7 +59,8 @@ func sourceHash(client netip.Addr, inUse int) uint32 {
 }
 
 // pick chooses a server for a request that persistence did not assign, or
-// nil when none is usable. exclude is skipped when another server exists
+// nil when none is usable or, for roundrobin, leastconn and first, when
+// every usable server is saturated (see saturated). exclude is skipped when another server exists
 // (used when redispatching away from a failed server).
 func (be *backendRT) pick(client netip.Addr, exclude *serverRT) *serverRT {
 	var avoid *serverLive
@@ -103,8 +104,15 @@ func (be *backendRT) pick(client netip.Addr, exclude *serverRT) *serverRT {
 	return s
 }
 
+// saturated reports, after pick returned nil, whether servers are usable
+// but saturated, in which case the request waits in the backend's queue.
+func (be *backendRT) saturated() bool {
+	return len(be.usable) > 0 || be.backup != nil
+}
+
 // pickLeastConn returns the usable server with the fewest connections in
-// use relative to its weight, rotating among ties.
+// use relative to its weight, rotating among ties. Saturated servers are
+// skipped as HAProxy does; nil means every one is saturated.
 func (be *backendRT) pickLeastConn(exclude *serverRT) *serverRT {
 	n := len(be.usable)
 	start := int(be.live.rr.Add(1) % uint64(n))
@@ -112,7 +120,7 @@ func (be *backendRT) pickLeastConn(exclude *serverRT) *serverRT {
 	var bestCur, bestW int64
 	for i := range n {
 		s := be.usable[(start+i)%n]
-		if s == exclude && n > 1 {
+		if s == exclude && n > 1 || s.live.full(s.cfg.MaxConn) {
 			continue
 		}
 		cur, w := s.live.cur.Load(), int64(s.weight)
@@ -124,15 +132,20 @@ func (be *backendRT) pickLeastConn(exclude *serverRT) *serverRT {
 }
 
 // pickFirst returns the first usable server, in ID order, with a free
-// connection slot.
+// connection slot, or nil when every one is saturated.
 func (be *backendRT) pickFirst(exclude *serverRT) *serverRT {
+	saturated := false
 	for _, s := range be.usable {
 		if s == exclude {
 			continue
 		}
-		if s.cfg.MaxConn == 0 || s.live.cur.Load() < int64(s.cfg.MaxConn) {
+		if !s.live.full(s.cfg.MaxConn) {
 			return s
 		}
+		saturated = true
+	}
+	if saturated {
+		return nil
 	}
 	return be.usable[0]
 }

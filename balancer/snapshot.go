@@ -90,6 +90,10 @@ type BackendCounters struct {
 	// NoServer counts requests refused with 503 because no server was usable.
 	NoServer int64
 	LBTotal  int64
+	// QueueCur counts requests waiting for a server slot (maxconn), in the
+	// backend's queue and its servers' queues; QueueMax is its highest value.
+	QueueCur int64
+	QueueMax int64
 	Sticky   StickyCounters
 	// LastChange is when the backend last went up or down.
 	LastChange time.Time
@@ -256,4 +260,8 @@ type ServerCounters struct {
 	Downtime      time.Duration
 	LastSession   time.Time
 	Sticky        StickyCounters
+	// QueueCur counts requests waiting in the server's queue for a slot
+	// (maxconn); QueueMax is its highest value.
+	QueueCur int64
+	QueueMax int64
 }

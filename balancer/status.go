@@ -60,6 +60,8 @@ func (be *backendRT) status(now time.Time) BackendStatus {
 			LBTotal:       l.lbTotal.Load(),
 			Sticky:        l.sticky.read(),
 			LastChange:    time.Unix(0, l.lastChange.Load()),
+			QueueCur:      l.queue.total.Load(),
+			QueueMax:      l.queue.max.Load(),
 		},
 	}
 	bs.Config.Cookie = be.cfg.Cookie.Clone()
@@ -134,6 +136,8 @@ func (l *serverLive) read(now time.Time) ServerCounters {
 		Downs:         l.downs.Load(),
 		Downtime:      time.Duration(l.downtime.Load()),
 		Sticky:        l.sticky.read(),
+		QueueCur:      l.slots.qlen.Load(),
+		QueueMax:      l.slots.qmax.Load(),
 	}
 	if since := l.downSince.Load(); since != 0 {
 		c.Downtime += time.Duration(now.UnixNano() - since)
@@ -170,6 +174,7 @@ func clearCounters(all bool, max *atomic64, classes *[6]atomic64, counters ...*a
 // clear resets max counters, or every counter when all is set.
 func (l *serverLive) clear(all bool) {
 	clearCounters(all, &l.max, &l.responses, &l.sessions, &l.bytesIn, &l.bytesOut, &l.connErrors, &l.respErrors, &l.retries, &l.redispatches, &l.lbTotal, &l.checksFailed, &l.downs, &l.downtime)
+	l.slots.qmax.Store(0)
 	if all {
 		l.sticky.reset()
 	}
@@ -177,6 +182,7 @@ func (l *serverLive) clear(all bool) {
 
 func (l *backendLive) clear(all bool) {
 	clearCounters(all, &l.max, &l.responses, &l.sessions, &l.requests, &l.bytesIn, &l.bytesOut, &l.connErrors, &l.respErrors, &l.retries, &l.redispatches, &l.noServer, &l.lbTotal)
+	l.queue.max.Store(0)
 	if all {
 		l.sticky.reset()
 	}

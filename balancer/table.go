@@ -378,10 +378,11 @@ func (be *backendRT) finish() {
 	be.buildSchedule()
 }
 
-// publishRR brings the backend's round-robin state in line with this
-// table. It is called once the table is published, under the writer lock,
+// publishRR brings the backend's round-robin and queueing state in line
+// with this table. It is called once the table is published, under the writer lock,
 // so a refused change never moves the round-robin position.
 func (be *backendRT) publishRR() {
+	be.publishQueue()
 	var st interface{ update([]rrMember) }
 	switch be.cfg.Balance {
 	case RoundRobin:
@@ -393,7 +394,7 @@ func (be *backendRT) publishRR() {
 	}
 	members := make([]rrMember, len(be.servers))
 	for i, s := range be.servers {
-		members[i] = rrMember{key: s.live, weight: s.weight, usable: s.usable(), backup: s.cfg.Backup}
+		members[i] = rrMember{key: s.live, weight: s.weight, usable: s.usable(), backup: s.cfg.Backup, maxConn: s.cfg.MaxConn}
 	}
 	st.update(members)
 }
@@ -541,6 +542,8 @@ type backendLive struct {
 	responses                                       [6]atomic.Int64
 	sticky                                          stickyLive
 	lastChange                                      atomic.Int64 // unix nanoseconds
+	// queue holds requests waiting for a server slot (maxconn).
+	queue slotQueue
 }
 
 func newBackendLive(now time.Time) *backendLive {

@@ -29,6 +29,8 @@ type serverLive struct {
 	// checkNow asks the health checker for an immediate check, after
 	// traffic saw a connection failure.
 	checkNow chan struct{}
+	// slots is the server's maxconn queueing state.
+	slots serverSlots
 }
 
 func newServerLive() *serverLive {

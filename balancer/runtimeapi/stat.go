@@ -315,7 +315,8 @@ func serverRow(be *balancer.BackendStatus, sv *balancer.ServerStatus, legends bo
 	st := sv.Stats
 	r.set(0, be.Config.Name)
 	r.set(1, sv.Config.Name)
-	r.zero(2, 3)
+	r.setN(2, st.QueueCur)
+	r.setN(3, st.QueueMax)
 	r.setN(4, st.CurSessions)
 	r.setN(5, st.MaxSessions)
 	if sv.Config.MaxConn > 0 {
@@ -405,7 +406,8 @@ func backendRow(be *balancer.BackendStatus, legends bool, now time.Time) *statRo
 	st := be.Stats
 	r.set(0, be.Config.Name)
 	r.set(1, "BACKEND")
-	r.zero(2, 3)
+	r.setN(2, st.QueueCur)
+	r.setN(3, st.QueueMax)
 	r.setN(4, st.CurSessions)
 	r.setN(5, st.MaxSessions)
 	r.setN(7, st.TotalSessions)
