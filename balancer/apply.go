@@ -254,13 +254,7 @@ func (be *backendRT) replace(old, s *serverRT) {
 func (s *serverRT) apply(c Change, be *backendRT, now time.Time) error {
 	switch c := c.(type) {
 	case SetAdminState:
-		s.admin &^= AdminFMaint | AdminFDrain
-		switch c.State {
-		case Maint:
-			s.admin |= AdminFMaint
-		case Drain:
-			s.admin |= AdminFDrain
-		}
+		s.setAdminMode(c.State)
 	case SetWeight:
 		if c.Weight < 0 || c.Weight > 256 {
 			return ErrWeightRange

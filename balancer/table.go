@@ -297,16 +297,22 @@ func newServerRT(id int, sc Server, now time.Time) (*serverRT, error) {
 	return s, nil
 }
 
-// restore applies persisted runtime settings to a freshly built server.
-func (s *serverRT) restore(rt ServerRuntime) {
-	defer s.noteMaint(s.inMaint())
+// setAdminMode sets the operator's forced state: ready clears forced
+// maintenance and drain, drain and maint set one and clear the other.
+func (s *serverRT) setAdminMode(m AdminMode) {
 	s.admin &^= AdminFMaint | AdminFDrain
-	switch rt.Admin {
+	switch m {
 	case Maint:
 		s.admin |= AdminFMaint
 	case Drain:
 		s.admin |= AdminFDrain
 	}
+}
+
+// restore applies persisted runtime settings to a freshly built server.
+func (s *serverRT) restore(rt ServerRuntime) {
+	defer s.noteMaint(s.inMaint())
+	s.setAdminMode(rt.Admin)
 	if rt.Weight >= 0 && rt.Weight <= 256 {
 		s.weight = rt.Weight
 	}
