@@ -30,6 +30,35 @@ type Global struct {
 	StatsTimeout time.Duration
 	// StatsMaxConn caps concurrent Runtime API clients (default 10).
 	StatsMaxConn int
+	// MaxConn caps concurrent client connections of the whole process
+	// (global maxconn); 0 derives it from the file-descriptor limit as
+	// HAProxy does.
+	MaxConn int
+	// BufSize is tune.bufsize: a request's or response's header block must
+	// fit in BufSize-MaxRewrite bytes. 0 means 16384.
+	BufSize int
+	// MaxRewrite is tune.maxrewrite, the part of a buffer kept for header
+	// rewrites. 0 means 1024.
+	MaxRewrite int
+}
+
+// Default buffer sizes, HAProxy 2.6's.
+const (
+	DefaultBufSize    = 16384
+	DefaultMaxRewrite = 1024
+)
+
+// HeaderLimit returns the largest header block (start line and headers)
+// accepted from a client or a server: tune.bufsize minus tune.maxrewrite.
+func (g Global) HeaderLimit() int {
+	size, rewrite := g.BufSize, g.MaxRewrite
+	if size <= 0 {
+		size = DefaultBufSize
+	}
+	if rewrite <= 0 {
+		rewrite = DefaultMaxRewrite
+	}
+	return size - rewrite
 }
 
 // Level is a Runtime API access level.
@@ -77,8 +106,22 @@ type Frontend struct {
 	Binds          []string // "ADDR:PORT", as on a bind line
 	DefaultBackend string
 	// ForwardFor adds X-Forwarded-For (option forwardfor).
-	ForwardFor    bool
+	ForwardFor bool
+	// MaxConn caps the frontend's concurrent client connections; 0 means
+	// the global maxconn.
+	MaxConn int
+	// TimeoutClient is client-side inactivity (timeout client).
 	TimeoutClient time.Duration
+	// TimeoutHTTPRequest bounds the wait for a complete request header
+	// block (timeout http-request); 0 means TimeoutClient.
+	TimeoutHTTPRequest time.Duration
+	// TimeoutHTTPKeepAlive bounds the idle time between requests on a
+	// client connection (timeout http-keep-alive); 0 means
+	// TimeoutHTTPRequest, then TimeoutClient.
+	TimeoutHTTPKeepAlive time.Duration
+	// TimeoutClientFin is client inactivity once the client half-closed
+	// (timeout client-fin); 0 means TimeoutClient.
+	TimeoutClientFin time.Duration
 }
 
 // Algorithm is a backend's load-balancing algorithm ("balance" line).
@@ -132,6 +175,12 @@ type Backend struct {
 	TimeoutServer  time.Duration
 	TimeoutCheck   time.Duration
 	TimeoutQueue   time.Duration
+	// TimeoutTunnel replaces client and server inactivity timeouts once a
+	// connection is a tunnel (websocket); 0 keeps them.
+	TimeoutTunnel time.Duration
+	// TimeoutServerFin is server inactivity once the server half-closed
+	// (timeout server-fin); 0 means TimeoutServer.
+	TimeoutServerFin time.Duration
 
 	Servers   []Server
 	Templates []ServerTemplate

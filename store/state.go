@@ -139,8 +139,8 @@ func writeGlobal(ctx context.Context, tx *sql.Tx, g balancer.Global) error {
 		return fmt.Errorf("clear stats sockets: %w", err)
 	}
 	_, err := tx.ExecContext(ctx,
-		"INSERT INTO global_settings (id, stats_timeout_ns, stats_maxconn) VALUES (1, ?, ?)",
-		int64(g.StatsTimeout), g.StatsMaxConn)
+		"INSERT INTO global_settings (id, stats_timeout_ns, stats_maxconn, maxconn, bufsize, maxrewrite) VALUES (1, ?, ?, ?, ?, ?)",
+		int64(g.StatsTimeout), g.StatsMaxConn, g.MaxConn, g.BufSize, g.MaxRewrite)
 	if err != nil {
 		return fmt.Errorf("write global settings: %w", err)
 	}
@@ -157,9 +157,11 @@ func writeGlobal(ctx context.Context, tx *sql.Tx, g balancer.Global) error {
 
 func insertFrontend(ctx context.Context, tx execer, pos int, f balancer.Frontend) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO frontends
-		(name, position, proxy_id, binds, default_backend, forward_for, timeout_client_ns)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		f.Name, pos, f.ID, encodeList(f.Binds), f.DefaultBackend, f.ForwardFor, int64(f.TimeoutClient))
+		(name, position, proxy_id, binds, default_backend, forward_for, timeout_client_ns,
+		maxconn, timeout_http_request_ns, timeout_http_keep_alive_ns, timeout_client_fin_ns)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		f.Name, pos, f.ID, encodeList(f.Binds), f.DefaultBackend, f.ForwardFor, int64(f.TimeoutClient),
+		f.MaxConn, int64(f.TimeoutHTTPRequest), int64(f.TimeoutHTTPKeepAlive), int64(f.TimeoutClientFin))
 	if err != nil {
 		return fmt.Errorf("write frontend %q: %w", f.Name, err)
 	}
@@ -173,9 +175,10 @@ const backendColumns = `proxy_id, balance, cookie_enabled, cookie_name, cookie_m
 	cookie_domains, cookie_maxidle_ns, cookie_maxlife_ns, cookie_attrs, dynamic_cookie_key,
 	persist, redispatch, redispatch_interval, retries, forward_for,
 	httpchk_enabled, httpchk_method, httpchk_uri, httpchk_version, httpchk_expect_status,
-	timeout_connect_ns, timeout_server_ns, timeout_check_ns, timeout_queue_ns`
+	timeout_connect_ns, timeout_server_ns, timeout_check_ns, timeout_queue_ns,
+	timeout_tunnel_ns, timeout_server_fin_ns`
 
-const backendColumnCount = 31
+const backendColumnCount = 33
 
 func backendValues(b balancer.Backend) ([]any, error) {
 	c := b.Cookie
@@ -197,6 +200,7 @@ func backendValues(b balancer.Backend) ([]any, error) {
 		b.Persist, b.Redispatch, b.RedispatchInterval, b.Retries, b.ForwardFor,
 		b.HTTPCheck != nil, h.Method, h.URI, h.Version, h.ExpectStatus,
 		int64(b.TimeoutConnect), int64(b.TimeoutServer), int64(b.TimeoutCheck), int64(b.TimeoutQueue),
+		int64(b.TimeoutTunnel), int64(b.TimeoutServerFin),
 	}, nil
 }
 
@@ -408,8 +412,9 @@ type querier interface {
 func loadState(ctx context.Context, q querier) (balancer.State, bool, error) {
 	var st balancer.State
 	var timeout int64
-	err := q.QueryRowContext(ctx, "SELECT stats_timeout_ns, stats_maxconn FROM global_settings WHERE id = 1").
-		Scan(&timeout, &st.Config.Global.StatsMaxConn)
+	g := &st.Config.Global
+	err := q.QueryRowContext(ctx, "SELECT stats_timeout_ns, stats_maxconn, maxconn, bufsize, maxrewrite FROM global_settings WHERE id = 1").
+		Scan(&timeout, &g.StatsMaxConn, &g.MaxConn, &g.BufSize, &g.MaxRewrite)
 	if errors.Is(err, sql.ErrNoRows) {
 		return balancer.State{}, false, nil
 	}
@@ -433,15 +438,16 @@ func loadState(ctx context.Context, q querier) (balancer.State, bool, error) {
 		return st, false, fmt.Errorf("read stats sockets: %w", err)
 	}
 
-	err = eachRow(ctx, q, `SELECT name, proxy_id, binds, default_backend, forward_for, timeout_client_ns
+	err = eachRow(ctx, q, `SELECT name, proxy_id, binds, default_backend, forward_for, timeout_client_ns,
+		maxconn, timeout_http_request_ns, timeout_http_keep_alive_ns, timeout_client_fin_ns
 		FROM frontends ORDER BY position`, func(r *sql.Rows) error {
 		var f balancer.Frontend
 		var binds string
-		var timeout int64
-		if err := r.Scan(&f.Name, &f.ID, &binds, &f.DefaultBackend, &f.ForwardFor, &timeout); err != nil {
+		if err := r.Scan(&f.Name, &f.ID, &binds, &f.DefaultBackend, &f.ForwardFor, (*durationScanner)(&f.TimeoutClient),
+			&f.MaxConn, (*durationScanner)(&f.TimeoutHTTPRequest), (*durationScanner)(&f.TimeoutHTTPKeepAlive),
+			(*durationScanner)(&f.TimeoutClientFin)); err != nil {
 			return err
 		}
-		f.TimeoutClient = time.Duration(timeout)
 		var err error
 		if f.Binds, err = decodeList(binds); err != nil {
 			return fmt.Errorf("frontend %q binds: %w", f.Name, err)
@@ -584,7 +590,8 @@ func scanBackend(r *sql.Rows, id *int64) (balancer.Backend, error) {
 		&b.Persist, &b.Redispatch, &b.RedispatchInterval, &b.Retries, &b.ForwardFor,
 		&checkOn, &h.Method, &h.URI, &h.Version, &h.ExpectStatus,
 		(*durationScanner)(&b.TimeoutConnect), (*durationScanner)(&b.TimeoutServer),
-		(*durationScanner)(&b.TimeoutCheck), (*durationScanner)(&b.TimeoutQueue))
+		(*durationScanner)(&b.TimeoutCheck), (*durationScanner)(&b.TimeoutQueue),
+		(*durationScanner)(&b.TimeoutTunnel), (*durationScanner)(&b.TimeoutServerFin))
 	if err != nil {
 		return b, err
 	}
