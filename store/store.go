@@ -14,8 +14,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -72,6 +74,8 @@ type Store struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	// readOnly is set by OpenReadOnly; wdb and rdb are then one handle.
+	readOnly bool
 }
 
 // Open opens the SQLite database at path, creating it with mode 0600 if it
@@ -121,6 +125,81 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 	return s, nil
 }
 
+// OpenReadOnly opens an existing database for reading only: it creates no
+// file, runs no migration and writes nothing, so a dry run can read what a
+// running process keeps. It fails with an error matching os.ErrNotExist
+// when path does not exist, and when the schema is not the newest one (the
+// database was not yet migrated by this version of Tether). Methods that
+// write fail.
+func OpenReadOnly(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	s := &Store{path: path, log: log.With("component", "store"), now: time.Now}
+	dsn, err := readOnlyDSN(path)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	s.wdb, s.rdb = db, db
+	s.readOnly = true
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	have, err := s.SchemaVersion(ctx)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if want := newestMigration(); have != want {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: schema version %d, this Tether needs %d (a read-only open does not migrate)", path, have, want)
+	}
+	return s, nil
+}
+
+// newestMigration returns the version of the newest embedded migration:
+// the number its file name starts with.
+func newestMigration() int64 {
+	entries, _ := fs.ReadDir(migrations.FS, ".")
+	var newest int64
+	for _, e := range entries {
+		num, _, _ := strings.Cut(e.Name(), "_")
+		if v, err := strconv.ParseInt(num, 10, 64); err == nil && v > newest {
+			newest = v
+		}
+	}
+	return newest
+}
+
+// readOnlyDSN opens path without creating or changing any file. While
+// another process has the database open, its write-ahead log and shared
+// memory files exist and a read-only connection uses them; otherwise the
+// file is read as immutable, which needs neither. A leftover log with
+// content but no shared memory (after a crash) cannot be read without
+// creating a file, and is refused.
+func readOnlyDSN(path string) (string, error) {
+	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	base := "file:" + esc + "?_pragma=busy_timeout(5000)&_pragma=query_only(1)"
+	_, shmErr := os.Stat(path + "-shm")
+	wal, walErr := os.Stat(path + "-wal")
+	switch {
+	case shmErr == nil && walErr == nil:
+		return base + "&mode=ro", nil
+	case walErr != nil || wal.Size() == 0:
+		return base + "&mode=ro&immutable=1", nil
+	}
+	return "", fmt.Errorf("%s has a write-ahead log that was not checkpointed; start Tether on it once, or open it read-write", path)
+}
+
 // dsn returns the modernc.org/sqlite data source name for path. Every
 // connection gets WAL, foreign keys, a 5 s busy timeout and full
 // synchronous commits (a change acknowledged after its commit survives a
@@ -161,6 +240,12 @@ func (s *Store) Close() error {
 
 func (s *Store) close() error {
 	var errs []error
+	if s.readOnly {
+		if err := s.rdb.Close(); err != nil {
+			return fmt.Errorf("close store %s: %w", s.path, err)
+		}
+		return nil
+	}
 	if s.rdb != nil {
 		errs = append(errs, s.rdb.Close())
 	}

@@ -189,7 +189,7 @@ func TestImportExportRoundTrip(t *testing.T) {
 	if err := run(context.Background(), []string{"import", "-n", "-f", again, "-db", f.db}, func(string) string { return "" }, nil, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if strings.TrimSpace(out.String()) != "no change" {
+	if strings.TrimSpace(out.String()) != "no change\ndry run: nothing written" {
 		t.Fatalf("re-importing the export changes things:\n%s\nexport:\n%s", out.String(), exported.String())
 	}
 	if bin, err := exec.LookPath("haproxy"); err == nil {

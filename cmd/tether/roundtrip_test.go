@@ -46,7 +46,7 @@ func TestImportExportEveryConfig(t *testing.T) {
 			if err := run(context.Background(), []string{"import", "-n", "-f", again, "-db", db}, env, nil, &out, io.Discard); err != nil {
 				t.Fatalf("re-import: %v", err)
 			}
-			if strings.TrimSpace(out.String()) != "no change" {
+			if strings.TrimSpace(out.String()) != "no change\ndry run: nothing written" {
 				t.Fatalf("re-importing the export changes:\n%s\nexport:\n%s", out.String(), exported.String())
 			}
 		})

@@ -88,16 +88,24 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		// keeps little: collecting less often buys throughput for memory.
 		debug.SetGCPercent(400)
 	}
+	// Claim the database before reading or writing it: a second process on
+	// the same file must not replace the first one's state.
+	lock, err := store.Lock(sc.db)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	st, err := store.Open(ctx, sc.db, log.With("component", "store"))
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 
-	state, seeded, err := loadState(ctx, st, sc.file, stderr, log)
+	plan, err := planStart(ctx, st, sc.file, stderr, log)
 	if err != nil {
 		return err
 	}
+	state := plan.state
 	resolved, initErrs := discovery.InitAddrs(ctx, state.Config, nil, lastAddrs(state))
 	for _, e := range initErrs {
 		log.Warn("init-addr", "error", e)
@@ -111,9 +119,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer bal.Close()
-	if err := syncStored(ctx, st, state, bal.State()); err != nil {
-		return err
-	}
 
 	var wg sync.WaitGroup
 	runCtx, stopRunners := context.WithCancel(context.Background())
@@ -135,20 +140,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Audit:         auditRejected(st, log),
 	})
 
-	demo := isDemo(state.Config)
-	if demo {
-		origins, err := startDemoOrigins(state.Config)
-		if err != nil {
-			log.Warn("demo origins not started", "error", err)
-		}
-		defer func() {
-			for _, o := range origins {
-				o.Close()
-			}
-		}()
-	}
-
-	// Runtime API sockets.
+	// Bind every listener before writing anything: a start that fails on a
+	// busy port leaves the database as it was.
 	sockets := state.Config.Global.StatsSockets
 	if len(sockets) == 0 && sc.socket != "" {
 		sockets = []balancer.StatsSocket{{Address: sc.socket, Level: balancer.LevelAdmin}}
@@ -167,10 +160,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		listeners = append(listeners, l)
 		log.Info("runtime API listening", "socket", sock.Address, "level", levelOr(sock.Level))
 	}
-
-	// Frontends.
-	var servers []*http.Server
-	errc := make(chan error, 16)
+	type frontendListener struct {
+		name string
+		srv  *http.Server
+		ln   net.Listener
+	}
+	var frontends []frontendListener
+	defer func() {
+		for _, f := range frontends {
+			f.ln.Close()
+		}
+	}()
 	for _, fe := range state.Config.Frontends {
 		h, err := bal.Handler(fe.Name)
 		if err != nil {
@@ -185,34 +185,62 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			// (HAProxy's timeout http-request defaults to it) and idling.
 			clientTimeout := orDuration(fe.TimeoutClient, 60*time.Second)
 			srv := &http.Server{Handler: h, ReadHeaderTimeout: clientTimeout, IdleTimeout: clientTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-			servers = append(servers, srv)
-			go func() { errc <- srv.Serve(ln) }()
-			log.Info("frontend listening", "frontend", fe.Name, "addr", ln.Addr().String())
+			frontends = append(frontends, frontendListener{name: fe.Name, srv: srv, ln: ln})
 		}
 	}
-
-	// Console.
-	var console *web.Server
+	var consoleLn net.Listener
 	if sc.console != "" {
-		password, created, err := ensureAdmin(ctx, st, getenv)
-		if err != nil {
-			return err
-		}
-		console = web.NewServer(log, web.Deps{Balancer: bal, Runtime: dispatcher, Sessions: st, Users: st, Audit: st}, web.Options{Socat: socatAddress(sockets)})
-		ln, err := net.Listen("tcp", sc.console)
+		consoleLn, err = net.Listen("tcp", sc.console)
 		if err != nil {
 			return fmt.Errorf("console: listen on %s: %w", sc.console, err)
 		}
+		defer consoleLn.Close()
+	}
+
+	// Everything is bound: store what runs, in one transaction.
+	if err := storeRunning(ctx, st, plan, bal.State()); err != nil {
+		return err
+	}
+	var password string
+	var adminCreated bool
+	if consoleLn != nil {
+		if password, adminCreated, err = ensureAdmin(ctx, st, getenv); err != nil {
+			return err
+		}
+	}
+
+	demo := isDemo(state.Config)
+	if demo {
+		origins, err := startDemoOrigins(state.Config)
+		if err != nil {
+			log.Warn("demo origins not started", "error", err)
+		}
+		defer func() {
+			for _, o := range origins {
+				o.Close()
+			}
+		}()
+	}
+
+	var servers []*http.Server
+	errc := make(chan error, 16)
+	for _, f := range frontends {
+		servers = append(servers, f.srv)
+		go func() { errc <- f.srv.Serve(f.ln) }()
+		log.Info("frontend listening", "frontend", f.name, "addr", f.ln.Addr().String())
+	}
+	if consoleLn != nil {
+		console := web.NewServer(log, web.Deps{Balancer: bal, Runtime: dispatcher, Sessions: st, Users: st, Audit: st}, web.Options{Socat: socatAddress(sockets)})
 		srv := &http.Server{Handler: console, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 		servers = append(servers, srv)
-		go func() { errc <- srv.Serve(ln) }()
-		fmt.Fprintf(stdout, "Tether console: http://%s/\n", ln.Addr())
-		if created {
+		go func() { errc <- srv.Serve(consoleLn) }()
+		fmt.Fprintf(stdout, "Tether console: http://%s/\n", consoleLn.Addr())
+		if adminCreated {
 			fmt.Fprintf(stdout, "Admin user \"admin\" created with password: %s\n(shown once; change it on the Users page)\n", password)
 		}
 		goRun("web", console.Run)
 	}
-	if seeded {
+	if plan.seeded {
 		fmt.Fprintln(stdout, "Empty database: seeded the demo backend over three built-in origins.")
 	}
 	goRun("health", bal.Run)
@@ -285,11 +313,15 @@ func socatAddress(sockets []balancer.StatsSocket) string {
 	return ""
 }
 
-// syncStored stores the balancer's state when building it changed what
-// the database holds (defaults filled in, addresses found by init-addr), so
-// that every later change commits on top of exactly what runs.
-func syncStored(ctx context.Context, st *store.Store, stored, running balancer.State) error {
-	if reflect.DeepEqual(store.Normalize(stored), store.Normalize(running)) {
+// storeRunning stores the state the balancer runs, in one transaction: the
+// plan's import or demo, with what building the balancer filled in
+// (defaults, addresses found by init-addr), so that every later change
+// commits on top of exactly what runs.
+func storeRunning(ctx context.Context, st *store.Store, plan startPlan, running balancer.State) error {
+	if plan.write != nil {
+		return st.ReplaceState(ctx, running, *plan.write)
+	}
+	if reflect.DeepEqual(store.Normalize(plan.state), store.Normalize(running)) {
 		return nil
 	}
 	e := store.AuditEntry{Time: time.Now(), Actor: "tether", Channel: "import", Source: "startup", Command: "store the running state", Result: store.ResultOK}

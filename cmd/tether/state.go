@@ -19,74 +19,87 @@ import (
 	"tether/store"
 )
 
-// loadState returns the state to run: the database's, after importing the
-// config file when one is given and it changed since it was last imported,
-// or the demo when the database is empty and no file is given.
-func loadState(ctx context.Context, st *store.Store, file string, stderr io.Writer, log *slog.Logger) (balancer.State, bool, error) {
+// startPlan is what a start will run and what it must write first. Nothing
+// is written while planning: a start that fails before commit changes
+// nothing in the database.
+type startPlan struct {
+	state balancer.State
+	// write, when set, is the one transaction that stores state: the
+	// import of a changed file, or the demo on an empty database.
+	write *store.AuditEntry
+	// seeded reports that write seeds the demo.
+	seeded bool
+}
+
+// planStart returns the state to run: the database's, or the config file's
+// when one is given and it changed since it was last imported (runtime
+// settings of unchanged servers kept), or the demo when the database is
+// empty and no file is given.
+func planStart(ctx context.Context, st *store.Store, file string, stderr io.Writer, log *slog.Logger) (startPlan, error) {
 	cur, found, err := st.LoadState(ctx)
 	if err != nil {
-		return balancer.State{}, false, err
+		return startPlan{}, err
 	}
 	if file != "" {
 		src, err := os.ReadFile(file)
 		if err != nil {
-			return balancer.State{}, false, fmt.Errorf("read config: %w", err)
+			return startPlan{}, fmt.Errorf("read config: %w", err)
 		}
 		digest := fileDigest(src)
 		if found {
 			last, err := lastImportDigest(ctx, st, file)
 			if err != nil {
-				return balancer.State{}, false, err
+				return startPlan{}, err
 			}
 			if last == digest {
 				log.Info("config file unchanged since its import; running the stored state with its runtime changes", "file", file)
-				return cur, false, nil
+				return startPlan{state: cur}, nil
 			}
 		}
-		next, err := importedState(file, src, cur, false, stderr)
+		next, _, err := importedState(file, src, cur, false, stderr)
 		if err != nil {
-			return balancer.State{}, false, err
+			return startPlan{}, err
 		}
-		if err := st.ReplaceState(ctx, next, importAudit(file, digest, cur, next, found)); err != nil {
-			return balancer.State{}, false, err
+		e := importAudit(file, digest, cur, next, found)
+		if found {
+			for _, c := range diffStates(cur, next) {
+				fmt.Fprintf(stderr, "%s changed since its last import: %s\n", file, c)
+			}
 		}
-		return next, false, nil
+		return startPlan{state: next, write: &e}, nil
 	}
 	if found {
-		return cur, false, nil
+		return startPlan{state: cur}, nil
 	}
-	demo := demoState()
 	e := store.AuditEntry{Time: time.Now(), Actor: "tether", Channel: "import", Source: "demo", Command: "seed demo", Result: "ok"}
-	if err := st.ReplaceState(ctx, demo, e); err != nil {
-		return balancer.State{}, false, err
-	}
-	return demo, true, nil
+	return startPlan{state: demoState(), write: &e, seeded: true}, nil
 }
 
 // importedState parses a config file, printing its warnings, and returns
-// the state of running it from cur: runtime settings of unchanged servers
-// kept, unless replace. It fails when a balancer cannot be built from it.
-func importedState(file string, src []byte, cur balancer.State, replace bool, stderr io.Writer) (balancer.State, error) {
+// the state of running it from cur (runtime settings of unchanged servers
+// kept, unless replace) and the number of warnings. It fails when a
+// balancer cannot be built from it.
+func importedState(file string, src []byte, cur balancer.State, replace bool, stderr io.Writer) (balancer.State, int, error) {
 	cfg, warnings, err := haproxycfg.Parse(file, src)
 	for _, w := range warnings {
 		fmt.Fprintln(stderr, "warning:", w)
 	}
 	if err != nil {
-		return balancer.State{}, err
+		return balancer.State{}, len(warnings), err
 	}
 	next := mergeImport(cur, cfg)
 	if replace {
 		next.Servers = map[string]balancer.ServerRuntime{}
 	}
 	if _, err := balancer.New(next.Config, balancer.Options{Runtime: next.Servers}); err != nil {
-		return balancer.State{}, fmt.Errorf("%s: %w", file, err)
+		return balancer.State{}, len(warnings), fmt.Errorf("%s: %w", file, err)
 	}
-	return next, nil
+	return next, len(warnings), nil
 }
 
-// openState opens the database and loads its state.
+// openState opens the database read-only and loads its state.
 func openState(ctx context.Context, db string) (*store.Store, balancer.State, bool, error) {
-	st, err := store.Open(ctx, db, nil)
+	st, err := store.OpenReadOnly(ctx, db, nil)
 	if err != nil {
 		return nil, balancer.State{}, false, err
 	}
@@ -230,12 +243,15 @@ func hostPort(s balancer.Server) string {
 	return s.Address
 }
 
-// runImport shows what a config file would change and applies it.
+// runImport shows what a config file would change and applies it. It
+// refuses a database that a running Tether holds, and a dry run neither
+// creates nor writes any file.
 func runImport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("import", stderr)
 	file := fs.String("f", "", "HAProxy-syntax config file")
 	replace := fs.Bool("replace", false, "drop runtime changes instead of keeping those of unchanged servers")
-	dryRun := fs.Bool("n", false, "only show what would change")
+	dryRun := fs.Bool("n", false, "only show what would change; write nothing")
+	strict := fs.Bool("strict", false, "fail when the file has warnings")
 	db := fs.String("db", envOr(getenv, "TETHER_DB", "tether.db"), "SQLite database file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -247,14 +263,44 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return fmt.Errorf("read config: %w", err)
 	}
-	st, cur, found, err := openState(ctx, *db)
+	if !*dryRun {
+		lock, err := store.Lock(*db)
+		if err != nil {
+			if errors.Is(err, store.ErrInUse) {
+				return fmt.Errorf("import: %w: a running Tether owns it; change it through that process, or stop it first", err)
+			}
+			return err
+		}
+		defer lock.Release()
+	}
+	// Read what the database holds without creating it: a refused import
+	// leaves no file behind.
+	var st *store.Store
+	_, statErr := os.Stat(*db)
+	switch {
+	case errors.Is(statErr, os.ErrNotExist):
+	case *dryRun:
+		st, err = store.OpenReadOnly(ctx, *db, nil)
+	default:
+		st, err = store.Open(ctx, *db, nil)
+	}
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	next, err := importedState(*file, src, cur, *replace, stderr)
+	var cur balancer.State
+	found := false
+	if st != nil {
+		defer st.Close()
+		if cur, found, err = st.LoadState(ctx); err != nil {
+			return err
+		}
+	}
+	next, warnings, err := importedState(*file, src, cur, *replace, stderr)
 	if err != nil {
 		return err
+	}
+	if *strict && warnings > 0 {
+		return fmt.Errorf("import: %s has %d warning(s) and -strict is set: nothing written", *file, warnings)
 	}
 	changes := diffStates(cur, next)
 	if !found {
@@ -267,7 +313,14 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintln(stdout, c)
 	}
 	if *dryRun {
+		fmt.Fprintln(stdout, "dry run: nothing written")
 		return nil
+	}
+	if st == nil {
+		if st, err = store.Open(ctx, *db, nil); err != nil {
+			return err
+		}
+		defer st.Close()
 	}
 	if err := st.ReplaceState(ctx, next, importAudit(*file, fileDigest(src), cur, next, found)); err != nil {
 		return err
