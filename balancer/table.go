@@ -225,6 +225,10 @@ func buildBackend(id int, bc Backend, runtime map[string]ServerRuntime, prev *ta
 		if prevBE != nil {
 			if old := prevBE.byName[sc.Name]; old != nil {
 				s.live = old.live
+				if sameServer(old.cfg, sc) && old.admin == s.admin {
+					// A reload keeps what checks found.
+					s.op, s.health, s.lastChange = old.op, old.health, old.lastChange
+				}
 			}
 		}
 		if s.live == nil {
