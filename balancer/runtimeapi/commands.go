@@ -54,7 +54,22 @@ func commandTable() []*command {
 		{words: []string{"show", "cookie", "backend"}, usage: "show cookie backend <bk>", desc: "show a backend's cookie line (Tether extension)", extension: true, run: cmdShowCookie},
 		{words: []string{"add", "server"}, usage: "add server <bk>/<srv>", desc: "create a new server", changes: true, run: admin(cmdAddServer)},
 		{words: []string{"del", "server"}, usage: "del server <bk>/<srv>", desc: "remove a dynamically added server", changes: true, run: admin(cmdDelServer)},
+		{words: []string{"reload"}, usage: "reload", desc: "re-read the configuration file and apply what changed (Tether extension)", changes: true, extension: true, run: admin(cmdReload)},
 	}
+}
+
+// cmdReload re-reads the configuration file, as SIGUSR2 and SIGHUP do.
+func cmdReload(c *call) {
+	if c.d.opts.Reload == nil {
+		c.err("Nothing to reload: no configuration file.\n")
+		return
+	}
+	out, err := c.d.opts.Reload(c.ctx, c.s.origin)
+	if err != nil {
+		c.err(err.Error() + "\n")
+		return
+	}
+	c.msg(sevInfo, out+"\n")
 }
 
 func cmdLowerLevel(l balancer.Level) func(c *call) {

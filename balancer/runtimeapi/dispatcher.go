@@ -34,6 +34,10 @@ type DispatcherOptions struct {
 	// through Origin.Command). command has secrets masked; result is the
 	// reply text without severity prefix.
 	Audit func(origin balancer.Origin, command string, result string)
+	// Reload re-reads the configuration file and applies what changed
+	// ("reload", a Tether extension); it returns the reply text. Without
+	// it the command answers that there is nothing to reload.
+	Reload func(ctx context.Context, origin balancer.Origin) (string, error)
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }

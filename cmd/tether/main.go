@@ -6,7 +6,8 @@
 //
 //	tether [serve] [-f haproxy.cfg] [-db tether.db] [-console 127.0.0.1:9090]
 //	tether ctl [-s SOCKET|ADDR] ['CMD; CMD']
-//	tether import -f FILE [-replace] [-db tether.db]
+//	tether reload [-s SOCKET|ADDR]
+//	tether import -f FILE [-n] [-strict] [-replace] [-db tether.db]
 //	tether export [-db tether.db]
 //	tether cookie -key KEY ADDR:PORT
 package main
@@ -52,6 +53,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runServe(ctx, args, getenv, stdout, stderr)
 	case "ctl":
 		return runCtl(ctx, args, stdin, stdout, stderr)
+	case "reload":
+		// The same as "ctl reload": the running process re-reads its file.
+		return runCtl(ctx, append(args, "reload"), stdin, stdout, stderr)
 	case "import":
 		return runImport(ctx, args, getenv, stdout, stderr)
 	case "export":
@@ -71,8 +75,12 @@ const usage = `Usage:
       Run the balancer, its Runtime API sockets and the console.
   tether ctl [-s SOCKET|ADDR] ['CMD; CMD']
       Send Runtime API commands (interactive prompt without a command).
-  tether import -f FILE [-replace] [-db tether.db]
-      Show what an HAProxy config file would change, and apply it.
+  tether reload [-s SOCKET|ADDR]
+      Make the running process re-read its -f file and apply what changed
+      (as kill -USR2 or kill -HUP does); prints what changed or why not.
+  tether import -f FILE [-n] [-strict] [-replace] [-db tether.db]
+      Show what an HAProxy config file would change, and apply it (refused
+      while a running Tether holds the database).
   tether export [-db tether.db]
       Print the current state as an HAProxy config.
   tether cookie -key KEY ADDR:PORT

@@ -12,10 +12,13 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"os/signal"
 	"reflect"
 	"runtime/debug"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"tether/balancer"
@@ -133,11 +136,21 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}()
 	}
 
+	binds := newFrontendBinds(log, bal)
+	reload := &reloader{file: sc.file, bal: bal, binds: binds, log: log}
 	resolver := discovery.New(state.Config, bal, log)
 	dispatcher := runtimeapi.NewDispatcher(bal, runtimeapi.DispatcherOptions{
 		Logger:        log,
 		ShowResolvers: resolver.WriteShowResolvers,
 		Audit:         auditRejected(st, log),
+		Reload: func(ctx context.Context, o balancer.Origin) (string, error) {
+			changes, err := reload.reload(ctx, "socket "+o.Source)
+			logReload(log, changes, err)
+			if err != nil {
+				return "", err
+			}
+			return reportReload(changes, nil), nil
+		},
 	})
 
 	// Bind every listener before writing anything: a start that fails on a
@@ -160,34 +173,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		listeners = append(listeners, l)
 		log.Info("runtime API listening", "socket", sock.Address, "level", levelOr(sock.Level))
 	}
-	type frontendListener struct {
-		name string
-		srv  *http.Server
-		ln   net.Listener
+	frontends, err := binds.listen(state.Config)
+	if err != nil {
+		return err
 	}
-	var frontends []frontendListener
-	defer func() {
-		for _, f := range frontends {
-			f.ln.Close()
-		}
-	}()
-	for _, fe := range state.Config.Frontends {
-		h, err := bal.Handler(fe.Name)
-		if err != nil {
-			return err
-		}
-		for _, addr := range fe.Binds {
-			ln, err := net.Listen("tcp", bindAddr(addr))
-			if err != nil {
-				return fmt.Errorf("frontend %q: listen on %s: %w", fe.Name, addr, err)
-			}
-			// timeout client bounds both waiting for a request's headers
-			// (HAProxy's timeout http-request defaults to it) and idling.
-			clientTimeout := orDuration(fe.TimeoutClient, 60*time.Second)
-			srv := &http.Server{Handler: h, ReadHeaderTimeout: clientTimeout, IdleTimeout: clientTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-			frontends = append(frontends, frontendListener{name: fe.Name, srv: srv, ln: ln})
-		}
-	}
+	defer frontends.abort()
 	var consoleLn net.Listener
 	if sc.console != "" {
 		consoleLn, err = net.Listen("tcp", sc.console)
@@ -224,11 +214,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	var servers []*http.Server
 	errc := make(chan error, 16)
-	for _, f := range frontends {
-		servers = append(servers, f.srv)
-		go func() { errc <- f.srv.Serve(f.ln) }()
-		log.Info("frontend listening", "frontend", f.name, "addr", f.ln.Addr().String())
-	}
+	binds.apply(frontends)
 	if consoleLn != nil {
 		console := web.NewServer(log, web.Deps{Balancer: bal, Runtime: dispatcher, Sessions: st, Users: st, Audit: st}, web.Options{Socat: socatAddress(sockets)})
 		srv := &http.Server{Handler: console, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
@@ -252,19 +238,36 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		goRun("demo-traffic", func(ctx context.Context) error { return demoTraffic(ctx, state.Config) })
 	}
 
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("listener failed", "error", err)
+	// SIGUSR2 (what HAProxy's systemd unit sends its master) and SIGHUP
+	// reload the configuration file.
+	reloads := make(chan os.Signal, 1)
+	signal.Notify(reloads, syscall.SIGUSR2, syscall.SIGHUP)
+	defer signal.Stop(reloads)
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case sig := <-reloads:
+			changes, err := reload.reload(ctx, "signal "+sig.String())
+			logReload(log, changes, err)
+		case err := <-binds.errc:
+			log.Error("frontend listener failed", "error", err)
+			break wait
+		case err := <-errc:
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("listener failed", "error", err)
+			}
+			break wait
 		}
 	}
 	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
 	for _, srv := range servers {
 		srv.Shutdown(shutdownCtx)
 	}
+	binds.close(shutdownCtx)
 	for _, l := range listeners {
 		l.Close()
 	}

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -162,12 +163,28 @@ func mergeImport(cur balancer.State, cfg balancer.Config) balancer.State {
 			old[be.Name+"/"+s.Name] = s
 		}
 	}
+	oldTemplates := map[string][]balancer.ServerTemplate{}
+	for _, be := range cur.Config.Backends {
+		oldTemplates[be.Name] = be.Templates
+	}
 	for _, be := range cfg.Backends {
 		for _, s := range be.Servers {
 			k := be.Name + "/" + s.Name
 			rt, ok := cur.Servers[k]
 			if o, had := old[k]; ok && had && o.Address == s.Address && o.Port == s.Port && o.Weight == s.Weight {
 				next.Servers[k] = rt
+			}
+		}
+		// Slots of an unchanged template keep what DNS and operators set.
+		for _, tpl := range be.Templates {
+			if !slices.ContainsFunc(oldTemplates[be.Name], func(o balancer.ServerTemplate) bool { return reflect.DeepEqual(o, tpl) }) {
+				continue
+			}
+			for _, name := range tpl.Names() {
+				k := be.Name + "/" + name
+				if rt, ok := cur.Servers[k]; ok {
+					next.Servers[k] = rt
+				}
 			}
 		}
 	}

@@ -1,0 +1,304 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"tether/balancer"
+)
+
+// frontendBinds runs the HTTP servers of every frontend's bind addresses.
+// A bind keeps its listening socket across reloads: its accept loop hands
+// each connection to the server built from the frontend's current
+// settings, so a reload drops no connection and a changed setting applies
+// to new connections at once, while the previous server finishes its own.
+// It is safe for concurrent use.
+type frontendBinds struct {
+	log *slog.Logger
+	bal *balancer.Balancer
+	// errc receives the error of an accept loop that cannot go on.
+	errc chan error
+
+	mu    sync.Mutex
+	binds map[bindKey]*bind
+	// draining are servers replaced or removed, finishing their requests.
+	draining sync.WaitGroup
+}
+
+type bindKey struct{ frontend, addr string }
+
+// bind is one listening address of one frontend.
+type bind struct {
+	key    bindKey
+	ln     net.Listener
+	fe     balancer.Frontend // the settings srv was built from
+	target atomic.Pointer[handoff]
+	srv    *http.Server
+	loop   sync.WaitGroup
+}
+
+func newFrontendBinds(log *slog.Logger, bal *balancer.Balancer) *frontendBinds {
+	return &frontendBinds{log: log, bal: bal, errc: make(chan error, 1), binds: make(map[bindKey]*bind)}
+}
+
+// listenPlan is what binding a configuration's frontends opened: the
+// sockets a commit will start serving, or a failure will close.
+type listenPlan struct {
+	cfg balancer.Config
+	// opened are the new sockets, by bind.
+	opened map[bindKey]net.Listener
+}
+
+// listen opens the sockets of cfg's binds that are not open yet. On error
+// it closes what it opened: nothing changes.
+func (fb *frontendBinds) listen(cfg balancer.Config) (*listenPlan, error) {
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	p := &listenPlan{cfg: cfg, opened: make(map[bindKey]net.Listener)}
+	for _, fe := range cfg.Frontends {
+		for _, addr := range fe.Binds {
+			k := bindKey{fe.Name, addr}
+			if _, open := fb.binds[k]; open {
+				continue
+			}
+			if _, dup := p.opened[k]; dup {
+				continue
+			}
+			ln, err := net.Listen("tcp", bindAddr(addr))
+			if err != nil {
+				p.abort()
+				return nil, fmt.Errorf("frontend %q: listen on %s: %w", fe.Name, addr, err)
+			}
+			p.opened[k] = ln
+		}
+	}
+	return p, nil
+}
+
+// abort closes the sockets a plan opened.
+func (p *listenPlan) abort() {
+	for _, ln := range p.opened {
+		ln.Close()
+	}
+}
+
+// apply makes the binds those of the plan's configuration: new ones serve,
+// changed frontends get a server with their new settings, removed binds
+// stop listening. Replaced and removed servers finish their requests in
+// the background (see wait).
+func (fb *frontendBinds) apply(p *listenPlan) {
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	want := make(map[bindKey]bool)
+	for _, fe := range p.cfg.Frontends {
+		for _, addr := range fe.Binds {
+			k := bindKey{fe.Name, addr}
+			want[k] = true
+			b := fb.binds[k]
+			if b == nil {
+				ln := p.opened[k]
+				if ln == nil {
+					continue
+				}
+				b = &bind{key: k, ln: ln}
+				fb.binds[k] = b
+				fb.serve(b, fe)
+				b.loop.Add(1)
+				go fb.acceptLoop(b)
+				fb.log.Info("frontend listening", "frontend", fe.Name, "addr", ln.Addr().String())
+				continue
+			}
+			if !reflect.DeepEqual(b.fe, fe) {
+				fb.serve(b, fe)
+			}
+		}
+	}
+	for k, b := range fb.binds {
+		if want[k] {
+			continue
+		}
+		delete(fb.binds, k)
+		b.ln.Close()
+		b.loop.Wait()
+		fb.retire(b.srv, b.target.Load())
+		fb.log.Info("frontend bind removed", "frontend", k.frontend, "addr", k.addr)
+	}
+}
+
+// serve starts a server with fe's settings on b and retires the previous
+// one. fb.mu is held.
+func (fb *frontendBinds) serve(b *bind, fe balancer.Frontend) {
+	h, err := fb.bal.Handler(fe.Name)
+	if err != nil {
+		// The balancer was built from the same configuration.
+		fb.log.Error("frontend has no handler", "frontend", fe.Name, "error", err)
+		return
+	}
+	srv := newFrontendServer(fe, h, fb.log)
+	q := newHandoff(b.ln.Addr())
+	oldSrv, oldQ := b.srv, b.target.Load()
+	b.srv, b.fe = srv, fe
+	b.target.Store(q)
+	go srv.Serve(q)
+	if oldSrv != nil {
+		fb.retire(oldSrv, oldQ)
+	}
+}
+
+// newFrontendServer returns the HTTP server of one frontend bind.
+func newFrontendServer(fe balancer.Frontend, h http.Handler, log *slog.Logger) *http.Server {
+	// timeout client bounds both waiting for a request's headers
+	// (HAProxy's timeout http-request defaults to it) and idling.
+	clientTimeout := orDuration(fe.TimeoutClient, 60*time.Second)
+	return &http.Server{Handler: h, ReadHeaderTimeout: clientTimeout, IdleTimeout: clientTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+}
+
+// retire lets a server finish the requests it has and closes its idle
+// connections; fb.mu is held or the server is already unreachable.
+func (fb *frontendBinds) retire(srv *http.Server, q *handoff) {
+	if q != nil {
+		q.Close()
+	}
+	if srv == nil {
+		return
+	}
+	fb.draining.Add(1)
+	go func() {
+		defer fb.draining.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			srv.Close()
+		}
+	}()
+}
+
+// drainTimeout bounds how long a replaced or stopping server may take to
+// finish its requests.
+const drainTimeout = 10 * time.Second
+
+// acceptLoop accepts connections on b's socket and hands each to the
+// current server, until the socket is closed.
+func (fb *frontendBinds) acceptLoop(b *bind) {
+	defer b.loop.Done()
+	var backoff time.Duration
+	for {
+		c, err := b.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Temporary() { // EMFILE, ENFILE, ECONNABORTED
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				fb.log.Warn("accept failed; retrying", "frontend", b.key.frontend, "addr", b.key.addr, "error", err, "in", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			select {
+			case fb.errc <- fmt.Errorf("frontend %q: accept on %s: %w", b.key.frontend, b.key.addr, err):
+			default:
+			}
+			return
+		}
+		backoff = 0
+		for {
+			q := b.target.Load()
+			if q.offer(c) {
+				break
+			}
+			if b.target.Load() == q {
+				// Retired and not replaced: the bind is closing.
+				c.Close()
+				break
+			}
+		}
+	}
+}
+
+// close stops every bind and waits up to ctx for their requests to finish.
+func (fb *frontendBinds) close(ctx context.Context) {
+	fb.mu.Lock()
+	binds := fb.binds
+	fb.binds = make(map[bindKey]*bind)
+	fb.mu.Unlock()
+	for _, b := range binds {
+		b.ln.Close()
+		b.loop.Wait()
+		if q := b.target.Load(); q != nil {
+			q.Close()
+		}
+	}
+	for _, b := range binds {
+		if b.srv != nil {
+			if err := b.srv.Shutdown(ctx); err != nil {
+				b.srv.Close()
+			}
+		}
+	}
+	done := make(chan struct{})
+	go func() { fb.draining.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// handoff is a net.Listener whose connections another accept loop hands
+// over, so several servers can take turns on one socket.
+type handoff struct {
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+	addr  net.Addr
+}
+
+func newHandoff(addr net.Addr) *handoff {
+	return &handoff{conns: make(chan net.Conn), done: make(chan struct{}), addr: addr}
+}
+
+// Accept waits for the next connection handed over.
+func (h *handoff) Accept() (net.Conn, error) {
+	select {
+	case c := <-h.conns:
+		return c, nil
+	case <-h.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops handing connections; it does not close the socket.
+func (h *handoff) Close() error {
+	h.once.Do(func() { close(h.done) })
+	return nil
+}
+
+// Addr returns the socket's address.
+func (h *handoff) Addr() net.Addr { return h.addr }
+
+// offer hands c to the server; it returns false once h is closed.
+func (h *handoff) offer(c net.Conn) bool {
+	select {
+	case h.conns <- c:
+		return true
+	case <-h.done:
+		return false
+	}
+}
+
+func (h *handoff) closed() bool {
+	select {
+	case <-h.done:
+		return true
+	default:
+		return false
+	}
+}
