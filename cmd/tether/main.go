@@ -9,6 +9,7 @@
 //	tether reload [-s SOCKET|ADDR]
 //	tether import -f FILE [-n] [-strict] [-replace] [-db tether.db]
 //	tether export [-db tether.db]
+//	tether user [-db tether.db] list|add|passwd|role|del ...
 //	tether cookie -key KEY ADDR:PORT
 package main
 
@@ -58,6 +59,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runCtl(ctx, append(args, "reload"), stdin, stdout, stderr)
 	case "import":
 		return runImport(ctx, args, getenv, stdout, stderr)
+	case "user":
+		return runUser(ctx, args, getenv, stdin, stdout, stderr)
 	case "export":
 		return runExport(ctx, args, getenv, stdout, stderr)
 	case "cookie":
@@ -83,6 +86,8 @@ const usage = `Usage:
       while a running Tether holds the database).
   tether export [-db tether.db]
       Print the current state as an HAProxy config.
+  tether user [-db tether.db] list|add|passwd|role|del ...
+      Manage console users in the database (works beside a running Tether).
   tether cookie -key KEY ADDR:PORT
       Print the dynamic cookie HAProxy and Tether give a server.
 `

@@ -194,7 +194,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	var password string
 	var adminCreated bool
 	if consoleLn != nil {
-		if password, adminCreated, err = ensureAdmin(ctx, st, getenv); err != nil {
+		password, adminCreated, err = ensureAdmin(ctx, st, getenv)
+		if errors.Is(err, errAdminPasswordIgnored) {
+			fmt.Fprintln(stdout, err)
+			log.Warn(err.Error())
+		} else if err != nil {
 			return err
 		}
 	}
@@ -390,6 +394,9 @@ func lastAddrs(st balancer.State) map[string]netip.AddrPort {
 	return out
 }
 
+// errAdminPasswordIgnored says TETHER_ADMIN_PASSWORD had no effect.
+var errAdminPasswordIgnored = errors.New("TETHER_ADMIN_PASSWORD ignored: the database already has users (change a password with 'tether user passwd NAME')")
+
 // ensureAdmin creates the first admin user when there is none, with
 // TETHER_ADMIN_PASSWORD or a random password.
 func ensureAdmin(ctx context.Context, st *store.Store, getenv func(string) string) (string, bool, error) {
@@ -398,6 +405,9 @@ func ensureAdmin(ctx context.Context, st *store.Store, getenv func(string) strin
 		return "", false, err
 	}
 	if n > 0 {
+		if getenv("TETHER_ADMIN_PASSWORD") != "" {
+			return "", false, errAdminPasswordIgnored
+		}
 		return "", false, nil
 	}
 	password := getenv("TETHER_ADMIN_PASSWORD")

@@ -63,7 +63,7 @@ func planStart(ctx context.Context, st *store.Store, file string, stderr io.Writ
 		}
 		e := importAudit(file, digest, cur, next, found)
 		if found {
-			for _, c := range diffStates(cur, next) {
+			for _, c := range append(diffStates(cur, next), overriddenRuntime(cur, next)...) {
 				fmt.Fprintf(stderr, "%s changed since its last import: %s\n", file, c)
 			}
 		}
