@@ -6,8 +6,8 @@ import (
 	"io"
 	"path/filepath"
 	"regexp"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 
 	"tether/store"
