@@ -60,4 +60,12 @@
 // backend". A backend without a cookie line prints nothing. Both commands
 // answer "A backend name is expected." and "No such backend." as
 // HAProxy's backend commands do.
+//
+// # Extension: reload
+//
+// "reload" (admin level) makes the process re-read its configuration file
+// and apply what changed in one step, as SIGUSR2 and SIGHUP do (HAProxy's
+// master CLI has a command of that name). The reply lists the changes,
+// or says "Reload: no change."; a file that does not validate, or a change
+// that needs a restart, is answered with the error and changes nothing.
 package runtimeapi
