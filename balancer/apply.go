@@ -3,6 +3,7 @@ package balancer
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -204,6 +205,11 @@ func (be *backendRT) apply(c Change, now time.Time) error {
 	case SetDynamicCookieKey:
 		if c.Key == "" {
 			return fmt.Errorf("%w: a key is required", ErrInvalid)
+		}
+		if strings.ContainsAny(c.Key, "\x00\r\n") {
+			// A configuration line cannot hold them: the key could be
+			// neither exported nor given to HAProxy.
+			return ErrKeyBytes
 		}
 		be.cfg.DynamicCookieKey = c.Key
 		return nil

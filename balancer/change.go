@@ -204,6 +204,9 @@ var (
 	ErrCheckNotConfigured = errors.New("health check was not configured on this server")
 	ErrInvalidAddress     = errors.New("invalid address")
 	ErrInvalid            = errors.New("invalid value")
+	// ErrKeyBytes reports a dynamic-cookie key holding NUL, CR or LF, which
+	// no configuration line can carry.
+	ErrKeyBytes = errors.New("invalid value: a dynamic-cookie key must not contain NUL, CR or LF bytes")
 )
 
 // Commit is what the balancer hands its committer for one change, after

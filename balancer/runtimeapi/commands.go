@@ -235,6 +235,8 @@ func errorReply(err error) string {
 		return "Server still has connections attached to it, cannot remove it."
 	case errors.Is(err, balancer.ErrCheckNotConfigured):
 		return "Health check was not configured on this server, cannot enable.\n"
+	case errors.Is(err, balancer.ErrKeyBytes):
+		return "The key must not contain NUL, CR or LF bytes.\n"
 	}
 	return "Failed to apply the change, check logs for details.\n"
 }

@@ -59,6 +59,13 @@ func TestExecuteOriginAndAudit(t *testing.T) {
 		!strings.Contains(audits[0].result, "between 0 and 256") {
 		t.Errorf("audits = %+v", audits)
 	}
+	// A key no configuration line can hold is refused, not half-applied.
+	if got := d.Execute(context.Background(), "set dynamic-cookie-key backend be a\x00b", balancer.LevelAdmin, origin); got != "The key must not contain NUL, CR or LF bytes.\n\n" {
+		t.Errorf("NUL key: %q", got)
+	}
+	if len(commits) != 2 {
+		t.Errorf("a NUL key was committed")
+	}
 	if strings.Contains(d.Execute(context.Background(), "show stat", balancer.LevelUser, origin), "my secret") {
 		t.Error("key visible in show stat")
 	}

@@ -136,13 +136,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}()
 	}
 
+	refused := newRefusalAudit(st, log)
 	binds := newFrontendBinds(log, bal)
 	reload := &reloader{file: sc.file, bal: bal, binds: binds, log: log}
 	resolver := discovery.New(state.Config, bal, log)
 	dispatcher := runtimeapi.NewDispatcher(bal, runtimeapi.DispatcherOptions{
 		Logger:        log,
 		ShowResolvers: resolver.WriteShowResolvers,
-		Audit:         auditRejected(st, log),
+		Audit:         refused.record,
 		Reload: func(ctx context.Context, o balancer.Origin) (string, error) {
 			changes, err := reload.reload(ctx, "socket "+o.Source)
 			logReload(log, changes, err)
@@ -221,7 +222,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	binds.apply(frontends)
 	if consoleLn != nil {
 		console := web.NewServer(log, web.Deps{Balancer: bal, Runtime: dispatcher, Sessions: st, Users: st, Audit: st}, web.Options{Socat: socatAddress(sockets)})
-		srv := &http.Server{Handler: console, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+		srv := &http.Server{Handler: console, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 		servers = append(servers, srv)
 		go func() { errc <- srv.Serve(consoleLn) }()
 		fmt.Fprintf(stdout, "Tether console: http://%s/\n", consoleLn.Addr())
@@ -234,6 +235,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprintln(stdout, "Empty database: seeded the demo backend over three built-in origins.")
 	}
 	goRun("health", bal.Run)
+	goRun("audit", refused.Run)
 	if sc.auditRetention > 0 {
 		goRun("audit-retention", func(ctx context.Context) error { return pruneAudit(ctx, st, sc.auditRetention, log) })
 	}
@@ -441,18 +443,6 @@ func pruneAudit(ctx context.Context, st *store.Store, keep time.Duration, log *s
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
-		}
-	}
-}
-
-// auditRejected records refused Runtime API changes in the audit log.
-func auditRejected(st *store.Store, log *slog.Logger) func(balancer.Origin, string, string) {
-	return func(o balancer.Origin, command, result string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		e := store.AuditEntry{Time: time.Now(), Actor: o.Actor, Channel: o.Channel, Source: o.Source, Command: command, Result: result}
-		if err := st.AppendAudit(ctx, e); err != nil {
-			log.Error("audit a refused command", "error", err)
 		}
 	}
 }
