@@ -20,6 +20,7 @@ import (
 
 	"tether/balancer"
 	"tether/balancer/discovery"
+	"tether/balancer/frontdoor"
 	"tether/balancer/runtimeapi"
 	"tether/store"
 	"tether/web"
@@ -181,11 +182,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			if err != nil {
 				return fmt.Errorf("frontend %q: listen on %s: %w", fe.Name, addr, err)
 			}
-			// timeout client bounds both waiting for a request's headers
-			// (HAProxy's timeout http-request defaults to it) and idling.
-			clientTimeout := orDuration(fe.TimeoutClient, 60*time.Second)
-			srv := &http.Server{Handler: h, ReadHeaderTimeout: clientTimeout, IdleTimeout: clientTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-			servers = append(servers, srv)
+			srv := frontdoor.New(fe, state.Config.Global, h, log.With("component", "frontend", "frontend", fe.Name))
+			servers = append(servers, srv.Server)
 			go func() { errc <- srv.Serve(ln) }()
 			log.Info("frontend listening", "frontend", fe.Name, "addr", ln.Addr().String())
 		}
