@@ -18,7 +18,8 @@ type connKey struct{}
 //   - an HTTP/1.0 request on a connection that carried Transfer-Encoding
 //     is refused with 400: its framing is faulty (RFC 9112 section 6.1);
 //   - an absolute-form request target whose authority differs from the
-//     Host header is refused with 400;
+//     Host header is refused with 400, and the scheme's default port is
+//     dropped from it;
 //   - no request is served on a connection after a response that closed it.
 //
 // The checks need the connection state that Server.Serve attaches; a
@@ -47,6 +48,7 @@ func CheckRequests(next http.Handler) http.Handler {
 				refuse(w, c)
 				return
 			}
+			dropDefaultPort(r)
 		}
 		if r.ContentLength < 0 && len(r.TransferEncoding) > 0 && c.sawContentLength.Load() {
 			c.closing.Store(true)
@@ -85,6 +87,22 @@ func isAbsoluteForm(target string) bool {
 // scheme's default port, as HAProxy compares them.
 func sameAuthority(scheme, authority, host string) bool {
 	return strings.EqualFold(withoutDefaultPort(scheme, authority), withoutDefaultPort(scheme, host))
+}
+
+// dropDefaultPort removes the scheme's default port from an absolute-form
+// target and from Host, as HAProxy's scheme-based normalization does
+// before forwarding.
+func dropDefaultPort(r *http.Request) {
+	authority := withoutDefaultPort(r.URL.Scheme, r.URL.Host)
+	if authority == r.URL.Host {
+		return
+	}
+	prefix := r.URL.Scheme + "://" + r.URL.Host
+	if len(r.RequestURI) >= len(prefix) && strings.EqualFold(r.RequestURI[:len(prefix)], prefix) {
+		r.RequestURI = r.RequestURI[:len(r.URL.Scheme)+3] + authority + r.RequestURI[len(prefix):]
+	}
+	r.URL.Host = authority
+	r.Host = withoutDefaultPort(r.URL.Scheme, r.Host)
 }
 
 func withoutDefaultPort(scheme, hostport string) string {

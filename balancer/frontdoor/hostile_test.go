@@ -159,121 +159,127 @@ var fastKeepAlive = balancer.Frontend{TimeoutClient: 5 * time.Second, TimeoutHTT
 
 const smuggled = "GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
 
-// TestSmuggling sends each request-smuggling form followed by a pipelined
-// request in the same bytes, and checks what the client gets and what the
-// origin sees: the follow-up reaches the origin only when the first request
-// was framed without ambiguity.
+// smugglingCase is a request-smuggling form followed by a pipelined
+// request in the same bytes, and what the client and the origin must see.
+type smugglingCase struct {
+	name    string
+	request string
+	// replies are the statuses the client reads, in order.
+	replies []int
+	// exact400 says the single reply must be HAProxy's 400 page.
+	exact400 bool
+	// lastCloses says the last reply announces Connection: close.
+	lastCloses bool
+	origin     []string
+}
+
+// smugglingCases are the smuggling forms: the follow-up reaches the
+// origin only when the first request was framed without ambiguity.
+var smugglingCases = []smugglingCase{
+	{
+		name:    "content-length and chunked: chunked wins, then close",
+		request: "POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
+		replies: []int{200}, lastCloses: true,
+		origin: []string{`POST /a body=""`},
+	},
+	{
+		name:    "chunked then content-length, other case",
+		request: "POST /a HTTP/1.1\r\nHost: a\r\ntransfer-encoding: chunked\r\ncontent-LENGTH: 40\r\n\r\n3\r\nabc\r\n0\r\n\r\n" + smuggled,
+		replies: []int{200}, lastCloses: true,
+		origin: []string{`POST /a body="abc"`},
+	},
+	{
+		name:     "two different content-lengths",
+		request:  "POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!" + smuggled,
+		replies:  []int{400},
+		exact400: true,
+	},
+	{
+		name:    "two equal content-lengths are one",
+		request: "POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello" + smuggled,
+		replies: []int{200, 200},
+		origin:  []string{`POST /a body="hello"`, `GET /smuggled body=""`},
+	},
+	{
+		name:     "transfer-encoding chunked, identity",
+		request:  "POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n" + smuggled,
+		replies:  []int{400},
+		exact400: true,
+	},
+	{
+		name:     "transfer-encoding identity, chunked",
+		request:  "POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity, chunked\r\n\r\n0\r\n\r\n" + smuggled,
+		replies:  []int{400},
+		exact400: true,
+	},
+	{
+		name:     "two transfer-encoding lines",
+		request:  "POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
+		replies:  []int{400},
+		exact400: true,
+	},
+	{
+		name:    "transfer-encoding folded onto the next line is chunked",
+		request: "POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n" + smuggled,
+		replies: []int{200, 200},
+		origin:  []string{`POST /a body=""`, `GET /smuggled body=""`},
+	},
+	{
+		// HAProxy 2.6 skips chunk extensions unread, as net/http does.
+		name:    "control byte in a chunk extension",
+		request: "POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;\x00\r\nhello\r\n0\r\n\r\n" + smuggled,
+		replies: []int{200, 200},
+		origin:  []string{`POST /a body="hello"`, `GET /smuggled body=""`},
+	},
+	{
+		name:     "content-length +5",
+		request:  "POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\nhello" + smuggled,
+		replies:  []int{400},
+		exact400: true,
+	},
+	{
+		name:     "space before the colon",
+		request:  "POST /a HTTP/1.1\r\nHost: a\r\nContent-Length : 5\r\n\r\nhello" + smuggled,
+		replies:  []int{400},
+		exact400: true,
+	},
+	{
+		name:     "space before the colon of transfer-encoding",
+		request:  "POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n" + smuggled,
+		replies:  []int{400},
+		exact400: true,
+	},
+	{
+		name:    "bare LF line ends",
+		request: "POST /a HTTP/1.1\nHost: a\nContent-Length: 5\n\nhello" + smuggled,
+		replies: []int{200, 200},
+		origin:  []string{`POST /a body="hello"`, `GET /smuggled body=""`},
+	},
+	{
+		name:     "bare CR inside a header line",
+		request:  "POST /a HTTP/1.1\r\nHost: a\r\nX-A: b\rContent-Length: 5\r\nContent-Length: 0\r\n\r\nhello" + smuggled,
+		replies:  []int{400},
+		exact400: true,
+	},
+	{
+		name:     "bare CR in the host line",
+		request:  "POST /a HTTP/1.1\r\nHost: a\rX: y\r\nContent-Length: 5\r\n\r\nhello" + smuggled,
+		replies:  []int{400},
+		exact400: true,
+	},
+	{
+		name:     "HTTP/1.0 with transfer-encoding",
+		request:  "POST /a HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n" + smuggled,
+		replies:  []int{400},
+		exact400: true,
+	},
+}
+
+// TestSmuggling sends each smuggling form and checks what the client gets
+// and what the origin sees.
 func TestSmuggling(t *testing.T) {
 	addr, o := startFront(t, fastKeepAlive, balancer.Global{})
-	tests := []struct {
-		name    string
-		request string
-		// replies are the statuses the client reads, in order.
-		replies []int
-		// exact400 says the single reply must be HAProxy's 400 page.
-		exact400 bool
-		// lastCloses says the last reply announces Connection: close.
-		lastCloses bool
-		origin     []string
-	}{
-		{
-			name:    "content-length and chunked: chunked wins, then close",
-			request: "POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
-			replies: []int{200}, lastCloses: true,
-			origin: []string{`POST /a body=""`},
-		},
-		{
-			name:    "chunked then content-length, other case",
-			request: "POST /a HTTP/1.1\r\nHost: a\r\ntransfer-encoding: chunked\r\ncontent-LENGTH: 40\r\n\r\n3\r\nabc\r\n0\r\n\r\n" + smuggled,
-			replies: []int{200}, lastCloses: true,
-			origin: []string{`POST /a body="abc"`},
-		},
-		{
-			name:     "two different content-lengths",
-			request:  "POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!" + smuggled,
-			replies:  []int{400},
-			exact400: true,
-		},
-		{
-			name:    "two equal content-lengths are one",
-			request: "POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello" + smuggled,
-			replies: []int{200, 200},
-			origin:  []string{`POST /a body="hello"`, `GET /smuggled body=""`},
-		},
-		{
-			name:     "transfer-encoding chunked, identity",
-			request:  "POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n" + smuggled,
-			replies:  []int{400},
-			exact400: true,
-		},
-		{
-			name:     "transfer-encoding identity, chunked",
-			request:  "POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity, chunked\r\n\r\n0\r\n\r\n" + smuggled,
-			replies:  []int{400},
-			exact400: true,
-		},
-		{
-			name:     "two transfer-encoding lines",
-			request:  "POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
-			replies:  []int{400},
-			exact400: true,
-		},
-		{
-			name:    "transfer-encoding folded onto the next line is chunked",
-			request: "POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n" + smuggled,
-			replies: []int{200, 200},
-			origin:  []string{`POST /a body=""`, `GET /smuggled body=""`},
-		},
-		{
-			// HAProxy 2.6 skips chunk extensions unread, as net/http does.
-			name:    "control byte in a chunk extension",
-			request: "POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;\x00\r\nhello\r\n0\r\n\r\n" + smuggled,
-			replies: []int{200, 200},
-			origin:  []string{`POST /a body="hello"`, `GET /smuggled body=""`},
-		},
-		{
-			name:     "content-length +5",
-			request:  "POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\nhello" + smuggled,
-			replies:  []int{400},
-			exact400: true,
-		},
-		{
-			name:     "space before the colon",
-			request:  "POST /a HTTP/1.1\r\nHost: a\r\nContent-Length : 5\r\n\r\nhello" + smuggled,
-			replies:  []int{400},
-			exact400: true,
-		},
-		{
-			name:     "space before the colon of transfer-encoding",
-			request:  "POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n" + smuggled,
-			replies:  []int{400},
-			exact400: true,
-		},
-		{
-			name:    "bare LF line ends",
-			request: "POST /a HTTP/1.1\nHost: a\nContent-Length: 5\n\nhello" + smuggled,
-			replies: []int{200, 200},
-			origin:  []string{`POST /a body="hello"`, `GET /smuggled body=""`},
-		},
-		{
-			name:     "bare CR inside a header line",
-			request:  "POST /a HTTP/1.1\r\nHost: a\r\nX-A: b\rContent-Length: 5\r\nContent-Length: 0\r\n\r\nhello" + smuggled,
-			replies:  []int{400},
-			exact400: true,
-		},
-		{
-			name:     "bare CR in the host line",
-			request:  "POST /a HTTP/1.1\r\nHost: a\rX: y\r\nContent-Length: 5\r\n\r\nhello" + smuggled,
-			replies:  []int{400},
-			exact400: true,
-		},
-		{
-			name:     "HTTP/1.0 with transfer-encoding",
-			request:  "POST /a HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n" + smuggled,
-			replies:  []int{400},
-			exact400: true,
-		},
-	}
+	tests := smugglingCases
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := len(o.requests())
@@ -417,24 +423,32 @@ func TestTimeouts(t *testing.T) {
 	}
 }
 
+// requestLineCase is a request whose start line or Host HAProxy checks.
+type requestLineCase struct {
+	name    string
+	request string
+	status  int
+	origin  []string
+}
+
+// requestLineCases are absolute-form targets against Host, OPTIONS * and
+// malformed heads.
+var requestLineCases = []requestLineCase{
+	{"absolute form, other host", "GET http://b/x HTTP/1.1\r\nHost: a\r\n\r\n", 400, nil},
+	{"absolute form, other port", "GET http://a:81/x HTTP/1.1\r\nHost: a\r\n\r\n", 400, nil},
+	{"absolute form, same host", "GET http://a/x HTTP/1.1\r\nHost: a\r\n\r\n", 200, []string{`GET http://a/x body=""`}},
+	{"absolute form, default port", "GET http://A:80/x HTTP/1.1\r\nHost: a\r\n\r\n", 200, []string{`GET http://A/x body=""`}},
+	{"absolute form, default port in both", "GET https://a:443/x HTTP/1.1\r\nHost: a:443\r\n\r\n", 200, []string{`GET https://a/x body=""`}},
+	{"OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", 200, []string{`OPTIONS * body=""`}},
+	{"missing host", "GET / HTTP/1.1\r\n\r\n", 400, nil},
+	{"malformed request line", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400, nil},
+}
+
 // TestRequestLine checks absolute-form targets against Host and that
 // OPTIONS * reaches the origin.
 func TestRequestLine(t *testing.T) {
 	addr, o := startFront(t, fastKeepAlive, balancer.Global{})
-	tests := []struct {
-		name    string
-		request string
-		status  int
-		origin  []string
-	}{
-		{"absolute form, other host", "GET http://b/x HTTP/1.1\r\nHost: a\r\n\r\n", 400, nil},
-		{"absolute form, other port", "GET http://a:81/x HTTP/1.1\r\nHost: a\r\n\r\n", 400, nil},
-		{"absolute form, same host", "GET http://a/x HTTP/1.1\r\nHost: a\r\n\r\n", 200, []string{`GET http://a/x body=""`}},
-		{"absolute form, default port", "GET http://A:80/x HTTP/1.1\r\nHost: a\r\n\r\n", 200, []string{`GET http://A:80/x body=""`}},
-		{"OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", 200, []string{`OPTIONS * body=""`}},
-		{"missing host", "GET / HTTP/1.1\r\n\r\n", 400, nil},
-		{"malformed request line", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400, nil},
-	}
+	tests := requestLineCases
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := len(o.requests())
