@@ -34,7 +34,8 @@ func CheckRequests(next http.Handler) http.Handler {
 		}
 		if c.closing.Load() {
 			// Bytes read after a response that ended the connection: they
-			// are no request of this client's.
+			// are no request of this client's, and get no answer.
+			c.replied.Store(true)
 			panic(http.ErrAbortHandler)
 		}
 		c.handlerStarted()

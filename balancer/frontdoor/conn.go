@@ -40,7 +40,8 @@ type clientConn struct {
 	// expired records that a read hit its deadline while a request head
 	// was expected and had begun (or was the connection's first).
 	expired atomic.Bool
-	// replied records that an error page was written; nothing follows it.
+	// replied records that the client got its last bytes (an error page,
+	// or nothing after a response that closed the connection).
 	replied atomic.Bool
 	// closing records that the connection must serve no further request.
 	closing atomic.Bool

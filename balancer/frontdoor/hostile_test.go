@@ -78,6 +78,12 @@ func startFront(t *testing.T, fe balancer.Frontend, g balancer.Global) (string, 
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveFront(t, fe, g, h), o
+}
+
+// serveFront serves h behind a frontdoor server and returns its address.
+func serveFront(t *testing.T, fe balancer.Frontend, g balancer.Global, h http.Handler) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +97,7 @@ func startFront(t *testing.T, fe balancer.Frontend, g balancer.Global) (string, 
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return ln.Addr().String(), o
+	return ln.Addr().String()
 }
 
 // exchange writes raw bytes to addr and returns everything the server
@@ -305,6 +311,32 @@ func TestSmuggling(t *testing.T) {
 	}
 }
 
+// TestNothingServedAfterClosingResponse checks the second guard against
+// Content-Length with chunked: even when the handler drops the
+// Connection: close it was given, the bytes after the request never reach
+// the handler as a request of their own.
+func TestNothingServedAfterClosingResponse(t *testing.T) {
+	var mu sync.Mutex
+	var served []string
+	addr := serveFront(t, fastKeepAlive, balancer.Global{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		served = append(served, r.RequestURI)
+		mu.Unlock()
+		io.Copy(io.Discard, r.Body)
+		w.Header().Del("Connection")
+		io.WriteString(w, "ok")
+	}))
+	raw := exchange(t, addr, "POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"+smuggled)
+	if got := parseReplies(t, raw); len(got) != 1 || got[0].status != 200 {
+		t.Errorf("replies %+v, want one 200:\n%s", got, raw)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(served) != "[/a]" {
+		t.Errorf("handler served %q, want only /a", served)
+	}
+}
+
 // TestSmugglingBadChunks sends chunked bodies the server cannot frame: the
 // connection ends and the pipelined request never reaches the origin.
 func TestSmugglingBadChunks(t *testing.T) {
@@ -350,7 +382,8 @@ func TestHeaderLimit(t *testing.T) {
 				want int
 			}{{limit, 200}, {limit + 1, 400}, {limit + 100, 400}} {
 				head := requestHead(tt.size)
-				raw := exchange(t, addr, head)
+				// A body arriving with the head does not count against it.
+				raw := exchange(t, addr, head+strings.Repeat("b", 8192))
 				got := parseReplies(t, raw)
 				if len(got) != 1 || got[0].status != tt.want {
 					t.Fatalf("head of %d bytes: replies %+v, want one %d", len(head), got, tt.want)
@@ -366,9 +399,10 @@ func TestHeaderLimit(t *testing.T) {
 	}
 }
 
-// requestHead returns a GET request head of exactly size bytes.
+// requestHead returns a POST request head of exactly size bytes, with an
+// 8192-byte body to follow.
 func requestHead(size int) string {
-	const frame = "GET / HTTP/1.1\r\nHost: a\r\nX-Pad: \r\n\r\n"
+	const frame = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 8192\r\nX-Pad: \r\n\r\n"
 	return strings.Replace(frame, "X-Pad: ", "X-Pad: "+strings.Repeat("p", size-len(frame)), 1)
 }
 
@@ -387,13 +421,19 @@ func TestTimeouts(t *testing.T) {
 		{"nothing sent", "", page408},
 		{"part of a request line", "GET /a HT", page408},
 		{"head without its blank line", "GET /a HTTP/1.1\r\nHost: a\r\n", page408},
+		{"head trickled past the limit", "trickle", page408},
 		{"idle after a response", get, nil},
 		{"a second request begun", get + "GET /b HTTP/1.1\r\n", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Now()
-			raw := exchange(t, addr, tt.sends)
+			var raw []byte
+			if tt.sends == "trickle" {
+				raw = trickle(t, addr, "GET /a HTTP/1.1\r\nHost: a\r\nX-Slow: "+strings.Repeat("s", 20), 50*time.Millisecond)
+			} else {
+				raw = exchange(t, addr, tt.sends)
+			}
 			if tt.want != nil {
 				if !bytes.Equal(raw, tt.want) {
 					t.Fatalf("reply %q, want HAProxy's 408 page", raw)
@@ -442,6 +482,27 @@ var requestLineCases = []requestLineCase{
 	{"OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", 200, []string{`OPTIONS * body=""`}},
 	{"missing host", "GET / HTTP/1.1\r\n\r\n", 400, nil},
 	{"malformed request line", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400, nil},
+}
+
+// trickle writes head one byte at a time, pausing between bytes, as a
+// slow client does, and returns what the server sent until it closed. It
+// stops writing once the server has closed.
+func trickle(t *testing.T, addr, head string, pause time.Duration) []byte {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	go func() {
+		for i := range len(head) {
+			if _, err := io.WriteString(c, head[i:i+1]); err != nil {
+				return
+			}
+			time.Sleep(pause)
+		}
+	}()
+	return readUntilClose(t, c)
 }
 
 // TestRequestLine checks absolute-form targets against Host and that
