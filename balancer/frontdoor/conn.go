@@ -3,6 +3,7 @@ package frontdoor
 import (
 	"bytes"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -37,6 +38,9 @@ type clientConn struct {
 	// since the last handler returned: the first bounds the keep-alive
 	// idle wait, the second the next request head (server.go, conn.serve).
 	deadlinesSinceHandler atomic.Int64
+	// emptyFin records that the client closed its side before sending a
+	// single byte on a new connection, which HAProxy answers with 400.
+	emptyFin atomic.Bool
 	// expired records that a read hit its deadline while a request head
 	// was expected and had begun (or was the connection's first).
 	expired atomic.Bool
@@ -73,8 +77,13 @@ func (c *clientConn) Read(p []byte) (int, error) {
 			c.idleBytes.Add(int64(n))
 		}
 	}
-	if err != nil && !c.inHandler.Load() && errors.Is(err, os.ErrDeadlineExceeded) && c.awaitingHead() {
-		c.expired.Store(true)
+	if err != nil && !c.inHandler.Load() {
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded) && c.awaitingHead():
+			c.expired.Store(true)
+		case err == io.EOF && c.handled.Load() == 0 && c.idleBytes.Load() == 0:
+			c.emptyFin.Store(true)
+		}
 	}
 	return n, err
 }
@@ -117,12 +126,20 @@ func (c *clientConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
-// Close writes HAProxy's 408 page when timeout http-request expired, then
-// closes the connection.
+// Close writes HAProxy's 408 page when timeout http-request expired, or
+// its 400 page to a client that closed a new connection without a byte,
+// then closes the connection.
 func (c *clientConn) Close() error {
-	if c.expired.Load() && c.replied.CompareAndSwap(false, true) {
+	page := page408
+	if !c.expired.Load() {
+		page = page400
+		if !c.emptyFin.Load() {
+			page = nil
+		}
+	}
+	if page != nil && c.replied.CompareAndSwap(false, true) {
 		c.Conn.SetWriteDeadline(time.Now().Add(c.writeGrace))
-		c.Conn.Write(page408)
+		c.Conn.Write(page)
 	}
 	return c.Conn.Close()
 }

@@ -80,7 +80,15 @@ type Server struct {
 // fit its buffer. The limit counts raw bytes; HAProxy counts its internal
 // representation, which costs about 90 bytes plus 4 per header line, so it
 // refuses somewhat earlier (about 15270 raw bytes for a two-header request
-// at the default 15360).
+// at the default 15360). A pipelined head that net/http had already
+// buffered with the previous request may exceed the limit by up to the
+// 4096 bytes of its read buffer.
+//
+// timeout http-request is net/http's ReadHeaderTimeout; when it expires
+// before a head is complete the client gets HAProxy's 408 page. timeout
+// http-keep-alive is its IdleTimeout: an idle connection is closed
+// silently. A client that half-closes its side ends its connection once
+// the response is written, so timeout client-fin never applies.
 func New(fe balancer.Frontend, g balancer.Global, h http.Handler, log *slog.Logger) *Server {
 	s := &Server{timeouts: TimeoutsOf(fe)}
 	maxHeader := g.HeaderLimit() - goHeaderSlack
@@ -106,9 +114,6 @@ func New(fe balancer.Frontend, g balancer.Global, h http.Handler, log *slog.Logg
 	}
 	return s
 }
-
-// Timeouts returns the server's effective client-side timeouts.
-func (s *Server) Timeouts() Timeouts { return s.timeouts }
 
 // Serve accepts connections on ln until the server is shut down, as
 // http.Server.Serve does.

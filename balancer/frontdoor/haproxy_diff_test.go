@@ -107,23 +107,34 @@ func TestHostileClientsMatchHAProxy(t *testing.T) {
 }
 
 // TestTimeoutsMatchHAProxy compares the exact bytes HAProxy and Tether
-// send to a client that is late with its request head or idle between
-// requests.
+// send to a client that is late with its request head, idle between
+// requests, or that closes its side.
 func TestTimeoutsMatchHAProxy(t *testing.T) {
 	bin := e2etest.RequireProgram(t, "haproxy")
 	hAddr, _ := startHAProxyFront(t, bin, "    timeout client 5s\n    timeout http-request 300ms\n    timeout http-keep-alive 200ms\n")
 	tAddr, _ := startFront(t, balancer.Frontend{TimeoutClient: 5 * time.Second, TimeoutHTTPRequest: 300 * time.Millisecond, TimeoutHTTPKeepAlive: 200 * time.Millisecond}, balancer.Global{})
 	const get = "GET /a HTTP/1.1\r\nHost: a\r\n\r\n"
-	for _, tt := range []struct{ name, sends string }{
-		{"nothing sent", ""},
-		{"part of a request line", "GET /a HT"},
-		{"head without its blank line", "GET /a HTTP/1.1\r\nHost: a\r\n"},
-		{"idle after a response", get},
-		{"a second request begun", get + "GET /b HTTP/1.1\r\n"},
+	for _, tt := range []struct {
+		name, sends string
+		halfClose   bool
+	}{
+		{"nothing sent", "", false},
+		{"part of a request line", "GET /a HT", false},
+		{"head without its blank line", "GET /a HTTP/1.1\r\nHost: a\r\n", false},
+		{"idle after a response", get, false},
+		{"a second request begun", get + "GET /b HTTP/1.1\r\n", false},
+		{"nothing sent, half-closed", "", true},
+		{"part of a head, half-closed", "GET /a HTTP/1.1\r\nHo", true},
+		{"a request, half-closed", get, true},
+		{"a request and part of the next, half-closed", get + "GET /b", true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			want := withoutDates(exchange(t, hAddr, tt.sends))
-			got := withoutDates(exchange(t, tAddr, tt.sends))
+			send := exchange
+			if tt.halfClose {
+				send = exchangeHalfClosed
+			}
+			want := withoutDates(send(t, hAddr, tt.sends))
+			got := withoutDates(send(t, tAddr, tt.sends))
 			// Header names' case and order differ on proxied responses;
 			// compare what was said, not how it was spelled.
 			if !strings.EqualFold(sortedLines(got), sortedLines(want)) {

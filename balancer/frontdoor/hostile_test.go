@@ -505,6 +505,62 @@ func trickle(t *testing.T, addr, head string, pause time.Duration) []byte {
 	return readUntilClose(t, c)
 }
 
+// TestHalfClosed checks what a client that closes its side gets: a
+// response to each complete request, and HAProxy's 400 page for a request
+// cut short or for a new connection closed without a byte.
+func TestHalfClosed(t *testing.T) {
+	addr, o := startFront(t, fastKeepAlive, balancer.Global{})
+	const get = "GET /a HTTP/1.1\r\nHost: a\r\n\r\n"
+	tests := []struct {
+		name, sends string
+		replies     []int
+		exact400    bool
+	}{
+		{"nothing sent", "", []int{400}, true},
+		{"part of a head", "GET /a HTTP/1.1\r\nHo", []int{400}, true},
+		{"a complete request", get, []int{200}, false},
+		{"a request and part of the next", get + "GET /b", []int{200, 400}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := exchangeHalfClosed(t, addr, tt.sends)
+			var statuses []int
+			for _, r := range parseReplies(t, raw) {
+				statuses = append(statuses, r.status)
+			}
+			if fmt.Sprint(statuses) != fmt.Sprint(tt.replies) {
+				t.Fatalf("replies %v, want %v:\n%s", statuses, tt.replies, raw)
+			}
+			if tt.exact400 && !bytes.Equal(raw, page400) {
+				t.Errorf("reply is not HAProxy's 400 page:\n%q", raw)
+			}
+		})
+	}
+	for _, r := range o.requests() {
+		if r != `GET /a body=""` {
+			t.Errorf("origin saw %q", r)
+		}
+	}
+}
+
+// exchangeHalfClosed writes raw bytes, closes the writing side, and
+// returns everything the server sends until it closes.
+func exchangeHalfClosed(t *testing.T, addr, raw string) []byte {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	return readUntilClose(t, c)
+}
+
 // TestRequestLine checks absolute-form targets against Host and that
 // OPTIONS * reaches the origin.
 func TestRequestLine(t *testing.T) {
