@@ -207,10 +207,14 @@ func (c *clientConn) scan(p []byte) {
 	}
 }
 
-// examine records what one line (without its LF) says.
+// examine records what one line (without its LF) says. Only its first
+// maxScannedLine bytes count, however the reads cut it.
 func (c *clientConn) examine(line []byte) {
 	if len(line) == 0 {
 		return
+	}
+	if len(line) > maxScannedLine {
+		line = line[:maxScannedLine]
 	}
 	switch line[0] | 0x20 {
 	case 'c':

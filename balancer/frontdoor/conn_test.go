@@ -77,3 +77,25 @@ func BenchmarkScan(b *testing.B) {
 		c.scan(p)
 	}
 }
+
+// FuzzScan checks that how reads cut the bytes never changes what the scan
+// finds.
+func FuzzScan(f *testing.F) {
+	f.Add([]byte(browserHead), 40)
+	f.Add([]byte("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"), 30)
+	f.Add([]byte("GET / HTTP/1.1\nhost:b\n\n"), 16)
+	f.Fuzz(func(t *testing.T, p []byte, cut int) {
+		if cut < 0 || cut > len(p) {
+			return
+		}
+		whole, split := &clientConn{}, &clientConn{}
+		whole.scan(p)
+		split.scan(p[:cut])
+		split.scan(p[cut:])
+		if whole.sawContentLength.Load() != split.sawContentLength.Load() ||
+			whole.sawTransferEncoding.Load() != split.sawTransferEncoding.Load() ||
+			whole.lastHost() != split.lastHost() {
+			t.Errorf("cut at %d changes the scan of %q", cut, p)
+		}
+	})
+}
