@@ -24,7 +24,8 @@ const maxScannedLine = 320
 // with the handler's goroutine are atomics or guarded by mu.
 type clientConn struct {
 	net.Conn
-	// writeGrace bounds the write of a 408 page to a client that may not read.
+	// writeGrace bounds the write of an error page at close to a client
+	// that may not read.
 	writeGrace time.Duration
 
 	// inHandler is set while a handler runs for a request of this connection.
