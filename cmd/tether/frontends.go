@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"tether/balancer"
+	"tether/balancer/frontdoor"
 )
 
 // frontendBinds runs the HTTP servers of every frontend's bind addresses.
@@ -41,7 +42,7 @@ type bind struct {
 	ln     net.Listener
 	fe     balancer.Frontend // the settings srv was built from
 	target atomic.Pointer[handoff]
-	srv    *http.Server
+	srv    *frontdoor.Server
 	loop   sync.WaitGroup
 }
 
@@ -110,14 +111,14 @@ func (fb *frontendBinds) apply(p *listenPlan) {
 				}
 				b = &bind{key: k, ln: ln}
 				fb.binds[k] = b
-				fb.serve(b, fe)
+				fb.serve(b, fe, p.cfg.Global)
 				b.loop.Add(1)
 				go fb.acceptLoop(b)
 				fb.log.Info("frontend listening", "frontend", fe.Name, "addr", ln.Addr().String())
 				continue
 			}
 			if !reflect.DeepEqual(b.fe, fe) {
-				fb.serve(b, fe)
+				fb.serve(b, fe, p.cfg.Global)
 			}
 		}
 	}
@@ -135,14 +136,14 @@ func (fb *frontendBinds) apply(p *listenPlan) {
 
 // serve starts a server with fe's settings on b and retires the previous
 // one. fb.mu is held.
-func (fb *frontendBinds) serve(b *bind, fe balancer.Frontend) {
+func (fb *frontendBinds) serve(b *bind, fe balancer.Frontend, g balancer.Global) {
 	h, err := fb.bal.Handler(fe.Name)
 	if err != nil {
 		// The balancer was built from the same configuration.
 		fb.log.Error("frontend has no handler", "frontend", fe.Name, "error", err)
 		return
 	}
-	srv := newFrontendServer(fe, h, fb.log)
+	srv := newFrontendServer(fe, g, h, fb.log)
 	q := newHandoff(b.ln.Addr())
 	oldSrv, oldQ := b.srv, b.target.Load()
 	b.srv, b.fe = srv, fe
@@ -153,17 +154,15 @@ func (fb *frontendBinds) serve(b *bind, fe balancer.Frontend) {
 	}
 }
 
-// newFrontendServer returns the HTTP server of one frontend bind.
-func newFrontendServer(fe balancer.Frontend, h http.Handler, log *slog.Logger) *http.Server {
-	// timeout client bounds both waiting for a request's headers
-	// (HAProxy's timeout http-request defaults to it) and idling.
-	clientTimeout := orDuration(fe.TimeoutClient, 60*time.Second)
-	return &http.Server{Handler: h, ReadHeaderTimeout: clientTimeout, IdleTimeout: clientTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+// newFrontendServer returns the HTTP server of one frontend bind, with
+// HAProxy's rules for clients (limits, timeouts, request checks).
+func newFrontendServer(fe balancer.Frontend, g balancer.Global, h http.Handler, log *slog.Logger) *frontdoor.Server {
+	return frontdoor.New(fe, g, h, log.With("component", "frontend", "frontend", fe.Name))
 }
 
 // retire lets a server finish the requests it has and closes its idle
 // connections; fb.mu is held or the server is already unreachable.
-func (fb *frontendBinds) retire(srv *http.Server, q *handoff) {
+func (fb *frontendBinds) retire(srv *frontdoor.Server, q *handoff) {
 	if q != nil {
 		q.Close()
 	}

@@ -299,13 +299,6 @@ func bindAddr(a string) string {
 	return strings.TrimPrefix(a, "ipv4@")
 }
 
-func orDuration(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
-}
-
 // socatAddress is the first UNIX socket, for "copy as socat command".
 func socatAddress(sockets []balancer.StatsSocket) string {
 	for _, s := range sockets {

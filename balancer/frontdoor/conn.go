@@ -1,0 +1,281 @@
+package frontdoor
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// maxScannedLine is how much of a header line the scanner keeps when the
+// line spans two reads: enough for the names it looks for and a host name.
+const maxScannedLine = 320
+
+// clientConn is an accepted client connection as net/http sees it. It
+// notices what net/http hides from a handler (the raw header names read,
+// a read deadline expiring before a request head was complete) and swaps
+// net/http's own error replies for HAProxy's.
+//
+// net/http never runs two reads at once on a connection; the fields shared
+// with the handler's goroutine are atomics or guarded by mu.
+type clientConn struct {
+	net.Conn
+	// writeGrace bounds the write of an error page at close to a client
+	// that may not read.
+	writeGrace time.Duration
+
+	// inHandler is set while a handler runs for a request of this connection.
+	inHandler atomic.Bool
+	// handled counts requests that reached the handler.
+	handled atomic.Int64
+	// idleBytes counts bytes read since the last handler returned (or
+	// since accept): a next request head has begun.
+	idleBytes atomic.Int64
+	// deadlinesSinceHandler counts the future read deadlines net/http set
+	// since the last handler returned: the first bounds the keep-alive
+	// idle wait, the second the next request head (server.go, conn.serve).
+	deadlinesSinceHandler atomic.Int64
+	// emptyFin records that the client closed its side before sending a
+	// single byte on a new connection, which HAProxy answers with 400.
+	emptyFin atomic.Bool
+	// expired records that a read hit its deadline while a request head
+	// was expected and had begun (or was the connection's first).
+	expired atomic.Bool
+	// replied records that the client got its last bytes (an error page,
+	// or nothing after a response that closed the connection).
+	replied atomic.Bool
+	// closing records that the connection must serve no further request.
+	closing atomic.Bool
+
+	// sawContentLength and sawTransferEncoding record that a line read on
+	// this connection started with that header name. They are sticky: a
+	// request head may arrive in the same read as the previous request, so
+	// no read can be attributed to one request.
+	sawContentLength    atomic.Bool
+	sawTransferEncoding atomic.Bool
+
+	// line holds the start of a line left unfinished by the previous read;
+	// lineOpen says whether one is pending. Only the reading goroutine
+	// touches them.
+	line     [maxScannedLine]byte
+	lineLen  int
+	lineOpen bool
+
+	mu      sync.Mutex
+	host    [maxScannedLine]byte // the value of the last Host line read
+	hostLen int
+}
+
+func (c *clientConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.scan(p[:n])
+		if !c.inHandler.Load() {
+			c.idleBytes.Add(int64(n))
+		}
+	}
+	if err != nil && !c.inHandler.Load() {
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded) && c.awaitingHead():
+			c.expired.Store(true)
+		case err == io.EOF && c.handled.Load() == 0 && c.idleBytes.Load() == 0:
+			c.emptyFin.Store(true)
+		}
+	}
+	return n, err
+}
+
+// awaitingHead reports whether a read that timed out was waiting for a
+// request head, which timeout http-request answers with 408: the first
+// request's (its deadline runs from accept), or a later one's once it
+// began. An idle keep-alive connection that sent nothing is closed
+// silently, as HAProxy does.
+func (c *clientConn) awaitingHead() bool {
+	return c.handled.Load() == 0 || c.deadlinesSinceHandler.Load() >= 2 || c.idleBytes.Load() > 0
+}
+
+// SetReadDeadline counts the deadlines net/http sets between requests.
+func (c *clientConn) SetReadDeadline(t time.Time) error {
+	if !c.inHandler.Load() && t.After(time.Now()) {
+		c.deadlinesSinceHandler.Add(1)
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+// Write passes the server's writes through, except net/http's own error
+// replies to a request it could not read, which become HAProxy's 400 page
+// (or its 408 page when the head was cut short by timeout http-request).
+func (c *clientConn) Write(p []byte) (int, error) {
+	if !c.inHandler.Load() && isGoRequestError(p) {
+		c.closing.Store(true)
+		if !c.replied.CompareAndSwap(false, true) {
+			return len(p), nil
+		}
+		page := page400
+		if c.expired.Load() {
+			page = page408
+		}
+		if _, err := c.Conn.Write(page); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+// Close writes HAProxy's 408 page when timeout http-request expired, or
+// its 400 page to a client that closed a new connection without a byte,
+// then closes the connection.
+func (c *clientConn) Close() error {
+	page := page408
+	if !c.expired.Load() {
+		page = page400
+		if !c.emptyFin.Load() {
+			page = nil
+		}
+	}
+	if page != nil && c.replied.CompareAndSwap(false, true) {
+		c.Conn.SetWriteDeadline(time.Now().Add(c.writeGrace))
+		c.Conn.Write(page)
+	}
+	return c.Conn.Close()
+}
+
+// CloseWrite half-closes the connection when it supports it; net/http
+// does so before closing after a refused request head.
+func (c *clientConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// handlerStarted and handlerDone bracket a handler run.
+func (c *clientConn) handlerStarted() {
+	c.handled.Add(1)
+	c.inHandler.Store(true)
+}
+
+func (c *clientConn) handlerDone() {
+	c.idleBytes.Store(0)
+	c.deadlinesSinceHandler.Store(0)
+	c.inHandler.Store(false)
+}
+
+// lastHost returns the value of the last Host header line read.
+func (c *clientConn) lastHost() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return string(c.host[:c.hostLen])
+}
+
+// scan looks at the start of every line in p (and of the line the previous
+// read left unfinished) for the header names the checks need. It costs one
+// IndexByte per line.
+func (c *clientConn) scan(p []byte) {
+	if c.lineOpen {
+		i := bytes.IndexByte(p, '\n')
+		end := i
+		if end < 0 {
+			end = len(p)
+		}
+		c.lineLen += copy(c.line[c.lineLen:], p[:end])
+		if i < 0 {
+			return
+		}
+		c.examine(c.line[:c.lineLen])
+		c.lineOpen, c.lineLen = false, 0
+		p = p[i:]
+	}
+	for {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			return
+		}
+		p = p[i+1:]
+		j := bytes.IndexByte(p, '\n')
+		if j < 0 {
+			c.lineOpen = true
+			c.lineLen = copy(c.line[:], p)
+			return
+		}
+		c.examine(p[:j])
+		p = p[j:]
+	}
+}
+
+// examine records what one line (without its LF) says. Only its first
+// maxScannedLine bytes count, however the reads cut it.
+func (c *clientConn) examine(line []byte) {
+	if len(line) == 0 {
+		return
+	}
+	if len(line) > maxScannedLine {
+		line = line[:maxScannedLine]
+	}
+	switch line[0] | 0x20 {
+	case 'c':
+		if hasPrefixFold(line, "content-length:") {
+			c.sawContentLength.Store(true)
+		}
+	case 't':
+		if hasPrefixFold(line, "transfer-encoding:") {
+			c.sawTransferEncoding.Store(true)
+		}
+	case 'h':
+		if hasPrefixFold(line, "host:") {
+			v := bytes.Trim(line[len("host:"):], " \t\r")
+			c.mu.Lock()
+			c.hostLen = copy(c.host[:], v)
+			c.mu.Unlock()
+		}
+	}
+}
+
+// hasPrefixFold reports whether b starts with the lower-case ASCII prefix,
+// ignoring case.
+func hasPrefixFold(b []byte, prefix string) bool {
+	if len(b) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		ch := b[i]
+		if 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		if ch != prefix[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// goErrorHeaders is what net/http writes after the status line of a reply
+// to a request it could not read (server.go, conn.serve).
+const goErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+
+// isGoRequestError reports whether p is one of net/http's own replies to a
+// request head it refused: 400 (malformed), 431 (header block too large)
+// or 501 (unsupported Transfer-Encoding). A handler's response never has
+// this shape: net/http adds Date and a length or chunked framing to those.
+func isGoRequestError(p []byte) bool {
+	const prefix = "HTTP/1.1 "
+	if len(p) < len(prefix)+4 || string(p[:len(prefix)]) != prefix {
+		return false
+	}
+	switch string(p[len(prefix) : len(prefix)+4]) {
+	case "400 ", "431 ", "501 ":
+	default:
+		return false
+	}
+	i := bytes.Index(p, []byte(goErrorHeaders))
+	if i < 0 || bytes.IndexByte(p[:i], '\n') >= 0 {
+		return false
+	}
+	body := p[i+len(goErrorHeaders):]
+	return bytes.HasPrefix(body, p[len(prefix):len(prefix)+3]) || string(body) == "Unsupported transfer encoding"
+}
