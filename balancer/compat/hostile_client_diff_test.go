@@ -19,7 +19,7 @@ package compat
 //	17 KB request header                400 (over tune.bufsize), conn closed, origin nothing
 //	absolute-form URI with another Host 400, conn closed, origin nothing
 //	OPTIONS *                           forwarded: the origin's 200, conn usable
-//	slow header                         408 at timeout http-request, conn closed
+//	slow header                         408 (timeout http-request), conn closed
 //	slow body                           504 (timeout server, not client), conn closed;
 //	                                    the origin got the head and 10 of 100 body
 //	                                    bytes, then its connection closed
@@ -27,8 +27,9 @@ package compat
 //	                                    sides, the origin's write fails
 //	space before the colon of           400, conn closed, origin nothing
 //	Transfer-Encoding
-//	Upgrade to a silent origin          504 at timeout server, conn usable
-//	idle tunnel                         101, then both sides closed at timeout tunnel
+//	Upgrade to a silent origin          504 (timeout server), conn usable
+//	idle tunnel                         101, then both sides closed by the proxy
+//	                                    (timeout tunnel)
 
 import (
 	"bufio"
@@ -185,7 +186,7 @@ func (c *rawClient) waitClose(limit time.Duration) string {
 	switch {
 	case n > 0:
 		return "data"
-	case endOf(err, "closed") == "no answer":
+	case endOf(err, "closed") == "no response":
 		return "held open"
 	}
 	return "closed"

@@ -128,6 +128,7 @@ func hostileConfig(specs []hostileCaseSpec, binds map[string]string, origins map
 
 // startHostileWorlds starts HAProxy and tether, each with its own origins
 // scripted by specs, and waits until every frontend accepts connections.
+// Their configurations are the same text but for the addresses.
 func startHostileWorlds(t *testing.T, specs []hostileCaseSpec) (haproxy, tether *hostileWorld) {
 	t.Helper()
 	haproxyBin := e2etest.RequireProgram(t, "haproxy")
@@ -225,13 +226,13 @@ func dialRaw(t *testing.T, addr string) *rawClient {
 // answer is how one response ended, as a client sees it.
 type answer struct {
 	Status int    // 0 when no response head arrived
-	End    string // "" (complete), "truncated", "stalled", "closed", "reset", "no answer"
+	End    string // "" (complete), "truncated", "stalled", "closed without response", "reset", "no response"
 	Header http.Header
 	Body   []byte
 	Close  bool // the response said the connection closes
 }
 
-// String is the answer's class: "200", "200 truncated", "closed", ...
+// String is the answer's class: "200", "200 truncated", "reset", ...
 func (a answer) String() string {
 	switch {
 	case a.Status == 0:
@@ -257,13 +258,13 @@ func (c *rawClient) read(method string, limit time.Duration) answer {
 	defer c.conn.SetReadDeadline(time.Time{})
 	resp, err := http.ReadResponse(c.br, &http.Request{Method: method})
 	if err != nil {
-		return answer{End: endOf(err, "closed")}
+		return answer{End: endOf(err, "closed without response")}
 	}
 	body, err := io.ReadAll(resp.Body)
 	a := answer{Status: resp.StatusCode, Header: resp.Header, Body: body, Close: resp.Close}
 	if err != nil {
 		a.End = "truncated"
-		if endOf(err, "") == "no answer" {
+		if endOf(err, "") == "no response" {
 			a.End = "stalled"
 		}
 	}
@@ -277,7 +278,7 @@ func endOf(err error, orElse string) string {
 	case errors.Is(err, syscall.ECONNRESET):
 		return "reset"
 	case errors.As(err, &ne) && ne.Timeout():
-		return "no answer"
+		return "no response"
 	}
 	return orElse
 }
@@ -314,7 +315,7 @@ func (c *rawClient) probe(tok string) string {
 	switch p := canaryProblem(a, tok); {
 	case p == "":
 		return "usable"
-	case a.Status == 0 && a.End == "no answer":
+	case a.Status == 0 && a.End == "no response":
 		return "hung"
 	case a.Status == 0:
 		return "closed"

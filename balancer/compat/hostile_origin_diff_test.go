@@ -13,8 +13,8 @@ package compat
 //	body on 304                           304, conn usable, origin [GET], canaries ok
 //	Content-Length smaller than the body  200, conn usable, origin [GET], canaries ok
 //	unsolicited second response           200, conn usable, origin [GET], canaries ok
-//	bytes while idle                      200, conn usable, origin [GET] and the idle
-//	                                      upstream connection closed at once, canaries ok
+//	bytes while idle                      200, conn usable, origin [GET]; the upstream
+//	                                      connection that got them is closed, canaries ok
 //	chunked body cut off                  200 truncated (the client sees the cut), canaries ok
 //	invalid chunk size                    502, conn usable, canaries ok
 //	Content-Length body cut short         200 truncated, canaries ok
