@@ -147,7 +147,8 @@ func (p *parser) parseProxy(args []string, neg string) {
 		}
 		p.parseHTTPReuse(args)
 	case "retry-on":
-		if p.capWarn(px, kw, false) {
+		if !px.hasBE() {
+			p.errorf("'retry-on' only available in backend or listen section")
 			return
 		}
 		p.parseRetryOn(args)
