@@ -161,7 +161,7 @@ var proxyKeywords = keywordTable{
 // implement. "no option NAME" for any of them asks for HAProxy's default,
 // which is Tether's behaviour, and is accepted.
 var proxyOptions = keywordTable{
-	{verdict: refused, why: "lets malformed requests or responses through", words: "accept-invalid-http-request accept-invalid-http-response"},
+	{verdict: refused, why: "accepts malformed requests or responses: clients and servers would get other answers", words: "accept-invalid-http-request accept-invalid-http-response"},
 	{verdict: refused, why: "changes which servers get traffic", words: "allbackups prefer-last-server"},
 	{verdict: refused, why: "refuses cacheable responses that set cookies", words: "checkcache"},
 	{verdict: refused, why: "waits for the request body before choosing a server; 408 on slow bodies", words: "http-buffer-request"},
@@ -280,6 +280,7 @@ var httpCheckKeywords = keywordTable{
 // the parser applies them in parseBalance, parseHashType, parseHTTPReuse,
 // parseRetryOn, parseOption and parseHTTPCheck.
 var detailRows = []docRow{
+	{"global", "stats bind-process", warned, "process management"},
 	{"proxy", "balance uri | url_param | hdr | rdp-cookie | hash", refused, "hash-based server choice Tether does not implement"},
 	{"proxy", "balance random(N), N other than 2", refused, "Tether draws two servers"},
 	{"proxy", "hash-type consistent, avalanche", refused, "another server choice for balance source"},

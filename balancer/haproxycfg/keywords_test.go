@@ -78,6 +78,7 @@ var detailCases = []struct {
 	verdict verdict
 }{
 	{"balance uri", refused},
+	{"option httpchk\n    http-check comment x", warned},
 	{"balance url_param id", refused},
 	{"balance hdr(Host)", refused},
 	{"balance rdp-cookie", refused},

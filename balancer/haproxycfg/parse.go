@@ -483,6 +483,10 @@ func (p *parser) parseGlobal(args []string, neg string) {
 		// "no log", "no busy-polling" …: HAProxy's defaults, Tether's behaviour.
 		return
 	}
+	if kw == "stats" && arg(args, 1) == "bind-process" {
+		p.warnf("'stats bind-process' is not supported by Tether (process management); ignored.")
+		return
+	}
 	switch kw {
 	case "maxconn":
 		if n, ok := p.globalInt(args, 0); ok {
@@ -491,8 +495,13 @@ func (p *parser) parseGlobal(args []string, neg string) {
 		return
 	case "tune.bufsize":
 		if n, ok := p.globalInt(args, 1); ok {
-			// HAProxy rounds the size up to two pointers (16 bytes).
-			p.cfg.Global.BufSize = (n + 15) &^ 15
+			// HAProxy rounds the size up to two pointers (16 bytes), in an
+			// int that must stay positive.
+			if n = (n + 15) &^ 15; n > 1<<31-1 {
+				p.errorf("'tune.bufsize' expects a positive integer argument.")
+				return
+			}
+			p.cfg.Global.BufSize = n
 		}
 		return
 	case "tune.maxrewrite":

@@ -537,3 +537,32 @@ func TestFormatRejects(t *testing.T) {
 		t.Errorf("Write = %v:\n%s", err, buf.String())
 	}
 }
+
+// TestParseEnvKeywords checks presetenv against the process environment and
+// resetenv, which keeps only the variables it names.
+func TestParseEnvKeywords(t *testing.T) {
+	env := func(name string) (string, bool) {
+		switch name {
+		case "KEEP":
+			return "8001", true
+		case "DROP":
+			return "9999", true
+		}
+		return "", false
+	}
+	src := `global
+  presetenv KEEP 7000
+  resetenv KEEP
+defaults
+  mode http
+backend b
+  server s1 "127.0.0.1:$KEEP"
+  server s2 "127.0.0.1:${DROP-8002}"`
+	cfg, _, err := parse("e.cfg", []byte(src), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cfg.Backends[0].Servers; s[0].Port != 8001 || s[1].Port != 8002 {
+		t.Errorf("ports = %d %d, want 8001 8002", s[0].Port, s[1].Port)
+	}
+}
