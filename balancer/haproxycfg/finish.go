@@ -19,6 +19,17 @@ func (p *parser) finish() {
 	if !p.global.maxconn {
 		g.StatsMaxConn = defaultStatsMaxConn
 	}
+	// HAProxy keeps at most half of a buffer for rewrites.
+	size, rewrite := g.BufSize, g.MaxRewrite
+	if size == 0 {
+		size = balancer.DefaultBufSize
+	}
+	if rewrite == 0 {
+		rewrite = balancer.DefaultMaxRewrite
+	}
+	if rewrite >= size/2 {
+		g.MaxRewrite = size / 2
+	}
 
 	ids := make([]int, 0, len(p.proxies)+1)
 	for i, px := range p.proxies {

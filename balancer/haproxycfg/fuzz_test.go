@@ -24,6 +24,8 @@ func FuzzParse(f *testing.F) {
 		"listen l 127.0.0.1:80 from d\n",
 		"backend a\n id 3\nfrontend a\n bind :1\nglobal\n stats maxconn 4\nlisten b\n id 1\n",
 		"listen x\n id 07x\nbackend y\n id 4294967298\n",
+		"global\n maxconn 10\n tune.bufsize 2147483647\n tune.maxrewrite 9999999\n",
+		"global\n setenv A 1\n resetenv\n presetenv B \"$A\"\ndefaults\n maxconn 3\n timeout tunnel 1s\nlisten l\n timeout http-request 2s\n",
 	} {
 		f.Add([]byte(s))
 	}

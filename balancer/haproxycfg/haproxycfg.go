@@ -2,26 +2,28 @@
 // converting them to and from balancer.Config.
 //
 // Parse accepts the HAProxy 2.6 files that use the features Tether
-// supports: the global "stats socket/timeout/maxconn" lines, defaults
-// (several, named or not, each applying to the proxies after it), frontend,
-// backend and listen sections (a listen section becomes a frontend and a
-// backend of the same name), and resolvers sections. Keywords HAProxy knows
-// but Tether does not implement are reported as Warnings naming their line;
-// keywords HAProxy does not know, invalid values and broken references are
-// Errors naming file and line. Unset values are filled with HAProxy's
-// defaults, so consumers of the Config need not know them.
+// supports: the global "stats socket/timeout/maxconn", "maxconn",
+// "tune.bufsize", "tune.maxrewrite", "setenv"-family and "zero-warning"
+// lines, defaults (several, named or not, each applying to the proxies after
+// it), frontend, backend and listen sections (a listen section becomes a
+// frontend and a backend of the same name), and resolvers sections.
+//
+// A configuration never runs fail-open. Keywords HAProxy knows but Tether
+// does not implement are classified in keywords.go (and in
+// docs/haproxy-keywords.md): one whose absence would change who gets what,
+// over which protocol, or what is refused (TLS, PROXY protocol, ACLs and
+// routing, request rules, error pages, stick tables, privileges, limits …)
+// is an Error naming file and line; one that changes nothing but logging,
+// tuning or process management is a Warning naming its line. Keywords HAProxy
+// does not know, invalid values and broken references are Errors too. Unset
+// values are filled with HAProxy's defaults, so consumers of the Config need
+// not know them.
 //
 // Frontends and backends get the proxy IDs HAProxy 2.6 gives them
 // (Frontend.ID, Backend.ID): "id" lines are honoured, with HAProxy's checks,
 // and the others are numbered in declaration order, skipping explicit IDs
 // and the place of the Runtime API proxy that the first global "stats" line
 // creates. A listen section's frontend and backend share one ID.
-//
-// Process-level global keywords that change nothing Tether does (daemon,
-// master-worker, nbthread, user, group, uid, gid, pidfile, chroot, ulimit-n,
-// quiet, zero-warning, ca-base, crt-base, node, description, localpeer,
-// expose-experimental-directives, insecure-fork-wanted) are accepted without
-// a warning; every other unsupported line is warned about.
 //
 // Write produces a file that HAProxy 2.6 accepts and that Parse reads back
 // to an equal Config.
@@ -91,6 +93,9 @@ func Parse(name string, src []byte) (balancer.Config, []Warning, error) {
 func parse(name string, src []byte, env lookupEnv) (balancer.Config, []Warning, error) {
 	p := newParser(name, env)
 	p.run(src)
+	if l := p.global.zeroWarningLine; l != 0 && len(p.warns) > 0 && len(p.errs) == 0 {
+		p.errorAt(l, "'zero-warning' is set and %d warnings were emitted; refusing the configuration.", len(p.warns))
+	}
 	if len(p.errs) > 0 {
 		errs := make([]error, len(p.errs))
 		for i, e := range p.errs {

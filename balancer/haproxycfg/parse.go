@@ -123,9 +123,13 @@ func newProxy(kind sectionKind, name string, line int) *proxy {
 func (p *proxy) inherit(d *proxy) {
 	p.mode = d.mode
 	p.fe = balancer.Frontend{
-		DefaultBackend: d.fe.DefaultBackend,
-		ForwardFor:     d.fe.ForwardFor,
-		TimeoutClient:  d.fe.TimeoutClient,
+		DefaultBackend:       d.fe.DefaultBackend,
+		ForwardFor:           d.fe.ForwardFor,
+		MaxConn:              d.fe.MaxConn,
+		TimeoutClient:        d.fe.TimeoutClient,
+		TimeoutHTTPRequest:   d.fe.TimeoutHTTPRequest,
+		TimeoutHTTPKeepAlive: d.fe.TimeoutHTTPKeepAlive,
+		TimeoutClientFin:     d.fe.TimeoutClientFin,
 	}
 	p.defaultBackendLine = d.defaultBackendLine
 	p.be = d.be
@@ -167,7 +171,14 @@ type parser struct {
 	resLines map[string]int      // resolvers name -> line
 	nsLines  map[string]int      // nameserver name -> line, per section
 	sockets  []balancer.StatsSocket
-	global   struct{ timeout, maxconn bool }
+	global   struct {
+		timeout, maxconn bool
+		zeroWarningLine  int // the line of "zero-warning", 0 when absent
+	}
+	// vars are the variables set or unset by setenv and its siblings;
+	// envCleared tells that resetenv dropped the others.
+	vars       map[string]envVar
+	envCleared bool
 	// apiProxyAt is how many proxies were declared before the first
 	// "stats" line of the global section, where HAProxy creates its Runtime
 	// API proxy; -1 when there is none.
@@ -180,6 +191,7 @@ func newParser(file string, env lookupEnv) *parser {
 		env:        env,
 		named:      map[string]*proxy{},
 		resLines:   map[string]int{},
+		vars:       map[string]envVar{},
 		apiProxyAt: -1,
 	}
 }
@@ -210,7 +222,7 @@ func (p *parser) run(src []byte) {
 		} else {
 			line, src = src, nil
 		}
-		args, err := splitLine(string(line), p.env)
+		args, err := splitLine(string(line), p.lookupVar)
 		if err != nil {
 			p.errorf("%v", err)
 			continue
@@ -292,12 +304,13 @@ func (p *parser) startSection(args []string) bool {
 		p.endSection()
 		p.openResolvers(args)
 	default:
-		if !hasWord(otherSections, kw) {
+		g, known := otherSections.lookup(kw)
+		if !known {
 			return false
 		}
 		p.endSection()
 		p.section = secIgnored
-		p.warnf("'%s' sections are not supported by Tether; section ignored", kw)
+		p.warnf("'%s' sections are not supported by Tether (%s); section ignored.", kw, g.why)
 	}
 	return true
 }
@@ -466,12 +479,138 @@ func (p *parser) parseGlobal(args []string, neg string) {
 			return
 		}
 	}
-	switch {
-	case hasWord(quietGlobal, kw):
-	case knownGlobal(kw):
-		p.warnf("global keyword '%s' is not supported by Tether; line ignored", strings.Join(wordsUpTo(args, 2), " "))
-	default:
+	if neg != "" {
+		// "no log", "no busy-polling" …: HAProxy's defaults, Tether's behaviour.
+		return
+	}
+	if kw == "stats" && arg(args, 1) == "bind-process" {
+		p.warnf("'stats bind-process' is not supported by Tether (process management); ignored.")
+		return
+	}
+	switch kw {
+	case "maxconn":
+		if n, ok := p.globalInt(args, 0); ok {
+			p.cfg.Global.MaxConn = n
+		}
+		return
+	case "tune.bufsize":
+		if n, ok := p.globalInt(args, 1); ok {
+			// HAProxy rounds the size up to two pointers (16 bytes), in an
+			// int that must stay positive.
+			if n = (n + 15) &^ 15; n > 1<<31-1 {
+				p.errorf("'tune.bufsize' expects a positive integer argument.")
+				return
+			}
+			p.cfg.Global.BufSize = n
+		}
+		return
+	case "tune.maxrewrite":
+		n, ok := p.globalInt(args, 0)
+		switch {
+		case !ok:
+		case n == 0:
+			p.errorf("'tune.maxrewrite 0' is not supported by Tether (0 stands for the default, 1024); use 1 or more.")
+		default:
+			p.cfg.Global.MaxRewrite = n
+		}
+		return
+	case "setenv", "presetenv", "unsetenv", "resetenv":
+		p.parseEnvKeyword(args)
+		return
+	case "zero-warning":
+		if len(args) > 1 {
+			p.errorf("'zero-warning' cannot handle unexpected argument '%s'.", args[1])
+			return
+		}
+		p.global.zeroWarningLine = p.line
+		return
+	}
+	g, known := globalKeywords.lookup(kw)
+	if !known {
 		p.errorf("unknown keyword '%s' in 'global' section", kw)
+		return
+	}
+	p.unsupported(g, "'"+strings.Join(wordsUpTo(args, 2), " ")+"'")
+}
+
+// globalInt parses the integer argument of a global keyword, at least min,
+// reporting an error otherwise.
+func (p *parser) globalInt(args []string, min int) (int, bool) {
+	if len(args) > 2 {
+		p.errorf("'%s' cannot handle unexpected argument '%s'.", args[0], args[2])
+		return 0, false
+	}
+	n, ok := parseUint(arg(args, 1), 1<<31-1)
+	if !ok || n < min {
+		if min > 0 {
+			p.errorf("'%s' expects a positive integer argument.", args[0])
+		} else {
+			p.errorf("'%s' expects a non-negative integer argument.", args[0])
+		}
+		return 0, false
+	}
+	return n, true
+}
+
+// parseEnvKeyword handles setenv, presetenv, unsetenv and resetenv, which
+// change the variables that later lines of the file expand, as in HAProxy.
+func (p *parser) parseEnvKeyword(args []string) {
+	kw := args[0]
+	switch kw {
+	case "setenv", "presetenv":
+		if len(args) != 3 {
+			p.errorf("'%s' expects exactly 2 arguments.", kw)
+			return
+		}
+		if _, set := p.lookupVar(args[1]); kw == "presetenv" && set {
+			return
+		}
+		p.vars[args[1]] = envVar{value: args[2], set: true}
+	case "unsetenv":
+		if len(args) < 2 {
+			p.errorf("'%s' expects at least 1 argument.", kw)
+			return
+		}
+		for _, name := range args[1:] {
+			p.vars[name] = envVar{}
+		}
+	case "resetenv":
+		keep := map[string]envVar{}
+		for _, name := range args[1:] {
+			if v, set := p.lookupVar(name); set {
+				keep[name] = envVar{value: v, set: true}
+			}
+		}
+		p.vars, p.envCleared = keep, true
+	}
+}
+
+// envVar is a variable set or unset by the file itself.
+type envVar struct {
+	value string
+	set   bool
+}
+
+// lookupVar reads a variable as the file's lines see it: the process
+// environment changed by setenv, presetenv, unsetenv and resetenv.
+func (p *parser) lookupVar(name string) (string, bool) {
+	if v, ok := p.vars[name]; ok {
+		return v.value, v.set
+	}
+	if p.envCleared || p.env == nil {
+		return "", false
+	}
+	return p.env(name)
+}
+
+// unsupported reports a keyword Tether does not implement, as its group
+// says: an error for a refused keyword, a warning for a warned one.
+func (p *parser) unsupported(g keywordGroup, what string) {
+	switch g.verdict {
+	case refused:
+		p.errorf("%s is not supported by Tether (%s).", what, g.why)
+	case warned:
+		p.warnf("%s is not supported by Tether (%s); ignored.", what, g.why)
 	}
 }
 
@@ -491,11 +630,15 @@ func (p *parser) parseStatsSocket(args []string) {
 	sock.Address = norm
 	for i := 3; i < len(args) && args[i] != ""; i++ {
 		kw := args[i]
-		n, known := bindKeywordArgs(kw)
+		g, known := statsParams.lookup(kw)
+		if !known {
+			g, known = bindParams.lookup(kw)
+		}
 		if !known {
 			p.errorf("'stats socket' : unknown keyword '%s'.", kw)
 			return
 		}
+		n := g.args
 		if n == 1 && arg(args, i+1) == "" {
 			p.errorf("'stats socket' : '%s' : missing value.", kw)
 			return
@@ -536,7 +679,7 @@ func (p *parser) parseStatsSocket(args []string) {
 			}
 			sock.Mode = uint32(m)
 		default:
-			p.warnf("'stats socket' parameter '%s' is not supported by Tether; ignored", kw)
+			p.unsupported(g, "'stats socket' parameter '"+kw+"'")
 		}
 		i += n
 	}

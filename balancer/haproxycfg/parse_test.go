@@ -210,7 +210,7 @@ defaults
 backend b
   server s1 app.example:80 resolvers r
   server s2 app.example:80 resolvers default init-addr none,10.0.0.9
-  server s3 app.example:80 resolve-prefer ipv4 resolve-opts allow-dup-ip,ignore-weight`,
+  server s3 app.example:80 resolve-prefer ipv4 resolve-opts allow-dup-ip,prevent-dup-ip,allow-dup-ip`,
 			check: func(t *testing.T, cfg balancer.Config) {
 				r := cfg.Resolvers[0]
 				wantHold := map[string]time.Duration{"nx": 30 * time.Second, "refused": 30 * time.Second,
@@ -232,6 +232,73 @@ backend b
 				}
 				if s[2].ResolvePrefer != "ipv4" || !s[2].AllowDupIP {
 					t.Errorf("s3 = %+v", s[2])
+				}
+			},
+		},
+		{
+			name: "limits and timeouts, inherited from defaults",
+			src: `global
+  maxconn 5000
+  tune.bufsize 1000
+defaults
+  mode http
+  maxconn 300
+  timeout client 30s
+  timeout http-request 5s
+  timeout http-keep-alive 2s
+  timeout client-fin 1s
+  timeout tunnel 1h
+  timeout server-fin 3s
+frontend f
+  bind :80
+  maxconn 200
+  timeout http-request 7s
+  default_backend b
+backend b
+  timeout tunnel 2m
+  timeout http-request 9s
+listen l
+  bind :81`,
+			check: func(t *testing.T, cfg balancer.Config) {
+				// 1000 rounds up to 1008; the rewrite reserve is capped at half.
+				if g := cfg.Global; g.MaxConn != 5000 || g.BufSize != 1008 || g.MaxRewrite != 504 {
+					t.Errorf("global = %+v", g)
+				}
+				f, l := cfg.Frontends[0], cfg.Frontends[1]
+				if f.MaxConn != 200 || f.TimeoutClient != 30*time.Second || f.TimeoutHTTPRequest != 7*time.Second ||
+					f.TimeoutHTTPKeepAlive != 2*time.Second || f.TimeoutClientFin != time.Second {
+					t.Errorf("frontend f = %+v", f)
+				}
+				if l.MaxConn != 300 || l.TimeoutHTTPRequest != 5*time.Second {
+					t.Errorf("listen l = %+v", l)
+				}
+				b, lb := cfg.Backends[0], cfg.Backends[1]
+				if b.TimeoutTunnel != 2*time.Minute || b.TimeoutServerFin != 3*time.Second {
+					t.Errorf("backend b = %+v", b)
+				}
+				if lb.TimeoutTunnel != time.Hour || lb.TimeoutServerFin != 3*time.Second {
+					t.Errorf("listen l backend = %+v", lb)
+				}
+			},
+		},
+		{
+			name: "setenv and friends change later expansions",
+			src: `global
+  setenv PORT 8001
+  presetenv PORT 9999
+  presetenv OTHER 8002
+  setenv GONE x
+  unsetenv GONE
+defaults
+  mode http
+backend b
+  server s1 "127.0.0.1:$PORT"
+  server s2 "127.0.0.1:${OTHER}"
+  server s3 "127.0.0.1:${GONE-8003}"`,
+			check: func(t *testing.T, cfg balancer.Config) {
+				s := cfg.Backends[0].Servers
+				if s[0].Port != 8001 || s[1].Port != 8002 || s[2].Port != 8003 {
+					t.Errorf("ports = %d %d %d, want 8001 8002 8003", s[0].Port, s[1].Port, s[2].Port)
 				}
 			},
 		},
@@ -283,13 +350,12 @@ func TestParseWarnings(t *testing.T) {
 defaults
   option httplog
 frontend f
-  bind :80 ssl crt /x.pem
-  use_backend b if TRUE
+  bind :80 name web defer-accept
   default_backend b
 backend b
   mode http
-  balance uri
-  server s 10.0.0.1:80 check send-proxy source 10.0.0.2 usesrc clientip weight 3
+  http-reuse safe
+  server s 10.0.0.1:80 check slowstart 5s no-send-proxy weight 3
 frontend nobind
   mode http
 peers p
@@ -300,29 +366,80 @@ peers p
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"w.cfg:3: global keyword 'log /dev/log'",
-		"w.cfg:5: 'option httplog' is not supported",
+		"w.cfg:2: 'daemon' is not supported by Tether (process management",
+		"w.cfg:3: 'log /dev/log' is not supported by Tether (logging); ignored.",
+		"w.cfg:5: 'option httplog' is not supported by Tether (logging)",
 		"w.cfg:6: frontend 'f' has no 'mode http'",
-		"w.cfg:7: bind parameter 'ssl' is not supported",
-		"w.cfg:7: bind parameter 'crt' is not supported",
-		"w.cfg:8: 'use_backend' is not supported",
-		"w.cfg:12: 'balance uri' is not supported by Tether; 'roundrobin' is used",
-		"w.cfg:13: 'server b/s' : server keyword 'send-proxy'",
-		"w.cfg:13: 'server b/s' : server keyword 'source'",
-		"w.cfg:14: frontend 'nobind' has no 'bind' directive",
-		"w.cfg:16: 'peers' sections are not supported",
+		"w.cfg:7: bind parameter 'name' is not supported",
+		"w.cfg:7: bind parameter 'defer-accept' is not supported",
+		"w.cfg:11: 'http-reuse safe' is not supported by Tether",
+		"w.cfg:12: 'server b/s' : server keyword 'slowstart' is not supported by Tether",
+		"w.cfg:13: frontend 'nobind' has no 'bind' directive",
+		"w.cfg:15: 'peers' sections are not supported",
 	} {
 		if !containsWarning(warns, want) {
 			t.Errorf("no warning %q in\n%v", want, warns)
 		}
 	}
 	for _, w := range warns {
-		if strings.Contains(w.Msg, "daemon") || strings.Contains(w.Msg, "'peer'") {
+		if strings.Contains(w.Msg, "no-send-proxy") || strings.Contains(w.Msg, "'peer'") {
 			t.Errorf("unexpected warning %v", w)
 		}
 	}
 	if s := cfg.Backends[0].Servers[0]; s.Weight != 3 || !s.Check {
 		t.Errorf("parameters after unsupported ones were lost: %+v", s)
+	}
+}
+
+// TestParseRefusesFailOpen checks that directives whose absence would
+// change who gets what, over which protocol, or what is refused stop the
+// file with their line, and that the rest of the file is still checked.
+func TestParseRefusesFailOpen(t *testing.T) {
+	src := `global
+  user haproxy
+defaults
+  mode http
+frontend f
+  bind :443 ssl crt /x.pem
+  use_backend b if TRUE
+  http-request deny if { path_beg /admin }
+  default_backend b
+backend b
+  balance uri
+  server s 10.0.0.1:80 check send-proxy source 10.0.0.2 usesrc clientip weight 3
+  server t 10.0.0.1:80 weight x
+`
+	_, _, err := parse("r.cfg", []byte(src), noEnv)
+	if err == nil {
+		t.Fatal("Parse accepted a fail-open configuration")
+	}
+	for _, want := range []string{
+		"r.cfg:2: 'user haproxy' is not supported by Tether (privileges",
+		"r.cfg:6: bind parameter 'ssl' is not supported by Tether (TLS",
+		"r.cfg:6: bind parameter 'crt' is not supported by Tether (TLS",
+		"r.cfg:7: 'use_backend b' is not supported by Tether",
+		"r.cfg:8: 'http-request deny' is not supported by Tether",
+		"r.cfg:11: 'balance uri' is not supported by Tether",
+		"r.cfg:12: 'server b/s' : server keyword 'send-proxy' is not supported by Tether",
+		"r.cfg:13: 'server b/t' : weight of server t is not within 0 and 256",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not contain %q:\n%v", want, err)
+		}
+	}
+}
+
+// TestParseZeroWarning checks that zero-warning turns any warning into a
+// refusal, as HAProxy does.
+func TestParseZeroWarning(t *testing.T) {
+	src := "global\n  zero-warning\n  log /dev/log local0\ndefaults\n  mode http\nbackend b\n"
+	_, _, err := parse("z.cfg", []byte(src), noEnv)
+	var pe *Error
+	if !errors.As(err, &pe) || pe.Line != 2 || !strings.Contains(pe.Msg, "1 warnings were emitted") {
+		t.Fatalf("err = %v, want z.cfg:2 refusing 1 warning", err)
+	}
+	if _, _, err := parse("z.cfg", []byte("global\n  zero-warning\ndefaults\n  mode http\nbackend b\n"), noEnv); err != nil {
+		t.Errorf("zero-warning without warnings: %v", err)
 	}
 }
 
@@ -418,5 +535,34 @@ func TestFormatRejects(t *testing.T) {
 	var buf bytes.Buffer
 	if err := Write(&buf, base()); err != nil || !strings.Contains(buf.String(), "server s 10.0.0.1:80\n") {
 		t.Errorf("Write = %v:\n%s", err, buf.String())
+	}
+}
+
+// TestParseEnvKeywords checks presetenv against the process environment and
+// resetenv, which keeps only the variables it names.
+func TestParseEnvKeywords(t *testing.T) {
+	env := func(name string) (string, bool) {
+		switch name {
+		case "KEEP":
+			return "8001", true
+		case "DROP":
+			return "9999", true
+		}
+		return "", false
+	}
+	src := `global
+  presetenv KEEP 7000
+  resetenv KEEP
+defaults
+  mode http
+backend b
+  server s1 "127.0.0.1:$KEEP"
+  server s2 "127.0.0.1:${DROP-8002}"`
+	cfg, _, err := parse("e.cfg", []byte(src), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cfg.Backends[0].Servers; s[0].Port != 8001 || s[1].Port != 8002 {
+		t.Errorf("ports = %d %d, want 8001 8002", s[0].Port, s[1].Port)
 	}
 }

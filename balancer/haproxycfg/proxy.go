@@ -57,7 +57,7 @@ func (p *parser) parseProxy(args []string, neg string) {
 		if !p.addBinds(px, args[1]) {
 			return
 		}
-		p.bindParams(args[2:])
+		p.checkBindParams(args[2:])
 	case "default_backend":
 		if p.capWarn(px, kw, true) {
 			return
@@ -126,14 +126,80 @@ func (p *parser) parseProxy(args []string, neg string) {
 		}
 	case "id":
 		p.parseID(px, args)
-	case "use_backend":
-		p.warnf("'use_backend' is not supported by Tether (requests go to the default_backend); line ignored")
-	default:
-		if hasWord(proxyKeywords, kw) {
-			p.warnf("'%s' is not supported by Tether; line ignored", strings.Join(wordsUpTo(args, 2), " "))
+	case "maxconn":
+		if p.capWarn(px, kw, true) {
 			return
 		}
-		p.errorf("unknown keyword '%s' in '%s' section", kw, px.kind)
+		n, ok := parseUint(arg(args, 1), 1<<31-1)
+		if !ok {
+			p.errorf("'maxconn' expects a non-negative integer argument.")
+			return
+		}
+		px.fe.MaxConn = n
+	case "hash-type":
+		if p.capWarn(px, kw, false) {
+			return
+		}
+		p.parseHashType(args)
+	case "http-reuse":
+		if p.capWarn(px, kw, false) {
+			return
+		}
+		p.parseHTTPReuse(args)
+	case "retry-on":
+		if !px.hasBE() {
+			p.errorf("'retry-on' only available in backend or listen section")
+			return
+		}
+		p.parseRetryOn(args)
+	default:
+		g, known := proxyKeywords.lookup(kw)
+		if !known {
+			p.errorf("unknown keyword '%s' in '%s' section", kw, px.kind)
+			return
+		}
+		p.unsupported(g, "'"+strings.Join(wordsUpTo(args, 2), " ")+"'")
+	}
+}
+
+// parseHashType accepts "hash-type map-based [FUNCTION]", the hashing
+// Tether's balance source uses, and refuses the others.
+func (p *parser) parseHashType(args []string) {
+	method, fn := arg(args, 1), arg(args, 2)
+	switch {
+	case method == "":
+		p.errorf("'hash-type' expects 'map-based' or 'consistent'.")
+	case method == "map-based" && (fn == "" || hasWord("sdbm djb2 wt6 crc32", fn)) && len(args) <= 3:
+	default:
+		p.errorf("'%s' is not supported by Tether (another server choice for balance source); only 'hash-type map-based' is.", strings.Join(args, " "))
+	}
+}
+
+// parseHTTPReuse handles "http-reuse MODE": "never" is refused, since Tether
+// shares idle server connections between clients.
+func (p *parser) parseHTTPReuse(args []string) {
+	switch mode := arg(args, 1); mode {
+	case "never":
+		p.errorf("'http-reuse never' is not supported by Tether (Tether shares idle server connections between clients).")
+	case "safe", "aggressive", "always":
+		p.warnf("'http-reuse %s' is not supported by Tether (connection reuse tuning); ignored.", mode)
+	default:
+		p.errorf("'http-reuse' only supports 'never', 'safe', 'aggressive', 'always'")
+	}
+}
+
+// parseRetryOn accepts "retry-on conn-failure", which is what Tether does,
+// and refuses every other retry condition.
+func (p *parser) parseRetryOn(args []string) {
+	if len(args) < 2 {
+		p.errorf("'retry-on' expects at least one keyword.")
+		return
+	}
+	for _, w := range args[1:] {
+		if w != "conn-failure" {
+			p.errorf("'retry-on %s' is not supported by Tether (Tether retries only failed connections); use 'retry-on conn-failure'.", w)
+			return
+		}
 	}
 }
 
@@ -166,27 +232,29 @@ func (p *parser) addBinds(px *proxy, list string) bool {
 	return true
 }
 
-// bindParams warns about bind parameters, which Tether does not implement.
-func (p *parser) bindParams(params []string) {
+// checkBindParams checks the parameters of a bind line, none of which Tether
+// implements.
+func (p *parser) checkBindParams(params []string) {
 	for i := 0; i < len(params) && params[i] != ""; i++ {
-		n, known := bindKeywordArgs(params[i])
+		g, known := bindParams.lookup(params[i])
 		if !known {
 			p.errorf("'bind' : unknown keyword '%s'.", params[i])
 			return
 		}
-		if n == 1 && arg(params, i+1) == "" {
+		if g.args == 1 && arg(params, i+1) == "" {
 			p.errorf("'bind' : '%s' : missing value.", params[i])
 			return
 		}
-		p.warnf("bind parameter '%s' is not supported by Tether; ignored", params[i])
-		i += n
+		p.unsupported(g, "bind parameter '"+params[i]+"'")
+		i += g.args
 	}
 }
 
 // parseTimeout handles "timeout NAME TIME".
 func (p *parser) parseTimeout(px *proxy, args []string) {
 	name, v := arg(args, 1), arg(args, 2)
-	if !hasWord(timeoutNames, name) {
+	g, unsupported := timeoutKeywords.lookup(name)
+	if !unsupported && !hasWord(timeoutNames, name) {
 		p.errorf("'timeout' supports 'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', 'tarpit', 'tunnel', 'client-fin' and 'server-fin' (got '%s')", name)
 		return
 	}
@@ -203,30 +271,49 @@ func (p *parser) parseTimeout(px *proxy, args []string) {
 	if rest != "" {
 		p.trailingTimeWarn(v, rest)
 	}
+	if unsupported {
+		p.unsupported(g, "'"+kw+"'")
+		return
+	}
+	// The capabilities HAProxy gives each timeout. A backend's
+	// http-request and http-keep-alive timeouts are accepted but unused:
+	// HAProxy reads them only while buffering a request body, which
+	// Tether refuses, and between requests, where the frontend's apply.
+	needFE := hasWord("client client-fin", name)
+	needBE := hasWord("server connect check queue tunnel server-fin", name)
+	if needFE && !px.hasFE() {
+		p.warnf("'%s' will be ignored because %s '%s' has no frontend capability", kw, px.kind, px.name)
+		return
+	}
+	if needBE && !px.hasBE() {
+		p.warnf("'%s' will be ignored because %s '%s' has no backend capability", kw, px.kind, px.name)
+		return
+	}
 	switch name {
 	case "client":
-		if !px.hasFE() {
-			p.warnf("'%s' will be ignored because %s '%s' has no frontend capability", kw, px.kind, px.name)
-			return
-		}
 		px.fe.TimeoutClient = d
-	case "connect", "server", "check", "queue":
-		if !px.hasBE() {
-			p.warnf("'%s' will be ignored because %s '%s' has no backend capability", kw, px.kind, px.name)
-			return
+	case "client-fin":
+		px.fe.TimeoutClientFin = d
+	case "http-request":
+		if px.hasFE() {
+			px.fe.TimeoutHTTPRequest = d
 		}
-		switch name {
-		case "connect":
-			px.be.TimeoutConnect = d
-		case "server":
-			px.be.TimeoutServer = d
-		case "check":
-			px.be.TimeoutCheck = d
-		default:
-			px.be.TimeoutQueue = d
+	case "http-keep-alive":
+		if px.hasFE() {
+			px.fe.TimeoutHTTPKeepAlive = d
 		}
-	default:
-		p.warnf("'%s' is not supported by Tether; line ignored", kw)
+	case "connect":
+		px.be.TimeoutConnect = d
+	case "server":
+		px.be.TimeoutServer = d
+	case "check":
+		px.be.TimeoutCheck = d
+	case "queue":
+		px.be.TimeoutQueue = d
+	case "tunnel":
+		px.be.TimeoutTunnel = d
+	case "server-fin":
+		px.be.TimeoutServerFin = d
 	}
 }
 
@@ -247,11 +334,13 @@ func (p *parser) parseBalance(px *proxy, args []string) {
 	}
 	switch base {
 	case "random":
-		px.be.Balance = balancer.Random
-		p.warnf("'balance %s' : the number of draws is not supported by Tether; plain 'random' is used", algo)
+		if algo == "random(2)" {
+			px.be.Balance = balancer.Random
+			return
+		}
+		p.errorf("'balance %s' is not supported by Tether (Tether draws two servers, as 'random' and 'random(2)').", algo)
 	case "uri", "url_param", "hdr", "rdp-cookie", "hash":
-		px.be.Balance = balancer.RoundRobin
-		p.warnf("'balance %s' is not supported by Tether; 'roundrobin' is used", algo)
+		p.errorf("'balance %s' is not supported by Tether (hash-based server choice); use roundrobin, static-rr, leastconn, first, source or random.", algo)
 	default:
 		p.errorf("balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', 'hdr(name)' and 'rdp-cookie(name)' options.")
 	}
@@ -323,10 +412,10 @@ func (p *parser) parseOption(px *proxy, args []string, neg string) {
 					p.errorf("'option forwardfor' : '%s' expects a value.", args[i])
 					return
 				}
-				p.warnf("'option forwardfor %s' is not supported by Tether; ignored", args[i])
+				p.errorf("'option forwardfor %s' is not supported by Tether (changes the X-Forwarded-For header servers receive).", args[i])
 				i++
 			case "if-none":
-				p.warnf("'option forwardfor if-none' is not supported by Tether; ignored")
+				p.errorf("'option forwardfor if-none' is not supported by Tether (changes the X-Forwarded-For header servers receive).")
 			default:
 				p.errorf("'option forwardfor' only supports optional values: 'except', 'header' and 'if-none'.")
 				return
@@ -368,11 +457,18 @@ func (p *parser) parseOption(px *proxy, args []string, neg string) {
 		}
 		px.be.HTTPCheck = hc
 	default:
-		if hasWord(proxyOptions, name) {
-			p.warnf("'option %s' is not supported by Tether; line ignored", name)
-			return
+		g, known := proxyOptions.lookup(name)
+		switch {
+		case !known:
+			p.errorf("unknown option '%s'.", name)
+		case neg != "":
+			// "no option X" asks for HAProxy's default, which is what
+			// Tether does without X.
+		case name == "http-restrict-req-hdr-names" && arg(args, 2) == "preserve":
+			// The default.
+		default:
+			p.unsupported(g, "'option "+name+"'")
 		}
-		p.errorf("unknown option '%s'.", name)
 	}
 }
 
@@ -401,10 +497,11 @@ func (p *parser) parseHTTPCheck(px *proxy, args []string) {
 				return
 			}
 			if n, ok := parseUint(args[3], 999); ok && n >= 100 {
-				px.expectStatus, px.expectLine = n, p.line
 				if len(args) > 4 {
-					p.warnf("'http-check expect' options after the status are not supported by Tether; ignored")
+					p.errorf("'http-check expect status' options ('%s' …) are not supported by Tether (%s).", args[4], whyHealth)
+					return
 				}
+				px.expectStatus, px.expectLine = n, p.line
 				return
 			}
 		}
@@ -412,7 +509,7 @@ func (p *parser) parseHTTPCheck(px *proxy, args []string) {
 			p.errorf("'http-check expect' expects a matching method and a pattern.")
 			return
 		}
-		p.warnf("'http-check expect %s' is not supported by Tether (only 'status N' is); line ignored", args[2])
+		p.errorf("'http-check expect %s' is not supported by Tether (%s); only 'expect status N' is.", strings.Join(args[2:], " "), whyHealth)
 	case "send":
 		send := px.checkSend
 		for i := 2; i < len(args) && args[i] != ""; i += 2 {
@@ -433,10 +530,13 @@ func (p *parser) parseHTTPCheck(px *proxy, args []string) {
 					p.errorf("'http-check send' : 'hdr' expects <name> and <value>.")
 					return
 				}
-				p.warnf("'http-check send hdr' is not supported by Tether; ignored")
-				i++
-			case "body", "body-lf", "uri-lf", "comment":
-				p.warnf("'http-check send %s' is not supported by Tether; ignored", args[i])
+				p.errorf("'http-check send hdr' is not supported by Tether (%s).", whyHealth)
+				return
+			case "body", "body-lf", "uri-lf":
+				p.errorf("'http-check send %s' is not supported by Tether (%s).", args[i], whyHealth)
+				return
+			case "comment":
+				p.warnf("'http-check send comment' is not supported by Tether (a comment for logs); ignored.")
 			default:
 				p.errorf("'http-check send' : unknown parameter '%s'.", args[i])
 				return
@@ -449,9 +549,11 @@ func (p *parser) parseHTTPCheck(px *proxy, args []string) {
 		px.checkSend, px.checkSendLine = send, p.line
 	case "":
 		p.errorf("'http-check' expects 'comment', 'connect', 'send', 'expect', 'set-var', 'unset-var' or 'disable-on-404'.")
-	case "comment", "connect", "disable-on-404", "send-state", "set-var", "set-var-fmt", "unset-var":
-		p.warnf("'http-check %s' is not supported by Tether; line ignored", args[1])
 	default:
+		if g, known := httpCheckKeywords.lookup(args[1]); known {
+			p.unsupported(g, "'http-check "+args[1]+"'")
+			return
+		}
 		p.errorf("'http-check' expects 'comment', 'connect', 'send', 'expect', 'set-var', 'unset-var' or 'disable-on-404' but got '%s'.", args[1])
 	}
 }

@@ -124,7 +124,7 @@ func (p *parser) parseServerParams(px *proxy, s *balancer.Server, args []string,
 	}
 	for i := start; i < len(args) && args[i] != ""; i++ {
 		kw := args[i]
-		n, implemented, known := serverKeywordArgs(kw)
+		n, implemented, g, known := serverKeyword(kw)
 		if !known {
 			p.errorf("%s : unknown keyword '%s'.", ctx, kw)
 			return false
@@ -135,7 +135,10 @@ func (p *parser) parseServerParams(px *proxy, s *balancer.Server, args []string,
 			return false
 		}
 		if !implemented {
-			p.warnf("%s : server keyword '%s' is not supported by Tether; ignored.", ctx, kw)
+			p.unsupported(g, ctx+" : server keyword '"+kw+"'")
+			if g.verdict == refused {
+				return false
+			}
 			i += n
 			if kw == "source" {
 				for k := i + 1; k+1 < len(args) && (args[k] == "usesrc" || args[k] == "interface"); k += 2 {
@@ -236,7 +239,7 @@ func (p *parser) serverKeyword(s *balancer.Server, ctx, kw, v string) bool {
 			case "prevent-dup-ip":
 				s.AllowDupIP = false
 			case "ignore-weight":
-				p.warnf("%s : 'resolve-opts ignore-weight' is not supported by Tether; ignored.", ctx)
+				return fail("'resolve-opts ignore-weight' is not supported by Tether (DNS SRV weights would be ignored).")
 			default:
 				return fail("'resolve-opts' : unknown resolve-opts option '%s', supported methods are 'allow-dup-ip', 'ignore-weight', and 'prevent-dup-ip'.", o)
 			}

@@ -214,6 +214,17 @@ func (w *writer) global(g balancer.Global) bool {
 	} else if g.StatsMaxConn != 0 && g.StatsMaxConn != defaultStatsMaxConn {
 		lines = append(lines, []string{"stats", "maxconn", itoa(g.StatsMaxConn)})
 	}
+	apiProxy := len(lines) > 0
+	for _, v := range []struct {
+		kw string
+		n  int
+	}{{"maxconn", g.MaxConn}, {"tune.bufsize", g.BufSize}, {"tune.maxrewrite", g.MaxRewrite}} {
+		if v.n < 0 {
+			w.fail("invalid %s %d", v.kw, v.n)
+		} else if v.n != 0 {
+			lines = append(lines, []string{v.kw, itoa(v.n)})
+		}
+	}
 	if len(lines) == 0 {
 		return false
 	}
@@ -221,7 +232,7 @@ func (w *writer) global(g balancer.Global) bool {
 	for _, l := range lines {
 		w.line(l...)
 	}
-	return true
+	return apiProxy
 }
 
 // socketAddrWord writes a stats socket address so that Parse reads it back.
@@ -301,8 +312,18 @@ func (w *writer) frontend(fe balancer.Frontend) {
 	if fe.ForwardFor {
 		w.line("option", "forwardfor")
 	}
-	if fe.TimeoutClient != 0 {
-		w.line("timeout", "client", w.time(fe.TimeoutClient, time.Millisecond, "timeout client"))
+	if fe.MaxConn < 0 {
+		w.fail("frontend %s: negative maxconn %d", fe.Name, fe.MaxConn)
+	} else if fe.MaxConn != 0 {
+		w.line("maxconn", itoa(fe.MaxConn))
+	}
+	for _, t := range []struct {
+		name string
+		d    time.Duration
+	}{{"client", fe.TimeoutClient}, {"http-request", fe.TimeoutHTTPRequest}, {"http-keep-alive", fe.TimeoutHTTPKeepAlive}, {"client-fin", fe.TimeoutClientFin}} {
+		if t.d != 0 {
+			w.line("timeout", t.name, w.time(t.d, time.Millisecond, "timeout "+t.name))
+		}
 	}
 	if fe.DefaultBackend != "" {
 		w.line("default_backend", fe.DefaultBackend)
@@ -356,7 +377,7 @@ func (w *writer) backend(be balancer.Backend, forwardFor bool) {
 	for _, t := range []struct {
 		name string
 		d    time.Duration
-	}{{"connect", be.TimeoutConnect}, {"server", be.TimeoutServer}, {"check", be.TimeoutCheck}, {"queue", be.TimeoutQueue}} {
+	}{{"connect", be.TimeoutConnect}, {"server", be.TimeoutServer}, {"check", be.TimeoutCheck}, {"queue", be.TimeoutQueue}, {"tunnel", be.TimeoutTunnel}, {"server-fin", be.TimeoutServerFin}} {
 		if t.d != 0 {
 			w.line("timeout", t.name, w.time(t.d, time.Millisecond, "timeout "+t.name))
 		}

@@ -361,7 +361,54 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 	if !found {
 		return fmt.Errorf("export: %s holds no configuration", *db)
 	}
+	for _, note := range unexportable(cur) {
+		fmt.Fprintln(stderr, "export: warning:", note)
+	}
 	return haproxycfg.Write(stdout, foldRuntime(cur))
+}
+
+// unexportable lists the runtime settings of st that an HAProxy
+// configuration cannot express, which the export therefore leaves out:
+// drain mode, health checks disabled at run time, and operator states of
+// server-template slots (a template line has one setting for every slot).
+// DNS-resolved addresses and weights are node-local and not listed.
+func unexportable(st balancer.State) []string {
+	var notes []string
+	for _, be := range st.Config.Backends {
+		for _, s := range be.Servers {
+			rt, ok := st.Servers[be.Name+"/"+s.Name]
+			if !ok {
+				continue
+			}
+			ref := be.Name + "/" + s.Name
+			if rt.Admin == balancer.Drain {
+				notes = append(notes, fmt.Sprintf("server %s is in drain mode, which a configuration file cannot express; exported as ready", ref))
+			}
+			if s.Check && !rt.CheckEnabled {
+				notes = append(notes, fmt.Sprintf("server %s has its health checks disabled at run time, which a configuration file cannot express; exported with 'check'", ref))
+			}
+		}
+		for _, t := range be.Templates {
+			for _, name := range t.Names() {
+				rt, ok := st.Servers[be.Name+"/"+name]
+				if !ok {
+					continue
+				}
+				ref := be.Name + "/" + name
+				want := balancer.Ready
+				if t.Params.Disabled {
+					want = balancer.Maint
+				}
+				if rt.Admin != want {
+					notes = append(notes, fmt.Sprintf("server %s (from server-template %s) is in %s mode, which the template line cannot express; exported as %s", ref, t.Prefix, rt.Admin, want))
+				}
+				if t.Params.Check && !rt.CheckEnabled {
+					notes = append(notes, fmt.Sprintf("server %s (from server-template %s) has its health checks disabled at run time, which the template line cannot express; exported with 'check'", ref, t.Prefix))
+				}
+			}
+		}
+	}
+	return notes
 }
 
 // foldRuntime writes runtime settings that HAProxy's config can express
