@@ -207,7 +207,13 @@ func TestSignalsReload(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	defer func() { cmd.Process.Signal(syscall.SIGTERM); <-done }()
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		<-done
+		if t.Failed() {
+			t.Logf("tether's log:\n%s", logs.String())
+		}
+	}()
 	waitSocket(t, f.sock, done)
 
 	cfg, _ := os.ReadFile(f.cfg)

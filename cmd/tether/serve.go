@@ -91,6 +91,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		// keeps little: collecting less often buys throughput for memory.
 		debug.SetGCPercent(400)
 	}
+	// SIGUSR2 (what HAProxy's systemd unit sends its master) and SIGHUP
+	// reload the configuration file. They are caught from the start, so
+	// one sent while starting is not lost (nor, for SIGHUP, fatal): it is
+	// handled once serving.
+	reloads := make(chan os.Signal, 1)
+	signal.Notify(reloads, syscall.SIGUSR2, syscall.SIGHUP)
+	defer signal.Stop(reloads)
+
 	// Claim the database before reading or writing it: a second process on
 	// the same file must not replace the first one's state.
 	lock, err := store.Lock(sc.db)
@@ -244,11 +252,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		goRun("demo-traffic", func(ctx context.Context) error { return demoTraffic(ctx, state.Config) })
 	}
 
-	// SIGUSR2 (what HAProxy's systemd unit sends its master) and SIGHUP
-	// reload the configuration file.
-	reloads := make(chan os.Signal, 1)
-	signal.Notify(reloads, syscall.SIGUSR2, syscall.SIGHUP)
-	defer signal.Stop(reloads)
 wait:
 	for {
 		select {
