@@ -1,0 +1,274 @@
+// Package connlimit caps how many connections a listener keeps open at once,
+// the way HAProxy's maxconn does, and keeps accept loops alive through
+// temporary errors such as running out of file descriptors.
+//
+// When a cap is reached, a Listener stops calling Accept on the socket it
+// wraps: new connections wait in the kernel's backlog and are accepted as
+// soon as an open one closes. Nothing is added to the per-request path; the
+// only costs are a channel operation per accepted connection and one per
+// close.
+package connlimit
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Limit is a cap on open connections, shared by every Listener given it
+// (a frontend's maxconn across its binds, or the global maxconn across all
+// frontends). It is safe for concurrent use. A nil *Limit caps nothing.
+type Limit struct {
+	slots chan struct{}
+}
+
+// NewLimit returns a cap of max open connections; max < 1 returns nil,
+// which caps nothing.
+func NewLimit(max int) *Limit {
+	if max < 1 {
+		return nil
+	}
+	// A channel of empty structs allocates no buffer, whatever its size.
+	return &Limit{slots: make(chan struct{}, max)}
+}
+
+// Max returns the cap, 0 for a nil Limit.
+func (l *Limit) Max() int {
+	if l == nil {
+		return 0
+	}
+	return cap(l.slots)
+}
+
+// Current returns how many connections hold a slot of l.
+func (l *Limit) Current() int {
+	if l == nil {
+		return 0
+	}
+	return len(l.slots)
+}
+
+// acquire takes a slot, waiting until one is free or stop is closed.
+func (l *Limit) acquire(stop <-chan struct{}) bool {
+	select {
+	case l.slots <- struct{}{}:
+		return true
+	default:
+	}
+	select {
+	case l.slots <- struct{}{}:
+		return true
+	case <-stop:
+		return false
+	}
+}
+
+func (l *Limit) release() { <-l.slots }
+
+// Listener wraps a net.Listener: Accept waits while any of its limits is
+// reached, and retries temporary accept errors with a backoff instead of
+// returning them. Each accepted connection gives its slots back when it is
+// first closed. Accept and Close are safe for concurrent use.
+type Listener struct {
+	net.Listener
+	limits []*Limit
+	log    *slog.Logger
+
+	closed    chan struct{}
+	closeOnce sync.Once
+	// failures counts consecutive temporary accept errors, so that a burst
+	// is logged once when it starts and once when it ends.
+	failures atomic.Int64
+}
+
+// NewListener wraps ln with the given limits (nil ones are skipped); log
+// receives one line when a burst of accept errors starts and one when it
+// ends. A Listener with no limits only keeps the accept loop alive.
+func NewListener(ln net.Listener, log *slog.Logger, limits ...*Limit) *Listener {
+	l := &Listener{Listener: ln, log: log, closed: make(chan struct{})}
+	for _, lim := range limits {
+		if lim != nil {
+			l.limits = append(l.limits, lim)
+		}
+	}
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	return l
+}
+
+// Accept waits for a free slot in every limit, then returns the next
+// connection. Temporary errors (EMFILE, ENFILE, ECONNABORTED, ENOBUFS…)
+// are retried after 5 ms, doubling up to 1 s; once the listener is closed,
+// Accept returns an error matching net.ErrClosed.
+func (l *Listener) Accept() (net.Conn, error) {
+	// Limits are taken in the order given, so listeners sharing a global
+	// limit after their own cannot deadlock.
+	for i, lim := range l.limits {
+		if !lim.acquire(l.closed) {
+			l.release(l.limits[:i])
+			return nil, &net.OpError{Op: "accept", Net: l.Addr().Network(), Addr: l.Addr(), Err: net.ErrClosed}
+		}
+	}
+	var backoff Backoff
+	for {
+		c, err := l.Listener.Accept()
+		if err == nil {
+			if n := l.failures.Swap(0); n > 0 {
+				l.log.Info("accepting connections again", "addr", l.Addr().String(), "failed_accepts", n)
+			}
+			if len(l.limits) == 0 {
+				return c, nil
+			}
+			return &conn{Conn: c, limits: l.limits}, nil
+		}
+		if !Temporary(err) || l.isClosed() {
+			l.release(l.limits)
+			return nil, err
+		}
+		if l.failures.Add(1) == 1 {
+			l.log.Warn("accept failed, retrying with backoff", "addr", l.Addr().String(), "error", err)
+		}
+		if !sleep(backoff.Next(), l.closed) {
+			l.release(l.limits)
+			return nil, &net.OpError{Op: "accept", Net: l.Addr().Network(), Addr: l.Addr(), Err: net.ErrClosed}
+		}
+	}
+}
+
+// Close closes the wrapped listener and wakes an Accept that is waiting
+// for a slot or backing off.
+func (l *Listener) Close() error {
+	err := net.ErrClosed
+	l.closeOnce.Do(func() {
+		close(l.closed)
+		err = l.Listener.Close()
+	})
+	return err
+}
+
+func (l *Listener) isClosed() bool {
+	select {
+	case <-l.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+func (l *Listener) release(limits []*Limit) {
+	for _, lim := range limits {
+		lim.release()
+	}
+}
+
+// sleep waits for d, or returns false as soon as stop is closed.
+func sleep(d time.Duration, stop <-chan struct{}) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-stop:
+		return false
+	}
+}
+
+// Backoff paces the retries of a failing accept loop as net/http's server
+// does: 5 ms, doubling each time, at most 1 s. The zero value is ready.
+type Backoff struct {
+	delay time.Duration
+}
+
+// Backoff bounds.
+const (
+	MinBackoff = 5 * time.Millisecond
+	MaxBackoff = time.Second
+)
+
+// Next returns how long to wait before the next retry.
+func (b *Backoff) Next() time.Duration {
+	if b.delay == 0 {
+		b.delay = MinBackoff
+	} else {
+		b.delay = min(2*b.delay, MaxBackoff)
+	}
+	return b.delay
+}
+
+// Reset starts the sequence again, after a success.
+func (b *Backoff) Reset() { b.delay = 0 }
+
+// Temporary reports whether an accept error says nothing about the
+// listening socket itself, so that accepting again later can succeed:
+// descriptors or buffers exhausted, or a client that left before it was
+// accepted.
+func Temporary(err error) bool {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		switch errno {
+		case syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM,
+			syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EPROTO, syscall.EPERM,
+			syscall.EINTR, syscall.EAGAIN, syscall.ETIMEDOUT,
+			syscall.ENETDOWN, syscall.ENETUNREACH, syscall.EHOSTUNREACH, syscall.EHOSTDOWN,
+			syscall.ENOPROTOOPT, syscall.EOPNOTSUPP:
+			return true
+		}
+		return false
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// conn gives its listener's slots back when it is first closed.
+type conn struct {
+	net.Conn
+	limits   []*Limit
+	released atomic.Bool
+}
+
+// Close closes the connection; its slots are released once, however many
+// times Close is called.
+func (c *conn) Close() error {
+	err := c.Conn.Close()
+	if c.released.CompareAndSwap(false, true) {
+		for _, lim := range c.limits {
+			lim.release()
+		}
+	}
+	return err
+}
+
+// NetConn returns the connection that was accepted, as tls.Conn does.
+func (c *conn) NetConn() net.Conn { return c.Conn }
+
+// CloseWrite half-closes the connection when the underlying one can (TCP
+// and UNIX connections can), which net/http relies on to close gracefully.
+func (c *conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}
+
+// ReadFrom lets io.Copy into the connection use sendfile/splice as it
+// would on the underlying connection.
+func (c *conn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
+}
+
+// SyscallConn gives access to the underlying descriptor when there is one.
+func (c *conn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errors.ErrUnsupported
+}
