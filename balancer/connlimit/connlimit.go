@@ -77,27 +77,20 @@ func (l *Limit) release() { <-l.slots }
 type Listener struct {
 	net.Listener
 	limits []*Limit
-	log    *slog.Logger
 
 	closed    chan struct{}
 	closeOnce sync.Once
-	// failures counts consecutive temporary accept errors, so that a burst
-	// is logged once when it starts and once when it ends.
-	failures atomic.Int64
+	errs      *AcceptLog
 }
 
 // NewListener wraps ln with the given limits (nil ones are skipped); log
-// receives one line when a burst of accept errors starts and one when it
-// ends. A Listener with no limits only keeps the accept loop alive.
+// receives accept errors through an AcceptLog. A Listener with no limits only keeps the accept loop alive.
 func NewListener(ln net.Listener, log *slog.Logger, limits ...*Limit) *Listener {
-	l := &Listener{Listener: ln, log: log, closed: make(chan struct{})}
+	l := &Listener{Listener: ln, closed: make(chan struct{}), errs: NewAcceptLog(log, "addr", ln.Addr().String())}
 	for _, lim := range limits {
 		if lim != nil {
 			l.limits = append(l.limits, lim)
 		}
-	}
-	if l.log == nil {
-		l.log = slog.New(slog.DiscardHandler)
 	}
 	return l
 }
@@ -119,9 +112,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
 		if err == nil {
-			if n := l.failures.Swap(0); n > 0 {
-				l.log.Info("accepting connections again", "addr", l.Addr().String(), "failed_accepts", n)
-			}
+			l.errs.Succeeded()
 			if len(l.limits) == 0 {
 				return c, nil
 			}
@@ -131,9 +122,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 			l.release(l.limits)
 			return nil, err
 		}
-		if l.failures.Add(1) == 1 {
-			l.log.Warn("accept failed, retrying with backoff", "addr", l.Addr().String(), "error", err)
-		}
+		l.errs.Failed(err)
 		if !sleep(backoff.Next(), l.closed) {
 			l.release(l.limits)
 			return nil, &net.OpError{Op: "accept", Net: l.Addr().Network(), Addr: l.Addr(), Err: net.ErrClosed}

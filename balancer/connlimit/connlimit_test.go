@@ -370,3 +370,29 @@ func TestNilLimit(t *testing.T) {
 		t.Fatal("nil Limit reports a cap")
 	}
 }
+
+// TestAcceptLogRateLimited: bursts that come and go quickly produce one
+// warning a second, not one per burst, and no failure goes uncounted.
+func TestAcceptLogRateLimited(t *testing.T) {
+	var logs logBuffer
+	a := NewAcceptLog(slog.New(slog.NewTextHandler(&logs, nil)), "addr", "x")
+	a.Succeeded() // outside a burst: nothing
+	for range 50 {
+		a.Failed(syscall.EMFILE)
+		a.Failed(syscall.EMFILE)
+		a.Succeeded()
+	}
+	out := logs.String()
+	if n := strings.Count(out, "accept failed"); n != 1 {
+		t.Fatalf("%d warnings for 50 bursts within a second, want 1:\n%s", n, out)
+	}
+	if n := strings.Count(out, "accepting connections again"); n != 1 || !strings.Contains(out, "failed_accepts=2") {
+		t.Fatalf("want one recovery line for the reported burst:\n%s", out)
+	}
+	// The 99 failures after the first warning are counted in the next one.
+	a.warned = time.Time{}
+	a.Failed(syscall.EMFILE)
+	if !strings.Contains(logs.String(), "failed_accepts=100") {
+		t.Fatalf("unreported failures lost:\n%s", logs.String())
+	}
+}

@@ -238,7 +238,7 @@ func (l *Listener) shutdown() {
 // flood that exhausts the process's descriptors.
 func (l *Listener) acceptLoop() {
 	var backoff connlimit.Backoff
-	failures := 0
+	errs := connlimit.NewAcceptLog(l.d.log, "socket", l.source)
 	for {
 		select {
 		case l.slots <- struct{}{}:
@@ -257,9 +257,7 @@ func (l *Listener) acceptLoop() {
 				// Closed by shutdown, which may not have signalled done yet.
 				return
 			}
-			if failures++; failures == 1 {
-				l.d.log.Warn("accept on stats socket failed, retrying with backoff", "socket", l.source, "err", err)
-			}
+			errs.Failed(err)
 			t := time.NewTimer(backoff.Next())
 			select {
 			case <-t.C:
@@ -269,11 +267,8 @@ func (l *Listener) acceptLoop() {
 			}
 			continue
 		}
-		if failures > 0 {
-			l.d.log.Info("stats socket accepting again", "socket", l.source, "failed_accepts", failures)
-			failures = 0
-			backoff.Reset()
-		}
+		errs.Succeeded()
+		backoff.Reset()
 		l.mu.Lock()
 		if l.closed {
 			l.mu.Unlock()
