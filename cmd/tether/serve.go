@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"tether/balancer"
+	"tether/balancer/connlimit"
 	"tether/balancer/discovery"
 	"tether/balancer/runtimeapi"
 	"tether/store"
@@ -82,6 +83,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	log, err := newLogger(stderr, sc.logLevel)
 	if err != nil {
 		return err
+	}
+	// Like HAProxy, use every descriptor the hard limit allows.
+	fdLimit, err := connlimit.RaiseFileLimit()
+	if err != nil {
+		log.Warn("file descriptor limit", "error", err)
 	}
 	if getenv("GOGC") == "" {
 		// A proxy allocates short-lived request state at a high rate and
@@ -153,6 +159,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if len(sockets) == 0 && sc.socket != "" {
 		sockets = []balancer.StatsSocket{{Address: sc.socket, Level: balancer.LevelAdmin}}
 	}
+	// Global maxconn, before anything listens: like HAProxy, refuse to
+	// start when the descriptors it needs are not there.
+	plan, err := connlimit.PlanMaxConn(state.Config.Global.MaxConn, fdLimit, countSockets(state.Config, len(sockets), sc.console != ""))
+	if err != nil {
+		return err
+	}
+	log.Info("maxconn", "global", plan.MaxConn, "derived_from_fd_limit", plan.Derived, "ulimit_n", plan.FDLimit, "maxsock", plan.MaxSock)
+	globalLimit := connlimit.NewLimit(plan.MaxConn)
+
 	var listeners []*runtimeapi.Listener
 	defer func() {
 		for _, l := range listeners {
@@ -168,7 +183,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		log.Info("runtime API listening", "socket", sock.Address, "level", levelOr(sock.Level))
 	}
 
-	// Frontends.
+	// Frontends, capped by their maxconn and the global one.
 	var servers []*http.Server
 	errc := make(chan error, 16)
 	for _, fe := range state.Config.Frontends {
@@ -176,18 +191,22 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		if err != nil {
 			return err
 		}
+		// A frontend without maxconn takes the global one, which the
+		// global limit already enforces.
+		feLimit := connlimit.NewLimit(fe.MaxConn)
 		for _, addr := range fe.Binds {
-			ln, err := net.Listen("tcp", bindAddr(addr))
+			tcpLn, err := net.Listen("tcp", bindAddr(addr))
 			if err != nil {
 				return fmt.Errorf("frontend %q: listen on %s: %w", fe.Name, addr, err)
 			}
+			ln := connlimit.NewListener(tcpLn, log.With("frontend", fe.Name), feLimit, globalLimit)
 			// timeout client bounds both waiting for a request's headers
 			// (HAProxy's timeout http-request defaults to it) and idling.
 			clientTimeout := orDuration(fe.TimeoutClient, 60*time.Second)
 			srv := &http.Server{Handler: h, ReadHeaderTimeout: clientTimeout, IdleTimeout: clientTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 			servers = append(servers, srv)
 			go func() { errc <- srv.Serve(ln) }()
-			log.Info("frontend listening", "frontend", fe.Name, "addr", ln.Addr().String())
+			log.Info("frontend listening", "frontend", fe.Name, "addr", ln.Addr().String(), "maxconn", connlimit.FrontendMaxConn(fe.MaxConn, plan.MaxConn))
 		}
 	}
 
@@ -244,6 +263,32 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	stopRunners()
 	wg.Wait()
 	return nil
+}
+
+// countSockets counts the descriptors the process keeps besides client
+// and server connections: one per frontend bind, stats socket and the
+// console, one per checked server, and Go's single netpoller.
+func countSockets(cfg balancer.Config, statsSockets int, console bool) connlimit.Sockets {
+	s := connlimit.Sockets{Listeners: statsSockets, Pollers: 1}
+	if console {
+		s.Listeners++
+	}
+	for _, fe := range cfg.Frontends {
+		s.Listeners += len(fe.Binds)
+	}
+	for _, be := range cfg.Backends {
+		for _, sv := range be.Servers {
+			if sv.Check {
+				s.Checks++
+			}
+		}
+		for _, t := range be.Templates {
+			if t.Params.Check {
+				s.Checks += t.High - t.Low + 1
+			}
+		}
+	}
+	return s
 }
 
 func levelOr(l balancer.Level) string {
