@@ -24,7 +24,11 @@ import (
 // (a frontend's maxconn across its binds, or the global maxconn across all
 // frontends). It is safe for concurrent use. A nil *Limit caps nothing.
 type Limit struct {
+	// slots holds one token per connection accepted or being accepted: an
+	// Accept takes its slot before it waits for a client.
 	slots chan struct{}
+	// open counts the connections accepted and not yet closed.
+	open atomic.Int64
 }
 
 // NewLimit returns a cap of max open connections; max < 1 returns nil,
@@ -45,12 +49,12 @@ func (l *Limit) Max() int {
 	return cap(l.slots)
 }
 
-// Current returns how many connections hold a slot of l.
+// Current returns how many connections accepted under l are open.
 func (l *Limit) Current() int {
 	if l == nil {
 		return 0
 	}
-	return len(l.slots)
+	return int(l.open.Load())
 }
 
 // acquire takes a slot, waiting until one is free or stop is closed.
@@ -115,6 +119,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 			l.errs.Succeeded()
 			if len(l.limits) == 0 {
 				return c, nil
+			}
+			for _, lim := range l.limits {
+				lim.open.Add(1)
 			}
 			return &conn{Conn: c, limits: l.limits}, nil
 		}
@@ -227,6 +234,7 @@ func (c *conn) Close() error {
 	err := c.Conn.Close()
 	if c.released.CompareAndSwap(false, true) {
 		for _, lim := range c.limits {
+			lim.open.Add(-1)
 			lim.release()
 		}
 	}

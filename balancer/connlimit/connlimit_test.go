@@ -179,8 +179,14 @@ func TestCapOnRealListener(t *testing.T) {
 	second.Close()
 	r.c.Close()
 	r.c.Close()
+	// An Accept waiting for a client holds a slot but is no connection.
+	waiting := acceptAsync(ln)
 	if got := lim.Current(); got != 0 {
 		t.Fatalf("Current = %d after every connection closed, want 0", got)
+	}
+	ln.Close()
+	if r := <-waiting; !errors.Is(r.err, net.ErrClosed) {
+		t.Fatalf("Accept after Close = %v", r.err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -86,7 +87,7 @@ func TestFloodUnderFDLimit(t *testing.T) {
 		}
 	}
 
-	showInfo := func(when string) {
+	showInfo := func(when string) string {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -101,6 +102,15 @@ func TestFloodUnderFDLimit(t *testing.T) {
 		if _, err := os.Lstat(f.sock); err != nil {
 			t.Fatalf("%s: socket file: %v", when, err)
 		}
+		if want := fmt.Sprintf("Maxconn: %d\n", plan.MaxConn); !strings.Contains(out, want) {
+			t.Fatalf("%s: show info lacks %q:\n%s", when, want, out)
+		}
+		return out
+	}
+	currConns := func(info string) int {
+		_, rest, _ := strings.Cut(info, "CurrConns: ")
+		n, _ := strconv.Atoi(strings.TrimSpace(strings.SplitN(rest, "\n", 2)[0]))
+		return n
 	}
 
 	// The flood: idle connections that send nothing. Those beyond maxconn
@@ -127,11 +137,26 @@ func TestFloodUnderFDLimit(t *testing.T) {
 		}
 	}
 	wg.Wait()
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
 	if len(conns) <= plan.MaxConn {
 		t.Fatalf("only %d flood connections established; the flood must exceed maxconn %d", len(conns), plan.MaxConn)
 	}
-	for i := range 5 {
-		showInfo(fmt.Sprintf("during the flood (%d connections, round %d)", len(conns), i))
+	// Exactly maxconn of them are accepted, the rest wait.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		n := currConns(showInfo(fmt.Sprintf("during the flood (%d connections)", len(conns))))
+		if n > plan.MaxConn {
+			t.Fatalf("CurrConns %d above maxconn %d", n, plan.MaxConn)
+		}
+		if n == plan.MaxConn {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("CurrConns stays at %d during the flood, want maxconn %d", n, plan.MaxConn)
+		}
 	}
 	// The server holds maxconn of them, and descriptors to spare.
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", cmd.Process.Pid))
@@ -162,7 +187,15 @@ func TestFloodUnderFDLimit(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	showInfo("after the flood")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		n := currConns(showInfo("after the flood"))
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("CurrConns stays at %d after the flood, want 0", n)
+		}
+	}
 	if out := logs.String(); strings.Contains(out, "too many open files") {
 		t.Errorf("tether ran out of descriptors despite maxconn:\n%s", out)
 	}

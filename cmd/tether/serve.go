@@ -134,11 +134,26 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}()
 	}
 
+	sockets := state.Config.Global.StatsSockets
+	if len(sockets) == 0 && sc.socket != "" {
+		sockets = []balancer.StatsSocket{{Address: sc.socket, Level: balancer.LevelAdmin}}
+	}
+	// Global maxconn, before anything listens: like HAProxy, refuse to
+	// start when the descriptors it needs are not there.
+	plan, err := connlimit.PlanMaxConn(state.Config.Global.MaxConn, fdLimit, countSockets(state.Config, len(sockets), sc.console != ""))
+	if err != nil {
+		return err
+	}
+	log.Info("maxconn", "global", plan.MaxConn, "derived_from_fd_limit", plan.Derived, "ulimit_n", plan.FDLimit, "maxsock", plan.MaxSock)
+	globalLimit := connlimit.NewLimit(plan.MaxConn)
+
 	resolver := discovery.New(state.Config, bal, log)
 	dispatcher := runtimeapi.NewDispatcher(bal, runtimeapi.DispatcherOptions{
 		Logger:        log,
 		ShowResolvers: resolver.WriteShowResolvers,
 		Audit:         auditRejected(st, log),
+		MaxConn:       plan,
+		Conns:         globalLimit,
 	})
 
 	demo := isDemo(state.Config)
@@ -155,19 +170,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 
 	// Runtime API sockets.
-	sockets := state.Config.Global.StatsSockets
-	if len(sockets) == 0 && sc.socket != "" {
-		sockets = []balancer.StatsSocket{{Address: sc.socket, Level: balancer.LevelAdmin}}
-	}
-	// Global maxconn, before anything listens: like HAProxy, refuse to
-	// start when the descriptors it needs are not there.
-	plan, err := connlimit.PlanMaxConn(state.Config.Global.MaxConn, fdLimit, countSockets(state.Config, len(sockets), sc.console != ""))
-	if err != nil {
-		return err
-	}
-	log.Info("maxconn", "global", plan.MaxConn, "derived_from_fd_limit", plan.Derived, "ulimit_n", plan.FDLimit, "maxsock", plan.MaxSock)
-	globalLimit := connlimit.NewLimit(plan.MaxConn)
-
 	var listeners []*runtimeapi.Listener
 	defer func() {
 		for _, l := range listeners {
