@@ -33,10 +33,17 @@ type Sockets struct {
 	// Pollers are event loops with their own descriptors; Go's netpoller
 	// is one, and the Runtime API reports Nbthread 1.
 	Pollers int
+	// AdminClients are descriptors kept for Runtime API clients (the
+	// stats maxconn of every stats socket), which no maxconn counts. HAProxy
+	// has no such term: its CLI clients live in ReservedFDs, but a Go
+	// process with its database already uses most of those (the runtime's
+	// epoll, eventfd and cgroup files, SQLite's database, WAL and shared
+	// memory files: 17 descriptors with one bind and one stats socket).
+	AdminClients int
 }
 
 func (s Sockets) reserved() int {
-	return ReservedFDs + s.Listeners + s.Checks + FDsPerPoller*max(s.Pollers, 1)
+	return ReservedFDs + s.Listeners + s.Checks + FDsPerPoller*max(s.Pollers, 1) + s.AdminClients
 }
 
 // Plan is the global maxconn in effect and the descriptors it needs.
@@ -58,7 +65,7 @@ type Plan struct {
 // PlanMaxConn returns the global maxconn as HAProxy 2.6 sets it: the
 // configured value when positive, otherwise (fdLimit − reserved) / 2 but
 // at least MinMaxConn, where reserved counts ReservedFDs, the listeners,
-// the checks and the pollers. Like HAProxy, it refuses a maxconn whose
+// the checks, the pollers and the admin clients. Like HAProxy, it refuses a maxconn whose
 // descriptors do not fit in fdLimit ("Cannot raise FD limit"), rather than
 // run out of descriptors under load. An fdLimit of 0 (unknown) skips the
 // derivation and the check.

@@ -33,6 +33,9 @@ func TestPlanMaxConnMatchesHAProxy(t *testing.T) {
 		{"configured 1000", 1000, 4096, oneBindOneSocket, 1000, 2028, false},
 		{"configured 1000, too few fds", 1000, 256, oneBindOneSocket, 1000, 2028, true},
 		{"derived below the minimum", 0, 64, oneBindOneSocket, 100, 228, true},
+		// Beyond HAProxy: descriptors kept for 10 Runtime API clients.
+		{"admin clients", 0, 256, Sockets{Listeners: 2, Pollers: 1, AdminClients: 10}, 110, 255, false},
+		{"admin clients, configured", 100, 256, Sockets{Listeners: 2, Pollers: 1, AdminClients: 10}, 100, 235, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

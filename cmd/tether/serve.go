@@ -269,9 +269,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 // countSockets counts the descriptors the process keeps besides client
 // and server connections: one per frontend bind, stats socket and the
-// console, one per checked server, and Go's single netpoller.
+// console, one per checked server, Go's single netpoller, and room for
+// every stats socket's clients, so that the Runtime API can always accept.
 func countSockets(cfg balancer.Config, statsSockets int, console bool) connlimit.Sockets {
-	s := connlimit.Sockets{Listeners: statsSockets, Pollers: 1}
+	statsMaxConn := cfg.Global.StatsMaxConn
+	if statsMaxConn <= 0 {
+		statsMaxConn = runtimeapi.DefaultStatsMaxConn
+	}
+	s := connlimit.Sockets{Listeners: statsSockets, Pollers: 1, AdminClients: statsSockets * statsMaxConn}
 	if console {
 		s.Listeners++
 	}
