@@ -5,8 +5,8 @@
 // When a cap is reached, a Listener stops calling Accept on the socket it
 // wraps: new connections wait in the kernel's backlog and are accepted as
 // soon as an open one closes. Nothing is added to the per-request path; the
-// only costs are a channel operation per accepted connection and one per
-// close.
+// only costs are an atomic operation or two per accepted connection and
+// per close.
 package connlimit
 
 import (
@@ -23,12 +23,19 @@ import (
 // Limit is a cap on open connections, shared by every Listener given it
 // (a frontend's maxconn across its binds, or the global maxconn across all
 // frontends). It is safe for concurrent use. A nil *Limit caps nothing.
+//
+// A listener waiting for a client holds no part of a limit: it checks for
+// room before it accepts and claims a slot once it has a connection, so
+// an idle bind never takes capacity from a busy one.
 type Limit struct {
-	// slots holds one token per connection accepted or being accepted: an
-	// Accept takes its slot before it waits for a client.
-	slots chan struct{}
-	// open counts the connections accepted and not yet closed.
-	open atomic.Int64
+	max  int64
+	open atomic.Int64 // connections accepted and not yet closed
+
+	// waiting is set while a listener waits for room, so that closing a
+	// connection takes mu only when someone is to be woken.
+	waiting atomic.Bool
+	mu      sync.Mutex
+	room    chan struct{} // closed when a connection closes
 }
 
 // NewLimit returns a cap of max open connections; max < 1 returns nil,
@@ -37,8 +44,7 @@ func NewLimit(max int) *Limit {
 	if max < 1 {
 		return nil
 	}
-	// A channel of empty structs allocates no buffer, whatever its size.
-	return &Limit{slots: make(chan struct{}, max)}
+	return &Limit{max: int64(max)}
 }
 
 // Max returns the cap, 0 for a nil Limit.
@@ -46,7 +52,7 @@ func (l *Limit) Max() int {
 	if l == nil {
 		return 0
 	}
-	return cap(l.slots)
+	return int(l.max)
 }
 
 // Current returns how many connections accepted under l are open.
@@ -57,22 +63,57 @@ func (l *Limit) Current() int {
 	return int(l.open.Load())
 }
 
-// acquire takes a slot, waiting until one is free or stop is closed.
-func (l *Limit) acquire(stop <-chan struct{}) bool {
-	select {
-	case l.slots <- struct{}{}:
-		return true
-	default:
+// waitRoom returns once fewer than max connections are open, or false
+// when stop is closed first.
+func (l *Limit) waitRoom(stop <-chan struct{}) bool {
+	for l.open.Load() >= l.max {
+		l.mu.Lock()
+		l.waiting.Store(true)
+		if l.open.Load() < l.max {
+			l.mu.Unlock()
+			return true
+		}
+		if l.room == nil {
+			l.room = make(chan struct{})
+		}
+		room := l.room
+		l.mu.Unlock()
+		select {
+		case <-room:
+		case <-stop:
+			return false
+		}
 	}
-	select {
-	case l.slots <- struct{}{}:
-		return true
-	case <-stop:
-		return false
+	return true
+}
+
+// tryTake claims a slot if one is free.
+func (l *Limit) tryTake() bool {
+	for {
+		n := l.open.Load()
+		if n >= l.max {
+			return false
+		}
+		if l.open.CompareAndSwap(n, n+1) {
+			return true
+		}
 	}
 }
 
-func (l *Limit) release() { <-l.slots }
+// release gives a slot back and wakes the listeners waiting for room.
+func (l *Limit) release() {
+	l.open.Add(-1)
+	if !l.waiting.Load() {
+		return
+	}
+	l.mu.Lock()
+	if l.room != nil {
+		close(l.room)
+		l.room = nil
+	}
+	l.waiting.Store(false)
+	l.mu.Unlock()
+}
 
 // Listener wraps a net.Listener: Accept waits while any of its limits is
 // reached, and retries temporary accept errors with a backoff instead of
@@ -99,42 +140,71 @@ func NewListener(ln net.Listener, log *slog.Logger, limits ...*Limit) *Listener 
 	return l
 }
 
-// Accept waits for a free slot in every limit, then returns the next
+// Accept waits until every limit has room, then returns the next
 // connection. Temporary errors (EMFILE, ENFILE, ECONNABORTED, ENOBUFS…)
 // are retried after 5 ms, doubling up to 1 s; once the listener is closed,
 // Accept returns an error matching net.ErrClosed.
+//
+// When other listeners sharing a limit fill it while this one waits for a
+// client, the connection it then accepts waits, unserved, for a slot: at
+// most one such connection per listener, and only at the cap.
 func (l *Listener) Accept() (net.Conn, error) {
-	// Limits are taken in the order given, so listeners sharing a global
-	// limit after their own cannot deadlock.
-	for i, lim := range l.limits {
-		if !lim.acquire(l.closed) {
-			l.release(l.limits[:i])
-			return nil, &net.OpError{Op: "accept", Net: l.Addr().Network(), Addr: l.Addr(), Err: net.ErrClosed}
-		}
+	if !l.waitRoom() {
+		return nil, l.closedErr()
 	}
 	var backoff Backoff
 	for {
 		c, err := l.Listener.Accept()
-		if err == nil {
-			l.errs.Succeeded()
-			if len(l.limits) == 0 {
-				return c, nil
+		if err != nil {
+			if !Temporary(err) || l.isClosed() {
+				return nil, err
 			}
-			for _, lim := range l.limits {
-				lim.open.Add(1)
+			l.errs.Failed(err)
+			if !sleep(backoff.Next(), l.closed) {
+				return nil, l.closedErr()
 			}
-			return &conn{Conn: c, limits: l.limits}, nil
+			continue
 		}
-		if !Temporary(err) || l.isClosed() {
-			l.release(l.limits)
-			return nil, err
+		l.errs.Succeeded()
+		if len(l.limits) == 0 {
+			return c, nil
 		}
-		l.errs.Failed(err)
-		if !sleep(backoff.Next(), l.closed) {
-			l.release(l.limits)
-			return nil, &net.OpError{Op: "accept", Net: l.Addr().Network(), Addr: l.Addr(), Err: net.ErrClosed}
+		for !l.take() {
+			if !l.waitRoom() {
+				c.Close()
+				return nil, l.closedErr()
+			}
+		}
+		return &conn{Conn: c, limits: l.limits}, nil
+	}
+}
+
+// waitRoom waits until every limit has room, or returns false once the
+// listener is closed.
+func (l *Listener) waitRoom() bool {
+	for _, lim := range l.limits {
+		if !lim.waitRoom(l.closed) {
+			return false
 		}
 	}
+	return true
+}
+
+// take claims a slot in every limit, or none.
+func (l *Listener) take() bool {
+	for i, lim := range l.limits {
+		if !lim.tryTake() {
+			for _, taken := range l.limits[:i] {
+				taken.release()
+			}
+			return false
+		}
+	}
+	return true
+}
+
+func (l *Listener) closedErr() error {
+	return &net.OpError{Op: "accept", Net: l.Addr().Network(), Addr: l.Addr(), Err: net.ErrClosed}
 }
 
 // Close closes the wrapped listener and wakes an Accept that is waiting
@@ -154,12 +224,6 @@ func (l *Listener) isClosed() bool {
 		return true
 	default:
 		return false
-	}
-}
-
-func (l *Listener) release(limits []*Limit) {
-	for _, lim := range limits {
-		lim.release()
 	}
 }
 
@@ -234,7 +298,6 @@ func (c *conn) Close() error {
 	err := c.Conn.Close()
 	if c.released.CompareAndSwap(false, true) {
 		for _, lim := range c.limits {
-			lim.open.Add(-1)
 			lim.release()
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -401,4 +402,102 @@ func TestAcceptLogRateLimited(t *testing.T) {
 	if !strings.Contains(logs.String(), "failed_accepts=100") {
 		t.Fatalf("unreported failures lost:\n%s", logs.String())
 	}
+}
+
+// TestIdleListenerTakesNoCapacity: a listener waiting for a client holds
+// no slot of a shared limit, so a busy one can use all of it; a client
+// that reaches the idle one once the limit is full waits for a slot.
+func TestIdleListenerTakesNoCapacity(t *testing.T) {
+	global := NewLimit(2)
+	busy, idle := newScripted(), newScripted()
+	lBusy := NewListener(busy, nil, global)
+	lIdle := NewListener(idle, nil, global)
+	defer lBusy.Close()
+	defer lIdle.Close()
+
+	pending := acceptAsync(lIdle)
+	waitFor(t, "the idle listener to wait for a client", func() bool { return idle.acceptCalls() == 1 })
+	busy.conns <- pipeConn(t)
+	busy.conns <- pipeConn(t)
+	var open []net.Conn
+	for i := range 2 {
+		select {
+		case r := <-acceptAsync(lBusy):
+			if r.err != nil {
+				t.Fatalf("busy accept %d: %v", i+1, r.err)
+			}
+			open = append(open, r.c)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("busy listener stuck at %d connections of 2 while the other waits for a client", i)
+		}
+	}
+	if got := global.Current(); got != 2 {
+		t.Fatalf("Current = %d, want 2", got)
+	}
+
+	// The limit is full: the idle listener's client waits for a slot.
+	idle.conns <- pipeConn(t)
+	waitFor(t, "the idle listener's client to be taken", func() bool { return len(idle.conns) == 0 })
+	select {
+	case r := <-pending:
+		t.Fatalf("accepted beyond the limit (err %v)", r.err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	open[0].Close()
+	r := <-pending
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if got := global.Current(); got != 2 {
+		t.Fatalf("Current = %d after the waiting client got its slot, want 2", got)
+	}
+	r.c.Close()
+	open[1].Close()
+	if got := global.Current(); got != 0 {
+		t.Fatalf("Current = %d after every connection closed, want 0", got)
+	}
+}
+
+// TestLimitUnderLoad: many listeners and connections racing on a shared
+// limit never exceed it, and every slot comes back.
+func TestLimitUnderLoad(t *testing.T) {
+	const listeners, perListener, max = 4, 200, 3
+	global := NewLimit(max)
+	var (
+		wg   sync.WaitGroup
+		peak atomic.Int64
+		lns  []*Listener
+	)
+	for range listeners {
+		inner := newScripted()
+		inner.conns = make(chan net.Conn, perListener)
+		for range perListener {
+			inner.conns <- pipeConn(t)
+		}
+		ln := NewListener(inner, nil, global)
+		lns = append(lns, ln)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range perListener {
+				c, err := ln.Accept()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				n := int64(global.Current())
+				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+				}
+				go c.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, ln := range lns {
+		ln.Close()
+	}
+	if p := peak.Load(); p > max {
+		t.Fatalf("peak %d open connections, limit %d", p, max)
+	}
+	waitFor(t, "every slot back", func() bool { return global.Current() == 0 })
 }
