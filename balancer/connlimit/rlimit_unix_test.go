@@ -16,7 +16,7 @@ func TestRaiseFileLimit(t *testing.T) {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatal(err)
 	}
-	if uint64(lim.Cur) != uint64(lim.Max) {
+	if uint64(lim.Cur) != uint64(lim.Max) && uint64(lim.Max) < 1<<62 {
 		t.Errorf("soft limit %d after RaiseFileLimit, want the hard limit %d", lim.Cur, lim.Max)
 	}
 	if uint64(got) != uint64(lim.Cur) && got != 1<<31-1 {
