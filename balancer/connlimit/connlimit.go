@@ -129,7 +129,8 @@ type Listener struct {
 }
 
 // NewListener wraps ln with the given limits (nil ones are skipped); log
-// receives accept errors through an AcceptLog. A Listener with no limits only keeps the accept loop alive.
+// receives accept errors through an AcceptLog. A Listener with no limits
+// only keeps the accept loop alive.
 func NewListener(ln net.Listener, log *slog.Logger, limits ...*Limit) *Listener {
 	l := &Listener{Listener: ln, closed: make(chan struct{}), errs: NewAcceptLog(log, "addr", ln.Addr().String())}
 	for _, lim := range limits {
