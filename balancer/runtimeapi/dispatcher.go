@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"tether/balancer"
+	"tether/balancer/connlimit"
 )
 
 // Version is the version string "show version" and "show info" report.
@@ -40,6 +41,13 @@ type DispatcherOptions struct {
 	Reload func(ctx context.Context, origin balancer.Origin) (string, error)
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// MaxConn is the process's descriptor limit and global maxconn, for
+	// show info (Ulimit-n, Maxsock, Maxconn, Hard_maxconn) and the
+	// frontends' slim in show stat; the zero value reports zeros.
+	MaxConn connlimit.Plan
+	// Conns counts the client connections open on every frontend, show
+	// info's CurrConns; nil counts requests in progress instead.
+	Conns *connlimit.Limit
 }
 
 // Dispatcher runs Runtime API commands against a balancer. It is safe for

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"tether/balancer"
+	"tether/balancer/connlimit"
 )
 
 // Defaults of HAProxy's stats socket settings.
@@ -71,6 +72,12 @@ func ParseAddress(addr string) (network, address string, err error) {
 // listens on it, and a file that is not a socket is never removed. The
 // listener stops when ctx is done or Close is called.
 func Listen(ctx context.Context, sock balancer.StatsSocket, d *Dispatcher, g balancer.Global) (*Listener, error) {
+	return listen(ctx, sock, d, g, nil)
+}
+
+// listen is Listen with an optional wrapper around the socket's listener,
+// through which tests inject accept errors.
+func listen(ctx context.Context, sock balancer.StatsSocket, d *Dispatcher, g balancer.Global, wrap func(net.Listener) net.Listener) (*Listener, error) {
 	network, address, err := ParseAddress(sock.Address)
 	if err != nil {
 		return nil, err
@@ -100,6 +107,9 @@ func Listen(ctx context.Context, sock balancer.StatsSocket, d *Dispatcher, g bal
 	}
 	if err != nil {
 		return nil, fmt.Errorf("listen on stats socket %s: %w", sock.Address, err)
+	}
+	if wrap != nil {
+		l.ln = wrap(l.ln)
 	}
 	l.wg.Add(2)
 	go func() {
@@ -222,7 +232,13 @@ func (l *Listener) shutdown() {
 
 // acceptLoop accepts clients while a slot is free: like HAProxy's stats
 // maxconn, extra clients wait in the kernel's backlog until one leaves.
+// Only Close ends it: an accept error (descriptors exhausted, a client gone
+// before it was accepted) is retried after a backoff of 5 ms doubling to
+// 1 s, and logged once per burst, so that the admin socket outlives a
+// flood that exhausts the process's descriptors.
 func (l *Listener) acceptLoop() {
+	var backoff connlimit.Backoff
+	errs := connlimit.NewAcceptLog(l.d.log, "socket", l.source)
 	for {
 		select {
 		case l.slots <- struct{}{}:
@@ -241,14 +257,18 @@ func (l *Listener) acceptLoop() {
 				// Closed by shutdown, which may not have signalled done yet.
 				return
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			errs.Failed(err)
+			t := time.NewTimer(backoff.Next())
+			select {
+			case <-t.C:
+			case <-l.done:
+				t.Stop()
+				return
 			}
-			l.d.log.Error("accept on stats socket failed", "socket", l.source, "err", err)
-			l.shutdown()
-			return
+			continue
 		}
+		errs.Succeeded()
+		backoff.Reset()
 		l.mu.Lock()
 		if l.closed {
 			l.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"tether/balancer"
+	"tether/balancer/connlimit"
 )
 
 // statField describes one column of HAProxy 2.6's statistics: its name,
@@ -222,7 +223,7 @@ func (d *Dispatcher) statRows(snap *balancer.Snapshot, o statOptions, legends bo
 			continue
 		}
 		if p.fe != nil && o.typeMask&1 != 0 {
-			rows = append(rows, frontendRow(p.fe))
+			rows = append(rows, frontendRow(p.fe, d.opts.MaxConn.MaxConn))
 		}
 		if p.be == nil {
 			continue
@@ -261,13 +262,18 @@ func (d *Dispatcher) statRows(snap *balancer.Snapshot, o statOptions, legends bo
 	return rows
 }
 
-func frontendRow(fe *balancer.FrontendStatus) *statRow {
+// frontendRow is a frontend's show stat line; globalMaxConn is the
+// process's maxconn, the frontend's slim when it has none of its own.
+func frontendRow(fe *balancer.FrontendStatus, globalMaxConn int) *statRow {
 	r := &statRow{kind: 'F', iid: fe.ID}
 	st := fe.Stats
 	r.set(0, fe.Config.Name)
 	r.set(1, "FRONTEND")
 	r.setN(4, st.CurSessions)
 	r.setN(5, st.MaxSessions)
+	if slim := connlimit.FrontendMaxConn(fe.Config.MaxConn, globalMaxConn); slim > 0 {
+		r.setN(6, int64(slim))
+	}
 	r.setN(7, st.TotalSessions)
 	r.setN(8, st.BytesIn)
 	r.setN(9, st.BytesOut)
@@ -647,6 +653,10 @@ var infoLayout = []infoField{
 	{6, "Pid", "SGP", "u32", ""},
 	{7, "Uptime", "MDP", "str", ""},
 	{8, "Uptime_sec", "MDP", "u32", ""},
+	{13, "Ulimit-n", "CLP", "u32", ""},
+	{14, "Maxsock", "CLP", "u32", ""},
+	{15, "Maxconn", "CLP", "u32", ""},
+	{16, "Hard_maxconn", "CLP", "u32", ""},
 	{17, "CurrConns", "MGP", "u32", ""},
 	{18, "CumConns", "MCP", "u32", ""},
 	{19, "CumReq", "MCP", "u32", ""},
@@ -685,6 +695,11 @@ func (d *Dispatcher) infoFields() []infoField {
 		cumReq += fe.Stats.TotalRequests
 		bytesOut += fe.Stats.BytesOut
 	}
+	if d.opts.Conns != nil {
+		// Open client connections, as HAProxy counts them, rather than
+		// requests in progress.
+		cur = int64(d.opts.Conns.Current())
+	}
 	secs := int64(up / time.Second)
 	node, _ := os.Hostname()
 	n := func(v int64) string { return strconv.FormatInt(v, 10) }
@@ -698,6 +713,10 @@ func (d *Dispatcher) infoFields() []infoField {
 		"Pid":            n(int64(os.Getpid())),
 		"Uptime":         fmt.Sprintf("%dd %dh%02dm%02ds", secs/86400, secs%86400/3600, secs%3600/60, secs%60),
 		"Uptime_sec":     n(secs),
+		"Ulimit-n":       n(int64(d.opts.MaxConn.FDLimit)),
+		"Maxsock":        n(int64(d.opts.MaxConn.MaxSock)),
+		"Maxconn":        n(int64(d.opts.MaxConn.MaxConn)),
+		"Hard_maxconn":   n(int64(d.opts.MaxConn.MaxConn)),
 		"CurrConns":      n(cur),
 		"CumConns":       n(cumConns),
 		"CumReq":         n(cumReq),

@@ -8,11 +8,13 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"tether/balancer"
+	"tether/balancer/connlimit"
 	"tether/balancer/frontdoor"
 )
 
@@ -25,11 +27,15 @@ import (
 type frontendBinds struct {
 	log *slog.Logger
 	bal *balancer.Balancer
+	// global caps the connections of every frontend together.
+	global *connlimit.Limit
 	// errc receives the error of an accept loop that cannot go on.
 	errc chan error
 
 	mu    sync.Mutex
 	binds map[bindKey]*bind
+	// limits caps each frontend's connections (nil without maxconn).
+	limits map[string]*connlimit.Limit
 	// draining are servers replaced or removed, finishing their requests.
 	draining sync.WaitGroup
 }
@@ -46,8 +52,9 @@ type bind struct {
 	loop   sync.WaitGroup
 }
 
-func newFrontendBinds(log *slog.Logger, bal *balancer.Balancer) *frontendBinds {
-	return &frontendBinds{log: log, bal: bal, errc: make(chan error, 1), binds: make(map[bindKey]*bind)}
+func newFrontendBinds(log *slog.Logger, bal *balancer.Balancer, global *connlimit.Limit) *frontendBinds {
+	return &frontendBinds{log: log, bal: bal, global: global, errc: make(chan error, 1),
+		binds: make(map[bindKey]*bind), limits: make(map[string]*connlimit.Limit)}
 }
 
 // listenPlan is what binding a configuration's frontends opened: the
@@ -56,6 +63,8 @@ type listenPlan struct {
 	cfg balancer.Config
 	// opened are the new sockets, by bind.
 	opened map[bindKey]net.Listener
+	// limits are the caps of frontends that had no bind yet.
+	limits map[string]*connlimit.Limit
 }
 
 // listen opens the sockets of cfg's binds that are not open yet. On error
@@ -63,7 +72,7 @@ type listenPlan struct {
 func (fb *frontendBinds) listen(cfg balancer.Config) (*listenPlan, error) {
 	fb.mu.Lock()
 	defer fb.mu.Unlock()
-	p := &listenPlan{cfg: cfg, opened: make(map[bindKey]net.Listener)}
+	p := &listenPlan{cfg: cfg, opened: make(map[bindKey]net.Listener), limits: make(map[string]*connlimit.Limit)}
 	for _, fe := range cfg.Frontends {
 		for _, addr := range fe.Binds {
 			k := bindKey{fe.Name, addr}
@@ -73,12 +82,18 @@ func (fb *frontendBinds) listen(cfg balancer.Config) (*listenPlan, error) {
 			if _, dup := p.opened[k]; dup {
 				continue
 			}
-			ln, err := net.Listen("tcp", bindAddr(addr))
+			tcpLn, err := net.Listen("tcp", bindAddr(addr))
 			if err != nil {
 				p.abort()
 				return nil, fmt.Errorf("frontend %q: listen on %s: %w", fe.Name, addr, err)
 			}
-			p.opened[k] = ln
+			// Capped by the frontend's maxconn and the global one.
+			limit, ok := fb.limits[fe.Name]
+			if !ok {
+				limit = connlimit.NewLimit(fe.MaxConn)
+				p.limits[fe.Name] = limit
+			}
+			p.opened[k] = connlimit.NewListener(tcpLn, fb.log.With("frontend", fe.Name), limit, fb.global)
 		}
 	}
 	return p, nil
@@ -98,6 +113,9 @@ func (p *listenPlan) abort() {
 func (fb *frontendBinds) apply(p *listenPlan) {
 	fb.mu.Lock()
 	defer fb.mu.Unlock()
+	for name, l := range p.limits {
+		fb.limits[name] = l
+	}
 	want := make(map[bindKey]bool)
 	for _, fe := range p.cfg.Frontends {
 		for _, addr := range fe.Binds {
@@ -114,12 +132,17 @@ func (fb *frontendBinds) apply(p *listenPlan) {
 				fb.serve(b, fe, p.cfg.Global)
 				b.loop.Add(1)
 				go fb.acceptLoop(b)
-				fb.log.Info("frontend listening", "frontend", fe.Name, "addr", ln.Addr().String())
+				fb.log.Info("frontend listening", "frontend", fe.Name, "addr", ln.Addr().String(), "maxconn", connlimit.FrontendMaxConn(fe.MaxConn, fb.global.Max()))
 				continue
 			}
 			if !reflect.DeepEqual(b.fe, fe) {
 				fb.serve(b, fe, p.cfg.Global)
 			}
+		}
+	}
+	for name := range fb.limits {
+		if !slices.ContainsFunc(p.cfg.Frontends, func(fe balancer.Frontend) bool { return fe.Name == name }) {
+			delete(fb.limits, name)
 		}
 	}
 	for k, b := range fb.binds {

@@ -82,6 +82,13 @@ func needsRestart(cur, next balancer.Config) error {
 	if !reflect.DeepEqual(cur.Resolvers, next.Resolvers) {
 		what = append(what, "resolvers sections")
 	}
+	for _, fe := range next.Frontends {
+		for _, o := range cur.Frontends {
+			if o.Name == fe.Name && o.MaxConn != fe.MaxConn {
+				what = append(what, fmt.Sprintf("maxconn of frontend %s", fe.Name))
+			}
+		}
+	}
 	old := make(map[string]balancer.Backend)
 	for _, be := range cur.Backends {
 		old[be.Name] = be

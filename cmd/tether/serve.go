@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"tether/balancer"
+	"tether/balancer/connlimit"
 	"tether/balancer/discovery"
 	"tether/balancer/runtimeapi"
 	"tether/store"
@@ -86,6 +87,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	// Like HAProxy, use every descriptor the hard limit allows.
+	fdLimit, err := connlimit.RaiseFileLimit()
+	if err != nil {
+		log.Warn("file descriptor limit", "error", err)
+	}
 	if getenv("GOGC") == "" {
 		// A proxy allocates short-lived request state at a high rate and
 		// keeps little: collecting less often buys throughput for memory.
@@ -144,14 +150,29 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}()
 	}
 
+	sockets := state.Config.Global.StatsSockets
+	if len(sockets) == 0 && sc.socket != "" {
+		sockets = []balancer.StatsSocket{{Address: sc.socket, Level: balancer.LevelAdmin}}
+	}
+	// Global maxconn, before anything listens: like HAProxy, refuse to
+	// start when the descriptors it needs are not there.
+	conns, err := connlimit.PlanMaxConn(state.Config.Global.MaxConn, fdLimit, countSockets(state.Config, len(sockets), sc.console != ""))
+	if err != nil {
+		return err
+	}
+	log.Info("maxconn", "global", conns.MaxConn, "derived_from_fd_limit", conns.Derived, "ulimit_n", conns.FDLimit, "maxsock", conns.MaxSock)
+	globalLimit := connlimit.NewLimit(conns.MaxConn)
+
 	refused := newRefusalAudit(st, log)
-	binds := newFrontendBinds(log, bal)
+	binds := newFrontendBinds(log, bal, globalLimit)
 	reload := &reloader{file: sc.file, bal: bal, binds: binds, log: log}
 	resolver := discovery.New(state.Config, bal, log)
 	dispatcher := runtimeapi.NewDispatcher(bal, runtimeapi.DispatcherOptions{
 		Logger:        log,
 		ShowResolvers: resolver.WriteShowResolvers,
 		Audit:         refused.record,
+		MaxConn:       conns,
+		Conns:         globalLimit,
 		Reload: func(ctx context.Context, o balancer.Origin) (string, error) {
 			changes, err := reload.reload(ctx, "socket "+o.Source)
 			logReload(log, changes, err)
@@ -164,10 +185,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	// Bind every listener before writing anything: a start that fails on a
 	// busy port leaves the database as it was.
-	sockets := state.Config.Global.StatsSockets
-	if len(sockets) == 0 && sc.socket != "" {
-		sockets = []balancer.StatsSocket{{Address: sc.socket, Level: balancer.LevelAdmin}}
-	}
 	var listeners []*runtimeapi.Listener
 	defer func() {
 		for _, l := range listeners {
@@ -284,6 +301,37 @@ wait:
 	stopRunners()
 	wg.Wait()
 	return nil
+}
+
+// countSockets counts the descriptors the process keeps besides client
+// and server connections: one per frontend bind, stats socket and the
+// console, one per checked server, Go's single netpoller, and room for
+// every stats socket's clients, so that the Runtime API can always accept.
+func countSockets(cfg balancer.Config, statsSockets int, console bool) connlimit.Sockets {
+	statsMaxConn := cfg.Global.StatsMaxConn
+	if statsMaxConn <= 0 {
+		statsMaxConn = runtimeapi.DefaultStatsMaxConn
+	}
+	s := connlimit.Sockets{Listeners: statsSockets, Pollers: 1, AdminClients: statsSockets * statsMaxConn}
+	if console {
+		s.Listeners++
+	}
+	for _, fe := range cfg.Frontends {
+		s.Listeners += len(fe.Binds)
+	}
+	for _, be := range cfg.Backends {
+		for _, sv := range be.Servers {
+			if sv.Check {
+				s.Checks++
+			}
+		}
+		for _, t := range be.Templates {
+			if t.Params.Check {
+				s.Checks += t.High - t.Low + 1
+			}
+		}
+	}
+	return s
 }
 
 func levelOr(l balancer.Level) string {
