@@ -21,6 +21,9 @@ func TestDependencyRules(t *testing.T) {
 		{"tether/balancer/haproxycfg", []string{"github.com/go-chi/", "modernc.org/sqlite", "tether/store", "tether/web"}},
 		{"tether/balancer/runtimeapi", []string{"github.com/go-chi/", "modernc.org/sqlite", "tether/store", "tether/web"}},
 		{"tether/balancer/discovery", []string{"github.com/go-chi/", "modernc.org/sqlite", "tether/store", "tether/web"}},
+		{"tether/balancer/frontdoor", []string{"github.com/go-chi/", "modernc.org/sqlite", "tether/store", "tether/web", "github.com/miekg/dns"}},
+		// connlimit is a listener wrapper: the standard library only.
+		{"tether/balancer/connlimit", []string{"tether/store", "tether/web", "tether/balancer/runtimeapi", "github.com/", "golang.org/", "modernc.org/"}},
 		{"tether/store", []string{"tether/web", "tether/templates", "github.com/go-chi/"}},
 		{"tether/templates", []string{"tether/web", "tether/store", "modernc.org/sqlite"}},
 	}

@@ -47,18 +47,6 @@ import (
 // knownFailingClient are the cases in which Tether's class differs from
 // HAProxy's today; they fail only under TETHER_HOSTILE_STRICT=1.
 var knownFailingClient = []string{
-	// The connection stays open and the smuggled GET runs as a second
-	// request.
-	"CL and TE with a smuggled request",
-	// 501 instead of 400.
-	"Transfer-Encoding chunked, identity",
-	// Forwarded instead of 400.
-	"17 KB request header",
-	"absolute-form URI with another Host",
-	// Answered by Go's server, never forwarded.
-	"OPTIONS *",
-	// Closed without the 408.
-	"slow header",
 	// Timeouts past the request head are not enforced.
 	"slow body",
 	"client not reading a large response",
