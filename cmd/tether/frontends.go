@@ -16,6 +16,7 @@ import (
 	"tether/balancer"
 	"tether/balancer/connlimit"
 	"tether/balancer/frontdoor"
+	"tether/web"
 )
 
 // frontendBinds runs the HTTP servers of every frontend's bind addresses.
@@ -177,10 +178,14 @@ func (fb *frontendBinds) serve(b *bind, fe balancer.Frontend, g balancer.Global)
 	}
 }
 
+// privateCookies are Tether's own cookies, which no origin may see.
+var privateCookies = []string{web.SessionCookie}
+
 // newFrontendServer returns the HTTP server of one frontend bind, with
-// HAProxy's rules for clients (limits, timeouts, request checks).
+// HAProxy's rules for clients (limits, timeouts, request checks), that
+// strips Tether's own cookies from requests.
 func newFrontendServer(fe balancer.Frontend, g balancer.Global, h http.Handler, log *slog.Logger) *frontdoor.Server {
-	return frontdoor.New(fe, g, h, log.With("component", "frontend", "frontend", fe.Name))
+	return frontdoor.New(fe, g, frontdoor.StripCookies(privateCookies, h), log.With("component", "frontend", "frontend", fe.Name))
 }
 
 // retire lets a server finish the requests it has and closes its idle
