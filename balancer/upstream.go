@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -95,6 +96,13 @@ type upConn struct {
 	// lim is the body reader of a response with a Content-Length, kept
 	// here so reading a response allocates none.
 	lim lengthBody
+	// rc and peekFn check an idle connection before reuse (see idleClean);
+	// peekN and peekErr hold the last check's result.
+	rc      syscall.RawConn
+	peekFn  func(fd uintptr) bool
+	peekBuf [1]byte
+	peekN   int
+	peekErr error
 }
 
 // Read reads from the connection, refreshing the server timeout.
@@ -115,19 +123,28 @@ func (c *upConn) Read(p []byte) (int, error) {
 var bufReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16<<10) }}
 var bufWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 8<<10) }}
 
-// get returns an idle connection or dials a new one.
+// get returns an idle connection or dials a new one. An idle connection on
+// which the server sent anything, or which it closed, is closed and the
+// next one taken: bytes the server sent unasked must never be read as the
+// answer to another request.
 func (p *connPool) get() (*upConn, error) {
-	p.mu.Lock()
-	if n := len(p.idle); n > 0 {
+	for {
+		p.mu.Lock()
+		n := len(p.idle)
+		if n == 0 {
+			p.mu.Unlock()
+			return p.dial()
+		}
 		c := p.idle[n-1]
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		p.active[c] = struct{}{}
 		p.mu.Unlock()
-		return c, nil
+		if c.idleClean() {
+			return c, nil
+		}
+		p.discard(c)
 	}
-	p.mu.Unlock()
-	return p.dial()
 }
 
 func (p *connPool) dial() (*upConn, error) {
@@ -140,6 +157,12 @@ func (p *connPool) dial() (*upConn, error) {
 		tc.SetNoDelay(true)
 	}
 	c := &upConn{pool: p, nc: nc}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			c.rc = rc
+			c.peekFn = c.peek
+		}
+	}
 	c.br = bufReaders.Get().(*bufio.Reader)
 	c.br.Reset(c)
 	c.bw = bufWriters.Get().(*bufio.Writer)
@@ -155,8 +178,14 @@ func (p *connPool) dial() (*upConn, error) {
 	return c, nil
 }
 
-// put returns a connection whose response was read completely.
+// put returns a connection whose response was read completely. A
+// connection holding unread bytes (the server sent more than the response
+// it framed) is closed instead.
 func (p *connPool) put(c *upConn) {
+	if c.br.Buffered() > 0 {
+		p.discard(c)
+		return
+	}
 	c.reused = true
 	c.nc.SetReadDeadline(time.Time{})
 	p.mu.Lock()

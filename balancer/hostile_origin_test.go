@@ -1,0 +1,261 @@
+package balancer
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// rawOrigin is a loopback TCP server that reads HTTP/1.1 requests and
+// answers each with the bytes its script writes, however malformed. It
+// counts the requests it read by method and path.
+type rawOrigin struct {
+	ln     net.Listener
+	addr   netip.AddrPort
+	script func(c *rawConn, req *http.Request) bool
+
+	mu     sync.Mutex
+	counts map[string]int
+	conns  map[net.Conn]struct{}
+	wg     sync.WaitGroup
+}
+
+// rawConn is the origin's side of one connection from the balancer.
+type rawConn struct {
+	net.Conn
+	bw *bufio.Writer
+}
+
+// send writes s to the balancer at once.
+func (c *rawConn) send(s string) {
+	c.bw.WriteString(s)
+	c.bw.Flush()
+}
+
+// startRawOrigin starts an origin whose script answers each request; the
+// script returns false to close the connection. A nil script echoes.
+func startRawOrigin(t *testing.T, script func(c *rawConn, req *http.Request) bool) *rawOrigin {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &rawOrigin{ln: ln, addr: netip.MustParseAddrPort(ln.Addr().String()), script: script,
+		counts: map[string]int{}, conns: map[net.Conn]struct{}{}}
+	if o.script == nil {
+		o.script = func(c *rawConn, req *http.Request) bool { c.send(echoResponse(req)); return true }
+	}
+	o.wg.Add(1)
+	go func() {
+		defer o.wg.Done()
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			o.mu.Lock()
+			o.conns[nc] = struct{}{}
+			o.mu.Unlock()
+			o.wg.Add(1)
+			go o.serve(nc)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		o.mu.Lock()
+		for c := range o.conns {
+			c.Close()
+		}
+		o.mu.Unlock()
+		o.wg.Wait()
+	})
+	return o
+}
+
+func (o *rawOrigin) serve(nc net.Conn) {
+	defer o.wg.Done()
+	defer nc.Close()
+	br := bufio.NewReader(nc)
+	c := &rawConn{Conn: nc, bw: bufio.NewWriter(nc)}
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		o.mu.Lock()
+		o.counts[req.Method+" "+req.URL.Path]++
+		o.mu.Unlock()
+		if !o.script(c, req) {
+			return
+		}
+		io.Copy(io.Discard, req.Body)
+	}
+}
+
+// count returns how many requests with this method and path the origin read.
+func (o *rawOrigin) count(method, path string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.counts[method+" "+path]
+}
+
+// server returns the balancer's server entry for the origin.
+func (o *rawOrigin) server() Server {
+	return Server{Name: "s1", Address: o.addr.Addr().String(), Port: int(o.addr.Port()), PortSet: true, Weight: 1}
+}
+
+// echoResponse answers with the request's path as body and X-Echo-Path,
+// and sends the request's Cookie back as Set-Cookie, so a response that
+// reaches the wrong client is recognised.
+func echoResponse(req *http.Request) string {
+	var b strings.Builder
+	body := req.URL.Path
+	fmt.Fprintf(&b, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nX-Echo-Path: %s\r\n", len(body), req.URL.Path)
+	if ck := req.Header.Get("Cookie"); ck != "" {
+		fmt.Fprintf(&b, "Set-Cookie: %s\r\n", ck)
+	}
+	b.WriteString("\r\n")
+	if req.Method != http.MethodHead {
+		b.WriteString(body)
+	}
+	return b.String()
+}
+
+// smuggled is a whole response an origin sends where none was asked for.
+// A client that receives it got another exchange's bytes.
+const smuggled = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nX-Echo-Path: /leaked\r\nSet-Cookie: user=leaked\r\n\r\nLEAKED"
+
+// clientReply is what one client got from the balancer.
+type clientReply struct {
+	status int
+	header http.Header
+	body   string
+	err    error
+}
+
+// fetch sends one request on a new client connection, as a separate user
+// would, and reads the whole response.
+func fetch(url, method, path, cookie string, body io.Reader) clientReply {
+	req, err := http.NewRequest(method, url+path, body)
+	if err != nil {
+		return clientReply{err: err}
+	}
+	if cookie != "" {
+		req.Header.Set("Cookie", cookie)
+	}
+	tr := &http.Transport{DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		return clientReply{err: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return clientReply{status: resp.StatusCode, header: resp.Header, body: string(b), err: err}
+}
+
+// checkCanaries sends requests from distinct users and fails unless each
+// gets its own response and its own cookie back.
+func checkCanaries(t *testing.T, url, name string, n int) {
+	t.Helper()
+	for i := range n {
+		path := fmt.Sprintf("/canary/%s/%d", name, i)
+		cookie := fmt.Sprintf("user=c%d", i)
+		got := fetch(url, http.MethodGet, path, cookie, nil)
+		if got.err != nil {
+			t.Fatalf("canary %d: %v", i, got.err)
+		}
+		if got.status != 200 || got.body != path || got.header.Get("X-Echo-Path") != path {
+			t.Fatalf("canary %d for %s got status %d, X-Echo-Path %q, body %q", i, path, got.status, got.header.Get("X-Echo-Path"), got.body)
+		}
+		if sc := got.header.Values("Set-Cookie"); len(sc) != 1 || sc[0] != cookie {
+			t.Fatalf("canary %d with cookie %q got Set-Cookie %q", i, cookie, sc)
+		}
+	}
+}
+
+// rawBackend is a backend with the raw origin as its only server.
+func rawBackend(o *rawOrigin) Backend {
+	return Backend{Name: "b", Retries: 3, TimeoutServer: 5 * time.Second, Servers: []Server{o.server()}}
+}
+
+// TestOverlongResponsesNeverReachAnotherClient makes an origin send more
+// than its response's framing says, in every way, then sends requests from
+// other users: each must get its own response, never the extra bytes.
+func TestOverlongResponsesNeverReachAnotherClient(t *testing.T) {
+	idleWrite := make(chan struct{})
+	idleWritten := make(chan struct{})
+	cases := []struct {
+		name   string
+		method string
+		// answer is the origin's reply to the hostile request.
+		answer func(c *rawConn, req *http.Request)
+		// afterward runs once the client got its reply.
+		afterward func()
+	}{
+		{"body on HEAD", http.MethodHead, func(c *rawConn, req *http.Request) {
+			c.send(fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(smuggled), smuggled))
+		}, nil},
+		{"body on 204", http.MethodGet, func(c *rawConn, req *http.Request) {
+			c.send("HTTP/1.1 204 No Content\r\n\r\n" + smuggled)
+		}, nil},
+		{"body on 304", http.MethodGet, func(c *rawConn, req *http.Request) {
+			c.send("HTTP/1.1 304 Not Modified\r\nEtag: \"x\"\r\n\r\n" + smuggled)
+		}, nil},
+		{"Content-Length shorter than body", http.MethodGet, func(c *rawConn, req *http.Request) {
+			c.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" + smuggled)
+		}, nil},
+		{"unsolicited second response", http.MethodGet, func(c *rawConn, req *http.Request) {
+			c.send(echoResponse(req) + smuggled)
+		}, nil},
+		{"bytes sent while idle", http.MethodGet, func(c *rawConn, req *http.Request) {
+			c.send(echoResponse(req))
+			<-idleWrite
+			c.send(smuggled)
+			close(idleWritten)
+		}, func() {
+			close(idleWrite)
+			<-idleWritten
+		}},
+		{"close after response while idle", http.MethodGet, func(c *rawConn, req *http.Request) {
+			c.send(echoResponse(req))
+			c.Close()
+		}, nil},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			hostile := fmt.Sprintf("/hostile/%d", i)
+			o := startRawOrigin(t, func(c *rawConn, req *http.Request) bool {
+				if req.URL.Path == hostile {
+					tc.answer(c, req)
+					return true
+				}
+				c.send(echoResponse(req))
+				return true
+			})
+			h := newHarness(t, rawBackend(o), nil)
+			// Warm the pool so the hostile request reuses a connection the
+			// canaries would reuse too.
+			checkCanaries(t, h.url, "warm", 1)
+			got := fetch(h.url, tc.method, hostile, "user=attacker", nil)
+			if got.err != nil {
+				t.Fatalf("hostile request: %v", got.err)
+			}
+			if tc.afterward != nil {
+				tc.afterward()
+			}
+			checkCanaries(t, h.url, "after", 4)
+			if sc := got.header.Values("Set-Cookie"); len(sc) > 0 && sc[0] == "user=leaked" {
+				t.Fatalf("hostile request got the smuggled response")
+			}
+		})
+	}
+}
