@@ -259,3 +259,69 @@ func TestOverlongResponsesNeverReachAnotherClient(t *testing.T) {
 		})
 	}
 }
+
+// TestBrokenBodiesAreVisible makes an origin break its response body in
+// every way: a client must never take the result for a complete response.
+// A failure found before anything was sent is a 502 (504 for a timeout);
+// later, the client connection is cut. Each is counted as HAProxy does and
+// never as a 2xx.
+func TestBrokenBodiesAreVisible(t *testing.T) {
+	big := strings.Repeat("x", 100<<10)
+	cases := []struct {
+		name   string
+		answer string
+		// status is the client's status, 0 when the response must be cut.
+		status           int
+		eresp, srvAborts int64
+	}{
+		{"chunked cut off", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", 0, 0, 1},
+		{"chunked cut off mid-chunk", fmt.Sprintf("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s", len(big)+10, big), 0, 0, 1},
+		{"invalid chunk size first", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", 502, 1, 0},
+		{"invalid chunk size later", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\nhello\r\n0\r\n\r\n", 0, 1, 0},
+		{"missing CRLF after chunk", fmt.Sprintf("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%sXX0\r\n\r\n", len(big), big), 0, 1, 0},
+		{"Content-Length cut short", "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello", 0, 0, 1},
+		{"Content-Length body missing", "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", 502, 0, 1},
+		{"Content-Length large cut short", fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(big)+1, big), 0, 0, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			o := startRawOrigin(t, func(c *rawConn, req *http.Request) bool {
+				if req.URL.Path == "/broken" {
+					c.send(tc.answer)
+					return false
+				}
+				c.send(echoResponse(req))
+				return true
+			})
+			h := newHarness(t, rawBackend(o), nil)
+			got := fetch(h.url, http.MethodGet, "/broken", "", nil)
+			switch {
+			case tc.status == 0 && got.err == nil:
+				t.Fatalf("client got a complete %d response of %d bytes, want it cut short", got.status, len(got.body))
+			case tc.status != 0 && (got.err != nil || got.status != tc.status):
+				t.Fatalf("client got %d, %v; want %d", got.status, got.err, tc.status)
+			}
+			// The handler counts after the client saw the response end.
+			pollUntil(t, "error counted", func() bool {
+				st := h.b.Snapshot().Backend("b").Stats
+				return st.RespErrors+st.SrvAborts > 0
+			})
+			bs := h.b.Snapshot().Backend("b")
+			for _, st := range []struct {
+				who                          string
+				eresp, srvAborts, ok2xx, bad int64
+			}{
+				{"backend", bs.Stats.RespErrors, bs.Stats.SrvAborts, bs.Stats.Responses[1], bs.Stats.Responses[4]},
+				{"server", bs.Servers[0].Stats.RespErrors, bs.Servers[0].Stats.SrvAborts, bs.Servers[0].Stats.Responses[1], bs.Servers[0].Stats.Responses[4]},
+			} {
+				if st.eresp != tc.eresp || st.srvAborts != tc.srvAborts || st.ok2xx != 0 {
+					t.Errorf("%s counted eresp %d, srv_abrt %d, 2xx %d; want %d, %d, 0", st.who, st.eresp, st.srvAborts, st.ok2xx, tc.eresp, tc.srvAborts)
+				}
+				if want := int64(0); tc.status != 0 && st.bad != 1 || tc.status == 0 && st.bad != want {
+					t.Errorf("%s counted 5xx %d for client status %d", st.who, st.bad, tc.status)
+				}
+			}
+			checkCanaries(t, h.url, "after", 2)
+		})
+	}
+}

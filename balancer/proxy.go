@@ -63,8 +63,15 @@ func (h *frontendHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable)
 		return
 	}
-	status := h.b.serveBackend(w, r, be, fe.cfg.ForwardFor)
-	fl.responses[classIndex(status)].Add(1)
+	status, abort := h.b.serveBackend(w, r, be, fe.cfg.ForwardFor)
+	if status != 0 {
+		fl.responses[classIndex(status)].Add(1)
+	}
+	if abort {
+		// Close the client connection without ending the response, so
+		// the client sees it cut short instead of complete.
+		panic(http.ErrAbortHandler)
+	}
 }
 
 // classIndex maps a status to its ResponseClasses index.
@@ -75,8 +82,10 @@ func classIndex(code int) int {
 	return 5
 }
 
-// serveBackend proxies r to a server of be and returns the status sent.
-func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *backendRT, forwardFor bool) int {
+// serveBackend proxies r to a server of be and returns the status sent, 0
+// for a response that failed after its status was sent. abort asks the
+// caller to close the client connection without ending the response.
+func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *backendRT, forwardFor bool) (status int, abort bool) {
 	bl := be.live
 	bl.requests.Add(1)
 	bl.sessions.Add(1)
@@ -111,19 +120,19 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		if srv = be.acquire(r, nil); srv == nil {
 			bl.responses[4].Add(1)
 			writeError(w, http.StatusServiceUnavailable)
-			return http.StatusServiceUnavailable
+			return http.StatusServiceUnavailable, false
 		}
 		slot = srv.live
 	case srv == nil:
 		bl.noServer.Add(1)
 		bl.responses[4].Add(1)
 		writeError(w, http.StatusServiceUnavailable)
-		return http.StatusServiceUnavailable
+		return http.StatusServiceUnavailable, false
 	case srv.cfg.MaxConn > 0:
 		if srv = be.acquire(r, srv); srv == nil {
 			bl.responses[4].Add(1)
 			writeError(w, http.StatusServiceUnavailable)
-			return http.StatusServiceUnavailable
+			return http.StatusServiceUnavailable, false
 		}
 		slot = srv.live
 	}
@@ -139,7 +148,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		xff = client.String()
 	}
 	if isUpgrade(r) {
-		return b.serveUpgrade(w, r, be, srv, p, xff)
+		return b.serveUpgrade(w, r, be, srv, p, xff), false
 	}
 
 	retries := be.cfg.Retries
@@ -222,7 +231,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		if r.Context().Err() == nil {
 			writeError(w, code)
 		}
-		return code
+		return code, false
 	}
 	defer sl.cur.Add(-1)
 
@@ -237,19 +246,53 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 			bl.sticky.newSessions.Add(1)
 		}
 	}
-	w.WriteHeader(resp.status)
-	n, copyErr := copyResponse(w, resp.body, resp.contentLength)
+	n, sent, readErr, writeErr := copyResponse(w, resp.status, resp.body, resp.contentLength)
 	sl.bytesOut.Add(n)
 	bl.bytesOut.Add(n)
+	switch {
+	case readErr != nil:
+		// The server cut the body short or framed it wrongly.
+		conn.pool.discard(conn)
+		code := http.StatusBadGateway
+		switch {
+		case errors.Is(readErr, errServerTimeout):
+			code = http.StatusGatewayTimeout
+			fallthrough
+		case conn.readErr == nil && !errors.Is(readErr, io.ErrUnexpectedEOF):
+			sl.respErrors.Add(1)
+			bl.respErrors.Add(1)
+		default:
+			sl.srvAborts.Add(1)
+			bl.srvAborts.Add(1)
+		}
+		if sent {
+			return 0, true
+		}
+		// Nothing was sent yet: the client gets an error instead.
+		clear(hdr)
+		sl.responses[classIndex(code)].Add(1)
+		bl.responses[classIndex(code)].Add(1)
+		writeError(w, code)
+		return code, false
+	case writeErr != nil:
+		// The client went away: the rest of the body stays unread.
+		conn.pool.discard(conn)
+		sl.cliAborts.Add(1)
+		bl.cliAborts.Add(1)
+		sl.responses[classIndex(resp.status)].Add(1)
+		bl.responses[classIndex(resp.status)].Add(1)
+		return resp.status, true
+	}
 	sl.responses[classIndex(resp.status)].Add(1)
 	bl.responses[classIndex(resp.status)].Add(1)
-	if copyErr == nil && !resp.close {
-		// The body was read to its end: the connection can serve again.
-		conn.pool.put(conn)
-	} else {
+	if resp.close {
 		conn.pool.discard(conn)
+	} else {
+		// The body was read to its end: the connection can serve again
+		// unless the server sent more than the response.
+		conn.pool.put(conn)
 	}
-	return resp.status
+	return resp.status, false
 }
 
 // redispatchNow applies HAProxy's stream_choose_redispatch rule after a
@@ -296,6 +339,7 @@ func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff 
 			sl.cur.Add(-1)
 			return resp, nil, err
 		}
+		c.readErr = nil
 		// Like HAProxy without option abortonclose, a client that goes
 		// away does not abort the request to the server.
 		err = writeRequest(c, r, r.Header, xff)
@@ -324,20 +368,26 @@ func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff 
 	}
 }
 
-// copyResponse streams a response body to the client, flushing when the
-// origin pauses so streamed responses reach the client promptly. A body of
-// known length that arrived whole is left for the server to send with the
-// headers in one write.
-func copyResponse(w http.ResponseWriter, body io.Reader, length int64) (int64, error) {
+// copyResponse sends the status and streams a response body to the
+// client, flushing when the origin pauses so streamed responses reach the
+// client promptly. The status is sent with the first part of the body, so
+// a body that fails at once is reported before anything was sent (sent
+// false). A body of known length that arrived whole is left for the server
+// to send with the headers in one write. readErr is the server's failure,
+// writeErr the client's.
+func copyResponse(w http.ResponseWriter, status int, body io.Reader, length int64) (total int64, sent bool, readErr, writeErr error) {
 	buf := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(buf)
-	var total int64
 	flusher, _ := w.(http.Flusher)
 	for {
 		n, err := body.Read(*buf)
+		if !sent && (n > 0 || err == io.EOF) {
+			w.WriteHeader(status)
+			sent = true
+		}
 		if n > 0 {
 			if _, werr := w.Write((*buf)[:n]); werr != nil {
-				return total, werr
+				return total, sent, nil, werr
 			}
 			total += int64(n)
 			if flusher != nil && n < len(*buf) && err == nil && total != length {
@@ -345,10 +395,10 @@ func copyResponse(w http.ResponseWriter, body io.Reader, length int64) (int64, e
 			}
 		}
 		if err == io.EOF {
-			return total, nil
+			return total, sent, nil, nil
 		}
 		if err != nil {
-			return total, err
+			return total, sent, err, nil
 		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 type serverLive struct {
 	cur, max, sessions, bytesIn, bytesOut         atomic.Int64
 	connErrors, respErrors, retries, redispatches atomic.Int64
+	cliAborts, srvAborts                          atomic.Int64 // cli_abrt, srv_abrt
 	lbTotal, checksFailed, downs                  atomic.Int64
 	responses                                     [6]atomic.Int64
 	sticky                                        stickyLive
@@ -93,6 +94,9 @@ type upConn struct {
 	bw   *bufio.Writer
 	// reused reports whether the connection served a request before.
 	reused bool
+	// readErr is the last error reading from the server, which tells a
+	// body the server cut short from one it framed wrongly.
+	readErr error
 	// lim is the body reader of a response with a Content-Length, kept
 	// here so reading a response allocates none.
 	lim lengthBody
@@ -116,6 +120,7 @@ func (c *upConn) Read(p []byte) (int, error) {
 		if errors.As(err, &ne) && ne.Timeout() {
 			err = errServerTimeout
 		}
+		c.readErr = err
 	}
 	return n, err
 }
