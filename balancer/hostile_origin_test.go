@@ -325,3 +325,69 @@ func TestBrokenBodiesAreVisible(t *testing.T) {
 		})
 	}
 }
+
+// TestRequestsAreNotReplayed sends requests on a reused connection that the
+// origin drops after reading them, or never answers: only a safe, bodyless
+// request whose connection failed before any response byte is sent again,
+// and nothing is sent again after a timeout.
+func TestRequestsAreNotReplayed(t *testing.T) {
+	cases := []struct {
+		method string
+		body   string
+		// answer is what the origin sends before closing, the first time.
+		answer string
+		silent bool // the origin never answers the first time
+		status int
+		sent   int // times the origin must have read the request
+	}{
+		{http.MethodPost, "", "", false, 502, 1},
+		{http.MethodDelete, "", "", false, 502, 1},
+		{http.MethodPatch, "", "", false, 502, 1},
+		{http.MethodPut, "", "", false, 502, 1},
+		{http.MethodPost, "data", "", false, 502, 1},
+		{http.MethodGet, "data", "", false, 502, 1},
+		{http.MethodGet, "", "HTTP/1.1 200 OK\r\n", false, 502, 1},
+		{http.MethodGet, "", "", true, 504, 1},
+		{http.MethodPost, "", "", true, 504, 1},
+		{http.MethodGet, "", "", false, 200, 2},
+		{http.MethodHead, "", "", false, 200, 2},
+		{http.MethodOptions, "", "", false, 200, 2},
+	}
+	for _, tc := range cases {
+		name := fmt.Sprintf("%s body=%q answer=%q silent=%v", tc.method, tc.body, tc.answer, tc.silent)
+		t.Run(name, func(t *testing.T) {
+			done := make(chan struct{})
+			var o *rawOrigin
+			o = startRawOrigin(t, func(c *rawConn, req *http.Request) bool {
+				if req.URL.Path != "/target" || o.count(req.Method, req.URL.Path) > 1 {
+					c.send(echoResponse(req))
+					return true
+				}
+				if tc.silent {
+					<-done
+					return false
+				}
+				io.Copy(io.Discard, req.Body)
+				c.send(tc.answer)
+				return false
+			})
+			t.Cleanup(func() { close(done) })
+			be := rawBackend(o)
+			be.TimeoutServer = 300 * time.Millisecond
+			h := newHarness(t, be, nil)
+			// Warm the pool: the request goes on a reused connection.
+			checkCanaries(t, h.url, "warm", 1)
+			var body io.Reader
+			if tc.body != "" {
+				body = strings.NewReader(tc.body)
+			}
+			got := fetch(h.url, tc.method, "/target", "", body)
+			if got.err != nil || got.status != tc.status {
+				t.Fatalf("client got %d, %v; want %d", got.status, got.err, tc.status)
+			}
+			if n := o.count(tc.method, "/target"); n != tc.sent {
+				t.Fatalf("origin read the request %d times, want %d", n, tc.sent)
+			}
+		})
+	}
+}

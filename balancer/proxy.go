@@ -339,7 +339,7 @@ func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff 
 			sl.cur.Add(-1)
 			return resp, nil, err
 		}
-		c.readErr = nil
+		c.readErr, c.nread = nil, 0
 		// Like HAProxy without option abortonclose, a client that goes
 		// away does not abort the request to the server.
 		err = writeRequest(c, r, r.Header, xff)
@@ -354,16 +354,19 @@ func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff 
 			return resp, c, nil
 		}
 		pool.discard(c)
-		// A reused connection the server closed while idle: try a fresh one
-		// when the request can be sent again.
-		if c.reused && try == 0 && (r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0) && r.Context().Err() == nil {
-			continue
-		}
-		sl.cur.Add(-1)
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			err = errServerTimeout
 		}
+		// A reused connection that failed before the server answered a
+		// byte was most likely closed by the server while idle: send the
+		// request again on a fresh one, but only when repeating it is
+		// harmless, and never after a timeout (the server may be working
+		// on it).
+		if c.reused && try == 0 && c.nread == 0 && replayable(r) && !errors.Is(err, errServerTimeout) && r.Context().Err() == nil {
+			continue
+		}
+		sl.cur.Add(-1)
 		return resp, nil, err
 	}
 }
@@ -401,6 +404,16 @@ func copyResponse(w http.ResponseWriter, status int, body io.Reader, length int6
 			return total, sent, err, nil
 		}
 	}
+}
+
+// replayable reports whether a request may be sent a second time after the
+// server may have seen it: a safe method without a body (RFC 9110 9.2.1).
+func replayable(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return r.ContentLength == 0 && (r.Body == nil || r.Body == http.NoBody)
+	}
+	return false
 }
 
 func orDefault(d, def time.Duration) time.Duration {

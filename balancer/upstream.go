@@ -95,8 +95,10 @@ type upConn struct {
 	// reused reports whether the connection served a request before.
 	reused bool
 	// readErr is the last error reading from the server, which tells a
-	// body the server cut short from one it framed wrongly.
+	// body the server cut short from one it framed wrongly; nread counts
+	// the bytes read for the current request. Both are reset per request.
 	readErr error
+	nread   int64
 	// lim is the body reader of a response with a Content-Length, kept
 	// here so reading a response allocates none.
 	lim lengthBody
@@ -115,6 +117,7 @@ func (c *upConn) Read(p []byte) (int, error) {
 		c.nc.SetReadDeadline(time.Now().Add(t))
 	}
 	n, err := c.nc.Read(p)
+	c.nread += int64(n)
 	if err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
