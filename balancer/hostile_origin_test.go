@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync"
@@ -387,6 +388,148 @@ func TestRequestsAreNotReplayed(t *testing.T) {
 			}
 			if n := o.count(tc.method, "/target"); n != tc.sent {
 				t.Fatalf("origin read the request %d times, want %d", n, tc.sent)
+			}
+		})
+	}
+}
+
+// newHarnessWith is newHarness with global settings.
+func newHarnessWith(t *testing.T, global Global, be Backend) *harness {
+	t.Helper()
+	cfg := Config{Global: global, Frontends: []Frontend{{Name: "fe", DefaultBackend: be.Name}}, Backends: []Backend{be}}
+	b, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	hd, err := b.Handler("fe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fe := httptest.NewServer(hd)
+	t.Cleanup(fe.Close)
+	t.Cleanup(b.Close)
+	return &harness{t: t, b: b, url: fe.URL}
+}
+
+// rawExchange sends raw bytes to the balancer's frontend and returns what
+// it answered until it closed the connection or 5 seconds passed.
+func rawExchange(t *testing.T, url, request string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, request)
+	b, _ := io.ReadAll(c)
+	return string(b)
+}
+
+// TestResponseParsingAsHAProxy checks the response forms HAProxy 2.6
+// rejects with 502, or accepts and normalises.
+func TestResponseParsingAsHAProxy(t *testing.T) {
+	block := func(total int) string {
+		// A header block of total bytes, status line and blank line included.
+		var b strings.Builder
+		b.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n")
+		for b.Len()+2 < total {
+			n := min(100, total-b.Len()-2)
+			if n < 8 {
+				n = 8
+			}
+			fmt.Fprintf(&b, "X%0*d:v\r\n", n-5, b.Len())
+		}
+		b.WriteString("\r\n")
+		return b.String()
+	}
+	cases := []struct {
+		name   string
+		global Global
+		answer string
+		status int
+		// header is a header the client must get exactly once, when set.
+		header string
+	}{
+		{name: "Content-Length with plus sign", answer: "HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok", status: 502},
+		{name: "Content-Length negative", answer: "HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\nok", status: 502},
+		{name: "Content-Length hex", answer: "HTTP/1.1 200 OK\r\nContent-Length: 0x2\r\n\r\nok", status: 502},
+		{name: "duplicate identical Content-Length merged", answer: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok", status: 200, header: "Content-Length: 2"},
+		{name: "Content-Length list merged", answer: "HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok", status: 200, header: "Content-Length: 2"},
+		{name: "different Content-Lengths", answer: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!", status: 502},
+		{name: "different Content-Length list", answer: "HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\nok!", status: 502},
+		{name: "bare CR in header value", answer: "HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 2\r\n\r\nok", status: 502},
+		{name: "NUL in header value", answer: "HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 2\r\n\r\nok", status: 502},
+		{name: "101 without Upgrade asked", answer: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", status: 502},
+		{name: "header block just within the limit", answer: block(15360) + "ok", status: 200},
+		{name: "header block over the limit", answer: block(15361) + "ok", status: 502},
+		{name: "many small headers over the limit", answer: block(200000) + "ok", status: 502},
+		{name: "larger tune.bufsize", global: Global{BufSize: 65536}, answer: "HTTP/1.1 200 OK\r\nX-Long: " + strings.Repeat("a", 40000) + "\r\nContent-Length: 2\r\n\r\nok", status: 200},
+		{name: "smaller tune.bufsize", global: Global{BufSize: 4096}, answer: block(4000) + "ok", status: 502},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			o := startRawOrigin(t, func(c *rawConn, req *http.Request) bool {
+				c.send(tc.answer)
+				return false
+			})
+			h := newHarnessWith(t, tc.global, rawBackend(o))
+			got := rawExchange(t, h.url, "GET /x HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+			if want := fmt.Sprintf("HTTP/1.1 %d ", tc.status); !strings.HasPrefix(got, want) {
+				t.Fatalf("client got %.200q, want %q", got, want)
+			}
+			if tc.header != "" && strings.Count(got, "\r\n"+tc.header+"\r\n") != 1 {
+				t.Fatalf("client got %.300q, want one %q", got, tc.header)
+			}
+			st := h.b.Snapshot().Backend("b").Stats
+			if tc.status == 502 && (st.RespErrors != 1 || st.Responses[4] != 1) {
+				t.Fatalf("502 counted eresp %d, 5xx %d; want 1, 1", st.RespErrors, st.Responses[4])
+			}
+		})
+	}
+}
+
+// TestClientBodyFailureIsTheClients sends request bodies that are
+// malformed or cut off: the client's 400 or a client abort, never a 502
+// nor a server error.
+func TestClientBodyFailureIsTheClients(t *testing.T) {
+	cases := []struct {
+		name, request string
+		// closeAfter closes the client's writing side after the request.
+		closeAfter bool
+		status     string
+		cliAborts  int64
+	}{
+		{"bad chunk size", "POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n", false, "HTTP/1.1 400 ", 0},
+		{"missing CRLF after chunk", "POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX", false, "HTTP/1.1 400 ", 0},
+		{"Content-Length body cut off", "POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nhello", true, "", 1},
+		{"chunked body cut off", "POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", true, "", 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			o := startRawOrigin(t, nil)
+			h := newHarness(t, rawBackend(o), nil)
+			c, err := net.Dial("tcp", strings.TrimPrefix(h.url, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			io.WriteString(c, tc.request)
+			if tc.closeAfter {
+				c.(*net.TCPConn).CloseWrite()
+			}
+			got, _ := io.ReadAll(c)
+			if !strings.HasPrefix(string(got), tc.status) || tc.status == "" && len(got) > 0 {
+				t.Fatalf("client got %.200q, want %q", got, tc.status)
+			}
+			pollUntil(t, "request finished", func() bool {
+				st := h.b.Snapshot().Backend("b").Stats
+				return st.CurSessions == 0
+			})
+			st := h.b.Snapshot().Backend("b").Stats
+			if st.RespErrors != 0 || st.Responses[4] != 0 || st.CliAborts != tc.cliAborts {
+				t.Fatalf("counted eresp %d, 5xx %d, cli_abrt %d; want 0, 0, %d", st.RespErrors, st.Responses[4], st.CliAborts, tc.cliAborts)
 			}
 		})
 	}

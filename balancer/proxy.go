@@ -13,6 +13,8 @@ import (
 
 // HAProxy 2.6's default error pages.
 var errorPages = map[int]string{
+	http.StatusBadRequest:         "<html><body><h1>400 Bad request</h1>\nYour browser sent an invalid request.\n</body></html>\n",
+	http.StatusRequestTimeout:     "<html><body><h1>408 Request Time-out</h1>\nYour browser didn't send a complete request in time.\n</body></html>\n",
 	http.StatusBadGateway:         "<html><body><h1>502 Bad Gateway</h1>\nThe server returned an invalid or incomplete response.\n</body></html>\n",
 	http.StatusServiceUnavailable: "<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n",
 	http.StatusGatewayTimeout:     "<html><body><h1>504 Gateway Time-out</h1>\nThe server didn't respond in time.\n</body></html>\n",
@@ -23,6 +25,11 @@ func writeError(w http.ResponseWriter, code int) {
 	h["Content-Length"] = nil
 	h["Cache-Control"] = []string{"no-cache"}
 	h["Content-Type"] = []string{"text/html"}
+	if code < 500 {
+		// The request was not read to its end: the connection cannot
+		// carry another one.
+		h["Connection"] = []string{"close"}
+	}
 	w.WriteHeader(code)
 	io.WriteString(w, errorPages[code])
 }
@@ -63,7 +70,7 @@ func (h *frontendHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable)
 		return
 	}
-	status, abort := h.b.serveBackend(w, r, be, fe.cfg.ForwardFor)
+	status, abort := h.b.serveBackend(w, r, be, fe, t.cfg.Global.HeaderLimit())
 	if status != 0 {
 		fl.responses[classIndex(status)].Add(1)
 	}
@@ -85,7 +92,8 @@ func classIndex(code int) int {
 // serveBackend proxies r to a server of be and returns the status sent, 0
 // for a response that failed after its status was sent. abort asks the
 // caller to close the client connection without ending the response.
-func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *backendRT, forwardFor bool) (status int, abort bool) {
+// limit bounds the response header block.
+func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *backendRT, fe *frontendRT, limit int) (status int, abort bool) {
 	bl := be.live
 	bl.requests.Add(1)
 	bl.sessions.Add(1)
@@ -144,7 +152,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		}()
 	}
 	var xff string
-	if forwardFor || be.cfg.ForwardFor {
+	if fe.cfg.ForwardFor || be.cfg.ForwardFor {
 		xff = client.String()
 	}
 	if isUpgrade(r) {
@@ -162,7 +170,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		err  error
 	)
 	for attempt := 0; ; attempt++ {
-		resp, conn, err = b.roundTrip(r, be, srv, xff, hdr)
+		resp, conn, err = b.roundTrip(r, be, srv, xff, hdr, limit)
 		if err == nil {
 			break
 		}
@@ -207,31 +215,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 	}
 	sl := srv.live
 	if err != nil {
-		var ce *errConnect
-		code := http.StatusBadGateway
-		switch {
-		case errors.As(err, &ce):
-			sl.connErrors.Add(1)
-			bl.connErrors.Add(1)
-			code = http.StatusServiceUnavailable
-			select {
-			case sl.checkNow <- struct{}{}:
-			default:
-			}
-		case errors.Is(err, errServerTimeout):
-			sl.respErrors.Add(1)
-			bl.respErrors.Add(1)
-			code = http.StatusGatewayTimeout
-		default:
-			sl.respErrors.Add(1)
-			bl.respErrors.Add(1)
-		}
-		sl.responses[classIndex(code)].Add(1)
-		bl.responses[classIndex(code)].Add(1)
-		if r.Context().Err() == nil {
-			writeError(w, code)
-		}
-		return code, false
+		return exchangeFailed(w, r, err, sl, bl)
 	}
 	defer sl.cur.Add(-1)
 
@@ -295,6 +279,57 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 	return resp.status, false
 }
 
+// exchangeFailed answers a request whose exchange with the server failed
+// before a response could be forwarded, counts the failure on whichever
+// side caused it, and returns what serveBackend returns.
+func exchangeFailed(w http.ResponseWriter, r *http.Request, err error, sl *serverLive, bl *backendLive) (status int, abort bool) {
+	var (
+		ce   *errConnect
+		body *errClientBody
+		ne   net.Error
+	)
+	code := http.StatusBadGateway
+	switch {
+	case errors.As(err, &body):
+		switch {
+		case errors.As(body.err, &ne) && ne.Timeout():
+			// The client did not send its body within timeout client.
+			sl.cliAborts.Add(1)
+			bl.cliAborts.Add(1)
+			code = http.StatusRequestTimeout
+		case errors.Is(body.err, io.ErrUnexpectedEOF) || errors.As(body.err, &ne) || r.Context().Err() != nil:
+			// The client went away in the middle of its body.
+			sl.cliAborts.Add(1)
+			bl.cliAborts.Add(1)
+			return 0, true
+		default:
+			// A malformed body is the client's error, not the server's.
+			code = http.StatusBadRequest
+		}
+	case errors.As(err, &ce):
+		sl.connErrors.Add(1)
+		bl.connErrors.Add(1)
+		code = http.StatusServiceUnavailable
+		select {
+		case sl.checkNow <- struct{}{}:
+		default:
+		}
+	case errors.Is(err, errServerTimeout):
+		sl.respErrors.Add(1)
+		bl.respErrors.Add(1)
+		code = http.StatusGatewayTimeout
+	default:
+		sl.respErrors.Add(1)
+		bl.respErrors.Add(1)
+	}
+	sl.responses[classIndex(code)].Add(1)
+	bl.responses[classIndex(code)].Add(1)
+	if r.Context().Err() == nil {
+		writeError(w, code)
+	}
+	return code, false
+}
+
 // redispatchNow applies HAProxy's stream_choose_redispatch rule after a
 // failed connection attempt (attempt counts from 1).
 func redispatchNow(be *backendRT, srv *serverRT, direct bool, attempt, retries int) bool {
@@ -318,9 +353,10 @@ func redispatchNow(be *backendRT, srv *serverRT, direct bool, attempt, retries i
 	return !direct && len(be.usable) > 1 && be.cfg.Balance != Source
 }
 
-// roundTrip sends r to srv and reads the response headers. On success the
-// server's in-flight counter has been incremented and the caller owns conn.
-func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff string, dst http.Header) (upstreamResponse, *upConn, error) {
+// roundTrip sends r to srv and reads the response headers, of at most
+// limit bytes. On success the server's in-flight counter has been
+// incremented and the caller owns conn.
+func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff string, dst http.Header, limit int) (upstreamResponse, *upConn, error) {
 	var resp upstreamResponse
 	addr := srv.dialAddr()
 	if addr == "" {
@@ -344,7 +380,7 @@ func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff 
 		// away does not abort the request to the server.
 		err = writeRequest(c, r, r.Header, xff)
 		if err == nil {
-			resp, err = readUpstreamResponse(c, r.Method, dst)
+			resp, err = readUpstreamResponse(c, r.Method, false, limit, dst)
 		}
 		if err == nil {
 			if r.ContentLength > 0 {

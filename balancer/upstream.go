@@ -3,7 +3,6 @@ package balancer
 import (
 	"bufio"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -63,6 +62,13 @@ type errConnect struct{ err error }
 
 func (e *errConnect) Error() string { return "connect: " + e.err.Error() }
 func (e *errConnect) Unwrap() error { return e.err }
+
+// errClientBody marks a failure to read the request body from the client:
+// the client's error, not the server's.
+type errClientBody struct{ err error }
+
+func (e *errClientBody) Error() string { return "read request body: " + e.err.Error() }
+func (e *errClientBody) Unwrap() error { return e.err }
 
 // errServerTimeout marks a server that did not answer within timeout server.
 var errServerTimeout = errors.New("server timeout")
@@ -324,7 +330,7 @@ func writeRequest(c *upConn, r *http.Request, hdr http.Header, xff string) error
 	bw.WriteString("\r\n")
 	if r.ContentLength != 0 && r.Body != nil {
 		if err := copyBody(bw, r.Body, chunked); err != nil {
-			return fmt.Errorf("send request body: %w", err)
+			return err
 		}
 	}
 	return bw.Flush()
@@ -335,6 +341,9 @@ func copyBody(bw *bufio.Writer, body io.Reader, chunked bool) error {
 	defer copyBuffers.Put(buf)
 	for {
 		n, err := body.Read(*buf)
+		if err != nil && err != io.EOF {
+			return &errClientBody{err: err}
+		}
 		if n > 0 {
 			if chunked {
 				bw.WriteString(strconv.FormatInt(int64(n), 16))
@@ -352,9 +361,6 @@ func copyBody(bw *bufio.Writer, body io.Reader, chunked bool) error {
 				bw.WriteString("0\r\n\r\n")
 			}
 			return nil
-		}
-		if err != nil {
-			return err
 		}
 	}
 }
