@@ -42,7 +42,7 @@ func (c *rawConn) send(s string) {
 
 // startRawOrigin starts an origin whose script answers each request; the
 // script returns false to close the connection. A nil script echoes.
-func startRawOrigin(t *testing.T, script func(c *rawConn, req *http.Request) bool) *rawOrigin {
+func startRawOrigin(t testing.TB, script func(c *rawConn, req *http.Request) bool) *rawOrigin {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
