@@ -70,7 +70,11 @@ func (h *frontendHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable)
 		return
 	}
-	status, abort := h.b.serveBackend(w, r, be, fe, t.cfg.Global.HeaderLimit())
+	cs := newClientSide(w, fe.cfg.TimeoutClient)
+	status, abort := h.b.serveBackend(w, r, be, fe, t.cfg.Global.HeaderLimit(), cs)
+	// What the server still sends after the handler must make progress
+	// within timeout client too.
+	cs.writing()
 	if status != 0 {
 		fl.responses[classIndex(status)].Add(1)
 	}
@@ -92,8 +96,8 @@ func classIndex(code int) int {
 // serveBackend proxies r to a server of be and returns the status sent, 0
 // for a response that failed after its status was sent. abort asks the
 // caller to close the client connection without ending the response.
-// limit bounds the response header block.
-func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *backendRT, fe *frontendRT, limit int) (status int, abort bool) {
+// limit bounds the response header block; cs enforces timeout client.
+func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *backendRT, fe *frontendRT, limit int, cs clientSide) (status int, abort bool) {
 	bl := be.live
 	bl.requests.Add(1)
 	bl.sessions.Add(1)
@@ -159,6 +163,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		return b.serveUpgrade(w, r, be, srv, p, xff), false
 	}
 
+	r.Body = cs.body(r)
 	retries := be.cfg.Retries
 	if retries < 0 {
 		retries = 0
@@ -230,7 +235,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 			bl.sticky.newSessions.Add(1)
 		}
 	}
-	n, sent, readErr, writeErr := copyResponse(w, resp.status, resp.body, resp.contentLength)
+	n, sent, readErr, writeErr := copyResponse(w, cs, resp.status, resp.body, resp.contentLength)
 	sl.bytesOut.Add(n)
 	bl.bytesOut.Add(n)
 	switch {
@@ -297,7 +302,7 @@ func exchangeFailed(w http.ResponseWriter, r *http.Request, err error, sl *serve
 			sl.cliAborts.Add(1)
 			bl.cliAborts.Add(1)
 			code = http.StatusRequestTimeout
-		case errors.Is(body.err, io.ErrUnexpectedEOF) || errors.As(body.err, &ne) || r.Context().Err() != nil:
+		case errors.Is(body.err, io.ErrUnexpectedEOF) || errors.As(body.err, &ne):
 			// The client went away in the middle of its body.
 			sl.cliAborts.Add(1)
 			bl.cliAborts.Add(1)
@@ -306,6 +311,12 @@ func exchangeFailed(w http.ResponseWriter, r *http.Request, err error, sl *serve
 			// A malformed body is the client's error, not the server's.
 			code = http.StatusBadRequest
 		}
+		// The client is still there, whatever its request's context says
+		// after the failed read.
+		sl.responses[classIndex(code)].Add(1)
+		bl.responses[classIndex(code)].Add(1)
+		writeError(w, code)
+		return code, false
 	case errors.As(err, &ce):
 		sl.connErrors.Add(1)
 		bl.connErrors.Add(1)
@@ -390,10 +401,6 @@ func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff 
 			return resp, c, nil
 		}
 		pool.discard(c)
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			err = errServerTimeout
-		}
 		// A reused connection that failed before the server answered a
 		// byte was most likely closed by the server while idle: send the
 		// request again on a fresh one, but only when repeating it is
@@ -412,9 +419,9 @@ func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff 
 // client promptly. The status is sent with the first part of the body, so
 // a body that fails at once is reported before anything was sent (sent
 // false). A body of known length that arrived whole is left for the server
-// to send with the headers in one write. readErr is the server's failure,
-// writeErr the client's.
-func copyResponse(w http.ResponseWriter, status int, body io.Reader, length int64) (total int64, sent bool, readErr, writeErr error) {
+// to send with the headers in one write. Each write must complete within
+// cs's timeout. readErr is the server's failure, writeErr the client's.
+func copyResponse(w http.ResponseWriter, cs clientSide, status int, body io.Reader, length int64) (total int64, sent bool, readErr, writeErr error) {
 	buf := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(buf)
 	flusher, _ := w.(http.Flusher)
@@ -425,6 +432,7 @@ func copyResponse(w http.ResponseWriter, status int, body io.Reader, length int6
 			sent = true
 		}
 		if n > 0 {
+			cs.writing()
 			if _, werr := w.Write((*buf)[:n]); werr != nil {
 				return total, sent, nil, werr
 			}

@@ -117,6 +117,21 @@ type upConn struct {
 	peekErr error
 }
 
+// Write writes to the connection, refreshing the server timeout.
+func (c *upConn) Write(p []byte) (int, error) {
+	if t := c.pool.serverTimeout; t > 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(t))
+	}
+	n, err := c.nc.Write(p)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			err = errServerTimeout
+		}
+	}
+	return n, err
+}
+
 // Read reads from the connection, refreshing the server timeout.
 func (c *upConn) Read(p []byte) (int, error) {
 	if t := c.pool.serverTimeout; t > 0 {
@@ -180,7 +195,7 @@ func (p *connPool) dial() (*upConn, error) {
 	c.br = bufReaders.Get().(*bufio.Reader)
 	c.br.Reset(c)
 	c.bw = bufWriters.Get().(*bufio.Writer)
-	c.bw.Reset(nc)
+	c.bw.Reset(c)
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
