@@ -31,6 +31,7 @@ type rawOrigin struct {
 // rawConn is the origin's side of one connection from the balancer.
 type rawConn struct {
 	net.Conn
+	br *bufio.Reader
 	bw *bufio.Writer
 }
 
@@ -84,7 +85,7 @@ func (o *rawOrigin) serve(nc net.Conn) {
 	defer o.wg.Done()
 	defer nc.Close()
 	br := bufio.NewReader(nc)
-	c := &rawConn{Conn: nc, bw: bufio.NewWriter(nc)}
+	c := &rawConn{Conn: nc, br: br, bw: bufio.NewWriter(nc)}
 	for {
 		req, err := http.ReadRequest(br)
 		if err != nil {

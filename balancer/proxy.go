@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/netip"
 	"strings"
 	"time"
@@ -159,9 +158,9 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 	if fe.cfg.ForwardFor || be.cfg.ForwardFor {
 		xff = client.String()
 	}
-	if isUpgrade(r) {
-		return b.serveUpgrade(w, r, be, srv, p, xff), false
-	}
+	// An Upgrade request goes on a connection of its own, which becomes
+	// a tunnel on a 101 answer.
+	upgrade := isUpgrade(r)
 
 	r.Body = cs.body(r)
 	retries := be.cfg.Retries
@@ -175,7 +174,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		err  error
 	)
 	for attempt := 0; ; attempt++ {
-		resp, conn, err = b.roundTrip(r, be, srv, xff, hdr, limit)
+		resp, conn, err = b.roundTrip(r, be, srv, xff, hdr, limit, upgrade)
 		if err == nil {
 			break
 		}
@@ -235,6 +234,24 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 			bl.sticky.newSessions.Add(1)
 		}
 	}
+	if resp.status == http.StatusSwitchingProtocols {
+		in, out, err := tunnel(w, conn, resp, hdr, tunnelTimeoutsFor(fe.cfg, be.cfg))
+		conn.pool.discard(conn)
+		sl.bytesIn.Add(in)
+		bl.bytesIn.Add(in)
+		sl.bytesOut.Add(out)
+		bl.bytesOut.Add(out)
+		code := resp.status
+		if err != nil {
+			// The client connection cannot carry a tunnel (HTTP/2).
+			code = http.StatusBadGateway
+			clear(hdr)
+			writeError(w, code)
+		}
+		sl.responses[classIndex(code)].Add(1)
+		bl.responses[classIndex(code)].Add(1)
+		return code, false
+	}
 	n, sent, readErr, writeErr := copyResponse(w, cs, resp.status, resp.body, resp.contentLength)
 	sl.bytesOut.Add(n)
 	bl.bytesOut.Add(n)
@@ -274,7 +291,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 	}
 	sl.responses[classIndex(resp.status)].Add(1)
 	bl.responses[classIndex(resp.status)].Add(1)
-	if resp.close {
+	if resp.close || upgrade {
 		conn.pool.discard(conn)
 	} else {
 		// The body was read to its end: the connection can serve again
@@ -365,9 +382,10 @@ func redispatchNow(be *backendRT, srv *serverRT, direct bool, attempt, retries i
 }
 
 // roundTrip sends r to srv and reads the response headers, of at most
-// limit bytes. On success the server's in-flight counter has been
-// incremented and the caller owns conn.
-func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff string, dst http.Header, limit int) (upstreamResponse, *upConn, error) {
+// limit bytes. An upgrade request goes on a new connection, never a pooled
+// one. On success the server's in-flight counter has been incremented and
+// the caller owns conn.
+func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff string, dst http.Header, limit int, upgrade bool) (upstreamResponse, *upConn, error) {
 	var resp upstreamResponse
 	addr := srv.dialAddr()
 	if addr == "" {
@@ -381,7 +399,13 @@ func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff 
 	sl.lastSession.Store(b.now().UnixNano())
 	storeMax(&sl.max, sl.cur.Add(1))
 	for try := 0; ; try++ {
-		c, err := pool.get()
+		var c *upConn
+		var err error
+		if upgrade {
+			c, err = pool.dial()
+		} else {
+			c, err = pool.get()
+		}
 		if err != nil {
 			sl.cur.Add(-1)
 			return resp, nil, err
@@ -389,9 +413,9 @@ func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff 
 		c.readErr, c.nread = nil, 0
 		// Like HAProxy without option abortonclose, a client that goes
 		// away does not abort the request to the server.
-		err = writeRequest(c, r, r.Header, xff)
+		err = writeRequest(c, r, r.Header, xff, upgrade)
 		if err == nil {
-			resp, err = readUpstreamResponse(c, r.Method, false, limit, dst)
+			resp, err = readUpstreamResponse(c, r.Method, upgrade, limit, dst)
 		}
 		if err == nil {
 			if r.ContentLength > 0 {
@@ -488,44 +512,4 @@ func isUpgrade(r *http.Request) bool {
 		}
 	}
 	return false
-}
-
-// serveUpgrade proxies a protocol upgrade (such as a websocket) with the
-// standard library's reverse proxy, which handles the switch of protocols.
-func (b *Balancer) serveUpgrade(w http.ResponseWriter, r *http.Request, be *backendRT, srv *serverRT, p persistence, xff string) int {
-	addr := srv.dialAddr()
-	status := http.StatusSwitchingProtocols
-	sl := srv.live
-	sl.sessions.Add(1)
-	storeMax(&sl.max, sl.cur.Add(1))
-	defer sl.cur.Add(-1)
-	rp := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.Out.URL.Scheme = "http"
-			pr.Out.URL.Host = addr
-			pr.Out.Host = r.Host
-			if xff != "" {
-				pr.Out.Header.Set("X-Forwarded-For", xff)
-			}
-		},
-		Transport: b.upgradeTransport,
-		ModifyResponse: func(resp *http.Response) error {
-			status = resp.StatusCode
-			if be.ck != nil {
-				be.ck.processResponseCookies(resp.Header, r, srv, &p, b.now().Unix(), false)
-			}
-			return nil
-		},
-		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
-			status = http.StatusBadGateway
-			sl.connErrors.Add(1)
-			writeError(w, status)
-		},
-	}
-	if addr == "" {
-		writeError(w, http.StatusServiceUnavailable)
-		return http.StatusServiceUnavailable
-	}
-	rp.ServeHTTP(w, r)
-	return status
 }

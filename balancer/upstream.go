@@ -301,8 +301,9 @@ var hopHeaders = map[string]bool{
 }
 
 // writeRequest writes r to c as an HTTP/1.1 request with the given headers
-// (already rewritten by persistence) and r's body.
-func writeRequest(c *upConn, r *http.Request, hdr http.Header, xff string) error {
+// (already rewritten by persistence) and r's body. An upgrade request
+// keeps its Upgrade header and asks for the upgrade.
+func writeRequest(c *upConn, r *http.Request, hdr http.Header, xff string, upgrade bool) error {
 	bw := c.bw
 	uri := r.RequestURI
 	if uri == "" {
@@ -321,6 +322,14 @@ func writeRequest(c *upConn, r *http.Request, hdr http.Header, xff string) error
 		for _, v := range vv {
 			bw.WriteString(k)
 			bw.WriteString(": ")
+			bw.WriteString(v)
+			bw.WriteString("\r\n")
+		}
+	}
+	if upgrade {
+		bw.WriteString("Connection: Upgrade\r\n")
+		for _, v := range hdr["Upgrade"] {
+			bw.WriteString("Upgrade: ")
 			bw.WriteString(v)
 			bw.WriteString("\r\n")
 		}
