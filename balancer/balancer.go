@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,8 +38,7 @@ type Balancer struct {
 	subs   map[*subscriber]struct{}
 	seq    uint64 // guarded by mu
 
-	checks           *checkSupervisor
-	upgradeTransport *http.Transport
+	checks *checkSupervisor
 }
 
 type subscriber struct {
@@ -54,11 +52,6 @@ func New(cfg Config, opts Options) (*Balancer, error) {
 		log:  opts.Logger,
 		now:  opts.Now,
 		subs: make(map[*subscriber]struct{}),
-		upgradeTransport: &http.Transport{
-			Proxy:               nil,
-			MaxIdleConnsPerHost: 16,
-			IdleConnTimeout:     90 * time.Second,
-		},
 	}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
@@ -157,7 +150,6 @@ func (b *Balancer) Close() {
 			}
 		}
 	}
-	b.upgradeTransport.CloseIdleConnections()
 }
 
 // warnCollisions logs and publishes a warning for every new pair of servers

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/netip"
 	"strings"
 	"time"
@@ -13,6 +12,8 @@ import (
 
 // HAProxy 2.6's default error pages.
 var errorPages = map[int]string{
+	http.StatusBadRequest:         "<html><body><h1>400 Bad request</h1>\nYour browser sent an invalid request.\n</body></html>\n",
+	http.StatusRequestTimeout:     "<html><body><h1>408 Request Time-out</h1>\nYour browser didn't send a complete request in time.\n</body></html>\n",
 	http.StatusBadGateway:         "<html><body><h1>502 Bad Gateway</h1>\nThe server returned an invalid or incomplete response.\n</body></html>\n",
 	http.StatusServiceUnavailable: "<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n",
 	http.StatusGatewayTimeout:     "<html><body><h1>504 Gateway Time-out</h1>\nThe server didn't respond in time.\n</body></html>\n",
@@ -23,6 +24,11 @@ func writeError(w http.ResponseWriter, code int) {
 	h["Content-Length"] = nil
 	h["Cache-Control"] = []string{"no-cache"}
 	h["Content-Type"] = []string{"text/html"}
+	if code < 500 {
+		// The request was not read to its end: the connection cannot
+		// carry another one.
+		h["Connection"] = []string{"close"}
+	}
 	w.WriteHeader(code)
 	io.WriteString(w, errorPages[code])
 }
@@ -63,8 +69,19 @@ func (h *frontendHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable)
 		return
 	}
-	status := h.b.serveBackend(w, r, be, fe.cfg.ForwardFor)
-	fl.responses[classIndex(status)].Add(1)
+	cs := newClientSide(w, fe.cfg.TimeoutClient)
+	status, abort := h.b.serveBackend(w, r, be, fe, t.cfg.Global.HeaderLimit(), cs)
+	// What the server still sends after the handler must make progress
+	// within timeout client too.
+	cs.writing()
+	if status != 0 {
+		fl.responses[classIndex(status)].Add(1)
+	}
+	if abort {
+		// Close the client connection without ending the response, so
+		// the client sees it cut short instead of complete.
+		panic(http.ErrAbortHandler)
+	}
 }
 
 // classIndex maps a status to its ResponseClasses index.
@@ -75,8 +92,11 @@ func classIndex(code int) int {
 	return 5
 }
 
-// serveBackend proxies r to a server of be and returns the status sent.
-func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *backendRT, forwardFor bool) int {
+// serveBackend proxies r to a server of be and returns the status sent, 0
+// for a response that failed after its status was sent. abort asks the
+// caller to close the client connection without ending the response.
+// limit bounds the response header block; cs enforces timeout client.
+func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *backendRT, fe *frontendRT, limit int, cs clientSide) (status int, abort bool) {
 	bl := be.live
 	bl.requests.Add(1)
 	bl.sessions.Add(1)
@@ -111,19 +131,19 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		if srv = be.acquire(r, nil); srv == nil {
 			bl.responses[4].Add(1)
 			writeError(w, http.StatusServiceUnavailable)
-			return http.StatusServiceUnavailable
+			return http.StatusServiceUnavailable, false
 		}
 		slot = srv.live
 	case srv == nil:
 		bl.noServer.Add(1)
 		bl.responses[4].Add(1)
 		writeError(w, http.StatusServiceUnavailable)
-		return http.StatusServiceUnavailable
+		return http.StatusServiceUnavailable, false
 	case srv.cfg.MaxConn > 0:
 		if srv = be.acquire(r, srv); srv == nil {
 			bl.responses[4].Add(1)
 			writeError(w, http.StatusServiceUnavailable)
-			return http.StatusServiceUnavailable
+			return http.StatusServiceUnavailable, false
 		}
 		slot = srv.live
 	}
@@ -135,13 +155,14 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		}()
 	}
 	var xff string
-	if forwardFor || be.cfg.ForwardFor {
+	if fe.cfg.ForwardFor || be.cfg.ForwardFor {
 		xff = client.String()
 	}
-	if isUpgrade(r) {
-		return b.serveUpgrade(w, r, be, srv, p, xff)
-	}
+	// An Upgrade request goes on a connection of its own, which becomes
+	// a tunnel on a 101 answer.
+	upgrade := isUpgrade(r)
 
+	r.Body = cs.body(r)
 	retries := be.cfg.Retries
 	if retries < 0 {
 		retries = 0
@@ -153,7 +174,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		err  error
 	)
 	for attempt := 0; ; attempt++ {
-		resp, conn, err = b.roundTrip(r, be, srv, xff, hdr)
+		resp, conn, err = b.roundTrip(r, be, srv, xff, hdr, limit, upgrade)
 		if err == nil {
 			break
 		}
@@ -198,31 +219,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 	}
 	sl := srv.live
 	if err != nil {
-		var ce *errConnect
-		code := http.StatusBadGateway
-		switch {
-		case errors.As(err, &ce):
-			sl.connErrors.Add(1)
-			bl.connErrors.Add(1)
-			code = http.StatusServiceUnavailable
-			select {
-			case sl.checkNow <- struct{}{}:
-			default:
-			}
-		case errors.Is(err, errServerTimeout):
-			sl.respErrors.Add(1)
-			bl.respErrors.Add(1)
-			code = http.StatusGatewayTimeout
-		default:
-			sl.respErrors.Add(1)
-			bl.respErrors.Add(1)
-		}
-		sl.responses[classIndex(code)].Add(1)
-		bl.responses[classIndex(code)].Add(1)
-		if r.Context().Err() == nil {
-			writeError(w, code)
-		}
-		return code
+		return exchangeFailed(w, r, err, sl, bl)
 	}
 	defer sl.cur.Add(-1)
 
@@ -237,19 +234,128 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 			bl.sticky.newSessions.Add(1)
 		}
 	}
-	w.WriteHeader(resp.status)
-	n, copyErr := copyResponse(w, resp.body, resp.contentLength)
+	if resp.status == http.StatusSwitchingProtocols {
+		in, out, err := tunnel(w, conn, resp, hdr, tunnelTimeoutsFor(fe.cfg, be.cfg))
+		conn.pool.discard(conn)
+		sl.bytesIn.Add(in)
+		bl.bytesIn.Add(in)
+		sl.bytesOut.Add(out)
+		bl.bytesOut.Add(out)
+		code := resp.status
+		if err != nil {
+			// The client connection cannot carry a tunnel (HTTP/2).
+			code = http.StatusBadGateway
+			clear(hdr)
+			writeError(w, code)
+		}
+		sl.responses[classIndex(code)].Add(1)
+		bl.responses[classIndex(code)].Add(1)
+		return code, false
+	}
+	n, sent, readErr, writeErr := copyResponse(w, cs, resp.status, resp.body, resp.contentLength)
 	sl.bytesOut.Add(n)
 	bl.bytesOut.Add(n)
+	switch {
+	case readErr != nil:
+		// The server cut the body short or framed it wrongly.
+		conn.pool.discard(conn)
+		code := http.StatusBadGateway
+		switch {
+		case errors.Is(readErr, errServerTimeout):
+			code = http.StatusGatewayTimeout
+			fallthrough
+		case conn.readErr == nil && !errors.Is(readErr, io.ErrUnexpectedEOF):
+			sl.respErrors.Add(1)
+			bl.respErrors.Add(1)
+		default:
+			sl.srvAborts.Add(1)
+			bl.srvAborts.Add(1)
+		}
+		if sent {
+			return 0, true
+		}
+		// Nothing was sent yet: the client gets an error instead.
+		clear(hdr)
+		sl.responses[classIndex(code)].Add(1)
+		bl.responses[classIndex(code)].Add(1)
+		writeError(w, code)
+		return code, false
+	case writeErr != nil:
+		// The client went away: the rest of the body stays unread.
+		conn.pool.discard(conn)
+		sl.cliAborts.Add(1)
+		bl.cliAborts.Add(1)
+		sl.responses[classIndex(resp.status)].Add(1)
+		bl.responses[classIndex(resp.status)].Add(1)
+		return resp.status, true
+	}
 	sl.responses[classIndex(resp.status)].Add(1)
 	bl.responses[classIndex(resp.status)].Add(1)
-	if copyErr == nil && !resp.close {
-		// The body was read to its end: the connection can serve again.
-		conn.pool.put(conn)
-	} else {
+	if resp.close || upgrade {
 		conn.pool.discard(conn)
+	} else {
+		// The body was read to its end: the connection can serve again
+		// unless the server sent more than the response.
+		conn.pool.put(conn)
 	}
-	return resp.status
+	return resp.status, false
+}
+
+// exchangeFailed answers a request whose exchange with the server failed
+// before a response could be forwarded, counts the failure on whichever
+// side caused it, and returns what serveBackend returns.
+func exchangeFailed(w http.ResponseWriter, r *http.Request, err error, sl *serverLive, bl *backendLive) (status int, abort bool) {
+	var (
+		ce   *errConnect
+		body *errClientBody
+		ne   net.Error
+	)
+	code := http.StatusBadGateway
+	switch {
+	case errors.As(err, &body):
+		switch {
+		case errors.As(body.err, &ne) && ne.Timeout():
+			// The client did not send its body within timeout client.
+			sl.cliAborts.Add(1)
+			bl.cliAborts.Add(1)
+			code = http.StatusRequestTimeout
+		case errors.Is(body.err, io.ErrUnexpectedEOF) || errors.As(body.err, &ne):
+			// The client went away in the middle of its body.
+			sl.cliAborts.Add(1)
+			bl.cliAborts.Add(1)
+			return 0, true
+		default:
+			// A malformed body is the client's error, not the server's.
+			code = http.StatusBadRequest
+		}
+		// The client is still there, whatever its request's context says
+		// after the failed read.
+		sl.responses[classIndex(code)].Add(1)
+		bl.responses[classIndex(code)].Add(1)
+		writeError(w, code)
+		return code, false
+	case errors.As(err, &ce):
+		sl.connErrors.Add(1)
+		bl.connErrors.Add(1)
+		code = http.StatusServiceUnavailable
+		select {
+		case sl.checkNow <- struct{}{}:
+		default:
+		}
+	case errors.Is(err, errServerTimeout):
+		sl.respErrors.Add(1)
+		bl.respErrors.Add(1)
+		code = http.StatusGatewayTimeout
+	default:
+		sl.respErrors.Add(1)
+		bl.respErrors.Add(1)
+	}
+	sl.responses[classIndex(code)].Add(1)
+	bl.responses[classIndex(code)].Add(1)
+	if r.Context().Err() == nil {
+		writeError(w, code)
+	}
+	return code, false
 }
 
 // redispatchNow applies HAProxy's stream_choose_redispatch rule after a
@@ -275,9 +381,11 @@ func redispatchNow(be *backendRT, srv *serverRT, direct bool, attempt, retries i
 	return !direct && len(be.usable) > 1 && be.cfg.Balance != Source
 }
 
-// roundTrip sends r to srv and reads the response headers. On success the
-// server's in-flight counter has been incremented and the caller owns conn.
-func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff string, dst http.Header) (upstreamResponse, *upConn, error) {
+// roundTrip sends r to srv and reads the response headers, of at most
+// limit bytes. An upgrade request goes on a new connection, never a pooled
+// one. On success the server's in-flight counter has been incremented and
+// the caller owns conn.
+func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff string, dst http.Header, limit int, upgrade bool) (upstreamResponse, *upConn, error) {
 	var resp upstreamResponse
 	addr := srv.dialAddr()
 	if addr == "" {
@@ -291,16 +399,23 @@ func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff 
 	sl.lastSession.Store(b.now().UnixNano())
 	storeMax(&sl.max, sl.cur.Add(1))
 	for try := 0; ; try++ {
-		c, err := pool.get()
+		var c *upConn
+		var err error
+		if upgrade {
+			c, err = pool.dial()
+		} else {
+			c, err = pool.get()
+		}
 		if err != nil {
 			sl.cur.Add(-1)
 			return resp, nil, err
 		}
+		c.readErr, c.nread = nil, 0
 		// Like HAProxy without option abortonclose, a client that goes
 		// away does not abort the request to the server.
-		err = writeRequest(c, r, r.Header, xff)
+		err = writeRequest(c, r, r.Header, xff, upgrade)
 		if err == nil {
-			resp, err = readUpstreamResponse(c, r.Method, dst)
+			resp, err = readUpstreamResponse(c, r.Method, upgrade, limit, dst)
 		}
 		if err == nil {
 			if r.ContentLength > 0 {
@@ -310,34 +425,40 @@ func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff 
 			return resp, c, nil
 		}
 		pool.discard(c)
-		// A reused connection the server closed while idle: try a fresh one
-		// when the request can be sent again.
-		if c.reused && try == 0 && (r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0) && r.Context().Err() == nil {
+		// A reused connection that failed before the server answered a
+		// byte was most likely closed by the server while idle: send the
+		// request again on a fresh one, but only when repeating it is
+		// harmless, and never after a timeout (the server may be working
+		// on it).
+		if c.reused && try == 0 && c.nread == 0 && replayable(r) && !errors.Is(err, errServerTimeout) && r.Context().Err() == nil {
 			continue
 		}
 		sl.cur.Add(-1)
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			err = errServerTimeout
-		}
 		return resp, nil, err
 	}
 }
 
-// copyResponse streams a response body to the client, flushing when the
-// origin pauses so streamed responses reach the client promptly. A body of
-// known length that arrived whole is left for the server to send with the
-// headers in one write.
-func copyResponse(w http.ResponseWriter, body io.Reader, length int64) (int64, error) {
+// copyResponse sends the status and streams a response body to the
+// client, flushing when the origin pauses so streamed responses reach the
+// client promptly. The status is sent with the first part of the body, so
+// a body that fails at once is reported before anything was sent (sent
+// false). A body of known length that arrived whole is left for the server
+// to send with the headers in one write. Each write must complete within
+// cs's timeout. readErr is the server's failure, writeErr the client's.
+func copyResponse(w http.ResponseWriter, cs clientSide, status int, body io.Reader, length int64) (total int64, sent bool, readErr, writeErr error) {
 	buf := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(buf)
-	var total int64
 	flusher, _ := w.(http.Flusher)
 	for {
 		n, err := body.Read(*buf)
+		if !sent && (n > 0 || err == io.EOF) {
+			w.WriteHeader(status)
+			sent = true
+		}
 		if n > 0 {
+			cs.writing()
 			if _, werr := w.Write((*buf)[:n]); werr != nil {
-				return total, werr
+				return total, sent, nil, werr
 			}
 			total += int64(n)
 			if flusher != nil && n < len(*buf) && err == nil && total != length {
@@ -345,12 +466,22 @@ func copyResponse(w http.ResponseWriter, body io.Reader, length int64) (int64, e
 			}
 		}
 		if err == io.EOF {
-			return total, nil
+			return total, sent, nil, nil
 		}
 		if err != nil {
-			return total, err
+			return total, sent, err, nil
 		}
 	}
+}
+
+// replayable reports whether a request may be sent a second time after the
+// server may have seen it: a safe method without a body (RFC 9110 9.2.1).
+func replayable(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return r.ContentLength == 0 && (r.Body == nil || r.Body == http.NoBody)
+	}
+	return false
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -381,44 +512,4 @@ func isUpgrade(r *http.Request) bool {
 		}
 	}
 	return false
-}
-
-// serveUpgrade proxies a protocol upgrade (such as a websocket) with the
-// standard library's reverse proxy, which handles the switch of protocols.
-func (b *Balancer) serveUpgrade(w http.ResponseWriter, r *http.Request, be *backendRT, srv *serverRT, p persistence, xff string) int {
-	addr := srv.dialAddr()
-	status := http.StatusSwitchingProtocols
-	sl := srv.live
-	sl.sessions.Add(1)
-	storeMax(&sl.max, sl.cur.Add(1))
-	defer sl.cur.Add(-1)
-	rp := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.Out.URL.Scheme = "http"
-			pr.Out.URL.Host = addr
-			pr.Out.Host = r.Host
-			if xff != "" {
-				pr.Out.Header.Set("X-Forwarded-For", xff)
-			}
-		},
-		Transport: b.upgradeTransport,
-		ModifyResponse: func(resp *http.Response) error {
-			status = resp.StatusCode
-			if be.ck != nil {
-				be.ck.processResponseCookies(resp.Header, r, srv, &p, b.now().Unix(), false)
-			}
-			return nil
-		},
-		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
-			status = http.StatusBadGateway
-			sl.connErrors.Add(1)
-			writeError(w, status)
-		},
-	}
-	if addr == "" {
-		writeError(w, http.StatusServiceUnavailable)
-		return http.StatusServiceUnavailable
-	}
-	rp.ServeHTTP(w, r)
-	return status
 }

@@ -22,9 +22,14 @@ type upstreamResponse struct {
 	// close reports that the connection cannot serve another request.
 	close bool
 	body  io.Reader
+	// upgrade is the server's Upgrade header, kept for a 101 answer.
+	upgrade string
 }
 
 var errBadResponse = errors.New("invalid response from server")
+
+// errHeadTooLarge marks a response header block larger than the limit.
+var errHeadTooLarge = fmt.Errorf("%w: header block too large", errBadResponse)
 
 // commonHeaders maps frequent response header names, in any case, to their
 // canonical form without allocating.
@@ -45,15 +50,25 @@ var commonHeaders = func() map[string]string {
 }()
 
 // readUpstreamResponse reads the final response to a request with the
-// given method from c, skipping interim 1xx responses. Headers other than
-// hop-by-hop ones go into dst, which must be empty; on error dst is left
-// empty again.
-func readUpstreamResponse(c *upConn, method string, dst http.Header) (upstreamResponse, error) {
+// given method from c, skipping interim 1xx responses. A 101 is final when
+// the request asked for an upgrade (upgrade set) and invalid otherwise.
+// Each header block must fit in limit bytes. Headers other than hop-by-hop
+// ones go into dst, which must be empty; on error dst is left empty again.
+func readUpstreamResponse(c *upConn, method string, upgrade bool, limit int, dst http.Header) (upstreamResponse, error) {
 	for {
-		resp, err := readResponseHead(c.br, dst)
+		resp, err := readResponseHead(c.br, limit, dst)
 		if err != nil {
 			clear(dst)
 			return resp, err
+		}
+		if resp.status == http.StatusSwitchingProtocols {
+			if !upgrade {
+				clear(dst)
+				return resp, fmt.Errorf("%w: 101 to a request without Upgrade", errBadResponse)
+			}
+			// The connection now carries another protocol.
+			resp.body, resp.contentLength, resp.close = http.NoBody, -1, true
+			return resp, nil
 		}
 		if resp.status >= 100 && resp.status < 200 {
 			clear(dst)
@@ -67,14 +82,46 @@ func readUpstreamResponse(c *upConn, method string, dst http.Header) (upstreamRe
 	}
 }
 
-// readResponseHead parses the status line and header block.
-func readResponseHead(br *bufio.Reader, dst http.Header) (upstreamResponse, error) {
-	resp := upstreamResponse{contentLength: -1}
+// readHeadLine reads one line of a header block, without its end of line,
+// charging it to budget; the line is valid until the next read. A line with
+// a CR or NUL inside is invalid, as HAProxy has it.
+func readHeadLine(br *bufio.Reader, budget *int) ([]byte, error) {
 	line, err := br.ReadSlice('\n')
+	*budget -= len(line)
+	if *budget < 0 {
+		return nil, errHeadTooLarge
+	}
+	if errors.Is(err, bufio.ErrBufferFull) {
+		// Longer than the read buffer but within the limit.
+		long := append([]byte(nil), line...)
+		for errors.Is(err, bufio.ErrBufferFull) {
+			line, err = br.ReadSlice('\n')
+			if *budget -= len(line); *budget < 0 {
+				return nil, errHeadTooLarge
+			}
+			long = append(long, line...)
+		}
+		line = long
+	}
+	if err != nil {
+		return nil, err
+	}
+	line = trimEOL(line)
+	if bytes.IndexByte(line, '\r') >= 0 || bytes.IndexByte(line, 0) >= 0 {
+		return nil, fmt.Errorf("%w: CR or NUL inside line %q", errBadResponse, line)
+	}
+	return line, nil
+}
+
+// readResponseHead parses the status line and a header block of at most
+// limit bytes.
+func readResponseHead(br *bufio.Reader, limit int, dst http.Header) (upstreamResponse, error) {
+	resp := upstreamResponse{contentLength: -1}
+	budget := limit
+	line, err := readHeadLine(br, &budget)
 	if err != nil {
 		return resp, err
 	}
-	line = trimEOL(line)
 	// "HTTP/1.x NNN reason"
 	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
 		return resp, fmt.Errorf("%w: status line %q", errBadResponse, line)
@@ -89,16 +136,12 @@ func readResponseHead(br *bufio.Reader, dst http.Header) (upstreamResponse, erro
 
 	var values []string // backing store for header values
 	var lastKey string
-	sawCL := false
+	sawCL, clValue := false, int64(0)
 	for {
-		line, err := br.ReadSlice('\n')
+		line, err := readHeadLine(br, &budget)
 		if err != nil {
-			if errors.Is(err, bufio.ErrBufferFull) {
-				return resp, fmt.Errorf("%w: header line too long", errBadResponse)
-			}
 			return resp, err
 		}
-		line = trimEOL(line)
 		if len(line) == 0 {
 			break
 		}
@@ -150,15 +193,25 @@ func readResponseHead(br *bufio.Reader, dst http.Header) (upstreamResponse, erro
 			}
 			continue
 		case "Content-Length":
-			n, err := strconv.ParseInt(value, 10, 64)
-			if err != nil || n < 0 || (sawCL && n != resp.contentLength) {
+			n, canonical, ok := parseContentLength(value)
+			if !ok || (sawCL && n != clValue) {
 				return resp, fmt.Errorf("%w: Content-Length %q", errBadResponse, value)
+			}
+			if sawCL {
+				// The same length again: merged, as HAProxy does.
+				continue
+			}
+			sawCL, clValue = true, n
+			if !canonical {
+				value = strconv.FormatInt(n, 10)
 			}
 			if resp.contentLength < -1 {
 				// Transfer-Encoding wins; the length is not forwarded.
 				continue
 			}
-			sawCL, resp.contentLength = true, n
+			resp.contentLength = n
+		case "Upgrade":
+			resp.upgrade = value
 		}
 		if hopHeaders[key] {
 			continue
@@ -177,6 +230,44 @@ func readResponseHead(br *bufio.Reader, dst http.Header) (upstreamResponse, erro
 		delete(dst, "Content-Length")
 	}
 	return resp, nil
+}
+
+// parseContentLength parses a Content-Length value: a decimal number, or
+// a comma-separated list of the same number, which RFC 9110 section 8.6
+// lets a recipient merge. canonical reports that value is the number alone.
+func parseContentLength(value string) (n int64, canonical, ok bool) {
+	n = -1
+	canonical = true
+	for i := 0; i <= len(value); {
+		j := i
+		for j < len(value) && value[j] >= '0' && value[j] <= '9' {
+			j++
+		}
+		if j == i || j-i > 18 {
+			return 0, false, false
+		}
+		v, _ := strconv.ParseInt(value[i:j], 10, 64)
+		if n >= 0 && v != n {
+			return 0, false, false
+		}
+		n = v
+		if j == len(value) {
+			return n, canonical, true
+		}
+		canonical = false
+		for j < len(value) && (value[j] == ' ' || value[j] == '\t') {
+			j++
+		}
+		if j == len(value) || value[j] != ',' {
+			return 0, false, false
+		}
+		j++
+		for j < len(value) && (value[j] == ' ' || value[j] == '\t') {
+			j++
+		}
+		i = j
+	}
+	return 0, false, false
 }
 
 // prepareBody sets up the body reader from the framing headers.

@@ -13,7 +13,7 @@ import (
 func parseRaw(raw, method string) (upstreamResponse, http.Header, string, error) {
 	c := &upConn{br: bufio.NewReader(strings.NewReader(raw))}
 	h := http.Header{}
-	resp, err := readUpstreamResponse(c, method, h)
+	resp, err := readUpstreamResponse(c, method, false, Global{}.HeaderLimit(), h)
 	if err != nil {
 		return resp, h, "", err
 	}

@@ -85,6 +85,8 @@ type BackendCounters struct {
 	Responses     ResponseClasses
 	ConnErrors    int64
 	RespErrors    int64
+	CliAborts     int64 // responses cut short by the client (cli_abrt)
+	SrvAborts     int64 // responses cut short by the server (srv_abrt)
 	Retries       int64
 	Redispatches  int64
 	// NoServer counts requests refused with 503 because no server was usable.
@@ -252,6 +254,8 @@ type ServerCounters struct {
 	Responses     ResponseClasses
 	ConnErrors    int64
 	RespErrors    int64
+	CliAborts     int64 // responses cut short by the client (cli_abrt)
+	SrvAborts     int64 // responses cut short by the server (srv_abrt)
 	Retries       int64
 	Redispatches  int64
 	LBTotal       int64

@@ -54,6 +54,8 @@ func (be *backendRT) status(now time.Time) BackendStatus {
 			Responses:     readClasses(&l.responses),
 			ConnErrors:    l.connErrors.Load(),
 			RespErrors:    l.respErrors.Load(),
+			CliAborts:     l.cliAborts.Load(),
+			SrvAborts:     l.srvAborts.Load(),
 			Retries:       l.retries.Load(),
 			Redispatches:  l.redispatches.Load(),
 			NoServer:      l.noServer.Load(),
@@ -129,6 +131,8 @@ func (l *serverLive) read(now time.Time) ServerCounters {
 		Responses:     readClasses(&l.responses),
 		ConnErrors:    l.connErrors.Load(),
 		RespErrors:    l.respErrors.Load(),
+		CliAborts:     l.cliAborts.Load(),
+		SrvAborts:     l.srvAborts.Load(),
 		Retries:       l.retries.Load(),
 		Redispatches:  l.redispatches.Load(),
 		LBTotal:       l.lbTotal.Load(),
@@ -173,7 +177,7 @@ func clearCounters(all bool, max *atomic64, classes *[6]atomic64, counters ...*a
 
 // clear resets max counters, or every counter when all is set.
 func (l *serverLive) clear(all bool) {
-	clearCounters(all, &l.max, &l.responses, &l.sessions, &l.bytesIn, &l.bytesOut, &l.connErrors, &l.respErrors, &l.retries, &l.redispatches, &l.lbTotal, &l.checksFailed, &l.downs, &l.downtime)
+	clearCounters(all, &l.max, &l.responses, &l.sessions, &l.bytesIn, &l.bytesOut, &l.connErrors, &l.respErrors, &l.cliAborts, &l.srvAborts, &l.retries, &l.redispatches, &l.lbTotal, &l.checksFailed, &l.downs, &l.downtime)
 	l.slots.qmax.Store(0)
 	if all {
 		l.sticky.reset()
@@ -181,7 +185,7 @@ func (l *serverLive) clear(all bool) {
 }
 
 func (l *backendLive) clear(all bool) {
-	clearCounters(all, &l.max, &l.responses, &l.sessions, &l.requests, &l.bytesIn, &l.bytesOut, &l.connErrors, &l.respErrors, &l.retries, &l.redispatches, &l.noServer, &l.lbTotal)
+	clearCounters(all, &l.max, &l.responses, &l.sessions, &l.requests, &l.bytesIn, &l.bytesOut, &l.connErrors, &l.respErrors, &l.cliAborts, &l.srvAborts, &l.retries, &l.redispatches, &l.noServer, &l.lbTotal)
 	l.queue.max.Store(0)
 	if all {
 		l.sticky.reset()

@@ -548,6 +548,7 @@ type backendLive struct {
 	rr                                              atomic.Uint64
 	cur, max, sessions, requests, bytesIn, bytesOut atomic.Int64
 	connErrors, respErrors, retries, redispatches   atomic.Int64
+	cliAborts, srvAborts                            atomic.Int64
 	noServer, lbTotal                               atomic.Int64
 	responses                                       [6]atomic.Int64
 	sticky                                          stickyLive

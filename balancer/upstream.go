@@ -3,13 +3,13 @@ package balancer
 import (
 	"bufio"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -18,6 +18,7 @@ import (
 type serverLive struct {
 	cur, max, sessions, bytesIn, bytesOut         atomic.Int64
 	connErrors, respErrors, retries, redispatches atomic.Int64
+	cliAborts, srvAborts                          atomic.Int64 // cli_abrt, srv_abrt
 	lbTotal, checksFailed, downs                  atomic.Int64
 	responses                                     [6]atomic.Int64
 	sticky                                        stickyLive
@@ -62,6 +63,13 @@ type errConnect struct{ err error }
 func (e *errConnect) Error() string { return "connect: " + e.err.Error() }
 func (e *errConnect) Unwrap() error { return e.err }
 
+// errClientBody marks a failure to read the request body from the client:
+// the client's error, not the server's.
+type errClientBody struct{ err error }
+
+func (e *errClientBody) Error() string { return "read request body: " + e.err.Error() }
+func (e *errClientBody) Unwrap() error { return e.err }
+
 // errServerTimeout marks a server that did not answer within timeout server.
 var errServerTimeout = errors.New("server timeout")
 
@@ -92,17 +100,29 @@ type upConn struct {
 	bw   *bufio.Writer
 	// reused reports whether the connection served a request before.
 	reused bool
+	// readErr is the last error reading from the server, which tells a
+	// body the server cut short from one it framed wrongly; nread counts
+	// the bytes read for the current request. Both are reset per request.
+	readErr error
+	nread   int64
 	// lim is the body reader of a response with a Content-Length, kept
 	// here so reading a response allocates none.
 	lim lengthBody
+	// rc and peekFn check an idle connection before reuse (see idleClean);
+	// peekN and peekErr hold the last check's result.
+	rc      syscall.RawConn
+	peekFn  func(fd uintptr) bool
+	peekBuf [1]byte
+	peekN   int
+	peekErr error
 }
 
-// Read reads from the connection, refreshing the server timeout.
-func (c *upConn) Read(p []byte) (int, error) {
+// Write writes to the connection, refreshing the server timeout.
+func (c *upConn) Write(p []byte) (int, error) {
 	if t := c.pool.serverTimeout; t > 0 {
-		c.nc.SetReadDeadline(time.Now().Add(t))
+		c.nc.SetWriteDeadline(time.Now().Add(t))
 	}
-	n, err := c.nc.Read(p)
+	n, err := c.nc.Write(p)
 	if err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
@@ -112,22 +132,48 @@ func (c *upConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Read reads from the connection, refreshing the server timeout.
+func (c *upConn) Read(p []byte) (int, error) {
+	if t := c.pool.serverTimeout; t > 0 {
+		c.nc.SetReadDeadline(time.Now().Add(t))
+	}
+	n, err := c.nc.Read(p)
+	c.nread += int64(n)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			err = errServerTimeout
+		}
+		c.readErr = err
+	}
+	return n, err
+}
+
 var bufReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16<<10) }}
 var bufWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 8<<10) }}
 
-// get returns an idle connection or dials a new one.
+// get returns an idle connection or dials a new one. An idle connection on
+// which the server sent anything, or which it closed, is closed and the
+// next one taken: bytes the server sent unasked must never be read as the
+// answer to another request.
 func (p *connPool) get() (*upConn, error) {
-	p.mu.Lock()
-	if n := len(p.idle); n > 0 {
+	for {
+		p.mu.Lock()
+		n := len(p.idle)
+		if n == 0 {
+			p.mu.Unlock()
+			return p.dial()
+		}
 		c := p.idle[n-1]
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		p.active[c] = struct{}{}
 		p.mu.Unlock()
-		return c, nil
+		if c.idleClean() {
+			return c, nil
+		}
+		p.discard(c)
 	}
-	p.mu.Unlock()
-	return p.dial()
 }
 
 func (p *connPool) dial() (*upConn, error) {
@@ -140,10 +186,16 @@ func (p *connPool) dial() (*upConn, error) {
 		tc.SetNoDelay(true)
 	}
 	c := &upConn{pool: p, nc: nc}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			c.rc = rc
+			c.peekFn = c.peek
+		}
+	}
 	c.br = bufReaders.Get().(*bufio.Reader)
 	c.br.Reset(c)
 	c.bw = bufWriters.Get().(*bufio.Writer)
-	c.bw.Reset(nc)
+	c.bw.Reset(c)
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -155,8 +207,14 @@ func (p *connPool) dial() (*upConn, error) {
 	return c, nil
 }
 
-// put returns a connection whose response was read completely.
+// put returns a connection whose response was read completely. A
+// connection holding unread bytes (the server sent more than the response
+// it framed) is closed instead.
 func (p *connPool) put(c *upConn) {
+	if c.br.Buffered() > 0 {
+		p.discard(c)
+		return
+	}
 	c.reused = true
 	c.nc.SetReadDeadline(time.Time{})
 	p.mu.Lock()
@@ -243,8 +301,9 @@ var hopHeaders = map[string]bool{
 }
 
 // writeRequest writes r to c as an HTTP/1.1 request with the given headers
-// (already rewritten by persistence) and r's body.
-func writeRequest(c *upConn, r *http.Request, hdr http.Header, xff string) error {
+// (already rewritten by persistence) and r's body. An upgrade request
+// keeps its Upgrade header and asks for the upgrade.
+func writeRequest(c *upConn, r *http.Request, hdr http.Header, xff string, upgrade bool) error {
 	bw := c.bw
 	uri := r.RequestURI
 	if uri == "" {
@@ -263,6 +322,14 @@ func writeRequest(c *upConn, r *http.Request, hdr http.Header, xff string) error
 		for _, v := range vv {
 			bw.WriteString(k)
 			bw.WriteString(": ")
+			bw.WriteString(v)
+			bw.WriteString("\r\n")
+		}
+	}
+	if upgrade {
+		bw.WriteString("Connection: Upgrade\r\n")
+		for _, v := range hdr["Upgrade"] {
+			bw.WriteString("Upgrade: ")
 			bw.WriteString(v)
 			bw.WriteString("\r\n")
 		}
@@ -287,7 +354,7 @@ func writeRequest(c *upConn, r *http.Request, hdr http.Header, xff string) error
 	bw.WriteString("\r\n")
 	if r.ContentLength != 0 && r.Body != nil {
 		if err := copyBody(bw, r.Body, chunked); err != nil {
-			return fmt.Errorf("send request body: %w", err)
+			return err
 		}
 	}
 	return bw.Flush()
@@ -298,6 +365,9 @@ func copyBody(bw *bufio.Writer, body io.Reader, chunked bool) error {
 	defer copyBuffers.Put(buf)
 	for {
 		n, err := body.Read(*buf)
+		if err != nil && err != io.EOF {
+			return &errClientBody{err: err}
+		}
 		if n > 0 {
 			if chunked {
 				bw.WriteString(strconv.FormatInt(int64(n), 16))
@@ -315,9 +385,6 @@ func copyBody(bw *bufio.Writer, body io.Reader, chunked bool) error {
 				bw.WriteString("0\r\n\r\n")
 			}
 			return nil
-		}
-		if err != nil {
-			return err
 		}
 	}
 }

@@ -379,7 +379,8 @@ func serverRow(be *balancer.BackendStatus, sv *balancer.ServerStatus, legends bo
 	r.zero(33, 35)
 	setResponses(r, st.Responses)
 	r.setN(48, st.TotalSessions)
-	r.zero(49, 50)
+	r.setN(49, st.CliAborts)
+	r.setN(50, st.SrvAborts)
 	if st.LastSession.IsZero() {
 		r.set(55, "-1")
 	} else {
@@ -463,7 +464,9 @@ func backendRow(be *balancer.BackendStatus, legends bool, now time.Time) *statRo
 	r.zero(33, 35)
 	setResponses(r, st.Responses)
 	r.setN(48, st.TotalRequests)
-	r.zero(49, 50, 51, 52, 53, 54)
+	r.setN(49, st.CliAborts)
+	r.setN(50, st.SrvAborts)
+	r.zero(51, 52, 53, 54)
 	r.set(55, "-1")
 	var last time.Time
 	for i := range be.Servers {
