@@ -252,7 +252,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		bl.responses[classIndex(code)].Add(1)
 		return code, false
 	}
-	n, sent, readErr, writeErr := copyResponse(w, cs, resp.status, resp.body, resp.contentLength)
+	n, sent, readErr, writeErr := copyResponse(w, cs, resp.status, resp.body, resp.contentLength, conn.br.Buffered)
 	sl.bytesOut.Add(n)
 	bl.bytesOut.Add(n)
 	switch {
@@ -445,12 +445,25 @@ func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff 
 // false). A body of known length that arrived whole is left for the server
 // to send with the headers in one write. Each write must complete within
 // cs's timeout. readErr is the server's failure, writeErr the client's.
-func copyResponse(w http.ResponseWriter, cs clientSide, status int, body io.Reader, length int64) (total int64, sent bool, readErr, writeErr error) {
+func copyResponse(w http.ResponseWriter, cs clientSide, status int, body io.Reader, length int64, pending func() int) (total int64, sent bool, readErr, writeErr error) {
 	buf := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(buf)
 	flusher, _ := w.(http.Flusher)
 	for {
 		n, err := body.Read(*buf)
+		if !sent {
+			// Take in what already arrived before answering, as HAProxy
+			// parses a whole buffer first: a body broken within it is a
+			// 502, not a truncated response.
+			for err == nil && n < len(*buf) && pending() > 0 {
+				var m int
+				m, err = body.Read((*buf)[n:])
+				n += m
+			}
+			if err != nil && err != io.EOF {
+				return total, false, err, nil
+			}
+		}
 		if !sent && (n > 0 || err == io.EOF) {
 			w.WriteHeader(status)
 			sent = true

@@ -74,10 +74,6 @@ func tetherBinary(t *testing.T) string {
 	return tetherBuild.path
 }
 
-// strictHostile reports whether known failures fail the test
-// (TETHER_HOSTILE_STRICT=1).
-func strictHostile() bool { return os.Getenv("TETHER_HOSTILE_STRICT") == "1" }
-
 // hostileTimeouts are the defaults both proxies run with: short, so that
 // every timeout case ends quickly.
 const hostileTimeouts = `    timeout connect 1s
@@ -358,32 +354,32 @@ func truncateForLog(b []byte) string {
 	return string(b)
 }
 
-// compareClasses reports a case whose class differs between the proxies,
-// or whose canaries failed through Tether even if they failed through
-// HAProxy too.
-// A case in known fails only under TETHER_HOSTILE_STRICT=1; otherwise its
-// difference is logged. A known case that now matches is logged too, so
-// the list can shrink.
-func compareClasses(t *testing.T, known []string, name, haproxy, tether string) {
+// compareClasses fails a case whose canaries did not get their own
+// responses through Tether (even if they failed through HAProxy too), or
+// whose class differs from HAProxy's unless the difference is deliberate;
+// a deliberate difference that no longer shows fails too, so the list
+// stays true.
+func compareClasses(t *testing.T, deliberate map[string]string, name, haproxy, tether string) {
 	t.Helper()
-	isKnown := slices.Contains(known, name)
+	why, isDeliberate := deliberate[name]
 	t.Logf("classes\n  haproxy %s\n  tether  %s", haproxy, tether)
-	if haproxy == tether && strings.HasSuffix(tether, "canaries ok") {
-		if isKnown {
+	if !strings.HasSuffix(tether, "canaries ok") {
+		// No difference excuses another client's response.
+		t.Errorf("%s: a canary did not get its own response through Tether", name)
+		return
+	}
+	if haproxy == tether {
+		if isDeliberate {
 			// A stale entry would hide a later regression.
-			t.Errorf("%s now matches HAProxy: remove it from knownFailing", name)
+			t.Errorf("%s now matches HAProxy: remove it from the deliberate differences", name)
 		}
 		return
 	}
-	msg := name + " differs from HAProxy"
-	if haproxy == tether {
-		msg = name + ": canaries failed"
-	}
-	if isKnown && !strictHostile() {
-		t.Logf("known failing (TETHER_HOSTILE_STRICT=1 makes it fail): %s", msg)
+	if isDeliberate {
+		t.Logf("deliberate difference: %s", why)
 		return
 	}
-	t.Error(msg)
+	t.Errorf("%s differs from HAProxy", name)
 }
 
 // pollUntil polls cond every 10 ms until it holds or limit passes.

@@ -48,6 +48,10 @@ type DispatcherOptions struct {
 	// Conns counts the client connections open on every frontend, show
 	// info's CurrConns; nil counts requests in progress instead.
 	Conns *connlimit.Limit
+	// Ready, when set, holds every command until it is closed: a process
+	// may accept Runtime API clients while it is still storing the state
+	// it starts with, and answers them once that is done.
+	Ready <-chan struct{}
 }
 
 // Dispatcher runs Runtime API commands against a balancer. It is safe for
@@ -245,6 +249,13 @@ func (d *Dispatcher) serveStreamHook(ctx context.Context, s *session, r *bufio.R
 // terminating empty line. No command Tether implements takes a payload;
 // like HAProxy's, they ignore one.
 func (d *Dispatcher) run(ctx context.Context, s *session, cmd, _ string) string {
+	if d.opts.Ready != nil {
+		select {
+		case <-d.opts.Ready:
+		case <-ctx.Done():
+			return ""
+		}
+	}
 	args := parseWords(cmd)
 	c := &call{ctx: ctx, d: d, s: s, args: args}
 	kw := d.find(args)

@@ -79,6 +79,14 @@ func waitSocket(t *testing.T, sock string, done <-chan error) {
 	for {
 		if c, err := net.Dial("unix", sock); err == nil {
 			c.Close()
+			// Commands are answered once the starting state is stored.
+			cl, err := runtimeapi.Dial(context.Background(), sock)
+			if err == nil {
+				_, err = cl.Exec(context.Background(), "show cli level")
+			}
+			if err != nil {
+				t.Fatalf("the Runtime API socket does not answer: %v", err)
+			}
 			return
 		}
 		select {

@@ -163,6 +163,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	log.Info("maxconn", "global", conns.MaxConn, "derived_from_fd_limit", conns.Derived, "ulimit_n", conns.FDLimit, "maxsock", conns.MaxSock)
 	globalLimit := connlimit.NewLimit(conns.MaxConn)
 
+	// ready holds Runtime API commands until what runs is stored.
+	ready := make(chan struct{})
 	refused := newRefusalAudit(st, log)
 	binds := newFrontendBinds(log, bal, globalLimit)
 	reload := &reloader{file: sc.file, bal: bal, binds: binds, log: log}
@@ -173,6 +175,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Audit:         refused.record,
 		MaxConn:       conns,
 		Conns:         globalLimit,
+		Ready:         ready,
 		Reload: func(ctx context.Context, o balancer.Origin) (string, error) {
 			changes, err := reload.reload(ctx, "socket "+o.Source)
 			logReload(log, changes, err)
@@ -185,6 +188,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	// Bind every listener before writing anything: a start that fails on a
 	// busy port leaves the database as it was.
+	frontends, err := binds.listen(state.Config)
+	if err != nil {
+		return err
+	}
+	defer frontends.abort()
 	var listeners []*runtimeapi.Listener
 	defer func() {
 		for _, l := range listeners {
@@ -199,11 +207,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		listeners = append(listeners, l)
 		log.Info("runtime API listening", "socket", sock.Address, "level", levelOr(sock.Level))
 	}
-	frontends, err := binds.listen(state.Config)
-	if err != nil {
-		return err
-	}
-	defer frontends.abort()
 	var consoleLn net.Listener
 	if sc.console != "" {
 		consoleLn, err = net.Listen("tcp", sc.console)
@@ -217,6 +220,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := storeRunning(ctx, st, plan, bal.State()); err != nil {
 		return err
 	}
+	close(ready)
 	var password string
 	var adminCreated bool
 	if consoleLn != nil {
