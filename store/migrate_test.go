@@ -107,7 +107,7 @@ func TestMigrateFromEachVersion(t *testing.T) {
 			if got, want := loadState(t, s), store.Normalize(richState()); !reflect.DeepEqual(got, want) {
 				t.Errorf("state round trip after migration:\n%s", diffStates(got, want))
 			}
-			if _, err := s.CreateUser(ctx, "admin", "password", store.RoleAdmin); err != nil {
+			if _, err := s.CreateUser(ctx, "admin", "plum-orbit-41", store.RoleAdmin); err != nil {
 				t.Error(err)
 			}
 		})
