@@ -26,8 +26,14 @@ const (
 )
 
 // hashBurst is how much hashing time the login gate allows at once after
-// an idle spell (Options.LoginCPUShare sets the long-run share).
-const hashBurst = time.Second
+// an idle spell (Options.LoginCPUShare sets the long-run share). An address
+// that signed in successfully within trustFor skips the budget (not the
+// hashing slots), so a flood from elsewhere does not keep known operators
+// out.
+const (
+	hashBurst = time.Second
+	trustFor  = 24 * time.Hour
+)
 
 // refusal says why the login gate refused an attempt.
 type refusal int
@@ -77,6 +83,7 @@ type loginGate struct {
 	sources *attemptLimiter
 	users   *backoffLimiter
 	budget  hashBudget
+	trusted *recentSet // sources with a successful sign-in within trustFor
 
 	// refusals counts refused attempts since the last log line about them,
 	// logged at most once per refusalLogEvery (Unix ns in loggedAt).
@@ -106,6 +113,7 @@ func newLoginGate(hashers int, share float64) *loginGate {
 		sources: newAttemptLimiter(sourceLimit, sourceWindow, limiterSize),
 		users:   newBackoffLimiter(backoffFree, backoffBase, backoffMax, limiterSize),
 		budget:  hashBudget{share: share, burst: hashBurst, tokens: hashBurst},
+		trusted: newRecentSet(trustFor, limiterSize),
 	}
 }
 
@@ -133,7 +141,7 @@ func (g *loginGate) admit(user, source string, now time.Time) (ticket, time.Dura
 		return ticket{}, time.Second, refusedBusy
 	}
 	started := time.Now()
-	if wait := g.budget.check(started); wait > 0 {
+	if wait := g.budget.check(started); wait > 0 && !g.trusted.has(source, now) {
 		<-g.hashers
 		g.sources.give(source)
 		return ticket{}, wait, refusedBusy
@@ -151,6 +159,7 @@ func (g *loginGate) done(t ticket, ok bool, now time.Time) {
 	if ok {
 		g.sources.give(t.source)
 		g.users.reset(pairKey(t.user, t.source))
+		g.trusted.add(t.source, now)
 		return
 	}
 	g.users.fail(pairKey(t.user, t.source), now)
@@ -266,6 +275,48 @@ func sourceKey(ip string) string {
 		return ip
 	}
 	return p.String()
+}
+
+// recentSet remembers keys for a while: at most size of them, forgetting
+// the oldest when full. It is safe for concurrent use.
+type recentSet struct {
+	mu   sync.Mutex
+	ttl  time.Duration
+	size int
+	keys map[string]time.Time // key → when it was added
+}
+
+func newRecentSet(ttl time.Duration, size int) *recentSet {
+	return &recentSet{ttl: ttl, size: size, keys: make(map[string]time.Time)}
+}
+
+// add remembers key from now on.
+func (r *recentSet) add(key string, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.keys[key]; !ok && len(r.keys) >= r.size {
+		var oldest string
+		var oldestAt time.Time
+		for k, at := range r.keys {
+			if oldest == "" || at.Before(oldestAt) {
+				oldest, oldestAt = k, at
+			}
+		}
+		delete(r.keys, oldest)
+	}
+	r.keys[key] = now
+}
+
+// has reports whether key was added within the ttl.
+func (r *recentSet) has(key string, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	at, ok := r.keys[key]
+	if ok && now.Sub(at) >= r.ttl {
+		delete(r.keys, key)
+		return false
+	}
+	return ok
 }
 
 // keyState is a blocked key as the lockout list shows it.

@@ -115,7 +115,9 @@ type Options struct {
 	// LoginCPUShare is the share of one CPU that password checks may use
 	// over time (argon2id is expensive by design; a flood of sign-ins from
 	// many addresses must leave the CPU to the proxy). Sign-ins beyond it
-	// are refused with 429. 0 means 0.1; a negative value means no limit.
+	// are refused with 429, except from addresses that signed in within
+	// the last day. 0 means 0.05 (about one check a second); a negative
+	// value means no limit.
 	LoginCPUShare float64
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
@@ -141,7 +143,7 @@ func (o Options) withDefaults() Options {
 		o.LoginHashers = max(runtime.GOMAXPROCS(0)/2, 1)
 	}
 	if o.LoginCPUShare == 0 {
-		o.LoginCPUShare = 0.1
+		o.LoginCPUShare = 0.05
 	}
 	if o.Now == nil {
 		o.Now = time.Now
