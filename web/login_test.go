@@ -309,6 +309,9 @@ func BenchmarkProxyDuringLoginFlood(b *testing.B) {
 		opts Options
 	}{
 		{"gated", Options{LoginCPUShare: 0.05}}, // the default
+		// Every attempt refused before hashing: what the flood's requests
+		// cost by themselves.
+		{"refusals-only", Options{LoginCPUShare: 1e-9}},
 		// Without the gate's bounds, as before it had them.
 		{"unbounded", Options{LoginHashers: 1000, LoginCPUShare: -1}},
 	} {
