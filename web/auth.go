@@ -145,6 +145,9 @@ func (s *Server) handleLoginForm() http.HandlerFunc {
 // sign-ins is refused cheaply instead of hashing.
 func (s *Server) handleLogin() http.HandlerFunc {
 	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		if err := r.ParseForm(); err != nil {
+			return &httpError{status: http.StatusRequestEntityTooLarge, msg: "The sign-in form could not be read."}
+		}
 		name := strings.TrimSpace(r.PostFormValue("name"))
 		password := r.PostFormValue("password")
 		next := safeNext(r.PostFormValue("next"))

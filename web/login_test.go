@@ -465,3 +465,20 @@ func TestLoginBudgetSparesKnownAddresses(t *testing.T) {
 		t.Errorf("address with a recent sign-in, budget spent: status %d, want 303", code)
 	}
 }
+
+func TestLoginRefusesHugeForm(t *testing.T) {
+	cs := &countingSessions{}
+	e := newEnv(t, Options{}, countSessions(cs))
+	form := url.Values{"name": {"alice"}, "password": {strings.Repeat("p", 1<<20)}}
+	res, err := http.Post(e.console.URL+"/login", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("1 MiB sign-in form: status %d, want 413", res.StatusCode)
+	}
+	if n := cs.checks.Load(); n != 0 {
+		t.Errorf("%d password checks for a form that was not read, want 0", n)
+	}
+}

@@ -9,7 +9,7 @@ import (
 // routes lists every route of the console.
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.recoverPanics, securityHeaders)
+	r.Use(s.recoverPanics, securityHeaders, limitBody)
 	r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return notFound("no such page")
 	}))
