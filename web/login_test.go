@@ -290,8 +290,9 @@ func TestBackoffLimiter(t *testing.T) {
 // tries to sign in; floodPhase is how long the flood is on, then off, in
 // each iteration.
 const (
-	floodInterval = 25 * time.Millisecond
-	floodPhase    = 500 * time.Millisecond
+	floodInterval  = 25 * time.Millisecond
+	floodPhase     = 500 * time.Millisecond
+	trafficClients = 32 // keep-alive connections sending proxied requests
 )
 
 // BenchmarkProxyDuringLoginFlood measures the proxy's request rate through
@@ -355,7 +356,7 @@ func BenchmarkProxyDuringLoginFlood(b *testing.B) {
 			tr := &http.Transport{MaxIdleConnsPerHost: 64}
 			defer tr.CloseIdleConnections()
 			client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-			for range 4 {
+			for range trafficClients {
 				workers.Add(1)
 				go func() {
 					defer workers.Done()
