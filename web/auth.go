@@ -145,31 +145,49 @@ func (s *Server) handleLoginForm() http.HandlerFunc {
 // sign-ins is refused cheaply instead of hashing.
 func (s *Server) handleLogin() http.HandlerFunc {
 	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		var form templates.LoginPage
+		ip := clientIP(r)
+		refuse := func(why refusal, wait time.Duration) error {
+			if n := s.gate.refused(s.opts.Now()); n > 0 {
+				s.log.Warn("sign-ins refused by the login limits", "count", n, "last_user", form.Name, "last_remote", ip, "last_reason", why.String())
+			}
+			w.Header().Set("Retry-After", retryAfter(wait))
+			if why == refusedBusy {
+				// The common answer to a flood: rendered once.
+				w.Header().Set("Content-Type", "text/html; charset=utf-8")
+				w.Header().Set("Cache-Control", "no-store")
+				w.WriteHeader(http.StatusTooManyRequests)
+				_, _ = w.Write(s.busyPage)
+				return nil
+			}
+			form.Error = why.message(wait)
+			return s.render(w, r, http.StatusTooManyRequests, templates.LoginView(s.page(w, r, "Sign in", ""), form))
+		}
+		// Admit the attempt before reading the form: a refused flood costs
+		// no parsing and no rendering.
+		tk, wait, why := s.gate.admit(sourceKey(ip), s.opts.Now())
+		if why != admitted {
+			return refuse(why, wait)
+		}
 		if err := r.ParseForm(); err != nil {
+			s.gate.cancel(tk)
 			return &httpError{status: http.StatusRequestEntityTooLarge, msg: "The sign-in form could not be read."}
 		}
 		name := strings.TrimSpace(r.PostFormValue("name"))
 		password := r.PostFormValue("password")
-		next := safeNext(r.PostFormValue("next"))
-		form := templates.LoginPage{Name: name, Next: next}
+		form = templates.LoginPage{Name: name, Next: safeNext(r.PostFormValue("next"))}
+		next := form.Next
+		tried := triedName(name)
+		if wait := s.gate.admitUser(tk, tried, s.opts.Now()); wait > 0 {
+			return refuse(refusedUser, wait)
+		}
 		fail := func(status int, msg string) error {
 			form.Error = msg
 			p := s.page(w, r, "Sign in", "")
 			return s.render(w, r, status, templates.LoginView(p, form))
 		}
-		tried := triedName(name)
-		ip := clientIP(r)
-		source := sourceKey(ip)
-		tk, wait, why := s.gate.admit(tried, source, s.opts.Now())
-		if why != admitted {
-			if n := s.gate.refused(s.opts.Now()); n > 0 {
-				s.log.Warn("sign-ins refused by the login limits", "count", n, "last_user", tried, "last_remote", ip, "last_reason", why.String())
-			}
-			w.Header().Set("Retry-After", retryAfter(wait))
-			return fail(http.StatusTooManyRequests, why.message(wait))
-		}
 		u, err := s.deps.Sessions.Authenticate(r.Context(), name, password)
-		s.gate.done(tk, err == nil, s.opts.Now())
+		s.gate.done(tk, tried, err == nil, s.opts.Now())
 		if err != nil {
 			if !errors.Is(err, store.ErrBadCredentials) && !errors.Is(err, store.ErrNotFound) {
 				return &httpError{status: http.StatusInternalServerError, msg: "Sign-in failed; the error was logged.", err: err}

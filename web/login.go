@@ -119,18 +119,16 @@ func newLoginGate(hashers int, share float64) *loginGate {
 
 // ticket is an admitted attempt.
 type ticket struct {
-	user, source string
-	started      time.Time
+	source  string
+	started time.Time
 }
 
-// admit reserves an attempt by user from source, a hashing slot and hashing
-// time. When it returns admitted, the caller checks the password and then
-// calls done with the ticket; otherwise it returns how long the client
+// admit reserves an attempt from source, a hashing slot and hashing time;
+// it needs no user name, so a flood is refused before its form is read.
+// When it returns admitted, the caller checks the user with admitUser, then
+// the password, and calls done; otherwise it returns how long the client
 // should wait.
-func (g *loginGate) admit(user, source string, now time.Time) (ticket, time.Duration, refusal) {
-	if wait := g.users.wait(pairKey(user, source), now); wait > 0 {
-		return ticket{}, wait, refusedUser
-	}
+func (g *loginGate) admit(source string, now time.Time) (ticket, time.Duration, refusal) {
 	if wait := g.sources.take(source, now); wait > 0 {
 		return ticket{}, wait, refusedSource
 	}
@@ -146,23 +144,39 @@ func (g *loginGate) admit(user, source string, now time.Time) (ticket, time.Dura
 		g.sources.give(source)
 		return ticket{}, wait, refusedBusy
 	}
-	return ticket{user: user, source: source, started: started}, 0, admitted
+	return ticket{source: source, started: started}, 0, admitted
+}
+
+// admitUser checks that user is not backing off from t's source; when it
+// is, it cancels t (the attempt is not counted) and returns the wait.
+func (g *loginGate) admitUser(t ticket, user string, now time.Time) time.Duration {
+	wait := g.users.wait(pairKey(user, t.source), now)
+	if wait > 0 {
+		g.cancel(t)
+	}
+	return wait
+}
+
+// cancel gives back what admit took, for an attempt that checked nothing.
+func (g *loginGate) cancel(t ticket) {
+	<-g.hashers
+	g.sources.give(t.source)
 }
 
 // done frees the hashing slot taken by admit, charges the hashing time, and
 // records the outcome: a success refunds the source's attempt and clears
 // the pair's backoff, a failure keeps the attempt counted and extends the
 // backoff.
-func (g *loginGate) done(t ticket, ok bool, now time.Time) {
+func (g *loginGate) done(t ticket, user string, ok bool, now time.Time) {
 	g.budget.spend(time.Since(t.started))
 	<-g.hashers
 	if ok {
 		g.sources.give(t.source)
-		g.users.reset(pairKey(t.user, t.source))
+		g.users.reset(pairKey(user, t.source))
 		g.trusted.add(t.source, now)
 		return
 	}
-	g.users.fail(pairKey(t.user, t.source), now)
+	g.users.fail(pairKey(user, t.source), now)
 }
 
 // hashBudget is a token bucket of hashing time: it fills at share seconds

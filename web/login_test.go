@@ -286,19 +286,17 @@ func TestBackoffLimiter(t *testing.T) {
 	}
 }
 
-// floodInterval is how often each flooder of BenchmarkProxyDuringLoginFlood
-// tries to sign in; floodPhase is how long the flood is on, then off, in
-// each iteration.
+// floodPhase is how long the flood of BenchmarkProxyDuringLoginFlood is
+// on, then off, in each iteration.
 const (
-	floodInterval  = 25 * time.Millisecond
 	floodPhase     = 500 * time.Millisecond
 	trafficClients = 32 // keep-alive connections sending proxied requests
 )
 
 // BenchmarkProxyDuringLoginFlood measures the proxy's request rate through
 // the real balancer with and without a flood of sign-ins: 40 flooders each
-// try a wrong password every floodInterval (1,600 attempts/s), each attempt
-// from its own address under its own name, so neither the per-source limit
+// try a wrong password every interval (400 or 1,600 attempts/s in all), each
+// attempt from its own address under its own name, so neither the per-source limit
 // nor the backoff holds it back, only the hashing slots and budget. The
 // flood calls the console's handler directly (the attacker's CPU is not
 // this machine's). Each iteration runs floodPhase of traffic without the
@@ -306,15 +304,17 @@ const (
 // rates alike; run it with -benchtime 10x or more.
 func BenchmarkProxyDuringLoginFlood(b *testing.B) {
 	for _, tc := range []struct {
-		name string
-		opts Options
+		name     string
+		opts     Options
+		interval time.Duration
 	}{
-		{"gated", Options{LoginCPUShare: 0.05}}, // the default
+		{"gated/attempts=400/s", Options{LoginCPUShare: 0.02}, 100 * time.Millisecond}, // the default share
+		{"gated/attempts=1600/s", Options{LoginCPUShare: 0.02}, 25 * time.Millisecond},
 		// Every attempt refused before hashing: what the flood's requests
 		// cost by themselves.
-		{"refusals-only", Options{LoginCPUShare: 1e-9}},
+		{"refusals-only/attempts=1600/s", Options{LoginCPUShare: 1e-9}, 25 * time.Millisecond},
 		// Without the gate's bounds, as before it had them.
-		{"unbounded", Options{LoginHashers: 1000, LoginCPUShare: -1}},
+		{"unbounded/attempts=400/s", Options{LoginHashers: 1000, LoginCPUShare: -1}, 100 * time.Millisecond},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			cs := &countingSessions{}
@@ -332,7 +332,7 @@ func BenchmarkProxyDuringLoginFlood(b *testing.B) {
 				workers.Add(1)
 				go func() {
 					defer workers.Done()
-					tick := time.NewTicker(floodInterval)
+					tick := time.NewTicker(tc.interval)
 					defer tick.Stop()
 					for i := 0; ; i++ {
 						select {

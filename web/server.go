@@ -5,6 +5,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -116,7 +117,8 @@ type Options struct {
 	// over time (argon2id is expensive by design; a flood of sign-ins from
 	// many addresses must leave the CPU to the proxy). Sign-ins beyond it
 	// are refused with 429, except from addresses that signed in within
-	// the last day. 0 means 0.05 (about one check a second); a negative
+	// the last day. 0 means 0.02 (a check takes some 35ms of one CPU, and
+	// its 19 MiB of memory traffic slows the other CPUs too); a negative
 	// value means no limit.
 	LoginCPUShare float64
 	// Now returns the current time; nil means time.Now.
@@ -143,7 +145,7 @@ func (o Options) withDefaults() Options {
 		o.LoginHashers = max(runtime.GOMAXPROCS(0)/2, 1)
 	}
 	if o.LoginCPUShare == 0 {
-		o.LoginCPUShare = 0.05
+		o.LoginCPUShare = 0.02
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -155,16 +157,19 @@ func (o Options) withDefaults() Options {
 // updates, rates and "maintenance when idle". A Server is safe for
 // concurrent use.
 type Server struct {
-	log     *slog.Logger
-	deps    Deps
-	opts    Options
-	hub     *Hub
-	stats   *sampler
-	drains  *drainWatches
-	gate    *loginGate
-	metrics *prometheus.Registry
-	cop     *http.CrossOriginProtection
-	router  http.Handler
+	log    *slog.Logger
+	deps   Deps
+	opts   Options
+	hub    *Hub
+	stats  *sampler
+	drains *drainWatches
+	gate   *loginGate
+	// busyPage is the sign-in page saying the hashing slots or budget are
+	// taken, rendered once: the common answer to a flood.
+	busyPage []byte
+	metrics  *prometheus.Registry
+	cop      *http.CrossOriginProtection
+	router   http.Handler
 }
 
 // NewServer builds the console. Every field of deps must be set.
@@ -192,6 +197,12 @@ func NewServer(log *slog.Logger, deps Deps, opts Options) *Server {
 		}
 	}
 	s.cop.SetDenyHandler(http.HandlerFunc(s.denyCrossOrigin))
+	var busy bytes.Buffer
+	page := templates.Page{Title: "Sign in", Socat: opts.Socat}
+	if err := templates.LoginView(page, templates.LoginPage{Next: "/", Error: refusedBusy.message(0)}).Render(context.Background(), &busy); err != nil {
+		log.Error("render the busy sign-in page", "error", err)
+	}
+	s.busyPage = busy.Bytes()
 	s.router = s.routes()
 	return s
 }
