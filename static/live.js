@@ -183,7 +183,14 @@ export function startLive(body) {
       showStatus();
     };
     ws.onmessage = onMessage;
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
+      // 4001: this session ended (signed out, role or password changed,
+      // user deleted). Reloading shows the page as the server now allows,
+      // or the sign-in page.
+      if (ev.code === 4001) {
+        location.reload();
+        return;
+      }
       if (open) closedSince = Date.now();
       open = false;
       showStatus();

@@ -107,7 +107,7 @@ func TestMigrateFromEachVersion(t *testing.T) {
 			if got, want := loadState(t, s), store.Normalize(richState()); !reflect.DeepEqual(got, want) {
 				t.Errorf("state round trip after migration:\n%s", diffStates(got, want))
 			}
-			if _, err := s.CreateUser(ctx, "admin", "password", store.RoleAdmin); err != nil {
+			if _, err := s.CreateUser(ctx, "admin", "plum-orbit-41", store.RoleAdmin); err != nil {
 				t.Error(err)
 			}
 		})
@@ -203,5 +203,53 @@ func TestMigrateKeepsProxiesUnnumbered(t *testing.T) {
 	}
 	if got := loadState(t, s); !reflect.DeepEqual(got, store.Normalize(numbered)) {
 		t.Errorf("numbered state round trip:\n%s", diffStates(got, store.Normalize(numbered)))
+	}
+}
+
+// TestMigrateCanonicalUserNames checks migration 6: stored names are lower
+// cased where that collides with nothing, and then sign in by any case.
+func TestMigrateCanonicalUserNames(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := sql.Open("sqlite", store.DSN(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.MigrateTo(ctx, db, 5); err != nil {
+		t.Fatal(err)
+	}
+	// Password hashes are not checked here; a real one is set below.
+	for i, name := range []string{"Admin", "Bob", "BOB", "Carol", "carol", "dave"} {
+		if _, err := db.Exec("INSERT INTO users (name, role, password_hash, created_ns) VALUES (?, 'admin', 'x', ?)", name, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := storetest.OpenPath(t, path)
+	users, err := s.ListUsers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, u := range users {
+		got = append(got, u.Name)
+	}
+	if want := "BOB Carol admin bob carol dave"; strings.Join(got, " ") != want {
+		t.Errorf("names after migration: %q, want %q", strings.Join(got, " "), want)
+	}
+	if err := s.SetUserPassword(ctx, "ADMIN", "plum-orbit-41"); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := s.Authenticate(ctx, "Admin", "plum-orbit-41"); err != nil || u.Name != "admin" {
+		t.Errorf("Authenticate(Admin) = %+v, %v; want admin", u, err)
+	}
+	// A name left as it was is still managed by its stored form.
+	if err := s.DeleteUser(ctx, "BOB"); err != nil {
+		t.Errorf("delete BOB: %v", err)
+	}
+	if _, err := s.GetUser(ctx, "bob"); err != nil {
+		t.Errorf("bob deleted with BOB: %v", err)
 	}
 }

@@ -43,10 +43,10 @@ var (
 	// ErrInvalidRole reports a role other than viewer, operator or admin.
 	ErrInvalidRole = errors.New("invalid role: want viewer, operator or admin")
 	// ErrInvalidName reports an empty or malformed user name.
-	ErrInvalidName = errors.New("invalid user name: want 1 to 64 printable characters without spaces")
-	// ErrWeakPassword reports a password shorter than MinPasswordLen bytes
-	// or longer than MaxPasswordLen.
-	ErrWeakPassword = errors.New("password too short or too long")
+	ErrInvalidName = errors.New("invalid user name: want 1 to 64 ASCII letters, digits or .-_@+")
+	// ErrWeakPassword reports a password shorter than MinPasswordLen bytes,
+	// longer than MaxPasswordLen, or too easy to guess.
+	ErrWeakPassword = errors.New("password too weak")
 	// ErrOutOfSync reports a commit whose Before state does not match the
 	// database, such as a change to a server the database does not hold.
 	ErrOutOfSync = errors.New("database does not hold the state the change starts from")

@@ -10,10 +10,10 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
+	"github.com/trustelem/zxcvbn"
 	"golang.org/x/crypto/argon2"
+	"golang.org/x/text/secure/precis"
 )
 
 // Console roles, from least to most privileged: a viewer watches, an
@@ -25,10 +25,15 @@ const (
 	RoleAdmin    = "admin"
 )
 
-// Password length limits, in bytes.
+// Password limits: length in bytes, and the least zxcvbn score (0 to 4;
+// 3 is "safely unguessable", about 10^8 guesses) of the password's first
+// strengthPrefix bytes (zxcvbn's time grows fast with length; a longer
+// password whose start is weak is still refused).
 const (
-	MinPasswordLen = 8
-	MaxPasswordLen = 1024
+	MinPasswordLen   = 8
+	MaxPasswordLen   = 1024
+	MinPasswordScore = 3
+	strengthPrefix   = 64
 )
 
 // argon2id parameters for new password hashes (OWASP's minimum: 19 MiB,
@@ -55,35 +60,78 @@ func ValidRole(role string) bool {
 	return role == RoleViewer || role == RoleOperator || role == RoleAdmin
 }
 
-func validName(name string) bool {
-	if name == "" || len(name) > 64 || !utf8.ValidString(name) {
-		return false
+// CanonicalUserName returns the form a user name is stored and compared
+// in: the PRECIS UsernameCaseMapped profile (RFC 8265: width mapping, lower
+// case, NFC), which must leave only ASCII letters, digits and ".-_@+", 1 to
+// 64 of them. Names that would need another script are refused rather than
+// mapped, so "аdmin" with a Cyrillic "а" can never pass for "admin"; "Admin"
+// and the full-width "ａｄｍｉｎ" are "admin". It returns ErrInvalidName.
+func CanonicalUserName(name string) (string, error) {
+	if len(name) > 256 {
+		return "", ErrInvalidName
 	}
-	for _, r := range name {
-		if !unicode.IsPrint(r) || unicode.IsSpace(r) {
-			return false
+	c, err := precis.UsernameCaseMapped.String(name)
+	if err != nil || c == "" || len(c) > 64 {
+		return "", ErrInvalidName
+	}
+	for i := 0; i < len(c); i++ {
+		b := c[i]
+		if !('a' <= b && b <= 'z' || '0' <= b && b <= '9' || strings.IndexByte(".-_@+", b) >= 0) {
+			return "", ErrInvalidName
 		}
 	}
-	return true
+	return c, nil
 }
 
-func validPassword(pw string) error {
+// validPassword refuses passwords out of the length limits and, through
+// zxcvbn, common, guessable ones; the user name and product names count as
+// known words.
+func validPassword(name, pw string) error {
 	if len(pw) < MinPasswordLen || len(pw) > MaxPasswordLen {
 		return fmt.Errorf("%w: want %d to %d bytes", ErrWeakPassword, MinPasswordLen, MaxPasswordLen)
+	}
+	head := pw
+	if len(head) > strengthPrefix {
+		head = strings.ToValidUTF8(head[:strengthPrefix], "")
+	}
+	if r := zxcvbn.PasswordStrength(head, []string{name, "tether", "haproxy", "console", "admin"}); r.Score < MinPasswordScore {
+		return fmt.Errorf("%w: too easy to guess (strength %d of 4, want %d); use a longer passphrase of unrelated words", ErrWeakPassword, r.Score, MinPasswordScore)
 	}
 	return nil
 }
 
-// CreateUser adds a console user. It returns ErrInvalidName,
+// resolveName returns the stored name of the user a management command
+// names: the exact stored name when there is one, else the canonical form.
+func resolveName(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, name string) (string, error) {
+	var n int
+	if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM users WHERE name = ?", name).Scan(&n); err != nil {
+		return "", err
+	}
+	if n > 0 {
+		return name, nil
+	}
+	c, err := CanonicalUserName(name)
+	if err != nil {
+		return "", ErrNotFound
+	}
+	return c, nil
+}
+
+// CreateUser adds a console user under the canonical form of name (see
+// CanonicalUserName). It returns ErrInvalidName,
 // ErrWeakPassword, ErrInvalidRole or ErrExists when it cannot.
 func (s *Store) CreateUser(ctx context.Context, name, password, role string) (User, error) {
-	if !validName(name) {
-		return User{}, fmt.Errorf("create user %q: %w", name, ErrInvalidName)
+	canon, err := CanonicalUserName(name)
+	if err != nil {
+		return User{}, fmt.Errorf("create user %q: %w", name, err)
 	}
+	name = canon
 	if !ValidRole(role) {
 		return User{}, fmt.Errorf("create user %q: %w", name, ErrInvalidRole)
 	}
-	if err := validPassword(password); err != nil {
+	if err := validPassword(name, password); err != nil {
 		return User{}, fmt.Errorf("create user %q: %w", name, err)
 	}
 	hash, err := hashPassword(password)
@@ -116,15 +164,19 @@ func (s *Store) CreateUser(ctx context.Context, name, password, role string) (Us
 }
 
 // Authenticate checks a user name and password and returns the user, or
-// ErrBadCredentials. It takes about as long for an unknown name as for a
-// wrong password.
+// ErrBadCredentials. The name is compared in its canonical form. It takes
+// about as long for an unknown or invalid name as for a wrong password.
 func (s *Store) Authenticate(ctx context.Context, name, password string) (User, error) {
 	var u User
 	var hash string
 	var created int64
-	err := s.rdb.QueryRowContext(ctx,
-		"SELECT id, name, role, password_hash, created_ns FROM users WHERE name = ?", name).
-		Scan(&u.ID, &u.Name, &u.Role, &hash, &created)
+	err := sql.ErrNoRows
+	if canon, cerr := CanonicalUserName(name); cerr == nil {
+		name = canon
+		err = s.rdb.QueryRowContext(ctx,
+			"SELECT id, name, role, password_hash, created_ns FROM users WHERE name = ?", name).
+			Scan(&u.ID, &u.Name, &u.Role, &hash, &created)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		// Spend the time a real check takes.
 		checkPassword(s.dummy(), password)
@@ -158,13 +210,17 @@ func (s *Store) dummy() string {
 	return s.dummyHash
 }
 
-// GetUser returns the named user, or ErrNotFound.
+// GetUser returns the named user (by stored or canonical name), or
+// ErrNotFound.
 func (s *Store) GetUser(ctx context.Context, name string) (User, error) {
 	var u User
 	var created int64
-	err := s.rdb.QueryRowContext(ctx, "SELECT id, name, role, created_ns FROM users WHERE name = ?", name).
-		Scan(&u.ID, &u.Name, &u.Role, &created)
-	if errors.Is(err, sql.ErrNoRows) {
+	stored, err := resolveName(ctx, s.rdb, name)
+	if err == nil {
+		err = s.rdb.QueryRowContext(ctx, "SELECT id, name, role, created_ns FROM users WHERE name = ?", stored).
+			Scan(&u.ID, &u.Name, &u.Role, &created)
+	}
+	if errors.Is(err, sql.ErrNoRows) || errors.Is(err, ErrNotFound) {
 		return User{}, fmt.Errorf("get user %q: %w", name, ErrNotFound)
 	}
 	if err != nil {
@@ -203,17 +259,29 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// SetUserRole changes a user's role. It returns ErrInvalidRole,
+// SetUserRole changes a user's role and, when the role is a different
+// one, ends all of that user's sessions. It returns ErrInvalidRole,
 // ErrNotFound, or ErrLastAdmin when it would leave no admin.
 func (s *Store) SetUserRole(ctx context.Context, name, role string) error {
 	if !ValidRole(role) {
 		return fmt.Errorf("set role of user %q: %w", name, ErrInvalidRole)
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
+		name, err := resolveName(ctx, tx, name)
+		if err != nil {
+			return err
+		}
 		if err := checkNotLastAdmin(ctx, tx, name, role != RoleAdmin); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, "UPDATE users SET role = ? WHERE name = ?", role, name)
+		res, err := tx.ExecContext(ctx, "UPDATE users SET role = ? WHERE name = ? AND role <> ?", role, name, role)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE name = ?)", name)
 		return err
 	})
 	if err != nil {
@@ -249,7 +317,7 @@ func checkNotLastAdmin(ctx context.Context, tx *sql.Tx, name string, removing bo
 // SetUserPassword changes a user's password and ends all of that user's
 // sessions. It returns ErrWeakPassword or ErrNotFound when it cannot.
 func (s *Store) SetUserPassword(ctx context.Context, name, password string) error {
-	if err := validPassword(password); err != nil {
+	if err := validPassword(name, password); err != nil {
 		return fmt.Errorf("set password of user %q: %w", name, err)
 	}
 	hash, err := hashPassword(password)
@@ -257,6 +325,10 @@ func (s *Store) SetUserPassword(ctx context.Context, name, password string) erro
 		return fmt.Errorf("set password of user %q: %w", name, err)
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
+		name, err := resolveName(ctx, tx, name)
+		if err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, "UPDATE users SET password_hash = ? WHERE name = ?", hash, name)
 		if err != nil {
 			return err
@@ -280,10 +352,14 @@ func (s *Store) SetUserPassword(ctx context.Context, name, password string) erro
 // ErrLastAdmin for the only admin.
 func (s *Store) DeleteUser(ctx context.Context, name string) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
+		name, err := resolveName(ctx, tx, name)
+		if err != nil {
+			return err
+		}
 		if err := checkNotLastAdmin(ctx, tx, name, true); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, "DELETE FROM users WHERE name = ?", name)
+		_, err = tx.ExecContext(ctx, "DELETE FROM users WHERE name = ?", name)
 		return err
 	})
 	if err != nil {

@@ -18,21 +18,28 @@ func TestCreateUser(t *testing.T) {
 		wantErr                    error
 	}{
 		{"ok", "alice", "correct horse", store.RoleAdmin, nil},
-		{"viewer", "bob", "password1", store.RoleViewer, nil},
-		{"operator", "carol", "password1", store.RoleOperator, nil},
-		{"duplicate", "dup", "password1", store.RoleViewer, store.ErrExists},
-		{"bad role", "dave", "password1", "root", store.ErrInvalidRole},
-		{"empty role", "dave", "password1", "", store.ErrInvalidRole},
-		{"empty name", "", "password1", store.RoleViewer, store.ErrInvalidName},
-		{"space in name", "a b", "password1", store.RoleViewer, store.ErrInvalidName},
-		{"control in name", "a\x00b", "password1", store.RoleViewer, store.ErrInvalidName},
-		{"long name", strings.Repeat("n", 65), "password1", store.RoleViewer, store.ErrInvalidName},
+		{"viewer", "bob", "plum-orbit-41", store.RoleViewer, nil},
+		{"operator", "carol", "plum-orbit-41", store.RoleOperator, nil},
+		{"duplicate", "dup", "plum-orbit-41", store.RoleViewer, store.ErrExists},
+		{"bad role", "dave", "plum-orbit-41", "root", store.ErrInvalidRole},
+		{"empty role", "dave", "plum-orbit-41", "", store.ErrInvalidRole},
+		{"empty name", "", "plum-orbit-41", store.RoleViewer, store.ErrInvalidName},
+		{"space in name", "a b", "plum-orbit-41", store.RoleViewer, store.ErrInvalidName},
+		{"control in name", "a\x00b", "plum-orbit-41", store.RoleViewer, store.ErrInvalidName},
+		{"long name", strings.Repeat("n", 65), "plum-orbit-41", store.RoleViewer, store.ErrInvalidName},
 		{"short password", "erin", "short", store.RoleViewer, store.ErrWeakPassword},
 		{"long password", "erin", strings.Repeat("p", store.MaxPasswordLen+1), store.RoleViewer, store.ErrWeakPassword},
+		{"common password", "erin", "Password1!", store.RoleViewer, store.ErrWeakPassword},
+		{"keyboard walk", "erin", "qwertyuiop", store.RoleViewer, store.ErrWeakPassword},
+		{"name as password", "erinhopkins", "erinhopkins1", store.RoleViewer, store.ErrWeakPassword},
+		{"long but weak start", "erin", strings.Repeat("ab", 200), store.RoleViewer, store.ErrWeakPassword},
+		{"cyrillic a in name", "\u0430lice2", "plum-orbit-41", store.RoleViewer, store.ErrInvalidName},
+		{"greek in name", "\u03b1dmin", "plum-orbit-41", store.RoleViewer, store.ErrInvalidName},
+		{"slash in name", "a/b", "plum-orbit-41", store.RoleViewer, store.ErrInvalidName},
 	}
 	ctx := context.Background()
 	s := storetest.Open(t)
-	if _, err := s.CreateUser(ctx, "dup", "password1", store.RoleViewer); err != nil {
+	if _, err := s.CreateUser(ctx, "dup", "plum-orbit-41", store.RoleViewer); err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range tests {
@@ -72,7 +79,9 @@ func TestAuthenticate(t *testing.T) {
 		{"wrong password", "alice", "correct horsE", store.ErrBadCredentials},
 		{"empty password", "alice", "", store.ErrBadCredentials},
 		{"unknown user", "mallory", "correct horse", store.ErrBadCredentials},
-		{"name case matters", "Alice", "correct horse", store.ErrBadCredentials},
+		{"name case folded", "Alice", "correct horse", nil},
+		{"full-width name mapped", "\uff41lice", "correct horse", nil},
+		{"cyrillic look-alike", "\u0430lice", "correct horse", store.ErrBadCredentials},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -91,7 +100,7 @@ func TestPasswordStoredAsArgon2id(t *testing.T) {
 	ctx := context.Background()
 	s := storetest.Open(t)
 	for _, name := range []string{"a", "b"} {
-		if _, err := s.CreateUser(ctx, name, "same password", store.RoleViewer); err != nil {
+		if _, err := s.CreateUser(ctx, name, "same plum orbit 41", store.RoleViewer); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -106,7 +115,7 @@ func TestPasswordStoredAsArgon2id(t *testing.T) {
 		if err := rows.Scan(&h); err != nil {
 			t.Fatal(err)
 		}
-		if !strings.HasPrefix(h, "$argon2id$v=19$m=") || strings.Contains(h, "same password") {
+		if !strings.HasPrefix(h, "$argon2id$v=19$m=") || strings.Contains(h, "same plum orbit 41") {
 			t.Errorf("password hash %q is not an argon2id PHC string", h)
 		}
 		hashes = append(hashes, h)
@@ -123,7 +132,7 @@ func TestUserAdministration(t *testing.T) {
 		t.Fatalf("CountUsers on a new database = %d, %v", n, err)
 	}
 	for _, u := range []struct{ name, role string }{{"root", store.RoleAdmin}, {"ops", store.RoleOperator}, {"view", store.RoleViewer}} {
-		if _, err := s.CreateUser(ctx, u.name, "password-"+u.name, u.role); err != nil {
+		if _, err := s.CreateUser(ctx, u.name, "plum-orbit-"+u.name, u.role); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -142,7 +151,7 @@ func TestUserAdministration(t *testing.T) {
 		{"delete a viewer", func() error { return s.DeleteUser(ctx, "view") }, nil},
 		{"delete unknown", func() error { return s.DeleteUser(ctx, "view") }, store.ErrNotFound},
 		{"weak password", func() error { return s.SetUserPassword(ctx, "root", "123") }, store.ErrWeakPassword},
-		{"password of unknown user", func() error { return s.SetUserPassword(ctx, "ghost", "long enough") }, store.ErrNotFound},
+		{"password of unknown user", func() error { return s.SetUserPassword(ctx, "ghost", "plum-orbit-ghost") }, store.ErrNotFound},
 		{"new password", func() error { return s.SetUserPassword(ctx, "root", "brand new password") }, nil},
 	}
 	for _, st := range steps {
@@ -183,7 +192,7 @@ func TestLastAdminRace(t *testing.T) {
 	ctx := context.Background()
 	s := storetest.Open(t)
 	for _, n := range []string{"a1", "a2"} {
-		if _, err := s.CreateUser(ctx, n, "password-"+n, store.RoleAdmin); err != nil {
+		if _, err := s.CreateUser(ctx, n, "plum-orbit-"+n, store.RoleAdmin); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -214,11 +223,11 @@ func TestSessions(t *testing.T) {
 	store.SetNow(s, func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 
-	alice, err := s.CreateUser(ctx, "alice", "password-a", store.RoleOperator)
+	alice, err := s.CreateUser(ctx, "alice", "plum-orbit-a", store.RoleOperator)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bob, err := s.CreateUser(ctx, "bob", "password-b", store.RoleAdmin)
+	bob, err := s.CreateUser(ctx, "bob", "plum-orbit-b", store.RoleAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,14 +283,14 @@ func TestSessions(t *testing.T) {
 	check("unknown token", "not-a-token", "")
 	check("empty token", "", "")
 
-	if err := s.SetUserRole(ctx, "alice", store.RoleViewer); err != nil {
+	if err := s.SetUserRole(ctx, "alice", store.RoleOperator); err != nil {
 		t.Fatal(err)
 	}
-	check("role change applies at once", tokA, "alice:viewer")
+	check("setting the same role keeps sessions", tokA, "alice:operator")
 
 	advance(time.Hour)
 	check("expired at its ttl", tokA, "")
-	check("other session of the same user", tokA2, "alice:viewer")
+	check("other session of the same user", tokA2, "alice:operator")
 
 	if err := s.DeleteSession(ctx, tokB); err != nil {
 		t.Fatal(err)
@@ -296,10 +305,20 @@ func TestSessions(t *testing.T) {
 		t.Errorf("PruneSessions = %d, %v; want 1 (the expired one)", n, err)
 	}
 
+	if err := s.SetUserRole(ctx, "Alice", store.RoleViewer); err != nil {
+		t.Fatal(err)
+	}
+	check("role change ends sessions", tokA2, "")
+
+	tokA3, err := s.CreateSession(ctx, alice.ID, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("new session after role change", tokA3, "alice:viewer")
 	if err := s.SetUserPassword(ctx, "alice", "new password!"); err != nil {
 		t.Fatal(err)
 	}
-	check("password change ends sessions", tokA2, "")
+	check("password change ends sessions", tokA3, "")
 
 	tokB2, err := s.CreateSession(ctx, bob.ID, time.Hour)
 	if err != nil {

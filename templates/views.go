@@ -346,6 +346,19 @@ type UsersPage struct {
 	// New is the add-user form as submitted, on error.
 	NewName string
 	NewRole string
+	// Lockouts are the current sign-in lockouts; LockoutPolicy explains
+	// when they happen.
+	Lockouts      []LockoutRow
+	LockoutPolicy string
+}
+
+// LockoutRow is a current sign-in lockout: of User from Source, or of the
+// whole Source address when User is "".
+type LockoutRow struct {
+	User     string
+	Source   string
+	Failures string
+	Until    string
 }
 
 // UserRow is one console user.

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"tether/balancer"
@@ -43,7 +42,8 @@ func parseRole(s string) (role, bool) {
 // user is the signed-in user of a request.
 type user struct {
 	store.User
-	level role
+	level   role
+	session string // the session token
 }
 
 type ctxKey int
@@ -68,9 +68,11 @@ const sessionCookie = "tether_session"
 func (s *Server) requireUser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var u store.User
+		var token string
 		err := store.ErrNotFound
 		if c, cerr := r.Cookie(sessionCookie); cerr == nil && c.Value != "" {
-			u, err = s.deps.Sessions.SessionUser(r.Context(), c.Value)
+			token = c.Value
+			u, err = s.deps.Sessions.SessionUser(r.Context(), token)
 		}
 		if err != nil {
 			if !errors.Is(err, store.ErrNotFound) {
@@ -89,7 +91,7 @@ func (s *Server) requireUser(next http.Handler) http.Handler {
 			s.serveError(w, r, forbidden("Your account has no valid role."))
 			return
 		}
-		ctx := context.WithValue(r.Context(), userKey, user{User: u, level: lvl})
+		ctx := context.WithValue(r.Context(), userKey, user{User: u, level: lvl, session: token})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -137,37 +139,63 @@ func (s *Server) handleLoginForm() http.HandlerFunc {
 	})
 }
 
-// handleLogin checks a name and password, rate-limited per client address
-// and per user name, and starts a session.
+// handleLogin checks a name and password and starts a session. The login
+// gate admits the attempt first (per-source limit, per-user-and-source
+// backoff, a bounded number of concurrent password hashes), so a flood of
+// sign-ins is refused cheaply instead of hashing.
 func (s *Server) handleLogin() http.HandlerFunc {
 	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		var form templates.LoginPage
+		ip := clientIP(r)
+		refuse := func(why refusal, wait time.Duration) error {
+			if n := s.gate.refused(s.opts.Now()); n > 0 {
+				s.log.Warn("sign-ins refused by the login limits", "count", n, "last_user", form.Name, "last_remote", ip, "last_reason", why.String())
+			}
+			w.Header().Set("Retry-After", retryAfter(wait))
+			if why == refusedBusy {
+				// The common answer to a flood: rendered once.
+				w.Header().Set("Content-Type", "text/html; charset=utf-8")
+				w.Header().Set("Cache-Control", "no-store")
+				w.WriteHeader(http.StatusTooManyRequests)
+				_, _ = w.Write(s.busyPage)
+				return nil
+			}
+			form.Error = why.message(wait)
+			return s.render(w, r, http.StatusTooManyRequests, templates.LoginView(s.page(w, r, "Sign in", ""), form))
+		}
+		// Admit the attempt before reading the form: a refused flood costs
+		// no parsing and no rendering.
+		tk, wait, why := s.gate.admit(sourceKey(ip), s.opts.Now())
+		if why != admitted {
+			return refuse(why, wait)
+		}
+		if err := r.ParseForm(); err != nil {
+			s.gate.cancel(tk)
+			return &httpError{status: http.StatusRequestEntityTooLarge, msg: "The sign-in form could not be read."}
+		}
 		name := strings.TrimSpace(r.PostFormValue("name"))
 		password := r.PostFormValue("password")
-		next := safeNext(r.PostFormValue("next"))
-		form := templates.LoginPage{Name: name, Next: next}
-		now := s.opts.Now()
-		ip := clientIP(r)
+		form = templates.LoginPage{Name: name, Next: safeNext(r.PostFormValue("next"))}
+		next := form.Next
+		tried := triedName(name)
+		if wait := s.gate.admitUser(tk, tried, s.opts.Now()); wait > 0 {
+			return refuse(refusedUser, wait)
+		}
 		fail := func(status int, msg string) error {
 			form.Error = msg
 			p := s.page(w, r, "Sign in", "")
 			return s.render(w, r, status, templates.LoginView(p, form))
 		}
-		if wait := max(s.ipLim.blocked(ip, now), s.userLim.blocked(strings.ToLower(name), now)); wait > 0 {
-			s.log.Warn("login rate limited", "user", name, "remote", ip)
-			w.Header().Set("Retry-After", retryAfter(wait))
-			return fail(http.StatusTooManyRequests, "Too many failed sign-ins; try again in "+wait.Round(time.Second).String()+".")
-		}
 		u, err := s.deps.Sessions.Authenticate(r.Context(), name, password)
+		s.gate.done(tk, tried, err == nil, s.opts.Now())
 		if err != nil {
 			if !errors.Is(err, store.ErrBadCredentials) && !errors.Is(err, store.ErrNotFound) {
 				return &httpError{status: http.StatusInternalServerError, msg: "Sign-in failed; the error was logged.", err: err}
 			}
-			s.ipLim.fail(ip, now)
-			s.userLim.fail(strings.ToLower(name), now)
-			s.log.Info("login failed", "user", name, "remote", ip)
+			s.log.Info("login failed", "user", tried, "remote", ip)
+			s.audit(r, store.AuditEntry{Actor: tried, Command: "login", Result: "wrong user name or password"})
 			return fail(http.StatusUnauthorized, "Wrong user name or password.")
 		}
-		s.userLim.reset(strings.ToLower(name))
 		token, err := s.deps.Sessions.CreateSession(r.Context(), u.ID, s.opts.SessionTTL)
 		if err != nil {
 			return &httpError{status: http.StatusInternalServerError, msg: "Could not start a session.", err: err}
@@ -177,18 +205,29 @@ func (s *Server) handleLogin() http.HandlerFunc {
 			SameSite: http.SameSiteLaxMode, Secure: s.secure(r), MaxAge: int(s.opts.SessionTTL / time.Second),
 		})
 		s.log.Info("login", "user", u.Name, "remote", ip)
+		s.audit(r, store.AuditEntry{Actor: u.Name, Command: "login"})
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return nil
 	})
 }
 
+// audit appends a console entry for r (channel "console", source the client
+// address); a failure to write it is logged, not shown.
+func (s *Server) audit(r *http.Request, e store.AuditEntry) {
+	e.Channel = "console"
+	e.Source = clientIP(r)
+	if err := s.deps.Audit.AppendAudit(r.Context(), e); err != nil {
+		s.log.Error("append audit entry", "command", e.Command, "error", err)
+	}
+}
+
 func (s *Server) handleLogout() http.HandlerFunc {
 	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
-		if c, err := r.Cookie(sessionCookie); err == nil {
-			if err := s.deps.Sessions.DeleteSession(r.Context(), c.Value); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return &httpError{status: http.StatusInternalServerError, msg: "Could not end the session.", err: err}
-			}
+		u := mustUser(r)
+		if err := s.deps.Sessions.DeleteSession(r.Context(), u.session); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return &httpError{status: http.StatusInternalServerError, msg: "Could not end the session.", err: err}
 		}
+		s.hub.endSessions(func(o sessionOwner) bool { return o.session == u.session }, "signed out")
 		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
 			SameSite: http.SameSiteLaxMode, Secure: s.secure(r)})
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
@@ -196,12 +235,35 @@ func (s *Server) handleLogout() http.HandlerFunc {
 	})
 }
 
-// safeNext keeps a post-login redirect on this site.
+// safeNext keeps a post-login redirect on this site: it returns next when
+// it is a local path (and query), else "/". Browsers drop tabs and newlines
+// from URLs and read "\" as "/", so "/\t/evil" or "/\evil" would leave the
+// site: any control character or backslash, raw or escaped, is refused, and
+// so is a path that unescapes to "//" ("/%2F%2Fevil") or the sign-in page.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.HasPrefix(next, "/login") {
+	if next == "" || next[0] != '/' || len(next) > 2048 || unsafeURLText(next) {
+		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return "/"
+	}
+	if !strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") || unsafeURLText(u.Path) ||
+		u.Path == "/login" || strings.HasPrefix(u.Path, "/login/") {
 		return "/"
 	}
 	return next
+}
+
+// unsafeURLText reports whether s holds a control character or a
+// backslash.
+func unsafeURLText(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || r == '\\' || (r >= 0x80 && r < 0xa0) {
+			return true
+		}
+	}
+	return false
 }
 
 func clientIP(r *http.Request) string {
@@ -212,95 +274,8 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
+// retryAfter is a Retry-After value: d in whole seconds, rounded up, at
+// least 1.
 func retryAfter(d time.Duration) string {
-	return strconv.Itoa(int(d/time.Second) + 1)
-}
-
-// attemptLimiter counts failures per key in a fixed window and blocks a key
-// that reached the limit until its window ends. It holds at most size keys;
-// when full it forgets expired keys, then the oldest. It is safe for
-// concurrent use.
-type attemptLimiter struct {
-	mu     sync.Mutex
-	limit  int
-	window time.Duration
-	size   int
-	keys   map[string]*attempts
-}
-
-type attempts struct {
-	n     int
-	start time.Time
-}
-
-func newAttemptLimiter(limit int, window time.Duration, size int) *attemptLimiter {
-	return &attemptLimiter{limit: limit, window: window, size: size, keys: make(map[string]*attempts)}
-}
-
-// blocked returns how long key must still wait, or 0.
-func (l *attemptLimiter) blocked(key string, now time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	a := l.keys[key]
-	if a == nil {
-		return 0
-	}
-	end := a.start.Add(l.window)
-	if !now.Before(end) {
-		delete(l.keys, key)
-		return 0
-	}
-	if a.n >= l.limit {
-		return end.Sub(now)
-	}
-	return 0
-}
-
-// fail records a failed attempt for key.
-func (l *attemptLimiter) fail(key string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	a := l.keys[key]
-	if a != nil && !now.Before(a.start.Add(l.window)) {
-		a = nil
-	}
-	if a == nil {
-		if len(l.keys) >= l.size {
-			l.evict(now)
-		}
-		a = &attempts{start: now}
-		l.keys[key] = a
-	}
-	a.n++
-}
-
-// reset forgets key.
-func (l *attemptLimiter) reset(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.keys, key)
-}
-
-// evict makes room for one key; l.mu is held.
-func (l *attemptLimiter) evict(now time.Time) {
-	var oldest string
-	var oldestAt time.Time
-	for k, a := range l.keys {
-		if !now.Before(a.start.Add(l.window)) {
-			delete(l.keys, k)
-			continue
-		}
-		if oldest == "" || a.start.Before(oldestAt) {
-			oldest, oldestAt = k, a.start
-		}
-	}
-	if len(l.keys) >= l.size && oldest != "" {
-		delete(l.keys, oldest)
-	}
-}
-
-func (l *attemptLimiter) len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.keys)
+	return strconv.Itoa(max(int((d+time.Second-1)/time.Second), 1))
 }

@@ -114,11 +114,12 @@ backend servers
 `
 
 // testPassword is the password of a test user.
-func testPassword(name string) string { return name + "-password" }
+func testPassword(name string) string { return name + "-plum-orbit" }
 
 // newEnv starts everything; users alice (admin), olga (operator) and
-// victor (viewer) exist.
-func newEnv(t testing.TB, opts Options) *env {
+// victor (viewer) exist. Each wrap may replace dependencies of the console,
+// for instance to count calls.
+func newEnv(t testing.TB, opts Options, wrap ...func(*Deps)) *env {
 	t.Helper()
 	e := &env{t: t}
 	for _, n := range []string{"s1", "s2", "s3"} {
@@ -162,7 +163,14 @@ func newEnv(t testing.TB, opts Options) *env {
 	if opts.Sample == 0 {
 		opts.Sample = 100 * time.Millisecond
 	}
-	e.srv = NewServer(log, Deps{Balancer: e.bal, Runtime: e.disp, Sessions: e.st, Users: e.st, Audit: e.st}, opts)
+	if opts.LoginCPUShare == 0 {
+		opts.LoginCPUShare = -1 // password checks under -race are slow
+	}
+	deps := Deps{Balancer: e.bal, Runtime: e.disp, Sessions: e.st, Users: e.st, Audit: e.st}
+	for _, w := range wrap {
+		w(&deps)
+	}
+	e.srv = NewServer(log, deps, opts)
 	h, err := e.bal.Handler("fe")
 	if err != nil {
 		t.Fatalf("frontend handler: %v", err)

@@ -34,6 +34,7 @@ type Hub struct {
 	opts     Options
 	build    func(snap *balancer.Snapshot, now time.Time, prev model, sample bool) model
 	after    func(*balancer.Snapshot, time.Time)
+	live     func(context.Context, sessionOwner) bool
 	upgrader websocket.Upgrader
 	writers  sync.WaitGroup
 	dropped  atomic.Int64
@@ -56,7 +57,24 @@ type client struct {
 	done      chan struct{}
 	once      sync.Once
 	sensitive bool
+	// owner is the signed-in user and session the connection was opened
+	// with; revocation closes the connection by either.
+	owner sessionOwner
+	// code and reason go in the close frame; set before done is closed.
+	code   int
+	reason string
 }
+
+// sessionOwner names the user and session behind a websocket.
+type sessionOwner struct {
+	user    string // the stored user name
+	session string // the session token
+}
+
+// CloseSessionEnded is the websocket close code sent when the connection's
+// session ended (logout, a role or password change, a deleted user); the
+// page then goes to the sign-in page instead of reconnecting.
+const CloseSessionEnded = 4001
 
 // wsMessage is what the hub sends. Type is "full" (Cells holds every
 // entity), "diff" (only changed fields) or "hb" (nothing changed).
@@ -82,11 +100,15 @@ type wsEvent struct {
 	Command string `json:"cmd,omitempty"`
 }
 
+// newHub builds a hub; live, when not nil, is asked every
+// Options.SessionCheck whether each connection's session still exists, so
+// sessions ended elsewhere (another process, expiry) lose their websockets
+// too.
 func newHub(log *slog.Logger, bal Balancer, stats *sampler, opts Options,
 	build func(*balancer.Snapshot, time.Time, model, bool) model, after func(*balancer.Snapshot, time.Time),
-	originOK func(*http.Request) bool) *Hub {
+	originOK func(*http.Request) bool, live func(context.Context, sessionOwner) bool) *Hub {
 	return &Hub{
-		log: log, bal: bal, stats: stats, opts: opts, build: build, after: after,
+		log: log, bal: bal, stats: stats, opts: opts, build: build, after: after, live: live,
 		clients: make(map[*client]struct{}),
 		cur:     model{},
 		upgrader: websocket.Upgrader{
@@ -105,6 +127,8 @@ func (h *Hub) Run(ctx context.Context) error {
 	defer cancel()
 	tick := time.NewTicker(h.opts.Batch)
 	defer tick.Stop()
+	check := time.NewTicker(h.opts.SessionCheck)
+	defer check.Stop()
 	now := h.opts.Now()
 	h.publish(now, true, nil)
 	lastSample := now
@@ -125,6 +149,8 @@ func (h *Hub) Run(ctx context.Context) error {
 			if len(pending) < maxEvents {
 				pending = append(pending, ev)
 			}
+		case <-check.C:
+			h.checkSessions(ctx)
 		case <-tick.C:
 			now := h.opts.Now()
 			sample := now.Sub(lastSample) >= h.opts.Sample
@@ -227,6 +253,9 @@ func (h *Hub) dropLocked(c *client, why string) {
 		return
 	}
 	delete(h.clients, c)
+	if c.code == 0 {
+		c.code = websocket.CloseGoingAway
+	}
 	c.once.Do(func() { close(c.done) })
 	if why != "" {
 		h.dropped.Add(1)
@@ -263,14 +292,15 @@ func (h *Hub) fullLocked(sensitive bool) []byte {
 
 // serveWS upgrades the request (the upgrader checks its Origin), sends the
 // full state, and keeps the connection until either side ends it.
-// sensitive says whether the user may see addresses and cookie values.
-func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request, sensitive bool) {
+// sensitive says whether the user may see addresses and cookie values;
+// owner is who opened it.
+func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request, sensitive bool, owner sessionOwner) {
 	conn, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		h.log.Info("websocket upgrade refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "error", err)
 		return
 	}
-	c := &client{conn: conn, send: make(chan []byte, h.opts.ClientBuffer), done: make(chan struct{}), sensitive: sensitive}
+	c := &client{conn: conn, send: make(chan []byte, h.opts.ClientBuffer), done: make(chan struct{}), sensitive: sensitive, owner: owner}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -307,7 +337,7 @@ func (h *Hub) writer(c *client) {
 				return
 			}
 		case <-c.done:
-			_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, ""), time.Now().Add(time.Second))
+			_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(c.code, c.reason), time.Now().Add(time.Second))
 			return
 		}
 	}
@@ -336,6 +366,52 @@ func (h *Hub) closeAll() {
 	for c := range h.clients {
 		h.dropLocked(c, "")
 	}
+}
+
+// endSessions closes, with CloseSessionEnded and reason, every connection
+// whose owner matches, and returns how many it closed.
+func (h *Hub) endSessions(match func(sessionOwner) bool, reason string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for c := range h.clients {
+		if match(c.owner) {
+			c.code, c.reason = CloseSessionEnded, reason
+			h.dropLocked(c, "")
+			n++
+		}
+	}
+	if n > 0 {
+		h.log.Info("websockets closed", "count", n, "reason", reason)
+	}
+	return n
+}
+
+// checkSessions closes the connections whose session no longer exists.
+func (h *Hub) checkSessions(ctx context.Context) {
+	if h.live == nil {
+		return
+	}
+	for _, o := range h.owners() {
+		if !h.live(ctx, o) {
+			h.endSessions(func(x sessionOwner) bool { return x == o }, "session ended")
+		}
+	}
+}
+
+// owners returns the owners of the open connections, once each.
+func (h *Hub) owners() []sessionOwner {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	seen := make(map[sessionOwner]bool, len(h.clients))
+	var out []sessionOwner
+	for c := range h.clients {
+		if !seen[c.owner] {
+			seen[c.owner] = true
+			out = append(out, c.owner)
+		}
+	}
+	return out
 }
 
 // Clients returns the number of connected consoles.

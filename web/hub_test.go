@@ -260,7 +260,7 @@ func hubOnly(t testing.TB, bal Balancer, opts Options) (*Server, *httptest.Serve
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s := NewServer(log, Deps{Balancer: bal}, opts)
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.hub.serveWS(w, r, true) }))
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.hub.serveWS(w, r, true, sessionOwner{}) }))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = s.Run(ctx) }()

@@ -1,8 +1,12 @@
 package web
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"log/slog"
+	"net"
 	"net/http"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -155,6 +159,41 @@ func newMetricsRegistry(log *slog.Logger, bal Balancer) *prometheus.Registry {
 	return reg
 }
 
+// handleMetrics serves /metrics: to any client by default; with
+// Options.MetricsHosts only on those host names (404 on others, so the
+// console's public name does not expose it); with Options.MetricsToken only
+// to requests bearing it ("Authorization: Bearer TOKEN", 401 otherwise).
 func (s *Server) handleMetrics() http.Handler {
-	return promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{})
+	h := promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{})
+	want := sha256.Sum256([]byte("Bearer " + s.opts.MetricsToken))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(s.opts.MetricsHosts) > 0 && !hostAllowed(r.Host, s.opts.MetricsHosts) {
+			s.serveError(w, r, notFound("no such page"))
+			return
+		}
+		if s.opts.MetricsToken != "" {
+			got := sha256.Sum256([]byte(r.Header.Get("Authorization")))
+			if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="tether metrics"`)
+				http.Error(w, "metrics need a bearer token", http.StatusUnauthorized)
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// hostAllowed reports whether the request's Host, without its port, is one
+// of hosts (compared without case).
+func hostAllowed(host string, hosts []string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	for _, h := range hosts {
+		if strings.EqualFold(host, strings.Trim(h, "[]")) {
+			return true
+		}
+	}
+	return false
 }

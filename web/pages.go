@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -114,7 +115,15 @@ func (s *Server) handleAudit() http.HandlerFunc {
 		for i := range snap.Backends {
 			a.Backends = append(a.Backends, snap.Backends[i].Config.Name)
 		}
+		sensitive := mustUser(r).level >= roleOperator
 		for _, e := range entries {
+			if !sensitive {
+				// Sources are addresses: of sign-ins, socket clients.
+				e.Source = ""
+				if strings.HasPrefix(e.Command, "clear login lockout") {
+					e.Detail = ""
+				}
+			}
 			a.Entries = append(a.Entries, auditRow(e))
 		}
 		if len(entries) == f.Limit {
@@ -155,7 +164,8 @@ func auditResult(r string) string {
 
 func (s *Server) handleWebsocket() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		s.hub.serveWS(w, r, mustUser(r).level >= roleOperator)
+		u := mustUser(r)
+		s.hub.serveWS(w, r, u.level >= roleOperator, sessionOwner{user: u.Name, session: u.session})
 	}
 }
 

@@ -150,6 +150,21 @@ func (s *Server) secure(r *http.Request) bool {
 	return s.opts.SecureCookies || r.TLS != nil
 }
 
+// maxBody is the largest request body the console reads: its forms are a
+// few fields.
+const maxBody = 64 << 10
+
+// limitBody caps request bodies at maxBody, so a client cannot make a
+// form parse read megabytes.
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // securityHeaders sets a strict content security policy and friends: the
 // console loads nothing from elsewhere and cannot be framed.
 func securityHeaders(next http.Handler) http.Handler {

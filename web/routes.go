@@ -9,7 +9,7 @@ import (
 // routes lists every route of the console.
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.recoverPanics, securityHeaders)
+	r.Use(s.recoverPanics, securityHeaders, limitBody)
 	r.NotFound(s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return notFound("no such page")
 	}))
@@ -50,6 +50,7 @@ func (s *Server) routes() http.Handler {
 			r.Post("/backends/{backend}/servers/{server}/drain", s.handleDrainWatch())
 			r.Get("/users", s.handleUsers())
 			r.Post("/users", s.handleUserCreate())
+			r.Post("/users/lockouts/clear", s.handleLockoutClear())
 			r.Post("/users/{name}/role", s.handleUserRole())
 			r.Post("/users/{name}/password", s.handleUserPassword())
 			r.Post("/users/{name}/delete", s.handleUserDelete())

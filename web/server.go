@@ -5,11 +5,14 @@
 package web
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"runtime"
 	"strings"
 	"time"
 
@@ -54,9 +57,11 @@ type Users interface {
 	DeleteUser(ctx context.Context, name string) error
 }
 
-// AuditLog lists audit entries.
+// AuditLog lists audit entries and records the console's own: sign-ins,
+// failed sign-ins and cleared lockouts.
 type AuditLog interface {
 	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error)
+	AppendAudit(ctx context.Context, e store.AuditEntry) error
 }
 
 // Deps are the console's dependencies. *store.Store satisfies Sessions,
@@ -89,9 +94,33 @@ type Options struct {
 	// Sample is the interval at which counters are sampled and rates
 	// computed; 0 means one second.
 	Sample time.Duration
+	// SessionCheck is how often open websockets are checked against their
+	// sessions, to close those whose session ended outside this console
+	// (another process, expiry); 0 means 5 seconds. Changes made through
+	// the console close them at once.
+	SessionCheck time.Duration
 	// ClientBuffer is the number of messages queued per websocket client
 	// before the client is dropped as too slow; 0 means 64.
 	ClientBuffer int
+	// MetricsToken, when set, is the bearer token /metrics requires
+	// ("Authorization: Bearer TOKEN"); Prometheus sends it with
+	// authorization: {credentials: TOKEN} in its scrape config.
+	MetricsToken string
+	// MetricsHosts, when set, are the only Host names (without port) on
+	// which /metrics answers, e.g. "localhost" and "127.0.0.1".
+	MetricsHosts []string
+	// LoginHashers is how many sign-ins may check a password at once; a
+	// sign-in that finds them all busy is refused with 429. 0 means half
+	// of GOMAXPROCS, at least one.
+	LoginHashers int
+	// LoginCPUShare is the share of one CPU that password checks may use
+	// over time (argon2id is expensive by design; a flood of sign-ins from
+	// many addresses must leave the CPU to the proxy). Sign-ins beyond it
+	// are refused with 429, except from addresses that signed in within
+	// the last day. 0 means 0.02 (a check takes some 35ms of one CPU, and
+	// its 19 MiB of memory traffic slows the other CPUs too); a negative
+	// value means no limit.
+	LoginCPUShare float64
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -106,8 +135,17 @@ func (o Options) withDefaults() Options {
 	if o.Sample <= 0 {
 		o.Sample = time.Second
 	}
+	if o.SessionCheck <= 0 {
+		o.SessionCheck = 5 * time.Second
+	}
 	if o.ClientBuffer <= 0 {
 		o.ClientBuffer = 64
+	}
+	if o.LoginHashers <= 0 {
+		o.LoginHashers = max(runtime.GOMAXPROCS(0)/2, 1)
+	}
+	if o.LoginCPUShare == 0 {
+		o.LoginCPUShare = 0.02
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -119,17 +157,19 @@ func (o Options) withDefaults() Options {
 // updates, rates and "maintenance when idle". A Server is safe for
 // concurrent use.
 type Server struct {
-	log     *slog.Logger
-	deps    Deps
-	opts    Options
-	hub     *Hub
-	stats   *sampler
-	drains  *drainWatches
-	ipLim   *attemptLimiter
-	userLim *attemptLimiter
-	metrics *prometheus.Registry
-	cop     *http.CrossOriginProtection
-	router  http.Handler
+	log    *slog.Logger
+	deps   Deps
+	opts   Options
+	hub    *Hub
+	stats  *sampler
+	drains *drainWatches
+	gate   *loginGate
+	// busyPage is the sign-in page saying the hashing slots or budget are
+	// taken, rendered once: the common answer to a flood.
+	busyPage []byte
+	metrics  *prometheus.Registry
+	cop      *http.CrossOriginProtection
+	router   http.Handler
 }
 
 // NewServer builds the console. Every field of deps must be set.
@@ -137,19 +177,18 @@ func NewServer(log *slog.Logger, deps Deps, opts Options) *Server {
 	opts = opts.withDefaults()
 	log = log.With("component", "web")
 	s := &Server{
-		log:     log,
-		deps:    deps,
-		opts:    opts,
-		stats:   newSampler(),
-		drains:  newDrainWatches(),
-		ipLim:   newAttemptLimiter(20, 10*time.Minute, 10000),
-		userLim: newAttemptLimiter(8, 15*time.Minute, 10000),
+		log:    log,
+		deps:   deps,
+		opts:   opts,
+		stats:  newSampler(),
+		drains: newDrainWatches(),
+		gate:   newLoginGate(opts.LoginHashers, opts.LoginCPUShare),
 	}
 	s.hub = newHub(log.With("component", "hub"), deps.Balancer, s.stats, opts,
 		func(snap *balancer.Snapshot, now time.Time, prev model, sample bool) model {
 			return s.buildModel(snap, viewer{perms: templates.Perms{Admin: true, Operator: true, Sensitive: true}, now: now}, prev, sample)
 		},
-		s.afterSample, s.sameOrigin)
+		s.afterSample, s.sameOrigin, s.sessionLive)
 	s.metrics = newMetricsRegistry(log, deps.Balancer)
 	s.cop = http.NewCrossOriginProtection()
 	for _, o := range opts.TrustedOrigins {
@@ -158,6 +197,12 @@ func NewServer(log *slog.Logger, deps Deps, opts Options) *Server {
 		}
 	}
 	s.cop.SetDenyHandler(http.HandlerFunc(s.denyCrossOrigin))
+	var busy bytes.Buffer
+	page := templates.Page{Title: "Sign in", Socat: opts.Socat}
+	if err := templates.LoginView(page, templates.LoginPage{Next: "/", Error: refusedBusy.message(0)}).Render(context.Background(), &busy); err != nil {
+		log.Error("render the busy sign-in page", "error", err)
+	}
+	s.busyPage = busy.Bytes()
 	s.router = s.routes()
 	return s
 }
@@ -172,6 +217,30 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // connection (http.Server.Shutdown does not close hijacked connections).
 func (s *Server) Run(ctx context.Context) error {
 	return s.hub.Run(ctx)
+}
+
+// sessionLive reports whether o's session still exists for its user; a
+// failed check keeps the connection (the next check tries again).
+func (s *Server) sessionLive(ctx context.Context, o sessionOwner) bool {
+	if o.session == "" {
+		return true
+	}
+	u, err := s.deps.Sessions.SessionUser(ctx, o.session)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			s.log.Warn("check websocket session", "user", o.user, "error", err)
+			return true
+		}
+		return false
+	}
+	return u.Name == o.user
+}
+
+// endUserSessions closes the open websockets of the named user (stored or
+// canonical name); the store ends the sessions themselves.
+func (s *Server) endUserSessions(name, reason string) {
+	canon, _ := store.CanonicalUserName(name)
+	s.hub.endSessions(func(o sessionOwner) bool { return o.user == name || o.user == canon }, reason)
 }
 
 // Hub returns the server's websocket hub.

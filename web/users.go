@@ -2,7 +2,9 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -15,7 +17,12 @@ import (
 func userError(err error) (string, bool) {
 	for _, e := range []error{store.ErrExists, store.ErrLastAdmin, store.ErrInvalidRole, store.ErrInvalidName, store.ErrWeakPassword, store.ErrNotFound} {
 		if errors.Is(err, e) {
-			msg := e.Error()
+			// The sentinel and the detail wrapped after it, without the
+			// "set password of user ..." context before it.
+			msg := err.Error()
+			if i := strings.Index(msg, e.Error()); i >= 0 {
+				msg = msg[i:]
+			}
 			if e == store.ErrNotFound {
 				msg = "no such user"
 			}
@@ -34,6 +41,13 @@ func (s *Server) usersPage(w http.ResponseWriter, r *http.Request, status int, u
 	for _, u := range users {
 		up.Users = append(up.Users, templates.UserRow{Name: u.Name, Role: u.Role, Created: u.CreatedAt.Local().Format("2006-01-02 15:04")})
 	}
+	for _, l := range s.gate.lockouts(s.opts.Now()) {
+		up.Lockouts = append(up.Lockouts, templates.LockoutRow{User: l.User, Source: l.Source,
+			Failures: strconv.Itoa(l.Failures), Until: l.Until.Local().Format("2006-01-02 15:04:05")})
+	}
+	up.LockoutPolicy = fmt.Sprintf("A user name is locked out only from the address that failed to sign in with it: after %d failures, "+
+		"for %v, doubling with each further failure up to %v. An address is locked out after %d failed sign-ins in %v.",
+		backoffFree, backoffBase, backoffMax, sourceLimit, sourceWindow)
 	return s.render(w, r, status, templates.UsersView(s.page(w, r, "Users", "users"), up))
 }
 
@@ -82,7 +96,11 @@ func (s *Server) handleUserRole() http.HandlerFunc {
 			return s.usersPage(w, r, http.StatusUnprocessableEntity, templates.UsersPage{Error: "Role must be viewer, operator or admin."})
 		}
 		return s.userChange(w, r, templates.UsersPage{}, "User "+name+" is now "+role+".", func() error {
-			return s.deps.Users.SetUserRole(r.Context(), name, role)
+			if err := s.deps.Users.SetUserRole(r.Context(), name, role); err != nil {
+				return err
+			}
+			s.endUserSessions(name, "role changed")
+			return nil
 		})
 	})
 }
@@ -91,19 +109,50 @@ func (s *Server) handleUserPassword() http.HandlerFunc {
 	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		name := chi.URLParam(r, "name")
 		return s.userChange(w, r, templates.UsersPage{}, "Password of "+name+" reset.", func() error {
-			return s.deps.Users.SetUserPassword(r.Context(), name, r.PostFormValue("password"))
+			if err := s.deps.Users.SetUserPassword(r.Context(), name, r.PostFormValue("password")); err != nil {
+				return err
+			}
+			s.endUserSessions(name, "password changed")
+			return nil
 		})
+	})
+}
+
+// handleLockoutClear lifts a sign-in lockout: of a user name from an
+// address, or of a whole address when no user is given.
+func (s *Server) handleLockoutClear() http.HandlerFunc {
+	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		user, source := strings.TrimSpace(r.PostFormValue("user")), strings.TrimSpace(r.PostFormValue("source"))
+		if source == "" {
+			return s.usersPage(w, r, http.StatusUnprocessableEntity, templates.UsersPage{Error: "Say which address to clear."})
+		}
+		what, command := "address "+source, "clear login lockout of an address"
+		if user != "" {
+			what, command = "user "+user+" from "+source, "clear login lockout of "+user
+		}
+		if !s.gate.clear(user, source) {
+			return s.usersPage(w, r, http.StatusUnprocessableEntity, templates.UsersPage{Error: "No lockout of " + what + "."})
+		}
+		s.log.Info("login lockout cleared", "by", mustUser(r).Name, "user", user, "source", source)
+		s.audit(r, store.AuditEntry{Actor: mustUser(r).Name, Command: command, Detail: "from " + source})
+		s.setFlash(w, r, templates.Flash{OK: true, Message: "Lockout of " + what + " cleared."})
+		http.Redirect(w, r, "/users", http.StatusSeeOther)
+		return nil
 	})
 }
 
 func (s *Server) handleUserDelete() http.HandlerFunc {
 	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		name := chi.URLParam(r, "name")
-		if name == mustUser(r).Name {
+		if canon, _ := store.CanonicalUserName(name); name == mustUser(r).Name || canon == mustUser(r).Name {
 			return s.usersPage(w, r, http.StatusUnprocessableEntity, templates.UsersPage{Error: "You cannot delete yourself."})
 		}
 		return s.userChange(w, r, templates.UsersPage{}, "User "+name+" deleted.", func() error {
-			return s.deps.Users.DeleteUser(r.Context(), name)
+			if err := s.deps.Users.DeleteUser(r.Context(), name); err != nil {
+				return err
+			}
+			s.endUserSessions(name, "user deleted")
+			return nil
 		})
 	})
 }
