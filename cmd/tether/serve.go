@@ -39,6 +39,12 @@ type serveConfig struct {
 	logLevel    string
 	// auditRetention is how long audit entries are kept; 0 keeps them all.
 	auditRetention time.Duration
+	// secureCookies marks the console's session cookie Secure.
+	secureCookies bool
+	// metricsToken is the bearer token /metrics requires ("" for none).
+	metricsToken string
+	// metricsHosts are the only Host names /metrics answers on.
+	metricsHosts string
 }
 
 func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {
@@ -52,6 +58,9 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	fs.BoolVar(&c.demoTraffic, "demo-traffic", false, "send a trickle of client traffic through the demo frontend so the console moves")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&c.auditRetention, "audit-retention", 0, "delete audit entries older than this (e.g. 2160h for 90 days); 0 keeps them all")
+	fs.BoolVar(&c.secureCookies, "console-secure-cookies", getenv("TETHER_CONSOLE_SECURE_COOKIES") != "", "mark the console's session cookie Secure, for a console behind a TLS terminator (env TETHER_CONSOLE_SECURE_COOKIES)")
+	fs.StringVar(&c.metricsToken, "metrics-token", getenv("TETHER_METRICS_TOKEN"), "bearer token that /metrics requires; empty for none (env TETHER_METRICS_TOKEN)")
+	fs.StringVar(&c.metricsHosts, "metrics-hosts", "", "comma-separated host names /metrics answers on (e.g. localhost,127.0.0.1); empty for any")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -250,8 +259,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	errc := make(chan error, 16)
 	binds.apply(frontends)
 	if consoleLn != nil {
-		console := web.NewServer(log, web.Deps{Balancer: bal, Runtime: dispatcher, Sessions: st, Users: st, Audit: st}, web.Options{Socat: socatAddress(sockets)})
-		srv := &http.Server{Handler: console, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+		console := web.NewServer(log, web.Deps{Balancer: bal, Runtime: dispatcher, Sessions: st, Users: st, Audit: st}, web.Options{
+			Socat: socatAddress(sockets), SecureCookies: sc.secureCookies,
+			MetricsToken: sc.metricsToken, MetricsHosts: splitList(sc.metricsHosts),
+		})
+		srv := &http.Server{Handler: console, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ReadTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 		servers = append(servers, srv)
 		go func() { errc <- srv.Serve(consoleLn) }()
 		fmt.Fprintf(stdout, "Tether console: http://%s/\n", consoleLn.Addr())
@@ -493,4 +505,15 @@ func pruneAudit(ctx context.Context, st *store.Store, keep time.Duration, log *s
 		case <-tick.C:
 		}
 	}
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
