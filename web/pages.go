@@ -120,6 +120,8 @@ func (s *Server) handleAudit() http.HandlerFunc {
 			if !sensitive {
 				// Sources are addresses: of sign-ins, socket clients.
 				e.Source = ""
+				e.Command, e.Result, e.Detail = redactForViewer(e.Command), redactForViewer(e.Result), redactForViewer(e.Detail)
+				e.Before, e.After = redactForViewer(e.Before), redactForViewer(e.After)
 				if strings.HasPrefix(e.Command, "clear login lockout") {
 					e.Detail = ""
 				}
