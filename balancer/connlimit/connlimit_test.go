@@ -1,7 +1,6 @@
 package connlimit
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"net"
@@ -12,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"tether/balancer/e2etest"
 )
 
 // scriptedListener returns the queued errors first, then connections from
@@ -70,24 +71,6 @@ func pipeConn(t *testing.T) net.Conn {
 
 func acceptErr(errno syscall.Errno) error {
 	return &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", errno)}
-}
-
-// logBuffer is a slog handler target safe for concurrent writes.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 type acceptResult struct {
@@ -250,7 +233,7 @@ func TestSharedLimits(t *testing.T) {
 // TestTemporaryErrorsKeepAccepting: EMFILE and friends never end the
 // loop; a burst is logged once when it starts and once when it ends.
 func TestTemporaryErrorsKeepAccepting(t *testing.T) {
-	var logs logBuffer
+	var logs e2etest.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	inner := newScripted(acceptErr(syscall.EMFILE), acceptErr(syscall.EMFILE), acceptErr(syscall.ENFILE), acceptErr(syscall.ECONNABORTED), acceptErr(syscall.ENOBUFS))
 	want := pipeConn(t)
@@ -381,7 +364,7 @@ func TestNilLimit(t *testing.T) {
 // TestAcceptLogRateLimited: bursts that come and go quickly produce one
 // warning a second, not one per burst, and no failure goes uncounted.
 func TestAcceptLogRateLimited(t *testing.T) {
-	var logs logBuffer
+	var logs e2etest.Buffer
 	a := NewAcceptLog(slog.New(slog.NewTextHandler(&logs, nil)), "addr", "x")
 	a.Succeeded() // outside a burst: nothing
 	for range 50 {

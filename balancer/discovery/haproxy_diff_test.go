@@ -1,7 +1,6 @@
 package discovery
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -12,7 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -59,23 +57,6 @@ func haproxySlots(state, backend string) map[string]string {
 	return out
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startHAProxy runs haproxy on a config and returns its stats socket.
 func startHAProxy(t *testing.T, bin, config string) string {
 	t.Helper()
@@ -83,7 +64,7 @@ func startHAProxy(t *testing.T, bin, config string) string {
 	sock := filepath.Join(dir, "sock")
 	cfgPath := filepath.Join(dir, "haproxy.cfg")
 	writeFile(t, cfgPath, strings.ReplaceAll(config, "SOCKET", sock))
-	var out lockedBuffer
+	var out e2etest.Buffer
 	cmd := exec.Command(bin, "-f", cfgPath, "-db")
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

@@ -4,9 +4,11 @@
 package e2etest
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -33,4 +35,25 @@ func RequireProgram(t testing.TB, name string) string {
 	}
 	t.Skipf("%s is not installed; install it (Debian: apt-get install %s) to run this test", name, name)
 	return ""
+}
+
+// Buffer collects the output of a process or logger that writes while a
+// test reads it. It is safe for concurrent use.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p.
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// String returns everything written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

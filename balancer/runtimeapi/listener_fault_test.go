@@ -1,7 +1,6 @@
 package runtimeapi
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"tether/balancer"
+
+	"tether/balancer/e2etest"
 )
 
 // failingListener returns the queued errors from Accept before accepting
@@ -36,23 +37,6 @@ func (f *failingListener) Accept() (net.Conn, error) {
 	return f.Listener.Accept()
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestAcceptErrorsKeepSocket: descriptor exhaustion (EMFILE, ENFILE) and
 // even an unexpected accept error never stop the stats socket nor remove
 // its file; the socket answers once accepting works again, and the burst
@@ -61,7 +45,7 @@ func TestAcceptErrorsKeepSocket(t *testing.T) {
 	accErr := func(errno syscall.Errno) error {
 		return &net.OpError{Op: "accept", Net: "unix", Err: os.NewSyscallError("accept4", errno)}
 	}
-	var logs syncBuffer
+	var logs e2etest.Buffer
 	b, _ := newTestBalancer(t, testCfg)
 	d := NewDispatcher(b, DispatcherOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	path := filepath.Join(t.TempDir(), "s.sock")

@@ -24,24 +24,6 @@ import (
 	"tether/balancer/runtimeapi"
 )
 
-// syncBuffer collects a child process's output for concurrent reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestFloodUnderFDLimit runs the real binary with 256 file descriptors and
 // floods its frontend with more clients than the descriptors allow: first
 // idle connections, then requests held open by a slow origin, so that each
@@ -56,10 +38,7 @@ func TestFloodUnderFDLimit(t *testing.T) {
 	}
 	const fdLimit, flood, held = 256, 400, 200
 	prlimit := e2etest.RequireProgram(t, "prlimit")
-	bin := filepath.Join(t.TempDir(), "tether")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := tetherBinary(t)
 	var (
 		inflight, maxInflight atomic.Int64
 		release               = make(chan struct{})
@@ -86,7 +65,7 @@ func TestFloodUnderFDLimit(t *testing.T) {
 	if err := os.WriteFile(f.cfg, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs e2etest.Buffer
 	cmd := exec.Command(prlimit, fmt.Sprintf("--nofile=%d:%d", fdLimit, fdLimit), bin, "serve", "-f", f.cfg, "-db", f.db, "-console", "")
 	cmd.Stdout, cmd.Stderr = io.Discard, &logs
 	if err := cmd.Start(); err != nil {

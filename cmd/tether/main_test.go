@@ -243,10 +243,7 @@ func TestCrashKeepsAcknowledgedChanges(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test skipped in -short mode")
 	}
-	bin := filepath.Join(t.TempDir(), "tether")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := tetherBinary(t)
 	const clients = 3
 	f := newFixture(t, clients)
 	rounds := 12

@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/http"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"tether/store"
+
+	"tether/balancer/e2etest"
 )
 
 func TestUserCommandRecoversTheAdmin(t *testing.T) {
@@ -20,7 +23,7 @@ func TestUserCommandRecoversTheAdmin(t *testing.T) {
 	// A first start creates "admin" with a random password, printed once.
 	serveCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	var out lockedBuffer
+	var out e2etest.Buffer
 	sock := filepath.Join(dir, "t.sock")
 	go func() {
 		done <- run(serveCtx, []string{"serve", "-db", db, "-console", "127.0.0.1:0", "-socket", sock}, noEnv, nil, &out, io.Discard)
@@ -46,8 +49,19 @@ func TestUserCommandRecoversTheAdmin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if _, err := st.Authenticate(ctx, "admin", "a new passphrase 42"); err != nil {
-		t.Errorf("sign-in with the new password: %v", err)
+	// The running console accepts the new password.
+	console := regexp.MustCompile(`Tether console: (http://\S+)/`).FindStringSubmatch(out.String())
+	if console == nil {
+		t.Fatalf("no console address in:\n%s", out.String())
+	}
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	login, err := c.PostForm(console[1]+"/login", url.Values{"name": {"admin"}, "password": {"a new passphrase 42"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	login.Body.Close()
+	if login.StatusCode != http.StatusSeeOther || len(login.Cookies()) == 0 {
+		t.Errorf("console sign-in with the new password: status %d", login.StatusCode)
 	}
 	// The last admin cannot be removed or demoted, even from the command line.
 	if err := run(ctx, []string{"user", "-db", db, "role", "admin", "viewer"}, noEnv, nil, io.Discard, io.Discard); err == nil {
@@ -74,7 +88,7 @@ func TestAdminPasswordEnvIgnoredIsSaid(t *testing.T) {
 		return ""
 	}
 	start := func() string {
-		var out lockedBuffer
+		var out e2etest.Buffer
 		ctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() {
@@ -94,22 +108,4 @@ func TestAdminPasswordEnvIgnoredIsSaid(t *testing.T) {
 	if out := start(); !strings.Contains(out, "TETHER_ADMIN_PASSWORD ignored") {
 		t.Errorf("second start does not say the variable was ignored:\n%s", out)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
