@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"tether/balancer/e2etest"
 	"tether/store"
 )
 
@@ -144,5 +146,43 @@ func TestImportStrictFailsOnWarnings(t *testing.T) {
 	}
 	if _, err := runCmd(t, "import", "-f", f.cfg, "-db", f.db); err != nil {
 		t.Errorf("the same import without -strict: %v", err)
+	}
+}
+
+// TestRestartWithEditedFileSaysWhatItReplaced: a file edited while Tether
+// was stopped is imported at the next start, which prints every change,
+// runtime changes the file overrides included.
+func TestRestartWithEditedFileSaysWhatItReplaced(t *testing.T) {
+	f := newFixture(t, 2)
+	stop := f.serve(t)
+	exec1(t, f.sock, "set server be/s2 weight 40")
+	stop()
+
+	cfg, _ := os.ReadFile(f.cfg)
+	edited := strings.Replace(string(cfg), "dynamic-cookie-key k1", "dynamic-cookie-key k2", 1)
+	i := strings.Index(edited, "    server s2 ")
+	line := edited[i : i+strings.Index(edited[i:], "\n")]
+	edited = strings.Replace(edited, line, line+" weight 3", 1)
+	os.WriteFile(f.cfg, []byte(edited), 0o600)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var out e2etest.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "-f", f.cfg, "-db", f.db, "-console", ""}, noEnv, nil, io.Discard, &out)
+	}()
+	waitSocket(t, f.sock, done)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"changed since its last import: ~ backend be dynamic-cookie-key",
+		"changed since its last import: ~ server be/s2",
+		"changed since its last import: ! server be/s2: runtime weight 40 replaced by the file",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("start output lacks %q:\n%s", want, out.String())
+		}
 	}
 }
