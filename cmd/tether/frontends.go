@@ -213,30 +213,22 @@ func (fb *frontendBinds) retire(srv *frontdoor.Server, q *handoff) {
 const drainTimeout = 10 * time.Second
 
 // acceptLoop accepts connections on b's socket and hands each to the
-// current server, until the socket is closed.
+// current server, until the socket is closed. The socket is a
+// connlimit.Listener, which waits out maxconn and retries temporary accept
+// errors itself: any error it returns ends the loop.
 func (fb *frontendBinds) acceptLoop(b *bind) {
 	defer b.loop.Done()
-	var backoff time.Duration
 	for {
 		c, err := b.ln.Accept()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Temporary() { // EMFILE, ENFILE, ECONNABORTED
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				fb.log.Warn("accept failed; retrying", "frontend", b.key.frontend, "addr", b.key.addr, "error", err, "in", backoff)
-				time.Sleep(backoff)
-				continue
-			}
-			select {
-			case fb.errc <- fmt.Errorf("frontend %q: accept on %s: %w", b.key.frontend, b.key.addr, err):
-			default:
+			if !errors.Is(err, net.ErrClosed) {
+				select {
+				case fb.errc <- fmt.Errorf("frontend %q: accept on %s: %w", b.key.frontend, b.key.addr, err):
+				default:
+				}
 			}
 			return
 		}
-		backoff = 0
 		for {
 			q := b.target.Load()
 			if q.offer(c) {
@@ -317,15 +309,6 @@ func (h *handoff) offer(c net.Conn) bool {
 	case h.conns <- c:
 		return true
 	case <-h.done:
-		return false
-	}
-}
-
-func (h *handoff) closed() bool {
-	select {
-	case <-h.done:
-		return true
-	default:
 		return false
 	}
 }
