@@ -303,6 +303,22 @@ func cmdSetServer(c *call) {
 		c.applyReport(balancer.SetCheckPort{ServerRef: r, Port: int(p)})
 	case "addr":
 		c.setAddr(sv, r)
+	case "agent", "agent-send":
+		// Tether runs no agent checks: HAProxy's reply for a server
+		// without one.
+		c.err("agent checks are not enabled on this server.\n")
+	case "agent-addr", "agent-port":
+		if c.arg(4) == "" {
+			if c.arg(3) == "agent-addr" {
+				c.err("set server <b>/<s> agent-addr requires an address and optionally a port.\n")
+			} else {
+				c.err("set server <b>/<s> agent-port requires a port.\n")
+			}
+			return
+		}
+		// srv_update_agent_addr_port's warning, without a final newline.
+		c.msg(sevWarning, "agent checks are not enabled on this server")
+		c.failed = "agent checks are not enabled on this server"
 	default:
 		c.err("usage: set server <backend>/<server> addr | agent | agent-addr | agent-port | agent-send | check-addr | check-port | fqdn | health | ssl | state | weight\n")
 	}
