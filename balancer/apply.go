@@ -308,16 +308,20 @@ func (s *serverRT) apply(c Change, be *backendRT, now time.Time) error {
 			s.health = 0
 		}
 		s.live.noteOp(s.op, now)
+		if cr := s.live.check.Load(); cr != nil {
+			// Like HAProxy, keep the last check's status and move its
+			// health counter; a running checker continues from it.
+			next := *cr
+			next.Health = s.health
+			s.live.check.Store(&next)
+		}
 	case SetCheckEnabled:
 		if c.Enabled && !s.cfg.Check {
 			return ErrCheckNotConfigured
 		}
+		// The server keeps its state: HAProxy 2.6 leaves a DOWN server
+		// DOWN when its checks are disabled, until "set server health".
 		s.checkEnabled = c.Enabled
-		if !c.Enabled {
-			// An unchecked server is considered up.
-			s.op = OpRunning
-			s.live.noteOp(s.op, now)
-		}
 	case SetCheckPort:
 		if c.Port <= 0 || c.Port > 65535 {
 			return fmt.Errorf("%w: port %d", ErrInvalid, c.Port)

@@ -127,6 +127,10 @@ func (b *Balancer) checkLoop(ctx context.Context, ref ServerRef, l *serverLive) 
 		if s == nil || s.live != l || !s.checkEnabled {
 			return
 		}
+		if cr := l.check.Load(); cr != nil {
+			// "set server health" may have moved the counter.
+			health = cr.Health
+		}
 		be := b.tab.Load().lookupBackend(ref.Backend)
 		res := runCheck(ctx, be, s)
 		if ctx.Err() != nil {

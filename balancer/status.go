@@ -111,9 +111,6 @@ func (s *serverRT) status(now time.Time, collision string) ServerStatus {
 			st.Check.Status = "INI"
 		}
 	}
-	if !s.checkEnabled {
-		st.Check.Status = ""
-	}
 	if s.inMaint() {
 		// HAProxy stops a server in maintenance and zeroes its health.
 		st.Op, st.Check.Health = OpStopped, 0

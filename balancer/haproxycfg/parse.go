@@ -766,6 +766,9 @@ func (p *parser) parseResolvers(args []string) {
 		case hp.Host == "":
 			p.errorf("'nameserver %s' : missing address in '%s'", name, addr)
 			return
+		case badNumericHost(hp.Host):
+			p.errorf("'nameserver %s' : invalid address: '%s' in '%s'", name, hp.Host, addr)
+			return
 		}
 		ns.Address = joinHostPort(hp.Host, hp.Port)
 		p.nsLines[name] = p.line

@@ -223,6 +223,10 @@ func (p *parser) addBinds(px *proxy, list string) bool {
 			p.errorf("'bind %s' : missing port number.", a)
 			return false
 		}
+		if badNumericHost(hp.Host) {
+			p.errorf("'bind' : invalid address: '%s' in '%s'", hp.Host, a)
+			return false
+		}
 		host := hp.Host
 		if host == "" && hp.Family == "ipv6" {
 			host = "::"
@@ -494,6 +498,10 @@ func (p *parser) parseHTTPCheck(px *proxy, args []string) {
 		if arg(args, 2) == "status" {
 			if arg(args, 3) == "" {
 				p.errorf("'http-check expect status' expects a status code.")
+				return
+			}
+			if i := strings.IndexFunc(args[3], func(r rune) bool { return (r < '0' || r > '9') && r != ',' && r != '-' }); i >= 0 {
+				p.errorf("'http-check expect' : invalid character '%c' in the list of status codes.", []rune(args[3][i:])[0])
 				return
 			}
 			if n, ok := parseUint(args[3], 999); ok && n >= 100 {

@@ -236,3 +236,30 @@ func atoi32(s string) int {
 	}
 	return int(int32(v))
 }
+
+// badNumericHost reports whether host is written in digits and dots only
+// but is no IPv4 address in any of the forms getaddrinfo accepts (a.b.c.d,
+// a.b.c, a.b, a; octal with a leading 0): HAProxy fails to resolve such a host and rejects the
+// line, where a real host name would be looked up.
+func badNumericHost(host string) bool {
+	if host == "" || strings.Trim(host, "0123456789.") != "" {
+		return false
+	}
+	parts := strings.Split(host, ".")
+	if len(parts) > 4 {
+		return true
+	}
+	for i, part := range parts {
+		limit := uint64(255)
+		if i == len(parts)-1 {
+			// The last part fills the remaining bytes.
+			limit = 1<<(8*(5-len(parts))) - 1
+		}
+		// Base 0: a leading 0 makes the part octal, as for inet_aton.
+		n, err := strconv.ParseUint(part, 0, 64)
+		if part == "" || err != nil || n > limit {
+			return true
+		}
+	}
+	return false
+}

@@ -26,6 +26,8 @@ func commandTable() []*command {
 		{words: []string{"quit"}, run: func(c *call) { c.s.quit = true }},
 		{words: []string{"operator"}, usage: "operator", desc: "lower the level of the current CLI session to operator", run: cmdLowerLevel(balancer.LevelOperator)},
 		{words: []string{"user"}, usage: "user", desc: "lower the level of the current CLI session to user", run: cmdLowerLevel(balancer.LevelUser)},
+		{words: []string{"expert-mode"}, run: admin(cmdMode("expert-mode", func(s *session) *bool { return &s.expert }))},
+		{words: []string{"experimental-mode"}, run: admin(cmdMode("experimental-mode", func(s *session) *bool { return &s.experimental }))},
 		{words: []string{"show", "cli", "level"}, usage: "show cli level", desc: "display the level of the current CLI session", run: func(c *call) { c.msg(sevInfo, c.s.level.String()+"\n") }},
 		{words: []string{"set", "severity-output"}, usage: "set severity-output [none|number|string]", desc: "set presence of severity level in feedback information", run: cmdSetSeverity},
 		{words: []string{"set", "timeout"}, usage: "set timeout [cli] <delay>", desc: "change a timeout setting", run: cmdSetTimeout},
@@ -77,6 +79,24 @@ func cmdLowerLevel(l balancer.Level) func(c *call) {
 		if c.hasLevel(l) {
 			c.s.level = l
 		}
+	}
+}
+
+// cmdMode implements HAProxy 2.6's "expert-mode [on|off]" and
+// "experimental-mode [on|off]": without an argument it reports the
+// switch; "on" sets it and any other argument clears it.
+func cmdMode(name string, flag func(s *session) *bool) func(c *call) {
+	return func(c *call) {
+		f := flag(c.s)
+		if c.arg(1) == "" {
+			state := "OFF"
+			if *f {
+				state = "ON"
+			}
+			c.msg(sevInfo, name+" is "+state+"\n")
+			return
+		}
+		*f = c.arg(1) == "on"
 	}
 }
 
@@ -303,6 +323,22 @@ func cmdSetServer(c *call) {
 		c.applyReport(balancer.SetCheckPort{ServerRef: r, Port: int(p)})
 	case "addr":
 		c.setAddr(sv, r)
+	case "agent", "agent-send":
+		// Tether runs no agent checks: HAProxy's reply for a server
+		// without one.
+		c.err("agent checks are not enabled on this server.\n")
+	case "agent-addr", "agent-port":
+		if c.arg(4) == "" {
+			if c.arg(3) == "agent-addr" {
+				c.err("set server <b>/<s> agent-addr requires an address and optionally a port.\n")
+			} else {
+				c.err("set server <b>/<s> agent-port requires a port.\n")
+			}
+			return
+		}
+		// srv_update_agent_addr_port's warning, without a final newline.
+		c.msg(sevWarning, "agent checks are not enabled on this server")
+		c.failed = "agent checks are not enabled on this server"
 	default:
 		c.err("usage: set server <backend>/<server> addr | agent | agent-addr | agent-port | agent-send | check-addr | check-port | fqdn | health | ssl | state | weight\n")
 	}

@@ -54,8 +54,8 @@ func loadDiffScript(t *testing.T) []diffStep {
 		st := diffStep{line: n, level: level}
 		if i := strings.LastIndex(rest, " ## "); i >= 0 {
 			st.mask = strings.TrimSpace(rest[i+4:])
-			if m, ok := strings.CutSuffix(st.mask, " known"); ok {
-				st.mask, st.known = m, true
+			if m, ok := strings.CutSuffix(" "+st.mask, " known"); ok {
+				st.mask, st.known = strings.TrimSpace(m), true
 			}
 			rest = rest[:i]
 		}

@@ -102,6 +102,11 @@ type session struct {
 	severity int
 	prompt   bool
 	quit     bool
+	// expert and experimental are HAProxy's expert-mode and
+	// experimental-mode switches. Tether has no command that needs
+	// them; they are kept so that scripts enabling them work and can
+	// read them back.
+	expert, experimental bool
 	// timeout is the idle timeout; set timeout cli changes it.
 	timeout time.Duration
 	origin  balancer.Origin

@@ -220,3 +220,16 @@ func TestSetAndShowCookie(t *testing.T) {
 		}
 	}
 }
+
+// TestAddServerWithCookie checks the documented difference from HAProxy
+// 2.6: "add server ... cookie V" is accepted and the server gets V.
+func TestAddServerWithCookie(t *testing.T) {
+	b, _ := newTestBalancer(t, "defaults\n    mode http\nbackend be\n    cookie SRV insert\n    server s1 127.0.0.1:18081 cookie one\n")
+	d := NewDispatcher(b, DispatcherOptions{})
+	if got := adminExec(d, "add server be/ck 127.0.0.1:18082 cookie v"); got != "New server registered.\n\n" {
+		t.Fatalf("add server replied %q", got)
+	}
+	if got := b.Snapshot().Backend("be").Server("ck").Cookie; got != "v" {
+		t.Fatalf("added server's cookie = %q, want %q", got, "v")
+	}
+}

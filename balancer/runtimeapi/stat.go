@@ -388,7 +388,10 @@ func serverRow(be *balancer.BackendStatus, sv *balancer.ServerStatus, legends bo
 	}
 	r.zero(58, 59, 60, 61)
 	if legends {
-		r.set(73, hostPort(sv.Config.Address, sv.Config.Port))
+		if sv.Config.Address != "" {
+			// HAProxy leaves the address empty until a host name resolves.
+			r.set(73, hostPort(sv.Config.Address, sv.Config.Port))
+		}
 		if sv.Cookie != "" {
 			r.set(74, sv.Cookie)
 		}
@@ -741,12 +744,12 @@ func (d *Dispatcher) infoFields() []infoField {
 // serverState is one line of show servers state (format version 1).
 func serverStateLine(be *balancer.BackendStatus, sv *balancer.ServerStatus, now time.Time) string {
 	addr := sv.Config.Address
-	fqdn := "-"
 	if !isIP(addr) {
-		if addr != "" {
-			fqdn = addr
-		}
 		addr = "-"
+	}
+	fqdn := sv.FQDN
+	if fqdn == "" {
+		fqdn = "-"
 	}
 	status, result := checkStatusCodes(sv)
 	var chkState int

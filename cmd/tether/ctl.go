@@ -78,6 +78,9 @@ func ctlExec(ctx context.Context, client *runtimeapi.Client, line string, stdout
 	// The first command's reply is the empty line of a silent success.
 	reply = strings.TrimPrefix(reply, "\n")
 	text, failed := runtimeapi.SplitSeverity(reply)
+	// HAProxy and Tether list their commands at severity "info" after a
+	// command they do not know; for a script that is still a failure.
+	failed = failed || unknownCommand(reply)
 	if _, werr := io.WriteString(stdout, text); werr != nil && err == nil {
 		err = werr
 	}
@@ -88,6 +91,13 @@ func ctlExec(ctx context.Context, client *runtimeapi.Client, line string, stdout
 		return errCtlCommandFailed
 	}
 	return nil
+}
+
+// unknownCommand reports whether a reply numbered by "set severity-output
+// number" holds the usage screen of an unknown command.
+func unknownCommand(reply string) bool {
+	const msg = "[6]: Unknown command"
+	return strings.HasPrefix(reply, msg) || strings.Contains(reply, "\n"+msg)
 }
 
 // ctlInteractive reads command lines until EOF, "quit" or "exit". It shows
