@@ -12,7 +12,10 @@ package compat
 //	body on 204                           204, conn usable, origin [GET], canaries ok
 //	body on 304                           304, conn usable, origin [GET], canaries ok
 //	Content-Length smaller than the body  200, conn usable, origin [GET], canaries ok
-//	unsolicited second response           200, conn usable, origin [GET], canaries ok
+//	(an unsolicited second response sent with the first is the case above;
+//	sent a moment later, it races the client's next request for the server
+//	connection in HAProxy and Tether alike: either may hand it to that
+//	request, so it is not a case here)
 //	bytes while idle                      200, conn usable, origin [GET]; the upstream
 //	                                      connection that got them is closed, canaries ok
 //	chunked body cut off                  200 truncated (the client sees the cut), canaries ok
@@ -152,11 +155,6 @@ var hostileOriginCases = []hostileOriginCase{
 	{name: "body on 204", script: writeAndKeep("HTTP/1.1 204 No Content\r\n\r\n" + poisonResponse)},
 	{name: "body on 304", script: writeAndKeep("HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n\r\n" + poisonResponse)},
 	{name: "Content-Length smaller than the body", script: writeAndKeep("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello" + poisonResponse)},
-	{name: "unsolicited second response", script: func(c *originConn, _ *originRequest) bool {
-		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
-		_, err := io.WriteString(c, poisonResponse)
-		return err == nil
-	}},
 	{name: "bytes while idle", script: idleBytes, afterAnswer: writeIdlePoison},
 	{name: "chunked body cut off", script: writeAndClose("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")},
 	{name: "invalid chunk size", script: writeAndKeep("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\nhello\r\n0\r\n\r\n")},
