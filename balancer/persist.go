@@ -291,7 +291,11 @@ func (ck *cookieRT) processResponseCookies(h http.Header, r *http.Request, srv *
 	b = append(b, ck.suffix...)
 	h["Set-Cookie"] = append(h["Set-Cookie"], string(b))
 	if ck.cfg.NoCache && cacheable {
-		h["Cache-control"] = append(h["Cache-control"], "private")
+		// HAProxy appends this line after the cookie. net/http writes
+		// header keys in sorted order; a lowercase key sorts after every
+		// canonical one, so it goes out after Set-Cookie, and in the
+		// case HAProxy writes it.
+		h["cache-control"] = append(h["cache-control"], "private")
 	}
 	return srv.cookie != "" && !direct
 }
