@@ -312,9 +312,22 @@ func writeRequest(c *upConn, r *http.Request, hdr http.Header, xff string, upgra
 	bw.WriteString(r.Method)
 	bw.WriteByte(' ')
 	bw.WriteString(uri)
-	bw.WriteString(" HTTP/1.1\r\nHost: ")
-	bw.WriteString(r.Host)
-	bw.WriteString("\r\n")
+	// Like HAProxy, an HTTP/1.0 request goes on as HTTP/1.0, asking the
+	// server to keep the connection, and without a Host it did not have.
+	http10 := r.ProtoMajor == 1 && r.ProtoMinor == 0
+	if http10 {
+		bw.WriteString(" HTTP/1.0\r\n")
+		if !upgrade {
+			bw.WriteString("Connection: keep-alive\r\n")
+		}
+	} else {
+		bw.WriteString(" HTTP/1.1\r\n")
+	}
+	if r.Host != "" || !http10 {
+		bw.WriteString("Host: ")
+		bw.WriteString(r.Host)
+		bw.WriteString("\r\n")
+	}
 	for k, vv := range hdr {
 		if hopHeaders[k] || k == "Host" || k == "Content-Length" {
 			continue

@@ -85,7 +85,7 @@ func rawExchange(t *testing.T, addr, raw string) rawReply {
 	case length >= 0:
 		body = make([]byte, length)
 		io.ReadFull(br, body)
-	case strings.Contains(r.StatusLine, " 304 ") || strings.Contains(r.StatusLine, " 204 "):
+	case strings.HasPrefix(raw, "HEAD ") || strings.Contains(r.StatusLine, " 304 ") || strings.Contains(r.StatusLine, " 204 "):
 	default:
 		body, _ = io.ReadAll(br)
 	}
@@ -199,5 +199,142 @@ func TestNocacheHeaderOrderMatchesHAProxy(t *testing.T) {
 		if !slices.Equal(hl, gl) {
 			t.Errorf("%s: Set-Cookie and Cache-Control lines:\nhaproxy %q\ntether  %q", path, hl, gl)
 		}
+	}
+}
+
+// headOrigin answers every request with answer and sends the request
+// heads it received, lines in order, on heads.
+func headOrigin(t *testing.T, answer string) (addr string, heads chan []string) {
+	t.Helper()
+	heads = make(chan []string, 16)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					var head []string
+					for {
+						line, err := br.ReadString('\n')
+						if err != nil {
+							return
+						}
+						line = strings.TrimRight(line, "\r\n")
+						if line == "" {
+							break
+						}
+						head = append(head, line)
+					}
+					select {
+					case heads <- head:
+					default:
+					}
+					if _, err := io.WriteString(c, answer); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), heads
+}
+
+// receivedHead waits for the next request head an origin received.
+func receivedHead(t *testing.T, heads chan []string) []string {
+	t.Helper()
+	select {
+	case h := <-heads:
+		return h
+	case <-time.After(5 * time.Second):
+		t.Fatal("the origin received no request")
+		return nil
+	}
+}
+
+// withoutLines drops the lines whose lowercased name is one of names.
+func withoutLines(lines []string, names ...string) []string {
+	var out []string
+	for _, l := range lines {
+		name, _, _ := strings.Cut(strings.ToLower(l), ":")
+		if !slices.Contains(names, name) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// TestHTTP10ClientsMatchHAProxy compares what an HTTP/1.0 client gets and
+// what the origin receives for it: the request line's version, the
+// Connection header on both sides, and the status line.
+func TestHTTP10ClientsMatchHAProxy(t *testing.T) {
+	cases := []struct {
+		name, request, answer string
+		differs               string // why Tether deliberately answers otherwise
+	}{
+		{"1.0 GET", "GET /a HTTP/1.0\r\nHost: test\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", ""},
+		{"1.0 GET keep-alive", "GET /a HTTP/1.0\r\nHost: test\r\nConnection: keep-alive\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", ""},
+		{"1.0 GET without Host", "GET /a HTTP/1.0\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", ""},
+		{"1.0 POST", "POST /a HTTP/1.0\r\nHost: test\r\nContent-Length: 3\r\n\r\nabc", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", ""},
+		{"1.0 GET and a 1.0 answer", "GET /a HTTP/1.0\r\nHost: test\r\n\r\n", "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
+			"HAProxy's status line carries the server's version; Tether's is always HTTP/1.1"},
+		{"1.0 GET and a chunked answer", "GET /a HTTP/1.0\r\nHost: test\r\n\r\n", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", ""},
+		{"1.0 GET keep-alive and a chunked answer", "GET /a HTTP/1.0\r\nHost: test\r\nConnection: keep-alive\r\n\r\n", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", ""},
+		{"1.0 HEAD keep-alive", "HEAD /a HTTP/1.0\r\nHost: test\r\nConnection: keep-alive\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", ""},
+		{"1.1 GET", "GET /a HTTP/1.1\r\nHost: test\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			hAddr, hHeads := headOrigin(t, c.answer)
+			tAddr, tHeads := headOrigin(t, c.answer)
+			p := startPair(t, func(bind, socket string) string {
+				addr := tAddr
+				if socket != "" {
+					addr = hAddr
+				}
+				return fmt.Sprintf(globalAndDefaults, socket) + "frontend fe\n    bind " + bind + "\n    default_backend app\n\nbackend app\n    server s1 " + addr + "\n"
+			})
+			h := rawExchange(t, strings.TrimPrefix(p.haproxyURL, "http://"), c.request)
+			g := rawExchange(t, strings.TrimPrefix(p.tetherURL, "http://"), c.request)
+			hHead, gHead := receivedHead(t, hHeads), receivedHead(t, tHeads)
+			t.Logf("client\n  haproxy %q %q\n  tether  %q %q\norigin\n  haproxy %q\n  tether  %q", h.StatusLine, h.Headers, g.StatusLine, g.Headers, hHead, gHead)
+			sameHead := h.StatusLine == g.StatusLine && slices.Equal(h.linesNamed("connection"), g.linesNamed("connection"))
+			switch {
+			case c.differs != "" && sameHead:
+				t.Errorf("the response head now matches HAProxy's: drop the deliberate difference %q", c.differs)
+			case c.differs != "":
+				t.Logf("deliberate difference: %s", c.differs)
+			case !sameHead:
+				t.Errorf("status line and Connection: haproxy %q %q, tether %q %q", h.StatusLine, h.linesNamed("connection"), g.StatusLine, g.linesNamed("connection"))
+			}
+			if h.Body != g.Body {
+				t.Errorf("body: haproxy %q, tether %q", h.Body, g.Body)
+			}
+			if hHead[0] != gHead[0] {
+				t.Errorf("origin's request line: haproxy %q, tether %q", hHead[0], gHead[0])
+			}
+			// Compare the origin's header lines, order and case aside.
+			hl := withoutLines(hHead[1:], "x-forwarded-for")
+			gl := withoutLines(gHead[1:], "x-forwarded-for")
+			for i := range hl {
+				hl[i] = strings.ToLower(hl[i])
+			}
+			for i := range gl {
+				gl[i] = strings.ToLower(gl[i])
+			}
+			slices.Sort(hl)
+			slices.Sort(gl)
+			if !slices.Equal(hl, gl) {
+				t.Errorf("origin's headers: haproxy %q, tether %q", hl, gl)
+			}
+		})
 	}
 }
