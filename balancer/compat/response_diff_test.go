@@ -338,3 +338,54 @@ func TestHTTP10ClientsMatchHAProxy(t *testing.T) {
 		})
 	}
 }
+
+// TestCookieSyntaxMatchesHAProxy sends Cookie headers outside RFC 6265
+// that HAProxy's persistence parsing still handles: commas as separators,
+// quoted values holding delimiters, RFC 2109 "$" attributes, spaces
+// around "=". Both proxies must route alike and forward the same Cookie
+// header.
+func TestCookieSyntaxMatchesHAProxy(t *testing.T) {
+	o := startOrigins(t, 2)
+	modes := []struct {
+		name, cookie string
+		steps        []step
+	}{
+		{"insert indirect", "cookie SRV insert indirect nocache", []step{
+			{name: "comma before", cookie: "a=1, SRV=w2"},
+			{name: "comma after", cookie: "SRV=w2, a=1"},
+			{name: "commas and semicolons", cookie: "a=1, SRV=w2; b=2,c=3"},
+			{name: "quoted semicolon before", cookie: `x="a;b"; SRV=w2`},
+			{name: "quoted cookie after", cookie: `SRV=w2; x="a;SRV=w1"`},
+			{name: "quoted comma", cookie: `x="a,b", SRV=w2, y=3`},
+			{name: "quoted escape", cookie: `x="a\";SRV=w1"; SRV=w2`},
+			{name: "only a quoted look-alike", cookie: `x="a;SRV=w2"`},
+			{name: "RFC 2109 alone", cookie: "$Version=1; SRV=w2; $Path=/"},
+			{name: "RFC 2109 among others", cookie: "$Version=1; a=1; SRV=w2; $Path=/; b=2"},
+			{name: "RFC 2109 after ours at the end", cookie: "a=1; SRV=w2; $Path=/; $Domain=x"},
+			{name: "dollar name", cookie: "$SRV=w1; SRV=w2"},
+			{name: "spaces around equals", cookie: "a = 1; SRV = w2 ; b= 2"},
+			{name: "spaces in another line only", cookie: "a = 1; b =2"},
+			{name: "cookie without value", cookie: "flag; SRV=w2; other"},
+			{name: "empty items", cookie: ";; SRV=w2;;a=1;"},
+		}},
+		{"prefix", "cookie JSID prefix", []step{
+			{name: "comma", cookie: "a=1, JSID=w2~abc, b=2"},
+			{name: "quoted", cookie: `x="q;JSID=w1~z"; JSID=w2~abc`},
+			{name: "RFC 2109", cookie: "$Version=1; JSID=w2~abc; $Path=/"},
+		}},
+		{"passive", "cookie SRV", []step{
+			{name: "comma", cookie: "a=1,SRV=w2"},
+			{name: "quoted", cookie: `x="SRV=w1;"; SRV=w2`},
+		}},
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			p := startPair(t, func(bind, socket string) string {
+				return fmt.Sprintf(globalAndDefaults, socket) + "frontend fe\n    bind " + bind + "\n    default_backend app\n\n" +
+					"backend app\n    " + m.cookie + "\n" +
+					fmt.Sprintf("    server web1 %s cookie w1\n    server web2 %s cookie w2\n", o.addrs[0], o.addrs[1])
+			})
+			p.run(m.steps)
+		})
+	}
+}
