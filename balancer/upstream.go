@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -300,7 +301,8 @@ var hopHeaders = map[string]bool{
 	"Upgrade":             true,
 }
 
-// writeRequest writes r to c as an HTTP/1.1 request with the given headers
+// writeRequest writes r to c, as HTTP/1.0 if r is and as HTTP/1.1 otherwise,
+// with the given headers
 // (already rewritten by persistence) and r's body. An upgrade request
 // keeps its Upgrade header and asks for the upgrade.
 func writeRequest(c *upConn, r *http.Request, hdr http.Header, xff string, upgrade bool) error {
@@ -328,11 +330,18 @@ func writeRequest(c *upConn, r *http.Request, hdr http.Header, xff string, upgra
 		bw.WriteString(r.Host)
 		bw.WriteString("\r\n")
 	}
-	for k, vv := range hdr {
-		if hopHeaders[k] || k == "Host" || k == "Content-Length" {
-			continue
+	// net/http keeps no header order: write the names sorted, so that
+	// identical requests reach the server identical.
+	var stack [32]string
+	keys := stack[:0]
+	for k := range hdr {
+		if !hopHeaders[k] && k != "Host" && k != "Content-Length" {
+			keys = append(keys, k)
 		}
-		for _, v := range vv {
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		for _, v := range hdr[k] {
 			bw.WriteString(k)
 			bw.WriteString(": ")
 			bw.WriteString(v)

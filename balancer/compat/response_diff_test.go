@@ -389,3 +389,45 @@ func TestCookieSyntaxMatchesHAProxy(t *testing.T) {
 		})
 	}
 }
+
+// TestRequestHeaderOrder sends one request four times. HAProxy forwards
+// the client's header order; Tether, whose server keeps no order, sends
+// the names sorted, the same each time.
+func TestRequestHeaderOrder(t *testing.T) {
+	hAddr, hHeads := headOrigin(t, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	tAddr, tHeads := headOrigin(t, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	p := startPair(t, func(bind, socket string) string {
+		addr := tAddr
+		if socket != "" {
+			addr = hAddr
+		}
+		return fmt.Sprintf(globalAndDefaults, socket) + "frontend fe\n    bind " + bind + "\n    default_backend app\n\nbackend app\n    server s1 " + addr + "\n"
+	})
+	const request = "GET / HTTP/1.1\r\nHost: test\r\nX-Zulu: 1\r\nAccept: */*\r\nX-Alpha: 2\r\nUser-Agent: t\r\nX-Mike: 3\r\nX-Bravo: 4\r\n\r\n"
+	clientOrder := []string{"host", "x-zulu", "accept", "x-alpha", "user-agent", "x-mike", "x-bravo"}
+	names := func(head []string) []string {
+		var out []string
+		for _, l := range head[1:] {
+			name, _, _ := strings.Cut(strings.ToLower(l), ":")
+			out = append(out, name)
+		}
+		return out
+	}
+	var first []string
+	for i := range 4 {
+		rawExchange(t, strings.TrimPrefix(p.haproxyURL, "http://"), request)
+		rawExchange(t, strings.TrimPrefix(p.tetherURL, "http://"), request)
+		h, g := names(receivedHead(t, hHeads)), names(receivedHead(t, tHeads))
+		if !slices.Equal(h, clientOrder) {
+			t.Errorf("haproxy forwarded %q, not the client's order", h)
+		}
+		if want := append([]string{"host"}, slices.Sorted(slices.Values(clientOrder[1:]))...); !slices.Equal(g, want) {
+			t.Errorf("request %d: tether forwarded %q, want %q", i, g, want)
+		}
+		if i == 0 {
+			first = g
+		} else if !slices.Equal(g, first) {
+			t.Errorf("request %d: tether forwarded %q after %q", i, g, first)
+		}
+	}
+}
