@@ -72,7 +72,7 @@ func (ck *cookieRT) readRequestCookies(r *http.Request, be *backendRT, now int64
 	}
 	name := ck.cfg.Name
 	for i, line := range values {
-		if !strings.Contains(line, name) {
+		if !strings.Contains(line, name) && !spacedEquals(line) {
 			continue
 		}
 		rewritten, changed := ck.scanCookieLine(line, name, be, now, &p)
@@ -96,54 +96,179 @@ func (ck *cookieRT) readRequestCookies(r *http.Request, be *backendRT, now int64
 	return p
 }
 
-// scanCookieLine processes one Cookie header line. It returns the line to
-// forward and whether it differs from the original.
+// scanCookieLine processes one Cookie header line as HAProxy 2.6 does
+// (http_manage_client_side_cookies): cookies are separated by ';' or ',',
+// a value may be a quoted string holding either, attributes starting with
+// '$' (RFC 2109) belong to the cookie before them and go with it, spaces
+// around '=' are removed, and a removed cookie takes the delimiter and
+// spaces after it (or before it, but for the first cookie). It returns the
+// line to forward, empty to drop it, and whether it differs from the
+// original.
 func (ck *cookieRT) scanCookieLine(line, name string, be *backendRT, now int64, p *persistence) (string, bool) {
-	changed := false
-	var out []byte // built only once the line changes
-	pos := 0
-	for pos < len(line) {
-		// One cookie: from pos to the next ';'.
-		end := strings.IndexByte(line[pos:], ';')
-		if end < 0 {
-			end = len(line)
-		} else {
-			end += pos
-		}
-		item := line[pos:end]
-		keep, replacement := true, ""
-		replaced := false
-		if n, v, ok := splitCookie(item); ok && n == name {
-			keep, replacement, replaced = ck.processCookie(v, be, now, p)
-		}
-		if !keep || replaced {
-			if !changed {
-				out = append(out, line[:pos]...)
-				changed = true
+	var stack [256]byte
+	buf := append(stack[:0], line...)
+	changed, preserve := false, false
+	delFrom := -1 // start of the block to delete, or -1
+	// shrink removes n bytes of buf at i.
+	shrink := func(i, n int) {
+		copy(buf[i:], buf[i+n:])
+		buf = buf[:len(buf)-n]
+		changed = true
+	}
+	// deletePending removes the block from delFrom to next and returns
+	// how far what followed it moved.
+	deletePending := func(next int) int {
+		from, end := delFrom, len(buf)
+		to := next
+		if from == 0 {
+			// The first cookie: take the delimiter after it and spaces.
+			if to < end {
+				to++
 			}
-			if replaced {
-				// Keep the leading whitespace and name of the item.
-				eq := strings.IndexByte(item, '=')
-				out = append(out, item[:eq+1]...)
-				out = append(out, replacement...)
-				if end < len(line) {
-					out = append(out, ';')
+			for to < end && isSpHt(buf[to]) {
+				to++
+			}
+		} else {
+			// Keep the delimiter after the block, and a space after it
+			// when there was room for one.
+			for from > 0 && isSpHt(buf[from-1]) {
+				from--
+			}
+			if to < end {
+				buf[from] = buf[to]
+				from++
+				to++
+				if from+1 < to {
+					buf[from] = ' '
+					from++
+				}
+				for to < end && isSpHt(buf[to]) {
+					to++
 				}
 			}
-		} else if changed {
-			out = append(out, item...)
-			if end < len(line) {
-				out = append(out, ';')
+		}
+		shrink(from, to-from)
+		delFrom = -1
+		return from - to
+	}
+	first := true
+	for prev, next := 0, 0; prev < len(buf); prev = next {
+		attBeg := prev
+		if !first {
+			attBeg++
+		}
+		first = false
+		for attBeg < len(buf) && isSpHt(buf[attBeg]) {
+			attBeg++
+		}
+		// attEnd follows the last non-space before '=' or a delimiter.
+		equal, attEnd := attBeg, attBeg
+		for equal < len(buf) {
+			c := buf[equal]
+			if c == '=' || c == ',' || c == ';' {
+				break
+			}
+			equal++
+			if !isSpHt(c) {
+				attEnd = equal
 			}
 		}
-		pos = end + 1
+		valBeg, valEnd := equal, equal
+		next = equal
+		if equal < len(buf) && buf[equal] == '=' {
+			valBeg = equal + 1
+			for valBeg < len(buf) && isSpHt(buf[valBeg]) {
+				valBeg++
+			}
+			next = cookieValueEnd(buf, valBeg)
+			valEnd = next
+			for valEnd > valBeg && isSpHt(buf[valEnd-1]) {
+				valEnd--
+			}
+		}
+		if attBeg < len(buf) && buf[attBeg] == '$' {
+			continue
+		}
+		if equal == next {
+			// No value: another application's, kept.
+			preserve = true
+			if delFrom >= 0 {
+				next += deletePending(prev)
+			}
+			continue
+		}
+		if attEnd != equal {
+			n := equal - attEnd
+			shrink(attEnd, n)
+			equal, valBeg, valEnd, next = equal-n, valBeg-n, valEnd-n, next-n
+		}
+		if valBeg > equal+1 {
+			n := valBeg - (equal + 1)
+			shrink(equal+1, n)
+			valBeg, valEnd, next = valBeg-n, valEnd-n, next-n
+		}
+		if string(buf[attBeg:attEnd]) != name {
+			preserve = true
+			if delFrom >= 0 {
+				next += deletePending(prev)
+			}
+			continue
+		}
+		// buf and line agree from here on, offset by what was removed.
+		off := len(line) - len(buf)
+		keep, replacement, replaced := ck.processCookie(line[valBeg+off:valEnd+off], be, now, p)
+		switch {
+		case replaced:
+			// The replacement is the end of the value.
+			n := valEnd - valBeg - len(replacement)
+			shrink(valBeg, n)
+			next -= n
+			delFrom, preserve = -1, true
+		case !keep && delFrom < 0:
+			delFrom = prev
+		}
+	}
+	if delFrom >= 0 {
+		if preserve {
+			buf = buf[:delFrom]
+		} else {
+			buf = buf[:0]
+		}
+		changed = true
 	}
 	if !changed {
 		return line, false
 	}
-	s := strings.TrimSpace(string(out))
-	s = strings.TrimSuffix(s, ";")
-	return strings.TrimSpace(s), true
+	return string(buf), true
+}
+
+// cookieValueEnd returns where the cookie value starting at b[i] ends: at
+// the first ';' or ',' outside a quoted string, or at the end.
+func cookieValueEnd(b []byte, i int) int {
+	quoted, escaped := false, false
+	for ; i < len(b); i++ {
+		switch c := b[i]; {
+		case escaped:
+			escaped = false
+		case quoted && c == '\\':
+			escaped = true
+		case quoted:
+			quoted = c != '"'
+		case c == '"':
+			quoted = true
+		case c == ',' || c == ';':
+			return i
+		}
+	}
+	return i
+}
+
+func isSpHt(c byte) bool { return c == ' ' || c == '\t' }
+
+// spacedEquals reports whether line has a space or tab next to an '=',
+// which HAProxy removes from every Cookie line it parses.
+func spacedEquals(line string) bool {
+	return strings.Contains(line, " =") || strings.Contains(line, "= ") || strings.Contains(line, "\t=") || strings.Contains(line, "=\t")
 }
 
 // splitCookie splits " name=value " into name and value.
@@ -291,7 +416,11 @@ func (ck *cookieRT) processResponseCookies(h http.Header, r *http.Request, srv *
 	b = append(b, ck.suffix...)
 	h["Set-Cookie"] = append(h["Set-Cookie"], string(b))
 	if ck.cfg.NoCache && cacheable {
-		h["Cache-control"] = append(h["Cache-control"], "private")
+		// HAProxy appends this line after the cookie. net/http writes
+		// header keys in sorted order; a lowercase key sorts after every
+		// canonical one, so it goes out after Set-Cookie, and in the
+		// case HAProxy writes it.
+		h["cache-control"] = append(h["cache-control"], "private")
 	}
 	return srv.cookie != "" && !direct
 }

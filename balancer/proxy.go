@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -19,9 +20,22 @@ var errorPages = map[int]string{
 	http.StatusGatewayTimeout:     "<html><body><h1>504 Gateway Time-out</h1>\nThe server didn't respond in time.\n</body></html>\n",
 }
 
+// errorPageLengths are the Content-Length values of errorPages.
+var errorPageLengths = func() map[int][]string {
+	m := make(map[int][]string, len(errorPages))
+	for code, page := range errorPages {
+		m[code] = []string{strconv.Itoa(len(page))}
+	}
+	return m
+}()
+
+// writeError answers with HAProxy's page for code and its headers: a
+// Content-Length, no Date. net/http writes its own reason phrase (504
+// "Gateway Timeout" where HAProxy writes "Gateway Time-out").
 func writeError(w http.ResponseWriter, code int) {
 	h := w.Header()
-	h["Content-Length"] = nil
+	h["Content-Length"] = errorPageLengths[code]
+	h["Date"] = nil
 	h["Cache-Control"] = []string{"no-cache"}
 	h["Content-Type"] = []string{"text/html"}
 	if code < 500 {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -300,7 +301,8 @@ var hopHeaders = map[string]bool{
 	"Upgrade":             true,
 }
 
-// writeRequest writes r to c as an HTTP/1.1 request with the given headers
+// writeRequest writes r to c, as HTTP/1.0 if r is and as HTTP/1.1 otherwise,
+// with the given headers
 // (already rewritten by persistence) and r's body. An upgrade request
 // keeps its Upgrade header and asks for the upgrade.
 func writeRequest(c *upConn, r *http.Request, hdr http.Header, xff string, upgrade bool) error {
@@ -312,14 +314,34 @@ func writeRequest(c *upConn, r *http.Request, hdr http.Header, xff string, upgra
 	bw.WriteString(r.Method)
 	bw.WriteByte(' ')
 	bw.WriteString(uri)
-	bw.WriteString(" HTTP/1.1\r\nHost: ")
-	bw.WriteString(r.Host)
-	bw.WriteString("\r\n")
-	for k, vv := range hdr {
-		if hopHeaders[k] || k == "Host" || k == "Content-Length" {
-			continue
+	// Like HAProxy, an HTTP/1.0 request goes on as HTTP/1.0, asking the
+	// server to keep the connection, and without a Host it did not have.
+	http10 := r.ProtoMajor == 1 && r.ProtoMinor == 0
+	if http10 {
+		bw.WriteString(" HTTP/1.0\r\n")
+		if !upgrade {
+			bw.WriteString("Connection: keep-alive\r\n")
 		}
-		for _, v := range vv {
+	} else {
+		bw.WriteString(" HTTP/1.1\r\n")
+	}
+	if r.Host != "" || !http10 {
+		bw.WriteString("Host: ")
+		bw.WriteString(r.Host)
+		bw.WriteString("\r\n")
+	}
+	// net/http keeps no header order: write the names sorted, so that
+	// identical requests reach the server identical.
+	var stack [32]string
+	keys := stack[:0]
+	for k := range hdr {
+		if !hopHeaders[k] && k != "Host" && k != "Content-Length" {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		for _, v := range hdr[k] {
 			bw.WriteString(k)
 			bw.WriteString(": ")
 			bw.WriteString(v)

@@ -20,7 +20,9 @@ type connKey struct{}
 //   - an absolute-form request target whose authority differs from the
 //     Host header is refused with 400, and the scheme's default port is
 //     dropped from it;
-//   - no request is served on a connection after a response that closed it.
+//   - no request is served on a connection after a response that closed it;
+//   - an HTTP/1.0 client gets an HTTP/1.1 status line, with "Connection:
+//     close" when its connection ends after the response, as from HAProxy.
 //
 // The checks need the connection state that Server.Serve attaches; a
 // request served by another server passes through unchecked. The handler is
@@ -40,6 +42,7 @@ func CheckRequests(next http.Handler) http.Handler {
 		}
 		c.handlerStarted()
 		defer c.handlerDone()
+		c.http10.Store(r.ProtoMajor == 1 && r.ProtoMinor == 0)
 		if r.ProtoMajor == 1 && r.ProtoMinor == 0 && c.sawTransferEncoding.Load() {
 			refuse(w, c)
 			return

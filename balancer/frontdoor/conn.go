@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,9 @@ type clientConn struct {
 	replied atomic.Bool
 	// closing records that the connection must serve no further request.
 	closing atomic.Bool
+	// http10 records that the request being answered is HTTP/1.0: its
+	// response head is rewritten as HAProxy writes it (see http10Head).
+	http10 atomic.Bool
 
 	// sawContentLength and sawTransferEncoding record that a line read on
 	// this connection started with that header name. They are sticky: a
@@ -124,7 +128,53 @@ func (c *clientConn) Write(p []byte) (int, error) {
 		}
 		return len(p), nil
 	}
+	if c.http10.Load() && bytes.HasPrefix(p, []byte("HTTP/1.0 ")) {
+		c.http10.Store(false)
+		head := c.http10Head(p)
+		if _, err := head.WriteTo(c.Conn); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
 	return c.Conn.Write(p)
+}
+
+// http10Head returns the write p, which starts net/http's response head to
+// an HTTP/1.0 request, as HAProxy 2.6 writes it: an HTTP/1.1 status line,
+// and "Connection: close" when the connection ends after the response
+// (net/http says so by sending no Connection header to an HTTP/1.0
+// client). net/http writes a response head at the start of a write, as it
+// flushes its buffer after each response.
+func (c *clientConn) http10Head(p []byte) net.Buffers {
+	line := bytes.IndexByte(p, '\n') + 1
+	head := p
+	if end := bytes.Index(p, []byte("\r\n\r\n")); end >= 0 {
+		head = p[:end+2]
+	}
+	if line == 0 {
+		return net.Buffers{[]byte("HTTP/1.1"), p[len("HTTP/1.0"):]}
+	}
+	out := net.Buffers{[]byte("HTTP/1.1"), p[len("HTTP/1.0"):line]}
+	if !hasHeaderLine(head[line-2:], "connection") {
+		out = append(out, []byte("Connection: close\r\n"))
+	}
+	return append(out, p[line:])
+}
+
+// hasHeaderLine reports whether head, a header block whose lines each
+// start after "\r\n", has a line for the lowercase name.
+func hasHeaderLine(head []byte, name string) bool {
+	for len(head) > 0 {
+		i := bytes.Index(head, []byte("\r\n"))
+		if i < 0 {
+			return false
+		}
+		head = head[i+2:]
+		if len(head) > len(name) && head[len(name)] == ':' && strings.EqualFold(string(head[:len(name)]), name) {
+			return true
+		}
+	}
+	return false
 }
 
 // Close writes HAProxy's 408 page when timeout http-request expired, or

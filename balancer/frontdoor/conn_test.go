@@ -99,3 +99,28 @@ func FuzzScan(f *testing.F) {
 		}
 	})
 }
+
+func TestHTTP10Head(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"closing", "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"},
+		{"keep-alive", "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok", "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok"},
+		{"close already", "HTTP/1.0 400 Bad Request\r\nconnection: close\r\n\r\n", "HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n"},
+		{"name only in the body", "HTTP/1.0 200 OK\r\nContent-Length: 22\r\n\r\n\r\nConnection: keep-alive", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 22\r\n\r\n\r\nConnection: keep-alive"},
+		{"head cut by the write", "HTTP/1.0 200 OK\r\nX-A: 1\r\n", "HTTP/1.1 200 OK\r\nConnection: close\r\nX-A: 1\r\n"},
+		{"status line cut by the write", "HTTP/1.0 200", "HTTP/1.1 200"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &clientConn{}
+			var got []byte
+			for _, b := range c.http10Head([]byte(tt.in)) {
+				got = append(got, b...)
+			}
+			if string(got) != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
