@@ -62,6 +62,11 @@ export function startActions(doc, live) {
   doc.addEventListener("submit", async (e) => {
     const form = e.target;
     const btn = e.submitter;
+    if (document.body.classList.contains("offline") && form.closest("main")) {
+      e.preventDefault();
+      toast("err", "Not sent: the console is disconnected and the page may be out of date. Actions come back with the connection.");
+      return;
+    }
     const conf = (btn && btn.dataset.confirm) || form.dataset.confirm;
     if (conf && !window.confirm(fill(conf))) {
       e.preventDefault();

@@ -1,9 +1,17 @@
 // Live updates over the console's websocket: a full state on connect, then
 // diffs. Cells are found by data-k (entity) and data-f (field); a diff is
 // applied in one animation frame. The header dot says live, reconnecting
-// or stale, with the age of the data.
+// or stale, with the age of the data. While the connection is down, or no
+// message came for STALE_AFTER_MS (the hub sends at least one a second),
+// the page is offline: actions are disabled and the header says so in
+// words; once no message came for STALE_AFTER_MS the live data is greyed
+// out too.
 
 const STALE_AFTER_MS = 5000;
+
+// ACTIONS are the controls disabled while the page is offline: whatever
+// submits a form that changes something.
+const ACTIONS = 'main form[method="post" i] button:not([type="button"]), main form[method="post" i] input[type="submit"]';
 
 // fmtAge formats seconds like HAProxy's stats page: 4s, 3m12s, 2h05m, 3d4h.
 export function fmtAge(sec) {
@@ -39,7 +47,11 @@ export function startLive(body) {
   let index = buildIndex(document);
   let pending = new Map();
   let frame = 0;
+  const notice = document.getElementById("offline");
   let lastAt = main && main.dataset.at ? Date.parse(main.dataset.at) : Date.now();
+  let lastMsg = Date.now(); // when the last message arrived, by this clock
+  let offline = false;
+  let first = true; // the first connection is being opened
   let open = false;
   let closedSince = Date.now();
   let attempt = 0;
@@ -121,6 +133,7 @@ export function startLive(body) {
           fresh.querySelectorAll(".flash").forEach((f) => f.remove());
           main.replaceChildren(...fresh.childNodes);
           index = buildIndex(document);
+          if (offline) disableActions();
         }
       }
     } catch (e) {
@@ -131,15 +144,51 @@ export function startLive(body) {
     }
   }
 
+  // disableActions disables the enabled action controls, marking them so
+  // that enableActions gives back only what it took.
+  function disableActions() {
+    for (const b of document.querySelectorAll(ACTIONS)) {
+      if (b.disabled) continue;
+      b.disabled = true;
+      b.dataset.offline = "";
+    }
+  }
+
+  function enableActions() {
+    for (const b of document.querySelectorAll("[data-offline]")) {
+      b.disabled = false;
+      delete b.dataset.offline;
+    }
+  }
+
+  // setOffline disables the actions and shows the notice, or gives them
+  // back.
+  function setOffline(on) {
+    if (on === offline) return;
+    offline = on;
+    document.body.classList.toggle("offline", on);
+    if (on) disableActions();
+    else enableActions();
+    if (notice) notice.hidden = !on;
+  }
+
   function showStatus() {
     if (!badge) return;
     const age = (Date.now() - lastAt) / 1000;
+    const silent = Date.now() - lastMsg > STALE_AFTER_MS;
     let st;
-    if (open) st = age * 1000 > STALE_AFTER_MS ? "stale" : "live";
+    if (open) st = silent ? "stale" : "live";
     else st = Date.now() - closedSince > 30000 ? "stale" : "reconnecting";
+    const ageText = age < 1 ? "<1s" : fmtAge(age);
     badge.dataset.state = st;
     badge.querySelector(".live-text").textContent = st;
-    badge.querySelector(".live-age").textContent = "data " + (age < 1 ? "<1s" : fmtAge(age)) + " old";
+    badge.querySelector(".live-age").textContent = "data " + ageText + " old";
+    setOffline((!open && !first) || silent);
+    document.body.classList.toggle("stale", silent);
+    if (notice && offline) {
+      notice.textContent = (open ? "No updates" : "Disconnected") + " — data from " + ageText +
+        " ago; actions disabled until the connection is back";
+    }
   }
 
   function tickAges() {
@@ -159,6 +208,7 @@ export function startLive(body) {
       return;
     }
     lastAt = m.at || Date.now();
+    lastMsg = Date.now();
     if (main) {
       main.dataset.v = String(m.v);
       main.dataset.at = new Date(lastAt).toISOString();
@@ -193,6 +243,7 @@ export function startLive(body) {
       }
       if (open) closedSince = Date.now();
       open = false;
+      first = false;
       showStatus();
       const delay = Math.min(15000, 500 * 2 ** attempt) * (0.75 + Math.random() / 2);
       attempt++;

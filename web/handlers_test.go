@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -93,7 +94,7 @@ func TestAttemptLimiterBounded(t *testing.T) {
 	l := newAttemptLimiter(2, time.Minute, 100)
 	now := time.Unix(1000, 0)
 	for i := 0; i < 1000; i++ {
-		l.take("k"+itoa64(int64(i)), now.Add(time.Duration(i)*time.Millisecond))
+		l.take("k"+strconv.Itoa(i), now.Add(time.Duration(i)*time.Millisecond))
 	}
 	if n := l.len(); n > 100 {
 		t.Fatalf("limiter holds %d keys, want at most 100", n)

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -131,7 +132,7 @@ func TestLoginBackoffIsPerUserAndAddress(t *testing.T) {
 	e := newEnv(t, Options{Now: clock.now})
 	const attacker, admin = "203.0.113.5:4000", "198.51.100.7:5000"
 	for i := 1; i <= backoffFree+1; i++ {
-		if code, _, _ := e.loginFrom(attacker, "alice", "guess-"+itoa64(int64(i))); code != http.StatusUnauthorized {
+		if code, _, _ := e.loginFrom(attacker, "alice", "guess-"+strconv.Itoa(i)); code != http.StatusUnauthorized {
 			t.Fatalf("wrong password %d from the attacker: status %d, want 401", i, code)
 		}
 	}
@@ -211,7 +212,7 @@ func TestLoginSourceLimit(t *testing.T) {
 	e := newEnv(t, Options{})
 	const attacker = "203.0.113.9:4000"
 	for i := 1; i <= sourceLimit; i++ {
-		if code, _, _ := e.loginFrom(attacker, "user"+itoa64(int64(i)), "wrong-password"); code != http.StatusUnauthorized {
+		if code, _, _ := e.loginFrom(attacker, "user"+strconv.Itoa(i), "wrong-password"); code != http.StatusUnauthorized {
 			t.Fatalf("attempt %d: status %d, want 401", i, code)
 		}
 	}
@@ -279,7 +280,7 @@ func TestBackoffLimiter(t *testing.T) {
 		}
 	}
 	for i := range 10 {
-		l.fail("k"+itoa64(int64(i)), now)
+		l.fail("k"+strconv.Itoa(i), now)
 	}
 	if len(l.keys) > 3 {
 		t.Errorf("limiter holds %d keys, want at most 3", len(l.keys))

@@ -63,10 +63,26 @@ func (s *Server) serveError(w http.ResponseWriter, r *http.Request, err error) {
 		writeJSON(w, status, actionReply{OK: false, Message: msg})
 		return
 	}
-	p := s.page(w, r, http.StatusText(status), "")
+	p := s.page(w, r, http.StatusText(status), navFor(r.URL.Path))
 	if rerr := s.render(w, r, status, templates.ErrorView(p, status, msg)); rerr != nil {
 		s.log.Error("render error page", "error", rerr)
 	}
+}
+
+// navFor returns the navigation entry a path belongs to, for pages that do
+// not name theirs (error pages).
+func navFor(path string) string {
+	switch {
+	case path == "/inspect" || strings.HasPrefix(path, "/inspect/"):
+		return "inspect"
+	case path == "/audit":
+		return "audit"
+	case path == "/users" || strings.HasPrefix(path, "/users/"):
+		return "users"
+	case path == "/" || strings.HasPrefix(path, "/backends/"):
+		return "overview"
+	}
+	return ""
 }
 
 // render renders c into a buffer, then writes it with status, so a failing

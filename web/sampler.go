@@ -232,16 +232,16 @@ func sparkPath(vals []float64) string {
 // histPaths draws pinned requests as bars and new sessions as a line on a
 // 100 × 20 canvas, both scaled to the same peak.
 func histPaths(pin, nw []int64) (pinPath, newPath string, peak int64) {
-	peak = 1
 	for i := range pin {
 		peak = max(peak, pin[i], nw[i])
 	}
+	scale := max(peak, 1) // an idle server draws flat lines
 	w := 100.0 / float64(len(pin))
 	var pb, nb strings.Builder
 	for i := range pin {
 		x := float64(i) * w
 		if pin[i] > 0 {
-			h := float64(pin[i]) / float64(peak) * 19
+			h := float64(pin[i]) / float64(scale) * 19
 			pb.WriteString("M" + fmtF(x) + ",20v-" + fmtF(h) + "h" + fmtF(w*0.8) + "v" + fmtF(h) + "Z")
 		}
 		if i == 0 {
@@ -249,7 +249,7 @@ func histPaths(pin, nw []int64) (pinPath, newPath string, peak int64) {
 		} else {
 			nb.WriteByte('L')
 		}
-		nb.WriteString(fmtF(x+w/2) + "," + fmtF(19.5-float64(nw[i])/float64(peak)*19))
+		nb.WriteString(fmtF(x+w/2) + "," + fmtF(19.5-float64(nw[i])/float64(scale)*19))
 	}
 	return pb.String(), nb.String(), peak
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -43,7 +42,7 @@ func (s *Server) usersPage(w http.ResponseWriter, r *http.Request, status int, u
 	}
 	for _, l := range s.gate.lockouts(s.opts.Now()) {
 		up.Lockouts = append(up.Lockouts, templates.LockoutRow{User: l.User, Source: l.Source,
-			Failures: strconv.Itoa(l.Failures), Until: l.Until.Local().Format("2006-01-02 15:04:05")})
+			Failures: fmtCount(int64(l.Failures)), Until: l.Until.Local().Format("2006-01-02 15:04:05")})
 	}
 	up.LockoutPolicy = fmt.Sprintf("A user name is locked out only from the address that failed to sign in with it: after %d failures, "+
 		"for %v, doubling with each further failure up to %v. An address is locked out after %d failed sign-ins in %v.",

@@ -1,7 +1,7 @@
 package web
 
 import (
-	"fmt"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -18,17 +18,42 @@ type viewer struct {
 	now   time.Time
 }
 
-func itoa64(v int64) string { return strconv.FormatInt(v, 10) }
+// fmtCount formats a count for people, with thousands separators:
+// 12,345. The page and its live updates show counts only through it.
+func fmtCount(v int64) string {
+	digits := strconv.FormatInt(v, 10)
+	sign := ""
+	if v < 0 {
+		sign, digits = "-", digits[1:]
+	}
+	if len(digits) <= 3 {
+		return sign + digits
+	}
+	var b strings.Builder
+	b.Grow(len(sign) + len(digits) + len(digits)/3)
+	b.WriteString(sign)
+	head := len(digits) % 3
+	if head == 0 {
+		head = 3
+	}
+	b.WriteString(digits[:head])
+	for i := head; i < len(digits); i += 3 {
+		b.WriteByte(',')
+		b.WriteString(digits[i : i+3])
+	}
+	return b.String()
+}
 
-// fmtRate formats a per-second rate: one decimal below 10, none above.
+// fmtRate formats a per-second rate: one decimal below 10, none above,
+// with thousands separators.
 func fmtRate(r float64) string {
 	switch {
 	case r <= 0:
 		return "0"
-	case r < 10:
+	case r < 9.95:
 		return strconv.FormatFloat(r, 'f', 1, 64)
 	}
-	return strconv.FormatFloat(r, 'f', 0, 64)
+	return fmtCount(int64(math.Round(r)))
 }
 
 // overviewView builds the overview from a snapshot.
@@ -48,10 +73,10 @@ func (s *Server) frontendRow(f *balancer.FrontendStatus) templates.FrontendRow {
 	return templates.FrontendRow{
 		Key: "f:" + f.Config.Name, Name: f.Config.Name, Binds: strings.Join(f.Config.Binds, " "),
 		Backend: f.Config.DefaultBackend,
-		Cur:     itoa64(st.CurSessions), Max: itoa64(st.MaxSessions), Total: itoa64(st.TotalRequests),
+		Cur:     fmtCount(st.CurSessions), Max: fmtCount(st.MaxSessions), Total: fmtCount(st.TotalRequests),
 		Rate: fmtRate(s.stats.frontendRate(f.Config.Name)),
-		R2xx: itoa64(st.Responses[1]), R4xx: itoa64(st.Responses[3]), R5xx: itoa64(st.Responses[4]),
-		ReqErrs: itoa64(st.RequestErrors),
+		R2xx: fmtCount(st.Responses[1]), R4xx: fmtCount(st.Responses[3]), R5xx: fmtCount(st.Responses[4]),
+		ReqErrs: fmtCount(st.RequestErrors),
 	}
 }
 
@@ -66,10 +91,10 @@ func (s *Server) backendView(b *balancer.BackendStatus, v viewer, history bool) 
 		Dynamic: "OFF", DynamicOn: b.DynamicCookies(), KeyFP: b.KeyFingerprint,
 		DynamicAlgo: cfg.Balance.Dynamic(),
 		Rate:        fmtRate(s.stats.backendRate(cfg.Name)),
-		Cur:         itoa64(st.CurSessions), Max: itoa64(st.MaxSessions), Total: itoa64(st.TotalRequests),
-		R2xx: itoa64(st.Responses[1]), R4xx: itoa64(st.Responses[3]), R5xx: itoa64(st.Responses[4]),
-		New: itoa64(st.Sticky.NewSessions), Redisp: itoa64(st.Sticky.Redispatched),
-		Invalid: itoa64(st.Sticky.Invalid), Expired: itoa64(st.Sticky.Expired), NoServer: itoa64(st.NoServer),
+		Cur:         fmtCount(st.CurSessions), Max: fmtCount(st.MaxSessions), Total: fmtCount(st.TotalRequests),
+		R2xx: fmtCount(st.Responses[1]), R4xx: fmtCount(st.Responses[3]), R5xx: fmtCount(st.Responses[4]),
+		New: fmtCount(st.Sticky.NewSessions), Redisp: fmtCount(st.Sticky.Redispatched),
+		Invalid: fmtCount(st.Sticky.Invalid), Expired: fmtCount(st.Sticky.Expired), NoServer: fmtCount(st.NoServer),
 	}
 	if cfg.Cookie != nil {
 		bv.CookieCmd = setCookieCommand(cfg.Name, cfg.Cookie)
@@ -102,9 +127,9 @@ func (s *Server) backendView(b *balancer.BackendStatus, v viewer, history bool) 
 			}
 		}
 	}
-	bv.UpTotal = strconv.Itoa(up) + "/" + strconv.Itoa(len(b.Servers))
+	bv.UpTotal = fmtCount(int64(up)) + "/" + fmtCount(int64(len(b.Servers)))
 	bv.Pinned = fmtRate(pinRate)
-	bv.Clients = strconv.FormatFloat(clients, 'f', 0, 64)
+	bv.Clients = fmtCount(int64(math.Round(clients)))
 	bv.Dist = distribution(cfg.Name, b.Servers, samples)
 	if history {
 		for i := range b.Servers {
@@ -114,7 +139,7 @@ func (s *Server) backendView(b *balancer.BackendStatus, v viewer, history bool) 
 			}
 			name := b.Servers[i].Config.Name
 			bv.History = append(bv.History, templates.HistoryRow{
-				Key: "s:" + cfg.Name + "/" + name, Name: name, PinnedPath: pp, NewPath: np, Peak: itoa64(peak),
+				Key: "s:" + cfg.Name + "/" + name, Name: name, PinnedPath: pp, NewPath: np, Peak: fmtCount(peak),
 			})
 		}
 	}
@@ -223,7 +248,7 @@ func deleteWhy(sv *balancer.ServerStatus) (bool, string) {
 		why = append(why, "not in maintenance (put it in maintenance first)")
 	}
 	if n := sv.Stats.CurSessions; n > 0 {
-		why = append(why, fmt.Sprintf("%d connections still attached", n))
+		why = append(why, fmtCount(n)+" connections still attached")
 	}
 	if len(why) == 0 {
 		return true, "ready to delete"
@@ -240,11 +265,11 @@ func serverRow(backend string, sv *balancer.ServerStatus, smp serverSample, v vi
 		Since: since(v.now, sv.LastChange), LastChk: lastCheck(sv),
 		Weight:  strconv.Itoa(sv.Weight) + "/" + strconv.Itoa(sv.Config.Weight),
 		WeightV: strconv.Itoa(sv.Weight),
-		Cur:     itoa64(st.CurSessions), Max: itoa64(st.MaxSessions), Total: itoa64(st.TotalSessions),
+		Cur:     fmtCount(st.CurSessions), Max: fmtCount(st.MaxSessions), Total: fmtCount(st.TotalSessions),
 		Rate: fmtRate(smp.Rate), Spark: sparkPath(smp.Spark),
-		R2xx: itoa64(st.Responses[1]), R4xx: itoa64(st.Responses[3]), R5xx: itoa64(st.Responses[4]),
-		Pinned: fmtRate(smp.PinRate), New: itoa64(st.Sticky.NewSessions), Redisp: itoa64(st.Sticky.Redispatched),
-		Invalid: itoa64(st.Sticky.Invalid), Expired: itoa64(st.Sticky.Expired),
+		R2xx: fmtCount(st.Responses[1]), R4xx: fmtCount(st.Responses[3]), R5xx: fmtCount(st.Responses[4]),
+		Pinned: fmtRate(smp.PinRate), New: fmtCount(st.Sticky.NewSessions), Redisp: fmtCount(st.Sticky.Redispatched),
+		Invalid: fmtCount(st.Sticky.Invalid), Expired: fmtCount(st.Sticky.Expired),
 		Admin: adminMode(sv),
 	}
 	if !sv.LastChange.IsZero() {

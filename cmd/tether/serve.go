@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"reflect"
 	"runtime/debug"
 	"strings"
@@ -366,10 +367,15 @@ func bindAddr(a string) string {
 	return strings.TrimPrefix(a, "ipv4@")
 }
 
-// socatAddress is the first UNIX socket, for "copy as socat command".
+// socatAddress is the first UNIX socket, for "copy as socat command". A
+// relative path is made absolute against the working directory the sockets
+// are opened from, so the command works from any directory.
 func socatAddress(sockets []balancer.StatsSocket) string {
 	for _, s := range sockets {
 		if !strings.Contains(s.Address, "@") {
+			if abs, err := filepath.Abs(s.Address); err == nil {
+				return abs
+			}
 			return s.Address
 		}
 	}
