@@ -92,9 +92,8 @@ func classIndex(code int) int {
 	return 5
 }
 
-// serveBackend proxies r to a server of be and returns the status sent, 0
-// for a response that failed after its status was sent. abort asks the
-// caller to close the client connection without ending the response.
+// serveBackend proxies r to a server of be and returns the status sent (0
+// when none was). abort asks the caller to close the client connection without ending the response.
 // limit bounds the response header block; cs enforces timeout client.
 func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *backendRT, fe *frontendRT, limit int, cs clientSide) (status int, abort bool) {
 	bl := be.live
@@ -118,6 +117,12 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 	srv := p.server
 	if srv == nil {
 		srv = be.pick(client, nil)
+		if srv != nil {
+			// lbtot counts the servers the algorithm chose, as HAProxy's
+			// cum_lbconn: not cookie routes nor retries on one server.
+			srv.live.lbTotal.Add(1)
+			bl.lbTotal.Add(1)
+		}
 		if srv != nil && p.state == ckDown && p.downServer != nil {
 			bl.sticky.redispatched.Add(1)
 			p.downServer.live.sticky.redispatched.Add(1)
@@ -182,8 +187,6 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		if !errors.As(err, &ce) || attempt >= retries || r.Context().Err() != nil {
 			break
 		}
-		srv.live.retries.Add(1)
-		bl.retries.Add(1)
 		if redispatchNow(be, srv, p.server == srv, attempt+1, retries) {
 			if next := be.pick(client, srv); next != nil && next != srv {
 				if slot != nil {
@@ -198,6 +201,8 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 				}
 				srv.live.redispatches.Add(1)
 				bl.redispatches.Add(1)
+				next.live.lbTotal.Add(1)
+				bl.lbTotal.Add(1)
 				if p.server == srv {
 					srv.live.sticky.redispatched.Add(1)
 					bl.sticky.redispatched.Add(1)
@@ -207,6 +212,10 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 				continue
 			}
 		}
+		// An attempt followed by another server counts as a redispatch
+		// only, one followed by the same server as a retry (wretr).
+		srv.live.retries.Add(1)
+		bl.retries.Add(1)
 		// HAProxy's turn-around: wait before retrying the same server.
 		wait := time.Second
 		if tc := be.cfg.TimeoutConnect; tc > 0 && tc < wait {
@@ -241,6 +250,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		bl.bytesIn.Add(in)
 		sl.bytesOut.Add(out)
 		bl.bytesOut.Add(out)
+		sl.countAnswer(resp.status)
 		code := resp.status
 		if err != nil {
 			// The client connection cannot carry a tunnel (HTTP/2).
@@ -248,7 +258,6 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 			clear(hdr)
 			writeError(w, code)
 		}
-		sl.responses[classIndex(code)].Add(1)
 		bl.responses[classIndex(code)].Add(1)
 		return code, false
 	}
@@ -272,11 +281,13 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 			bl.srvAborts.Add(1)
 		}
 		if sent {
-			return 0, true
+			// The client got the server's status and part of its body.
+			sl.countAnswer(resp.status)
+			bl.responses[classIndex(resp.status)].Add(1)
+			return resp.status, true
 		}
 		// Nothing was sent yet: the client gets an error instead.
 		clear(hdr)
-		sl.responses[classIndex(code)].Add(1)
 		bl.responses[classIndex(code)].Add(1)
 		writeError(w, code)
 		return code, false
@@ -285,11 +296,11 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		conn.pool.discard(conn)
 		sl.cliAborts.Add(1)
 		bl.cliAborts.Add(1)
-		sl.responses[classIndex(resp.status)].Add(1)
+		sl.countAnswer(resp.status)
 		bl.responses[classIndex(resp.status)].Add(1)
 		return resp.status, true
 	}
-	sl.responses[classIndex(resp.status)].Add(1)
+	sl.countAnswer(resp.status)
 	bl.responses[classIndex(resp.status)].Add(1)
 	if resp.close || upgrade {
 		conn.pool.discard(conn)
@@ -330,7 +341,6 @@ func exchangeFailed(w http.ResponseWriter, r *http.Request, err error, sl *serve
 		}
 		// The client is still there, whatever its request's context says
 		// after the failed read.
-		sl.responses[classIndex(code)].Add(1)
 		bl.responses[classIndex(code)].Add(1)
 		writeError(w, code)
 		return code, false
@@ -350,7 +360,6 @@ func exchangeFailed(w http.ResponseWriter, r *http.Request, err error, sl *serve
 		sl.respErrors.Add(1)
 		bl.respErrors.Add(1)
 	}
-	sl.responses[classIndex(code)].Add(1)
 	bl.responses[classIndex(code)].Add(1)
 	if r.Context().Err() == nil {
 		writeError(w, code)
@@ -394,8 +403,6 @@ func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff 
 	sl := srv.live
 	pool := sl.poolFor(addr, orDefault(be.cfg.TimeoutConnect, 5*time.Second), be.cfg.TimeoutServer)
 	sl.sessions.Add(1)
-	sl.lbTotal.Add(1)
-	be.live.lbTotal.Add(1)
 	sl.lastSession.Store(b.now().UnixNano())
 	storeMax(&sl.max, sl.cur.Add(1))
 	for try := 0; ; try++ {

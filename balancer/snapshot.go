@@ -249,6 +249,9 @@ type ServerCounters struct {
 	CurSessions   int64
 	MaxSessions   int64
 	TotalSessions int64
+	// TotalRequests counts the responses the server sent; Responses
+	// counts them by class. Tether's own error pages count in neither.
+	TotalRequests int64
 	BytesIn       int64
 	BytesOut      int64
 	Responses     ResponseClasses

@@ -126,6 +126,7 @@ func (l *serverLive) read(now time.Time) ServerCounters {
 		CurSessions:   l.cur.Load(),
 		MaxSessions:   l.max.Load(),
 		TotalSessions: l.sessions.Load(),
+		TotalRequests: l.requests.Load(),
 		BytesIn:       l.bytesIn.Load(),
 		BytesOut:      l.bytesOut.Load(),
 		Responses:     readClasses(&l.responses),

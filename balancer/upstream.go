@@ -20,6 +20,8 @@ type serverLive struct {
 	connErrors, respErrors, retries, redispatches atomic.Int64
 	cliAborts, srvAborts                          atomic.Int64 // cli_abrt, srv_abrt
 	lbTotal, checksFailed, downs                  atomic.Int64
+	// requests counts the responses the server sent (req_tot).
+	requests atomic.Int64
 	responses                                     [6]atomic.Int64
 	sticky                                        stickyLive
 	lastSession                                   atomic.Int64 // unix nanoseconds
@@ -36,6 +38,14 @@ type serverLive struct {
 
 func newServerLive() *serverLive {
 	return &serverLive{checkNow: make(chan struct{}, 1)}
+}
+
+// countAnswer counts a response the server sent and the client got (at
+// least its status): req_tot and hrsp_*. A response Tether refused and
+// replaced by its own error page is not the server's answer.
+func (l *serverLive) countAnswer(status int) {
+	l.requests.Add(1)
+	l.responses[classIndex(status)].Add(1)
 }
 
 // poolFor returns the connection pool for addr, replacing the current one

@@ -378,7 +378,7 @@ func serverRow(be *balancer.BackendStatus, sv *balancer.ServerStatus, legends bo
 	r.set(32, "2")
 	r.zero(33, 35)
 	setResponses(r, st.Responses)
-	r.setN(48, st.TotalSessions)
+	r.setN(48, st.TotalRequests)
 	r.setN(49, st.CliAborts)
 	r.setN(50, st.SrvAborts)
 	if st.LastSession.IsZero() {

@@ -1,0 +1,255 @@
+package compat
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"tether/balancer"
+	"tether/balancer/runtimeapi"
+)
+
+// statTable indexes show stat CSV output by "proxy/object" and column.
+func statTable(out string) map[string]map[string]string {
+	lines := strings.Split(out, "\n")
+	if len(lines) == 0 {
+		return nil
+	}
+	cols := strings.Split(strings.TrimPrefix(lines[0], "# "), ",")
+	rows := make(map[string]map[string]string)
+	for _, l := range lines[1:] {
+		f := strings.Split(l, ",")
+		if len(f) < 2 {
+			continue
+		}
+		row := make(map[string]string)
+		for i, c := range cols {
+			if i < len(f) {
+				row[c] = f[i]
+			}
+		}
+		rows[f[0]+"/"+f[1]] = row
+	}
+	return rows
+}
+
+// tetherStat returns Tether's show stat output.
+func (p *pair) tetherStat() string {
+	d := runtimeapi.NewDispatcher(p.tether, runtimeapi.DispatcherOptions{})
+	return d.Execute(context.Background(), "show stat", balancer.LevelAdmin, balancer.Origin{Channel: "test"})
+}
+
+// statDiff lists the columns of the named rows that differ between
+// HAProxy's and Tether's show stat.
+func statDiff(haproxy, tether string, rows, cols []string) []string {
+	h, g := statTable(haproxy), statTable(tether)
+	var diffs []string
+	for _, r := range rows {
+		for _, c := range cols {
+			if hv, gv := h[r][c], g[r][c]; hv != gv {
+				diffs = append(diffs, fmt.Sprintf("%s %s: haproxy %q tether %q", r, c, hv, gv))
+			}
+		}
+	}
+	return diffs
+}
+
+// compareStat waits until the named columns of the named rows agree in
+// both proxies' show stat (counters settle when a stream ends, just after
+// the client got its answer), and fails with the differences otherwise.
+func (p *pair) compareStat(rows, cols []string) {
+	p.t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		diffs := statDiff(p.haproxyCmd("show stat"), p.tetherStat(), rows, cols)
+		if len(diffs) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Errorf("show stat differs:\n%s", strings.Join(diffs, "\n"))
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// deadAddr returns a loopback address nothing listens on.
+func deadAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// get sends one request to both proxies and fails unless both answer the
+// same status.
+func (p *pair) get(path, cookie string) {
+	p.t.Helper()
+	h := fetch(p.t, p.haproxyURL, http.MethodGet, path, cookie)
+	g := fetch(p.t, p.tetherURL, http.MethodGet, path, cookie)
+	if h.Status != g.Status {
+		p.t.Errorf("GET %s (cookie %q): haproxy %d, tether %d", path, cookie, h.Status, g.Status)
+	}
+}
+
+// TestLBTotCountsOnlyBalancedRequestsMatchesHAProxy checks lbtot after
+// requests that the algorithm placed, requests routed by a valid cookie
+// and requests with an invalid cookie.
+func TestLBTotCountsOnlyBalancedRequestsMatchesHAProxy(t *testing.T) {
+	o := startOrigins(t, 2)
+	p := startPair(t, func(bind, socket string) string {
+		return fmt.Sprintf(globalAndDefaults, socket) + "frontend fe\n    bind " + bind + "\n    default_backend app\n\n" +
+			"backend app\n    cookie SRV insert indirect nocache\n" +
+			fmt.Sprintf("    server web1 %s cookie w1\n    server web2 %s cookie w2\n", o.addrs[0], o.addrs[1])
+	})
+	for _, c := range []string{"", "", "SRV=w1", "SRV=w2", "SRV=w2", "SRV=bad", "other=1", "SRV=w1"} {
+		p.get("/", c)
+	}
+	p.compareStat([]string{"app/web1", "app/web2", "app/BACKEND"}, []string{"lbtot", "stot", "req_tot", "hrsp_2xx"})
+}
+
+// resettingOrigin accepts connections, reads a request head and resets
+// the connection without answering.
+func resettingOrigin(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				buf := make([]byte, 4096)
+				c.Read(buf)
+				c.(*net.TCPConn).SetLinger(0)
+				c.Close()
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// cannedOrigin answers every connection's first request with answer,
+// then closes the connection.
+func cannedOrigin(t *testing.T, answer string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				c.Read(buf)
+				c.Write([]byte(answer))
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// slowOrigin answers after a delay longer than the tests' timeout server.
+func slowOrigin(t *testing.T, delay time.Duration) string {
+	t.Helper()
+	stop := make(chan struct{})
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(delay):
+		case <-stop:
+		}
+		w.Write([]byte("late"))
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { close(stop); srv.Close() })
+	return ln.Addr().String()
+}
+
+// errorColumns are the request, response and error counters compared
+// after failed exchanges.
+var errorColumns = []string{"stot", "req_tot", "hrsp_2xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other",
+	"ereq", "econ", "eresp", "wretr", "wredis", "cli_abrt", "srv_abrt", "lbtot"}
+
+// TestErrorCountersMatchHAProxy compares the frontend's, the backend's and
+// the server's counters after a server's own 500, a server that resets, a
+// connection refused after retries and a server timeout.
+func TestErrorCountersMatchHAProxy(t *testing.T) {
+	o := startOrigins(t, 1)
+	cases := []struct {
+		name    string
+		addr    string
+		options string
+		path    string
+		// onceEresp marks a failure HAProxy 2.6 counts twice in eresp
+		// (once when the read fails, once when the stream ends); Tether
+		// counts each failed response once.
+		onceEresp bool
+	}{
+		{"server 500", o.addrs[0], "", "/?status=500", false},
+		{"server resets", resettingOrigin(t), "", "/", true},
+		{"connection refused with retries", deadAddr(t), "    retries 3\n    timeout connect 100ms\n", "/", false},
+		{"server timeout", slowOrigin(t, 2*time.Second), "    timeout server 200ms\n", "/", false},
+		{"invalid chunk size", cannedOrigin(t, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"), "", "/", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := startPair(t, func(bind, socket string) string {
+				return fmt.Sprintf(globalAndDefaults, socket) + "frontend fe\n    bind " + bind + "\n    default_backend app\n\n" +
+					"backend app\n" + c.options + "    server s1 " + c.addr + "\n"
+			})
+			p.get(c.path, "")
+			p.get(c.path, "")
+			cols := errorColumns
+			if c.onceEresp {
+				cols = slices.DeleteFunc(slices.Clone(cols), func(c string) bool { return c == "eresp" })
+				g := statTable(p.tetherStat())
+				if g["app/BACKEND"]["eresp"] != "2" || g["app/s1"]["eresp"] != "2" {
+					t.Errorf("eresp backend %s server %s, want 2 for two failed responses", g["app/BACKEND"]["eresp"], g["app/s1"]["eresp"])
+				}
+			}
+			p.compareStat([]string{"fe/FRONTEND", "app/BACKEND", "app/s1"}, cols)
+		})
+	}
+}
+
+// TestRedispatchCountersMatchHAProxy compares wretr and wredis with
+// retries 3 and option redispatch when a server refuses connections: a
+// failed attempt followed by another server counts as a redispatch, one
+// followed by the same server as a retry, never both.
+func TestRedispatchCountersMatchHAProxy(t *testing.T) {
+	o := startOrigins(t, 1)
+	dead := deadAddr(t)
+	p := startPair(t, func(bind, socket string) string {
+		return fmt.Sprintf(globalAndDefaults, socket) + "frontend fe\n    bind " + bind + "\n    default_backend app\n\n" +
+			"backend app\n    cookie SRV insert indirect nocache\n    retries 3\n    option redispatch\n    timeout connect 100ms\n" +
+			"    server dead " + dead + " cookie dd\n    server web1 " + o.addrs[0] + " cookie w1\n"
+	})
+	for _, c := range []string{"", "", "SRV=dd", "", "SRV=w1"} {
+		p.get("/", c)
+	}
+	p.compareStat([]string{"fe/FRONTEND", "app/BACKEND", "app/dead", "app/web1"}, errorColumns)
+}
