@@ -134,18 +134,31 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 	case srv == nil && be.saturated():
 		// Every server is saturated: wait in the backend's queue.
 		if srv = be.acquire(r, nil); srv == nil {
+			// Timed out in the queue: a connection error, as HAProxy
+			// counts it.
+			if r.Context().Err() == nil {
+				bl.connErrors.Add(1)
+			}
 			bl.responses[4].Add(1)
 			writeError(w, http.StatusServiceUnavailable)
 			return http.StatusServiceUnavailable, false
 		}
 		slot = srv.live
 	case srv == nil:
+		// HAProxy counts the 503 of a backend without a usable server
+		// as a connection error of the backend.
 		bl.noServer.Add(1)
+		bl.connErrors.Add(1)
 		bl.responses[4].Add(1)
 		writeError(w, http.StatusServiceUnavailable)
 		return http.StatusServiceUnavailable, false
 	case srv.cfg.MaxConn > 0:
+		queued := srv
 		if srv = be.acquire(r, srv); srv == nil {
+			if r.Context().Err() == nil {
+				queued.live.connErrors.Add(1)
+				bl.connErrors.Add(1)
+			}
 			bl.responses[4].Add(1)
 			writeError(w, http.StatusServiceUnavailable)
 			return http.StatusServiceUnavailable, false

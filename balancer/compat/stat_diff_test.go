@@ -253,3 +253,76 @@ func TestRedispatchCountersMatchHAProxy(t *testing.T) {
 	}
 	p.compareStat([]string{"fe/FRONTEND", "app/BACKEND", "app/dead", "app/web1"}, errorColumns)
 }
+
+// TestNoServerCountersMatchHAProxy compares the counters of a 503 from a
+// backend with no usable server: one without servers, one whose only
+// server is in maintenance.
+func TestNoServerCountersMatchHAProxy(t *testing.T) {
+	o := startOrigins(t, 1)
+	for _, c := range []struct{ name, servers string }{
+		{"no servers", ""},
+		{"server in maintenance", "    server s1 " + o.addrs[0] + " disabled\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := startPair(t, func(bind, socket string) string {
+				return fmt.Sprintf(globalAndDefaults, socket) + "frontend fe\n    bind " + bind + "\n    default_backend app\n\n" +
+					"backend app\n" + c.servers
+			})
+			p.get("/", "")
+			p.get("/", "")
+			rows := []string{"fe/FRONTEND", "app/BACKEND"}
+			if c.servers != "" {
+				rows = append(rows, "app/s1")
+			}
+			p.compareStat(rows, errorColumns)
+		})
+	}
+}
+
+// TestQueueTimeoutCountersMatchHAProxy compares the counters of a request
+// that waited for a server slot (maxconn) longer than timeout queue, in
+// the backend's queue and, sent by its cookie, in the server's.
+func TestQueueTimeoutCountersMatchHAProxy(t *testing.T) {
+	addr := slowOrigin(t, 800*time.Millisecond)
+	for _, cookie := range []string{"", "SRV=s1"} {
+		t.Run("cookie "+cookie, func(t *testing.T) { queueTimeout(t, addr, cookie) })
+	}
+}
+
+func queueTimeout(t *testing.T, addr, cookie string) {
+	p := startPair(t, func(bind, socket string) string {
+		return fmt.Sprintf(globalAndDefaults, socket) + "frontend fe\n    bind " + bind + "\n    default_backend app\n\n" +
+			"backend app\n    cookie SRV insert indirect nocache\n    timeout queue 200ms\n    server s1 " + addr + " maxconn 1 cookie s1\n"
+	})
+	for _, base := range []string{p.haproxyURL, p.tetherURL} {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			req, _ := http.NewRequest(http.MethodGet, base+"/", nil)
+			req.Close = true
+			if resp, err := http.DefaultTransport.RoundTrip(req); err == nil {
+				resp.Body.Close()
+			}
+		}()
+		// The first request holds the slot: wait until it is in service.
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			stat := p.tetherStat()
+			if base == p.haproxyURL {
+				stat = p.haproxyCmd("show stat")
+			}
+			if statTable(stat)["app/s1"]["scur"] == "1" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: first request never reached the server", base)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if got := fetch(t, base, http.MethodGet, "/", cookie); got.Status != http.StatusServiceUnavailable {
+			t.Errorf("%s: queued request got %d, want 503", base, got.Status)
+		}
+		<-done
+	}
+	p.compareStat([]string{"fe/FRONTEND", "app/BACKEND", "app/s1"}, errorColumns)
+}
