@@ -57,7 +57,9 @@ func (h *frontendHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	fl := fe.live
 	fl.requests.Add(1)
-	fl.sessions.Add(1)
+	if !fl.connCounted.Load() {
+		fl.sessions.Add(1)
+	}
 	storeMax(&fl.max, fl.cur.Add(1))
 	defer fl.cur.Add(-1)
 	if r.ContentLength > 0 {

@@ -537,6 +537,9 @@ func parseID(name string) (int, bool) {
 type frontendLive struct {
 	cur, max, sessions, requests, bytesIn, bytesOut, reqErrors atomic.Int64
 	responses                                                  [6]atomic.Int64
+	// connCounted records that the frontend's server counts sessions per
+	// connection (FrontendEvents); otherwise each request counts one.
+	connCounted atomic.Bool
 }
 
 // backendLive holds a backend's counters and round-robin position.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,7 @@ import (
 
 	"tether/balancer"
 	"tether/balancer/e2etest"
+	"tether/balancer/frontdoor"
 	"tether/balancer/haproxycfg"
 )
 
@@ -126,7 +128,18 @@ func startPair(t *testing.T, cfgFor func(bind, socket string) string) *pair {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: h}
+	// The frontend's server is the one tether serve runs, counters
+	// included.
+	feCfg := cfg.Frontends[0]
+	for _, f := range cfg.Frontends {
+		if f.Name == "fe" {
+			feCfg = f
+		}
+	}
+	srv := frontdoor.New(feCfg, cfg.Global, h, slog.New(slog.DiscardHandler))
+	if ev, err := b.FrontendEvents("fe"); err == nil {
+		srv.Counters = ev
+	}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close(); b.Close() })
 	p.tetherURL = "http://" + tBind

@@ -326,3 +326,71 @@ func queueTimeout(t *testing.T, addr, cookie string) {
 	}
 	p.compareStat([]string{"fe/FRONTEND", "app/BACKEND", "app/s1"}, errorColumns)
 }
+
+// rawExchange sends raw bytes on a new connection to addr, optionally
+// half-closes it, and returns what came back before the proxy closed it.
+func rawExchange(t *testing.T, addr, raw string, halfClose bool) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	if raw != "" {
+		if _, err := c.Write([]byte(raw)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if halfClose {
+		c.(*net.TCPConn).CloseWrite()
+	}
+	var out strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := c.Read(buf)
+		out.Write(buf[:n])
+		if err != nil {
+			return out.String()
+		}
+	}
+}
+
+// frontendColumns are the frontend's session, request and error counters.
+var frontendColumns = []string{"stot", "conn_tot", "req_tot", "ereq", "hrsp_2xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other"}
+
+// TestRefusedRequestCountersMatchHAProxy compares the frontend's counters
+// after requests the frontend answers itself: malformed (400), too large
+// (400), an authority that differs from Host (400), cut short by timeout
+// http-request (408), and a connection closed without a byte.
+func TestRefusedRequestCountersMatchHAProxy(t *testing.T) {
+	o := startOrigins(t, 1)
+	cases := []struct {
+		name      string
+		raw       string
+		halfClose bool
+		status    string
+	}{
+		{"malformed header", "GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n", false, " 400 "},
+		{"header block too large", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 17000) + "\r\n\r\n", false, " 400 "},
+		{"authority differs from Host", "GET http://a.example/ HTTP/1.1\r\nHost: b.example\r\n\r\n", false, " 400 "},
+		{"timeout http-request", "GET / HTTP/1.1\r\nHost: x\r\n", false, " 408 "},
+		{"closed without a byte", "", true, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := startPair(t, func(bind, socket string) string {
+				return fmt.Sprintf(globalAndDefaults, socket) + "frontend fe\n    bind " + bind + "\n    timeout http-request 300ms\n    default_backend app\n\n" +
+					"backend app\n    server s1 " + o.addrs[0] + "\n"
+			})
+			p.get("/", "")
+			for _, u := range []string{p.haproxyURL, p.tetherURL} {
+				got := rawExchange(t, strings.TrimPrefix(u, "http://"), c.raw, c.halfClose)
+				if status, _, _ := strings.Cut(got, "\r\n"); !strings.Contains(status, c.status) {
+					t.Errorf("%s answered %q, want status %q", u, status, c.status)
+				}
+			}
+			p.compareStat([]string{"fe/FRONTEND", "app/BACKEND"}, frontendColumns)
+		})
+	}
+}

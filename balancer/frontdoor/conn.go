@@ -27,6 +27,8 @@ type clientConn struct {
 	// writeGrace bounds the write of an error page at close to a client
 	// that may not read.
 	writeGrace time.Duration
+	// counters, if not nil, counts the requests refused here.
+	counters Counters
 
 	// inHandler is set while a handler runs for a request of this connection.
 	inHandler atomic.Bool
@@ -115,10 +117,11 @@ func (c *clientConn) Write(p []byte) (int, error) {
 		if !c.replied.CompareAndSwap(false, true) {
 			return len(p), nil
 		}
-		page := page400
+		page, status := page400, 400
 		if c.expired.Load() {
-			page = page408
+			page, status = page408, 408
 		}
+		c.refused(status)
 		if _, err := c.Conn.Write(page); err != nil {
 			return 0, err
 		}
@@ -131,18 +134,26 @@ func (c *clientConn) Write(p []byte) (int, error) {
 // its 400 page to a client that closed a new connection without a byte,
 // then closes the connection.
 func (c *clientConn) Close() error {
-	page := page408
+	page, status := page408, 408
 	if !c.expired.Load() {
-		page = page400
+		page, status = page400, 400
 		if !c.emptyFin.Load() {
 			page = nil
 		}
 	}
 	if page != nil && c.replied.CompareAndSwap(false, true) {
+		c.refused(status)
 		c.Conn.SetWriteDeadline(time.Now().Add(c.writeGrace))
 		c.Conn.Write(page)
 	}
 	return c.Conn.Close()
+}
+
+// refused counts a request answered here with status.
+func (c *clientConn) refused(status int) {
+	if c.counters != nil {
+		c.counters.Refused(status)
+	}
 }
 
 // CloseWrite half-closes the connection when it supports it; net/http
