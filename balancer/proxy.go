@@ -58,11 +58,12 @@ func (h *frontendHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fl := fe.live
 	fl.requests.Add(1)
 	if !fl.connCounted.Load() {
+		// No server reports connections: each request is a session.
 		fl.sessions.Add(1)
+		storeMax(&fl.max, fl.cur.Add(1))
+		defer fl.cur.Add(-1)
 	}
-	storeMax(&fl.max, fl.cur.Add(1))
-	defer fl.cur.Add(-1)
-	if r.ContentLength > 0 {
+	if r.ContentLength > 0 && !fl.connCounted.Load() {
 		fl.bytesIn.Add(r.ContentLength)
 	}
 	be := t.byName[fe.backend]
@@ -276,7 +277,12 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		bl.responses[classIndex(code)].Add(1)
 		return code, false
 	}
+	// bout counts the response forwarded, head included.
+	head := responseHeadBytes(resp.status, hdr)
 	n, sent, readErr, writeErr := copyResponse(w, cs, resp.status, resp.body, resp.contentLength, conn.br.Buffered)
+	if sent || readErr == nil {
+		n += head
+	}
 	sl.bytesOut.Add(n)
 	bl.bytesOut.Add(n)
 	switch {
@@ -440,10 +446,10 @@ func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff 
 			resp, err = readUpstreamResponse(c, r.Method, upgrade, limit, dst)
 		}
 		if err == nil {
-			if r.ContentLength > 0 {
-				sl.bytesIn.Add(r.ContentLength)
-				be.live.bytesIn.Add(r.ContentLength)
-			}
+			// bin counts the request forwarded, head included.
+			in := requestHeadBytes(r) + max(r.ContentLength, 0)
+			sl.bytesIn.Add(in)
+			be.live.bytesIn.Add(in)
 			return resp, c, nil
 		}
 		pool.discard(c)

@@ -553,6 +553,7 @@ type backendLive struct {
 	connErrors, respErrors, retries, redispatches   atomic.Int64
 	cliAborts, srvAborts                            atomic.Int64
 	noServer, lbTotal                               atomic.Int64
+	downs                                           atomic.Int64 // went without a usable server (chkdown)
 	responses                                       [6]atomic.Int64
 	sticky                                          stickyLive
 	lastChange                                      atomic.Int64 // unix nanoseconds

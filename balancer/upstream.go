@@ -20,8 +20,6 @@ type serverLive struct {
 	connErrors, respErrors, retries, redispatches atomic.Int64
 	cliAborts, srvAborts                          atomic.Int64 // cli_abrt, srv_abrt
 	lbTotal, checksFailed, downs                  atomic.Int64
-	// requests counts the responses the server sent (req_tot).
-	requests atomic.Int64
 	responses                                     [6]atomic.Int64
 	sticky                                        stickyLive
 	lastSession                                   atomic.Int64 // unix nanoseconds
@@ -29,6 +27,8 @@ type serverLive struct {
 	downtime                                      atomic.Int64 // accumulated nanoseconds
 	pool                                          atomic.Pointer[connPool]
 	check                                         atomic.Pointer[CheckResult]
+	// requests counts the responses the server sent (req_tot).
+	requests atomic.Int64
 	// checkNow asks the health checker for an immediate check, after
 	// traffic saw a connection failure.
 	checkNow chan struct{}

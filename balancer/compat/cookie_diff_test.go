@@ -83,7 +83,10 @@ type pair struct {
 	haproxyURL  string
 	tetherURL   string
 	haproxySock string
-	tether      *balancer.Balancer
+	// haproxyCalls counts the Runtime API connections made to HAProxy,
+	// which it counts in show info's CumConns and CumReq.
+	haproxyCalls int
+	tether       *balancer.Balancer
 }
 
 // startPair renders cfg (a text/template-free format string whose %[1]s is
@@ -213,6 +216,7 @@ type step struct {
 
 func (p *pair) haproxyCmd(cmd string) string {
 	p.t.Helper()
+	p.haproxyCalls++
 	c, err := net.Dial("unix", p.haproxySock)
 	if err != nil {
 		p.t.Fatal(err)

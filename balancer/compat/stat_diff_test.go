@@ -1,11 +1,14 @@
 package compat
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -393,4 +396,130 @@ func TestRefusedRequestCountersMatchHAProxy(t *testing.T) {
 			p.compareStat([]string{"fe/FRONTEND", "app/BACKEND"}, frontendColumns)
 		})
 	}
+}
+
+// infoValues returns show info's numeric fields by name.
+func infoValues(out string) map[string]int64 {
+	v := make(map[string]int64)
+	for _, l := range strings.Split(out, "\n") {
+		name, val, ok := strings.Cut(l, ": ")
+		if !ok {
+			continue
+		}
+		if n, err := strconv.ParseInt(strings.TrimSpace(val), 10, 64); err == nil {
+			v[name] = n
+		}
+	}
+	return v
+}
+
+// tetherInfo returns Tether's show info output.
+func (p *pair) tetherInfo() string {
+	d := runtimeapi.NewDispatcher(p.tether, runtimeapi.DispatcherOptions{})
+	return d.Execute(context.Background(), "show info", balancer.LevelAdmin, balancer.Origin{Channel: "test"})
+}
+
+// within reports whether got is within a third of want, and both are
+// non-zero or both zero.
+func within(got, want int64) bool {
+	if got == 0 || want == 0 {
+		return got == want
+	}
+	d := got - want
+	if d < 0 {
+		d = -d
+	}
+	return 3*d <= want
+}
+
+// TestTrafficCountersMatchHAProxy compares, after the same traffic (a
+// request on its own connection, two on a kept-alive one, three idle
+// connections left open): show info's CurrConns, CumConns and CumReq; the
+// frontend's scur, stot and conn_tot; bin and bout of the frontend,
+// backend and server; and chkdown of a backend whose only server fails
+// its checks.
+func TestTrafficCountersMatchHAProxy(t *testing.T) {
+	o := startOrigins(t, 1)
+	dead := deadAddr(t)
+	p := startPair(t, func(bind, socket string) string {
+		return fmt.Sprintf(globalAndDefaults, socket) + "frontend fe\n    bind " + bind + "\n    default_backend app\n\n" +
+			"backend app\n    server s1 " + o.addrs[0] + "\n\n" +
+			"backend checked\n    server d " + dead + " check inter 100ms fall 1 rise 1\n"
+	})
+	before := map[string]map[string]int64{"haproxy": infoValues(p.haproxyCmd("show info")), "tether": infoValues(p.tetherInfo())}
+	callsBefore := p.haproxyCalls
+	for _, u := range []string{p.haproxyURL, p.tetherURL} {
+		fetch(t, u, http.MethodGet, "/", "")
+		addr := strings.TrimPrefix(u, "http://")
+		ka, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ka.Close() })
+		br := bufio.NewReader(ka)
+		for range 2 {
+			io.WriteString(ka, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("%s: keep-alive request: %v", u, err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		for range 3 {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}
+	p.compareStat([]string{"fe/FRONTEND"}, []string{"scur", "stot", "conn_tot", "req_tot"})
+
+	// HAProxy counts its own CLI connection and command in CumConns and
+	// CumReq (not in CurrConns); Tether's Runtime API is no proxy traffic.
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		h, g := infoValues(p.haproxyCmd("show info")), infoValues(p.tetherInfo())
+		var diffs []string
+		for _, f := range []string{"CurrConns", "CumConns", "CumReq"} {
+			hd, gd := h[f]-before["haproxy"][f], g[f]-before["tether"][f]
+			if f != "CurrConns" {
+				hd -= int64(p.haproxyCalls - callsBefore)
+			}
+			if hd != gd {
+				diffs = append(diffs, fmt.Sprintf("%s grew by %d in haproxy, %d in tether", f, hd, gd))
+			}
+		}
+		if len(diffs) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("show info differs:\n%s", strings.Join(diffs, "\n"))
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// Bytes: HAProxy counts its internal representation of the headers,
+	// Tether the bytes on the wire; they agree within a third.
+	h, g := statTable(p.haproxyCmd("show stat")), statTable(p.tetherStat())
+	for _, row := range []string{"fe/FRONTEND", "app/BACKEND", "app/s1"} {
+		for _, col := range []string{"bin", "bout"} {
+			hv, _ := strconv.ParseInt(h[row][col], 10, 64)
+			gv, _ := strconv.ParseInt(g[row][col], 10, 64)
+			if !within(gv, hv) {
+				t.Errorf("%s %s: haproxy %d, tether %d", row, col, hv, gv)
+			}
+		}
+	}
+
+	deadline = time.Now().Add(5 * time.Second)
+	for serverStatus(p.haproxyCmd("show stat"), "d") != "DOWN" || p.tether.Snapshot().Backend("checked").Server("d").StatusText() != "DOWN" {
+		if time.Now().After(deadline) {
+			t.Fatal("the failing server did not go down in both")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.compareStat([]string{"checked/BACKEND", "checked/d"}, []string{"chkdown", "chkfail", "status"})
 }

@@ -75,7 +75,7 @@ func refuse(w http.ResponseWriter, c *clientConn) {
 	}
 	defer conn.Close()
 	c.replied.Store(true)
-	conn.Write(page400)
+	conn.Write(page400) // conn is c: the bytes are counted
 }
 
 // isAbsoluteForm reports whether a request target is in absolute form

@@ -27,8 +27,11 @@ type clientConn struct {
 	// writeGrace bounds the write of an error page at close to a client
 	// that may not read.
 	writeGrace time.Duration
-	// counters, if not nil, counts the requests refused here.
+	// counters, if not nil, counts the connection, its bytes and the
+	// requests refused here.
 	counters Counters
+	// closed records that Close ran once.
+	closed atomic.Bool
 
 	// inHandler is set while a handler runs for a request of this connection.
 	inHandler atomic.Bool
@@ -75,6 +78,9 @@ type clientConn struct {
 func (c *clientConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
+		if c.counters != nil {
+			c.counters.Transferred(n, 0)
+		}
 		c.scan(p[:n])
 		if !c.inHandler.Load() {
 			c.idleBytes.Add(int64(n))
@@ -122,12 +128,23 @@ func (c *clientConn) Write(p []byte) (int, error) {
 			page, status = page408, 408
 		}
 		c.refused(status)
-		if _, err := c.Conn.Write(page); err != nil {
+		n, err := c.Conn.Write(page)
+		c.wrote(n)
+		if err != nil {
 			return 0, err
 		}
 		return len(p), nil
 	}
-	return c.Conn.Write(p)
+	n, err := c.Conn.Write(p)
+	c.wrote(n)
+	return n, err
+}
+
+// wrote counts n bytes written to the client.
+func (c *clientConn) wrote(n int) {
+	if n > 0 && c.counters != nil {
+		c.counters.Transferred(0, n)
+	}
 }
 
 // Close writes HAProxy's 408 page when timeout http-request expired, or
@@ -144,7 +161,11 @@ func (c *clientConn) Close() error {
 	if page != nil && c.replied.CompareAndSwap(false, true) {
 		c.refused(status)
 		c.Conn.SetWriteDeadline(time.Now().Add(c.writeGrace))
-		c.Conn.Write(page)
+		n, _ := c.Conn.Write(page)
+		c.wrote(n)
+	}
+	if c.counters != nil && c.closed.CompareAndSwap(false, true) {
+		c.counters.ConnClosed()
 	}
 	return c.Conn.Close()
 }

@@ -15,10 +15,13 @@ import (
 
 // countingCounters records what a Server reports.
 type countingCounters struct {
-	accepted, refused400, refused408 atomic.Int64
+	accepted, closed, refused400, refused408 atomic.Int64
 }
 
-func (c *countingCounters) ConnAccepted() { c.accepted.Add(1) }
+func (c *countingCounters) ConnClosed() { c.closed.Add(1) }
+
+func (c *countingCounters) ConnAccepted()           { c.accepted.Add(1) }
+func (c *countingCounters) Transferred(in, out int) {}
 func (c *countingCounters) Refused(status int) {
 	switch status {
 	case 400:
@@ -71,14 +74,14 @@ func TestServerReportsConnectionsAndRefusals(t *testing.T) {
 			}
 			io.Copy(io.Discard, c)
 			deadline := time.Now().Add(3 * time.Second)
-			for cc.refused400.Load() != tt.want400 || cc.refused408.Load() != tt.want408 {
+			for cc.refused400.Load() != tt.want400 || cc.refused408.Load() != tt.want408 || cc.closed.Load() != 1 {
 				if time.Now().After(deadline) {
 					break
 				}
 				time.Sleep(5 * time.Millisecond)
 			}
-			if got := cc.accepted.Load(); got != 1 {
-				t.Errorf("accepted %d connections, want 1", got)
+			if got, closed := cc.accepted.Load(), cc.closed.Load(); got != 1 || closed != 1 {
+				t.Errorf("accepted %d connections, closed %d; want 1, 1", got, closed)
 			}
 			if cc.refused400.Load() != tt.want400 || cc.refused408.Load() != tt.want408 {
 				t.Errorf("refused 400 %d times, 408 %d times; want %d, %d", cc.refused400.Load(), cc.refused408.Load(), tt.want400, tt.want408)

@@ -68,11 +68,16 @@ func TimeoutsOf(fe balancer.Frontend) Timeouts {
 // frontend's statistics count it as HAProxy does. balancer.FrontendEvents
 // implements it. Its methods must be safe for concurrent use and cheap.
 type Counters interface {
-	// ConnAccepted is called once per accepted connection.
+	// ConnAccepted is called once per accepted connection, ConnClosed
+	// once when it is closed.
 	ConnAccepted()
+	ConnClosed()
 	// Refused is called when the server answers a request itself with
 	// status (400 or 408) instead of passing it to the handler.
 	Refused(status int)
+	// Transferred is called with the bytes read from (in) or written to
+	// (out) a client connection, after each read or write.
+	Transferred(in, out int)
 }
 
 // Server is one frontend's HTTP server. Serve wraps every accepted

@@ -453,7 +453,7 @@ func backendRow(be *balancer.BackendStatus, legends bool, now time.Time) *statRo
 	r.setN(18, weight)
 	r.setN(19, act)
 	r.setN(20, bck)
-	r.zero(22)
+	r.setN(22, st.Downs)
 	r.setN(23, r.secondsSince(st.LastChange, now))
 	r.zero(24)
 	r.set(26, "1")
