@@ -1,9 +1,6 @@
 package balancer
 
-import (
-	"net/http"
-	"strconv"
-)
+import "net/http"
 
 // headerBytes is the size of h on the wire: "Name: value\r\n" per value.
 func headerBytes(h http.Header) int64 {
@@ -26,8 +23,8 @@ func requestHeadBytes(r *http.Request) int64 {
 	return n
 }
 
-// responseHeadBytes is the size of a response head with status and h:
-// status line, headers, blank line.
+// responseHeadBytes is the size of a response head with status (three
+// digits) and h: status line, headers, blank line. It does not allocate.
 func responseHeadBytes(status int, h http.Header) int64 {
-	return int64(len("HTTP/1.1 ")+len(strconv.Itoa(status))+1+len(http.StatusText(status))+2) + headerBytes(h) + 2
+	return int64(len("HTTP/1.1 000 ")+len(http.StatusText(status))+2) + headerBytes(h) + 2
 }
