@@ -148,7 +148,10 @@ func (b *Balancer) checkLoop(ctx context.Context, ref ServerRef, l *serverLive) 
 				op = OpRunning
 			}
 		} else {
-			l.checksFailed.Add(1)
+			if health >= rise {
+				// chkfail counts failures while up, as HAProxy's.
+				l.checksFailed.Add(1)
+			}
 			if health > rise {
 				health--
 			} else {
@@ -184,6 +187,9 @@ func (b *Balancer) setOp(ref ServerRef, l *serverLive, op OpState, cr CheckResul
 	be.finish()
 	if (len(be.usable) == 0) != (len(cur.lookupBackend(ref.Backend).usable) == 0) {
 		be.live.lastChange.Store(now.UnixNano())
+		if len(be.usable) == 0 {
+			be.live.downs.Add(1)
+		}
 	}
 	next := cur.withBackend(be)
 	next.version = cur.version + 1

@@ -71,10 +71,13 @@ func (h *frontendHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	fl := fe.live
 	fl.requests.Add(1)
-	fl.sessions.Add(1)
-	storeMax(&fl.max, fl.cur.Add(1))
-	defer fl.cur.Add(-1)
-	if r.ContentLength > 0 {
+	if !fl.connCounted.Load() {
+		// No server reports connections: each request is a session.
+		fl.sessions.Add(1)
+		storeMax(&fl.max, fl.cur.Add(1))
+		defer fl.cur.Add(-1)
+	}
+	if r.ContentLength > 0 && !fl.connCounted.Load() {
 		fl.bytesIn.Add(r.ContentLength)
 	}
 	be := t.byName[fe.backend]
@@ -106,9 +109,8 @@ func classIndex(code int) int {
 	return 5
 }
 
-// serveBackend proxies r to a server of be and returns the status sent, 0
-// for a response that failed after its status was sent. abort asks the
-// caller to close the client connection without ending the response.
+// serveBackend proxies r to a server of be and returns the status sent (0
+// when none was). abort asks the caller to close the client connection without ending the response.
 // limit bounds the response header block; cs enforces timeout client.
 func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *backendRT, fe *frontendRT, limit int, cs clientSide) (status int, abort bool) {
 	bl := be.live
@@ -132,6 +134,12 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 	srv := p.server
 	if srv == nil {
 		srv = be.pick(client, nil)
+		if srv != nil {
+			// lbtot counts the servers the algorithm chose, as HAProxy's
+			// cum_lbconn: not cookie routes nor retries on one server.
+			srv.live.lbTotal.Add(1)
+			bl.lbTotal.Add(1)
+		}
 		if srv != nil && p.state == ckDown && p.downServer != nil {
 			bl.sticky.redispatched.Add(1)
 			p.downServer.live.sticky.redispatched.Add(1)
@@ -143,18 +151,31 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 	case srv == nil && be.saturated():
 		// Every server is saturated: wait in the backend's queue.
 		if srv = be.acquire(r, nil); srv == nil {
+			// Timed out in the queue: a connection error, as HAProxy
+			// counts it.
+			if r.Context().Err() == nil {
+				bl.connErrors.Add(1)
+			}
 			bl.responses[4].Add(1)
 			writeError(w, http.StatusServiceUnavailable)
 			return http.StatusServiceUnavailable, false
 		}
 		slot = srv.live
 	case srv == nil:
+		// HAProxy counts the 503 of a backend without a usable server
+		// as a connection error of the backend.
 		bl.noServer.Add(1)
+		bl.connErrors.Add(1)
 		bl.responses[4].Add(1)
 		writeError(w, http.StatusServiceUnavailable)
 		return http.StatusServiceUnavailable, false
 	case srv.cfg.MaxConn > 0:
+		queued := srv
 		if srv = be.acquire(r, srv); srv == nil {
+			if r.Context().Err() == nil {
+				queued.live.connErrors.Add(1)
+				bl.connErrors.Add(1)
+			}
 			bl.responses[4].Add(1)
 			writeError(w, http.StatusServiceUnavailable)
 			return http.StatusServiceUnavailable, false
@@ -196,8 +217,6 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		if !errors.As(err, &ce) || attempt >= retries || r.Context().Err() != nil {
 			break
 		}
-		srv.live.retries.Add(1)
-		bl.retries.Add(1)
 		if redispatchNow(be, srv, p.server == srv, attempt+1, retries) {
 			if next := be.pick(client, srv); next != nil && next != srv {
 				if slot != nil {
@@ -212,6 +231,8 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 				}
 				srv.live.redispatches.Add(1)
 				bl.redispatches.Add(1)
+				next.live.lbTotal.Add(1)
+				bl.lbTotal.Add(1)
 				if p.server == srv {
 					srv.live.sticky.redispatched.Add(1)
 					bl.sticky.redispatched.Add(1)
@@ -221,6 +242,10 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 				continue
 			}
 		}
+		// An attempt followed by another server counts as a redispatch
+		// only, one followed by the same server as a retry (wretr).
+		srv.live.retries.Add(1)
+		bl.retries.Add(1)
 		// HAProxy's turn-around: wait before retrying the same server.
 		wait := time.Second
 		if tc := be.cfg.TimeoutConnect; tc > 0 && tc < wait {
@@ -255,6 +280,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		bl.bytesIn.Add(in)
 		sl.bytesOut.Add(out)
 		bl.bytesOut.Add(out)
+		sl.countAnswer(resp.status)
 		code := resp.status
 		if err != nil {
 			// The client connection cannot carry a tunnel (HTTP/2).
@@ -262,11 +288,15 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 			clear(hdr)
 			writeError(w, code)
 		}
-		sl.responses[classIndex(code)].Add(1)
 		bl.responses[classIndex(code)].Add(1)
 		return code, false
 	}
+	// bout counts the response forwarded, head included.
+	head := responseHeadBytes(resp.status, hdr)
 	n, sent, readErr, writeErr := copyResponse(w, cs, resp.status, resp.body, resp.contentLength, conn.br.Buffered)
+	if sent || readErr == nil {
+		n += head
+	}
 	sl.bytesOut.Add(n)
 	bl.bytesOut.Add(n)
 	switch {
@@ -286,11 +316,13 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 			bl.srvAborts.Add(1)
 		}
 		if sent {
-			return 0, true
+			// The client got the server's status and part of its body.
+			sl.countAnswer(resp.status)
+			bl.responses[classIndex(resp.status)].Add(1)
+			return resp.status, true
 		}
 		// Nothing was sent yet: the client gets an error instead.
 		clear(hdr)
-		sl.responses[classIndex(code)].Add(1)
 		bl.responses[classIndex(code)].Add(1)
 		writeError(w, code)
 		return code, false
@@ -299,11 +331,11 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		conn.pool.discard(conn)
 		sl.cliAborts.Add(1)
 		bl.cliAborts.Add(1)
-		sl.responses[classIndex(resp.status)].Add(1)
+		sl.countAnswer(resp.status)
 		bl.responses[classIndex(resp.status)].Add(1)
 		return resp.status, true
 	}
-	sl.responses[classIndex(resp.status)].Add(1)
+	sl.countAnswer(resp.status)
 	bl.responses[classIndex(resp.status)].Add(1)
 	if resp.close || upgrade {
 		conn.pool.discard(conn)
@@ -344,7 +376,6 @@ func exchangeFailed(w http.ResponseWriter, r *http.Request, err error, sl *serve
 		}
 		// The client is still there, whatever its request's context says
 		// after the failed read.
-		sl.responses[classIndex(code)].Add(1)
 		bl.responses[classIndex(code)].Add(1)
 		writeError(w, code)
 		return code, false
@@ -364,7 +395,6 @@ func exchangeFailed(w http.ResponseWriter, r *http.Request, err error, sl *serve
 		sl.respErrors.Add(1)
 		bl.respErrors.Add(1)
 	}
-	sl.responses[classIndex(code)].Add(1)
 	bl.responses[classIndex(code)].Add(1)
 	if r.Context().Err() == nil {
 		writeError(w, code)
@@ -408,8 +438,6 @@ func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff 
 	sl := srv.live
 	pool := sl.poolFor(addr, orDefault(be.cfg.TimeoutConnect, 5*time.Second), be.cfg.TimeoutServer)
 	sl.sessions.Add(1)
-	sl.lbTotal.Add(1)
-	be.live.lbTotal.Add(1)
 	sl.lastSession.Store(b.now().UnixNano())
 	storeMax(&sl.max, sl.cur.Add(1))
 	for try := 0; ; try++ {
@@ -432,10 +460,10 @@ func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff 
 			resp, err = readUpstreamResponse(c, r.Method, upgrade, limit, dst)
 		}
 		if err == nil {
-			if r.ContentLength > 0 {
-				sl.bytesIn.Add(r.ContentLength)
-				be.live.bytesIn.Add(r.ContentLength)
-			}
+			// bin counts the request forwarded, head included.
+			in := requestHeadBytes(r) + max(r.ContentLength, 0)
+			sl.bytesIn.Add(in)
+			be.live.bytesIn.Add(in)
 			return resp, c, nil
 		}
 		pool.discard(c)

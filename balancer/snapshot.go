@@ -92,6 +92,9 @@ type BackendCounters struct {
 	// NoServer counts requests refused with 503 because no server was usable.
 	NoServer int64
 	LBTotal  int64
+	// Downs counts the times a health check left the backend without a
+	// usable server (chkdown).
+	Downs int64
 	// QueueCur counts requests waiting for a server slot (maxconn), in the
 	// backend's queue and its servers' queues; QueueMax is its highest value.
 	QueueCur int64
@@ -249,6 +252,9 @@ type ServerCounters struct {
 	CurSessions   int64
 	MaxSessions   int64
 	TotalSessions int64
+	// TotalRequests counts the responses the server sent; Responses
+	// counts them by class. Tether's own error pages count in neither.
+	TotalRequests int64
 	BytesIn       int64
 	BytesOut      int64
 	Responses     ResponseClasses

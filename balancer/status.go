@@ -60,6 +60,7 @@ func (be *backendRT) status(now time.Time) BackendStatus {
 			Redispatches:  l.redispatches.Load(),
 			NoServer:      l.noServer.Load(),
 			LBTotal:       l.lbTotal.Load(),
+			Downs:         l.downs.Load(),
 			Sticky:        l.sticky.read(),
 			LastChange:    time.Unix(0, l.lastChange.Load()),
 			QueueCur:      l.queue.total.Load(),
@@ -123,6 +124,7 @@ func (l *serverLive) read(now time.Time) ServerCounters {
 		CurSessions:   l.cur.Load(),
 		MaxSessions:   l.max.Load(),
 		TotalSessions: l.sessions.Load(),
+		TotalRequests: l.requests.Load(),
 		BytesIn:       l.bytesIn.Load(),
 		BytesOut:      l.bytesOut.Load(),
 		Responses:     readClasses(&l.responses),
@@ -174,7 +176,7 @@ func clearCounters(all bool, max *atomic64, classes *[6]atomic64, counters ...*a
 
 // clear resets max counters, or every counter when all is set.
 func (l *serverLive) clear(all bool) {
-	clearCounters(all, &l.max, &l.responses, &l.sessions, &l.bytesIn, &l.bytesOut, &l.connErrors, &l.respErrors, &l.cliAborts, &l.srvAborts, &l.retries, &l.redispatches, &l.lbTotal, &l.checksFailed, &l.downs, &l.downtime)
+	clearCounters(all, &l.max, &l.responses, &l.sessions, &l.bytesIn, &l.bytesOut, &l.connErrors, &l.respErrors, &l.cliAborts, &l.srvAborts, &l.retries, &l.redispatches, &l.lbTotal, &l.checksFailed, &l.downs, &l.downtime, &l.requests)
 	l.slots.qmax.Store(0)
 	if all {
 		l.sticky.reset()
@@ -182,7 +184,7 @@ func (l *serverLive) clear(all bool) {
 }
 
 func (l *backendLive) clear(all bool) {
-	clearCounters(all, &l.max, &l.responses, &l.sessions, &l.requests, &l.bytesIn, &l.bytesOut, &l.connErrors, &l.respErrors, &l.cliAborts, &l.srvAborts, &l.retries, &l.redispatches, &l.noServer, &l.lbTotal)
+	clearCounters(all, &l.max, &l.responses, &l.sessions, &l.requests, &l.bytesIn, &l.bytesOut, &l.connErrors, &l.respErrors, &l.cliAborts, &l.srvAborts, &l.retries, &l.redispatches, &l.noServer, &l.lbTotal, &l.downs)
 	l.queue.max.Store(0)
 	if all {
 		l.sticky.reset()

@@ -537,6 +537,9 @@ func parseID(name string) (int, bool) {
 type frontendLive struct {
 	cur, max, sessions, requests, bytesIn, bytesOut, reqErrors atomic.Int64
 	responses                                                  [6]atomic.Int64
+	// connCounted records that the frontend's server counts sessions per
+	// connection (FrontendEvents); otherwise each request counts one.
+	connCounted atomic.Bool
 }
 
 // backendLive holds a backend's counters and round-robin position.
@@ -550,6 +553,7 @@ type backendLive struct {
 	connErrors, respErrors, retries, redispatches   atomic.Int64
 	cliAborts, srvAborts                            atomic.Int64
 	noServer, lbTotal                               atomic.Int64
+	downs                                           atomic.Int64 // went without a usable server (chkdown)
 	responses                                       [6]atomic.Int64
 	sticky                                          stickyLive
 	lastChange                                      atomic.Int64 // unix nanoseconds

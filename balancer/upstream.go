@@ -28,6 +28,8 @@ type serverLive struct {
 	downtime                                      atomic.Int64 // accumulated nanoseconds
 	pool                                          atomic.Pointer[connPool]
 	check                                         atomic.Pointer[CheckResult]
+	// requests counts the responses the server sent (req_tot).
+	requests atomic.Int64
 	// checkNow asks the health checker for an immediate check, after
 	// traffic saw a connection failure.
 	checkNow chan struct{}
@@ -37,6 +39,14 @@ type serverLive struct {
 
 func newServerLive() *serverLive {
 	return &serverLive{checkNow: make(chan struct{}, 1)}
+}
+
+// countAnswer counts a response the server sent and the client got (at
+// least its status): req_tot and hrsp_*. A response Tether refused and
+// replaced by its own error page is not the server's answer.
+func (l *serverLive) countAnswer(status int) {
+	l.requests.Add(1)
+	l.responses[classIndex(status)].Add(1)
 }
 
 // poolFor returns the connection pool for addr, replacing the current one

@@ -83,7 +83,10 @@ type pair struct {
 	haproxyURL  string
 	tetherURL   string
 	haproxySock string
-	tether      *balancer.Balancer
+	// haproxyCalls counts the Runtime API connections made to HAProxy,
+	// which it counts in show info's CumConns and CumReq.
+	haproxyCalls int
+	tether       *balancer.Balancer
 }
 
 // startPair renders cfg (a text/template-free format string whose %[1]s is
@@ -128,7 +131,18 @@ func startPair(t *testing.T, cfgFor func(bind, socket string) string) *pair {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := frontdoor.New(cfg.Frontends[0], cfg.Global, h, slog.New(slog.DiscardHandler))
+	// The frontend's server is the one tether serve runs, counters
+	// included.
+	feCfg := cfg.Frontends[0]
+	for _, f := range cfg.Frontends {
+		if f.Name == "fe" {
+			feCfg = f
+		}
+	}
+	srv := frontdoor.New(feCfg, cfg.Global, h, slog.New(slog.DiscardHandler))
+	if ev, err := b.FrontendEvents("fe"); err == nil {
+		srv.Counters = ev
+	}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close(); b.Close() })
 	p.tetherURL = "http://" + tBind
@@ -202,6 +216,7 @@ type step struct {
 
 func (p *pair) haproxyCmd(cmd string) string {
 	p.t.Helper()
+	p.haproxyCalls++
 	c, err := net.Dial("unix", p.haproxySock)
 	if err != nil {
 		p.t.Fatal(err)

@@ -65,6 +65,7 @@ func CheckRequests(next http.Handler) http.Handler {
 // refuse answers HAProxy's 400 page and closes the connection.
 func refuse(w http.ResponseWriter, c *clientConn) {
 	c.closing.Store(true)
+	c.refused(http.StatusBadRequest)
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		h := w.Header()
@@ -77,7 +78,7 @@ func refuse(w http.ResponseWriter, c *clientConn) {
 	}
 	defer conn.Close()
 	c.replied.Store(true)
-	conn.Write(page400)
+	conn.Write(page400) // conn is c: the bytes are counted
 }
 
 // isAbsoluteForm reports whether a request target is in absolute form

@@ -28,6 +28,11 @@ type clientConn struct {
 	// writeGrace bounds the write of an error page at close to a client
 	// that may not read.
 	writeGrace time.Duration
+	// counters, if not nil, counts the connection, its bytes and the
+	// requests refused here.
+	counters Counters
+	// closed records that Close ran once.
+	closed atomic.Bool
 
 	// inHandler is set while a handler runs for a request of this connection.
 	inHandler atomic.Bool
@@ -77,6 +82,9 @@ type clientConn struct {
 func (c *clientConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
+		if c.counters != nil {
+			c.counters.Transferred(n, 0)
+		}
 		c.scan(p[:n])
 		if !c.inHandler.Load() {
 			c.idleBytes.Add(int64(n))
@@ -119,11 +127,14 @@ func (c *clientConn) Write(p []byte) (int, error) {
 		if !c.replied.CompareAndSwap(false, true) {
 			return len(p), nil
 		}
-		page := page400
+		page, status := page400, 400
 		if c.expired.Load() {
-			page = page408
+			page, status = page408, 408
 		}
-		if _, err := c.Conn.Write(page); err != nil {
+		c.refused(status)
+		n, err := c.Conn.Write(page)
+		c.wrote(n)
+		if err != nil {
 			return 0, err
 		}
 		return len(p), nil
@@ -131,12 +142,23 @@ func (c *clientConn) Write(p []byte) (int, error) {
 	if c.http10.Load() && bytes.HasPrefix(p, []byte("HTTP/1.0 ")) {
 		c.http10.Store(false)
 		head := c.http10Head(p)
-		if _, err := head.WriteTo(c.Conn); err != nil {
+		n, err := head.WriteTo(c.Conn)
+		c.wrote(int(n))
+		if err != nil {
 			return 0, err
 		}
 		return len(p), nil
 	}
-	return c.Conn.Write(p)
+	n, err := c.Conn.Write(p)
+	c.wrote(n)
+	return n, err
+}
+
+// wrote counts n bytes written to the client.
+func (c *clientConn) wrote(n int) {
+	if n > 0 && c.counters != nil {
+		c.counters.Transferred(0, n)
+	}
 }
 
 // http10Head returns the write p, which starts net/http's response head to
@@ -181,18 +203,30 @@ func hasHeaderLine(head []byte, name string) bool {
 // its 400 page to a client that closed a new connection without a byte,
 // then closes the connection.
 func (c *clientConn) Close() error {
-	page := page408
+	page, status := page408, 408
 	if !c.expired.Load() {
-		page = page400
+		page, status = page400, 400
 		if !c.emptyFin.Load() {
 			page = nil
 		}
 	}
 	if page != nil && c.replied.CompareAndSwap(false, true) {
+		c.refused(status)
 		c.Conn.SetWriteDeadline(time.Now().Add(c.writeGrace))
-		c.Conn.Write(page)
+		n, _ := c.Conn.Write(page)
+		c.wrote(n)
+	}
+	if c.counters != nil && c.closed.CompareAndSwap(false, true) {
+		c.counters.ConnClosed()
 	}
 	return c.Conn.Close()
+}
+
+// refused counts a request answered here with status.
+func (c *clientConn) refused(status int) {
+	if c.counters != nil {
+		c.counters.Refused(status)
+	}
 }
 
 // CloseWrite half-closes the connection when it supports it; net/http

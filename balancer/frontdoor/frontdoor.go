@@ -64,12 +64,31 @@ func TimeoutsOf(fe balancer.Frontend) Timeouts {
 	return t
 }
 
+// Counters receives what the server sees outside the handler, so that the
+// frontend's statistics count it as HAProxy does. balancer.FrontendEvents
+// implements it. Its methods must be safe for concurrent use and cheap.
+type Counters interface {
+	// ConnAccepted is called once per accepted connection, ConnClosed
+	// once when it is closed.
+	ConnAccepted()
+	ConnClosed()
+	// Refused is called when the server answers a request itself with
+	// status (400 or 408) instead of passing it to the handler.
+	Refused(status int)
+	// Transferred is called with the bytes read from (in) or written to
+	// (out) a client connection, after each read or write.
+	Transferred(in, out int)
+}
+
 // Server is one frontend's HTTP server. Serve wraps every accepted
 // connection to apply the rules above; the embedded http.Server is safe to
 // Shutdown or Close from any goroutine.
 type Server struct {
 	*http.Server
 	timeouts Timeouts
+	// Counters, when set before Serve, receives accepted connections and
+	// refused requests.
+	Counters Counters
 }
 
 // New returns the server of frontend fe, handing accepted requests to h.
@@ -118,13 +137,14 @@ func New(fe balancer.Frontend, g balancer.Global, h http.Handler, log *slog.Logg
 // Serve accepts connections on ln until the server is shut down, as
 // http.Server.Serve does.
 func (s *Server) Serve(ln net.Listener) error {
-	return s.Server.Serve(&listener{Listener: ln, writeGrace: s.timeouts.Client})
+	return s.Server.Serve(&listener{Listener: ln, writeGrace: s.timeouts.Client, counters: s.Counters})
 }
 
 // listener wraps every accepted connection in a clientConn.
 type listener struct {
 	net.Listener
 	writeGrace time.Duration
+	counters   Counters
 }
 
 func (l *listener) Accept() (net.Conn, error) {
@@ -132,5 +152,8 @@ func (l *listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &clientConn{Conn: c, writeGrace: l.writeGrace}, nil
+	if l.counters != nil {
+		l.counters.ConnAccepted()
+	}
+	return &clientConn{Conn: c, writeGrace: l.writeGrace, counters: l.counters}, nil
 }

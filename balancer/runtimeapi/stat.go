@@ -378,7 +378,7 @@ func serverRow(be *balancer.BackendStatus, sv *balancer.ServerStatus, legends bo
 	r.set(32, "2")
 	r.zero(33, 35)
 	setResponses(r, st.Responses)
-	r.setN(48, st.TotalSessions)
+	r.setN(48, st.TotalRequests)
 	r.setN(49, st.CliAborts)
 	r.setN(50, st.SrvAborts)
 	if st.LastSession.IsZero() {
@@ -456,7 +456,7 @@ func backendRow(be *balancer.BackendStatus, legends bool, now time.Time) *statRo
 	r.setN(18, weight)
 	r.setN(19, act)
 	r.setN(20, bck)
-	r.zero(22)
+	r.setN(22, st.Downs)
 	r.setN(23, r.secondsSince(st.LastChange, now))
 	r.zero(24)
 	r.set(26, "1")

@@ -168,6 +168,9 @@ func (fb *frontendBinds) serve(b *bind, fe balancer.Frontend, g balancer.Global)
 		return
 	}
 	srv := newFrontendServer(fe, g, h, fb.log)
+	if ev, err := fb.bal.FrontendEvents(fe.Name); err == nil {
+		srv.Counters = ev
+	}
 	q := newHandoff(b.ln.Addr())
 	oldSrv, oldQ := b.srv, b.target.Load()
 	b.srv, b.fe = srv, fe
