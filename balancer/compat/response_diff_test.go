@@ -97,34 +97,20 @@ func rawExchange(t *testing.T, addr, raw string) rawReply {
 // what it does with each connection once a request arrived.
 func silentOrigin(t *testing.T, answer func(c net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	return tcpOrigin(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			line, err := br.ReadString('\n')
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					line, err := br.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if line == "\r\n" {
-						break
-					}
-				}
-				answer(c)
-			}()
+			if line == "\r\n" {
+				break
+			}
 		}
-	}()
-	return ln.Addr().String()
+		answer(c)
+	})
 }
 
 // TestErrorPagesMatchHAProxy compares Tether's 502, 503 and 504 pages with
@@ -207,45 +193,32 @@ func TestNocacheHeaderOrderMatchesHAProxy(t *testing.T) {
 func headOrigin(t *testing.T, answer string) (addr string, heads chan []string) {
 	t.Helper()
 	heads = make(chan []string, 16)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	addr = tcpOrigin(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			var head []string
+			for {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					return
+				}
+				line = strings.TrimRight(line, "\r\n")
+				if line == "" {
+					break
+				}
+				head = append(head, line)
+			}
+			select {
+			case heads <- head:
+			default:
+			}
+			if _, err := io.WriteString(c, answer); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					var head []string
-					for {
-						line, err := br.ReadString('\n')
-						if err != nil {
-							return
-						}
-						line = strings.TrimRight(line, "\r\n")
-						if line == "" {
-							break
-						}
-						head = append(head, line)
-					}
-					select {
-					case heads <- head:
-					default:
-					}
-					if _, err := io.WriteString(c, answer); err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
-	return ln.Addr().String(), heads
+	})
+	return addr, heads
 }
 
 // receivedHead waits for the next request head an origin received.
