@@ -19,6 +19,9 @@ type Page struct {
 	Role string
 	// Admin reports whether the user has the admin role.
 	Admin bool
+	// Operator reports whether the user has the operator or admin role
+	// (the cookie inspector shows cookie values, which viewers may not see).
+	Operator bool
 	// Flash is the outcome of the last action, shown once.
 	Flash *Flash
 	// Version and DataAt identify the snapshot the page was rendered from;

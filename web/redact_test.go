@@ -44,3 +44,18 @@ func TestAuditPageHidesAddressesFromViewers(t *testing.T) {
 		t.Errorf("an operator's audit page lacks the address")
 	}
 }
+
+// TestInspectorLinkOnlyForOperators: viewers may not open the cookie
+// inspector (it shows cookie values), so their nav does not offer it.
+func TestInspectorLinkOnlyForOperators(t *testing.T) {
+	e := newEnv(t, Options{})
+	for _, tc := range []struct {
+		user string
+		want bool
+	}{{"victor", false}, {"olga", true}, {"alice", true}} {
+		_, _, page := e.get(e.login(tc.user), "/")
+		if got := strings.Contains(page, `href="/inspect"`); got != tc.want {
+			t.Errorf("%s: inspector link shown = %v, want %v", tc.user, got, tc.want)
+		}
+	}
+}

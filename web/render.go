@@ -107,7 +107,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c te
 func (s *Server) page(w http.ResponseWriter, r *http.Request, title, nav string) templates.Page {
 	p := templates.Page{Title: title, Nav: nav, Socat: s.opts.Socat}
 	if u, ok := userFrom(r.Context()); ok {
-		p.User, p.Role, p.Admin = u.Name, u.Role, u.level >= roleAdmin
+		p.User, p.Role, p.Admin, p.Operator = u.Name, u.Role, u.level >= roleAdmin, u.level >= roleOperator
 	}
 	p.Flash = s.takeFlash(w, r)
 	return p

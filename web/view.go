@@ -248,7 +248,11 @@ func deleteWhy(sv *balancer.ServerStatus) (bool, string) {
 		why = append(why, "not in maintenance (put it in maintenance first)")
 	}
 	if n := sv.Stats.CurSessions; n > 0 {
-		why = append(why, fmtCount(n)+" connections still attached")
+		noun := " connections"
+		if n == 1 {
+			noun = " connection"
+		}
+		why = append(why, fmtCount(n)+noun+" still attached")
 	}
 	if len(why) == 0 {
 		return true, "ready to delete"
