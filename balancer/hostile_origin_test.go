@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync"
@@ -406,19 +405,7 @@ func TestRequestsAreNotReplayed(t *testing.T) {
 // newHarnessWith is newHarness with global settings.
 func newHarnessWith(t *testing.T, global Global, be Backend) *harness {
 	t.Helper()
-	cfg := Config{Global: global, Frontends: []Frontend{{Name: "fe", DefaultBackend: be.Name}}, Backends: []Backend{be}}
-	b, err := New(cfg, Options{})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	hd, err := b.Handler("fe")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fe := httptest.NewServer(hd)
-	t.Cleanup(fe.Close)
-	t.Cleanup(b.Close)
-	return &harness{t: t, b: b, url: fe.URL}
+	return startHarness(t, global, be, Options{})
 }
 
 // rawExchange sends raw bytes to the balancer's frontend and returns what

@@ -56,11 +56,19 @@ type harness struct {
 
 func newHarness(t *testing.T, be Backend, now func() time.Time) *harness {
 	t.Helper()
+	return startHarness(t, Global{}, be, Options{Now: now})
+}
+
+// startHarness serves frontend "fe" over be, with global settings and
+// balancer options.
+func startHarness(t *testing.T, global Global, be Backend, opts Options) *harness {
+	t.Helper()
 	cfg := Config{
+		Global:    global,
 		Frontends: []Frontend{{Name: "fe", DefaultBackend: be.Name}},
 		Backends:  []Backend{be},
 	}
-	b, err := New(cfg, Options{Now: now})
+	b, err := New(cfg, opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -2,7 +2,6 @@ package compat
 
 import (
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -14,12 +13,7 @@ import (
 // with option redispatch.
 func TestCookieForDownServerMatchesHAProxy(t *testing.T) {
 	o := startOrigins(t, 2)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := l.Addr().String()
-	l.Close()
+	dead := deadAddr(t)
 	for _, options := range []string{"", "    option persist\n", "    option persist\n    option redispatch\n"} {
 		name := strings.TrimSpace(strings.ReplaceAll(options, "    option ", " "))
 		if name == "" {

@@ -3,7 +3,6 @@ package compat
 import (
 	"context"
 	"fmt"
-	"net"
 	"sort"
 	"strings"
 	"testing"
@@ -21,12 +20,7 @@ import (
 // health" move the health counter.
 func TestDisabledHealthMatchesHAProxy(t *testing.T) {
 	o := startOrigins(t, 2)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := l.Addr().String()
-	l.Close()
+	dead := deadAddr(t)
 	p := startPair(t, func(bind, socket string) string {
 		return fmt.Sprintf(globalAndDefaults, socket) + "frontend fe\n    bind " + bind + "\n    default_backend app\n\n" +
 			"backend app\n    balance roundrobin\n    timeout connect 200ms\n" +
