@@ -3,44 +3,110 @@ package balancer
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
 
-// Apply validates a change, hands it to the committer, and makes it visible
-// to traffic, in that order; a change that fails validation or cannot be
-// committed changes nothing. Subscribers are then notified.
-func (b *Balancer) Apply(c Change, o Origin) error {
+// Apply applies one change; see ApplyBatch.
+func (b *Balancer) Apply(c Change, o Origin) error { return b.ApplyBatch(o, c) }
+
+// ApplyBatch validates changes, hands them to the committer as one commit,
+// and makes them visible to traffic together, in that order: a batch in
+// which one change fails validation, or that cannot be committed, changes
+// nothing. Subscribers are then notified, one event per change.
+func (b *Balancer) ApplyBatch(o Origin, changes ...Change) error {
+	if len(changes) == 0 {
+		return nil
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
 	cur := b.tab.Load()
-	next, prevBE, err := cur.apply(c, now)
-	if err != nil {
-		return err
+	next := cur
+	var before []*backendRT // touched backends as they were, for collision warnings
+	for _, c := range changes {
+		n, prevBE, err := next.apply(c, now)
+		if err != nil {
+			return err
+		}
+		if prevBE != nil && !slices.ContainsFunc(before, func(be *backendRT) bool { return be.cfg.Name == prevBE.cfg.Name }) {
+			before = append(before, prevBE)
+		}
+		next = n
 	}
 	if cp := b.committer.Load(); cp != nil {
-		after := next.state()
-		commit := Commit{Change: c, Origin: o, Time: now, Before: cur.committedState(), After: after}
-		next.committed = &after
+		commit := Commit{Changes: changes, Origin: o, Time: now, Before: cur.touched(changes), After: next.touched(changes), State: next.state}
 		if err := (*cp)(commit); err != nil {
-			return fmt.Errorf("persist change to backend %q: %w", c.BackendName(), err)
+			return fmt.Errorf("persist change to backend %q: %w", changes[0].BackendName(), err)
 		}
 	}
 	next.version = cur.version + 1
 	b.tab.Store(next)
-	if nb := next.lookupBackend(c.BackendName()); nb != nil {
-		nb.publishRR()
+	for _, prev := range before {
+		if nb := next.lookupBackend(prev.cfg.Name); nb != nil {
+			nb.publishRR()
+		}
 	}
-	b.afterApply(c, cur, next)
+	b.afterApply(changes, cur, next)
 
-	evs := []Event{{Kind: EventChange, Origin: o, Change: redactChange(c), Backend: c.BackendName(), Server: serverOf(c), Message: describeChange(c)}}
-	if nb := next.lookupBackend(c.BackendName()); nb != nil && prevBE != nil {
-		evs = append(evs, b.warnCollisions(nb, prevBE)...)
+	evs := make([]Event, 0, len(changes))
+	for _, c := range changes {
+		evs = append(evs, Event{Kind: EventChange, Origin: o, Change: redactChange(c), Backend: c.BackendName(), Server: serverOf(c), Message: describeChange(c)})
+	}
+	if slices.ContainsFunc(changes, changesCookies) {
+		for _, prev := range before {
+			if nb := next.lookupBackend(prev.cfg.Name); nb != nil {
+				evs = append(evs, b.warnCollisions(nb, prev)...)
+			}
+		}
 	}
 	b.stamp(evs, now, next.version)
 	b.publish(evs)
 	return nil
+}
+
+// changesCookies reports whether c can change the cookie of a server, so
+// that two servers may come to share one.
+func changesCookies(c Change) bool {
+	switch c.(type) {
+	case SetAddr, AddServer, SetDynamicCookies, SetDynamicCookieKey, SetCookie:
+		return true
+	}
+	return false
+}
+
+// touched returns the part of t's durable state that changes touch: the
+// settings of the backends they name and the servers they name.
+func (t *table) touched(changes []Change) State {
+	st := State{Servers: make(map[string]ServerRuntime, len(changes))}
+	for _, c := range changes {
+		be := t.lookupBackend(c.BackendName())
+		if be == nil {
+			continue
+		}
+		i := slices.IndexFunc(st.Config.Backends, func(b Backend) bool { return b.Name == be.cfg.Name })
+		if i < 0 {
+			bc := be.cfg
+			bc.Cookie = be.cfg.Cookie.Clone()
+			bc.Servers = nil
+			st.Config.Backends = append(st.Config.Backends, bc)
+			i = len(st.Config.Backends) - 1
+		}
+		s := be.lookupServer(serverOf(c))
+		if s == nil {
+			continue
+		}
+		k := key(be.cfg.Name, s.cfg.Name)
+		if _, dup := st.Servers[k]; dup {
+			continue
+		}
+		st.Servers[k] = s.runtime()
+		if !slices.ContainsFunc(be.cfg.Templates, func(tp ServerTemplate) bool { return tp.Has(s.cfg.Name) }) {
+			st.Config.Backends[i].Servers = append(st.Config.Backends[i].Servers, s.cfg)
+		}
+	}
+	return st
 }
 
 // stamp numbers events; mu must be held.
@@ -53,9 +119,16 @@ func (b *Balancer) stamp(evs []Event, now time.Time, version uint64) {
 	}
 }
 
-// afterApply performs the side effects of an applied change that act on
+// afterApply performs the side effects of applied changes that act on
 // connections rather than on the table.
-func (b *Balancer) afterApply(c Change, cur, next *table) {
+func (b *Balancer) afterApply(changes []Change, cur, next *table) {
+	for _, c := range changes {
+		b.afterChange(c, cur, next)
+	}
+	b.checks.reconcile(next)
+}
+
+func (b *Balancer) afterChange(c Change, cur, next *table) {
 	switch c := c.(type) {
 	case ShutdownSessions:
 		if s := findServer(cur, c.ServerRef); s != nil {
@@ -93,7 +166,6 @@ func (b *Balancer) afterApply(c Change, cur, next *table) {
 			}
 		}
 	}
-	b.checks.reconcile(next)
 }
 
 func findServer(t *table, ref ServerRef) *serverRT {
@@ -108,13 +180,14 @@ func serverOf(c Change) string {
 	switch c := c.(type) {
 	case AddServer:
 		return c.Server.Name
-	case interface{ serverRef() ServerRef }:
-		return c.serverRef().Server
+	case interface{ Ref() ServerRef }:
+		return c.Ref().Server
 	}
 	return ""
 }
 
-func (r ServerRef) serverRef() ServerRef { return r }
+// Ref returns r; every change that names a server has it.
+func (r ServerRef) Ref() ServerRef { return r }
 
 // redactChange blanks secrets in a change before it is published.
 func redactChange(c Change) Change {
@@ -177,7 +250,6 @@ func (t *table) apply(c Change, now time.Time) (*table, *backendRT, error) {
 			return nil, nil, ErrNoSuchBackend
 		}
 		n := *t
-		n.committed = nil
 		return &n, nil, nil
 	}
 	old := t.lookupBackend(c.BackendName())
@@ -220,11 +292,11 @@ func (be *backendRT) apply(c Change, now time.Time) error {
 		be.cfg.Cookie = c.Cookie.Clone()
 		return nil
 	}
-	ref, ok := c.(interface{ serverRef() ServerRef })
+	ref, ok := c.(interface{ Ref() ServerRef })
 	if !ok {
 		return fmt.Errorf("%w: unsupported change %T", ErrInvalid, c)
 	}
-	old := be.lookupServer(ref.serverRef().Server)
+	old := be.lookupServer(ref.Ref().Server)
 	if old == nil {
 		return ErrNoSuchServer
 	}

@@ -95,10 +95,16 @@ func BenchmarkProxyPinned(b *testing.B) {
 	}
 }
 
-// BenchmarkApply1000 measures one state change on a backend of 1000
-// servers, with a committer that receives the states around it.
-func BenchmarkApply1000(b *testing.B) {
-	bal, _ := benchBackend(b, 1000)
+// BenchmarkApply measures one state change on a backend of 10 and of 1000
+// servers, with a committer that receives the part of the state it touches.
+func BenchmarkApply(b *testing.B) {
+	for _, n := range []int{10, 1000} {
+		b.Run(fmt.Sprintf("servers=%d", n), func(b *testing.B) { benchmarkApply(b, n) })
+	}
+}
+
+func benchmarkApply(b *testing.B, n int) {
+	bal, _ := benchBackend(b, n)
 	var servers int
 	bal.SetCommitter(func(c Commit) error {
 		servers += len(c.After.Config.Backends[0].Servers)
@@ -108,7 +114,7 @@ func BenchmarkApply1000(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		if err := bal.Apply(SetAdminState{ServerRef: ServerRef{"servers", "s500"}, State: modes[i%2]}, Origin{}); err != nil {
+		if err := bal.Apply(SetAdminState{ServerRef: ServerRef{"servers", fmt.Sprintf("s%d", n/2)}, State: modes[i%2]}, Origin{}); err != nil {
 			b.Fatal(err)
 		}
 		i++

@@ -209,17 +209,27 @@ var (
 	ErrKeyBytes = errors.New("invalid value: a dynamic-cookie key must not contain NUL, CR or LF bytes")
 )
 
-// Commit is what the balancer hands its committer for one change, after
-// validating it and before making it visible: the change, who made it, and
-// the durable state the balancer will have once it is applied.
+// Commit is what the balancer hands its committer for one Apply or
+// Replace, after validating it and before making it visible: the typed
+// changes, who made them, and the durable state they touch.
 type Commit struct {
-	Change Change
-	Origin Origin
-	Time   time.Time
-	// Before and After are the durable state around the change. They are
-	// shared with the balancer: a committer must not modify them.
+	// Changes are the changes of one Apply, in order; nil for a Replace.
+	Changes []Change
+	Origin  Origin
+	Time    time.Time
+	// Before and After are the part of the durable state the commit
+	// touches, for describing it: for changes, the settings of the
+	// backends they name and the servers they name (a server absent from
+	// one side was added or deleted); for a Replace, the whole states.
+	// A committer must not modify them.
 	Before State
 	After  State
+	// Replaced marks a Replace: After is then the whole new state.
+	Replaced bool
+	// State returns the whole durable state once the commit is applied.
+	// It copies every server, so a committer calls it only to write a
+	// checkpoint, and only during the call.
+	State func() State
 }
 
 // Committer persists a commit. If it returns an error the change is not

@@ -8,6 +8,7 @@ package balancer
 
 import (
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -300,6 +301,16 @@ func (t ServerTemplate) Names() []string {
 		names = append(names, t.Prefix+strconv.Itoa(i))
 	}
 	return names
+}
+
+// Has reports whether name is one of the names the template creates.
+func (t ServerTemplate) Has(name string) bool {
+	rest, ok := strings.CutPrefix(name, t.Prefix)
+	if !ok {
+		return false
+	}
+	n, err := strconv.Atoi(rest)
+	return err == nil && n >= t.Low && n <= t.High && strconv.Itoa(n) == rest
 }
 
 // Resolvers is a "resolvers" section.

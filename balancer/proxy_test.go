@@ -475,7 +475,9 @@ func TestAddDelServerAndCommitter(t *testing.T) {
 	if ev.Kind != EventChange || ev.Origin.Channel != "socket" || ev.Server != "s2" {
 		t.Fatalf("event %+v", ev)
 	}
-	if len(commits) != 1 || len(commits[0].After.Config.Backends[0].Servers) != 2 || len(commits[0].Before.Config.Backends[0].Servers) != 1 {
+	// The commit covers the server added; its State is the whole backend.
+	if len(commits) != 1 || len(commits[0].After.Config.Backends[0].Servers) != 1 || len(commits[0].Before.Config.Backends[0].Servers) != 0 ||
+		len(commits[0].State().Config.Backends[0].Servers) != 2 {
 		t.Fatalf("commit before/after wrong: %d commits", len(commits))
 	}
 	fail = true

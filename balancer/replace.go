@@ -1,6 +1,9 @@
 package balancer
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Replace runs a whole new state in one step, as a reload does: it
 // validates st, hands it to the committer, and publishes it with one table
@@ -22,8 +25,7 @@ func (b *Balancer) Replace(st State, o Origin, describe string) error {
 	}
 	if cp := b.committer.Load(); cp != nil {
 		after := next.state()
-		commit := Commit{Origin: o, Time: now, Before: cur.committedState(), After: after}
-		next.committed = &after
+		commit := Commit{Origin: o, Time: now, Before: cur.state(), After: after, Replaced: true, State: func() State { return after }}
 		if err := (*cp)(commit); err != nil {
 			return fmt.Errorf("persist reload: %w", err)
 		}
@@ -62,4 +64,26 @@ func (b *Balancer) Replace(st State, o Origin, describe string) error {
 func sameServer(old, s Server) bool {
 	return old.Address == s.Address && old.Port == s.Port && old.PortSet == s.PortSet &&
 		old.Check == s.Check && old.Rise == s.Rise && old.Fall == s.Fall
+}
+
+// Replay returns the durable state that results from applying changes to
+// st in order, as Apply did when they were made; transient changes are
+// skipped. It fails on the first change that does not apply, saying which.
+func Replay(st State, changes []Change, now time.Time) (State, error) {
+	if len(changes) == 0 {
+		return st, nil
+	}
+	t, err := build(st.Config, st.Servers, nil, now)
+	if err != nil {
+		return State{}, fmt.Errorf("replay: build the stored state: %w", err)
+	}
+	for i, c := range changes {
+		if ScopeOf(c) == Transient {
+			continue
+		}
+		if t, _, err = t.apply(c, now); err != nil {
+			return State{}, fmt.Errorf("replay: change %d (%s): %w", i+1, describeChange(c), err)
+		}
+	}
+	return t.state(), nil
 }

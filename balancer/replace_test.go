@@ -26,7 +26,7 @@ func TestReplaceKeepsCountersAndRuntime(t *testing.T) {
 	if err := h.b.Replace(st, Origin{Channel: "reload"}, "reload: 2 changes"); err != nil {
 		t.Fatal(err)
 	}
-	if len(commits) != 1 || commits[0].Change != nil || len(commits[0].After.Config.Backends[0].Servers) != 2 {
+	if len(commits) != 1 || commits[0].Changes != nil || !commits[0].Replaced || len(commits[0].After.Config.Backends[0].Servers) != 2 {
 		t.Fatalf("commits = %+v, want one whole-state commit", commits)
 	}
 	ev := <-events

@@ -18,20 +18,6 @@ type table struct {
 	backends  []*backendRT
 	byName    map[string]*backendRT
 	frontends map[string]*frontendRT
-	// committed caches the durable state handed to the committer as
-	// "After", to be handed again as the next change's "Before". It is
-	// read and written only under the Balancer's writer lock.
-	committed *State
-}
-
-// committedState returns the table's durable state, computed once per
-// table for the committer; callers must not modify it.
-func (t *table) committedState() State {
-	if t.committed == nil {
-		st := t.state()
-		t.committed = &st
-	}
-	return *t.committed
 }
 
 type frontendRT struct {
@@ -450,7 +436,6 @@ func (be *backendRT) clone() *backendRT {
 // same name.
 func (t *table) withBackend(be *backendRT) *table {
 	n := *t
-	n.committed = nil
 	n.backends = append([]*backendRT(nil), t.backends...)
 	n.byName = make(map[string]*backendRT, len(t.byName))
 	for i, b := range n.backends {

@@ -69,20 +69,12 @@ func (s *Store) AppendAudit(ctx context.Context, e AuditEntry) error {
 		e.Result = ResultOK
 	}
 	e = scrubEntry(e, nil)
-	err := s.write(ctx, func(tx *sql.Tx) error { return insertAudit(ctx, tx, e) })
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		_, err := insertJournal(ctx, tx, e, nil)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("append audit entry: %w", err)
-	}
-	return nil
-}
-
-func insertAudit(ctx context.Context, tx execer, e AuditEntry) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO audit_log (time_ns, actor, channel, source, command, result,
-		backend, server, state_before, state_after, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.Time.UnixNano(), e.Actor, e.Channel, e.Source, e.Command, e.Result,
-		e.Backend, e.Server, e.Before, e.After, e.Detail)
-	if err != nil {
-		return fmt.Errorf("write audit entry: %w", err)
 	}
 	return nil
 }
@@ -109,7 +101,7 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, err
 	}
 	limit = min(limit, MaxAuditLimit)
 	q := `SELECT id, time_ns, actor, channel, source, command, result, backend, server,
-		state_before, state_after, detail FROM audit_log`
+		state_before, state_after, detail FROM journal`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -204,17 +196,34 @@ func scrubKeys(text string, keys []string) string {
 }
 
 // PruneAudit deletes audit entries older than before and returns how many
-// it deleted. The newest import entry of each source is always kept: it
-// records what configuration file the stored state came from.
+// it deleted. It keeps the newest import entry of each source, which
+// records what configuration file the stored state came from. When rows to
+// delete hold changes the state is loaded from, it first stores the state
+// as a new document; older documents go too.
 func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM audit_log WHERE time_ns < ? AND id NOT IN
-			(SELECT MAX(id) FROM audit_log WHERE channel = 'import' GROUP BY source)`, before.UnixNano())
+		var replayed int
+		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM journal WHERE time_ns < ? AND changes != ''
+			AND id > (SELECT COALESCE(MAX(journal_id), 0) FROM state_documents)`, before.UnixNano()).Scan(&replayed)
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
+		if replayed > 0 {
+			if err := s.checkpoint(ctx, tx); err != nil {
+				return err
+			}
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM journal WHERE time_ns < ?
+			AND id NOT IN (SELECT MAX(id) FROM journal WHERE channel = 'import' GROUP BY source)`, before.UnixNano())
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM state_documents WHERE time_ns < ?
+			AND journal_id < (SELECT MAX(journal_id) FROM state_documents)`, before.UnixNano())
 		return err
 	})
 	if err != nil {

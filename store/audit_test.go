@@ -18,7 +18,7 @@ import (
 // auditText returns every column of every audit row as text.
 func auditText(t *testing.T, s *store.Store) string {
 	t.Helper()
-	rows, err := store.RawDB(s).Query("SELECT * FROM audit_log")
+	rows, err := store.RawDB(s).Query("SELECT * FROM journal")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,9 +79,9 @@ func TestAuditNeverHoldsKeys(t *testing.T) {
 			after := clone(st)
 			backendOf(t, &after, "app").DynamicCookieKey = tt.to
 			err = s.Committer()(balancer.Commit{
-				Change: balancer.SetDynamicCookieKey{Backend: "app", Key: tt.to},
-				Origin: balancer.Origin{Channel: "socket", Command: tt.command},
-				Before: st, After: after,
+				Changes: []balancer.Change{balancer.SetDynamicCookieKey{Backend: "app", Key: tt.to}},
+				Origin:  balancer.Origin{Channel: "socket", Command: tt.command},
+				Before:  st, After: after,
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -54,77 +54,63 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
 
-// BenchmarkCommitChange measures one server state change (ready ↔ drain)
-// on a backend of 1000 servers, through Committer, with Before and After
-// as independent copies (the worst case: nothing shared to skip).
-func BenchmarkCommitChange(b *testing.B) {
-	ready := bigState(1000)
-	s := openBench(b, ready)
-	drain := clone(ready)
-	r := drain.Servers["big/srv0500"]
-	r.Admin = balancer.Drain
-	drain.Servers["big/srv0500"] = r
-	states := [2]balancer.State{ready, drain}
-	changes := [2]balancer.Change{
-		balancer.SetAdminState{ServerRef: balancer.ServerRef{Backend: "big", Server: "srv0500"}, State: balancer.Drain},
-		balancer.SetAdminState{ServerRef: balancer.ServerRef{Backend: "big", Server: "srv0500"}, State: balancer.Ready},
+// benchBalancer runs a balancer on bigState(n) over a new store.
+func benchBalancer(b *testing.B, n int) *balancer.Balancer {
+	st := bigState(n)
+	s := openBench(b, st)
+	bal, err := balancer.New(st.Config, balancer.Options{Runtime: st.Servers, Committer: s.Committer()})
+	if err != nil {
+		b.Fatal(err)
 	}
-	commit := s.Committer()
-	lat := make([]time.Duration, 0, b.N)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := range b.N {
-		start := time.Now()
-		err := commit(balancer.Commit{
-			Change: changes[i%2],
-			Origin: balancer.Origin{Channel: "socket", Command: "set server big/srv0500 state drain"},
-			Time:   start,
-			Before: states[i%2],
-			After:  states[(i+1)%2],
-		})
-		lat = append(lat, time.Since(start))
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.StopTimer()
-	reportLatency(b, lat)
+	return bal
 }
 
-// BenchmarkCommitAddDelServer measures adding a server at the end of a
-// backend of 1000 servers and deleting its first server (which renumbers
-// the others), alternately.
+// BenchmarkCommitChange measures one server state change (ready ↔ drain)
+// applied through the balancer and committed to the journal, on a backend
+// of 10 and of 1000 servers.
+func BenchmarkCommitChange(b *testing.B) {
+	for _, n := range []int{10, 1000} {
+		b.Run(fmt.Sprintf("servers=%d", n), func(b *testing.B) {
+			bal := benchBalancer(b, n)
+			ref := balancer.ServerRef{Backend: "big", Server: fmt.Sprintf("srv%04d", n/2)}
+			modes := [2]balancer.AdminMode{balancer.Drain, balancer.Ready}
+			lat := make([]time.Duration, 0, b.N)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				start := time.Now()
+				err := bal.Apply(balancer.SetAdminState{ServerRef: ref, State: modes[i%2]},
+					balancer.Origin{Channel: "socket", Command: "set server big/srv0500 state drain"})
+				lat = append(lat, time.Since(start))
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			reportLatency(b, lat)
+		})
+	}
+}
+
+// BenchmarkCommitAddDelServer measures adding a server to a backend of
+// 1000 servers and deleting it again, alternately.
 func BenchmarkCommitAddDelServer(b *testing.B) {
-	st := bigState(1000)
-	s := openBench(b, st)
-	commit := s.Committer()
+	bal := benchBalancer(b, 1000)
 	lat := make([]time.Duration, 0, b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		b.StopTimer()
-		after := clone(st)
-		be := &after.Config.Backends[len(after.Config.Backends)-1]
-		var change balancer.Change
-		if i%2 == 0 {
-			name := fmt.Sprintf("new%06d", i)
-			be.Servers = append(be.Servers, balancer.Server{Name: name, Address: "10.9.9.9", Port: 80, PortSet: true, Weight: 1})
-			after.Servers["big/"+name] = balancer.ServerRuntime{Admin: balancer.Maint, Weight: 1}
-			change = balancer.AddServer{Backend: "big", Server: be.Servers[len(be.Servers)-1]}
-		} else {
-			name := be.Servers[0].Name
-			be.Servers = be.Servers[1:]
-			delete(after.Servers, "big/"+name)
+		name := fmt.Sprintf("new%06d", i/2)
+		var change balancer.Change = balancer.AddServer{Backend: "big", Server: balancer.Server{Name: name, Address: "10.9.9.9", Port: 80, PortSet: true, Weight: 1}}
+		if i%2 == 1 {
 			change = balancer.DelServer{ServerRef: balancer.ServerRef{Backend: "big", Server: name}}
 		}
-		b.StartTimer()
 		start := time.Now()
-		err := commit(balancer.Commit{Change: change, Origin: balancer.Origin{Channel: "socket"}, Time: start, Before: st, After: after})
+		err := bal.Apply(change, balancer.Origin{Channel: "socket"})
 		lat = append(lat, time.Since(start))
 		if err != nil {
 			b.Fatal(err)
 		}
-		st = after
 	}
 	b.StopTimer()
 	reportLatency(b, lat)

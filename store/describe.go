@@ -391,3 +391,191 @@ func (d *description) section(object string, a, b any) {
 	}
 	d.add(object, "settings", valueText(va), valueText(vb))
 }
+
+// describeStates describes what differs between before and after, which
+// may be whole states or the parts of them a commit touched.
+func describeStates(before, after balancer.State, d *description) {
+	bc, ac := before.Config, after.Config
+	if !reflect.DeepEqual(bc.Global, ac.Global) {
+		d.section("global", bc.Global, ac.Global)
+	}
+	if !reflect.DeepEqual(bc.Frontends, ac.Frontends) {
+		describeNamed(d, "frontend", bc.Frontends, ac.Frontends, func(f balancer.Frontend) string { return f.Name })
+	}
+	if !reflect.DeepEqual(bc.Resolvers, ac.Resolvers) {
+		describeNamed(d, "resolvers", bc.Resolvers, ac.Resolvers, func(r balancer.Resolvers) string { return r.Name })
+	}
+	describeBackends(before, after, d)
+}
+
+// describeNamed describes changes to a list of named sections.
+func describeNamed[T any](d *description, kind string, a, b []T, name func(T) string) {
+	old := make(map[string]T, len(a))
+	for _, x := range a {
+		old[name(x)] = x
+	}
+	seen := make(map[string]bool, len(b))
+	for _, x := range b {
+		n := name(x)
+		seen[n] = true
+		if o, ok := old[n]; !ok {
+			d.add("", "add "+kind+" "+n, "", "")
+		} else if !reflect.DeepEqual(o, x) {
+			d.section(kind+" "+n, o, x)
+		}
+	}
+	for _, x := range a {
+		if !seen[name(x)] {
+			d.add("", "del "+kind+" "+name(x), "", "")
+		}
+	}
+}
+
+func describeBackends(before, after balancer.State, d *description) {
+	oldIdx := make(map[string]int, len(before.Config.Backends))
+	for i, b := range before.Config.Backends {
+		oldIdx[b.Name] = i
+	}
+	newNames := make(map[string]bool, len(after.Config.Backends))
+	for _, b := range after.Config.Backends {
+		newNames[b.Name] = true
+	}
+	for _, b := range before.Config.Backends {
+		if !newNames[b.Name] {
+			d.add("", "del backend "+b.Name, "", "")
+		}
+	}
+	for _, ab := range after.Config.Backends {
+		j, existed := oldIdx[ab.Name]
+		if !existed {
+			d.add("", "add backend "+ab.Name, "", "")
+			d.markBackendAdded(ab.Name)
+			continue
+		}
+		bb := before.Config.Backends[j]
+		if !backendSettingsEqual(bb, ab) {
+			d.backendSettings(d.backendObject(ab.Name), bb, ab)
+		}
+		if !reflect.DeepEqual(bb.Templates, ab.Templates) {
+			d.add(d.backendObject(ab.Name), "server-templates", templatesText(bb.Templates), templatesText(ab.Templates))
+		}
+		describeServers(ab.Name, bb.Servers, ab.Servers, before.Servers, after.Servers, d)
+	}
+	describeRuntime(before.Servers, after.Servers, newNames, d)
+}
+
+// describeRuntime describes the runtime settings that differ between
+// before and after. Settings of a deleted backend went with it.
+func describeRuntime(before, after map[string]balancer.ServerRuntime, backends map[string]bool, d *description) {
+	var changed, gone []string
+	for k, ra := range after {
+		if rb, ok := before[k]; !ok || rb != ra {
+			changed = append(changed, k)
+		}
+	}
+	for k := range before {
+		if _, ok := after[k]; !ok {
+			gone = append(gone, k)
+		}
+	}
+	slices.Sort(changed)
+	slices.Sort(gone)
+	for _, k := range changed {
+		b, name, _ := strings.Cut(k, "/")
+		if d.addedOrDeleted(b, name) {
+			continue
+		}
+		ra := after[k]
+		d.touchServer(b, name)
+		d.serverRuntime(d.serverObject(b, name), runtimeOf(before, b, name), &ra)
+	}
+	for _, k := range gone {
+		b, name, _ := strings.Cut(k, "/")
+		if !backends[b] || d.addedOrDeleted(b, name) {
+			continue
+		}
+		rb := before[k]
+		d.touchServer(b, name)
+		d.serverRuntime(d.serverObject(b, name), &rb, nil)
+	}
+}
+
+// describeServers describes the configured servers of one backend that
+// differ between before and after (runtime settings are described by
+// describeRuntime).
+func describeServers(backend string, before, after []balancer.Server, rtBefore, rtAfter map[string]balancer.ServerRuntime, d *description) {
+	oldIdx := make(map[string]int, len(before))
+	for i, sv := range before {
+		oldIdx[sv.Name] = i
+	}
+	newIdx := make(map[string]int, len(after))
+	for i, sv := range after {
+		newIdx[sv.Name] = i
+	}
+	var kept []string // names present on both sides, in their old order
+	for _, sv := range before {
+		if _, ok := newIdx[sv.Name]; ok {
+			kept = append(kept, sv.Name)
+			continue
+		}
+		d.touchServer(backend, sv.Name)
+		d.markAddedOrDeleted(backend, sv.Name)
+		d.add(d.serverObject(backend, sv.Name), "del", serverText(sv, runtimeOf(rtBefore, backend, sv.Name)), "")
+	}
+	i := 0
+	reordered := false
+	for _, sv := range after {
+		j, existed := oldIdx[sv.Name]
+		if !existed {
+			d.touchServer(backend, sv.Name)
+			d.markAddedOrDeleted(backend, sv.Name)
+			d.add(d.serverObject(backend, sv.Name), "add", "", serverText(sv, runtimeOf(rtAfter, backend, sv.Name)))
+			continue
+		}
+		if kept[i] != sv.Name && !reordered {
+			reordered = true
+			d.add(d.backendObject(backend), "servers reordered", "", "")
+		}
+		i++
+		if !serverEqual(&before[j], &sv) {
+			d.touchServer(backend, sv.Name)
+			d.serverConfig(d.serverObject(backend, sv.Name), before[j], sv)
+		}
+	}
+}
+
+func templatesText(ts []balancer.ServerTemplate) string {
+	parts := make([]string, len(ts))
+	for i, t := range ts {
+		parts[i] = fmt.Sprintf("%s[%d-%d] %s", t.Prefix, t.Low, t.High, t.FQDN)
+	}
+	return strings.Join(parts, ",")
+}
+
+// backendSettingsEqual compares two backends without their servers and
+// templates.
+func backendSettingsEqual(a, b balancer.Backend) bool {
+	a.Servers, b.Servers, a.Templates, b.Templates = nil, nil, nil, nil
+	return reflect.DeepEqual(a, b)
+}
+
+// runtimeOf returns a server's runtime settings, or nil.
+func runtimeOf(m map[string]balancer.ServerRuntime, backend, server string) *balancer.ServerRuntime {
+	r, ok := m[backend+"/"+server]
+	if !ok {
+		return nil
+	}
+	return &r
+}
+
+// serverEqual reports whether two servers are the same. It compares field
+// by field, without reflection; TestServerEqualSeesEveryField keeps it
+// complete.
+func serverEqual(a, b *balancer.Server) bool {
+	return a.Name == b.Name && a.Address == b.Address && a.Port == b.Port && a.PortSet == b.PortSet &&
+		a.Cookie == b.Cookie && a.Check == b.Check && a.Inter == b.Inter && a.FastInter == b.FastInter &&
+		a.DownInter == b.DownInter && a.Rise == b.Rise && a.Fall == b.Fall && a.CheckPort == b.CheckPort &&
+		a.Weight == b.Weight && a.Backup == b.Backup && a.Disabled == b.Disabled && a.MaxConn == b.MaxConn &&
+		a.Resolvers == b.Resolvers && a.ResolvePrefer == b.ResolvePrefer && a.AllowDupIP == b.AllowDupIP &&
+		slices.Equal(a.InitAddr, b.InitAddr)
+}

@@ -22,3 +22,7 @@ func RawDB(s *Store) *sql.DB { return s.rdb }
 
 // ServerEqual is serverEqual.
 var ServerEqual = serverEqual
+
+// SetCheckpointEvery changes how many journal rows with changes may follow
+// the newest state document.
+func SetCheckpointEvery(s *Store, n int64) { s.checkpointEvery = n }

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -47,9 +48,6 @@ var (
 	// ErrWeakPassword reports a password shorter than MinPasswordLen bytes,
 	// longer than MaxPasswordLen, or too easy to guess.
 	ErrWeakPassword = errors.New("password too weak")
-	// ErrOutOfSync reports a commit whose Before state does not match the
-	// database, such as a change to a server the database does not hold.
-	ErrOutOfSync = errors.New("database does not hold the state the change starts from")
 )
 
 // commitTimeout bounds one commit made through Committer, which has no
@@ -76,6 +74,10 @@ type Store struct {
 	closeErr  error
 	// readOnly is set by OpenReadOnly; wdb and rdb are then one handle.
 	readOnly bool
+	// sinceDocument counts the journal rows with changes written after the
+	// newest state document; at checkpointEvery, a commit writes one.
+	sinceDocument   atomic.Int64
+	checkpointEvery int64
 }
 
 // Open opens the SQLite database at path, creating it with mode 0600 if it
@@ -96,7 +98,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("open store: create %s: %w", path, err)
 	}
 
-	s := &Store{path: path, log: log.With("component", "store"), now: time.Now}
+	s := &Store{path: path, log: log.With("component", "store"), now: time.Now, checkpointEvery: defaultCheckpointEvery}
 	s.wdb, err = sql.Open("sqlite", dsn(path, "immediate"))
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -122,6 +124,14 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	var since int64
+	err = s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM journal WHERE changes != ''
+		AND id > (SELECT COALESCE(MAX(journal_id), 0) FROM state_documents)`).Scan(&since)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store %s: count journal rows: %w", path, err)
+	}
+	s.sinceDocument.Store(since)
 	return s, nil
 }
 
@@ -215,10 +225,33 @@ func dsn(path, txlock string) string {
 // migrate brings db to version, or to the newest version when version is 0.
 // It uses a goose Provider, which keeps its configuration per call, so
 // stores opened concurrently do not share goose's package-level settings.
+// On its way through version foldVersion it folds the configuration tables
+// into a state document (foldConfigTables), before the next migration
+// drops them.
 func migrate(ctx context.Context, db *sql.DB, version int64) error {
 	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations.FS)
 	if err != nil {
 		return fmt.Errorf("load migrations: %w", err)
+	}
+	have, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate schema: %w", err)
+	}
+	if have <= foldVersion && (version == 0 || version > foldVersion) {
+		if _, err := p.UpTo(ctx, foldVersion); err != nil {
+			return fmt.Errorf("migrate schema: %w", err)
+		}
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migrate schema: %w", err)
+		}
+		defer tx.Rollback()
+		if err := foldConfigTables(ctx, tx); err != nil {
+			return fmt.Errorf("migrate schema: %w", err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate schema: fold configuration tables: %w", err)
+		}
 	}
 	if version == 0 {
 		_, err = p.Up(ctx)
@@ -230,6 +263,10 @@ func migrate(ctx context.Context, db *sql.DB, version int64) error {
 	}
 	return nil
 }
+
+// foldVersion is the schema version at which the configuration tables are
+// folded into a state document: the journal exists, the tables still do.
+const foldVersion = 7
 
 // Close closes the database. Calls made after Close fail; calling Close
 // again returns the first call's result.
@@ -337,4 +374,24 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return fmt.Errorf("commit transaction: %w", err)
 	}
 	return nil
+}
+
+// querier is what loading needs from a transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func eachRow(ctx context.Context, q querier, query string, fn func(*sql.Rows) error, args ...any) error {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }

@@ -1,0 +1,388 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"tether/balancer"
+)
+
+// defaultCheckpointEvery is how many journal rows with changes may follow
+// the newest state document before a commit writes a new one, so that
+// loading the state replays at most that many.
+const defaultCheckpointEvery = 1000
+
+// Committer returns the hook the balancer calls for every change
+// (balancer.Options.Committer). Each call runs Commit with a 5 s timeout.
+func (s *Store) Committer() balancer.Committer {
+	return func(c balancer.Commit) error {
+		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+		defer cancel()
+		return s.Commit(ctx, c)
+	}
+}
+
+// Commit appends one journal row in one transaction: the typed changes,
+// and the audit entry saying who changed what, from what to what. A
+// Replace (c.Replaced) stores c.After as a new state document instead;
+// every defaultCheckpointEvery rows, the whole state is stored as one too. On
+// error nothing is written.
+func (s *Store) Commit(ctx context.Context, c balancer.Commit) error {
+	e := AuditEntry{
+		Time:    c.Time,
+		Actor:   c.Origin.Actor,
+		Channel: c.Origin.Channel,
+		Source:  c.Origin.Source,
+		Command: c.Origin.Command,
+		Result:  ResultOK,
+	}
+	if e.Time.IsZero() {
+		e.Time = s.now()
+	}
+	primary := ""
+	if len(c.Changes) > 0 {
+		e.Backend = c.Changes[0].BackendName()
+		primary = changeServer(c.Changes[0])
+		if e.Command == "" {
+			e.Command = changeCommand(c.Changes[0])
+		}
+	}
+	d := description{backend: e.Backend}
+	describeStates(c.Before, c.After, &d)
+	e.Server = primary
+	if e.Server == "" && len(d.servers) == 1 {
+		for name := range d.servers {
+			e.Server = name
+		}
+	}
+	d.render(&e, primary)
+	e = scrubEntry(e, append(stateKeys(c.Before), stateKeys(c.After)...))
+
+	var changes []byte
+	sealed, secrets := sealKeys(c.Changes)
+	if len(sealed) > 0 {
+		var err error
+		if changes, err = balancer.EncodeChanges(sealed); err != nil {
+			return fmt.Errorf("commit change: %w", err)
+		}
+	}
+	var doc *balancer.State
+	switch {
+	case c.Replaced:
+		if err := checkState(c.After); err != nil {
+			return fmt.Errorf("commit reload: %w", err)
+		}
+		doc = &c.After
+	case c.State != nil && s.sinceDocument.Load() >= s.checkpointEvery:
+		st := c.State()
+		doc = &st
+	}
+
+	start := time.Now()
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		for ref, key := range secrets {
+			if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO secrets (ref, value) VALUES (?, ?)", ref, key); err != nil {
+				return fmt.Errorf("write secret: %w", err)
+			}
+		}
+		id, err := insertJournal(ctx, tx, e, changes)
+		if err != nil {
+			return err
+		}
+		if doc != nil {
+			return insertDocument(ctx, tx, id, e.Time, *doc)
+		}
+		return nil
+	})
+	if err != nil {
+		if len(c.Changes) > 0 {
+			return fmt.Errorf("commit %T to backend %q: %w", c.Changes[0], c.Changes[0].BackendName(), err)
+		}
+		return fmt.Errorf("commit change: %w", err)
+	}
+	if doc != nil {
+		s.sinceDocument.Store(0)
+	} else if changes != nil {
+		s.sinceDocument.Add(1)
+	}
+	if took := time.Since(start); took > slowCommit {
+		s.log.Warn("slow commit", "backend", e.Backend, "server", e.Server, "took", took)
+	}
+	return nil
+}
+
+// slowCommit is the commit duration above which a warning is logged.
+const slowCommit = time.Second
+
+// changeServer returns the server a change names, or "".
+func changeServer(c balancer.Change) string {
+	if a, ok := c.(balancer.AddServer); ok {
+		return a.Server.Name
+	}
+	if ref, ok := c.(interface{ Ref() balancer.ServerRef }); ok {
+		return ref.Ref().Server
+	}
+	return ""
+}
+
+// changeCommand names a change for a journal row whose origin carried no
+// command text. It never includes a key.
+func changeCommand(c balancer.Change) string {
+	name := strings.TrimPrefix(fmt.Sprintf("%T", c), "balancer.")
+	if ref, ok := c.(interface{ Ref() balancer.ServerRef }); ok {
+		return name + " " + ref.Ref().String()
+	}
+	return name + " " + c.BackendName()
+}
+
+// ReplaceState stores st as the whole state, as a new state document, and
+// appends audit to the journal, in one transaction. It is meant for the
+// first seeding of a database and for imports. audit.Time defaults to now,
+// audit.Result to "ok" and audit.Detail to a summary of st; dynamic-cookie
+// keys found in audit's text are replaced by their fingerprints.
+func (s *Store) ReplaceState(ctx context.Context, st balancer.State, audit AuditEntry) error {
+	if err := checkState(st); err != nil {
+		return fmt.Errorf("replace state: %w", err)
+	}
+	if audit.Time.IsZero() {
+		audit.Time = s.now()
+	}
+	if audit.Result == "" {
+		audit.Result = ResultOK
+	}
+	if audit.Detail == "" {
+		audit.Detail = summarizeState(st)
+	}
+	audit = scrubEntry(audit, stateKeys(st))
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		id, err := insertJournal(ctx, tx, audit, nil)
+		if err != nil {
+			return err
+		}
+		return insertDocument(ctx, tx, id, audit.Time, st)
+	})
+	if err != nil {
+		return fmt.Errorf("replace state: %w", err)
+	}
+	s.sinceDocument.Store(0)
+	return nil
+}
+
+// LoadState reads the balancer's durable state: the newest state document
+// with the changes journalled after it applied in order. found is false
+// when no state was ever stored (a new database), in which case the State
+// is empty.
+//
+// The State comes back in the form Normalize gives: every empty slice or map
+// is nil.
+func (s *Store) LoadState(ctx context.Context) (st balancer.State, found bool, err error) {
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return balancer.State{}, false, fmt.Errorf("load state: begin: %w", err)
+	}
+	defer tx.Rollback()
+	st, found, _, err = loadJournal(ctx, tx, s.now())
+	if err != nil {
+		return balancer.State{}, false, fmt.Errorf("load state: %w", err)
+	}
+	return Normalize(st), found, nil
+}
+
+// loadJournal returns the newest document with the journal after it
+// replayed, and how many journal rows with changes it replayed.
+func loadJournal(ctx context.Context, q querier, now time.Time) (balancer.State, bool, int64, error) {
+	var docID int64
+	var doc string
+	err := q.QueryRowContext(ctx, "SELECT journal_id, document FROM state_documents ORDER BY journal_id DESC LIMIT 1").Scan(&docID, &doc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return balancer.State{}, false, 0, nil
+	}
+	if err != nil {
+		return balancer.State{}, false, 0, fmt.Errorf("read state document: %w", err)
+	}
+	st, err := balancer.DecodeState([]byte(doc))
+	if err != nil {
+		return balancer.State{}, false, 0, fmt.Errorf("state document of journal row %d: %w", docID, err)
+	}
+	secrets := make(map[string]string)
+	err = eachRow(ctx, q, "SELECT ref, value FROM secrets", func(r *sql.Rows) error {
+		var ref, value string
+		if err := r.Scan(&ref, &value); err != nil {
+			return err
+		}
+		secrets[ref] = value
+		return nil
+	})
+	if err != nil {
+		return balancer.State{}, false, 0, fmt.Errorf("read secrets: %w", err)
+	}
+	var changes []balancer.Change
+	var rows int64
+	err = eachRow(ctx, q, "SELECT id, changes FROM journal WHERE id > ? AND changes != '' ORDER BY id", func(r *sql.Rows) error {
+		var id int64
+		var data string
+		if err := r.Scan(&id, &data); err != nil {
+			return err
+		}
+		cs, err := balancer.DecodeChanges([]byte(data))
+		if err == nil {
+			err = openKeys(cs, secrets)
+		}
+		if err != nil {
+			return fmt.Errorf("journal row %d: %w", id, err)
+		}
+		changes = append(changes, cs...)
+		rows++
+		return nil
+	}, docID)
+	if err != nil {
+		return balancer.State{}, false, 0, fmt.Errorf("read journal: %w", err)
+	}
+	if st, err = balancer.Replay(st, changes, now); err != nil {
+		return balancer.State{}, false, 0, fmt.Errorf("journal after row %d: %w", docID, err)
+	}
+	return st, true, rows, nil
+}
+
+// secretRefPrefix starts the reference a journal row holds instead of a key.
+const secretRefPrefix = "sha256:"
+
+// sealKeys returns changes with every dynamic-cookie key replaced by its
+// reference, and the keys by reference.
+func sealKeys(changes []balancer.Change) ([]balancer.Change, map[string]string) {
+	var secrets map[string]string
+	out := changes
+	for i, c := range changes {
+		k, ok := c.(balancer.SetDynamicCookieKey)
+		if !ok {
+			continue
+		}
+		if secrets == nil {
+			secrets = make(map[string]string)
+			out = slices.Clone(changes)
+		}
+		sum := sha256.Sum256([]byte(k.Key))
+		ref := secretRefPrefix + hex.EncodeToString(sum[:])
+		secrets[ref] = k.Key
+		k.Key = ref
+		out[i] = k
+	}
+	return out, secrets
+}
+
+// openKeys puts the keys back into changes read from the journal.
+func openKeys(changes []balancer.Change, secrets map[string]string) error {
+	for i, c := range changes {
+		k, ok := c.(balancer.SetDynamicCookieKey)
+		if !ok {
+			continue
+		}
+		key, ok := secrets[k.Key]
+		if !ok {
+			return fmt.Errorf("dynamic-cookie key %s is missing from the secrets table", k.Key)
+		}
+		k.Key = key
+		changes[i] = k
+	}
+	return nil
+}
+
+// checkpoint stores the state as a document covering the whole journal.
+func (s *Store) checkpoint(ctx context.Context, tx *sql.Tx) error {
+	st, found, _, err := loadJournal(ctx, tx, s.now())
+	if err != nil || !found {
+		return err
+	}
+	var last int64
+	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(id), 0) FROM journal").Scan(&last); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM state_documents WHERE journal_id = ?", last); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if err := insertDocument(ctx, tx, last, s.now(), st); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	s.sinceDocument.Store(0)
+	return nil
+}
+
+func insertJournal(ctx context.Context, tx *sql.Tx, e AuditEntry, changes []byte) (int64, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO journal (time_ns, actor, channel, source, command, result,
+		backend, server, state_before, state_after, detail, changes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.Time.UnixNano(), e.Actor, e.Channel, e.Source, e.Command, e.Result,
+		e.Backend, e.Server, e.Before, e.After, e.Detail, string(changes))
+	if err != nil {
+		return 0, fmt.Errorf("write journal row: %w", err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("write journal row: %w", err)
+	}
+	return id, nil
+}
+
+// insertDocument stores st as the state once journal row id is applied.
+func insertDocument(ctx context.Context, tx *sql.Tx, id int64, t time.Time, st balancer.State) error {
+	doc, err := balancer.EncodeState(st)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, "INSERT INTO state_documents (journal_id, time_ns, document) VALUES (?, ?, ?)",
+		id, t.UnixNano(), string(doc))
+	if err != nil {
+		return fmt.Errorf("write state document: %w", err)
+	}
+	return nil
+}
+
+// checkState reports an error if st cannot be loaded back as it is: two
+// backends or two servers of a backend with one name, an unknown cookie or
+// admin mode, or runtime settings under a key that is not "backend/server"
+// for one of its backends. Servers need not be configured ones:
+// server-template slots have runtime settings only.
+func checkState(st balancer.State) error {
+	backends := make(map[string]bool, len(st.Config.Backends))
+	for _, b := range st.Config.Backends {
+		if backends[b.Name] {
+			return fmt.Errorf("two backends named %q", b.Name)
+		}
+		backends[b.Name] = true
+		if b.Cookie != nil && (b.Cookie.Mode < balancer.CookiePassive || b.Cookie.Mode > balancer.CookiePrefix) {
+			return fmt.Errorf("backend %q: unknown cookie mode %d", b.Name, b.Cookie.Mode)
+		}
+		servers := make(map[string]bool, len(b.Servers))
+		for _, sv := range b.Servers {
+			if servers[sv.Name] {
+				return fmt.Errorf("backend %q: two servers named %q", b.Name, sv.Name)
+			}
+			servers[sv.Name] = true
+		}
+	}
+	for k, rt := range st.Servers {
+		b, s, ok := strings.Cut(k, "/")
+		if !ok || s == "" || !backends[b] {
+			return fmt.Errorf("runtime settings for %q, which names no server of a configured backend", k)
+		}
+		if rt.Admin < balancer.Ready || rt.Admin > balancer.Maint {
+			return fmt.Errorf("server %q: unknown admin mode %d", k, rt.Admin)
+		}
+	}
+	return nil
+}
+
+func summarizeState(st balancer.State) string {
+	n := 0
+	for _, b := range st.Config.Backends {
+		n += len(b.Servers)
+	}
+	return fmt.Sprintf("state replaced: %d frontends, %d backends, %d servers, %d resolvers",
+		len(st.Config.Frontends), len(st.Config.Backends), n, len(st.Config.Resolvers))
+}
