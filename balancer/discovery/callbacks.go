@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -360,43 +361,59 @@ func (r *Resolver) begin() {
 	}
 }
 
-// commit applies to the balancer whatever differs from its view, then
-// forgets the view.
+// commit applies to the balancer whatever differs from its view, as one
+// batch per resolvers section (one journal entry for a whole answer), then
+// forgets the view. A batch the balancer refuses is applied change by
+// change, so that one server it cannot take does not hold back the others.
 func (r *Resolver) commit() {
 	if r.view == nil {
 		return
 	}
+	var sections []string
+	batches := make(map[string][]balancer.Change)
 	for _, s := range r.servers {
 		st := r.view[s.ref]
 		if st == nil {
 			continue
 		}
-		r.apply(s, st)
+		cs := r.changes(s, st)
+		if len(cs) == 0 {
+			continue
+		}
+		if _, ok := batches[s.sec.name]; !ok {
+			sections = append(sections, s.sec.name)
+		}
+		batches[s.sec.name] = append(batches[s.sec.name], cs...)
 	}
 	r.view = nil
+	for _, sec := range sections {
+		origin := balancer.Origin{Channel: "dns", Source: sec}
+		if err := r.applier.ApplyBatch(origin, batches[sec]...); err == nil {
+			continue
+		}
+		for _, c := range batches[sec] {
+			if err := r.applier.ApplyBatch(origin, c); err != nil {
+				r.log.Warn("apply resolved change", "change", fmt.Sprintf("%+v", c), "err", err)
+			}
+		}
+	}
 }
 
-func (r *Resolver) apply(s *serverState, st *balancer.ServerStatus) {
-	origin := balancer.Origin{Channel: "dns", Source: s.sec.name}
+// changes returns what must change for the balancer to run s as resolved.
+func (r *Resolver) changes(s *serverState, st *balancer.ServerStatus) []balancer.Change {
 	have, _ := netip.ParseAddr(st.Config.Address)
 	inRMaint := st.Admin&balancer.AdminRMaint != 0
-	var change *balancer.SetAddr
+	var out []balancer.Change
 	switch {
 	case s.rmaint || !s.addr.IsValid():
 		if !inRMaint {
-			change = &balancer.SetAddr{ServerRef: s.ref, Resolved: true}
+			out = append(out, balancer.SetAddr{ServerRef: s.ref, Resolved: true})
 		}
 	case have != s.addr || inRMaint || (s.portSet && (st.Config.Port != s.port || !st.Config.PortSet)):
-		change = &balancer.SetAddr{ServerRef: s.ref, Address: s.addr.String(), Port: s.port, PortSet: s.portSet, Resolved: true}
-	}
-	if change != nil {
-		if err := r.applier.Apply(*change, origin); err != nil {
-			r.log.Warn("apply resolved address", "server", s.String(), "address", change.Address, "err", err)
-		}
+		out = append(out, balancer.SetAddr{ServerRef: s.ref, Address: s.addr.String(), Port: s.port, PortSet: s.portSet, Resolved: true})
 	}
 	if s.weight >= 0 && !s.rmaint && s.addr.IsValid() && st.Weight != s.weight {
-		if err := r.applier.Apply(balancer.SetWeight{ServerRef: s.ref, Weight: s.weight}, origin); err != nil {
-			r.log.Debug("apply SRV weight", "server", s.String(), "weight", s.weight, "err", err)
-		}
+		out = append(out, balancer.SetWeight{ServerRef: s.ref, Weight: s.weight})
 	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -125,5 +126,39 @@ func TestEndToEndPayloadSize(t *testing.T) {
 				return n == tc.want && v+tr >= 3, fmt.Sprintf("%d in service, valid %d, truncated %d", n, v, tr)
 			})
 		})
+	}
+}
+
+// TestOneAnswerOneCommit fills a 100-slot server-template from one DNS
+// answer: the balancer commits it as one batch (one journal entry, one
+// transaction), not one per slot.
+func TestOneAnswerOneCommit(t *testing.T) {
+	d := startDNS(t)
+	res := fastResolvers("mydns", ns(d.Addr))
+	res.AcceptedPayloadSize = 8192
+	cfg := templateConfig(res, svc, 100, balancer.Server{Port: 80, PortSet: true, ResolvePrefer: "ipv4"})
+	b, _ := startReal(t, cfg)
+	var mu sync.Mutex
+	var commits []int // changes per commit
+	b.SetCommitter(func(c balancer.Commit) error {
+		mu.Lock()
+		defer mu.Unlock()
+		commits = append(commits, len(c.Changes))
+		return nil
+	})
+	d.set(svc, bigAnswer(100)...)
+	waitFor(t, 5*time.Second, "every slot resolved", func() (bool, string) {
+		got := addrsOf(b.Snapshot(), "b")
+		for _, a := range got {
+			if a == "MAINT" {
+				return false, fmt.Sprint(got)
+			}
+		}
+		return len(got) == 100, fmt.Sprint(len(got))
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(commits) != 1 || commits[0] != 100 {
+		t.Errorf("commits (changes in each) = %v, want one of 100", commits)
 	}
 }

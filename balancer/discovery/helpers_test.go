@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -175,8 +176,10 @@ type fakeBalancer struct {
 	mu      sync.Mutex
 	snap    balancer.Snapshot
 	changes []balancer.Change
-	// reject makes Apply fail, like a balancer refusing a change.
+	// reject makes ApplyBatch fail, like a balancer refusing a change.
 	reject bool
+	// batches counts the batches applied.
+	batches int
 }
 
 func newFakeBalancer(cfg balancer.Config) *fakeBalancer {
@@ -205,9 +208,26 @@ func newFakeBalancer(cfg balancer.Config) *fakeBalancer {
 	return f
 }
 
-func (f *fakeBalancer) Apply(c balancer.Change, o balancer.Origin) error {
+// ApplyBatch applies changes all or none, counting the batches.
+func (f *fakeBalancer) ApplyBatch(o balancer.Origin, changes ...balancer.Change) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	saved := slices.Clone(f.snap.Backends)
+	for i := range saved {
+		saved[i].Servers = slices.Clone(saved[i].Servers)
+	}
+	nChanges, version := len(f.changes), f.snap.Version
+	for _, c := range changes {
+		if err := f.apply(c, o); err != nil {
+			f.snap.Backends, f.changes, f.snap.Version = saved, f.changes[:nChanges], version
+			return err
+		}
+	}
+	f.batches++
+	return nil
+}
+
+func (f *fakeBalancer) apply(c balancer.Change, o balancer.Origin) error {
 	if o.Channel != "dns" {
 		return fmt.Errorf("unexpected origin %+v", o)
 	}

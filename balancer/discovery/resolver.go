@@ -34,7 +34,8 @@ import (
 // Applier is the part of a balancer the resolver drives.
 // *balancer.Balancer satisfies it.
 type Applier interface {
-	Apply(balancer.Change, balancer.Origin) error
+	// ApplyBatch applies changes as one: all of them or, on error, none.
+	ApplyBatch(balancer.Origin, ...balancer.Change) error
 	Snapshot() *balancer.Snapshot
 }
 
