@@ -254,19 +254,25 @@ func (d *Dispatcher) serveStreamHook(ctx context.Context, s *session, r *bufio.R
 // terminating empty line. No command Tether implements takes a payload;
 // like HAProxy's, they ignore one.
 func (d *Dispatcher) run(ctx context.Context, s *session, cmd, _ string) string {
+	out, _ := d.runArgs(ctx, s, parseWords(cmd))
+	return out
+}
+
+// runArgs runs the command of args and returns its reply, and its error
+// message when it failed ("" when it succeeded).
+func (d *Dispatcher) runArgs(ctx context.Context, s *session, args []string) (reply, failed string) {
 	if d.opts.Ready != nil {
 		select {
 		case <-d.opts.Ready:
 		case <-ctx.Done():
-			return ""
+			return "", ctx.Err().Error()
 		}
 	}
-	args := parseWords(cmd)
 	c := &call{ctx: ctx, d: d, s: s, args: args}
 	kw := d.find(args)
 	if kw == nil {
 		d.usage(c, args, false)
-		return c.out.String()
+		return c.out.String(), "Unknown command"
 	}
 	c.cmd = maskCommand(args, kw)
 	kw.run(c)
@@ -275,7 +281,7 @@ func (d *Dispatcher) run(ctx context.Context, s *session, cmd, _ string) string 
 		o.Command = c.cmd
 		d.opts.Audit(o, c.cmd, c.failed)
 	}
-	return c.out.String()
+	return c.out.String(), c.failed
 }
 
 // find returns the first command whose keyword words all match the
