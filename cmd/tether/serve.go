@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -17,6 +18,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -391,16 +393,43 @@ func socatAddress(sockets []balancer.StatsSocket) string {
 // storeRunning stores the state the balancer runs, in one transaction: the
 // plan's import or demo, with what building the balancer filled in
 // (defaults, addresses found by init-addr), so that every later change
-// commits on top of exactly what runs.
+// commits on top of exactly what runs. Addresses init-addr found are what
+// this node resolved, not configuration: they are journalled as resolved
+// addresses on top of the stored state rather than replacing it.
 func storeRunning(ctx context.Context, st *store.Store, plan startPlan, running balancer.State) error {
 	if plan.write != nil {
 		return st.ReplaceState(ctx, running, *plan.write)
 	}
-	if reflect.DeepEqual(store.Normalize(plan.state), store.Normalize(running)) {
+	stored, run := store.Normalize(plan.state), store.Normalize(running)
+	if reflect.DeepEqual(stored, run) {
 		return nil
 	}
-	e := store.AuditEntry{Time: time.Now(), Actor: "tether", Channel: "import", Source: "startup", Command: "store the running state", Result: store.ResultOK}
+	now := time.Now()
+	if changes := resolvedAddrs(stored, run); len(changes) > 0 {
+		if replayed, err := balancer.Replay(stored, changes, now); err == nil && reflect.DeepEqual(store.Normalize(replayed), run) {
+			return st.Commit(ctx, balancer.Commit{Changes: changes, Time: now, Before: stored, After: run,
+				Origin: balancer.Origin{Channel: "dns", Source: "init-addr", Actor: "tether", Command: "init-addr"}})
+		}
+	}
+	e := store.AuditEntry{Time: now, Actor: "tether", Channel: "import", Source: "startup", Command: "store the running state", Result: store.ResultOK}
 	return st.ReplaceState(ctx, running, e)
+}
+
+// resolvedAddrs returns the address changes that turn the runtime
+// addresses of from into those of to, as resolutions.
+func resolvedAddrs(from, to balancer.State) []balancer.Change {
+	keys := slices.Sorted(maps.Keys(to.Servers))
+	var out []balancer.Change
+	for _, k := range keys {
+		rt, old := to.Servers[k], from.Servers[k]
+		if rt.Address == old.Address && rt.Port == old.Port && rt.PortSet == old.PortSet {
+			continue
+		}
+		b, s, _ := strings.Cut(k, "/")
+		out = append(out, balancer.SetAddr{ServerRef: balancer.ServerRef{Backend: b, Server: s},
+			Address: rt.Address, Port: rt.Port, PortSet: rt.PortSet, Resolved: true})
+	}
+	return out
 }
 
 // withInitAddrs returns the runtime settings to start with: the stored
