@@ -50,7 +50,8 @@ type FrontendCounters struct {
 type BackendStatus struct {
 	ID int
 	// Config is the backend's current configuration, runtime changes
-	// included; Config.Servers is in server ID order.
+	// included, without its dynamic-cookie key (see KeyFingerprint);
+	// Config.Servers is in server ID order.
 	Config Backend
 	// KeyFingerprint identifies the dynamic-cookie key without revealing it
 	// ("" when there is no key).

@@ -40,9 +40,11 @@ func (t *table) snapshot(started, now time.Time) *Snapshot {
 
 func (be *backendRT) status(now time.Time) BackendStatus {
 	l := be.live
+	cfg := be.cfg
+	cfg.DynamicCookieKey = "" // a snapshot shows the key by its fingerprint only
 	bs := BackendStatus{
 		ID:             be.id,
-		Config:         be.cfg,
+		Config:         cfg,
 		KeyFingerprint: KeyFingerprint(be.cfg.DynamicCookieKey),
 		Stats: BackendCounters{
 			CurSessions:   l.cur.Load(),
