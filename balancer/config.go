@@ -123,6 +123,31 @@ type Frontend struct {
 	// TimeoutClientFin is client inactivity once the client half-closed
 	// (timeout client-fin); 0 means TimeoutClient.
 	TimeoutClientFin time.Duration
+	// ACLs are the frontend's "acl" lines, in order.
+	ACLs []ACL
+	// UseBackends are its "use_backend" rules, in order: the first whose
+	// condition holds picks the backend; when none does, DefaultBackend.
+	UseBackends []BackendRule
+}
+
+// ACL is one "acl" line.
+type ACL struct {
+	Name string
+	// Words are the criterion, flags and patterns, as written.
+	Words []string
+	// Files holds the contents of the pattern files its "-f" flags name,
+	// by name, as read when the configuration was loaded.
+	Files map[string]string
+}
+
+// BackendRule is one "use_backend NAME [if|unless CONDITION]" line.
+type BackendRule struct {
+	Backend string
+	// Cond is "if" or "unless" and the condition's words; nil when the
+	// rule has no condition.
+	Cond []string
+	// Files holds the pattern files its anonymous ACLs read, by name.
+	Files map[string]string
 }
 
 // Algorithm is a backend's load-balancing algorithm ("balance" line).

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"tether/balancer/rules"
 )
 
 // HAProxy 2.6's default error pages.
@@ -80,7 +82,7 @@ func (h *frontendHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength > 0 && !fl.connCounted.Load() {
 		fl.bytesIn.Add(r.ContentLength)
 	}
-	be := t.byName[fe.backend]
+	be := t.byName[fe.backendFor(r)]
 	if be == nil {
 		fl.responses[4].Add(1)
 		writeError(w, http.StatusServiceUnavailable)
@@ -99,6 +101,42 @@ func (h *frontendHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// the client sees it cut short instead of complete.
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// backendFor returns the backend a request goes to: that of the first
+// use_backend rule whose condition holds, else the default backend.
+func (fe *frontendRT) backendFor(r *http.Request) string {
+	if len(fe.routes) == 0 {
+		return fe.backend
+	}
+	rq := rules.Request{Method: r.Method, Target: r.RequestURI, Host: r.Host, Header: r.Header, Version: protoVersion(r)}
+	if r.TLS != nil {
+		rq.TLS, rq.SNI = true, r.TLS.ServerName
+	}
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		rq.Src = ap.Addr()
+	}
+	if la, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok {
+		rq.DstPort = la.Port
+	}
+	for i := range fe.routes {
+		rt := &fe.routes[i]
+		if rt.cond == nil || rt.cond.Match(&rq) {
+			return rt.backend
+		}
+	}
+	return fe.backend
+}
+
+// protoVersion returns a request's HTTP version as HAProxy's req.ver does.
+func protoVersion(r *http.Request) string {
+	switch {
+	case r.ProtoMajor == 2:
+		return "2.0"
+	case r.ProtoMinor == 0:
+		return "1.0"
+	}
+	return "1.1"
 }
 
 // classIndex maps a status to its ResponseClasses index.

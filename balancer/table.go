@@ -2,11 +2,14 @@ package balancer
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"tether/balancer/rules"
 )
 
 // table is an immutable routing table. A new one is built copy-on-write for
@@ -23,8 +26,59 @@ type table struct {
 type frontendRT struct {
 	id      int
 	cfg     Frontend
+	backend string // default_backend
+	// routes are the use_backend rules, compiled.
+	routes []route
+	live   *frontendLive
+}
+
+// route is one compiled use_backend rule; cond is nil when unconditional.
+type route struct {
 	backend string
-	live    *frontendLive
+	cond    *rules.Cond
+}
+
+// compileRoutes compiles a frontend's ACLs and use_backend rules, checking
+// that every backend they name exists in t.
+func compileRoutes(fc Frontend, t *table) ([]route, error) {
+	if len(fc.UseBackends) == 0 {
+		return nil, nil
+	}
+	files := make(map[string]string)
+	for _, a := range fc.ACLs {
+		maps.Copy(files, a.Files)
+	}
+	for _, ub := range fc.UseBackends {
+		maps.Copy(files, ub.Files)
+	}
+	set := rules.NewSet(func(name string) ([]byte, error) {
+		f, ok := files[name]
+		if !ok {
+			return nil, fmt.Errorf("pattern file %s was not loaded with the configuration", name)
+		}
+		return []byte(f), nil
+	})
+	for _, a := range fc.ACLs {
+		if err := set.Define(append([]string{a.Name}, a.Words...)); err != nil {
+			return nil, fmt.Errorf("acl %s: %w", a.Name, err)
+		}
+	}
+	out := make([]route, 0, len(fc.UseBackends))
+	for _, ub := range fc.UseBackends {
+		if _, ok := t.byName[ub.Backend]; !ok {
+			return nil, fmt.Errorf("use_backend %q does not exist", ub.Backend)
+		}
+		r := route{backend: ub.Backend}
+		if len(ub.Cond) > 0 {
+			c, err := set.Cond(ub.Cond)
+			if err != nil {
+				return nil, fmt.Errorf("use_backend %s: %w", ub.Backend, err)
+			}
+			r.cond = c
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // backendRT is one backend inside a table. It is never modified once the
@@ -163,7 +217,11 @@ func build(cfg Config, runtime map[string]ServerRuntime, prev *table, now time.T
 				live = old.live
 			}
 		}
-		t.frontends[fc.Name] = &frontendRT{id: fc.ID, cfg: fc, backend: fc.DefaultBackend, live: live}
+		routes, err := compileRoutes(fc, t)
+		if err != nil {
+			return nil, fmt.Errorf("frontend %q: %w", fc.Name, err)
+		}
+		t.frontends[fc.Name] = &frontendRT{id: fc.ID, cfg: fc, backend: fc.DefaultBackend, routes: routes, live: live}
 	}
 	return t, nil
 }

@@ -75,6 +75,11 @@ func (p *parser) finish() {
 				}
 				p.errorAt(line, "%s '%s': unable to find required default_backend: '%s'.", px.kind, px.name, fe.DefaultBackend)
 			}
+			for j, ub := range fe.UseBackends {
+				if !backends[ub.Backend] {
+					p.errorAt(px.useBackendLines[j], "%s '%s': unable to find required use_backend: '%s'.", px.kind, px.name, ub.Backend)
+				}
+			}
 			p.cfg.Frontends = append(p.cfg.Frontends, fe)
 		}
 		if px.hasBE() {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"tether/balancer"
+	"tether/balancer/rules"
 )
 
 // HAProxy's defaults for values a file leaves unset.
@@ -85,10 +86,16 @@ type proxy struct {
 
 	fe                 balancer.Frontend
 	defaultBackendLine int
-	be                 balancer.Backend
-	defsrv             balancer.Server
-	serverLines        []int
-	templateLines      []int
+	// acls checks the acl lines and conditions of the frontend part as
+	// they are read; useBackendLines are the lines of its use_backend
+	// rules, for errors found once every backend is known.
+	acls            *rules.Set
+	readFiles       map[string]string
+	useBackendLines []int
+	be              balancer.Backend
+	defsrv          balancer.Server
+	serverLines     []int
+	templateLines   []int
 
 	// explicitUse and implicitUse record how a named defaults section is used.
 	explicitUse, implicitUse bool

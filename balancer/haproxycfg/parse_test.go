@@ -401,7 +401,7 @@ defaults
   mode http
 frontend f
   bind :443 ssl crt /x.pem
-  use_backend b if TRUE
+  use-server b if TRUE
   http-request deny if { path_beg /admin }
   default_backend b
 backend b
@@ -417,7 +417,7 @@ backend b
 		"r.cfg:2: 'user haproxy' is not supported by Tether (privileges",
 		"r.cfg:6: bind parameter 'ssl' is not supported by Tether (TLS",
 		"r.cfg:6: bind parameter 'crt' is not supported by Tether (TLS",
-		"r.cfg:7: 'use_backend b' is not supported by Tether",
+		"r.cfg:7: 'use-server b' is not supported by Tether",
 		"r.cfg:8: 'http-request deny' is not supported by Tether",
 		"r.cfg:11: 'balance uri' is not supported by Tether",
 		"r.cfg:12: 'server b/s' : server keyword 'send-proxy' is not supported by Tether",

@@ -1,10 +1,12 @@
 package haproxycfg
 
 import (
+	"os"
 	"strings"
 	"time"
 
 	"tether/balancer"
+	"tether/balancer/rules"
 )
 
 // capWarn reports a keyword used in a section that lacks the capability it
@@ -69,6 +71,20 @@ func (p *parser) parseProxy(args []string, neg string) {
 		}
 		px.fe.DefaultBackend = name
 		px.defaultBackendLine = p.line
+	case "acl", "use_backend":
+		if px.kind == secDefaults {
+			p.errorf("'%s' not allowed in 'defaults' section.", kw)
+			return
+		}
+		if !px.hasFE() {
+			p.errorf("'%s' in %s '%s': rules of backends are not supported by Tether; ACLs are used by use_backend in frontends.", kw, px.kind, px.name)
+			return
+		}
+		if kw == "acl" {
+			p.parseACL(px, args)
+		} else {
+			p.parseUseBackend(px, args)
+		}
 	case "timeout":
 		p.parseTimeout(px, args)
 	case "balance":
@@ -606,4 +622,71 @@ func (px *proxy) typeName() string {
 		return "proxy"
 	}
 	return px.kind.String()
+}
+
+// aclSet returns the ACL set of px's frontend part. Pattern files are
+// read relative to the working directory, as HAProxy reads them; while
+// px.readFiles is set, what is read is recorded there.
+func (px *proxy) aclSet() *rules.Set {
+	if px.acls == nil {
+		px.acls = rules.NewSet(func(name string) ([]byte, error) {
+			b, err := os.ReadFile(name)
+			if err == nil && px.readFiles != nil {
+				px.readFiles[name] = string(b)
+			}
+			return b, err
+		})
+	}
+	return px.acls
+}
+
+// parseACL handles "acl NAME CRITERION [flags] [VALUES…]".
+func (p *parser) parseACL(px *proxy, args []string) {
+	if len(args) < 3 {
+		p.errorf("'acl' requires an ACL name and a criterion.")
+		return
+	}
+	px.readFiles = make(map[string]string)
+	defer func() { px.readFiles = nil }()
+	if err := px.aclSet().Define(args[1:]); err != nil {
+		p.errorf("%v.", err)
+		return
+	}
+	a := balancer.ACL{Name: args[1], Words: append([]string(nil), args[2:]...)}
+	if len(px.readFiles) > 0 {
+		a.Files = px.readFiles
+	}
+	px.fe.ACLs = append(px.fe.ACLs, a)
+}
+
+// parseUseBackend handles "use_backend NAME [{if | unless} CONDITION]".
+func (p *parser) parseUseBackend(px *proxy, args []string) {
+	name := arg(args, 1)
+	switch {
+	case name == "":
+		p.errorf("'use_backend' expects a backend name.")
+		return
+	case strings.Contains(name, "%["):
+		p.errorf("'use_backend %s': backend names built from samples are not supported by Tether.", name)
+		return
+	}
+	rule := balancer.BackendRule{Backend: name}
+	if len(args) > 2 {
+		if args[2] != "if" && args[2] != "unless" {
+			p.errorf("'use_backend' expects 'if' or 'unless' followed by a condition, but found '%s'.", args[2])
+			return
+		}
+		px.readFiles = make(map[string]string)
+		defer func() { px.readFiles = nil }()
+		if _, err := px.aclSet().Cond(args[2:]); err != nil {
+			p.errorf("error detected while parsing switching rule : %v.", err)
+			return
+		}
+		rule.Cond = append([]string(nil), args[2:]...)
+		if len(px.readFiles) > 0 {
+			rule.Files = px.readFiles
+		}
+	}
+	px.fe.UseBackends = append(px.fe.UseBackends, rule)
+	px.useBackendLines = append(px.useBackendLines, p.line)
 }

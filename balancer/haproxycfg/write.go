@@ -325,6 +325,12 @@ func (w *writer) frontend(fe balancer.Frontend) {
 			w.line("timeout", t.name, w.time(t.d, time.Millisecond, "timeout "+t.name))
 		}
 	}
+	for _, a := range fe.ACLs {
+		w.line(append([]string{"acl", a.Name}, a.Words...)...)
+	}
+	for _, ub := range fe.UseBackends {
+		w.line(append([]string{"use_backend", ub.Backend}, ub.Cond...)...)
+	}
 	if fe.DefaultBackend != "" {
 		w.line("default_backend", fe.DefaultBackend)
 	}
