@@ -58,6 +58,9 @@ type persistence struct {
 	downServer *serverRT
 	firstDate  int64 // seconds, 0 when absent
 	lastDate   int64
+	// value is the persistence cookie's value as the request carried it:
+	// the occurrence that assigned the server, else the last one read.
+	value string
 }
 
 // readRequestCookies applies HAProxy's request-side cookie processing to r:
@@ -284,24 +287,18 @@ func splitCookie(item string) (string, string, bool) {
 // whether to keep it in the forwarded request and, for prefix mode, the
 // value to forward instead.
 func (ck *cookieRT) processCookie(val string, be *backendRT, now int64, p *persistence) (keep bool, replacement string, replaced bool) {
-	srvVal := val
-	prefixed := false
-	if ck.cfg.Mode == CookiePrefix {
-		if i := strings.IndexByte(val, '~'); i >= 0 {
-			srvVal, prefixed = val[:i], true
+	if p.server == nil {
+		p.value = val
+	}
+	srvVal, rest, delimited := ck.splitValue(val)
+	prefixed := delimited && ck.cfg.Mode == CookiePrefix
+	if delimited && !prefixed {
+		last, first := cookieDates(rest)
+		if last > 0 {
+			p.lastDate = last
 		}
-	} else if i := strings.IndexByte(val, '|'); i >= 0 {
-		srvVal = val[:i]
-		rest := val[i+1:]
-		if len(rest) >= 5 {
-			if d := parseCookieDate(rest[:5]); d > 0 {
-				p.lastDate = d
-			}
-		}
-		if j := strings.IndexByte(rest, '|'); j >= 0 && len(rest)-j > 5 {
-			if d := parseCookieDate(rest[j+1 : j+6]); d > 0 {
-				p.firstDate = d
-			}
+		if first > 0 {
+			p.firstDate = first
 		}
 		switch {
 		case p.firstDate != 0 && ck.maxLife > 0 && (now-p.firstDate > ck.maxLife || p.firstDate-now > 86400):
@@ -329,13 +326,41 @@ func (ck *cookieRT) processCookie(val string, be *backendRT, now int64, p *persi
 	if p.server == nil && p.state != ckDown && p.state != ckExpired && p.state != ckOld {
 		p.state = ckInvalid
 	}
-	if ck.cfg.Mode == CookiePrefix && prefixed {
-		return true, val[len(srvVal)+1:], true
+	if prefixed {
+		return true, rest, true
 	}
 	if ck.cfg.Mode == CookieInsert && ck.cfg.Indirect {
 		return false, "", false
 	}
 	return true, "", false
+}
+
+// splitValue splits a persistence cookie's value at its first delimiter:
+// '~' in prefix mode, before the application's value, else '|', before the
+// dates. srvVal is the part naming a server; delimited is false without a
+// delimiter, rest is then empty.
+func (ck *cookieRT) splitValue(val string) (srvVal, rest string, delimited bool) {
+	sep := byte('|')
+	if ck.cfg.Mode == CookiePrefix {
+		sep = '~'
+	}
+	if i := strings.IndexByte(val, sep); i >= 0 {
+		return val[:i], val[i+1:], true
+	}
+	return val, "", false
+}
+
+// cookieDates decodes the dates following a cookie value's '|': the last
+// seen date (maxidle), then after another '|' the first seen date
+// (maxlife), in Unix seconds, 0 when absent or invalid.
+func cookieDates(rest string) (last, first int64) {
+	if len(rest) >= 5 {
+		last = parseCookieDate(rest[:5])
+	}
+	if j := strings.IndexByte(rest, '|'); j >= 0 && len(rest)-j > 5 {
+		first = parseCookieDate(rest[j+1 : j+6])
+	}
+	return last, first
 }
 
 // deletionCookie is the Set-Cookie value HAProxy sends when the chosen

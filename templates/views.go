@@ -274,23 +274,53 @@ type InspectPage struct {
 type InspectResult struct {
 	Backend    string
 	CookieName string
-	Mode       string
-	Value      string // the server part of the cookie
-	AppValue   string // prefix mode: the application's own value
-	LastSeen   string
-	FirstSeen  string
-	Expired    string // "" when not expired, else why
-	Server     string // the server it names, "" for none
-	ServerKey  string
-	Status     string
-	State      string
-	Dynamic    bool
+	// CookieLine is the backend's whole cookie line, as in the configuration.
+	CookieLine  string
+	Value       string // the persistence cookie's value as given
+	ServerValue string // the part naming a server
+	AppValue    string // prefix mode: the application's own value
+	LastSeen    string
+	FirstSeen   string
+	Expired     string // "" when not expired, else why
+	// Code and Verdict are HAProxy's cookie status: its log letter and words.
+	Code      string
+	Verdict   string
+	Server    string // the server it names, "" for none
+	ServerKey string
+	Status    string
+	State     string
+	Dynamic   bool
 	// Outcome says what a request carrying the cookie gets now.
 	Outcome string
+	// Targets are the servers the request may reach, each with the whole
+	// Set-Cookie line its response gets; MoreTargets counts those left out.
+	Targets     []InspectTarget
+	MoreTargets int
+	// SetCookieNote explains an absent Set-Cookie line.
+	SetCookieNote string
+	// Forwarded is the Cookie header the server receives, "" when removed.
+	Forwarded string
 	// Pinnable reports whether "pin this browser" is offered.
 	Pinnable bool
 	// Servers are the backend's servers and cookie values, to pick one to pin.
 	Servers []PinChoice
+}
+
+// SetsCookie reports whether a response may get a Set-Cookie line.
+func (r InspectResult) SetsCookie() bool {
+	for _, t := range r.Targets {
+		if t.SetCookie != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// InspectTarget is a server a request may reach and the Set-Cookie line its
+// response gets ("" for none).
+type InspectTarget struct {
+	Server    string
+	SetCookie string
 }
 
 // PinChoice is a server one may pin this browser to.

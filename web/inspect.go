@@ -3,6 +3,7 @@ package web
 import (
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -10,88 +11,46 @@ import (
 	"tether/templates"
 )
 
-// decodeCookieDate decodes one of HAProxy's 5-character cookie dates
-// (s30tob64: 30 bits, 6 bits per character from the base64 alphabet, most
-// significant first, in 4-second units). ok is false for an invalid or zero
-// date, which HAProxy ignores.
-func decodeCookieDate(s string) (time.Time, bool) {
-	if len(s) != 5 {
-		return time.Time{}, false
+// cookieHeader turns what an operator pasted into the Cookie header a
+// request would carry to a backend whose cookie is named name: a Cookie or
+// Set-Cookie header (its name=value part), a "name=value; other=..." line,
+// or a bare value (with its |dates, or a prefix~value).
+func cookieHeader(pasted, name string) string {
+	s := strings.TrimSpace(pasted)
+	if len(s) >= 11 && strings.EqualFold(s[:11], "Set-Cookie:") {
+		s, _, _ = strings.Cut(strings.TrimSpace(s[11:]), ";")
+	} else if len(s) >= 7 && strings.EqualFold(s[:7], "Cookie:") {
+		s = strings.TrimSpace(s[7:])
 	}
-	var v int64
-	for i := 0; i < 5; i++ {
-		c := s[i]
-		var d int64
-		switch {
-		case c >= 'A' && c <= 'Z':
-			d = int64(c - 'A')
-		case c >= 'a' && c <= 'z':
-			d = int64(c-'a') + 26
-		case c >= '0' && c <= '9':
-			d = int64(c-'0') + 52
-		case c == '+':
-			d = 62
-		case c == '/':
-			d = 63
-		default:
-			return time.Time{}, false
-		}
-		v = v<<6 | d
+	if k, _, ok := strings.Cut(s, "="); ok && strings.TrimSpace(k) != "" && !strings.ContainsAny(k, "~|;,\"") {
+		return s
 	}
-	if v == 0 {
-		return time.Time{}, false
-	}
-	return time.Unix(v<<2, 0), true
+	return name + "=" + s
 }
 
-// splitCookie separates what a user pasted into the cookie name (if given
-// as NAME=VALUE), the value, and for non-prefix modes the |LAST|FIRST
-// dates; for prefix mode the application's value after '~'.
-type cookieParts struct {
-	name, value, app string
-	last, first      string
-}
+// maxTargets bounds the servers listed with the Set-Cookie they give.
+const maxTargets = 12
 
-func splitCookie(raw string, mode balancer.CookieMode) cookieParts {
-	raw = strings.TrimSpace(raw)
-	raw = strings.TrimPrefix(raw, "Cookie:")
-	raw = strings.TrimPrefix(raw, "Set-Cookie:")
-	raw = strings.TrimSpace(raw)
-	if i := strings.IndexByte(raw, ';'); i >= 0 {
-		raw = raw[:i]
+// inspectResult describes for the page what a request carrying the cookie
+// gets from backend b, as the balancer explained it.
+func inspectResult(e balancer.Explanation, b *balancer.BackendStatus, now time.Time) templates.InspectResult {
+	res := templates.InspectResult{
+		Backend: e.Backend, CookieName: e.Cookie.Name, CookieLine: "cookie " + strings.Join(e.Cookie.Words(), " "),
+		Value: e.Value, ServerValue: e.ServerValue, AppValue: e.AppValue,
+		Code: string(e.Verdict.Code()), Verdict: e.Verdict.String(),
+		Forwarded: strings.Join(e.Forwarded, "\n"),
 	}
-	var p cookieParts
-	if name, v, ok := strings.Cut(raw, "="); ok {
-		p.name, raw = strings.TrimSpace(name), strings.TrimSpace(v)
+	if !e.LastSeen.IsZero() {
+		res.LastSeen = e.LastSeen.Format(time.RFC3339) + " (" + since(now, e.LastSeen) + " ago)"
 	}
-	if mode == balancer.CookiePrefix {
-		if v, app, ok := strings.Cut(raw, "~"); ok {
-			p.value, p.app = v, app
-			return p
-		}
-		p.value = raw
-		return p
+	if !e.FirstSeen.IsZero() {
+		res.FirstSeen = e.FirstSeen.Format(time.RFC3339) + " (" + since(now, e.FirstSeen) + " ago)"
 	}
-	parts := strings.Split(raw, "|")
-	p.value = parts[0]
-	if len(parts) > 1 {
-		p.last = parts[1]
-	}
-	if len(parts) > 2 {
-		p.first = parts[2]
-	}
-	return p
-}
-
-// inspectCookie explains what a cookie value means for backend b at now,
-// following HAProxy's request-side rules.
-func inspectCookie(b *balancer.BackendStatus, raw string, now time.Time) templates.InspectResult {
-	ck := b.Config.Cookie
-	p := splitCookie(raw, ck.Mode)
-	res := templates.InspectResult{Backend: b.Config.Name, CookieName: ck.Name, Mode: ck.Mode.String(),
-		Value: p.value, AppValue: p.app}
-	if res.Mode == "" {
-		res.Mode = "passive"
+	switch e.Verdict {
+	case balancer.VerdictIdle:
+		res.Expired = "yes: last seen " + e.LastSeen.Format(time.RFC3339) + ", outside maxidle " + balancer.FormatHAProxyTime(e.Cookie.MaxIdle)
+	case balancer.VerdictOld:
+		res.Expired = "yes: first seen " + e.FirstSeen.Format(time.RFC3339) + ", outside maxlife " + balancer.FormatHAProxyTime(e.Cookie.MaxLife)
 	}
 	for i := range b.Servers {
 		if c := b.Servers[i].Cookie; c != "" {
@@ -99,83 +58,103 @@ func inspectCookie(b *balancer.BackendStatus, raw string, now time.Time) templat
 		}
 	}
 	res.Pinnable = len(res.Servers) > 0
-	last, lastOK := decodeCookieDate(p.last)
-	first, firstOK := decodeCookieDate(p.first)
-	if lastOK {
-		res.LastSeen = last.UTC().Format(time.RFC3339)
+	if sv := b.Server(e.Named); sv != nil {
+		cls, _ := stateClass(sv)
+		res.Server, res.ServerKey, res.Status, res.State, res.Dynamic =
+			sv.Config.Name, "s:"+b.Config.Name+"/"+sv.Config.Name, sv.StatusText(), cls, sv.CookieDynamic
 	}
-	if firstOK {
-		res.FirstSeen = first.UTC().Format(time.RFC3339)
-	}
-	switch {
-	case firstOK && ck.MaxLife > 0 && (now.Sub(first) > ck.MaxLife || first.Sub(now) > 24*time.Hour):
-		res.Expired = "yes: first seen " + since(first, now) + " ago, longer than maxlife " + balancer.FormatHAProxyTime(ck.MaxLife)
-	case lastOK && ck.MaxIdle > 0 && (now.Sub(last) > ck.MaxIdle || last.Sub(now) > 24*time.Hour):
-		res.Expired = "yes: idle for " + since(last, now) + ", longer than maxidle " + balancer.FormatHAProxyTime(ck.MaxIdle)
-	}
-	if p.value == "" {
-		res.Outcome = "An empty value is ignored: the request is load-balanced."
-		return res
-	}
-	var down *balancer.ServerStatus
-	for i := range b.Servers {
-		sv := &b.Servers[i]
-		if sv.Cookie != p.value {
-			continue
+	for i, t := range e.Targets {
+		if i == maxTargets {
+			res.MoreTargets = len(e.Targets) - i
+			break
 		}
-		stopped := !sv.Running()
-		if stopped {
-			if down == nil {
-				down = sv
-			}
-			continue
-		}
-		setServer(&res, b.Config.Name, sv)
-		switch {
-		case res.Expired != "":
-			res.Outcome = "The cookie names " + sv.Config.Name + " but is expired: the request is load-balanced and gets a new cookie."
-		case sv.Admin&balancer.AdminFDrain != 0 || sv.Weight == 0:
-			res.Outcome = "Goes to " + sv.Config.Name + ": it is draining, and a drained server still takes clients pinned to it."
-		default:
-			res.Outcome = "Goes to " + sv.Config.Name + " (pinned)."
-		}
-		return res
+		res.Targets = append(res.Targets, templates.InspectTarget{Server: t.Server, SetCookie: t.SetCookie})
 	}
-	if down != nil {
-		setServer(&res, b.Config.Name, down)
-		switch {
-		case res.Expired != "":
-			res.Outcome = "The cookie is expired: the request is load-balanced and gets a new cookie."
-		case b.Config.Persist:
-			res.Outcome = down.Config.Name + " is " + down.StatusText() + ", but option persist sends the request there anyway" + redispatchNote(b.Config)
-		default:
-			res.Outcome = down.Config.Name + " is " + down.StatusText() + ": the request is redispatched to another server (counted in Redisp) and gets that server's cookie."
-		}
-		return res
-	}
-	res.Outcome = "No server has this value: the cookie is invalid (counted in Invalid); the request is load-balanced"
-	if ck.Mode == balancer.CookieInsert {
-		res.Outcome += " and gets a new cookie."
-	} else {
-		res.Outcome += "."
-	}
-	if !b.DynamicCookies() && b.Config.Cookie.Dynamic {
-		res.Outcome += " Dynamic cookies are off on this backend, so computed values match nothing."
-	}
+	res.Outcome = outcome(e, b)
+	res.SetCookieNote = setCookieNote(e)
 	return res
 }
 
-func redispatchNote(b balancer.Backend) string {
-	if b.Redispatch {
-		return "; option redispatch moves it elsewhere if the connection fails."
+// setCookieNote explains why a response may get no Set-Cookie line from
+// the balancer.
+func setCookieNote(e balancer.Explanation) string {
+	name := e.Cookie.Name
+	switch e.Cookie.Mode {
+	case balancer.CookiePassive:
+		return "The balancer sets no cookie: the application sets " + name + "."
+	case balancer.CookieRewrite:
+		return "The balancer adds no cookie: a " + name + " cookie the server sets gets the server's cookie value instead."
+	case balancer.CookiePrefix:
+		return "The balancer adds no cookie: a " + name + " cookie the server sets gets the server's cookie value and '~' before its own."
+	case balancer.CookieInsert:
+		if e.Cookie.PostOnly {
+			return "postonly: the cookie is inserted only in responses to POST requests."
+		}
+		if e.Route == balancer.RouteCookie {
+			return "None needed: the client keeps its cookie."
+		}
 	}
-	return "; without option redispatch it fails if the server does not answer."
+	return ""
 }
 
-func setServer(res *templates.InspectResult, backend string, sv *balancer.ServerStatus) {
-	cls, _ := stateClass(sv)
-	res.Server, res.ServerKey, res.Status, res.State, res.Dynamic =
-		sv.Config.Name, "s:"+backend+"/"+sv.Config.Name, sv.StatusText(), cls, sv.CookieDynamic
+// outcome says in words what a request carrying the cookie gets.
+func outcome(e balancer.Explanation, b *balancer.BackendStatus) string {
+	var why string
+	switch e.Verdict {
+	case balancer.VerdictNoCookie:
+		why = "The request carries no " + e.Cookie.Name + " cookie"
+	case balancer.VerdictValid:
+		why = "Goes to " + e.Named + " (pinned)."
+		if sv := b.Server(e.Named); sv != nil && !sv.Usable() {
+			why += " It is " + sv.StatusText() + ", and a server that takes no new clients still takes those pinned to it."
+		}
+	case balancer.VerdictPersist:
+		why = e.Named + " is " + serverStatus(b, e.Named) + ", but option persist sends the request there anyway"
+		if len(e.Fallback) > 0 {
+			why += "; if it does not answer, option redispatch sends it to " + serverList(e.Fallback) + "."
+		} else {
+			why += "; if it does not answer, the request fails (503)."
+		}
+	case balancer.VerdictDown, balancer.VerdictMaint:
+		why = e.Named + " is " + serverStatus(b, e.Named) + ": the request is redispatched (counted in Redispatched)"
+	case balancer.VerdictUnknown:
+		why = "No server has this value: the cookie is invalid (counted in Invalid)"
+		if e.DynamicOff != "" {
+			why = "This is " + e.DynamicOff + "'s dynamic cookie, but dynamic cookies are off on this backend, so it names no server (counted in Invalid)"
+		}
+	case balancer.VerdictIdle, balancer.VerdictOld:
+		why = "The cookie is expired and ignored (counted in Expired)"
+	}
+	switch e.Route {
+	case balancer.RouteBalance:
+		why += "; " + string(b.Config.Balance) + " picks " + serverList(e.Targets) + "."
+	case balancer.RouteNoServer:
+		why += "; no server is usable: the request gets a 503."
+	}
+	return why
+}
+
+// serverStatus returns the named server's status as HAProxy's stats show it.
+func serverStatus(b *balancer.BackendStatus, name string) string {
+	if sv := b.Server(name); sv != nil {
+		return sv.StatusText()
+	}
+	return "not running"
+}
+
+// serverList names the targets: "s1", "one of s1, s2", "one of 14 servers".
+func serverList(ts []balancer.Target) string {
+	switch {
+	case len(ts) == 1:
+		return ts[0].Server
+	case len(ts) > maxTargets:
+		return "one of " + strconv.Itoa(len(ts)) + " servers"
+	}
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = t.Server
+	}
+	return "one of " + strings.Join(names, ", ")
 }
 
 func (s *Server) inspectPage(r *http.Request, snap *balancer.Snapshot, backend, value string) templates.InspectPage {
@@ -195,11 +174,15 @@ func (s *Server) inspectPage(r *http.Request, snap *balancer.Snapshot, backend, 
 		if b.Config.Cookie == nil || (backend != "" && b.Config.Name != backend) {
 			continue
 		}
-		p := splitCookie(value, b.Config.Cookie.Mode)
-		if p.name != "" && backend == "" && p.name != b.Config.Cookie.Name {
+		e, err := s.deps.Balancer.Explain(b.Config.Name, cookieHeader(value, b.Config.Cookie.Name), now)
+		if err != nil {
+			// The backend changed since the snapshot.
 			continue
 		}
-		res := inspectCookie(b, value, now)
+		if e.Verdict == balancer.VerdictNoCookie && backend == "" {
+			continue
+		}
+		res := inspectResult(e, b, now)
 		all = append(all, res)
 		if res.Server != "" {
 			matched = append(matched, res)

@@ -31,6 +31,9 @@ type Balancer interface {
 	// PreviewCookie returns the dynamic cookie a server of backend would
 	// get at addr and port, for the change-address preview.
 	PreviewCookie(backend string, addr netip.Addr, port int) (string, error)
+	// Explain tells what a request carrying cookieHeader gets from backend's
+	// cookie persistence at now, for the cookie inspector.
+	Explain(backend, cookieHeader string, now time.Time) (balancer.Explanation, error)
 }
 
 // Dispatcher runs one Runtime API command line at an access level and
