@@ -128,6 +128,12 @@ type Frontend struct {
 	// UseBackends are its "use_backend" rules, in order: the first whose
 	// condition holds picks the backend; when none does, DefaultBackend.
 	UseBackends []BackendRule
+	// RequestRules are its "http-request" rules, Redirects its "redirect"
+	// rules (run after them, as in HAProxy) and ResponseRules its
+	// "http-response" rules, each in order.
+	RequestRules  []HTTPRule
+	Redirects     []HTTPRule
+	ResponseRules []HTTPRule
 }
 
 // ACL is one "acl" line.

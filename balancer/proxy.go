@@ -13,13 +13,26 @@ import (
 	"tether/balancer/rules"
 )
 
-// HAProxy 2.6's default error pages.
+// HAProxy 2.6's built-in error pages, the only statuses "deny_status"
+// accepts.
 var errorPages = map[int]string{
-	http.StatusBadRequest:         "<html><body><h1>400 Bad request</h1>\nYour browser sent an invalid request.\n</body></html>\n",
-	http.StatusRequestTimeout:     "<html><body><h1>408 Request Time-out</h1>\nYour browser didn't send a complete request in time.\n</body></html>\n",
-	http.StatusBadGateway:         "<html><body><h1>502 Bad Gateway</h1>\nThe server returned an invalid or incomplete response.\n</body></html>\n",
-	http.StatusServiceUnavailable: "<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n",
-	http.StatusGatewayTimeout:     "<html><body><h1>504 Gateway Time-out</h1>\nThe server didn't respond in time.\n</body></html>\n",
+	200: "<html><body><h1>200 OK</h1>\nService ready.\n</body></html>\n",
+	400: "<html><body><h1>400 Bad request</h1>\nYour browser sent an invalid request.\n</body></html>\n",
+	401: "<html><body><h1>401 Unauthorized</h1>\nYou need a valid user and password to access this content.\n</body></html>\n",
+	403: "<html><body><h1>403 Forbidden</h1>\nRequest forbidden by administrative rules.\n</body></html>\n",
+	404: "<html><body><h1>404 Not Found</h1>\nThe resource could not be found.\n</body></html>\n",
+	405: "<html><body><h1>405 Method Not Allowed</h1>\nA request was made of a resource using a request method not supported by that resource\n</body></html>\n",
+	407: "<html><body><h1>407 Unauthorized</h1>\nYou need a valid user and password to access this content.\n</body></html>\n",
+	408: "<html><body><h1>408 Request Time-out</h1>\nYour browser didn't send a complete request in time.\n</body></html>\n",
+	410: "<html><body><h1>410 Gone</h1>\nThe resource is no longer available and will not be available again.\n</body></html>\n",
+	413: "<html><body><h1>413 Payload Too Large</h1>\nThe request entity exceeds the maximum allowed.\n</body></html>\n",
+	425: "<html><body><h1>425 Too Early</h1>\nYour browser sent early data.\n</body></html>\n",
+	429: "<html><body><h1>429 Too Many Requests</h1>\nYou have sent too many requests in a given amount of time.\n</body></html>\n",
+	500: "<html><body><h1>500 Internal Server Error</h1>\nAn internal server error occurred.\n</body></html>\n",
+	501: "<html><body><h1>501 Not Implemented</h1>\n.The server does not support the functionality required to fulfill the request.\n</body></html>\n",
+	502: "<html><body><h1>502 Bad Gateway</h1>\nThe server returned an invalid or incomplete response.\n</body></html>\n",
+	503: "<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n",
+	504: "<html><body><h1>504 Gateway Time-out</h1>\nThe server didn't respond in time.\n</body></html>\n",
 }
 
 // errorPageLengths are the Content-Length values of errorPages.
@@ -35,16 +48,21 @@ var errorPageLengths = func() map[int][]string {
 // Content-Length, no Date. net/http writes its own reason phrase (504
 // "Gateway Timeout" where HAProxy writes "Gateway Time-out").
 func writeError(w http.ResponseWriter, code int) {
+	if code < 500 {
+		// The request was not read to its end: the connection cannot
+		// carry another one.
+		w.Header()["Connection"] = []string{"close"}
+	}
+	writePage(w, code)
+}
+
+// writePage answers with HAProxy's built-in page for code.
+func writePage(w http.ResponseWriter, code int) {
 	h := w.Header()
 	h["Content-Length"] = errorPageLengths[code]
 	h["Date"] = nil
 	h["Cache-Control"] = []string{"no-cache"}
 	h["Content-Type"] = []string{"text/html"}
-	if code < 500 {
-		// The request was not read to its end: the connection cannot
-		// carry another one.
-		h["Connection"] = []string{"close"}
-	}
 	w.WriteHeader(code)
 	io.WriteString(w, errorPages[code])
 }
@@ -82,7 +100,17 @@ func (h *frontendHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength > 0 && !fl.connCounted.Load() {
 		fl.bytesIn.Add(r.ContentLength)
 	}
-	be := t.byName[fe.backendFor(r)]
+	var rq rules.Request
+	if len(fe.routes)+len(fe.reqRules) > 0 {
+		rq = requestView(r)
+	}
+	if len(fe.reqRules) > 0 {
+		if status := runRequestRules(fe.reqRules, w, r, &rq); status != 0 {
+			fl.responses[classIndex(status)].Add(1)
+			return
+		}
+	}
+	be := t.byName[fe.backendFor(&rq)]
 	if be == nil {
 		fl.responses[4].Add(1)
 		writeError(w, http.StatusServiceUnavailable)
@@ -103,12 +131,8 @@ func (h *frontendHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// backendFor returns the backend a request goes to: that of the first
-// use_backend rule whose condition holds, else the default backend.
-func (fe *frontendRT) backendFor(r *http.Request) string {
-	if len(fe.routes) == 0 {
-		return fe.backend
-	}
+// requestView returns what conditions read from r.
+func requestView(r *http.Request) rules.Request {
 	rq := rules.Request{Method: r.Method, Target: r.RequestURI, Host: r.Host, Header: r.Header, Version: protoVersion(r)}
 	if r.TLS != nil {
 		rq.TLS, rq.SNI = true, r.TLS.ServerName
@@ -119,9 +143,15 @@ func (fe *frontendRT) backendFor(r *http.Request) string {
 	if la, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok {
 		rq.DstPort = la.Port
 	}
+	return rq
+}
+
+// backendFor returns the backend a request goes to: that of the first
+// use_backend rule whose condition holds on rq, else the default backend.
+func (fe *frontendRT) backendFor(rq *rules.Request) string {
 	for i := range fe.routes {
 		rt := &fe.routes[i]
-		if rt.cond == nil || rt.cond.Match(&rq) {
+		if rt.cond == nil || rt.cond.Match(rq) {
 			return rt.backend
 		}
 	}
@@ -304,6 +334,9 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		sl.sticky.pinned.Add(1)
 		bl.sticky.pinned.Add(1)
 	}
+	// http-response rules run before the persistence cookie is added, as
+	// in HAProxy.
+	runResponseRules(fe.resRules, hdr)
 	if be.ck != nil {
 		cacheable := be.ck.cfg.NoCache && responseCacheable(r, resp.status, hdr)
 		if be.ck.processResponseCookies(hdr, r, srv, &p, now, cacheable) {

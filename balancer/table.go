@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -27,9 +28,13 @@ type frontendRT struct {
 	id      int
 	cfg     Frontend
 	backend string // default_backend
-	// routes are the use_backend rules, compiled.
-	routes []route
-	live   *frontendLive
+	// routes are the use_backend rules, compiled; reqRules the
+	// http-request rules followed by the redirect rules; resRules the
+	// http-response rules.
+	routes   []route
+	reqRules []httpRule
+	resRules []httpRule
+	live     *frontendLive
 }
 
 // route is one compiled use_backend rule; cond is nil when unconditional.
@@ -38,11 +43,18 @@ type route struct {
 	cond    *rules.Cond
 }
 
-// compileRoutes compiles a frontend's ACLs and use_backend rules, checking
-// that every backend they name exists in t.
-func compileRoutes(fc Frontend, t *table) ([]route, error) {
-	if len(fc.UseBackends) == 0 {
-		return nil, nil
+// compiledRules are a frontend's rules, compiled.
+type compiledRules struct {
+	routes             []route
+	reqRules, resRules []httpRule
+}
+
+// compileRules compiles a frontend's ACLs and rules, checking that every
+// backend they name exists in t.
+func compileRules(fc Frontend, t *table) (compiledRules, error) {
+	var out compiledRules
+	if len(fc.UseBackends)+len(fc.RequestRules)+len(fc.Redirects)+len(fc.ResponseRules) == 0 {
+		return out, nil
 	}
 	files := make(map[string]string)
 	for _, a := range fc.ACLs {
@@ -50,6 +62,11 @@ func compileRoutes(fc Frontend, t *table) ([]route, error) {
 	}
 	for _, ub := range fc.UseBackends {
 		maps.Copy(files, ub.Files)
+	}
+	for _, rs := range [][]HTTPRule{fc.RequestRules, fc.Redirects, fc.ResponseRules} {
+		for _, r := range rs {
+			maps.Copy(files, r.Files)
+		}
 	}
 	set := rules.NewSet(func(name string) ([]byte, error) {
 		f, ok := files[name]
@@ -60,23 +77,29 @@ func compileRoutes(fc Frontend, t *table) ([]route, error) {
 	})
 	for _, a := range fc.ACLs {
 		if err := set.Define(append([]string{a.Name}, a.Words...)); err != nil {
-			return nil, fmt.Errorf("acl %s: %w", a.Name, err)
+			return out, fmt.Errorf("acl %s: %w", a.Name, err)
 		}
 	}
-	out := make([]route, 0, len(fc.UseBackends))
 	for _, ub := range fc.UseBackends {
 		if _, ok := t.byName[ub.Backend]; !ok {
-			return nil, fmt.Errorf("use_backend %q does not exist", ub.Backend)
+			return out, fmt.Errorf("use_backend %q does not exist", ub.Backend)
 		}
 		r := route{backend: ub.Backend}
 		if len(ub.Cond) > 0 {
 			c, err := set.Cond(ub.Cond)
 			if err != nil {
-				return nil, fmt.Errorf("use_backend %s: %w", ub.Backend, err)
+				return out, fmt.Errorf("use_backend %s: %w", ub.Backend, err)
 			}
 			r.cond = c
 		}
-		out = append(out, r)
+		out.routes = append(out.routes, r)
+	}
+	var err error
+	if out.reqRules, err = compileHTTPRules(RequestPhase, append(slices.Clip(fc.RequestRules), fc.Redirects...), set); err != nil {
+		return out, err
+	}
+	if out.resRules, err = compileHTTPRules(ResponsePhase, fc.ResponseRules, set); err != nil {
+		return out, err
 	}
 	return out, nil
 }
@@ -217,11 +240,12 @@ func build(cfg Config, runtime map[string]ServerRuntime, prev *table, now time.T
 				live = old.live
 			}
 		}
-		routes, err := compileRoutes(fc, t)
+		cr, err := compileRules(fc, t)
 		if err != nil {
 			return nil, fmt.Errorf("frontend %q: %w", fc.Name, err)
 		}
-		t.frontends[fc.Name] = &frontendRT{id: fc.ID, cfg: fc, backend: fc.DefaultBackend, routes: routes, live: live}
+		t.frontends[fc.Name] = &frontendRT{id: fc.ID, cfg: fc, backend: fc.DefaultBackend,
+			routes: cr.routes, reqRules: cr.reqRules, resRules: cr.resRules, live: live}
 	}
 	return t, nil
 }

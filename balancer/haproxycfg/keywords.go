@@ -133,7 +133,7 @@ var globalKeywords = keywordTable{
 // the multi-word cases of balance, hash-type, http-reuse and retry-on aside.
 var proxyKeywords = keywordTable{
 	{verdict: refused, why: "content switching decides which server gets a request", words: "use-server dispatch"},
-	{verdict: refused, why: "request and response rules: deny, redirect, header changes …", words: "http-request http-response http-after-response redirect tcp-request tcp-response"},
+	{verdict: refused, why: "request and response rules: deny, redirect, header changes …", words: "http-after-response tcp-request tcp-response"},
 	{verdict: refused, why: "custom error pages change what clients receive", words: "errorfile errorfiles errorloc errorloc302 errorloc303 http-error"},
 	{verdict: refused, why: "stick tables and persistence overrides decide which server gets a client", words: "stick stick-table force-persist ignore-persist persist"},
 	{verdict: refused, why: "HAProxy answers these requests itself instead of a server", words: "monitor-uri monitor stats"},

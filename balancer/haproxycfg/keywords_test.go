@@ -166,7 +166,7 @@ func TestKeywordVerdicts(t *testing.T) {
 func TestKeywordTablesDisjoint(t *testing.T) {
 	implemented := map[string]string{
 		"global": "maxconn tune.bufsize tune.maxrewrite setenv presetenv unsetenv resetenv zero-warning stats",
-		"proxy":  "mode bind default_backend acl use_backend timeout balance cookie dynamic-cookie-key retries option http-check server default-server server-template id maxconn hash-type http-reuse retry-on",
+		"proxy":  "mode bind default_backend acl use_backend http-request http-response redirect timeout balance cookie dynamic-cookie-key retries option http-check server default-server server-template id maxconn hash-type http-reuse retry-on",
 		"option": "persist redispatch forwardfor httpchk",
 		"server": implementedServerKeywords0 + implementedServerKeywords1 + " source",
 	}
@@ -297,7 +297,7 @@ balancer/haproxycfg/keywords.go by
 
 Implemented, for reference: global ` + "`stats socket`" + ` (with ` + "`mode`, `level`, `severity-output`" + `),
 ` + "`stats timeout`, `stats maxconn`, `maxconn`, `tune.bufsize`, `tune.maxrewrite`, `setenv`, `presetenv`,\n`unsetenv`, `resetenv`, `zero-warning`" + `; ` + "`defaults`/`frontend`/`backend`/`listen`" + ` with
-` + "`mode http`, `bind`, `default_backend`, `acl`, `use_backend`, `maxconn`, `balance` (roundrobin, static-rr, leastconn,\nfirst, source, random), `cookie`, `dynamic-cookie-key`, `retries`, `retry-on conn-failure`, `id`,\n`option persist`, `option redispatch`, `option forwardfor`, `option httpchk`, `http-check expect\nstatus`, `http-check send meth|uri|ver`" + `, the timeouts ` + "`client`, `server`, `connect`, `check`, `queue`,\n`http-request`, `http-keep-alive`, `tunnel`, `client-fin`, `server-fin`" + `, ` + "`server`, `default-server`,\n`server-template`" + ` with ` + strings.Join(quoted(strings.Fields(implementedServerKeywords0+implementedServerKeywords1)), ", ") + `;
+` + "`mode http`, `bind`, `default_backend`, `acl`, `use_backend`, `http-request`, `http-response`, `redirect`, `maxconn`, `balance` (roundrobin, static-rr, leastconn,\nfirst, source, random), `cookie`, `dynamic-cookie-key`, `retries`, `retry-on conn-failure`, `id`,\n`option persist`, `option redispatch`, `option forwardfor`, `option httpchk`, `http-check expect\nstatus`, `http-check send meth|uri|ver`" + `, the timeouts ` + "`client`, `server`, `connect`, `check`, `queue`,\n`http-request`, `http-keep-alive`, `tunnel`, `client-fin`, `server-fin`" + `, ` + "`server`, `default-server`,\n`server-template`" + ` with ` + strings.Join(quoted(strings.Fields(implementedServerKeywords0+implementedServerKeywords1)), ", ") + `;
 and ` + "`resolvers`" + ` sections.
 `)
 	sections := []struct {

@@ -418,7 +418,6 @@ backend b
 		"r.cfg:6: bind parameter 'ssl' is not supported by Tether (TLS",
 		"r.cfg:6: bind parameter 'crt' is not supported by Tether (TLS",
 		"r.cfg:7: 'use-server b' is not supported by Tether",
-		"r.cfg:8: 'http-request deny' is not supported by Tether",
 		"r.cfg:11: 'balance uri' is not supported by Tether",
 		"r.cfg:12: 'server b/s' : server keyword 'send-proxy' is not supported by Tether",
 		"r.cfg:13: 'server b/t' : weight of server t is not within 0 and 256",

@@ -2,6 +2,7 @@ package haproxycfg
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,7 +72,7 @@ func (p *parser) parseProxy(args []string, neg string) {
 		}
 		px.fe.DefaultBackend = name
 		px.defaultBackendLine = p.line
-	case "acl", "use_backend":
+	case "acl", "use_backend", "http-request", "http-response", "redirect":
 		if px.kind == secDefaults {
 			p.errorf("'%s' not allowed in 'defaults' section.", kw)
 			return
@@ -80,10 +81,13 @@ func (p *parser) parseProxy(args []string, neg string) {
 			p.errorf("'%s' in %s '%s': rules of backends are not supported by Tether; ACLs are used by use_backend in frontends.", kw, px.kind, px.name)
 			return
 		}
-		if kw == "acl" {
+		switch kw {
+		case "acl":
 			p.parseACL(px, args)
-		} else {
+		case "use_backend":
 			p.parseUseBackend(px, args)
+		default:
+			p.parseHTTPRule(px, args)
 		}
 	case "timeout":
 		p.parseTimeout(px, args)
@@ -689,4 +693,55 @@ func (p *parser) parseUseBackend(px *proxy, args []string) {
 	}
 	px.fe.UseBackends = append(px.fe.UseBackends, rule)
 	px.useBackendLines = append(px.useBackendLines, p.line)
+}
+
+// parseHTTPRule handles "http-request ACTION…", "http-response ACTION…" and
+// "redirect …" lines, each with an optional condition.
+func (p *parser) parseHTTPRule(px *proxy, args []string) {
+	kw := args[0]
+	words := args[1:]
+	phase := balancer.RequestPhase
+	switch kw {
+	case "redirect":
+		words = args
+	case "http-response":
+		phase = balancer.ResponsePhase
+	}
+	rule := balancer.HTTPRule{Words: words}
+	if i := slices.IndexFunc(words, func(w string) bool { return w == "if" || w == "unless" }); i >= 0 {
+		rule.Words, rule.Cond = words[:i], words[i:]
+	}
+	what := kw
+	if kw != "redirect" && len(rule.Words) > 0 {
+		what += " " + rule.Words[0]
+	}
+	if err := balancer.CheckHTTPAction(phase, rule.Words); err != nil {
+		p.errorf("%v.", err)
+		return
+	}
+	if rule.Cond != nil {
+		if phase == balancer.ResponsePhase {
+			p.errorf("'%s': conditions on http-response rules are not supported by Tether.", what)
+			return
+		}
+		px.readFiles = make(map[string]string)
+		defer func() { px.readFiles = nil }()
+		if _, err := px.aclSet().Cond(rule.Cond); err != nil {
+			p.errorf("'%s': %v.", what, err)
+			return
+		}
+		if len(px.readFiles) > 0 {
+			rule.Files = px.readFiles
+		}
+	}
+	rule.Words = slices.Clone(rule.Words)
+	rule.Cond = slices.Clone(rule.Cond)
+	switch kw {
+	case "redirect":
+		px.fe.Redirects = append(px.fe.Redirects, rule)
+	case "http-response":
+		px.fe.ResponseRules = append(px.fe.ResponseRules, rule)
+	default:
+		px.fe.RequestRules = append(px.fe.RequestRules, rule)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -327,6 +328,15 @@ func (w *writer) frontend(fe balancer.Frontend) {
 	}
 	for _, a := range fe.ACLs {
 		w.line(append([]string{"acl", a.Name}, a.Words...)...)
+	}
+	for _, r := range fe.RequestRules {
+		w.line(slices.Concat([]string{"http-request"}, r.Words, r.Cond)...)
+	}
+	for _, r := range fe.Redirects {
+		w.line(slices.Concat(r.Words, r.Cond)...)
+	}
+	for _, r := range fe.ResponseRules {
+		w.line(slices.Concat([]string{"http-response"}, r.Words, r.Cond)...)
 	}
 	for _, ub := range fe.UseBackends {
 		w.line(append([]string{"use_backend", ub.Backend}, ub.Cond...)...)

@@ -259,18 +259,22 @@ func (s *Set) Cond(words []string) (*Cond, error) {
 	neg := false
 	for i := 1; i < len(words); i++ {
 		w := words[i]
-		switch {
-		case w == "||" || w == "or":
+		if w == "||" || w == "or" {
 			if neg || len(group) == 0 {
 				return nil, fmt.Errorf("missing ACL before '%s' in condition", w)
 			}
 			c.groups = append(c.groups, group)
 			group = []term{}
 			continue
-		case w == "!":
+		}
+		for strings.HasPrefix(w, "!") {
 			neg = !neg
-			continue
-		case w == "{":
+			w = w[1:]
+		}
+		switch w {
+		case "":
+			continue // a lone "!"
+		case "{":
 			end := i + 1
 			for end < len(words) && words[end] != "}" {
 				end++
@@ -289,15 +293,10 @@ func (s *Set) Cond(words []string) (*Cond, error) {
 			neg = false
 			i = end
 			continue
-		case w == "}":
+		case "}":
 			return nil, fmt.Errorf("unexpected '}' in condition")
 		}
-		name := w
-		for strings.HasPrefix(name, "!") {
-			neg = !neg
-			name = name[1:]
-		}
-		a, err := s.lookup(name)
+		a, err := s.lookup(w)
 		if err != nil {
 			return nil, err
 		}

@@ -106,6 +106,8 @@ func TestConditions(t *testing.T) {
 		{"if port_range", &Request{DstPort: 443}, false},
 		{"if tls", &Request{TLS: true}, true},
 		{"if !tls", &Request{}, true},
+		{"if !{ ssl_fc }", &Request{}, true},
+		{"if ! { ssl_fc } || !!tls", &Request{TLS: true}, true},
 		{"if sni", &Request{TLS: true, SNI: "Shop.Example.com"}, true},
 		{"if base_shop", req("GET", "/cart/1?x", "shop.example.com"), true},
 		{"if first_xff", req("GET", "/", "x", "X-Forwarded-For", "203.0.113.1, 203.0.113.9"), true},
