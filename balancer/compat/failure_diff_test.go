@@ -368,9 +368,10 @@ func (r killRun) report(t *testing.T) {
 	t.Logf("\n%s", b.String())
 }
 
-// TestOriginKilledUnderLoadMatchesHAProxy kills one of three origins
-// while eight keep-alive clients load each proxy, with health checks,
-// retries 3 and option redispatch, and compares how many requests fail.
+// TestOriginKilledUnderLoadMatchesHAProxy kills one of two or three origins
+// while clients load both proxies at once, with health checks, retries 3
+// and option redispatch, and compares how many requests fail (run with -v
+// for both proxies' figures side by side).
 // No client may get an answer meant for another request. Tether may fail
 // no more requests sent after the kill than HAProxy (retries and
 // redispatch save them), no more GET requests on kept-alive connections
