@@ -326,6 +326,21 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 	}
 	sl := srv.live
 	if err != nil {
+		var closed *errNoResponse
+		if errors.As(err, &closed) && keptAliveRequest(r) {
+			// Like HAProxy, close a kept-alive client connection without
+			// a word when the server closed before answering: the client
+			// may send the request again on a new connection if it can
+			// (RFC 9112 section 9.3.1), which a 502 would prevent. The
+			// backend's req_tot, as HAProxy's, counts requests that got a
+			// status.
+			bl.requests.Add(-1)
+			sl.respErrors.Add(1)
+			bl.respErrors.Add(1)
+			sl.srvAborts.Add(1)
+			bl.srvAborts.Add(1)
+			return 0, true
+		}
 		return exchangeFailed(w, r, err, sl, bl)
 	}
 	defer sl.cur.Add(-1)
@@ -527,8 +542,15 @@ func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff 
 		// Like HAProxy without option abortonclose, a client that goes
 		// away does not abort the request to the server.
 		err = writeRequest(c, r, r.Header, xff, upgrade)
+		// closed records that the server's side of the connection failed
+		// (a write, or a read before the response head was complete).
+		var closed bool
 		if err == nil {
 			resp, err = readUpstreamResponse(c, r.Method, upgrade, limit, dst)
+			closed = c.readErr != nil && !errors.Is(err, errBadResponse)
+		} else {
+			var body *errClientBody
+			closed = !errors.As(err, &body)
 		}
 		if err == nil {
 			// bin counts the request forwarded, head included.
@@ -547,6 +569,9 @@ func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff 
 			continue
 		}
 		sl.cur.Add(-1)
+		if closed && !errors.Is(err, errServerTimeout) {
+			err = &errNoResponse{err: err}
+		}
 		return resp, nil, err
 	}
 }

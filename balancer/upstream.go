@@ -81,6 +81,14 @@ type errClientBody struct{ err error }
 func (e *errClientBody) Error() string { return "read request body: " + e.err.Error() }
 func (e *errClientBody) Unwrap() error { return e.err }
 
+// errNoResponse marks a server that closed or reset the connection before
+// a complete response head, without a timeout and without sending bytes
+// that are no response.
+type errNoResponse struct{ err error }
+
+func (e *errNoResponse) Error() string { return "no response: " + e.err.Error() }
+func (e *errNoResponse) Unwrap() error { return e.err }
+
 // errServerTimeout marks a server that did not answer within timeout server.
 var errServerTimeout = errors.New("server timeout")
 

@@ -59,8 +59,6 @@ var originDifferences = map[string]string{
 	"reset on a reused connection, GET": "a safe request without a body, on a reused connection " +
 		"that fails before any response byte, is sent once more on a new connection (the server may " +
 		"have closed it while idle), as browsers and Go's client do; HAProxy closes the client connection",
-	"reset on a reused connection, POST": "the client gets a 502 page; HAProxy closes the " +
-		"connection without an answer. Neither sends the request twice",
 }
 
 // hostileOriginCase is one misbehaving origin: the client's request, the

@@ -4,10 +4,9 @@ import (
 	"net"
 	"net/http"
 	"strings"
-)
 
-// connKey is the request context key of the request's clientConn.
-type connKey struct{}
+	"tether/balancer"
+)
 
 // CheckRequests returns a handler that applies HAProxy's request checks
 // before next sees a request:
@@ -29,7 +28,7 @@ type connKey struct{}
 // safe for concurrent use.
 func CheckRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, _ := r.Context().Value(connKey{}).(*clientConn)
+		c, _ := balancer.ClientConnOf(r.Context()).(*clientConn)
 		if c == nil {
 			next.ServeHTTP(w, r)
 			return

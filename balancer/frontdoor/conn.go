@@ -250,6 +250,10 @@ func (c *clientConn) handlerDone() {
 	c.inHandler.Store(false)
 }
 
+// Requests returns how many requests of the connection reached the
+// handler, the current one included (balancer.ClientConn).
+func (c *clientConn) Requests() int64 { return c.handled.Load() }
+
 // lastHost returns the value of the last Host header line read.
 func (c *clientConn) lastHost() string {
 	c.mu.Lock()

@@ -125,7 +125,7 @@ func New(fe balancer.Frontend, g balancer.Global, h http.Handler, log *slog.Logg
 		DisableGeneralOptionsHandler: true,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			if cc, ok := c.(*clientConn); ok {
-				return context.WithValue(ctx, connKey{}, cc)
+				return balancer.WithClientConn(ctx, cc)
 			}
 			return ctx
 		},
