@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -69,12 +70,19 @@ func startOrigins(t *testing.T, n int) *origins {
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", privateLoopback()+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// privateLoopback returns a random address of 127.0.0.0/8 away from
+// 127.0.0.1, so that a port this package frees and binds again is not
+// taken in between by another test process, which listens on 127.0.0.1.
+func privateLoopback() string {
+	return fmt.Sprintf("127.%d.%d.%d", 100+rand.IntN(100), rand.IntN(256), 1+rand.IntN(254))
 }
 
 // pair is HAProxy and Tether running the same configuration.

@@ -84,7 +84,7 @@ func (p *pair) compareStat(rows, cols []string) {
 // deadAddr returns a loopback address nothing listens on.
 func deadAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", privateLoopback()+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
