@@ -30,7 +30,7 @@ func TestBrowserDeleteTellsTheTruth(t *testing.T) {
 		return (b.disabled ? "disabled: " : "enabled: ") + why.textContent;
 	})`
 	tests := []struct{ server, want string }{
-		{"web1", "disabled: cannot be removed at run time: other configuration elements point to it (HAProxy keeps servers resolved by DNS, such as server-template slots)"},
+		{"web1", "disabled: cannot be removed at run time: other configuration elements point to it (resolved by DNS)"},
 		{"s3", "disabled: not in maintenance (put it in maintenance first)"},
 	}
 	for _, tt := range tests {

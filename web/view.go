@@ -250,7 +250,7 @@ func deleteWhy(sv *balancer.ServerStatus) (bool, string) {
 		return true, "ready to delete"
 	}
 	if errors.Is(err, balancer.ErrServerReferenced) {
-		return false, "cannot be removed at run time: other configuration elements point to it (HAProxy keeps servers resolved by DNS, such as server-template slots)"
+		return false, "cannot be removed at run time: other configuration elements point to it (resolved by DNS)"
 	}
 	var why []string
 	if sv.Admin&balancer.AdminFMaint == 0 {
