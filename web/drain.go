@@ -116,7 +116,7 @@ func (s *Server) afterSample(snap *balancer.Snapshot, now time.Time) []wsEvent {
 		be, sv, _ := strings.Cut(key, "/")
 		notices = append(notices, wsEvent{Kind: "warning", Time: now.UnixMilli(), Backend: be, Server: sv,
 			Actor: w.actor, Channel: "console", Command: line,
-			Message: "Maintenance when idle failed for " + key + ", asked by " + w.actor + "; it is no longer watched. HAProxy's reply: " + text})
+			Message: "Maintenance when idle failed for " + key + ", asked by " + w.actor + "; it is no longer watched. Runtime API reply: " + text})
 	}
 	return notices
 }

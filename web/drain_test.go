@@ -88,3 +88,30 @@ func TestDrainWatchNeverEndsSilently(t *testing.T) {
 		t.Errorf("the refused command is not in the audit log: %+v", entries)
 	}
 }
+
+// TestDrainWatchFailureReachesPages runs the console on a clock a hundred
+// times faster than the wall, so a watched server is idle long enough within
+// a second: the refusal of its maintenance command reaches an open page as a
+// warning naming the command.
+func TestDrainWatchFailureReachesPages(t *testing.T) {
+	start := time.Now()
+	fast := func() time.Time { return start.Add(time.Since(start) * 100) }
+	e := newEnv(t, Options{Now: fast}, func(d *Deps) { d.Runtime = refuseWhenIdle{d.Runtime} })
+	c := e.login("alice")
+	conn, _, err := e.dialWS(t, c, e.console.URL)
+	if err != nil {
+		t.Fatalf("open the websocket: %v", err)
+	}
+	readMsg(t, conn)
+	if res, body := e.post(c, "/backends/servers/servers/s2/drain", nil, "Accept", "application/json"); res.StatusCode != 200 {
+		t.Fatalf("watch s2: status %d %s", res.StatusCode, body)
+	}
+	readUntil(t, conn, "the warning", func(m wsMessage) bool {
+		for _, ev := range m.Events {
+			if ev.Kind == "warning" && ev.Command == "set server servers/s2 state maint" && strings.Contains(ev.Message, "Permission denied") {
+				return true
+			}
+		}
+		return false
+	})
+}
