@@ -449,6 +449,9 @@ func (be *backendRT) addServer(sc Server, now time.Time) error {
 
 // delServer removes a server in maintenance that has no connection in use.
 func (be *backendRT) delServer(s *serverRT) error {
+	if s.cfg.Resolvers != "" {
+		return ErrServerReferenced
+	}
 	if s.admin&AdminFMaint == 0 {
 		return ErrNotInMaintenance
 	}

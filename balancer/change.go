@@ -209,6 +209,11 @@ var (
 	ErrKeyBytes = errors.New("invalid value: a dynamic-cookie key must not contain NUL, CR or LF bytes")
 )
 
+// ErrServerReferenced refuses to delete a server resolved through a
+// resolvers section, as every slot of a DNS server-template is: HAProxy 2.6
+// marks such servers non-purgeable.
+var ErrServerReferenced = errors.New("server cannot be removed at run time: other configuration elements point to it")
+
 // Commit is what the balancer hands its committer for one Apply or
 // Replace, after validating it and before making it visible: the typed
 // changes, who made them, and the durable state they touch.

@@ -187,6 +187,24 @@ func (s *ServerStatus) InMaint() bool {
 	return s.Admin&(AdminFMaint|AdminRMaint) != 0
 }
 
+// DeleteBlocker returns why del server would refuse the server now, in
+// HAProxy 2.6's order: ErrServerReferenced for a server resolved through a
+// resolvers section (server-template slots filled by DNS),
+// ErrNotInMaintenance unless it was put in maintenance, ErrServerHasConns
+// while sessions are attached. It returns nil when the server can be
+// deleted.
+func (s *ServerStatus) DeleteBlocker() error {
+	switch {
+	case s.Config.Resolvers != "":
+		return ErrServerReferenced
+	case s.Admin&AdminFMaint == 0:
+		return ErrNotInMaintenance
+	case s.Stats.CurSessions > 0:
+		return ErrServerHasConns
+	}
+	return nil
+}
+
 // Running reports whether the server counts as running for persistence: not
 // in maintenance and not down. A draining server is running.
 func (s *ServerStatus) Running() bool {

@@ -55,7 +55,27 @@ export function toast(kind, message, commands = [], socat = [], reply = "") {
   if (kind !== "err") setTimeout(() => t.remove(), 8000);
 }
 
+// flashToToast shows the server-rendered reply to a form sent without
+// script (a flash in the page) as a toast, so every action answers the same
+// way, and the answer survives the page refreshing its content.
+function flashToToast(f) {
+  const commands = [];
+  const socat = [];
+  for (const line of f.querySelectorAll(".cmd")) {
+    const code = line.querySelector("code");
+    const copy = line.querySelector("button[data-copy]");
+    commands.push(code ? code.textContent : "");
+    socat.push(copy ? copy.dataset.copy : "");
+  }
+  const p = f.querySelector("p");
+  const reply = f.querySelector("pre.reply");
+  toast(f.classList.contains("err") ? "err" : "ok", p ? p.textContent : "", commands, socat, reply ? reply.textContent : "");
+  f.remove();
+}
+
 export function startActions(doc, live) {
+  doc.querySelectorAll("main .flash").forEach(flashToToast);
+
   // fill replaces {{key|field}} with the live value.
   const fill = (text) => text.replace(/\{\{([^|}]+)\|([^}]+)\}\}/g, (_, k, f) => live.value(k, f));
 
@@ -113,7 +133,7 @@ export function startActions(doc, live) {
   live.onEvent((ev, me) => {
     if (ev.k === "change" && ev.ch === "console" && ev.actor === me) return;
     if (ev.k === "health") toast(ev.msg && / is (DOWN|going DOWN)/.test(ev.msg) ? "err" : "info", ev.msg || "");
-    else if (ev.k === "warning") toast("err", ev.msg || "");
+    else if (ev.k === "warning") toast("err", ev.msg || "", ev.cmd ? [ev.cmd] : []);
     else if (ev.cmd) toast("info", (ev.actor || ev.ch || "someone") + " via " + (ev.ch || "?") + ":", [ev.cmd]);
   });
 }

@@ -69,6 +69,13 @@ export function startLive(body) {
       el.setAttribute(attr, value);
       if (attr === "data-ts") {
         el.textContent = value ? fmtAge(Date.now() / 1000 - Number(value)) : "";
+      } else if (attr === "data-can" && el.tagName === "BUTTON") {
+        // A button enabled only while its action can succeed; while the
+        // page is offline it stays disabled and comes back with the rest.
+        const can = value === "yes";
+        el.disabled = !can || offline;
+        if (can && offline) el.dataset.offline = "";
+        else delete el.dataset.offline;
       } else if (attr === "data-sel") {
         for (const b of el.querySelectorAll("button[value]")) {
           b.setAttribute("aria-pressed", String(b.value === value));

@@ -79,6 +79,14 @@ func boolStr(b bool) string {
 	return "false"
 }
 
+// yesNo is a flag as an attribute value the page's script updates.
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
 // cmdTitle is a control's tooltip: the command it sends, or why it is disabled.
 func cmdTitle(cmd string, perms Perms) string {
 	if !perms.Admin {

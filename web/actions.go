@@ -206,10 +206,13 @@ func (s *Server) handleServerState() http.HandlerFunc {
 		default:
 			return badRequest("state must be ready, drain or maint.")
 		}
-		if st != "maint" {
-			s.drains.cancel(be, sv)
+		f := s.execute(r, cmd("set server "+be+"/"+sv+" state "+st))
+		if st == "ready" && f.OK {
+			if by, ok := s.drains.cancel(be, sv); ok {
+				f.Message += " Maintenance when idle (asked by " + by + ") is cancelled: the server was set " + st + "."
+			}
 		}
-		s.respond(w, r, s.execute(r, cmd("set server "+be+"/"+sv+" state "+st)), "/backends/"+be)
+		s.respond(w, r, f, "/backends/"+be)
 		return nil
 	})
 }
@@ -251,7 +254,8 @@ func (s *Server) handleDeleteServer() http.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		s.drains.cancel(be, sv)
+		// A watch for maintenance when idle stays if the deletion is
+		// refused; it ends with the server otherwise.
 		s.respond(w, r, s.execute(r, cmd("del server "+be+"/"+sv)), "/backends/"+be)
 		return nil
 	})

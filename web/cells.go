@@ -41,8 +41,16 @@ func serverCells(s templates.ServerRow) map[string]string {
 		"addr": s.Addr, "w": s.Weight, "cur": s.Cur, "max": s.Max, "tot": s.Total, "rate": s.Rate,
 		"spark": s.Spark, "r2": s.R2xx, "r4": s.R4xx, "r5": s.R5xx, "ck": s.Cookie, "col": s.Collision,
 		"pin": s.Pinned, "new": s.New, "rdp": s.Redisp, "inv": s.Invalid, "exp": s.Expired,
-		"adm": s.Admin, "delwhy": s.DeleteWhy,
+		"adm": s.Admin, "delwhy": s.DeleteWhy, "del": yesNo(s.Deletable),
 	}
+}
+
+// yesNo is a flag as a cell value.
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 // buildModel renders a snapshot into cells, as an operator sees it. The

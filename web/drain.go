@@ -36,10 +36,17 @@ func (d *drainWatches) add(backend, server, actor, source string) {
 	d.m[backend+"/"+server] = &drainWatch{actor: actor, source: source}
 }
 
-func (d *drainWatches) cancel(backend, server string) {
+// cancel forgets the watch of a server and returns who asked for it, if
+// one was set.
+func (d *drainWatches) cancel(backend, server string) (string, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	w, ok := d.m[backend+"/"+server]
 	delete(d.m, backend+"/"+server)
+	if !ok {
+		return "", false
+	}
+	return w.actor, true
 }
 
 func (d *drainWatches) watching(backend, server string) (string, bool) {
@@ -89,20 +96,29 @@ func (d *drainWatches) due(snap *balancer.Snapshot, st *sampler, now time.Time) 
 }
 
 // afterSample runs after each counter sample: it puts idle watched servers
-// in maintenance, as the user who asked for it.
-func (s *Server) afterSample(snap *balancer.Snapshot, now time.Time) {
+// in maintenance, as the user who asked for it. A refusal ends the watch
+// out loud: it is logged, the Runtime API records it in the audit log, and
+// the returned notice reaches every open page.
+func (s *Server) afterSample(snap *balancer.Snapshot, now time.Time) []wsEvent {
+	var notices []wsEvent
 	for key, w := range s.drains.due(snap, s.stats, now) {
 		line := "set server " + key + " state maint"
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		reply := s.deps.Runtime.Execute(ctx, line, balancer.LevelAdmin,
 			balancer.Origin{Channel: "console", Actor: w.actor, Source: w.source + " (when idle)", Command: line})
 		cancel()
-		if text := strings.TrimRight(reply, "\n"); text != "" {
-			s.log.Warn("maintenance when idle failed", "server", key, "reply", text)
-		} else {
+		text := strings.TrimRight(reply, "\n")
+		if text == "" {
 			s.log.Info("server idle, put in maintenance", "server", key, "asked_by", w.actor)
+			continue
 		}
+		s.log.Warn("maintenance when idle failed", "server", key, "asked_by", w.actor, "reply", text)
+		be, sv, _ := strings.Cut(key, "/")
+		notices = append(notices, wsEvent{Kind: "warning", Time: now.UnixMilli(), Backend: be, Server: sv,
+			Actor: w.actor, Channel: "console", Command: line,
+			Message: "Maintenance when idle failed for " + key + ", asked by " + w.actor + "; it is no longer watched. Runtime API reply: " + text})
 	}
+	return notices
 }
 
 // handleDrainWatch asks for maintenance when the server is idle; it also

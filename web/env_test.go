@@ -121,11 +121,18 @@ func testPassword(name string) string { return name + "-plum-orbit" }
 // for instance to count calls.
 func newEnv(t testing.TB, opts Options, wrap ...func(*Deps)) *env {
 	t.Helper()
+	return newEnvConfig(t, testConfig, opts, wrap...)
+}
+
+// newEnvConfig is newEnv with another configuration: config is a format
+// given the ports of the three origins s1, s2 and s3, in that order.
+func newEnvConfig(t testing.TB, config string, opts Options, wrap ...func(*Deps)) *env {
+	t.Helper()
 	e := &env{t: t}
 	for _, n := range []string{"s1", "s2", "s3"} {
 		e.origins = append(e.origins, startOrigin(t, n))
 	}
-	text := fmt.Sprintf(testConfig, e.origins[0].port(), e.origins[1].port(), e.origins[2].port())
+	text := fmt.Sprintf(config, e.origins[0].port(), e.origins[1].port(), e.origins[2].port())
 	cfg, _, err := haproxycfg.Parse("test.cfg", []byte(text))
 	if err != nil {
 		t.Fatalf("parse test configuration: %v", err)

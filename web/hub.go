@@ -33,7 +33,7 @@ type Hub struct {
 	stats    *sampler
 	opts     Options
 	build    func(snap *balancer.Snapshot, now time.Time, prev model, sample bool) model
-	after    func(*balancer.Snapshot, time.Time)
+	after    func(*balancer.Snapshot, time.Time) []wsEvent
 	live     func(context.Context, sessionOwner) bool
 	upgrader websocket.Upgrader
 	writers  sync.WaitGroup
@@ -100,12 +100,14 @@ type wsEvent struct {
 	Command string `json:"cmd,omitempty"`
 }
 
-// newHub builds a hub; live, when not nil, is asked every
+// newHub builds a hub; after, when not nil, runs after each counter sample
+// and the notices it returns go to every page with that update. live, when
+// not nil, is asked every
 // Options.SessionCheck whether each connection's session still exists, so
 // sessions ended elsewhere (another process, expiry) lose their websockets
 // too.
 func newHub(log *slog.Logger, bal Balancer, stats *sampler, opts Options,
-	build func(*balancer.Snapshot, time.Time, model, bool) model, after func(*balancer.Snapshot, time.Time),
+	build func(*balancer.Snapshot, time.Time, model, bool) model, after func(*balancer.Snapshot, time.Time) []wsEvent,
 	originOK func(*http.Request) bool, live func(context.Context, sessionOwner) bool) *Hub {
 	return &Hub{
 		log: log, bal: bal, stats: stats, opts: opts, build: build, after: after, live: live,
@@ -170,10 +172,11 @@ func (h *Hub) Run(ctx context.Context) error {
 // every client what changed. Only Run calls it.
 func (h *Hub) publish(now time.Time, sample bool, evs []balancer.Event) {
 	snap := h.bal.Snapshot()
+	var notices []wsEvent
 	if sample {
 		h.stats.sample(snap, now)
 		if h.after != nil {
-			h.after(snap, now)
+			notices = h.after(snap, now)
 		}
 	}
 	next := h.build(snap, now, h.cur, sample)
@@ -186,6 +189,7 @@ func (h *Hub) publish(now time.Time, sample bool, evs []balancer.Event) {
 	for _, ev := range evs {
 		msg.Events = append(msg.Events, toWSEvent(ev))
 	}
+	msg.Events = append(msg.Events, notices...)
 	if len(changed) == 0 && len(msg.Events) == 0 && !structural {
 		if !sample {
 			h.mu.Lock()

@@ -55,7 +55,7 @@ func TestBrowserStaleData(t *testing.T) {
 	poll(t, ctx, "live", `document.getElementById("live").dataset.state === "live"`)
 
 	const (
-		actions  = `[...document.querySelectorAll('form.seg button, form.wf button, #dyn-toggle, .dels button')]`
+		actions  = `[...document.querySelectorAll('form.seg button, form.wf button, #dyn-toggle')]`
 		rowGrey  = `getComputedStyle(document.querySelector('tr[data-k="s:servers/s1"]')).filter.includes("grayscale")`
 		noticeOn = `!document.getElementById("offline").hidden && getComputedStyle(document.getElementById("offline")).display !== "none"`
 	)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"math"
 	"net"
 	"strconv"
@@ -240,11 +241,19 @@ func hostPort(sv *balancer.Server) string {
 	return net.JoinHostPort(sv.Address, strconv.Itoa(sv.Port))
 }
 
-// deleteWhy explains which of HAProxy's del server preconditions are unmet.
+// deleteWhy reports whether del server would succeed now, by the rule the
+// Runtime API applies (ServerStatus.DeleteBlocker), and explains the unmet
+// preconditions.
 func deleteWhy(sv *balancer.ServerStatus) (bool, string) {
-	inMaint := sv.InMaint()
+	err := sv.DeleteBlocker()
+	if err == nil {
+		return true, "ready to delete"
+	}
+	if errors.Is(err, balancer.ErrServerReferenced) {
+		return false, "cannot be removed at run time: other configuration elements point to it (resolved by DNS)"
+	}
 	var why []string
-	if !inMaint {
+	if sv.Admin&balancer.AdminFMaint == 0 {
 		why = append(why, "not in maintenance (put it in maintenance first)")
 	}
 	if n := sv.Stats.CurSessions; n > 0 {
@@ -253,9 +262,6 @@ func deleteWhy(sv *balancer.ServerStatus) (bool, string) {
 			noun = " connection"
 		}
 		why = append(why, fmtCount(n)+noun+" still attached")
-	}
-	if len(why) == 0 {
-		return true, "ready to delete"
 	}
 	return false, strings.Join(why, "; ")
 }

@@ -251,6 +251,8 @@ func errorReply(err error) string {
 		return "Absolute weight can only be between 0 and 256 inclusive.\n"
 	case errors.Is(err, balancer.ErrNotInMaintenance):
 		return "Only servers in maintenance mode can be deleted."
+	case errors.Is(err, balancer.ErrServerReferenced):
+		return "This server cannot be removed at runtime due to other configuration elements pointing to it."
 	case errors.Is(err, balancer.ErrServerHasConns):
 		return "Server still has connections attached to it, cannot remove it."
 	case errors.Is(err, balancer.ErrCheckNotConfigured):
@@ -524,12 +526,8 @@ func cmdDelServer(c *call) {
 		c.err("No such server.")
 		return
 	}
-	if sv.Admin&balancer.AdminFMaint == 0 {
-		c.err("Only servers in maintenance mode can be deleted.")
-		return
-	}
-	if sv.Stats.CurSessions > 0 {
-		c.err("Server still has connections attached to it, cannot remove it.")
+	if err := sv.DeleteBlocker(); err != nil {
+		c.err(errorReply(err))
 		return
 	}
 	if c.applyReport(balancer.DelServer{ServerRef: ref(be, sv)}) {

@@ -2,6 +2,7 @@ package runtimeapi
 
 import (
 	"context"
+	"errors"
 	"io"
 	"reflect"
 	"strings"
@@ -231,5 +232,58 @@ func TestAddServerWithCookie(t *testing.T) {
 	}
 	if got := b.Snapshot().Backend("be").Server("ck").Cookie; got != "v" {
 		t.Fatalf("added server's cookie = %q, want %q", got, "v")
+	}
+}
+
+// TestDelServerPreconditions checks del server's refusals in HAProxy 2.6's
+// order and words (observed with haproxy 2.6.12): a server resolved through
+// a resolvers section, server-template slots included, is never removable;
+// others must be in maintenance first.
+func TestDelServerPreconditions(t *testing.T) {
+	const referenced = "This server cannot be removed at runtime due to other configuration elements pointing to it.\n"
+	b, _ := newTestBalancer(t, `
+resolvers dns
+    nameserver ns1 127.0.0.1:1053
+
+backend be
+    balance roundrobin
+    server s1 127.0.0.1:18081
+    server hn app.example:80 resolvers dns init-addr none
+    server-template web 1-2 _http._tcp.app.example resolvers dns init-addr none
+    server-template plain 1-2 127.0.0.1:18082
+`)
+	defer b.Close()
+	d := NewDispatcher(b, DispatcherOptions{})
+	tests := []struct {
+		cmd, want string
+	}{
+		{"del server be/web1", referenced},
+		{"set server be/web1 state maint", "\n"},
+		{"del server be/web1", referenced},
+		{"set server be/hn state maint;del server be/hn", "\n" + referenced},
+		{"del server be/s1", "Only servers in maintenance mode can be deleted.\n"},
+		{"set server be/s1 state maint;del server be/s1", "\nServer deleted.\n"},
+		{"set server be/plain2 state maint;del server be/plain2", "\nServer deleted.\n"},
+	}
+	for _, tt := range tests {
+		if got := adminExec(d, tt.cmd); got != tt.want {
+			t.Errorf("%s: reply %q, want %q", tt.cmd, got, tt.want)
+		}
+	}
+	be := b.Snapshot().Backend("be")
+	for _, name := range []string{"web1", "web2", "hn"} {
+		sv := be.Server(name)
+		if sv == nil {
+			t.Fatalf("%s was deleted", name)
+		}
+		if !errors.Is(sv.DeleteBlocker(), balancer.ErrServerReferenced) {
+			t.Errorf("%s: DeleteBlocker %v, want ErrServerReferenced", name, sv.DeleteBlocker())
+		}
+	}
+	if be.Server("s1") != nil || be.Server("plain2") != nil {
+		t.Errorf("s1 or plain2 still there after Server deleted.")
+	}
+	if err := b.Apply(balancer.DelServer{ServerRef: balancer.ServerRef{Backend: "be", Server: "web1"}}, balancer.Origin{}); !errors.Is(err, balancer.ErrServerReferenced) {
+		t.Errorf("balancer deleted a template slot: %v", err)
 	}
 }
