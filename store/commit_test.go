@@ -142,10 +142,10 @@ func TestCommitSequence(t *testing.T) {
 			wantDetail: []string{"add server mid"},
 		},
 		{
-			name:       "delete middle server",
-			change:     balancer.DelServer{ServerRef: balancer.ServerRef{Backend: "app", Server: "web3"}},
-			wantServer: "web3",
-			wantDetail: []string{"del server web3"},
+			name:       "delete an added server",
+			change:     balancer.DelServer{ServerRef: balancer.ServerRef{Backend: "app", Server: "web4"}},
+			wantServer: "web4",
+			wantDetail: []string{"del server web4"},
 		},
 		{
 			name: "reorder servers",
