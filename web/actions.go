@@ -10,17 +10,12 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"tether/balancer"
+	"tether/balancer/runtimeapi"
 	"tether/templates"
 )
 
-// command is one Runtime API line, and the line as shown and audited
-// (secrets masked).
-type command struct {
-	line  string
-	shown string
-}
-
-func cmd(line string) command { return command{line: line, shown: line} }
+// cmd is the Runtime API command made of words.
+func cmd(words ...string) runtimeapi.Command { return runtimeapi.NewCommand(words...) }
 
 // actionReply is the JSON answer to an action sent by the page's script.
 type actionReply struct {
@@ -73,32 +68,6 @@ func urlNames(r *http.Request) (backend, server string, err error) {
 	return backend, server, nil
 }
 
-// cliEscape escapes a word for a Runtime API line with the parser's
-// backslash syntax: spaces and tabs (word separators), ';' and newlines
-// (command separators), backslashes, and '<' (a line ending in "<<" would
-// announce a payload) get a backslash, which the parser drops.
-func cliEscape(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case ' ', '\t', ';', '\n', '\\', '<':
-			b.WriteByte('\\')
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// successReply reports whether a non-empty reply is an informational
-// success message rather than an error.
-func successReply(text string) bool {
-	switch text {
-	case "New server registered.", "Server deleted.", "Done.":
-		return true
-	}
-	return addrReplyOK(text)
-}
-
 // pageSource is the console page an action was sent from, for the audit
 // log: the Referer's path when it is this console, else the action's path.
 func pageSource(r *http.Request) string {
@@ -110,18 +79,22 @@ func pageSource(r *http.Request) string {
 
 // execute sends cmds in order through the Runtime API at the user's level
 // and stops at the first error.
-func (s *Server) execute(r *http.Request, cmds ...command) templates.Flash {
+func (s *Server) execute(r *http.Request, cmds ...runtimeapi.Command) templates.Flash {
 	u := mustUser(r)
 	f := templates.Flash{OK: true}
 	src := pageSource(r)
 	for _, c := range cmds {
-		f.Commands = append(f.Commands, c.shown)
-		reply := s.deps.Runtime.Execute(r.Context(), c.line, balancer.Level(u.level),
-			balancer.Origin{Channel: "console", Actor: u.Name, Source: src, Command: c.shown})
-		text := strings.TrimRight(reply, "\n")
-		s.log.Info("console command", "user", u.Name, "command", c.shown, "reply", text)
-		if text != "" && !successReply(text) {
+		shown := c.String()
+		f.Commands = append(f.Commands, shown)
+		res := s.deps.Runtime.Run(r.Context(), c, balancer.Level(u.level),
+			balancer.Origin{Channel: "console", Actor: u.Name, Source: src, Command: shown})
+		text := res.Text()
+		s.log.Info("console command", "user", u.Name, "command", shown, "reply", text, "ok", res.OK())
+		if !res.OK() {
 			f.OK, f.Reply = false, text
+			if text == "" {
+				f.Reply = res.Err
+			}
 			return f
 		}
 		if text != "" {
@@ -162,12 +135,12 @@ func (s *Server) handleDynamicCookie() http.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		var c command
+		var c runtimeapi.Command
 		switch r.PostFormValue("op") {
 		case "enable":
-			c = cmd("enable dynamic-cookie backend " + be)
+			c = cmd("enable", "dynamic-cookie", "backend", be)
 		case "disable":
-			c = cmd("disable dynamic-cookie backend " + be)
+			c = cmd("disable", "dynamic-cookie", "backend", be)
 		default:
 			return badRequest("op must be enable or disable.")
 		}
@@ -187,8 +160,7 @@ func (s *Server) handleDynamicCookieKey() http.HandlerFunc {
 			s.respond(w, r, templates.Flash{OK: false, Message: "The key must be one non-empty line."}, "/backends/"+be)
 			return nil
 		}
-		c := command{line: "set dynamic-cookie-key backend " + be + " " + cliEscape(key),
-			shown: "set dynamic-cookie-key backend " + be + " ********"}
+		c := runtimeapi.Command{Words: []string{"set", "dynamic-cookie-key", "backend", be, key}, Secret: 4}
 		s.respond(w, r, s.execute(r, c), "/backends/"+be)
 		return nil
 	})
@@ -206,7 +178,7 @@ func (s *Server) handleServerState() http.HandlerFunc {
 		default:
 			return badRequest("state must be ready, drain or maint.")
 		}
-		f := s.execute(r, cmd("set server "+be+"/"+sv+" state "+st))
+		f := s.execute(r, cmd("set", "server", be+"/"+sv, "state", st))
 		if st == "ready" && f.OK {
 			if by, ok := s.drains.cancel(be, sv); ok {
 				f.Message += " Maintenance when idle (asked by " + by + ") is cancelled: the server was set " + st + "."
@@ -243,7 +215,7 @@ func (s *Server) handleServerWeight() http.HandlerFunc {
 			s.respond(w, r, templates.Flash{OK: false, Message: "Weight must be a number from 0 to 256, or a percentage of the initial weight."}, "/backends/"+be)
 			return nil
 		}
-		s.respond(w, r, s.execute(r, cmd("set server "+be+"/"+sv+" weight "+wt)), "/backends/"+be)
+		s.respond(w, r, s.execute(r, cmd("set", "server", be+"/"+sv, "weight", wt)), "/backends/"+be)
 		return nil
 	})
 }
@@ -256,21 +228,21 @@ func (s *Server) handleDeleteServer() http.HandlerFunc {
 		}
 		// A watch for maintenance when idle stays if the deletion is
 		// refused; it ends with the server otherwise.
-		s.respond(w, r, s.execute(r, cmd("del server "+be+"/"+sv)), "/backends/"+be)
+		s.respond(w, r, s.execute(r, cmd("del", "server", be+"/"+sv)), "/backends/"+be)
 		return nil
 	})
 }
 
 func (s *Server) handleClearCounters() http.HandlerFunc {
 	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
-		s.respond(w, r, s.execute(r, cmd("clear counters")), "/")
+		s.respond(w, r, s.execute(r, cmd("clear", "counters")), "/")
 		return nil
 	})
 }
 
 // addServerCommands validates the add-server form and returns the commands
 // it stands for: add server, then enable health, then state ready.
-func addServerCommands(be string, a templates.AddServerForm) ([]command, string) {
+func addServerCommands(be string, a templates.AddServerForm) ([]runtimeapi.Command, string) {
 	if !validName(a.Name) {
 		return nil, "The name may hold letters, digits, '-', '_', '.' and ':' only."
 	}
@@ -289,29 +261,29 @@ func addServerCommands(be string, a templates.AddServerForm) ([]command, string)
 		}
 		addr += ":" + strconv.Itoa(p)
 	}
-	line := "add server " + be + "/" + a.Name + " " + addr
+	add := cmd("add", "server", be+"/"+a.Name, addr)
 	if a.Weight != "" {
 		wt, err := strconv.Atoi(a.Weight)
 		if err != nil || wt < 0 || wt > 256 {
 			return nil, "The weight must be a number from 0 to 256."
 		}
-		line += " weight " + strconv.Itoa(wt)
+		add.Words = append(add.Words, "weight", strconv.Itoa(wt))
 	}
 	if a.Cookie != "" {
 		if !validCookieValue(a.Cookie) {
 			return nil, "The cookie value may not hold spaces, quotes, commas, semicolons or backslashes."
 		}
-		line += " cookie " + a.Cookie
+		add.Words = append(add.Words, "cookie", a.Cookie)
 	}
 	if a.Check {
-		line += " check"
+		add.Words = append(add.Words, "check")
 	}
-	cmds := []command{cmd(line)}
+	cmds := []runtimeapi.Command{add}
 	if a.Check {
-		cmds = append(cmds, cmd("enable health "+be+"/"+a.Name))
+		cmds = append(cmds, cmd("enable", "health", be+"/"+a.Name))
 	}
 	if a.Ready {
-		cmds = append(cmds, cmd("set server "+be+"/"+a.Name+" state ready"))
+		cmds = append(cmds, cmd("set", "server", be+"/"+a.Name, "state", "ready"))
 	}
 	return cmds, ""
 }

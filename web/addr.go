@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"tether/balancer"
+	"tether/balancer/runtimeapi"
 	"tether/templates"
 )
 
@@ -33,24 +34,24 @@ type addrPreview struct {
 
 // addrCommand checks a change-address form and returns the address and
 // port it names (the current port when the form leaves it empty) and the
-// set server addr line, or a message for the first problem.
-func addrCommand(be string, sv *balancer.ServerStatus, addr, port string) (netip.Addr, int, string, string) {
+// set server addr command, or a message for the first problem.
+func addrCommand(be string, sv *balancer.ServerStatus, addr, port string) (netip.Addr, int, runtimeapi.Command, string) {
 	ip, err := netip.ParseAddr(strings.TrimSpace(addr))
 	if err != nil || ip.Zone() != "" {
-		return netip.Addr{}, 0, "", "The address must be an IPv4 or IPv6 address."
+		return netip.Addr{}, 0, runtimeapi.Command{}, "The address must be an IPv4 or IPv6 address."
 	}
 	ip = ip.Unmap()
-	line := "set server " + be + "/" + sv.Config.Name + " addr " + ip.String()
+	c := cmd("set", "server", be+"/"+sv.Config.Name, "addr", ip.String())
 	p := sv.Config.Port
 	if port = strings.TrimSpace(port); port != "" {
 		n, err := strconv.Atoi(port)
 		if err != nil || n < 1 || n > 65535 {
-			return netip.Addr{}, 0, "", "The port must be a number from 1 to 65535."
+			return netip.Addr{}, 0, runtimeapi.Command{}, "The port must be a number from 1 to 65535."
 		}
 		p = n
-		line += " port " + strconv.Itoa(n)
+		c.Words = append(c.Words, "port", strconv.Itoa(n))
 	}
-	return ip, p, line, ""
+	return ip, p, c, ""
 }
 
 // previewAddr says what server sv of backend b gets as a cookie at ip and
@@ -112,7 +113,7 @@ func (s *Server) handleCookiePreview() http.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		pv.Command = line
+		pv.Command = line.String()
 		writeJSON(w, http.StatusOK, pv)
 		return nil
 	})
@@ -146,7 +147,7 @@ func (s *Server) handleServerAddr() http.HandlerFunc {
 			return s.render(w, r, http.StatusOK, templates.BackendPageView(s.livePage(w, r, snap, "Backend "+be, "overview"), bp))
 		}
 		if problem == "" {
-			fl := s.execute(r, cmd(line))
+			fl := s.execute(r, line)
 			if fl.OK {
 				if now := s.deps.Balancer.Snapshot().Backend(be).Server(name); now != nil {
 					fl.Message = addrOutcome(now)
@@ -181,20 +182,4 @@ func addrOutcome(sv *balancer.ServerStatus) string {
 		return msg + "it has no cookie."
 	}
 	return msg + "its cookie is " + sv.Cookie + "."
-}
-
-// addrReplyOK reports whether a reply of set server addr reports a change
-// made, or found unneeded, rather than a refusal: HAProxy words both as a
-// warning ending in "by 'stats socket command'".
-func addrReplyOK(text string) bool {
-	body, ok := strings.CutSuffix(text, " by 'stats socket command'")
-	if !ok {
-		return false
-	}
-	for _, part := range strings.Split(body, ", ") {
-		if !strings.Contains(part, " changed from '") && !strings.HasPrefix(part, "no need to change the ") {
-			return false
-		}
-	}
-	return true
 }

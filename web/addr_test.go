@@ -167,23 +167,3 @@ func TestServerAddrForm(t *testing.T) {
 		t.Errorf("operator change: status %d", res.StatusCode)
 	}
 }
-
-func TestAddrReplyOK(t *testing.T) {
-	tests := []struct {
-		reply string
-		ok    bool
-	}{
-		{"IP changed from '127.0.0.1' to '127.0.0.2' by 'stats socket command'", true},
-		{"IP changed from '127.0.0.1' to '127.0.0.2', port changed from '80' to '81' by 'stats socket command'", true},
-		{"no need to change the addr, no need to change the port by 'stats socket command'", true},
-		{"Invalid addr 'x' by 'stats socket command'", false},
-		{"IP changed from '127.0.0.1' to '127.0.0.2', problem converting port 'x' to an int by 'stats socket command'", false},
-		{"Update for the current server address family is only supported through configuration file by 'stats socket command'", false},
-		{"No such server.", false},
-	}
-	for _, tt := range tests {
-		if got := addrReplyOK(tt.reply); got != tt.ok {
-			t.Errorf("addrReplyOK(%q) = %v, want %v", tt.reply, got, tt.ok)
-		}
-	}
-}

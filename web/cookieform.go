@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"tether/balancer"
+	"tether/balancer/runtimeapi"
 	"tether/templates"
 )
 
@@ -77,13 +78,9 @@ func parseCookieForm(f templates.CookieForm) (*balancer.CookieConfig, string) {
 	return c, ""
 }
 
-// setCookieCommand is the Runtime API line that sets c on backend be.
-func setCookieCommand(be string, c *balancer.CookieConfig) string {
-	words := c.Words()
-	for i, w := range words {
-		words[i] = cliEscape(w)
-	}
-	return "set cookie backend " + be + " " + strings.Join(words, " ")
+// setCookieCommand is the Runtime API command that sets c on backend be.
+func setCookieCommand(be string, c *balancer.CookieConfig) runtimeapi.Command {
+	return cmd(append([]string{"set", "cookie", "backend", be}, c.Words()...)...)
 }
 
 // handleCookie replaces a backend's cookie line with the Tether extension
@@ -105,7 +102,7 @@ func (s *Server) handleCookie() http.HandlerFunc {
 		}
 		ck, problem := parseCookieForm(f)
 		if problem == "" {
-			fl := s.execute(r, cmd(setCookieCommand(be, ck)))
+			fl := s.execute(r, setCookieCommand(be, ck))
 			if strings.HasPrefix(fl.Reply, "Unknown command") {
 				fl.Reply = "This Runtime API does not offer the Tether extension \"set cookie backend\"; change the cookie line in the configuration instead."
 			}

@@ -102,13 +102,17 @@ func (d *drainWatches) due(snap *balancer.Snapshot, st *sampler, now time.Time) 
 func (s *Server) afterSample(snap *balancer.Snapshot, now time.Time) []wsEvent {
 	var notices []wsEvent
 	for key, w := range s.drains.due(snap, s.stats, now) {
-		line := "set server " + key + " state maint"
+		c := cmd("set", "server", key, "state", "maint")
+		line := c.String()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		reply := s.deps.Runtime.Execute(ctx, line, balancer.LevelAdmin,
+		res := s.deps.Runtime.Run(ctx, c, balancer.LevelAdmin,
 			balancer.Origin{Channel: "console", Actor: w.actor, Source: w.source + " (when idle)", Command: line})
 		cancel()
-		text := strings.TrimRight(reply, "\n")
+		text := res.Text()
 		if text == "" {
+			text = res.Err
+		}
+		if res.OK() {
 			s.log.Info("server idle, put in maintenance", "server", key, "asked_by", w.actor)
 			continue
 		}
@@ -136,7 +140,7 @@ func (s *Server) handleDrainWatch() http.HandlerFunc {
 		}
 		f := templates.Flash{OK: true}
 		if adminMode(st) == "ready" {
-			f = s.execute(r, cmd("set server "+be+"/"+sv+" state drain"))
+			f = s.execute(r, cmd("set", "server", be+"/"+sv, "state", "drain"))
 		}
 		if f.OK {
 			u := mustUser(r)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"tether/balancer"
+	"tether/balancer/runtimeapi"
 	"tether/store"
 )
 
@@ -16,11 +17,11 @@ import (
 // cannot make.
 type refuseWhenIdle struct{ Dispatcher }
 
-func (r refuseWhenIdle) Execute(ctx context.Context, line string, level balancer.Level, o balancer.Origin) string {
+func (r refuseWhenIdle) Run(ctx context.Context, c runtimeapi.Command, level balancer.Level, o balancer.Origin) runtimeapi.Result {
 	if strings.HasSuffix(o.Source, "(when idle)") {
 		level = balancer.LevelOperator
 	}
-	return r.Dispatcher.Execute(ctx, line, level, o)
+	return r.Dispatcher.Run(ctx, c, level, o)
 }
 
 // TestDrainWatchNeverEndsSilently checks that "maintenance when idle"

@@ -531,7 +531,7 @@ func TestParseCookieForm(t *testing.T) {
 			if p != "" {
 				t.Fatalf("problem %q", p)
 			}
-			if got := setCookieCommand("b", c); got != tc.want {
+			if got := setCookieCommand("b", c).Line(); got != tc.want {
 				t.Fatalf("command %q, want %q", got, tc.want)
 			}
 		})

@@ -297,7 +297,7 @@ func FuzzParseCookieForm(f *testing.F) {
 		if c.Name != name {
 			t.Fatalf("cookie name %q, want %q", c.Name, name)
 		}
-		line := setCookieCommand("b", c)
+		line := setCookieCommand("b", c).Line()
 		if reply := disp.Execute(context.Background(), line, balancer.LevelAdmin, balancer.Origin{}); reply != "\n" {
 			t.Fatalf("%q replied %q", line, reply)
 		}

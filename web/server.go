@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"tether/balancer"
+	"tether/balancer/runtimeapi"
 	"tether/store"
 	"tether/templates"
 )
@@ -36,11 +37,11 @@ type Balancer interface {
 	Explain(backend, cookieHeader string, now time.Time) (balancer.Explanation, error)
 }
 
-// Dispatcher runs one Runtime API command line at an access level and
-// returns HAProxy's reply text, terminated by an empty line. The runtime API
-// dispatcher satisfies it.
+// Dispatcher runs one Runtime API command at an access level and says
+// whether it succeeded, with HAProxy's reply. The runtime API dispatcher
+// satisfies it.
 type Dispatcher interface {
-	Execute(ctx context.Context, line string, level balancer.Level, origin balancer.Origin) string
+	Run(ctx context.Context, c runtimeapi.Command, level balancer.Level, origin balancer.Origin) runtimeapi.Result
 }
 
 // Sessions authenticates users and keeps their console sessions.

@@ -98,7 +98,7 @@ func (s *Server) backendView(b *balancer.BackendStatus, v viewer, history bool) 
 		Invalid: fmtCount(st.Sticky.Invalid), Expired: fmtCount(st.Sticky.Expired), NoServer: fmtCount(st.NoServer),
 	}
 	if cfg.Cookie != nil {
-		bv.CookieCmd = setCookieCommand(cfg.Name, cfg.Cookie)
+		bv.CookieCmd = setCookieCommand(cfg.Name, cfg.Cookie).String()
 	}
 	if bv.DynamicOn {
 		bv.Dynamic = "ON"

@@ -26,6 +26,10 @@ func TestRunSaysWhetherCommandsSucceed(t *testing.T) {
 		{NewCommand("add", "server", "be/s9", "127.0.0.1:18089"), balancer.LevelAdmin, true, "New server registered.\n"},
 		{NewCommand("del", "server", "be/s1"), balancer.LevelAdmin, false, "Only servers in maintenance mode can be deleted.\n"},
 		{NewCommand("del", "server", "be/s9"), balancer.LevelAdmin, true, "Server deleted.\n"},
+		{NewCommand("set", "server", "be/s2", "addr", "127.0.0.2"), balancer.LevelAdmin, true, "IP changed from '127.0.0.1' to '127.0.0.2' by 'stats socket command'\n"},
+		{NewCommand("set", "server", "be/s2", "addr", "127.0.0.2", "port", "18082"), balancer.LevelAdmin, true, "no need to change the addr, no need to change the port by 'stats socket command'\n"},
+		{NewCommand("set", "server", "be/s2", "addr", "x"), balancer.LevelAdmin, false, "Invalid addr 'x' by 'stats socket command'\n"},
+		{NewCommand("set", "server", "be/s2", "addr", "127.0.0.3", "port", "x"), balancer.LevelAdmin, false, "IP changed from '127.0.0.2' to '127.0.0.3', problem converting port 'x' to an int by 'stats socket command'\n"},
 		// A word cannot end the command and start another.
 		{NewCommand("set", "server", "be/s1;shutdown", "sessions", "server", "be/s2"), balancer.LevelAdmin, false, ""},
 	}

@@ -346,6 +346,17 @@ func cmdSetServer(c *call) {
 	}
 }
 
+// noChangeNeeded reports whether a set server addr report says only that
+// the address and port are already the ones asked for: not a failure.
+func noChangeNeeded(report string) bool {
+	for _, part := range strings.Split(report, ", ") {
+		if !strings.HasPrefix(part, "no need to change the ") {
+			return false
+		}
+	}
+	return true
+}
+
 // setAddr implements set server B/S addr IP [port P] with the report of
 // HAProxy's srv_update_addr_port.
 func (c *call) setAddr(sv *balancer.ServerStatus, r balancer.ServerRef) {
@@ -363,12 +374,14 @@ func (c *call) setAddr(sv *balancer.ServerStatus, r balancer.ServerRef) {
 	var msg strings.Builder
 	change := balancer.SetAddr{ServerRef: r, Address: sv.Config.Address}
 	changed := false
-	report := func() {
-		if changed {
-			if !c.applyReport(change) {
-				return
-			}
-		} else {
+	// report applies what changed and reports it; problem marks a report
+	// that ends on an error, which fails the command even when the
+	// address changed before it.
+	report := func(problem bool) {
+		if changed && !c.applyReport(change) {
+			return
+		}
+		if problem || !changed && !noChangeNeeded(msg.String()) {
 			c.failed = msg.String()
 		}
 		c.msg(sevWarning, msg.String()+by)
@@ -377,13 +390,13 @@ func (c *call) setAddr(sv *balancer.ServerStatus, r balancer.ServerRef) {
 	ip, err := netip.ParseAddr(addr)
 	if err != nil || ip.Zone() != "" {
 		msg.WriteString("Invalid addr '" + addr + "'")
-		report()
+		report(true)
 		return
 	}
 	cur, curErr := netip.ParseAddr(sv.Config.Address)
 	if curErr != nil {
 		msg.WriteString("Update for the current server address family is only supported through configuration file")
-		report()
+		report(true)
 		return
 	}
 	if cur == ip {
@@ -398,12 +411,12 @@ func (c *call) setAddr(sv *balancer.ServerStatus, r balancer.ServerRef) {
 		v, _, ok := strtol(port)
 		if !ok {
 			msg.WriteString("problem converting port '" + port + "' to an int")
-			report()
+			report(true)
 			return
 		}
 		if port[0] == '+' || port[0] == '-' {
 			msg.WriteString("can't change <port> to port map because it is incompatible with current health check port configuration (use 'port' statement from the 'server' directive.")
-			report()
+			report(true)
 			return
 		}
 		newPort := int(uint16(v))
@@ -415,7 +428,7 @@ func (c *call) setAddr(sv *balancer.ServerStatus, r balancer.ServerRef) {
 			msg.WriteString("no need to change the port")
 		}
 	}
-	report()
+	report(false)
 }
 
 func cmdSetMaxconnServer(c *call) {
