@@ -96,6 +96,9 @@ type env struct {
 	console  *httptest.Server
 	frontend *httptest.Server
 	cancel   context.CancelFunc
+	// stop ends everything newEnv started, once; the test's cleanup calls
+	// it too.
+	stop func()
 }
 
 const testConfig = `
@@ -121,6 +124,13 @@ func testPassword(name string) string { return name + "-plum-orbit" }
 // for instance to count calls.
 func newEnv(t testing.TB, opts Options, wrap ...func(*Deps)) *env {
 	t.Helper()
+	return newEnvAt(t, filepath.Join(t.TempDir(), "tether.db"), opts, wrap...)
+}
+
+// newEnvAt is newEnv on the database at dbPath, which may hold what an
+// earlier env (a process before a restart) left.
+func newEnvAt(t testing.TB, dbPath string, opts Options, wrap ...func(*Deps)) *env {
+	t.Helper()
 	e := &env{t: t}
 	for _, n := range []string{"s1", "s2", "s3"} {
 		e.origins = append(e.origins, startOrigin(t, n))
@@ -136,7 +146,7 @@ func newEnv(t testing.TB, opts Options, wrap ...func(*Deps)) *env {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
-	e.st, err = store.Open(ctx, filepath.Join(t.TempDir(), "tether.db"), log)
+	e.st, err = store.Open(ctx, dbPath, log)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -166,7 +176,13 @@ func newEnv(t testing.TB, opts Options, wrap ...func(*Deps)) *env {
 	if opts.LoginCPUShare == 0 {
 		opts.LoginCPUShare = -1 // password checks under -race are slow
 	}
-	deps := Deps{Balancer: e.bal, Runtime: e.disp, Sessions: e.st, Users: e.st, Audit: e.st}
+	if opts.HistorySample == 0 {
+		opts.HistorySample = 50 * time.Millisecond
+	}
+	if opts.HistoryFlush == 0 {
+		opts.HistoryFlush = 100 * time.Millisecond
+	}
+	deps := Deps{Balancer: e.bal, Runtime: e.disp, Sessions: e.st, Users: e.st, Audit: e.st, History: e.st}
 	for _, w := range wrap {
 		w(&deps)
 	}
@@ -181,15 +197,19 @@ func newEnv(t testing.TB, opts Options, wrap ...func(*Deps)) *env {
 	wg.Add(2)
 	go func() { defer wg.Done(); _ = e.bal.Run(ctx) }()
 	go func() { defer wg.Done(); _ = e.srv.Run(ctx) }()
-	t.Cleanup(func() {
-		e.console.CloseClientConnections()
-		e.console.Close()
-		e.frontend.Close()
-		cancel()
-		wg.Wait()
-		e.bal.Close()
-		_ = e.st.Close()
-	})
+	var once sync.Once
+	e.stop = func() {
+		once.Do(func() {
+			e.console.CloseClientConnections()
+			e.console.Close()
+			e.frontend.Close()
+			cancel()
+			wg.Wait()
+			e.bal.Close()
+			_ = e.st.Close()
+		})
+	}
+	t.Cleanup(e.stop)
 	return e
 }
 
