@@ -196,6 +196,8 @@ type BackendPage struct {
 	Add     AddServerForm
 	// Addr is the change-address form last submitted without JavaScript.
 	Addr AddrForm
+	// History is the history chart; nil when the console keeps none.
+	History *HistoryChart
 }
 
 // AddrForm is a server's change-address form on the dynamic cookie panel,

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -163,7 +164,7 @@ func newEnvAt(t testing.TB, dbPath string, opts Options, wrap ...func(*Deps)) *e
 			_ = e.st.AppendAudit(context.Background(), store.AuditEntry{Actor: o.Actor, Channel: o.Channel, Source: o.Source, Command: command, Result: result})
 		}})
 	for name, role := range map[string]string{"alice": "admin", "olga": "operator", "victor": "viewer"} {
-		if _, err := e.st.CreateUser(ctx, name, testPassword(name), role); err != nil {
+		if _, err := e.st.CreateUser(ctx, name, testPassword(name), role); err != nil && !errors.Is(err, store.ErrExists) {
 			t.Fatalf("create user %s: %v", name, err)
 		}
 	}

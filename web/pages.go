@@ -49,6 +49,7 @@ func (s *Server) backendPage(r *http.Request, b *balancer.BackendStatus) templat
 	bp := templates.BackendPage{Backend: s.backendView(b, v, true), Perms: v.perms}
 	bp.Cookie = cookieFormFrom(b.Config.Cookie)
 	bp.Add = templates.AddServerForm{Weight: "1", Check: true, Ready: true}
+	bp.History = s.historyChart(r, b, s.opts.Now())
 	return bp
 }
 

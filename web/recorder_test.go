@@ -36,7 +36,9 @@ func counters(req, bytesOut int64) balancer.ServerCounters {
 
 func TestRecorderDeltas(t *testing.T) {
 	base := time.Date(2026, 11, 30, 23, 0, 0, 0, time.UTC)
-	at := func(m int, s int) time.Time { return base.Add(time.Duration(m)*time.Minute + time.Duration(s)*time.Second) }
+	at := func(m int, s int) time.Time {
+		return base.Add(time.Duration(m)*time.Minute + time.Duration(s)*time.Second)
+	}
 	type step struct {
 		at   time.Time
 		snap map[string]balancer.ServerCounters
