@@ -115,6 +115,12 @@ type BackendView struct {
 	Invalid     string
 	Expired     string
 	NoServer    string
+	// SessRate and SessRateMax are the backend's session rate and its
+	// highest value; BytesIn and BytesOut its byte counters.
+	SessRate    string
+	SessRateMax string
+	BytesIn     string
+	BytesOut    string
 	// Clients estimates clients pinned by cookies: new persistent sessions
 	// in the last 15 minutes.
 	Clients string
@@ -186,6 +192,14 @@ type ServerRow struct {
 	// DeleteWhy explains the unmet ones.
 	Deletable bool
 	DeleteWhy string
+	// SessRate, SessRateMax and SessRateLim are HAProxy's "Session rate"
+	// columns: sessions per second now, the highest seen, and the limit
+	// ("" for servers, which have none).
+	SessRate    string
+	SessRateMax string
+	SessRateLim string
+	BytesIn     string
+	BytesOut    string
 }
 
 // BackendPage is the backend page's content.
