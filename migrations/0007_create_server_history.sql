@@ -5,6 +5,8 @@
 -- out. A minute without traffic has no row.
 
 -- +goose Up
+-- A series with server '' is its backend's total, kept beside its servers'
+-- so a backend's chart reads one row per minute whatever its size.
 CREATE TABLE history_series (
     id      INTEGER PRIMARY KEY,
     backend TEXT    NOT NULL,

@@ -91,10 +91,10 @@ func firstMinute(t time.Time) int64 {
 	return m
 }
 
-// AppendHistory records buckets and events in one transaction. A bucket for
-// a server and minute already recorded is added to it, so a minute split
-// by a restart counts once in full. Buckets that count nothing are not
-// stored.
+// AppendHistory records buckets and events in one transaction, and adds
+// each bucket to its backend's total of the minute. A bucket for a server
+// and minute already recorded is added to it, so a minute split by a
+// restart counts once in full. Buckets that count nothing are not stored.
 func (s *Store) AppendHistory(ctx context.Context, buckets []HistoryBucket, events []HistoryEvent) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		if len(buckets) > 0 {
@@ -137,6 +137,22 @@ func appendBuckets(ctx context.Context, tx *sql.Tx, buckets []HistoryBucket) err
 		return err
 	}
 	defer add.Close()
+	type backendMinute struct {
+		backend string
+		minute  int64
+	}
+	totals := make(map[backendMinute]*HistoryBucket)
+	var order []backendMinute
+	put := func(b *HistoryBucket, minute int64) error {
+		if _, err := series.ExecContext(ctx, b.Backend, b.Server); err != nil {
+			return fmt.Errorf("add history series %s/%s: %w", b.Backend, b.Server, err)
+		}
+		if _, err := add.ExecContext(ctx, minute, b.Backend, b.Server,
+			b.Requests, b.NewSessions, b.Pinned, b.Redispatched, b.Errors, b.BytesIn, b.BytesOut); err != nil {
+			return fmt.Errorf("add history of %s/%s: %w", b.Backend, b.Server, err)
+		}
+		return nil
+	}
 	for i := range buckets {
 		b := &buckets[i]
 		if b.zero() {
@@ -145,12 +161,30 @@ func appendBuckets(ctx context.Context, tx *sql.Tx, buckets []HistoryBucket) err
 		if b.Backend == "" || b.Server == "" {
 			return fmt.Errorf("history bucket without backend or server name (%q/%q)", b.Backend, b.Server)
 		}
-		if _, err := series.ExecContext(ctx, b.Backend, b.Server); err != nil {
-			return fmt.Errorf("add history series %s/%s: %w", b.Backend, b.Server, err)
+		m := unixMinute(b.Minute)
+		if err := put(b, m); err != nil {
+			return err
 		}
-		if _, err := add.ExecContext(ctx, unixMinute(b.Minute), b.Backend, b.Server,
-			b.Requests, b.NewSessions, b.Pinned, b.Redispatched, b.Errors, b.BytesIn, b.BytesOut); err != nil {
-			return fmt.Errorf("add history of %s/%s: %w", b.Backend, b.Server, err)
+		k := backendMinute{b.Backend, m}
+		t := totals[k]
+		if t == nil {
+			t = &HistoryBucket{Backend: b.Backend}
+			totals[k] = t
+			order = append(order, k)
+		}
+		t.Requests += b.Requests
+		t.NewSessions += b.NewSessions
+		t.Pinned += b.Pinned
+		t.Redispatched += b.Redispatched
+		t.Errors += b.Errors
+		t.BytesIn += b.BytesIn
+		t.BytesOut += b.BytesOut
+	}
+	// Each backend's total is a series of its own (server ""), so a
+	// backend's chart reads one row per minute however many servers it has.
+	for _, k := range order {
+		if err := put(totals[k], k.minute); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -183,9 +217,9 @@ func (s *Store) History(ctx context.Context, q HistoryQuery) ([]HistoryBucket, e
 	query := `
 		SELECT h.minute, s.server, h.requests, h.new_sessions, h.pinned, h.redispatched, h.errors, h.bytes_in, h.bytes_out
 		FROM history_series s JOIN server_history h ON h.series_id = s.id
-		WHERE s.backend = ? AND (? = '' OR s.server = ?) AND h.minute >= ? AND h.minute < ?
+		WHERE s.backend = ?1 AND IIF(?2 = '', s.server <> '', s.server = ?2) AND h.minute >= ?3 AND h.minute < ?4
 		ORDER BY h.minute, s.server`
-	rows, err := s.rdb.QueryContext(ctx, query, q.Backend, q.Server, q.Server, firstMinute(q.From), firstMinute(q.To))
+	rows, err := s.rdb.QueryContext(ctx, query, q.Backend, q.Server, firstMinute(q.From), firstMinute(q.To))
 	if err != nil {
 		return nil, fmt.Errorf("read history of %s: %w", q.name(), err)
 	}
@@ -209,7 +243,8 @@ func (s *Store) History(ctx context.Context, q HistoryQuery) ([]HistoryBucket, e
 
 // HistorySums returns the buckets q selects summed over its servers and
 // over steps of step (a whole number of minutes, at least one) counted
-// from q.From, oldest first. Each sum has Server "" and Minute the start
+// from q.From, oldest first. A backend's sums include its servers removed
+// since, as long as their history is kept. Each sum has Server "" and Minute the start
 // of its step; steps without traffic have none.
 func (s *Store) HistorySums(ctx context.Context, q HistoryQuery, step time.Duration) ([]HistoryBucket, error) {
 	if err := q.check(); err != nil {
@@ -223,7 +258,7 @@ func (s *Store) HistorySums(ctx context.Context, q HistoryQuery, step time.Durat
 		SELECT (h.minute - ?1) / ?2 AS n, SUM(h.requests), SUM(h.new_sessions), SUM(h.pinned), SUM(h.redispatched),
 			SUM(h.errors), SUM(h.bytes_in), SUM(h.bytes_out)
 		FROM history_series s JOIN server_history h ON h.series_id = s.id
-		WHERE s.backend = ?3 AND (?4 = '' OR s.server = ?4) AND h.minute >= ?1 AND h.minute < ?5
+		WHERE s.backend = ?3 AND s.server = ?4 AND h.minute >= ?1 AND h.minute < ?5
 		GROUP BY n ORDER BY n`,
 		from, width, q.Backend, q.Server, firstMinute(q.To))
 	if err != nil {

@@ -181,8 +181,8 @@ func TestHistoryPrune(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 5+1+1 {
-		t.Errorf("pruned %d rows, want 7 (web1 minutes 0-4, gone, one event)", n)
+	if n != 5+1+5+1 {
+		t.Errorf("pruned %d rows, want 12 (web1 minutes 0-4, gone, the backend's totals of minutes 0-4, one event)", n)
 	}
 	got, err := s.History(ctx, store.HistoryQuery{Backend: "app", From: minute(0), To: minute(10)})
 	if err != nil {
@@ -348,7 +348,8 @@ func TestHistorySums(t *testing.T) {
 }
 
 // BenchmarkSumHistoryDay sums 24 hours of a backend of 100 servers that
-// recorded every minute into 96 steps of 15 minutes (the 24 h chart).
+// recorded every minute into 96 steps of 15 minutes (the 24 h chart): it
+// reads the backend's total, one row per minute.
 func BenchmarkSumHistoryDay(b *testing.B) {
 	ctx := context.Background()
 	s, err := store.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), nil)
