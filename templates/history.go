@@ -33,6 +33,9 @@ type HistoryChart struct {
 	Empty bool
 	// Error says why the history could not be read; "" when it was.
 	Error string
+	// RefreshMS is how often the page fetches the chart again, in
+	// milliseconds: as often as history is written.
+	RefreshMS int64
 }
 
 // Canvas size of a HistoryChart, in SVG user units.

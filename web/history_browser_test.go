@@ -105,3 +105,30 @@ func TestBrowserHistorySurvivesRestart(t *testing.T) {
 		}
 	}
 }
+
+// TestBrowserHistoryChartFollowsTraffic checks that an open backend page's
+// chart takes in new history without a reload.
+func TestBrowserHistoryChartFollowsTraffic(t *testing.T) {
+	ctx := newBrowser(t)
+	e := newEnv(t, Options{})
+	waitFor(t, 5*time.Second, "s1 up", func() bool { return e.server("s1").StatusText() == "UP" })
+	browserLogin(t, ctx, e, "victor")
+	navigate(t, ctx, e.console.URL+"/backends/servers")
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`window.notReloaded = true`)); err != nil {
+		t.Fatal(err)
+	}
+	const sum = `[...document.querySelectorAll('svg.histchart .steps rect')].reduce((n, r) => n + Number(r.dataset.v), 0)`
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](sum)); err != nil || n != 0 {
+		t.Fatalf("chart before any traffic: %d requests (err %v), want 0", n, err)
+	}
+	const requests = 12
+	for range requests {
+		resp, err := e.frontend.Client().Get(e.frontend.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	poll(t, ctx, "the chart counts the requests", sum+` === `+strconv.Itoa(requests)+` && window.notReloaded === true`)
+	poll(t, ctx, "the totals say so", `document.querySelector("#history .totals").textContent.startsWith("Last 1h: `+strconv.Itoa(requests)+` requests")`)
+}

@@ -98,7 +98,7 @@ func (s *Server) historyChart(r *http.Request, b *balancer.BackendStatus, now ti
 	if s.deps.History == nil {
 		return nil
 	}
-	c := &templates.HistoryChart{Backend: b.Config.Name}
+	c := &templates.HistoryChart{Backend: b.Config.Name, RefreshMS: s.opts.HistoryFlush.Milliseconds()}
 	for _, rg := range historyRanges() {
 		c.Ranges = append(c.Ranges, rg.name)
 	}
