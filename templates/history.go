@@ -8,8 +8,11 @@ type HistoryChart struct {
 	Backend string
 	// Server is the server shown, "" for the whole backend.
 	Server string
-	// Servers lists the backend's servers, for the selector.
+	// Servers lists the backend's servers, for the selector; nil on a
+	// server's own page, where the chart shows that server only.
 	Servers []string
+	// Action is the page the range and server form shows the chart on.
+	Action string
 	// Range is the range shown ("1h", "6h" or "24h"); Ranges lists them.
 	Range  string
 	Ranges []string

@@ -272,6 +272,9 @@ type DrainPage struct {
 	Watched bool
 	// WatchBy is who asked for maintenance when idle.
 	WatchBy string
+	// History is the server's history chart; nil when the console keeps
+	// none.
+	History *HistoryChart
 }
 
 // InspectPage is the cookie inspector.

@@ -91,19 +91,29 @@ func (s *Server) readHistory(ctx context.Context, backend, server string, rng hi
 	return h, nil
 }
 
-// historyChart builds the backend page's chart from the request's hs
-// (server) and hr (range) parameters. It never fails: an unreadable
-// history is said in the chart.
-func (s *Server) historyChart(r *http.Request, b *balancer.BackendStatus, now time.Time) *templates.HistoryChart {
+// historyChart builds a chart from the request's hr (range) parameter:
+// of server on its own page, or, when server is "", of the server the hs
+// parameter names on the backend page (the whole backend without it). It
+// never fails: an unreadable history is said in the chart.
+func (s *Server) historyChart(r *http.Request, b *balancer.BackendStatus, server string, now time.Time) *templates.HistoryChart {
 	if s.deps.History == nil {
 		return nil
 	}
-	c := &templates.HistoryChart{Backend: b.Config.Name, RefreshMS: s.opts.HistoryFlush.Milliseconds()}
+	c := &templates.HistoryChart{Backend: b.Config.Name, RefreshMS: s.opts.HistoryFlush.Milliseconds(),
+		Action: "/backends/" + b.Config.Name}
 	for _, rg := range historyRanges() {
 		c.Ranges = append(c.Ranges, rg.name)
 	}
-	for i := range b.Servers {
-		c.Servers = append(c.Servers, b.Servers[i].Config.Name)
+	if server != "" {
+		c.Server = server
+		c.Action += "/servers/" + server + "/drain"
+	} else {
+		c.Servers = make([]string, 0, len(b.Servers))
+		for i := range b.Servers {
+			c.Servers = append(c.Servers, b.Servers[i].Config.Name)
+		}
+		// A removed server's history stays readable until it ages out.
+		c.Server = r.URL.Query().Get("hs")
 	}
 	rng, ok := rangeNamed(r.URL.Query().Get("hr"))
 	c.Range, c.Unit = rng.name, rng.unit
@@ -111,8 +121,6 @@ func (s *Server) historyChart(r *http.Request, b *balancer.BackendStatus, now ti
 		c.Error = "Unknown range: choose " + strings.Join(c.Ranges, ", ") + "."
 		return c
 	}
-	// A removed server's history stays readable until it ages out.
-	c.Server = r.URL.Query().Get("hs")
 	h, err := s.readHistory(r.Context(), b.Config.Name, c.Server, rng, now)
 	if err != nil {
 		s.log.Error("read history", "backend", b.Config.Name, "server", c.Server, "error", err)

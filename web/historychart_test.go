@@ -210,6 +210,11 @@ func TestHistoryChartOnBackendPage(t *testing.T) {
 			if xl < 5 || yl < 3 {
 				t.Errorf("%d time labels and %d value labels, want axes", xl, yl)
 			}
+			if forms := find(doc, func(n *html.Node) bool { return n.Data == "form" && hasClass(n, "histsel") }); len(forms) != 1 {
+				t.Errorf("%d range forms, want 1", len(forms))
+			} else if a, _ := attr(forms[0], "action"); a != "/backends/servers" {
+				t.Errorf("range form goes to %q, want the backend page", a)
+			}
 			sec := find(doc, byAttr("id", "history"))
 			if len(sec) != 1 || strings.Contains(text(sec[0]), "127.0.0.1") {
 				t.Errorf("history section missing or shows an address")
@@ -252,5 +257,43 @@ func TestFmtBytes(t *testing.T) {
 		if got := fmtBytes(tt.n); got != tt.want {
 			t.Errorf("fmtBytes(%d) = %q, want %q", tt.n, got, tt.want)
 		}
+	}
+}
+
+// TestHistoryChartOnServerPage checks the chart of the server's own page:
+// that server only, no server selector, the range form posting back to it.
+func TestHistoryChartOnServerPage(t *testing.T) {
+	e := newEnv(t, Options{})
+	m30 := seedHistory(t, e, time.Now())
+	c := e.login("victor")
+	resp, doc, _ := e.get(c, "/backends/servers/servers/s2/drain?hr=6h&hs=s1")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	charts := find(doc, func(n *html.Node) bool { return n.Data == "svg" && hasClass(n, "histchart") })
+	if len(charts) != 1 {
+		t.Fatalf("%d history charts, want 1", len(charts))
+	}
+	if s, _ := attr(charts[0], "data-server"); s != "s2" {
+		t.Errorf("chart of server %q, want s2 (hs does not apply on a server's page)", s)
+	}
+	var total int64
+	for _, r := range find(charts[0], func(n *html.Node) bool { return n.Data == "rect" }) {
+		v, _ := attr(r, "data-v")
+		n, _ := strconv.ParseInt(v, 10, 64)
+		total += n
+	}
+	if total != 800 {
+		t.Errorf("s2's chart counts %d requests, want 800 (at %s)", total, m30)
+	}
+	if sel := find(doc, byAttr("name", "hs")); len(sel) != 0 {
+		t.Errorf("a server's page offers a server selector")
+	}
+	forms := find(doc, func(n *html.Node) bool { return n.Data == "form" && hasClass(n, "histsel") })
+	if len(forms) != 1 {
+		t.Fatalf("%d range forms, want 1", len(forms))
+	}
+	if a, _ := attr(forms[0], "action"); a != "/backends/servers/servers/s2/drain" {
+		t.Errorf("range form goes to %q", a)
 	}
 }
