@@ -5,7 +5,8 @@ package static
 import "embed"
 
 // FS holds the console's static files at its root (console.css,
-// console.js, live.js, actions.js, preview.js, favicon.svg).
+// history.css, console.js, live.js, actions.js, preview.js, history.js,
+// favicon.svg).
 //
 //go:embed *.css *.js *.svg
 var FS embed.FS

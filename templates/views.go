@@ -115,6 +115,12 @@ type BackendView struct {
 	Invalid     string
 	Expired     string
 	NoServer    string
+	// SessRate and SessRateMax are the backend's session rate and its
+	// highest value; BytesIn and BytesOut its byte counters.
+	SessRate    string
+	SessRateMax string
+	BytesIn     string
+	BytesOut    string
 	// Clients estimates clients pinned by cookies: new persistent sessions
 	// in the last 15 minutes.
 	Clients string
@@ -186,6 +192,14 @@ type ServerRow struct {
 	// DeleteWhy explains the unmet ones.
 	Deletable bool
 	DeleteWhy string
+	// SessRate and SessRateMax are HAProxy's "Session rate" columns:
+	// sessions per second now and the highest seen. (HAProxy's Limit
+	// column is always empty for servers; the console leaves it out.)
+	SessRate    string
+	SessRateMax string
+	// BytesIn and BytesOut are in B, kB, MB… (fmtBytes).
+	BytesIn  string
+	BytesOut string
 }
 
 // BackendPage is the backend page's content.
@@ -196,6 +210,8 @@ type BackendPage struct {
 	Add     AddServerForm
 	// Addr is the change-address form last submitted without JavaScript.
 	Addr AddrForm
+	// History is the history chart; nil when the console keeps none.
+	History *HistoryChart
 }
 
 // AddrForm is a server's change-address form on the dynamic cookie panel,
@@ -256,6 +272,9 @@ type DrainPage struct {
 	Watched bool
 	// WatchBy is who asked for maintenance when idle.
 	WatchBy string
+	// History is the server's history chart; nil when the console keeps
+	// none.
+	History *HistoryChart
 }
 
 // InspectPage is the cookie inspector.

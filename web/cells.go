@@ -29,6 +29,7 @@ func backendCells(b templates.BackendView) map[string]string {
 		"dyn": b.Dynamic, "upt": b.UpTotal, "rate": b.Rate, "clients": b.Clients,
 		"cur": b.Cur, "max": b.Max, "tot": b.Total, "r2": b.R2xx, "r4": b.R4xx, "r5": b.R5xx,
 		"nosrv": b.NoServer, "pin": b.Pinned, "new": b.New, "rdp": b.Redisp, "inv": b.Invalid, "exp": b.Expired,
+		"srcur": b.SessRate, "srmax": b.SessRateMax, "bin": b.BytesIn, "bout": b.BytesOut,
 		// sig changes when the page's structure does; the browser then
 		// fetches the page again instead of patching cells.
 		"sig": strings.Join(sig, "\x00"),
@@ -42,6 +43,7 @@ func serverCells(s templates.ServerRow) map[string]string {
 		"spark": s.Spark, "r2": s.R2xx, "r4": s.R4xx, "r5": s.R5xx, "ck": s.Cookie, "col": s.Collision,
 		"pin": s.Pinned, "new": s.New, "rdp": s.Redisp, "inv": s.Invalid, "exp": s.Expired,
 		"adm": s.Admin, "delwhy": s.DeleteWhy, "del": yesNo(s.Deletable),
+		"srcur": s.SessRate, "srmax": s.SessRateMax, "bin": s.BytesIn, "bout": s.BytesOut,
 	}
 }
 

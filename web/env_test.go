@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -96,6 +97,9 @@ type env struct {
 	console  *httptest.Server
 	frontend *httptest.Server
 	cancel   context.CancelFunc
+	// stop ends everything newEnv started, once; the test's cleanup calls
+	// it too.
+	stop func()
 }
 
 const testConfig = `
@@ -121,12 +125,19 @@ func testPassword(name string) string { return name + "-plum-orbit" }
 // for instance to count calls.
 func newEnv(t testing.TB, opts Options, wrap ...func(*Deps)) *env {
 	t.Helper()
-	return newEnvConfig(t, testConfig, opts, wrap...)
+	return newEnvAt(t, filepath.Join(t.TempDir(), "tether.db"), testConfig, opts, wrap...)
 }
 
 // newEnvConfig is newEnv with another configuration: config is a format
 // given the ports of the three origins s1, s2 and s3, in that order.
 func newEnvConfig(t testing.TB, config string, opts Options, wrap ...func(*Deps)) *env {
+	t.Helper()
+	return newEnvAt(t, filepath.Join(t.TempDir(), "tether.db"), config, opts, wrap...)
+}
+
+// newEnvAt is newEnvConfig on the database at dbPath, which may hold what
+// an earlier env (a process before a restart) left.
+func newEnvAt(t testing.TB, dbPath, config string, opts Options, wrap ...func(*Deps)) *env {
 	t.Helper()
 	e := &env{t: t}
 	for _, n := range []string{"s1", "s2", "s3"} {
@@ -143,7 +154,7 @@ func newEnvConfig(t testing.TB, config string, opts Options, wrap ...func(*Deps)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
-	e.st, err = store.Open(ctx, filepath.Join(t.TempDir(), "tether.db"), log)
+	e.st, err = store.Open(ctx, dbPath, log)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -160,7 +171,7 @@ func newEnvConfig(t testing.TB, config string, opts Options, wrap ...func(*Deps)
 			_ = e.st.AppendAudit(context.Background(), store.AuditEntry{Actor: o.Actor, Channel: o.Channel, Source: o.Source, Command: command, Result: result})
 		}})
 	for name, role := range map[string]string{"alice": "admin", "olga": "operator", "victor": "viewer"} {
-		if _, err := e.st.CreateUser(ctx, name, testPassword(name), role); err != nil {
+		if _, err := e.st.CreateUser(ctx, name, testPassword(name), role); err != nil && !errors.Is(err, store.ErrExists) {
 			t.Fatalf("create user %s: %v", name, err)
 		}
 	}
@@ -173,7 +184,13 @@ func newEnvConfig(t testing.TB, config string, opts Options, wrap ...func(*Deps)
 	if opts.LoginCPUShare == 0 {
 		opts.LoginCPUShare = -1 // password checks under -race are slow
 	}
-	deps := Deps{Balancer: e.bal, Runtime: e.disp, Sessions: e.st, Users: e.st, Audit: e.st}
+	if opts.HistorySample == 0 {
+		opts.HistorySample = 50 * time.Millisecond
+	}
+	if opts.HistoryFlush == 0 {
+		opts.HistoryFlush = 100 * time.Millisecond
+	}
+	deps := Deps{Balancer: e.bal, Runtime: e.disp, Sessions: e.st, Users: e.st, Audit: e.st, History: e.st}
 	for _, w := range wrap {
 		w(&deps)
 	}
@@ -188,15 +205,19 @@ func newEnvConfig(t testing.TB, config string, opts Options, wrap ...func(*Deps)
 	wg.Add(2)
 	go func() { defer wg.Done(); _ = e.bal.Run(ctx) }()
 	go func() { defer wg.Done(); _ = e.srv.Run(ctx) }()
-	t.Cleanup(func() {
-		e.console.CloseClientConnections()
-		e.console.Close()
-		e.frontend.Close()
-		cancel()
-		wg.Wait()
-		e.bal.Close()
-		_ = e.st.Close()
-	})
+	var once sync.Once
+	e.stop = func() {
+		once.Do(func() {
+			e.console.CloseClientConnections()
+			e.console.Close()
+			e.frontend.Close()
+			cancel()
+			wg.Wait()
+			e.bal.Close()
+			_ = e.st.Close()
+		})
+	}
+	t.Cleanup(e.stop)
 	return e
 }
 

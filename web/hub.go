@@ -172,6 +172,11 @@ func (h *Hub) Run(ctx context.Context) error {
 // every client what changed. Only Run calls it.
 func (h *Hub) publish(now time.Time, sample bool, evs []balancer.Event) {
 	snap := h.bal.Snapshot()
+	for _, ev := range evs {
+		if cc, ok := ev.Change.(balancer.ClearCounters); ok {
+			h.stats.clearMax(cc.Backend)
+		}
+	}
 	var notices []wsEvent
 	if sample {
 		h.stats.sample(snap, now)

@@ -102,6 +102,8 @@ func TestBrowserLayoutFits(t *testing.T) {
 				}
 				if got != "" {
 					t.Errorf("%s as %s at %s px: %s", path, name, vp.name, got)
+					widths, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll("table.srv thead tr:last-child th")].map(th => th.textContent.trim()+"="+Math.round(th.getBoundingClientRect().width)).join(" ")`))
+					t.Logf("server table column widths: %s", widths)
 				}
 				if shots != "" {
 					png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))

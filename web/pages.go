@@ -49,6 +49,7 @@ func (s *Server) backendPage(r *http.Request, b *balancer.BackendStatus) templat
 	bp := templates.BackendPage{Backend: s.backendView(b, v, true), Perms: v.perms}
 	bp.Cookie = cookieFormFrom(b.Config.Cookie)
 	bp.Add = templates.AddServerForm{Weight: "1", Check: true, Ready: true}
+	bp.History = s.historyChart(r, b, "", s.opts.Now())
 	return bp
 }
 
@@ -90,6 +91,7 @@ func (s *Server) handleDrainView() http.HandlerFunc {
 		if by, ok := s.drains.watching(b.Config.Name, sv.Config.Name); ok {
 			d.Watched, d.WatchBy = true, by
 		}
+		d.History = s.historyChart(r, b, sv.Config.Name, s.opts.Now())
 		p := s.livePage(w, r, snap, "Drain "+b.Config.Name+"/"+sv.Config.Name, "overview")
 		return s.render(w, r, http.StatusOK, templates.DrainView(p, d))
 	})

@@ -26,6 +26,7 @@ func (s *Server) routes() http.Handler {
 		r.Get("/", s.handleOverview())
 		r.Get("/ws", s.handleWebsocket())
 		r.Get("/backends/{backend}", s.handleBackend())
+		r.Get("/backends/{backend}/history.json", s.handleHistoryJSON())
 		r.Get("/backends/{backend}/servers/{server}/drain", s.handleDrainView())
 		r.Get("/audit", s.handleAudit())
 

@@ -22,8 +22,15 @@ type sampler struct {
 	mu        sync.RWMutex
 	last      time.Time
 	servers   map[string]*serverLive // "backend/server"
-	backends  map[string]*rateLive
+	backends  map[string]*backendLive
 	frontends map[string]*rateLive
+}
+
+// backendLive is what the sampler keeps per backend: its request rate and
+// its session rate with the highest value seen.
+type backendLive struct {
+	req, sess rateLive
+	sessMax   float64
 }
 
 // rateLive is one cumulative counter turned into a rate.
@@ -35,19 +42,24 @@ type rateLive struct {
 // serverLive is what the sampler keeps per server.
 type serverLive struct {
 	tot, pin, nw rateLive
-	spark        [sparkLen]float64
-	sparkN       int // samples recorded, at most sparkLen
-	sparkPos     int // next slot
-	histPin      [histBuckets]int64
-	histNew      [histBuckets]int64
-	bucket       int64 // bucket number (Unix time / histBucket) of the newest bucket
+	// totMax is the highest session rate seen since the counters were
+	// last cleared (HAProxy's rate_max).
+	totMax   float64
+	spark    [sparkLen]float64
+	sparkN   int // samples recorded, at most sparkLen
+	sparkPos int // next slot
+	histPin  [histBuckets]int64
+	histNew  [histBuckets]int64
+	bucket   int64 // bucket number (Unix time / histBucket) of the newest bucket
 }
 
 // serverSample is a copy of a server's live figures, oldest values first.
 type serverSample struct {
 	Rate, PinRate, NewRate float64
-	Spark                  []float64
-	HistPin, HistNew       []int64
+	// RateMax is the highest session rate seen.
+	RateMax          float64
+	Spark            []float64
+	HistPin, HistNew []int64
 	// Clients is the number of new persistent sessions in the last 15
 	// minutes.
 	Clients int64
@@ -56,7 +68,7 @@ type serverSample struct {
 func newSampler() *sampler {
 	return &sampler{
 		servers:   make(map[string]*serverLive),
-		backends:  make(map[string]*rateLive),
+		backends:  make(map[string]*backendLive),
 		frontends: make(map[string]*rateLive),
 	}
 }
@@ -93,10 +105,12 @@ func (s *sampler) sample(snap *balancer.Snapshot, now time.Time) {
 		seenB[name] = true
 		bl, ok := s.backends[name]
 		if !ok {
-			bl = &rateLive{}
+			bl = &backendLive{}
 			s.backends[name] = bl
 		}
-		bl.update(b.Stats.TotalRequests, dt, !ok)
+		bl.req.update(b.Stats.TotalRequests, dt, !ok)
+		bl.sess.update(b.Stats.TotalSessions, dt, !ok)
+		bl.sessMax = max(bl.sessMax, bl.sess.rate)
 		for j := range b.Servers {
 			sv := &b.Servers[j]
 			key := name + "/" + sv.Config.Name
@@ -107,6 +121,7 @@ func (s *sampler) sample(snap *balancer.Snapshot, now time.Time) {
 				s.servers[key] = sl
 			}
 			sl.tot.update(sv.Stats.TotalSessions, dt, !ok)
+			sl.totMax = max(sl.totMax, sl.tot.rate)
 			dp := sl.pin.update(sv.Stats.Sticky.Pinned, dt, !ok)
 			dn := sl.nw.update(sv.Stats.Sticky.NewSessions, dt, !ok)
 			if dt > 0 {
@@ -168,7 +183,7 @@ func (s *sampler) server(backend, server string) (serverSample, bool) {
 	if !ok {
 		return serverSample{}, false
 	}
-	out := serverSample{Rate: sl.tot.rate, PinRate: sl.pin.rate, NewRate: sl.nw.rate}
+	out := serverSample{Rate: sl.tot.rate, RateMax: sl.totMax, PinRate: sl.pin.rate, NewRate: sl.nw.rate}
 	out.Spark = make([]float64, 0, sl.sparkN)
 	for i := sl.sparkN; i > 0; i-- {
 		out.Spark = append(out.Spark, sl.spark[(sl.sparkPos-i+sparkLen)%sparkLen])
@@ -191,9 +206,38 @@ func (s *sampler) backendRate(name string) float64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if b, ok := s.backends[name]; ok {
-		return b.rate
+		return b.req.rate
 	}
 	return 0
+}
+
+// backendSessionRate returns a backend's session rate and the highest
+// value it had.
+func (s *sampler) backendSessionRate(name string) (cur, peak float64) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if b, ok := s.backends[name]; ok {
+		return b.sess.rate, b.sessMax
+	}
+	return 0, 0
+}
+
+// clearMax forgets the highest session rates of a backend's servers and
+// of the backend ("" for every backend), as clear counters does with
+// HAProxy's rate_max.
+func (s *sampler) clearMax(backend string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, b := range s.backends {
+		if backend == "" || name == backend {
+			b.sessMax = 0
+		}
+	}
+	for key, sl := range s.servers {
+		if backend == "" || strings.HasPrefix(key, backend+"/") {
+			sl.totMax = 0
+		}
+	}
 }
 
 func (s *sampler) frontendRate(name string) float64 {

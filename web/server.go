@@ -69,13 +69,16 @@ type AuditLog interface {
 }
 
 // Deps are the console's dependencies. *store.Store satisfies Sessions,
-// Users and AuditLog.
+// Users, AuditLog and HistoryStore.
 type Deps struct {
 	Balancer Balancer
 	Runtime  Dispatcher
 	Sessions Sessions
 	Users    Users
 	Audit    AuditLog
+	// History, when set, records per-server minute history and serves the
+	// history charts; nil means no history beyond the last 15 minutes.
+	History HistoryStore
 }
 
 // Options tune the console; the zero value is usable.
@@ -125,6 +128,15 @@ type Options struct {
 	// its 19 MiB of memory traffic slows the other CPUs too); a negative
 	// value means no limit.
 	LoginCPUShare float64
+	// HistoryRetention is how long per-server minute history is kept;
+	// 0 means 24 hours.
+	HistoryRetention time.Duration
+	// HistorySample is how often counters are read for the history; 0
+	// means 5 seconds.
+	HistorySample time.Duration
+	// HistoryFlush is how often the history gathered is written; 0 means
+	// one minute.
+	HistoryFlush time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -151,6 +163,15 @@ func (o Options) withDefaults() Options {
 	if o.LoginCPUShare == 0 {
 		o.LoginCPUShare = 0.02
 	}
+	if o.HistoryRetention <= 0 {
+		o.HistoryRetention = 24 * time.Hour
+	}
+	if o.HistorySample <= 0 {
+		o.HistorySample = 5 * time.Second
+	}
+	if o.HistoryFlush <= 0 {
+		o.HistoryFlush = time.Minute
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -161,11 +182,13 @@ func (o Options) withDefaults() Options {
 // updates, rates and "maintenance when idle". A Server is safe for
 // concurrent use.
 type Server struct {
-	log    *slog.Logger
-	deps   Deps
-	opts   Options
-	hub    *Hub
-	stats  *sampler
+	log   *slog.Logger
+	deps  Deps
+	opts  Options
+	hub   *Hub
+	stats *sampler
+	// rec records history; nil without Deps.History.
+	rec    *recorder
 	drains *drainWatches
 	gate   *loginGate
 	// busyPage is the sign-in page saying the hashing slots or budget are
@@ -176,7 +199,8 @@ type Server struct {
 	router   http.Handler
 }
 
-// NewServer builds the console. Every field of deps must be set.
+// NewServer builds the console. Every field of deps but History must be
+// set.
 func NewServer(log *slog.Logger, deps Deps, opts Options) *Server {
 	opts = opts.withDefaults()
 	log = log.With("component", "web")
@@ -193,6 +217,9 @@ func NewServer(log *slog.Logger, deps Deps, opts Options) *Server {
 			return s.buildModel(snap, viewer{perms: templates.Perms{Admin: true, Operator: true, Sensitive: true}, now: now}, prev, sample)
 		},
 		s.afterSample, s.sameOrigin, s.sessionLive)
+	if deps.History != nil {
+		s.rec = newRecorder(log.With("component", "history"), deps.Balancer, deps.History, opts)
+	}
 	s.metrics = newMetricsRegistry(log, deps.Balancer)
 	s.cop = http.NewCrossOriginProtection()
 	for _, o := range opts.TrustedOrigins {
@@ -216,11 +243,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.router.ServeHTTP(w, r)
 }
 
-// Run samples counters, publishes live updates and runs "maintenance when
-// idle" watches until ctx is done; it then closes every websocket
-// connection (http.Server.Shutdown does not close hijacked connections).
+// Run samples counters, publishes live updates, records history and runs
+// "maintenance when idle" watches until ctx is done; it then closes every
+// websocket connection (http.Server.Shutdown does not close hijacked
+// connections) and writes the history not yet written.
 func (s *Server) Run(ctx context.Context) error {
-	return s.hub.Run(ctx)
+	if s.rec == nil {
+		return s.hub.Run(ctx)
+	}
+	recorded := make(chan struct{})
+	go func() {
+		defer close(recorded)
+		s.rec.Run(ctx)
+	}()
+	err := s.hub.Run(ctx)
+	<-recorded
+	return err
 }
 
 // sessionLive reports whether o's session still exists for its user; a

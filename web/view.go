@@ -96,7 +96,10 @@ func (s *Server) backendView(b *balancer.BackendStatus, v viewer, history bool) 
 		R2xx: fmtCount(st.Responses[1]), R4xx: fmtCount(st.Responses[3]), R5xx: fmtCount(st.Responses[4]),
 		New: fmtCount(st.Sticky.NewSessions), Redisp: fmtCount(st.Sticky.Redispatched),
 		Invalid: fmtCount(st.Sticky.Invalid), Expired: fmtCount(st.Sticky.Expired), NoServer: fmtCount(st.NoServer),
+		BytesIn: fmtBytes(st.BytesIn), BytesOut: fmtBytes(st.BytesOut),
 	}
+	sessRate, sessRateMax := s.stats.backendSessionRate(cfg.Name)
+	bv.SessRate, bv.SessRateMax = fmtRate(sessRate), fmtRate(sessRateMax)
 	if cfg.Cookie != nil {
 		bv.CookieCmd = setCookieCommand(cfg.Name, cfg.Cookie).String()
 	}
@@ -277,6 +280,8 @@ func serverRow(backend string, sv *balancer.ServerStatus, smp serverSample, v vi
 		WeightV: strconv.Itoa(sv.Weight),
 		Cur:     fmtCount(st.CurSessions), Max: fmtCount(st.MaxSessions), Total: fmtCount(st.TotalSessions),
 		Rate: fmtRate(smp.Rate), Spark: sparkPath(smp.Spark),
+		SessRate: fmtRate(smp.Rate), SessRateMax: fmtRate(smp.RateMax),
+		BytesIn: fmtBytes(st.BytesIn), BytesOut: fmtBytes(st.BytesOut),
 		R2xx: fmtCount(st.Responses[1]), R4xx: fmtCount(st.Responses[3]), R5xx: fmtCount(st.Responses[4]),
 		Pinned: fmtRate(smp.PinRate), New: fmtCount(st.Sticky.NewSessions), Redisp: fmtCount(st.Sticky.Redispatched),
 		Invalid: fmtCount(st.Sticky.Invalid), Expired: fmtCount(st.Sticky.Expired),

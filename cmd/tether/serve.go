@@ -42,6 +42,8 @@ type serveConfig struct {
 	logLevel    string
 	// auditRetention is how long audit entries are kept; 0 keeps them all.
 	auditRetention time.Duration
+	// historyRetention is how long per-server minute history is kept.
+	historyRetention time.Duration
 	// secureCookies marks the console's session cookie Secure.
 	secureCookies bool
 	// metricsToken is the bearer token /metrics requires ("" for none).
@@ -60,6 +62,7 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	fs.StringVar(&c.socket, "socket", envOr(getenv, "TETHER_SOCKET", "tether.sock"), "admin Runtime API socket used when the config declares no 'stats socket'; empty for none")
 	fs.BoolVar(&c.demoTraffic, "demo-traffic", false, "send a trickle of client traffic through the demo frontend so the console moves")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&c.historyRetention, "history-retention", 24*time.Hour, "keep per-server minute history (the console's charts) this long")
 	fs.DurationVar(&c.auditRetention, "audit-retention", 0, "delete audit entries older than this (e.g. 2160h for 90 days); 0 keeps them all")
 	fs.BoolVar(&c.secureCookies, "console-secure-cookies", getenv("TETHER_CONSOLE_SECURE_COOKIES") != "", "mark the console's session cookie Secure, for a console behind a TLS terminator (env TETHER_CONSOLE_SECURE_COOKIES)")
 	fs.StringVar(&c.metricsToken, "metrics-token", getenv("TETHER_METRICS_TOKEN"), "bearer token that /metrics requires; empty for none (env TETHER_METRICS_TOKEN)")
@@ -262,9 +265,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	errc := make(chan error, 16)
 	binds.apply(frontends)
 	if consoleLn != nil {
-		console := web.NewServer(log, web.Deps{Balancer: bal, Runtime: dispatcher, Sessions: st, Users: st, Audit: st}, web.Options{
+		console := web.NewServer(log, web.Deps{Balancer: bal, Runtime: dispatcher, Sessions: st, Users: st, Audit: st, History: st}, web.Options{
 			Socat: socatAddress(sockets), SecureCookies: sc.secureCookies,
 			MetricsToken: sc.metricsToken, MetricsHosts: splitList(sc.metricsHosts),
+			HistoryRetention: sc.historyRetention,
 		})
 		srv := &http.Server{Handler: console, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ReadTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 		servers = append(servers, srv)
