@@ -203,6 +203,11 @@ func describeChange(c Change) string {
 	switch c := c.(type) {
 	case SetAdminState:
 		return fmt.Sprintf("server %s state set to %s", c.ServerRef, c.State)
+	case SetMaintWhenIdle:
+		if c.Intent.Asked {
+			return fmt.Sprintf("server %s goes to maintenance once idle", c.ServerRef)
+		}
+		return fmt.Sprintf("server %s no longer goes to maintenance once idle", c.ServerRef)
 	case SetWeight:
 		return fmt.Sprintf("server %s weight set to %d", c.ServerRef, c.Weight)
 	case SetAddr:
@@ -333,6 +338,13 @@ func (s *serverRT) apply(c Change, be *backendRT, now time.Time) error {
 	switch c := c.(type) {
 	case SetAdminState:
 		s.setAdminMode(c.State)
+		if c.State != Drain {
+			// Ready withdraws a request for maintenance when idle;
+			// maintenance fulfils it.
+			s.whenIdle = IdleIntent{}
+		}
+	case SetMaintWhenIdle:
+		s.whenIdle = c.Intent
 	case SetWeight:
 		if c.Weight < 0 || c.Weight > 256 {
 			return ErrWeightRange

@@ -74,6 +74,22 @@ type SetMaxConn struct {
 	MaxConn int
 }
 
+// SetMaintWhenIdle asks for a server to be put in maintenance once it is
+// idle, or withdraws the request (Intent.Asked false). The request is part
+// of the durable state; setting the server ready or in maintenance ends it.
+type SetMaintWhenIdle struct {
+	ServerRef
+	Intent IdleIntent
+}
+
+// IdleIntent is a standing request for maintenance when idle: who asked
+// and from where.
+type IdleIntent struct {
+	Asked bool
+	By    string
+	From  string
+}
+
 // AddServer adds a server to a backend. Like HAProxy it starts in
 // maintenance with its checks disabled.
 type AddServer struct {
@@ -139,6 +155,7 @@ func (SetCheckEnabled) isChange()     {}
 func (SetCheckPort) isChange()        {}
 func (SetMaxConn) isChange()          {}
 func (AddServer) isChange()           {}
+func (SetMaintWhenIdle) isChange()    {}
 func (DelServer) isChange()           {}
 func (SetDynamicCookies) isChange()   {}
 func (SetDynamicCookieKey) isChange() {}
@@ -262,4 +279,6 @@ type ServerRuntime struct {
 	Address string
 	Port    int
 	PortSet bool
+	// WhenIdle is a standing request for maintenance when idle.
+	WhenIdle IdleIntent
 }

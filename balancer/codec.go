@@ -42,7 +42,7 @@ var changeTypes = func() map[string]reflect.Type {
 	m := make(map[string]reflect.Type)
 	for _, c := range []Change{
 		SetAdminState{}, SetWeight{}, SetAddr{}, SetHealth{}, SetCheckEnabled{}, SetCheckPort{}, SetMaxConn{},
-		AddServer{}, DelServer{}, SetDynamicCookies{}, SetDynamicCookieKey{}, SetCookie{}, ShutdownSessions{},
+		SetMaintWhenIdle{}, AddServer{}, DelServer{}, SetDynamicCookies{}, SetDynamicCookieKey{}, SetCookie{}, ShutdownSessions{},
 		ClearCounters{},
 	} {
 		t := reflect.TypeOf(c)

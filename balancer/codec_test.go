@@ -19,6 +19,7 @@ func TestChangeCodecRoundTrip(t *testing.T) {
 		SetCheckEnabled{ServerRef: ref, Enabled: true},
 		SetCheckPort{ServerRef: ref, Port: 9090},
 		SetMaxConn{ServerRef: ref, MaxConn: 7},
+		SetMaintWhenIdle{ServerRef: ref, Intent: IdleIntent{Asked: true, By: "alice", From: "/backends/app"}},
 		AddServer{Backend: "app", Server: Server{Name: "s9", Address: "10.0.0.1", Port: 80, PortSet: true, Weight: 3, Check: true,
 			Inter: 2 * time.Second, Rise: 2, Fall: 3, InitAddr: []string{"last", "none"}}},
 		DelServer{ServerRef: ref},

@@ -170,7 +170,9 @@ type ServerStatus struct {
 	Weight int // current (user) weight
 	// CheckEnabled reports whether health checks run.
 	CheckEnabled bool
-	Check        CheckResult
+	// WhenIdle is a standing request for maintenance once idle.
+	WhenIdle IdleIntent
+	Check    CheckResult
 	// LastChange is when the operational or admin state last changed.
 	LastChange time.Time
 	Stats      ServerCounters

@@ -103,6 +103,7 @@ func (s *serverRT) status(now time.Time, collision string) ServerStatus {
 		Op:              s.op,
 		Weight:          s.weight,
 		CheckEnabled:    s.checkEnabled,
+		WhenIdle:        s.whenIdle,
 		LastChange:      s.lastChange,
 		Stats:           l.read(now),
 	}

@@ -146,6 +146,7 @@ type serverRT struct {
 	// "set server health up" or "stopping". A checked server reports its
 	// last check's health instead once a check has run.
 	health     int
+	whenIdle   IdleIntent
 	lastChange time.Time
 	live       *serverLive
 	// dial caches dialAddr for the address dialFor.
@@ -385,6 +386,7 @@ func (s *serverRT) setAdminMode(m AdminMode) {
 func (s *serverRT) restore(rt ServerRuntime) {
 	defer s.noteMaint(s.inMaint())
 	s.setAdminMode(rt.Admin)
+	s.whenIdle = rt.WhenIdle
 	if rt.Weight >= 0 && rt.Weight <= 256 {
 		s.weight = rt.Weight
 	}
@@ -402,7 +404,7 @@ func (s *serverRT) restore(rt ServerRuntime) {
 
 // runtime returns the server's durable runtime settings.
 func (s *serverRT) runtime() ServerRuntime {
-	rt := ServerRuntime{Weight: s.weight, CheckEnabled: s.checkEnabled, Port: s.port, PortSet: s.portSet}
+	rt := ServerRuntime{Weight: s.weight, CheckEnabled: s.checkEnabled, Port: s.port, PortSet: s.portSet, WhenIdle: s.whenIdle}
 	switch {
 	case s.admin&AdminFMaint != 0:
 		rt.Admin = Maint

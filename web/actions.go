@@ -178,11 +178,15 @@ func (s *Server) handleServerState() http.HandlerFunc {
 		default:
 			return badRequest("state must be ready, drain or maint.")
 		}
-		f := s.execute(r, cmd("set", "server", be+"/"+sv, "state", st))
-		if st == "ready" && f.OK {
-			if by, ok := s.drains.cancel(be, sv); ok {
-				f.Message += " Maintenance when idle (asked by " + by + ") is cancelled: the server was set " + st + "."
+		var asked balancer.IdleIntent
+		if b := s.deps.Balancer.Snapshot().Backend(be); b != nil {
+			if srv := b.Server(sv); srv != nil {
+				asked = srv.WhenIdle
 			}
+		}
+		f := s.execute(r, cmd("set", "server", be+"/"+sv, "state", st))
+		if st == "ready" && f.OK && asked.Asked {
+			f.Message += " Maintenance when idle (asked by " + asked.By + ") is cancelled: the server was set " + st + "."
 		}
 		s.respond(w, r, f, "/backends/"+be)
 		return nil

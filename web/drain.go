@@ -8,119 +8,100 @@ import (
 	"time"
 
 	"tether/balancer"
-	"tether/templates"
+	"tether/balancer/runtimeapi"
 )
 
 // idleFor is how long a draining server must be idle (no session, no
 // pinned request) before "maintenance when idle" puts it in maintenance.
 const idleFor = 10 * time.Second
 
-// drainWatches are the "put in maintenance when idle" requests: the
-// console's form of HAProxy's wait srv-removable. Safe for concurrent use.
+// drainWatches times the servers that have a standing request for
+// maintenance when idle (balancer.IdleIntent, stored with the server, so
+// it survives a restart): since when each has been idle. Safe for
+// concurrent use.
 type drainWatches struct {
-	mu sync.Mutex
-	m  map[string]*drainWatch // "backend/server"
+	mu        sync.Mutex
+	idleSince map[string]time.Time // "backend/server"
 }
 
-type drainWatch struct {
-	actor     string
-	source    string
-	idleSince time.Time
-}
+func newDrainWatches() *drainWatches { return &drainWatches{idleSince: make(map[string]time.Time)} }
 
-func newDrainWatches() *drainWatches { return &drainWatches{m: make(map[string]*drainWatch)} }
-
-func (d *drainWatches) add(backend, server, actor, source string) {
+// due returns the requests whose server has been idle long enough, by
+// "backend/server", and forgets the timers of servers no longer asked for.
+func (d *drainWatches) due(snap *balancer.Snapshot, st *sampler, now time.Time) map[string]balancer.IdleIntent {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.m[backend+"/"+server] = &drainWatch{actor: actor, source: source}
-}
-
-// cancel forgets the watch of a server and returns who asked for it, if
-// one was set.
-func (d *drainWatches) cancel(backend, server string) (string, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	w, ok := d.m[backend+"/"+server]
-	delete(d.m, backend+"/"+server)
-	if !ok {
-		return "", false
-	}
-	return w.actor, true
-}
-
-func (d *drainWatches) watching(backend, server string) (string, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	w, ok := d.m[backend+"/"+server]
-	if !ok {
-		return "", false
-	}
-	return w.actor, true
-}
-
-// due returns the watches whose server has been idle long enough, and
-// forgets watches of servers that are gone or already in maintenance.
-func (d *drainWatches) due(snap *balancer.Snapshot, st *sampler, now time.Time) map[string]drainWatch {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var out map[string]drainWatch
-	for key, w := range d.m {
-		be, sv, _ := strings.Cut(key, "/")
-		b := snap.Backend(be)
-		var s *balancer.ServerStatus
-		if b != nil {
-			s = b.Server(sv)
-		}
-		if s == nil || s.Admin&balancer.AdminFMaint != 0 {
-			delete(d.m, key)
-			continue
-		}
-		smp, _ := st.server(be, sv)
-		if s.Stats.CurSessions > 0 || smp.PinRate > 0 {
-			w.idleSince = time.Time{}
-			continue
-		}
-		if w.idleSince.IsZero() {
-			w.idleSince = now
-		}
-		if now.Sub(w.idleSince) >= idleFor {
-			if out == nil {
-				out = make(map[string]drainWatch)
+	var out map[string]balancer.IdleIntent
+	asked := make(map[string]bool)
+	for _, b := range snap.Backends {
+		for i := range b.Servers {
+			s := &b.Servers[i]
+			if !s.WhenIdle.Asked || s.Admin&balancer.AdminFMaint != 0 {
+				continue
 			}
-			out[key] = *w
-			delete(d.m, key)
+			key := b.Config.Name + "/" + s.Config.Name
+			asked[key] = true
+			smp, _ := st.server(b.Config.Name, s.Config.Name)
+			if s.Stats.CurSessions > 0 || smp.PinRate > 0 {
+				delete(d.idleSince, key)
+				continue
+			}
+			since, ok := d.idleSince[key]
+			if !ok {
+				d.idleSince[key] = now
+				continue
+			}
+			if now.Sub(since) >= idleFor {
+				if out == nil {
+					out = make(map[string]balancer.IdleIntent)
+				}
+				out[key] = s.WhenIdle
+				delete(d.idleSince, key)
+			}
+		}
+	}
+	for key := range d.idleSince {
+		if !asked[key] {
+			delete(d.idleSince, key)
 		}
 	}
 	return out
 }
 
-// afterSample runs after each counter sample: it puts idle watched servers
-// in maintenance, as the user who asked for it. A refusal ends the watch
-// out loud: it is logged, the Runtime API records it in the audit log, and
-// the returned notice reaches every open page.
+// afterSample runs after each counter sample: it puts idle servers that
+// have a request for maintenance when idle in maintenance, as the user who
+// asked for it, which ends the request. A refusal ends the request out
+// loud: it is withdrawn, logged, recorded by the Runtime API in the audit
+// log, and the returned notice reaches every open page.
 func (s *Server) afterSample(snap *balancer.Snapshot, now time.Time) []wsEvent {
 	var notices []wsEvent
-	for key, w := range s.drains.due(snap, s.stats, now) {
+	for key, in := range s.drains.due(snap, s.stats, now) {
+		o := balancer.Origin{Channel: "console", Actor: in.By, Source: in.From + " (when idle)"}
+		run := func(c runtimeapi.Command) runtimeapi.Result {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			o.Command = c.String()
+			return s.deps.Runtime.Run(ctx, c, balancer.LevelAdmin, o)
+		}
 		c := cmd("set", "server", key, "state", "maint")
-		line := c.String()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		res := s.deps.Runtime.Run(ctx, c, balancer.LevelAdmin,
-			balancer.Origin{Channel: "console", Actor: w.actor, Source: w.source + " (when idle)", Command: line})
-		cancel()
+		res := run(c)
+		if res.OK() {
+			s.log.Info("server idle, put in maintenance", "server", key, "asked_by", in.By)
+			continue
+		}
 		text := res.Text()
 		if text == "" {
 			text = res.Err
 		}
-		if res.OK() {
-			s.log.Info("server idle, put in maintenance", "server", key, "asked_by", w.actor)
-			continue
+		o.Source = in.From + " (when idle: withdrawn)"
+		if off := run(cmd("set", "maint-when-idle", "server", key, "off")); !off.OK() {
+			s.log.Warn("withdraw maintenance when idle", "server", key, "reply", off.Text())
 		}
-		s.log.Warn("maintenance when idle failed", "server", key, "asked_by", w.actor, "reply", text)
+		s.log.Warn("maintenance when idle failed", "server", key, "asked_by", in.By, "reply", text)
 		be, sv, _ := strings.Cut(key, "/")
 		notices = append(notices, wsEvent{Kind: "warning", Time: now.UnixMilli(), Backend: be, Server: sv,
-			Actor: w.actor, Channel: "console", Command: line,
-			Message: "Maintenance when idle failed for " + key + ", asked by " + w.actor + "; it is no longer watched. Runtime API reply: " + text})
+			Actor: in.By, Channel: "console", Command: c.String(),
+			Message: "Maintenance when idle failed for " + key + ", asked by " + in.By + "; it is no longer watched. Runtime API reply: " + text})
 	}
 	return notices
 }
@@ -138,15 +119,13 @@ func (s *Server) handleDrainWatch() http.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		f := templates.Flash{OK: true}
+		cmds := []runtimeapi.Command{cmd("set", "maint-when-idle", "server", be+"/"+sv, "on")}
 		if adminMode(st) == "ready" {
-			f = s.execute(r, cmd("set", "server", be+"/"+sv, "state", "drain"))
+			cmds = append([]runtimeapi.Command{cmd("set", "server", be+"/"+sv, "state", "drain")}, cmds...)
 		}
+		f := s.execute(r, cmds...)
 		if f.OK {
-			u := mustUser(r)
-			s.drains.add(be, sv, u.Name, pageSource(r))
 			f.Message = sv + " goes to maintenance once idle for " + idleFor.String() + "."
-			f.Commands = append(f.Commands, "set server "+be+"/"+sv+" state maint  (when idle)")
 		}
 		s.respond(w, r, f, "/backends/"+be+"/servers/"+sv+"/drain")
 		return nil

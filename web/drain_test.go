@@ -37,7 +37,7 @@ func TestDrainWatchNeverEndsSilently(t *testing.T) {
 		if res.StatusCode != 200 {
 			t.Fatalf("watch %s: status %d %s", sv, res.StatusCode, body)
 		}
-		if _, ok := e.srv.drains.watching("servers", sv); !ok {
+		if !e.server(sv).WhenIdle.Asked {
 			t.Fatalf("%s not watched", sv)
 		}
 	}
@@ -47,7 +47,7 @@ func TestDrainWatchNeverEndsSilently(t *testing.T) {
 	if res.StatusCode != 422 || !strings.Contains(body, "Only servers in maintenance mode can be deleted.") {
 		t.Fatalf("delete a draining server: status %d %s", res.StatusCode, body)
 	}
-	if _, ok := e.srv.drains.watching("servers", "s1"); !ok {
+	if !e.server("s1").WhenIdle.Asked {
 		t.Fatalf("a refused delete cancelled maintenance when idle")
 	}
 
@@ -55,7 +55,7 @@ func TestDrainWatchNeverEndsSilently(t *testing.T) {
 	if res.StatusCode != 200 || !strings.Contains(body, "Maintenance when idle (asked by alice) is cancelled") {
 		t.Fatalf("set ready: status %d %s, want the cancellation said", res.StatusCode, body)
 	}
-	if _, ok := e.srv.drains.watching("servers", "s1"); ok {
+	if e.server("s1").WhenIdle.Asked {
 		t.Fatalf("s1 still watched after set ready")
 	}
 
@@ -69,7 +69,7 @@ func TestDrainWatchNeverEndsSilently(t *testing.T) {
 		!strings.Contains(notices[0].Message, "Permission denied") || !strings.Contains(notices[0].Message, "asked by alice") {
 		t.Fatalf("notices %+v, want one warning with the command and HAProxy's reply", notices)
 	}
-	if _, ok := e.srv.drains.watching("servers", "s2"); ok {
+	if e.server("s2").WhenIdle.Asked {
 		t.Errorf("s2 still watched after its command failed")
 	}
 	if adminMode(e.server("s2")) != "drain" {

@@ -88,8 +88,8 @@ func (s *Server) handleDrainView() http.HandlerFunc {
 		v := s.viewerFor(r)
 		smp, _ := s.stats.server(b.Config.Name, sv.Config.Name)
 		d := templates.DrainPage{Server: serverRow(b.Config.Name, sv, smp, v), Perms: v.perms}
-		if by, ok := s.drains.watching(b.Config.Name, sv.Config.Name); ok {
-			d.Watched, d.WatchBy = true, by
+		if sv.WhenIdle.Asked {
+			d.Watched, d.WatchBy = true, sv.WhenIdle.By
 		}
 		d.History = s.historyChart(r, b, sv.Config.Name, s.opts.Now())
 		p := s.livePage(w, r, snap, "Drain "+b.Config.Name+"/"+sv.Config.Name, "overview")

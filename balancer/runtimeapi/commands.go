@@ -53,6 +53,7 @@ func commandTable() []*command {
 		{words: []string{"disable", "dynamic-cookie", "backend"}, usage: "disable dynamic-cookie backend <bk>", desc: "disable dynamic cookies on a specific backend", changes: true, run: admin(cmdDynamicCookie(false))},
 		{words: []string{"set", "dynamic-cookie-key", "backend"}, usage: "set dynamic-cookie-key backend <bk> <k>", desc: "change a backend secret key for dynamic cookies", changes: true, secretArg: 4, run: admin(cmdSetDynamicCookieKey)},
 		{words: []string{"set", "cookie", "backend"}, usage: "set cookie backend <bk> <cookie line>", desc: "replace a backend's cookie line (Tether extension)", changes: true, extension: true, run: admin(cmdSetCookie)},
+		{words: []string{"set", "maint-when-idle", "server"}, usage: "set maint-when-idle server <bk>/<srv> on|off", desc: "put a server in maintenance once it is idle, or stop waiting (Tether extension)", changes: true, extension: true, run: admin(cmdSetMaintWhenIdle)},
 		{words: []string{"show", "cookie", "backend"}, usage: "show cookie backend <bk>", desc: "show a backend's cookie line (Tether extension)", extension: true, run: cmdShowCookie},
 		{words: []string{"add", "server"}, usage: "add server <bk>/<srv>", desc: "create a new server", changes: true, run: admin(cmdAddServer)},
 		{words: []string{"del", "server"}, usage: "del server <bk>/<srv>", desc: "remove a dynamically added server", changes: true, run: admin(cmdDelServer)},

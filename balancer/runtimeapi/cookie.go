@@ -45,3 +45,30 @@ func cmdShowCookie(c *call) {
 	b.WriteByte('\n')
 	c.dump(b.String())
 }
+
+// cmdSetMaintWhenIdle runs "set maint-when-idle server <bk>/<srv> on|off":
+// a standing, stored request that whoever watches the servers (the
+// console) puts the server in maintenance once it has no sessions left.
+func cmdSetMaintWhenIdle(c *call) {
+	var asked bool
+	switch c.arg(4) {
+	case "on":
+		asked = true
+	case "off":
+	default:
+		c.err("'set maint-when-idle server' expects <bk>/<srv> on|off.\n")
+		return
+	}
+	be, sv := c.findServer(c.d.b.Snapshot(), c.arg(3))
+	if sv == nil {
+		return
+	}
+	in := balancer.IdleIntent{Asked: asked}
+	if asked {
+		in.By, in.From = c.s.origin.Actor, c.s.origin.Source
+		if in.By == "" {
+			in.By = c.s.origin.Channel
+		}
+	}
+	c.applyReport(balancer.SetMaintWhenIdle{ServerRef: balancer.ServerRef{Backend: be.Config.Name, Server: sv.Config.Name}, Intent: in})
+}

@@ -113,6 +113,7 @@ func journalReplays(t *testing.T, e Engine) {
 		{balancer.SetAdminState{ServerRef: ref("s2"), State: balancer.Maint}, "set server app/s2 state maint"},
 		{balancer.DelServer{ServerRef: ref("s2")}, "del server app/s2"},
 		{balancer.SetDynamicCookies{Backend: "app", Enabled: false}, "disable dynamic-cookie backend app"},
+		{balancer.SetMaintWhenIdle{ServerRef: ref("s3"), Intent: balancer.IdleIntent{Asked: true, By: "alice", From: "/backends/app"}}, "set maint-when-idle server app/s3 on"},
 		{balancer.SetAddr{ServerRef: ref("s1"), Address: "127.0.0.2", Port: 9011, PortSet: true}, "set server app/s1 addr 127.0.0.2 port 9011"},
 	}
 	for _, c := range changes {
@@ -132,6 +133,9 @@ func journalReplays(t *testing.T, e Engine) {
 	}
 	if k := want.Config.Backends[0].DynamicCookieKey; k != "suite-second-key" {
 		t.Errorf("key after replay = %q", k)
+	}
+	if in := want.Servers["app/s3"].WhenIdle; !in.Asked || in.By != "alice" {
+		t.Errorf("request for maintenance when idle after replay = %+v", in)
 	}
 	rows := mustList(t, s, store.AuditFilter{})
 	if len(rows) != 1+len(changes)+1 {
