@@ -167,7 +167,7 @@ func TestBrowserBytesAndSessionRateLive(t *testing.T) {
 		t.Fatalf("bytes not counted")
 	}
 	poll(t, ctx, "session rate peak", field("s:servers/s1", "srmax")+` !== "0"`)
-	if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.notReloaded === true && / (B|kB|MB)$/.test(`+field("b:servers", "bout")+`)`)); err != nil || !ok {
+	if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.notReloaded === true && /\s(B|kB|MB)$/.test(`+field("b:servers", "bout")+`)`)); err != nil || !ok {
 		t.Fatalf("the page reloaded, or bytes show no unit (err %v)", err)
 	}
 }

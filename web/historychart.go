@@ -237,19 +237,20 @@ func bucketWords(b store.HistoryBucket) string {
 }
 
 // fmtBytes writes a byte count with thousands separators below 10,000
-// bytes and in kB, MB, GB (powers of 1000) above, as "12.3 MB".
+// bytes and in kB, MB, GB (powers of 1000) above, as "12.3 MB", with a
+// no-break space so that a table cell never splits a number from its unit.
 func fmtBytes(n int64) string {
 	if n < 10000 {
-		return fmtCount(n) + " B"
+		return fmtCount(n) + "\u00a0B"
 	}
 	v := float64(n)
 	for _, u := range []string{"kB", "MB", "GB", "TB"} {
 		v /= 1000
 		if v < 999.95 || u == "TB" {
-			return strconv.FormatFloat(v, 'f', 1, 64) + " " + u
+			return strconv.FormatFloat(v, 'f', 1, 64) + "\u00a0" + u
 		}
 	}
-	return fmtCount(n) + " B"
+	return fmtCount(n) + "\u00a0B"
 }
 
 // axisTop returns the value at the top of the y axis for a peak, and the

@@ -17,8 +17,8 @@ import (
 )
 
 // TestScreenshots regenerates docs/console-1440.png and docs/console-390.png
-// from what "tether serve -demo-traffic" shows once traffic has run for
-// half a minute. It runs only with TETHER_SCREENSHOTS=1, so that ordinary test
+// from what "tether serve -demo-traffic" shows once traffic has run for a
+// minute. It runs only with TETHER_SCREENSHOTS=1, so that ordinary test
 // runs never rewrite the pictures. The demo binds 127.0.0.1:8080 and
 // 18081-18083, which must be free.
 func TestScreenshots(t *testing.T) {
@@ -48,6 +48,7 @@ func TestScreenshots(t *testing.T) {
 		}
 	})
 	base := "http://" + console
+	started := time.Now()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		res, err := http.Get(base + "/healthz")
@@ -94,8 +95,11 @@ func TestScreenshots(t *testing.T) {
 		t.Fatalf("sign in: %v", err)
 	}
 	poll(bctx, "live", `document.getElementById("live") && document.getElementById("live").dataset.state === "live"`)
-	// Half a minute of request rates in the sparklines (one point a second).
+	// Half a minute of request rates in the sparklines (one point a second),
+	// and a minute of traffic in all: the picture shows what a newcomer sees
+	// a minute after starting the demo.
 	poll(bctx, "sparklines filled", `[...document.querySelectorAll('tr[data-k^="s:"] svg.spark path')].every(p => p.getAttribute("d").split("L").length >= 30)`)
+	time.Sleep(time.Until(started.Add(time.Minute)))
 
 	shoot := func(ctx context.Context, name string) {
 		t.Helper()
