@@ -236,7 +236,7 @@ func describeChange(c Change) string {
 		}
 		return fmt.Sprintf("dynamic cookies disabled on backend %s", c.Backend)
 	case SetDynamicCookieKey:
-		return fmt.Sprintf("dynamic cookie key of backend %s set (fingerprint %s)", c.Backend, KeyFingerprint(c.Key))
+		return fmt.Sprintf("dynamic cookie key of backend %s set (fingerprint %s)", c.Backend, c.Key.String())
 	case SetCookie:
 		return fmt.Sprintf("cookie settings of backend %s changed", c.Backend)
 	case ShutdownSessions:
@@ -283,7 +283,7 @@ func (be *backendRT) apply(c Change, now time.Time) error {
 		if c.Key == "" {
 			return fmt.Errorf("%w: a key is required", ErrInvalid)
 		}
-		if strings.ContainsAny(c.Key, "\x00\r\n") {
+		if strings.ContainsAny(c.Key.Reveal(), "\x00\r\n") {
 			// A configuration line cannot hold them: the key could be
 			// neither exported nor given to HAProxy.
 			return ErrKeyBytes

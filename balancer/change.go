@@ -117,7 +117,7 @@ func (c SetDynamicCookies) BackendName() string { return c.Backend }
 // SetDynamicCookieKey replaces a backend's dynamic-cookie key.
 type SetDynamicCookieKey struct {
 	Backend string
-	Key     string
+	Key     Secret
 }
 
 // BackendName returns c.Backend.

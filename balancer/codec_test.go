@@ -37,9 +37,20 @@ func TestChangeCodecRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if strings.Contains(string(data), "k\\u0001 ;ey") || strings.Contains(string(data), " ;ey") {
+		t.Errorf("the encoded changes hold the key: %s", data)
+	}
 	got, err := DecodeChanges(data)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for i, c := range got {
+		if k, ok := c.(SetDynamicCookieKey); ok {
+			if err := k.Key.Resolve(func(ref string) (string, bool) { return "k\x01 ;ey", ref == Secret("k\x01 ;ey").Ref() }); err != nil {
+				t.Fatal(err)
+			}
+			got[i] = k
+		}
 	}
 	if !reflect.DeepEqual(got, changes) {
 		t.Errorf("decoded %+v\nwant    %+v", got, changes)

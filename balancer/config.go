@@ -190,7 +190,7 @@ type Backend struct {
 	// Cookie is the persistence cookie; nil means no cookie persistence.
 	Cookie *CookieConfig
 	// DynamicCookieKey is the secret hashed into dynamic cookies.
-	DynamicCookieKey string
+	DynamicCookieKey Secret
 
 	Persist    bool // option persist
 	Redispatch bool // option redispatch

@@ -102,5 +102,5 @@ func (b *Balancer) PreviewCookie(backend string, addr netip.Addr, port int) (str
 	if port < 0 || port > 65535 {
 		return "", ErrInvalid
 	}
-	return DynamicCookie(be.cfg.DynamicCookieKey, addr.Unmap(), int32(port)), nil
+	return DynamicCookie(be.cfg.DynamicCookieKey.Reveal(), addr.Unmap(), int32(port)), nil
 }

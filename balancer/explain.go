@@ -243,7 +243,7 @@ func (be *backendRT) dynamicCookieOwner(value string) string {
 		return ""
 	}
 	for _, s := range be.servers {
-		if DynamicCookie(be.cfg.DynamicCookieKey, s.addr, int32(s.port)) == value {
+		if DynamicCookie(be.cfg.DynamicCookieKey.Reveal(), s.addr, int32(s.port)) == value {
 			return s.cfg.Name
 		}
 	}

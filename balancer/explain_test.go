@@ -129,7 +129,7 @@ func TestExplainAgreesWithRequests(t *testing.T) {
 			}
 			cookie := tc.cookie
 			for _, o := range origins {
-				cookie = strings.ReplaceAll(cookie, "dyn:"+o.name, DynamicCookie(be.DynamicCookieKey, o.addr.Addr(), int32(o.addr.Port())))
+				cookie = strings.ReplaceAll(cookie, "dyn:"+o.name, DynamicCookie(be.DynamicCookieKey.Reveal(), o.addr.Addr(), int32(o.addr.Port())))
 			}
 
 			before := h.b.Snapshot().Backends
@@ -186,7 +186,7 @@ func TestExplainReadsTheCookie(t *testing.T) {
 	be := dynBackend(origins)
 	be.Cookie.MaxIdle = time.Hour
 	h := newHarness(t, be, func() time.Time { return explainNow })
-	s2 := DynamicCookie(be.DynamicCookieKey, origins[1].addr.Addr(), int32(origins[1].addr.Port()))
+	s2 := DynamicCookie(be.DynamicCookieKey.Reveal(), origins[1].addr.Addr(), int32(origins[1].addr.Port()))
 	last := explainNow.Add(-10 * time.Minute).Truncate(4 * time.Second)
 
 	e, err := h.b.Explain("servers", "SERVER_USED="+s2+"|"+cookieDate(last), explainNow)

@@ -45,7 +45,7 @@ func (be *backendRT) status(now time.Time) BackendStatus {
 	bs := BackendStatus{
 		ID:             be.id,
 		Config:         cfg,
-		KeyFingerprint: KeyFingerprint(be.cfg.DynamicCookieKey),
+		KeyFingerprint: be.cfg.DynamicCookieKey.String(),
 		Stats: BackendCounters{
 			CurSessions:   l.cur.Load(),
 			MaxSessions:   l.max.Load(),

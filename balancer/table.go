@@ -428,7 +428,7 @@ func (be *backendRT) finish() {
 		case s.cfg.Cookie != "":
 			cookie, isDynamic = s.cfg.Cookie, false
 		case dynamic && s.addr.IsValid():
-			cookie = DynamicCookie(be.cfg.DynamicCookieKey, s.addr, int32(s.port))
+			cookie = DynamicCookie(be.cfg.DynamicCookieKey.Reveal(), s.addr, int32(s.port))
 			isDynamic = cookie != ""
 		case dynamic:
 			// HAProxy keeps the old value when the address is lost.

@@ -138,7 +138,7 @@ func stateKeys(st balancer.State) []string {
 	var keys []string
 	for _, b := range st.Config.Backends {
 		if b.DynamicCookieKey != "" {
-			keys = append(keys, b.DynamicCookieKey)
+			keys = append(keys, b.DynamicCookieKey.Reveal())
 		}
 	}
 	return keys

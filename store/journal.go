@@ -2,12 +2,9 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -66,10 +63,10 @@ func (s *Store) Commit(ctx context.Context, c balancer.Commit) error {
 	e = scrubEntry(e, append(stateKeys(c.Before), stateKeys(c.After)...))
 
 	var changes []byte
-	sealed, secrets := sealKeys(c.Changes)
-	if len(sealed) > 0 {
+	secrets := changeSecrets(c.Changes)
+	if len(c.Changes) > 0 {
 		var err error
-		if changes, err = balancer.EncodeChanges(sealed); err != nil {
+		if changes, err = balancer.EncodeChanges(c.Changes); err != nil {
 			return fmt.Errorf("commit change: %w", err)
 		}
 	}
@@ -87,10 +84,8 @@ func (s *Store) Commit(ctx context.Context, c balancer.Commit) error {
 
 	start := time.Now()
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		for ref, key := range secrets {
-			if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO secrets (ref, value) VALUES (?, ?)", ref, key); err != nil {
-				return fmt.Errorf("write secret: %w", err)
-			}
+		if err := insertSecrets(ctx, tx, secrets); err != nil {
+			return err
 		}
 		id, err := insertJournal(ctx, tx, e, changes)
 		if err != nil {
@@ -223,6 +218,10 @@ func loadJournal(ctx context.Context, q querier, now time.Time) (balancer.State,
 	if err != nil {
 		return balancer.State{}, false, 0, fmt.Errorf("read secrets: %w", err)
 	}
+	find := func(ref string) (string, bool) { v, ok := secrets[ref]; return v, ok }
+	if err := st.ResolveSecrets(find); err != nil {
+		return balancer.State{}, false, 0, fmt.Errorf("state document of journal row %d: %w", docID, err)
+	}
 	var changes []balancer.Change
 	var rows int64
 	err = eachRow(ctx, q, "SELECT id, changes FROM journal WHERE id > ? AND changes != '' ORDER BY id", func(r *sql.Rows) error {
@@ -233,7 +232,7 @@ func loadJournal(ctx context.Context, q querier, now time.Time) (balancer.State,
 		}
 		cs, err := balancer.DecodeChanges([]byte(data))
 		if err == nil {
-			err = openKeys(cs, secrets)
+			err = openKeys(cs, find)
 		}
 		if err != nil {
 			return fmt.Errorf("journal row %d: %w", id, err)
@@ -251,45 +250,43 @@ func loadJournal(ctx context.Context, q querier, now time.Time) (balancer.State,
 	return st, true, rows, nil
 }
 
-// secretRefPrefix starts the reference a journal row holds instead of a key.
-const secretRefPrefix = "sha256:"
-
-// sealKeys returns changes with every dynamic-cookie key replaced by its
-// reference, and the keys by reference.
-func sealKeys(changes []balancer.Change) ([]balancer.Change, map[string]string) {
-	var secrets map[string]string
-	out := changes
-	for i, c := range changes {
-		k, ok := c.(balancer.SetDynamicCookieKey)
-		if !ok {
-			continue
+// changeSecrets returns the keys changes hold, by reference: journal rows
+// hold the references (balancer.Secret marshals to one), the secrets table
+// the keys.
+func changeSecrets(changes []balancer.Change) map[string]string {
+	var out map[string]string
+	for _, c := range changes {
+		if k, ok := c.(balancer.SetDynamicCookieKey); ok && k.Key != "" {
+			if out == nil {
+				out = make(map[string]string)
+			}
+			out[k.Key.Ref()] = k.Key.Reveal()
 		}
-		if secrets == nil {
-			secrets = make(map[string]string)
-			out = slices.Clone(changes)
-		}
-		sum := sha256.Sum256([]byte(k.Key))
-		ref := secretRefPrefix + hex.EncodeToString(sum[:])
-		secrets[ref] = k.Key
-		k.Key = ref
-		out[i] = k
 	}
-	return out, secrets
+	return out
 }
 
 // openKeys puts the keys back into changes read from the journal.
-func openKeys(changes []balancer.Change, secrets map[string]string) error {
+func openKeys(changes []balancer.Change, find func(string) (string, bool)) error {
 	for i, c := range changes {
 		k, ok := c.(balancer.SetDynamicCookieKey)
 		if !ok {
 			continue
 		}
-		key, ok := secrets[k.Key]
-		if !ok {
-			return fmt.Errorf("dynamic-cookie key %s is missing from the secrets table", k.Key)
+		if err := k.Key.Resolve(find); err != nil {
+			return err
 		}
-		k.Key = key
 		changes[i] = k
+	}
+	return nil
+}
+
+// insertSecrets stores keys by reference.
+func insertSecrets(ctx context.Context, tx *sql.Tx, secrets map[string]string) error {
+	for ref, key := range secrets {
+		if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO secrets (ref, value) VALUES (?, ?)", ref, key); err != nil {
+			return fmt.Errorf("write secret: %w", err)
+		}
 	}
 	return nil
 }
@@ -329,10 +326,14 @@ func insertJournal(ctx context.Context, tx *sql.Tx, e AuditEntry, changes []byte
 	return id, nil
 }
 
-// insertDocument stores st as the state once journal row id is applied.
+// insertDocument stores st as the state once journal row id is applied;
+// its keys go to the secrets table, the document names them.
 func insertDocument(ctx context.Context, tx *sql.Tx, id int64, t time.Time, st balancer.State) error {
 	doc, err := balancer.EncodeState(st)
 	if err != nil {
+		return err
+	}
+	if err := insertSecrets(ctx, tx, st.Secrets()); err != nil {
 		return err
 	}
 	_, err = tx.ExecContext(ctx, "INSERT INTO state_documents (journal_id, time_ns, document) VALUES (?, ?, ?)",

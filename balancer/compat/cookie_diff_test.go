@@ -344,7 +344,7 @@ func applyCommand(b *balancer.Balancer, cmd string) error {
 	case len(f) == 4 && f[0] == "enable" && f[1] == "dynamic-cookie":
 		return b.Apply(balancer.SetDynamicCookies{Backend: f[3], Enabled: true}, o)
 	case len(f) == 5 && f[0] == "set" && f[1] == "dynamic-cookie-key":
-		return b.Apply(balancer.SetDynamicCookieKey{Backend: f[3], Key: f[4]}, o)
+		return b.Apply(balancer.SetDynamicCookieKey{Backend: f[3], Key: balancer.Secret(f[4])}, o)
 	case len(f) == 5 && f[0] == "set" && f[1] == "server" && f[3] == "state":
 		be, srv, _ := strings.Cut(f[2], "/")
 		mode := map[string]balancer.AdminMode{"ready": balancer.Ready, "drain": balancer.Drain, "maint": balancer.Maint}[f[4]]

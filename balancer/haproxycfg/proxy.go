@@ -109,7 +109,7 @@ func (p *parser) parseProxy(args []string, neg string) {
 			p.errorf("'dynamic-cookie-key' expects <string> as argument.")
 			return
 		}
-		px.be.DynamicCookieKey = args[1]
+		px.be.DynamicCookieKey = balancer.Secret(args[1])
 	case "retries":
 		if p.capWarn(px, kw, false) {
 			return

@@ -356,7 +356,7 @@ func (w *writer) backend(be balancer.Backend, forwardFor bool) {
 		w.line(w.cookie(be.Cookie)...)
 	}
 	if be.DynamicCookieKey != "" {
-		w.line("dynamic-cookie-key", be.DynamicCookieKey)
+		w.line("dynamic-cookie-key", be.DynamicCookieKey.Reveal())
 	}
 	if be.Persist {
 		w.line("option", "persist")

@@ -520,7 +520,7 @@ func cmdSetDynamicCookieKey(c *call) {
 		c.err("String value expected.\n")
 		return
 	}
-	c.applyReport(balancer.SetDynamicCookieKey{Backend: be.Config.Name, Key: c.arg(4)})
+	c.applyReport(balancer.SetDynamicCookieKey{Backend: be.Config.Name, Key: balancer.Secret(c.arg(4))})
 }
 
 func cmdDelServer(c *call) {

@@ -34,7 +34,7 @@ func demoState() balancer.State {
 		Name:               demoBackend,
 		Balance:            balancer.RoundRobin,
 		Cookie:             &balancer.CookieConfig{Name: "SERVER_USED", Mode: balancer.CookieInsert, Indirect: true, NoCache: true, Dynamic: true},
-		DynamicCookieKey:   hex.EncodeToString(key[:]),
+		DynamicCookieKey:   balancer.Secret(hex.EncodeToString(key[:])),
 		Retries:            3,
 		Redispatch:         true,
 		RedispatchInterval: -1,

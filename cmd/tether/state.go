@@ -229,7 +229,7 @@ func diffStates(a, b balancer.State) []string {
 		o2, n2 := old, be
 		o2.Servers, n2.Servers = nil, nil
 		if o2.DynamicCookieKey != n2.DynamicCookieKey {
-			out = append(out, fmt.Sprintf("~ backend %s dynamic-cookie-key (fingerprint %s → %s)", be.Name, balancer.KeyFingerprint(o2.DynamicCookieKey), balancer.KeyFingerprint(n2.DynamicCookieKey)))
+			out = append(out, fmt.Sprintf("~ backend %s dynamic-cookie-key (fingerprint %s → %s)", be.Name, o2.DynamicCookieKey, n2.DynamicCookieKey))
 			o2.DynamicCookieKey, n2.DynamicCookieKey = "", ""
 		}
 		if !reflect.DeepEqual(o2, n2) {
