@@ -34,7 +34,8 @@ type Entry struct {
 	// headers, queue wait, connect, server response headers and the
 	// whole request. A phase that did not happen is -1.
 	TR, Tw, Tc, Tr, Ta int32
-	// Status is the status sent to the client, 0 when none was.
+	// Status is the status sent to the client, 0 when none was (written
+	// -1).
 	Status int
 	// Bytes counts the bytes sent to the client, headers included.
 	Bytes int64
@@ -92,7 +93,11 @@ func AppendHTTPLog(dst []byte, e *Entry) []byte {
 		dst = strconv.AppendInt(dst, int64(t), 10)
 	}
 	dst = append(dst, ' ')
-	dst = strconv.AppendInt(dst, int64(e.Status), 10)
+	if e.Status == 0 {
+		dst = append(dst, "-1"...)
+	} else {
+		dst = strconv.AppendInt(dst, int64(e.Status), 10)
+	}
 	dst = append(dst, ' ')
 	dst = strconv.AppendInt(dst, e.Bytes, 10)
 	dst = append(dst, " - - "...)
