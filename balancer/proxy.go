@@ -339,6 +339,9 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 				if p.server == srv {
 					srv.live.sticky.redispatched.Add(1)
 					bl.sticky.redispatched.Add(1)
+					// HAProxy's log then reports the cookie's server
+					// as down.
+					tr.cookieReq = 'D'
 				}
 				srv = next
 				p.server = nil // the client gets the new server's cookie

@@ -170,11 +170,7 @@ func TestAccessLogMatchesHAProxy(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	requests := []struct {
-		name, path, cookie string
-		// want is the termination state both must write.
-		want string
-	}{
+	compareAccessLogs(t, p, []logRequest{
 		{name: "new client without cookie", path: "/", want: "--NI"},
 		{name: "valid cookie", path: "/", cookie: "SRV=w1", want: "--VN"},
 		{name: "cookie naming a down server, redispatched", path: "/", cookie: "SRV=dd", want: "--DI"},
@@ -183,7 +179,21 @@ func TestAccessLogMatchesHAProxy(t *testing.T) {
 		{name: "503, no server", path: "/none/x", want: "SC--"},
 		{name: "502, the origin answers garbage", path: "/bad/y", want: "PH--"},
 		{name: "query string, valid cookie for the other server", path: "/q?a=%22b%22", cookie: "SRV=w2", want: "--VN"},
-	}
+	})
+}
+
+// logRequest is a request both proxies get, and the termination state
+// both must write for it.
+type logRequest struct {
+	name, path, cookie string
+	want               string
+}
+
+// compareAccessLogs sends each request to both proxies, one connection
+// each, and compares the access-log lines they write, masked by
+// maskedLine.
+func compareAccessLogs(t *testing.T, p *pair, requests []logRequest) {
+	t.Helper()
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	for _, rq := range requests {
 		for _, base := range []string{p.haproxyURL, p.tetherURL} {
@@ -204,7 +214,7 @@ func TestAccessLogMatchesHAProxy(t *testing.T) {
 	}
 
 	var hLines, tLines []string
-	deadline = time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		hLines, tLines = p.haproxyOut.accessLines(), p.tetherLog.accessLines()
 		if len(hLines) >= len(requests) && len(tLines) >= len(requests) {
@@ -234,4 +244,41 @@ func TestAccessLogMatchesHAProxy(t *testing.T) {
 	if t.Failed() {
 		t.Logf("haproxy:\n%s\ntether:\n%s", strings.Join(hLines, "\n"), strings.Join(tLines, "\n"))
 	}
+}
+
+// TestAccessLogCookieFlagsMatchHAProxy covers the response side of the
+// persistence cookie flags, one backend per cookie mode, and a retry
+// redispatched to another server (a "+" before the retry count).
+func TestAccessLogCookieFlagsMatchHAProxy(t *testing.T) {
+	o := startOrigins(t, 2)
+	dead := deadAddr(t)
+	servers := fmt.Sprintf("    server web1 %s cookie w1\n", o.addrs[0])
+	p := startPair(t, func(bind, socket string) string {
+		return "global\n    " + socket + "\n    log stdout format raw local0\n\n" +
+			"defaults\n    mode http\n    log global\n    option httplog\n" +
+			"    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\n" +
+			"frontend fe\n    bind " + bind + "\n" +
+			"    use_backend rewrite if { path_beg /rewrite }\n    use_backend prefix if { path_beg /prefix }\n" +
+			"    use_backend preserve if { path_beg /preserve }\n    use_backend idle if { path_beg /idle }\n" +
+			"    use_backend retry if { path_beg /retry }\n    default_backend insert\n\n" +
+			"backend insert\n    cookie SRV insert indirect nocache\n" + servers + "\n" +
+			"backend rewrite\n    cookie SRV rewrite\n" + servers + "\n" +
+			"backend prefix\n    cookie SRV prefix\n" + servers + "\n" +
+			"backend preserve\n    cookie SRV insert preserve\n" + servers + "\n" +
+			"backend idle\n    cookie SRV insert maxidle 1h\n" + servers + "\n" +
+			"backend retry\n    cookie SRV insert indirect\n    option redispatch\n    retries 2\n    timeout connect 200ms\n" +
+			fmt.Sprintf("    server dead %s cookie dd\n", dead) + servers
+	})
+	compareAccessLogs(t, p, []logRequest{
+		{name: "insert, server sets the cookie, new client", path: "/?setcookie=SRV=app", want: "--NI"},
+		{name: "insert indirect, server sets the cookie, valid cookie", path: "/?setcookie=SRV=app", cookie: "SRV=w1", want: "--VD"},
+		{name: "rewrite, server sets the cookie", path: "/rewrite?setcookie=SRV=app", want: "--NR"},
+		{name: "rewrite, server sets none", path: "/rewrite", want: "--NN"},
+		{name: "rewrite, valid cookie", path: "/rewrite", cookie: "SRV=w1", want: "--VN"},
+		{name: "prefix, server sets the cookie", path: "/prefix?setcookie=SRV=app", want: "--NR"},
+		{name: "prefix, valid prefixed cookie", path: "/prefix", cookie: "SRV=w1~app", want: "--VN"},
+		{name: "preserve, server sets the cookie", path: "/preserve?setcookie=SRV=app", want: "--NP"},
+		{name: "maxidle, valid cookie without a date", path: "/idle", cookie: "SRV=w1", want: "--VU"},
+		{name: "cookie for a dead server, redispatched after a failed connection", path: "/retry", cookie: "SRV=dd", want: "--DI"},
+	})
 }
