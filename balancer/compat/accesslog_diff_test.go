@@ -154,6 +154,9 @@ func TestAccessLogMatchesHAProxy(t *testing.T) {
 			"defaults\n    mode http\n    log global\n    option httplog\n    option dontlognull\n" +
 			"    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\n" +
 			"frontend fe\n    bind " + bind + "\n" +
+			"    http-request deny if { path_beg /deny }\n" +
+			"    http-request return status 200 content-type text/plain string ok if { path_beg /return }\n" +
+			"    http-request redirect location /elsewhere if { path_beg /redirect }\n" +
 			"    use_backend none if { path_beg /none }\n    use_backend bad if { path_beg /bad }\n    default_backend app\n\n" +
 			"backend app\n    cookie SRV insert indirect nocache\n    option redispatch\n" +
 			fmt.Sprintf("    server web1 %s cookie w1\n    server web2 %s cookie w2\n", o.addrs[0], o.addrs[1]) +
@@ -179,6 +182,9 @@ func TestAccessLogMatchesHAProxy(t *testing.T) {
 		{name: "503, no server", path: "/none/x", want: "SC--"},
 		{name: "502, the origin answers garbage", path: "/bad/y", want: "PH--"},
 		{name: "query string, valid cookie for the other server", path: "/q?a=%22b%22", cookie: "SRV=w2", want: "--VN"},
+		{name: "http-request deny", path: "/deny", want: "PR--"},
+		{name: "http-request return", path: "/return", want: "LR--"},
+		{name: "http-request redirect", path: "/redirect", want: "LR--"},
 	})
 }
 
@@ -194,8 +200,15 @@ type logRequest struct {
 // maskedLine.
 func compareAccessLogs(t *testing.T, p *pair, requests []logRequest) {
 	t.Helper()
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	for _, rq := range requests {
+	client := &http.Client{
+		Transport:     &http.Transport{DisableKeepAlives: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	// HAProxy writes a line when the request's stream ends, which may be
+	// after the next request's: each request waits for the previous
+	// one's lines, so that lines and requests come in the same order.
+	var hLines, tLines []string
+	for i, rq := range requests {
 		for _, base := range []string{p.haproxyURL, p.tetherURL} {
 			req, err := http.NewRequest(http.MethodGet, base+rq.path, nil)
 			if err != nil {
@@ -211,20 +224,18 @@ func compareAccessLogs(t *testing.T, p *pair, requests []logRequest) {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 		}
-	}
-
-	var hLines, tLines []string
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		hLines, tLines = p.haproxyOut.accessLines(), p.tetherLog.accessLines()
-		if len(hLines) >= len(requests) && len(tLines) >= len(requests) {
-			break
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			hLines, tLines = p.haproxyOut.accessLines(), p.tetherLog.accessLines()
+			if len(hLines) > i && len(tLines) > i {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: access-log lines: haproxy %d, tether %d, want %d each\nhaproxy's output:\n%s\ntether's:\n%s",
+					rq.name, len(hLines), len(tLines), i+1, p.haproxyOut.String(), p.tetherLog.String())
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("access-log lines: haproxy %d, tether %d, want %d each\nhaproxy's output:\n%s\ntether's:\n%s",
-				len(hLines), len(tLines), len(requests), p.haproxyOut.String(), p.tetherLog.String())
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	if len(hLines) != len(requests) || len(tLines) != len(requests) {
 		t.Fatalf("access-log lines: haproxy %d, tether %d, want %d each", len(hLines), len(tLines), len(requests))
