@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"tether/balancer/accesslog"
 )
 
 // Options are the optional dependencies of a Balancer.
@@ -20,6 +22,10 @@ type Options struct {
 	Runtime map[string]ServerRuntime
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// AccessLogs receive the access-log lines of frontends that log to a
+	// target, keyed by the target's address ("stdout", "stderr"). The
+	// caller runs them; a target without a Logger here gets nothing.
+	AccessLogs map[string]*accesslog.Logger
 }
 
 // Balancer is a running load balancer built from a Config. All its methods
@@ -39,6 +45,9 @@ type Balancer struct {
 	seq    uint64 // guarded by mu
 
 	checks *checkSupervisor
+
+	// accessLogs is Options.AccessLogs, read-only.
+	accessLogs map[string]*accesslog.Logger
 }
 
 type subscriber struct {
@@ -52,6 +61,8 @@ func New(cfg Config, opts Options) (*Balancer, error) {
 		log:  opts.Logger,
 		now:  opts.Now,
 		subs: make(map[*subscriber]struct{}),
+
+		accessLogs: opts.AccessLogs,
 	}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)

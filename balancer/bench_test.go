@@ -1,12 +1,15 @@
 package balancer
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"testing"
+
+	"tether/balancer/accesslog"
 )
 
 func benchBackend(b *testing.B, n int) (*Balancer, *backendRT) {
@@ -63,7 +66,8 @@ func BenchmarkRouteNew(b *testing.B) {
 }
 
 // BenchmarkProxyPinned measures a whole proxied request with a valid cookie
-// through loopback origins, frontend handler called directly.
+// through loopback origins, frontend handler called directly, without and
+// with an access log (option httplog to a logger writing to io.Discard).
 func BenchmarkProxyPinned(b *testing.B) {
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "hello")
@@ -76,22 +80,39 @@ func BenchmarkProxyPinned(b *testing.B) {
 		DynamicCookieKey: "k",
 		Servers:          []Server{{Name: "s1", Address: ap.Addr().String(), Port: int(ap.Port()), PortSet: true, Weight: 1}},
 	}
-	bal, err := New(Config{Frontends: []Frontend{{Name: "fe", DefaultBackend: "servers"}}, Backends: []Backend{be}}, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer bal.Close()
-	h, _ := bal.Handler("fe")
-	cookie := "SERVER_USED=" + DynamicCookie("k", ap.Addr(), int32(ap.Port()))
-	b.ReportAllocs()
-	for b.Loop() {
-		r := httptest.NewRequest("GET", "/", nil)
-		r.Header.Set("Cookie", cookie)
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		if w.Code != 200 {
-			b.Fatalf("status %d", w.Code)
+	for _, logged := range []bool{false, true} {
+		name := "nolog"
+		fe := Frontend{Name: "fe", DefaultBackend: "servers"}
+		var opts Options
+		if logged {
+			name = "httplog"
+			fe.HTTPLog, fe.Logs = true, []LogTarget{{Address: "stdout", Format: "raw", Facility: "local0"}}
+			l := accesslog.New(io.Discard, 0)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- l.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+			opts.AccessLogs = map[string]*accesslog.Logger{"stdout": l}
 		}
+		b.Run(name, func(b *testing.B) {
+			bal, err := New(Config{Frontends: []Frontend{fe}, Backends: []Backend{be}}, opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer bal.Close()
+			h, _ := bal.Handler("fe")
+			cookie := "SERVER_USED=" + DynamicCookie("k", ap.Addr(), int32(ap.Port()))
+			b.ReportAllocs()
+			for b.Loop() {
+				r := httptest.NewRequest("GET", "/", nil)
+				r.Header.Set("Cookie", cookie)
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				if w.Code != 200 {
+					b.Fatalf("status %d", w.Code)
+				}
+			}
+		})
 	}
 }
 

@@ -41,6 +41,42 @@ type Global struct {
 	// MaxRewrite is tune.maxrewrite, the part of a buffer kept for header
 	// rewrites. 0 means 1024.
 	MaxRewrite int
+	// Logs are the global "log" targets Tether writes to, which a proxy's
+	// "log global" refers to.
+	Logs []LogTarget
+}
+
+// LogTarget is one "log" line Tether writes to: "log stdout format raw
+// local0" or the same on stderr.
+type LogTarget struct {
+	// Address is "stdout" or "stderr".
+	Address string
+	// Format is the line format; "raw" (no syslog header) is the only one.
+	Format string
+	// Facility is the syslog facility named on the line, such as "local0";
+	// a raw line does not show it.
+	Facility string
+	// Level and MinLevel are the optional maximum and minimum levels
+	// named on the line, "" when absent.
+	Level, MinLevel string
+}
+
+// logLevels are the syslog levels, most severe first.
+var logLevels = [...]string{"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"}
+
+// TakesInfo reports whether the target's levels let through messages of
+// level info, the level of HAProxy's access-log lines.
+func (t LogTarget) TakesInfo() bool {
+	const info = 6
+	level := func(name string, def int) int {
+		for i, l := range logLevels {
+			if l == name {
+				return i
+			}
+		}
+		return def
+	}
+	return level(t.Level, len(logLevels)) >= info && level(t.MinLevel, 0) <= info
 }
 
 // Default buffer sizes, HAProxy 2.6's.
@@ -134,6 +170,15 @@ type Frontend struct {
 	RequestRules  []HTTPRule
 	Redirects     []HTTPRule
 	ResponseRules []HTTPRule
+	// Logs are where the frontend's access log goes: its own "log" lines
+	// and, for "log global", the global ones.
+	Logs []LogTarget
+	// HTTPLog writes one line per request in HAProxy's HTTP log format
+	// (option httplog). Without it the frontend logs nothing.
+	HTTPLog bool
+	// DontLogNull is option dontlognull. Tether logs requests only, never
+	// a connection that carried none, so it changes nothing.
+	DontLogNull bool
 }
 
 // ACL is one "acl" line.

@@ -369,11 +369,14 @@ const deletionSuffix = "=; Expires=Thu, 01-Jan-1970 00:00:01 GMT; path=/"
 
 // processResponseCookies applies HAProxy's response-side processing to the
 // server's Set-Cookie headers and inserts the persistence cookie when
-// needed. direct reports whether the request was assigned by its cookie.
-// It returns whether a cookie was inserted for a new session.
-func (ck *cookieRT) processResponseCookies(h http.Header, r *http.Request, srv *serverRT, p *persistence, now int64, cacheable bool) (inserted bool) {
+// needed. It returns whether a cookie was inserted for a new session, and
+// what happened to the persistence cookie in HAProxy's log letters: N
+// (nothing), P (the server's kept), D (the server's deleted), R (the
+// server's rewritten), I (inserted) or U (inserted to update its date).
+func (ck *cookieRT) processResponseCookies(h http.Header, r *http.Request, srv *serverRT, p *persistence, now int64, cacheable bool) (inserted bool, flag byte) {
 	direct := p.server != nil && p.server == srv
 	found := false
+	flag = 'N'
 	if sc := h["Set-Cookie"]; len(sc) > 0 {
 		n := 0
 		for _, line := range sc {
@@ -388,17 +391,22 @@ func (ck *cookieRT) processResponseCookies(h http.Header, r *http.Request, srv *
 			case ck.cfg.Preserve:
 				sc[n] = line
 				n++
+				flag = 'P'
 			case ck.cfg.Mode == CookieInsert || (direct && ck.cfg.Indirect):
 				// Deleted: HAProxy inserts its own, or the client already has it.
+				flag = 'D'
 			case ck.cfg.Mode == CookieRewrite && srv.cookie != "":
 				sc[n] = replaceCookieValue(line, val, srv.cookie)
 				n++
+				flag = 'R'
 			case ck.cfg.Mode == CookiePrefix && srv.cookie != "":
 				sc[n] = replaceCookieValue(line, val, srv.cookie+"~"+val)
 				n++
+				flag = 'R'
 			default:
 				sc[n] = line
 				n++
+				flag = 'P'
 			}
 		}
 		if n == 0 {
@@ -408,14 +416,19 @@ func (ck *cookieRT) processResponseCookies(h http.Header, r *http.Request, srv *
 		}
 	}
 	if ck.cfg.Mode != CookieInsert || (found && ck.cfg.Preserve) {
-		return false
+		return false, flag
 	}
 	if ck.cfg.PostOnly && r.Method != http.MethodPost {
-		return false
+		return false, flag
 	}
 	needDate := (ck.maxIdle > 0 || p.lastDate != 0) && (p.lastDate == 0 || p.lastDate-now < 0)
 	if direct && !needDate && !(ck.maxLife > 0 && p.firstDate == 0) && !(ck.maxLife == 0 && p.firstDate != 0) {
-		return false
+		return false, flag
+	}
+	flag = 'I'
+	if srv.cookie != "" && direct {
+		// The server did not change: only the dates were updated.
+		flag = 'U'
 	}
 	var b []byte
 	b = append(b, ck.cfg.Name...)
@@ -447,7 +460,7 @@ func (ck *cookieRT) processResponseCookies(h http.Header, r *http.Request, srv *
 		// case HAProxy writes it.
 		h["cache-control"] = append(h["cache-control"], "private")
 	}
-	return srv.cookie != "" && !direct
+	return srv.cookie != "" && !direct, flag
 }
 
 // firstAttr returns the "name=value" part of a Set-Cookie line.

@@ -97,6 +97,27 @@ func (h *frontendHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		storeMax(&fl.max, fl.cur.Add(1))
 		defer fl.cur.Add(-1)
 	}
+	var tr requestTrace
+	logged := h.b.frontendLogs(fe)
+	if logged {
+		tr.timed, tr.start = true, time.Now()
+	}
+	abort := h.serve(w, r, t, fe, &tr)
+	if logged {
+		h.b.logRequest(t, fe, w, r, &tr)
+	}
+	if abort {
+		// Close the client connection without ending the response, so
+		// the client sees it cut short instead of complete.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// serve runs the frontend's rules and proxies r to its backend, recording
+// the outcome in tr. abort asks the caller to close the client connection
+// without ending the response.
+func (h *frontendHandler) serve(w http.ResponseWriter, r *http.Request, t *table, fe *frontendRT, tr *requestTrace) (abort bool) {
+	fl := fe.live
 	if r.ContentLength > 0 && !fl.connCounted.Load() {
 		fl.bytesIn.Add(r.ContentLength)
 	}
@@ -107,28 +128,32 @@ func (h *frontendHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(fe.reqRules) > 0 {
 		if status := runRequestRules(fe.reqRules, w, r, &rq); status != 0 {
 			fl.responses[classIndex(status)].Add(1)
-			return
+			// A deny is the proxy's refusal, any other answer local
+			// processing.
+			cause := byte('L')
+			if status >= 400 {
+				cause = 'P'
+			}
+			tr.end(cause, 'R', status)
+			return false
 		}
 	}
 	be := t.byName[fe.backendFor(&rq)]
 	if be == nil {
 		fl.responses[4].Add(1)
 		writeError(w, http.StatusServiceUnavailable)
-		return
+		tr.end('S', 'C', http.StatusServiceUnavailable)
+		return false
 	}
 	cs := newClientSide(w, fe.cfg.TimeoutClient)
-	status, abort := h.b.serveBackend(w, r, be, fe, t.cfg.Global.HeaderLimit(), cs)
+	status, abort := h.b.serveBackend(w, r, be, fe, t.cfg.Global.HeaderLimit(), cs, tr)
 	// What the server still sends after the handler must make progress
 	// within timeout client too.
 	cs.writing()
 	if status != 0 {
 		fl.responses[classIndex(status)].Add(1)
 	}
-	if abort {
-		// Close the client connection without ending the response, so
-		// the client sees it cut short instead of complete.
-		panic(http.ErrAbortHandler)
-	}
+	return abort
 }
 
 // requestView returns what conditions read from r.
@@ -179,8 +204,10 @@ func classIndex(code int) int {
 
 // serveBackend proxies r to a server of be and returns the status sent (0
 // when none was). abort asks the caller to close the client connection without ending the response.
-// limit bounds the response header block; cs enforces timeout client.
-func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *backendRT, fe *frontendRT, limit int, cs clientSide) (status int, abort bool) {
+// limit bounds the response header block; cs enforces timeout client. tr
+// records the outcome for the access log.
+func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *backendRT, fe *frontendRT, limit int, cs clientSide, tr *requestTrace) (status int, abort bool) {
+	tr.backend = be
 	bl := be.live
 	bl.requests.Add(1)
 	bl.sessions.Add(1)
@@ -192,6 +219,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 	var p persistence
 	if be.ck != nil {
 		p = be.ck.readRequestCookies(r, be, now)
+		tr.cookieReq, tr.cookieRes = "NVDIEO"[p.state], 'N'
 		switch p.state {
 		case ckInvalid:
 			bl.sticky.invalid.Add(1)
@@ -226,6 +254,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 			}
 			bl.responses[4].Add(1)
 			writeError(w, http.StatusServiceUnavailable)
+			tr.end('s', 'Q', http.StatusServiceUnavailable)
 			return http.StatusServiceUnavailable, false
 		}
 		slot = srv.live
@@ -236,6 +265,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		bl.connErrors.Add(1)
 		bl.responses[4].Add(1)
 		writeError(w, http.StatusServiceUnavailable)
+		tr.end('S', 'C', http.StatusServiceUnavailable)
 		return http.StatusServiceUnavailable, false
 	case srv.cfg.MaxConn > 0:
 		queued := srv
@@ -246,10 +276,13 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 			}
 			bl.responses[4].Add(1)
 			writeError(w, http.StatusServiceUnavailable)
+			tr.server = queued
+			tr.end('s', 'Q', http.StatusServiceUnavailable)
 			return http.StatusServiceUnavailable, false
 		}
 		slot = srv.live
 	}
+	tr.mark(&tr.waited)
 	if slot != nil {
 		defer func() {
 			if slot != nil {
@@ -276,7 +309,9 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		conn *upConn
 		err  error
 	)
+	tr.mark(&tr.sent)
 	for attempt := 0; ; attempt++ {
+		tr.retries = int32(attempt)
 		resp, conn, err = b.roundTrip(r, be, srv, xff, hdr, limit, upgrade)
 		if err == nil {
 			break
@@ -304,9 +339,13 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 				if p.server == srv {
 					srv.live.sticky.redispatched.Add(1)
 					bl.sticky.redispatched.Add(1)
+					// HAProxy's log then reports the cookie's server
+					// as down.
+					tr.cookieReq = 'D'
 				}
 				srv = next
 				p.server = nil // the client gets the new server's cookie
+				tr.redispatched = true
 				continue
 			}
 		}
@@ -325,6 +364,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		}
 	}
 	sl := srv.live
+	tr.server = srv
 	if err != nil {
 		var closed *errNoResponse
 		if errors.As(err, &closed) && keptAliveRequest(r) {
@@ -339,11 +379,13 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 			bl.respErrors.Add(1)
 			sl.srvAborts.Add(1)
 			bl.srvAborts.Add(1)
+			tr.end('S', 'H', 0)
 			return 0, true
 		}
-		return exchangeFailed(w, r, err, sl, bl)
+		return exchangeFailed(w, r, err, sl, bl, tr)
 	}
 	defer sl.cur.Add(-1)
+	tr.mark(&tr.answered)
 
 	if p.server == srv {
 		sl.sticky.pinned.Add(1)
@@ -354,7 +396,8 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 	runResponseRules(fe.resRules, hdr)
 	if be.ck != nil {
 		cacheable := be.ck.cfg.NoCache && responseCacheable(r, resp.status, hdr)
-		if be.ck.processResponseCookies(hdr, r, srv, &p, now, cacheable) {
+		var inserted bool
+		if inserted, tr.cookieRes = be.ck.processResponseCookies(hdr, r, srv, &p, now, cacheable); inserted {
 			sl.sticky.newSessions.Add(1)
 			bl.sticky.newSessions.Add(1)
 		}
@@ -375,6 +418,8 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 			writeError(w, code)
 		}
 		bl.responses[classIndex(code)].Add(1)
+		tr.bytes = in + out
+		tr.end(0, 0, code)
 		return code, false
 	}
 	// bout counts the response forwarded, head included.
@@ -385,14 +430,17 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 	}
 	sl.bytesOut.Add(n)
 	bl.bytesOut.Add(n)
+	tr.bytes = n
 	switch {
 	case readErr != nil:
 		// The server cut the body short or framed it wrongly.
 		conn.pool.discard(conn)
 		code := http.StatusBadGateway
+		tr.term = [2]byte{'S', 'D'}
 		switch {
 		case errors.Is(readErr, errServerTimeout):
 			code = http.StatusGatewayTimeout
+			tr.term[0] = 's'
 			fallthrough
 		case conn.readErr == nil && !errors.Is(readErr, io.ErrUnexpectedEOF):
 			sl.respErrors.Add(1)
@@ -405,12 +453,14 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 			// The client got the server's status and part of its body.
 			sl.countAnswer(resp.status)
 			bl.responses[classIndex(resp.status)].Add(1)
+			tr.status = resp.status
 			return resp.status, true
 		}
 		// Nothing was sent yet: the client gets an error instead.
 		clear(hdr)
 		bl.responses[classIndex(code)].Add(1)
 		writeError(w, code)
+		tr.status, tr.bytes = code, 0
 		return code, false
 	case writeErr != nil:
 		// The client went away: the rest of the body stays unread.
@@ -419,10 +469,12 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		bl.cliAborts.Add(1)
 		sl.countAnswer(resp.status)
 		bl.responses[classIndex(resp.status)].Add(1)
+		tr.end('C', 'D', resp.status)
 		return resp.status, true
 	}
 	sl.countAnswer(resp.status)
 	bl.responses[classIndex(resp.status)].Add(1)
+	tr.status = resp.status
 	if resp.close || upgrade {
 		conn.pool.discard(conn)
 	} else {
@@ -436,7 +488,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 // exchangeFailed answers a request whose exchange with the server failed
 // before a response could be forwarded, counts the failure on whichever
 // side caused it, and returns what serveBackend returns.
-func exchangeFailed(w http.ResponseWriter, r *http.Request, err error, sl *serverLive, bl *backendLive) (status int, abort bool) {
+func exchangeFailed(w http.ResponseWriter, r *http.Request, err error, sl *serverLive, bl *backendLive, tr *requestTrace) (status int, abort bool) {
 	var (
 		ce   *errConnect
 		body *errClientBody
@@ -451,15 +503,19 @@ func exchangeFailed(w http.ResponseWriter, r *http.Request, err error, sl *serve
 			sl.cliAborts.Add(1)
 			bl.cliAborts.Add(1)
 			code = http.StatusRequestTimeout
+			tr.term = [2]byte{'c', 'D'}
 		case errors.Is(body.err, io.ErrUnexpectedEOF) || errors.As(body.err, &ne):
 			// The client went away in the middle of its body.
 			sl.cliAborts.Add(1)
 			bl.cliAborts.Add(1)
+			tr.end('C', 'D', 0)
 			return 0, true
 		default:
 			// A malformed body is the client's error, not the server's.
 			code = http.StatusBadRequest
+			tr.term = [2]byte{'P', 'D'}
 		}
+		tr.status = code
 		// The client is still there, whatever its request's context says
 		// after the failed read.
 		bl.responses[classIndex(code)].Add(1)
@@ -469,6 +525,8 @@ func exchangeFailed(w http.ResponseWriter, r *http.Request, err error, sl *serve
 		sl.connErrors.Add(1)
 		bl.connErrors.Add(1)
 		code = http.StatusServiceUnavailable
+		tr.term = [2]byte{'S', 'C'}
+		tr.sent = time.Time{} // no connection: no Tc
 		select {
 		case sl.checkNow <- struct{}{}:
 		default:
@@ -477,10 +535,18 @@ func exchangeFailed(w http.ResponseWriter, r *http.Request, err error, sl *serve
 		sl.respErrors.Add(1)
 		bl.respErrors.Add(1)
 		code = http.StatusGatewayTimeout
+		tr.term = [2]byte{'s', 'H'}
 	default:
 		sl.respErrors.Add(1)
 		bl.respErrors.Add(1)
+		// The server answered what is not HTTP, or closed first.
+		tr.term = [2]byte{'P', 'H'}
+		var closed *errNoResponse
+		if errors.As(err, &closed) {
+			tr.term[0] = 'S'
+		}
 	}
+	tr.status = code
 	bl.responses[classIndex(code)].Add(1)
 	if r.Context().Err() == nil {
 		writeError(w, code)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"tether/balancer"
+	"tether/balancer/accesslog"
 	"tether/balancer/e2etest"
 	"tether/balancer/frontdoor"
 	"tether/balancer/haproxycfg"
@@ -95,6 +96,10 @@ type pair struct {
 	// which it counts in show info's CumConns and CumReq.
 	haproxyCalls int
 	tether       *balancer.Balancer
+	// haproxyOut is HAProxy's standard output, tetherLog what Tether's
+	// access log writes to stdout: both hold the lines of a configuration
+	// with "log stdout".
+	haproxyOut, tetherLog *lineBuffer
 }
 
 // startPair renders cfg (a text/template-free format string whose %[1]s is
@@ -103,7 +108,7 @@ func startPair(t *testing.T, cfgFor func(bind, socket string) string) *pair {
 	t.Helper()
 	bin := e2etest.RequireProgram(t, "haproxy")
 	dir := t.TempDir()
-	p := &pair{t: t, haproxySock: filepath.Join(dir, "haproxy.sock")}
+	p := &pair{t: t, haproxySock: filepath.Join(dir, "haproxy.sock"), haproxyOut: &lineBuffer{}, tetherLog: &lineBuffer{}}
 
 	hBind := freePort(t)
 	hCfg := filepath.Join(dir, "haproxy.cfg")
@@ -111,6 +116,7 @@ func startPair(t *testing.T, cfgFor func(bind, socket string) string) *pair {
 	cmd := exec.Command(bin, "-db", "-f", hCfg)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
+	cmd.Stdout = p.haproxyOut
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start haproxy: %v", err)
 	}
@@ -122,15 +128,17 @@ func startPair(t *testing.T, cfgFor func(bind, socket string) string) *pair {
 	if err != nil {
 		t.Fatalf("parse config: %v", err)
 	}
-	b, err := balancer.New(cfg, balancer.Options{})
+	accessLog := accesslog.New(p.tetherLog, 0)
+	b, err := balancer.New(cfg, balancer.Options{AccessLogs: map[string]*accesslog.Logger{"stdout": accessLog}})
 	if err != nil {
 		t.Fatalf("balancer: %v", err)
 	}
 	p.tether = b
 	ctx, stopChecks := context.WithCancel(context.Background())
-	checksDone := make(chan struct{})
+	checksDone, logDone := make(chan struct{}), make(chan struct{})
 	go func() { b.Run(ctx); close(checksDone) }()
-	t.Cleanup(func() { stopChecks(); <-checksDone })
+	go func() { accessLog.Run(ctx); close(logDone) }()
+	t.Cleanup(func() { stopChecks(); <-checksDone; <-logDone })
 	h, err := b.Handler("fe")
 	if err != nil {
 		t.Fatal(err)

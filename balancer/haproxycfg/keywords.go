@@ -67,6 +67,7 @@ const (
 	whyTLS        = "TLS: Tether would serve or connect in clear text"
 	whyTLSTuning  = "TLS setting; TLS itself is refused"
 	whyLogging    = "logging"
+	whyLogTarget  = "log targets other than stdout and stderr in format raw: syslog over UDP or UNIX sockets, other formats, len, sample"
 	whyPrivileges = "privileges: Tether does not chroot or drop privileges"
 	whyProxyProto = "PROXY protocol: the peer's framing would be misread"
 	whyHealth     = "health-check rules decide which servers get traffic"
@@ -83,7 +84,8 @@ var globalKeywords = keywordTable{
 	{verdict: refused, why: "connection and session rate limits", words: "maxconnrate maxsessrate"},
 	{verdict: refused, why: "header count limit: requests with more headers are refused", words: "tune.http.maxhdr"},
 	{verdict: refused, why: "accepts bodies on HTTP/1.0 GET, HEAD and DELETE that HAProxy refuses by default", words: "h1-accept-payload-with-any-method"},
-	{verdict: warned, why: whyLogging, words: "log log-send-hostname log-tag quiet tune.http.cookielen tune.http.logurilen"},
+	{verdict: warned, why: whyLogTarget, words: "log"},
+	{verdict: warned, why: whyLogging, words: "log-send-hostname log-tag quiet tune.http.cookielen tune.http.logurilen"},
 	{verdict: warned, why: "process management: Tether runs as one foreground process", words: `
 		daemon master-worker pidfile mworker-max-reloads hard-stop-after grace close-spread-time
 		set-dumpable strict-limits no-memory-trimming profiling.tasks`},
@@ -144,7 +146,8 @@ var proxyKeywords = keywordTable{
 	{verdict: refused, why: "adds a header to requests", words: "unique-id-header http-send-name-header"},
 	{verdict: refused, why: "FastCGI servers", words: "use-fcgi-app"},
 	{verdict: refused, why: whyHealth, words: "tcp-check external-check"},
-	{verdict: warned, why: whyLogging, words: "log log-format log-format-sd log-tag error-log-format unique-id-format capture declare"},
+	{verdict: warned, why: whyLogTarget, words: "log"},
+	{verdict: warned, why: whyLogging, words: "log-format log-format-sd log-tag error-log-format unique-id-format capture declare"},
 	{verdict: warned, why: "e-mail notifications", words: "email-alert"},
 	{verdict: warned, why: "compression: responses are sent uncompressed", words: "compression"},
 	{verdict: warned, why: "connection tuning", words: "backlog max-keep-alive-queue max-session-srv-conns"},
@@ -171,7 +174,7 @@ var proxyOptions = keywordTable{
 	{verdict: refused, why: "transparent proxying to the client's destination", words: "transparent"},
 	{verdict: refused, why: whyHealth, words: "tcp-check ldap-check mysql-check pgsql-check redis-check smtpchk spop-check ssl-hello-chk external-check"},
 	{verdict: refused, why: "deletes or refuses request headers with unusual names", words: "http-restrict-req-hdr-names"},
-	{verdict: warned, why: whyLogging, words: "contstats socket-stats dontlog-normal dontlognull httplog httpslog tcplog log-health-checks log-separate-errors logasap"},
+	{verdict: warned, why: whyLogging, words: "contstats socket-stats dontlog-normal httpslog tcplog log-health-checks log-separate-errors logasap"},
 	{verdict: warned, why: "TCP keep-alive tuning", words: "clitcpka srvtcpka tcpka"},
 	{verdict: warned, why: whySocketTune, words: "http-no-delay nolinger splice-auto splice-request splice-response tcp-smart-accept tcp-smart-connect independent-streams"},
 	{verdict: warned, why: "Tether abandons a request whose client has gone", words: "abortonclose"},

@@ -42,10 +42,19 @@ func keywordCases() []keywordCase {
 			}
 		}
 	}
+	// A log line needs an address and a facility; Tether writes to
+	// stdout and stderr only.
+	const logArgs = " 127.0.0.1:514 local0"
 	add("global", globalKeywords, func(kw string, _ keywordGroup) (string, int) {
+		if kw == "log" {
+			return "global\n    log" + logArgs + "\n", 2
+		}
 		return "global\n    " + kw + " 1\n", 2
 	})
 	add("proxy", proxyKeywords, func(kw string, _ keywordGroup) (string, int) {
+		if kw == "log" {
+			return listen + "    log" + logArgs + "\n", 4
+		}
 		return listen + "    " + kw + " x\n", 4
 	})
 	add("option", proxyOptions, func(kw string, _ keywordGroup) (string, int) {
@@ -104,6 +113,17 @@ var detailCases = []struct {
 	{"option http-restrict-req-hdr-names delete", refused},
 	{"no option http-server-close", accepted},
 	{"no option httplog", accepted},
+	{"option httplog", accepted},
+	{"option dontlognull", accepted},
+	{"option httplog clf", warned},
+	{"log stdout format raw local0", accepted},
+	{"log stderr format raw local7 info debug", accepted},
+	{"log global", accepted},
+	{"log stdout local0", warned},
+	{"log stdout format short local0", warned},
+	{"log stderr format rfc5424 local0", warned},
+	{"log stdout len 512 format raw local0", warned},
+	{"log /dev/log local0", warned},
 	{"option httpchk\n    http-check expect string OK", refused},
 	{"option httpchk\n    http-check expect ! status 500", refused},
 	{"option httpchk\n    http-check expect status 200-399", refused},
@@ -167,7 +187,7 @@ func TestKeywordTablesDisjoint(t *testing.T) {
 	implemented := map[string]string{
 		"global": "maxconn tune.bufsize tune.maxrewrite setenv presetenv unsetenv resetenv zero-warning stats",
 		"proxy":  "mode bind default_backend acl use_backend http-request http-response redirect timeout balance cookie dynamic-cookie-key retries option http-check server default-server server-template id maxconn hash-type http-reuse retry-on",
-		"option": "persist redispatch forwardfor httpchk",
+		"option": "persist redispatch forwardfor httpchk httplog dontlognull",
 		"server": implementedServerKeywords0 + implementedServerKeywords1 + " source",
 	}
 	for scope, t2 := range map[string]keywordTable{
@@ -296,8 +316,8 @@ balancer/haproxycfg/keywords.go by
 ` + "`go test -run TestKeywordDocs -update ./balancer/haproxycfg/`" + `.
 
 Implemented, for reference: global ` + "`stats socket`" + ` (with ` + "`mode`, `level`, `severity-output`" + `),
-` + "`stats timeout`, `stats maxconn`, `maxconn`, `tune.bufsize`, `tune.maxrewrite`, `setenv`, `presetenv`,\n`unsetenv`, `resetenv`, `zero-warning`" + `; ` + "`defaults`/`frontend`/`backend`/`listen`" + ` with
-` + "`mode http`, `bind`, `default_backend`, `acl`, `use_backend`, `http-request`, `http-response`, `redirect`, `maxconn`, `balance` (roundrobin, static-rr, leastconn,\nfirst, source, random), `cookie`, `dynamic-cookie-key`, `retries`, `retry-on conn-failure`, `id`,\n`option persist`, `option redispatch`, `option forwardfor`, `option httpchk`, `http-check expect\nstatus`, `http-check send meth|uri|ver`" + `, the timeouts ` + "`client`, `server`, `connect`, `check`, `queue`,\n`http-request`, `http-keep-alive`, `tunnel`, `client-fin`, `server-fin`" + `, ` + "`server`, `default-server`,\n`server-template`" + ` with ` + strings.Join(quoted(strings.Fields(implementedServerKeywords0+implementedServerKeywords1)), ", ") + `;
+` + "`stats timeout`, `stats maxconn`, `maxconn`, `tune.bufsize`, `tune.maxrewrite`, `setenv`, `presetenv`,\n`unsetenv`, `resetenv`, `zero-warning`, `log stdout|stderr format raw FACILITY [LEVEL [MINLEVEL]]`" + `; ` + "`defaults`/`frontend`/`backend`/`listen`" + ` with
+` + "`mode http`, `bind`, `default_backend`, `acl`, `use_backend`, `http-request`, `http-response`, `redirect`, `maxconn`, `balance` (roundrobin, static-rr, leastconn,\nfirst, source, random), `cookie`, `dynamic-cookie-key`, `retries`, `retry-on conn-failure`, `id`,\n`option persist`, `option redispatch`, `option forwardfor`, `option httpchk`, `log global`, `log stdout|stderr\nformat raw …`, `option httplog`, `option dontlognull`, `http-check expect\nstatus`, `http-check send meth|uri|ver`" + `, the timeouts ` + "`client`, `server`, `connect`, `check`, `queue`,\n`http-request`, `http-keep-alive`, `tunnel`, `client-fin`, `server-fin`" + `, ` + "`server`, `default-server`,\n`server-template`" + ` with ` + strings.Join(quoted(strings.Fields(implementedServerKeywords0+implementedServerKeywords1)), ", ") + `;
 and ` + "`resolvers`" + ` sections.
 `)
 	sections := []struct {

@@ -137,6 +137,9 @@ func (p *proxy) inherit(d *proxy) {
 		TimeoutHTTPRequest:   d.fe.TimeoutHTTPRequest,
 		TimeoutHTTPKeepAlive: d.fe.TimeoutHTTPKeepAlive,
 		TimeoutClientFin:     d.fe.TimeoutClientFin,
+		Logs:                 cloneLogs(d.fe.Logs),
+		HTTPLog:              d.fe.HTTPLog,
+		DontLogNull:          d.fe.DontLogNull,
 	}
 	p.defaultBackendLine = d.defaultBackendLine
 	p.be = d.be
@@ -495,6 +498,9 @@ func (p *parser) parseGlobal(args []string, neg string) {
 		return
 	}
 	switch kw {
+	case "log":
+		p.parseLog(args, &p.cfg.Global.Logs, nil)
+		return
 	case "maxconn":
 		if n, ok := p.globalInt(args, 0); ok {
 			p.cfg.Global.MaxConn = n

@@ -303,6 +303,50 @@ backend b
 			},
 		},
 		{
+			name: "log targets, log global and option httplog",
+			src: `global
+  log stdout format raw local0
+  log 127.0.0.1:514 local0
+  log stderr format raw daemon notice err
+defaults
+  mode http
+  log global
+  option httplog
+  option dontlognull
+frontend inherits
+  bind :80
+  default_backend b
+frontend own
+  bind :81
+  no option httplog
+  log stdout format raw local1 info
+  option httplog
+  default_backend b
+backend b
+  log global
+  server s 10.0.0.1:80`,
+			check: func(t *testing.T, cfg balancer.Config) {
+				global := []balancer.LogTarget{
+					{Address: "stdout", Format: "raw", Facility: "local0"},
+					{Address: "stderr", Format: "raw", Facility: "daemon", Level: "notice", MinLevel: "err"},
+				}
+				if !reflect.DeepEqual(cfg.Global.Logs, global) {
+					t.Errorf("global logs = %+v, want %+v", cfg.Global.Logs, global)
+				}
+				fe := cfg.Frontends[0]
+				if !reflect.DeepEqual(fe.Logs, global) || !fe.HTTPLog || !fe.DontLogNull {
+					t.Errorf("frontend inherits = logs %+v httplog %v dontlognull %v", fe.Logs, fe.HTTPLog, fe.DontLogNull)
+				}
+				own := append(global, balancer.LogTarget{Address: "stdout", Format: "raw", Facility: "local1", Level: "info"})
+				if fe := cfg.Frontends[1]; !reflect.DeepEqual(fe.Logs, own) || !fe.HTTPLog {
+					t.Errorf("frontend own = logs %+v httplog %v", fe.Logs, fe.HTTPLog)
+				}
+				if global[1].TakesInfo() || !own[2].TakesInfo() || !global[0].TakesInfo() {
+					t.Errorf("TakesInfo: notice-only target takes info or an info target does not")
+				}
+			},
+		},
+		{
 			name: "stats sockets",
 			src: `global
   stats socket ipv4@127.0.0.1:9999 level admin mode 640 severity-output none
@@ -348,7 +392,7 @@ func TestParseWarnings(t *testing.T) {
   daemon
   log /dev/log local0
 defaults
-  option httplog
+  log stdout format short local0
 frontend f
   bind :80 name web defer-accept
   default_backend b
@@ -367,8 +411,8 @@ peers p
 	}
 	for _, want := range []string{
 		"w.cfg:2: 'daemon' is not supported by Tether (process management",
-		"w.cfg:3: 'log /dev/log' is not supported by Tether (logging); ignored.",
-		"w.cfg:5: 'option httplog' is not supported by Tether (logging)",
+		"w.cfg:3: 'log /dev/log' is not supported by Tether (log targets other than stdout and stderr in format raw",
+		"w.cfg:5: 'log stdout format short' is not supported by Tether (log targets other than stdout and stderr in format raw",
 		"w.cfg:6: frontend 'f' has no 'mode http'",
 		"w.cfg:7: bind parameter 'name' is not supported",
 		"w.cfg:7: bind parameter 'defer-accept' is not supported",

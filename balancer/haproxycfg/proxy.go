@@ -166,6 +166,10 @@ func (p *parser) parseProxy(args []string, neg string) {
 			return
 		}
 		p.parseHTTPReuse(args)
+	case "log":
+		// A backend's log lines are about its servers, which Tether
+		// reports through its own logger: only a frontend keeps them.
+		p.parseLog(args, &px.fe.Logs, p.cfg.Global.Logs)
 	case "retry-on":
 		if !px.hasBE() {
 			p.errorf("'retry-on' only available in backend or listen section")
@@ -424,6 +428,21 @@ func (p *parser) parseOption(px *proxy, args []string, neg string) {
 			}
 			px.be.RedispatchInterval = n
 		}
+	case "httplog":
+		if arg(args, 2) != "" {
+			p.unsupported(keywordGroup{verdict: warned, why: whyLogging}, "'option httplog "+args[2]+"'")
+			return
+		}
+		if !px.hasFE() {
+			p.warnf("%s '%s' : 'option httplog' directive is ignored in backends.", px.kind, px.name)
+			return
+		}
+		px.fe.HTTPLog = neg == ""
+	case "dontlognull":
+		if p.capWarn(px, "dontlognull", true) {
+			return
+		}
+		px.fe.DontLogNull = neg == ""
 	case "forwardfor":
 		if neg != "" {
 			p.errorf("negation/default is not supported for option 'forwardfor'.")

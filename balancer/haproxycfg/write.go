@@ -226,6 +226,9 @@ func (w *writer) global(g balancer.Global) bool {
 			lines = append(lines, []string{v.kw, itoa(v.n)})
 		}
 	}
+	for _, t := range g.Logs {
+		lines = append(lines, w.logLine("global", t))
+	}
 	if len(lines) == 0 {
 		return false
 	}
@@ -234,6 +237,31 @@ func (w *writer) global(g balancer.Global) bool {
 		w.line(l...)
 	}
 	return apiProxy
+}
+
+// logLine returns the words of a "log" line writing to t; where names the
+// section for errors.
+func (w *writer) logLine(where string, t balancer.LogTarget) []string {
+	if t.Address != "stdout" && t.Address != "stderr" {
+		w.fail("%s: log target %q is neither stdout nor stderr", where, t.Address)
+	}
+	if t.Format != "raw" {
+		w.fail("%s: log format %q is not raw", where, t.Format)
+	}
+	if !hasWord(syslogFacilities, t.Facility) {
+		w.fail("%s: unknown log facility %q", where, t.Facility)
+	}
+	words := []string{"log", t.Address, "format", t.Format, t.Facility}
+	for _, l := range []string{t.Level, t.MinLevel} {
+		if l == "" {
+			break
+		}
+		if !hasWord(syslogLevels, l) {
+			w.fail("%s: unknown log level %q", where, l)
+		}
+		words = append(words, l)
+	}
+	return words
 }
 
 // socketAddrWord writes a stats socket address so that Parse reads it back.
@@ -312,6 +340,15 @@ func (w *writer) frontend(fe balancer.Frontend) {
 	}
 	if fe.ForwardFor {
 		w.line("option", "forwardfor")
+	}
+	for _, t := range fe.Logs {
+		w.line(w.logLine("frontend "+fe.Name, t)...)
+	}
+	if fe.HTTPLog {
+		w.line("option", "httplog")
+	}
+	if fe.DontLogNull {
+		w.line("option", "dontlognull")
 	}
 	if fe.MaxConn < 0 {
 		w.fail("frontend %s: negative maxconn %d", fe.Name, fe.MaxConn)

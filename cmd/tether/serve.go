@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"tether/balancer"
+	"tether/balancer/accesslog"
 	"tether/balancer/connlimit"
 	"tether/balancer/discovery"
 	"tether/balancer/runtimeapi"
@@ -142,10 +143,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	for _, e := range initErrs {
 		log.Warn("init-addr", "error", e)
 	}
+	// Frontends with "option httplog" and a "log stdout|stderr format
+	// raw" target write their access log here, through a bounded queue.
+	accessLogs := map[string]*accesslog.Logger{
+		"stdout": accesslog.New(stdout, accesslog.DefaultCapacity),
+		"stderr": accesslog.New(stderr, accesslog.DefaultCapacity),
+	}
 	bal, err := balancer.New(state.Config, balancer.Options{
-		Logger:    log.With("component", "balancer"),
-		Committer: st.Committer(),
-		Runtime:   withInitAddrs(state, resolved),
+		Logger:     log.With("component", "balancer"),
+		Committer:  st.Committer(),
+		Runtime:    withInitAddrs(state, resolved),
+		AccessLogs: accessLogs,
 	})
 	if err != nil {
 		return err
@@ -283,6 +291,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprintln(stdout, "Empty database: seeded the demo backend over three built-in origins.")
 	}
 	goRun("health", bal.Run)
+	// The access logs stop after the frontends: their last lines are
+	// written.
+	goRun("access log stdout", accessLogs["stdout"].Run)
+	goRun("access log stderr", accessLogs["stderr"].Run)
 	goRun("audit", refused.Run)
 	if sc.auditRetention > 0 {
 		goRun("audit-retention", func(ctx context.Context) error { return pruneAudit(ctx, st, sc.auditRetention, log) })
@@ -323,6 +335,11 @@ wait:
 	listeners = nil
 	stopRunners()
 	wg.Wait()
+	for target, l := range accessLogs {
+		if n := l.Dropped(); n > 0 {
+			log.Warn("access log lines dropped: the output was too slow", "target", target, "dropped", n)
+		}
+	}
 	return nil
 }
 
