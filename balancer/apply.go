@@ -330,7 +330,6 @@ func (be *backendRT) replace(old, s *serverRT) {
 			be.servers[i] = s
 		}
 	}
-	be.byName[s.cfg.Name] = s
 }
 
 // apply changes a copy of a server.
@@ -431,7 +430,7 @@ func (be *backendRT) addServer(sc Server, now time.Time) error {
 	if sc.Name == "" {
 		return fmt.Errorf("%w: a server name is required", ErrInvalid)
 	}
-	if be.byName[sc.Name] != nil {
+	if _, ok := be.byName[sc.Name]; ok {
 		return ErrServerExists
 	}
 	if sc.Weight == 0 && !sc.Disabled {
@@ -455,7 +454,7 @@ func (be *backendRT) addServer(sc Server, now time.Time) error {
 	s.checkEnabled = false
 	s.live = newServerLive()
 	be.servers = append(be.servers, s)
-	be.byName[sc.Name] = s
+	be.indexNames()
 	return nil
 }
 
@@ -479,7 +478,7 @@ func (be *backendRT) delServer(s *serverRT) error {
 			break
 		}
 	}
-	delete(be.byName, s.cfg.Name)
+	be.indexNames()
 	// A deleted template slot is remembered as deleted by leaving the
 	// template's other slots in place; static servers simply disappear.
 	return nil

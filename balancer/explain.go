@@ -175,7 +175,7 @@ func (b *Balancer) Explain(backend, cookieHeader string, now time.Time) (Explana
 			e.Verdict = VerdictOld
 		}
 		if s := be.byCookie[srvVal]; len(s) > 0 {
-			named = s[0]
+			named = be.servers[s[0]]
 		}
 	}
 	if named != nil {

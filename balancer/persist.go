@@ -310,7 +310,8 @@ func (ck *cookieRT) processCookie(val string, be *backendRT, now int64, p *persi
 		}
 	}
 	if srvVal != "" && p.server == nil {
-		for _, s := range be.byCookie[srvVal] {
+		for _, i := range be.byCookie[srvVal] {
+			s := be.servers[i]
 			if s.running() || be.cfg.Persist {
 				p.server = s
 				if s.running() {

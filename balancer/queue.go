@@ -253,7 +253,7 @@ func (be *backendRT) wait(r *http.Request, w *slotWaiter) *serverRT {
 // server. A server added since the request's table was loaded is not in
 // it: the slot is given back and nil returned.
 func (be *backendRT) grantedServer(l *serverLive) *serverRT {
-	if s := be.byLive[l]; s != nil {
+	if s := be.serverOfLive(l); s != nil {
 		return s
 	}
 	be.live.queue.release(l)

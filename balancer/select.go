@@ -69,11 +69,11 @@ func (be *backendRT) pick(client netip.Addr, exclude *serverRT) *serverRT {
 	}
 	switch be.cfg.Balance {
 	case RoundRobin, "":
-		return be.byLive[be.live.fwrr.next(avoid)]
+		return be.serverOfLive(be.live.fwrr.next(avoid))
 	case StaticRR:
-		return be.byLive[be.live.smap.next(avoid)]
+		return be.serverOfLive(be.live.smap.next(avoid))
 	case Source:
-		return be.byLive[be.live.smap.byHash(sourceHash(client, len(be.usable)))]
+		return be.serverOfLive(be.live.smap.byHash(sourceHash(client, len(be.usable))))
 	}
 	if len(be.usable) == 0 {
 		if be.backup != nil && be.backup != exclude {

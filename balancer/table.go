@@ -110,20 +110,75 @@ type backendRT struct {
 	id      int
 	cfg     Backend // Servers is nil: servers holds them
 	servers []*serverRT
-	byName  map[string]*serverRT
-	ck      *cookieRT
+	// byName, byCookie and byLive index servers by position, so that a
+	// change to one server's settings shares them with the table before.
+	byName map[string]int
+	ck     *cookieRT
 	// cumWeight holds the running sum of the usable servers' weights.
 	cumWeight []int
 	// backup is the first usable backup server, used when no active one is.
 	backup *serverRT
 	// usable lists usable active servers in ID order.
 	usable []*serverRT
-	// byCookie lists the servers having each cookie value, in ID order.
-	byCookie map[string][]*serverRT
+	// byCookie lists the positions of the servers having each cookie
+	// value, in ID order.
+	byCookie map[string][]int
 	// byLive finds a server of this table from its long-lived state, for
 	// the round-robin states that outlive tables.
-	byLive map[*serverLive]*serverRT
+	byLive map[*serverLive]int
 	live   *backendLive
+}
+
+// serverNamed returns the server with that name, or nil.
+func (be *backendRT) serverNamed(name string) *serverRT {
+	if i, ok := be.byName[name]; ok {
+		return be.servers[i]
+	}
+	return nil
+}
+
+// serverOfLive returns this table's server with the long-lived state l,
+// or nil.
+func (be *backendRT) serverOfLive(l *serverLive) *serverRT {
+	if i, ok := be.byLive[l]; ok {
+		return be.servers[i]
+	}
+	return nil
+}
+
+// indexNames rebuilds byName from servers.
+func (be *backendRT) indexNames() {
+	be.byName = make(map[string]int, len(be.servers))
+	for i, s := range be.servers {
+		be.byName[s.cfg.Name] = i
+	}
+}
+
+// indexesCurrent reports whether byCookie and byLive still describe
+// servers: a change to a server's state or weight leaves them valid, so
+// they are shared rather than rebuilt.
+func (be *backendRT) indexesCurrent() bool {
+	if be.byLive == nil || len(be.byLive) != len(be.servers) {
+		return false
+	}
+	withCookie := 0
+	for i, s := range be.servers {
+		if j, ok := be.byLive[s.live]; !ok || j != i {
+			return false
+		}
+		if s.cookie == "" {
+			continue
+		}
+		withCookie++
+		if !slices.Contains(be.byCookie[s.cookie], i) {
+			return false
+		}
+	}
+	n := 0
+	for _, l := range be.byCookie {
+		n += len(l)
+	}
+	return n == withCookie
 }
 
 // serverRT is one server inside a table, immutable once published. Its
@@ -263,7 +318,7 @@ func buildBackend(id int, bc Backend, runtime map[string]ServerRuntime, prev *ta
 	if err := bc.Cookie.Validate(); err != nil {
 		return nil, fmt.Errorf("cookie: %w", err)
 	}
-	be := &backendRT{id: id, byName: make(map[string]*serverRT)}
+	be := &backendRT{id: id, byName: make(map[string]int)}
 	var prevBE *backendRT
 	if prev != nil {
 		prevBE = prev.byName[bc.Name]
@@ -292,7 +347,7 @@ func buildBackend(id int, bc Backend, runtime map[string]ServerRuntime, prev *ta
 			s.restore(rt)
 		}
 		if prevBE != nil {
-			if old := prevBE.byName[sc.Name]; old != nil {
+			if old := prevBE.serverNamed(sc.Name); old != nil {
 				s.live = old.live
 				if sameServer(old.cfg, sc) && old.admin == s.admin {
 					// A reload keeps what checks found.
@@ -303,8 +358,8 @@ func buildBackend(id int, bc Backend, runtime map[string]ServerRuntime, prev *ta
 		if s.live == nil {
 			s.live = newServerLive()
 		}
+		be.byName[sc.Name] = len(be.servers)
 		be.servers = append(be.servers, s)
-		be.byName[sc.Name] = s
 		return nil
 	}
 	for _, sc := range servers {
@@ -444,15 +499,16 @@ func (be *backendRT) finish() {
 				c.dial, c.dialFor = ap.String(), ap
 			}
 			be.servers[i] = &c
-			be.byName[c.cfg.Name] = &c
 		}
 	}
-	be.byCookie = make(map[string][]*serverRT, len(be.servers))
-	be.byLive = make(map[*serverLive]*serverRT, len(be.servers))
-	for _, s := range be.servers {
-		be.byLive[s.live] = s
-		if s.cookie != "" {
-			be.byCookie[s.cookie] = append(be.byCookie[s.cookie], s)
+	if !be.indexesCurrent() {
+		be.byCookie = make(map[string][]int, len(be.servers))
+		be.byLive = make(map[*serverLive]int, len(be.servers))
+		for i, s := range be.servers {
+			be.byLive[s.live] = i
+			if s.cookie != "" {
+				be.byCookie[s.cookie] = append(be.byCookie[s.cookie], i)
+			}
 		}
 	}
 	be.buildSchedule()
@@ -509,10 +565,8 @@ func (be *backendRT) clone() *backendRT {
 	n := *be
 	n.cfg.Cookie = be.cfg.Cookie.Clone()
 	n.servers = append([]*serverRT(nil), be.servers...)
-	n.byName = make(map[string]*serverRT, len(be.servers))
-	for _, s := range n.servers {
-		n.byName[s.cfg.Name] = s
-	}
+	// byName, byCookie and byLive are shared until a change alters what
+	// they index (addServer, delServer, finish).
 	return &n
 }
 
@@ -581,7 +635,7 @@ func (t *table) lookupBackend(name string) *backendRT {
 
 // lookupServer finds a server by name or "#id".
 func (be *backendRT) lookupServer(name string) *serverRT {
-	if s, ok := be.byName[name]; ok {
+	if s := be.serverNamed(name); s != nil {
 		return s
 	}
 	if id, ok := parseID(name); ok {
