@@ -149,6 +149,18 @@ func (f *fwrr) update(members []rrMember) {
 		f.start(members)
 		return
 	}
+	if f.sameServers(members) {
+		// The common case, a change to one server's state or weight:
+		// update the servers in place.
+		for i, m := range members {
+			s := f.servers[i]
+			s.maxConn = m.maxConn
+			ew := m.weight * beWeightScale
+			f.change(s, m.usable && ew > 0, ew)
+		}
+		f.pickBackup()
+		return
+	}
 	present := make(map[*serverLive]bool, len(members))
 	for _, m := range members {
 		present[m.key] = true
@@ -176,6 +188,26 @@ func (f *fwrr) update(members []rrMember) {
 		f.change(s, m.usable && ew > 0, ew)
 	}
 	f.servers = servers
+	f.pickBackup()
+}
+
+// sameServers reports whether members are the servers f holds, in order,
+// each still active or backup as before.
+func (f *fwrr) sameServers(members []rrMember) bool {
+	if len(members) != len(f.servers) {
+		return false
+	}
+	for i, m := range members {
+		if s := f.servers[i]; s.key != m.key || s.backup != m.backup {
+			return false
+		}
+	}
+	return true
+}
+
+// pickBackup sets the backup server used when no active one is usable:
+// the first usable backup.
+func (f *fwrr) pickBackup() {
 	f.fbck = nil
 	for _, s := range f.servers {
 		if s.backup && s.curUsable {

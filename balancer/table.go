@@ -192,10 +192,13 @@ type serverRT struct {
 	portSet       bool
 	cookie        string
 	cookieDynamic bool
-	admin         uint8
-	op            OpState
-	weight        int
-	checkEnabled  bool
+	// cookieFrom is what a dynamic cookie was computed from, so that it
+	// is computed again only when the key, address or port changes.
+	cookieFrom   cookieInput
+	admin        uint8
+	op           OpState
+	weight       int
+	checkEnabled bool
 	// health is HAProxy's check health as the configuration and the
 	// operator set it: rise at start, 0 in maintenance, rise+fall-1 after
 	// "set server health up" or "stopping". A checked server reports its
@@ -207,6 +210,13 @@ type serverRT struct {
 	// dial caches dialAddr for the address dialFor.
 	dial    string
 	dialFor netip.AddrPort
+}
+
+// cookieInput is what a dynamic cookie is computed from.
+type cookieInput struct {
+	key  Secret
+	addr netip.Addr
+	port int
 }
 
 // key returns "backend/server".
@@ -478,23 +488,26 @@ func (be *backendRT) finish() {
 	be.ck = newCookieRT(be.cfg.Cookie)
 	dynamic := be.cfg.Cookie != nil && be.cfg.Cookie.Dynamic
 	for i, s := range be.servers {
-		cookie, isDynamic := s.cookie, s.cookieDynamic
+		cookie, isDynamic, from := s.cookie, s.cookieDynamic, s.cookieFrom
 		switch {
 		case s.cfg.Cookie != "":
 			cookie, isDynamic = s.cfg.Cookie, false
 		case dynamic && s.addr.IsValid():
-			cookie = DynamicCookie(be.cfg.DynamicCookieKey.Reveal(), s.addr, int32(s.port))
-			isDynamic = cookie != ""
+			from = cookieInput{key: be.cfg.DynamicCookieKey, addr: s.addr, port: s.port}
+			if !s.cookieDynamic || s.cookieFrom != from {
+				cookie = DynamicCookie(be.cfg.DynamicCookieKey.Reveal(), s.addr, int32(s.port))
+				isDynamic = cookie != ""
+			}
 		case dynamic:
 			// HAProxy keeps the old value when the address is lost.
 		default:
 			cookie, isDynamic = "", false
 		}
 		ap := netip.AddrPortFrom(s.addr, uint16(s.port))
-		if cookie != s.cookie || isDynamic != s.cookieDynamic || (s.addr.IsValid() && s.dialFor != ap) {
+		if cookie != s.cookie || isDynamic != s.cookieDynamic || from != s.cookieFrom || (s.addr.IsValid() && s.dialFor != ap) {
 			// Servers may be shared with the published table: copy.
 			c := *s
-			c.cookie, c.cookieDynamic = cookie, isDynamic
+			c.cookie, c.cookieDynamic, c.cookieFrom = cookie, isDynamic, from
 			if s.addr.IsValid() {
 				c.dial, c.dialFor = ap.String(), ap
 			}
@@ -528,10 +541,14 @@ func (be *backendRT) publishRR() {
 	default:
 		return
 	}
-	members := make([]rrMember, len(be.servers))
-	for i, s := range be.servers {
-		members[i] = rrMember{key: s.live, weight: s.weight, usable: s.usable(), backup: s.cfg.Backup, maxConn: s.cfg.MaxConn}
+	// The member list is scratch space kept with the backend: publishRR
+	// runs under the Balancer's writer lock, and the states copy what they
+	// keep.
+	members := be.live.rrMembers[:0]
+	for _, s := range be.servers {
+		members = append(members, rrMember{key: s.live, weight: s.weight, usable: s.usable(), backup: s.cfg.Backup, maxConn: s.cfg.MaxConn})
 	}
+	be.live.rrMembers = members
 	st.update(members)
 }
 
@@ -669,8 +686,11 @@ type frontendLive struct {
 type backendLive struct {
 	// fwrr and smap hold HAProxy's round-robin state for roundrobin and
 	// static-rr backends; they are updated when a table is published.
-	fwrr                                            *fwrr
-	smap                                            *staticMap
+	fwrr *fwrr
+	smap *staticMap
+	// rrMembers is publishRR's scratch list, used under the Balancer's
+	// writer lock only.
+	rrMembers                                       []rrMember
 	rr                                              atomic.Uint64
 	cur, max, sessions, requests, bytesIn, bytesOut atomic.Int64
 	connErrors, respErrors, retries, redispatches   atomic.Int64
