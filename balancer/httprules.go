@@ -7,6 +7,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"tether/balancer/rules"
 )
@@ -21,6 +22,14 @@ type HTTPRule struct {
 	Cond []string
 	// Files holds the pattern files its anonymous ACLs read, by name.
 	Files map[string]string
+}
+
+// line writes the rule as its configuration line.
+func (r HTTPRule) line(phase RulePhase) string {
+	if len(r.Words) > 0 && r.Words[0] == "redirect" {
+		return ruleLine(r.Words, r.Cond)
+	}
+	return ruleLine([]string{string(phase)}, r.Words, r.Cond)
 }
 
 // RulePhase says where an HTTPRule runs.
@@ -71,6 +80,8 @@ type redirectAction struct {
 type httpRule struct {
 	action httpAction
 	cond   *rules.Cond
+	line   string        // as configured
+	hits   *atomic.Int64 // requests or responses it acted on
 }
 
 // CheckHTTPAction reports whether Tether can run the action words of a
@@ -216,15 +227,17 @@ func parseRedirect(args []string) (redirectAction, error) {
 	return r, nil
 }
 
-// compileHTTPRules compiles rules of one phase with the frontend's ACLs.
-func compileHTTPRules(phase RulePhase, rs []HTTPRule, set *rules.Set) ([]httpRule, error) {
+// compileHTTPRules compiles rules of one phase with the frontend's ACLs;
+// live keeps their hit counters.
+func compileHTTPRules(phase RulePhase, rs []HTTPRule, set *rules.Set, live *frontendLive) ([]httpRule, error) {
 	out := make([]httpRule, 0, len(rs))
 	for _, r := range rs {
 		a, err := parseHTTPAction(phase, r.Words)
 		if err != nil {
 			return nil, err
 		}
-		hr := httpRule{action: a}
+		line := r.line(phase)
+		hr := httpRule{action: a, line: line, hits: live.ruleCounter(line)}
 		if len(r.Cond) > 0 {
 			if hr.cond, err = set.Cond(r.Cond); err != nil {
 				return nil, fmt.Errorf("%s %s: %w", phase, r.Words[0], err)
@@ -244,6 +257,7 @@ func runRequestRules(rs []httpRule, w http.ResponseWriter, r *http.Request, rq *
 		if hr.cond != nil && !hr.cond.Match(rq) {
 			continue
 		}
+		hr.hits.Add(1)
 		a := &hr.action
 		switch a.kind {
 		case actAllow:
@@ -278,6 +292,7 @@ func runRequestRules(rs []httpRule, w http.ResponseWriter, r *http.Request, rq *
 // runResponseRules applies response rules to the response headers h.
 func runResponseRules(rs []httpRule, h http.Header) {
 	for i := range rs {
+		rs[i].hits.Add(1)
 		a := &rs[i].action
 		if a.kind == actAllow {
 			return

@@ -177,6 +177,7 @@ func (fe *frontendRT) backendFor(rq *rules.Request) string {
 	for i := range fe.routes {
 		rt := &fe.routes[i]
 		if rt.cond == nil || rt.cond.Match(rq) {
+			rt.hits.Add(1)
 			return rt.backend
 		}
 	}

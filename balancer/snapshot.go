@@ -32,6 +32,17 @@ type FrontendStatus struct {
 	ID     int
 	Config Frontend
 	Stats  FrontendCounters
+	// Rules are the frontend's http-request, redirect, use_backend and
+	// http-response rules in the order they run, with how often each
+	// matched.
+	Rules []RuleStatus
+}
+
+// RuleStatus is one rule as configured and the requests (or, for
+// http-response rules, responses) it acted on since it was loaded.
+type RuleStatus struct {
+	Line string
+	Hits int64
 }
 
 // FrontendCounters are a frontend's traffic counters.

@@ -8,6 +8,25 @@ import (
 
 type atomic64 = atomic.Int64
 
+// ruleStatus lists the frontend's rules in the order they run.
+func (fe *frontendRT) ruleStatus() []RuleStatus {
+	n := len(fe.reqRules) + len(fe.routes) + len(fe.resRules)
+	if n == 0 {
+		return nil
+	}
+	out := make([]RuleStatus, 0, n)
+	for i := range fe.reqRules {
+		out = append(out, RuleStatus{Line: fe.reqRules[i].line, Hits: fe.reqRules[i].hits.Load()})
+	}
+	for i := range fe.routes {
+		out = append(out, RuleStatus{Line: fe.routes[i].line, Hits: fe.routes[i].hits.Load()})
+	}
+	for i := range fe.resRules {
+		out = append(out, RuleStatus{Line: fe.resRules[i].line, Hits: fe.resRules[i].hits.Load()})
+	}
+	return out
+}
+
 // snapshot builds a Snapshot of t, reading counters from the live atomics.
 func (t *table) snapshot(started, now time.Time) *Snapshot {
 	s := &Snapshot{Version: t.version, Started: started, Taken: now}
@@ -30,6 +49,7 @@ func (t *table) snapshot(started, now time.Time) *Snapshot {
 				Responses:     readClasses(&l.responses),
 				RequestErrors: l.reqErrors.Load(),
 			},
+			Rules: fe.ruleStatus(),
 		})
 	}
 	for _, be := range t.backends {

@@ -41,6 +41,8 @@ type frontendRT struct {
 type route struct {
 	backend string
 	cond    *rules.Cond
+	line    string        // as configured
+	hits    *atomic.Int64 // requests it sent to its backend
 }
 
 // compiledRules are a frontend's rules, compiled.
@@ -49,9 +51,29 @@ type compiledRules struct {
 	reqRules, resRules []httpRule
 }
 
+// ruleCounter returns the hit counter of the rule written line, kept in
+// live so that it survives reloads that keep the rule. It runs under the
+// Balancer's writer lock.
+func (l *frontendLive) ruleCounter(line string) *atomic.Int64 {
+	if l.ruleHits == nil {
+		l.ruleHits = make(map[string]*atomic.Int64)
+	}
+	c := l.ruleHits[line]
+	if c == nil {
+		c = new(atomic.Int64)
+		l.ruleHits[line] = c
+	}
+	return c
+}
+
+// ruleLine writes a rule as its configuration line.
+func ruleLine(words ...[]string) string {
+	return strings.Join(slices.Concat(words...), " ")
+}
+
 // compileRules compiles a frontend's ACLs and rules, checking that every
-// backend they name exists in t.
-func compileRules(fc Frontend, t *table) (compiledRules, error) {
+// backend they name exists in t; live keeps their hit counters.
+func compileRules(fc Frontend, t *table, live *frontendLive) (compiledRules, error) {
 	var out compiledRules
 	if len(fc.UseBackends)+len(fc.RequestRules)+len(fc.Redirects)+len(fc.ResponseRules) == 0 {
 		return out, nil
@@ -84,7 +106,8 @@ func compileRules(fc Frontend, t *table) (compiledRules, error) {
 		if _, ok := t.byName[ub.Backend]; !ok {
 			return out, fmt.Errorf("use_backend %q does not exist", ub.Backend)
 		}
-		r := route{backend: ub.Backend}
+		line := ruleLine([]string{"use_backend", ub.Backend}, ub.Cond)
+		r := route{backend: ub.Backend, line: line, hits: live.ruleCounter(line)}
 		if len(ub.Cond) > 0 {
 			c, err := set.Cond(ub.Cond)
 			if err != nil {
@@ -95,10 +118,10 @@ func compileRules(fc Frontend, t *table) (compiledRules, error) {
 		out.routes = append(out.routes, r)
 	}
 	var err error
-	if out.reqRules, err = compileHTTPRules(RequestPhase, append(slices.Clip(fc.RequestRules), fc.Redirects...), set); err != nil {
+	if out.reqRules, err = compileHTTPRules(RequestPhase, append(slices.Clip(fc.RequestRules), fc.Redirects...), set, live); err != nil {
 		return out, err
 	}
-	if out.resRules, err = compileHTTPRules(ResponsePhase, fc.ResponseRules, set); err != nil {
+	if out.resRules, err = compileHTTPRules(ResponsePhase, fc.ResponseRules, set, live); err != nil {
 		return out, err
 	}
 	return out, nil
@@ -306,7 +329,7 @@ func build(cfg Config, runtime map[string]ServerRuntime, prev *table, now time.T
 				live = old.live
 			}
 		}
-		cr, err := compileRules(fc, t)
+		cr, err := compileRules(fc, t, live)
 		if err != nil {
 			return nil, fmt.Errorf("frontend %q: %w", fc.Name, err)
 		}
@@ -680,6 +703,10 @@ type frontendLive struct {
 	// connCounted records that the frontend's server counts sessions per
 	// connection (FrontendEvents); otherwise each request counts one.
 	connCounted atomic.Bool
+	// ruleHits counts the requests each rule matched, by configuration
+	// line; the map changes only under the Balancer's writer lock, and
+	// compiled rules hold the counters.
+	ruleHits map[string]*atomic.Int64
 }
 
 // backendLive holds a backend's counters and round-robin position.

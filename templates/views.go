@@ -82,6 +82,18 @@ type FrontendRow struct {
 	R4xx    string
 	R5xx    string
 	ReqErrs string
+	// ACLs are the frontend's acl lines; Rules its rules in the order they
+	// run, with how often each matched.
+	ACLs  []string
+	Rules []RuleRow
+}
+
+// RuleRow is one rule of a frontend as configured, and the requests it
+// acted on.
+type RuleRow struct {
+	Key  string
+	Line string
+	Hits string
 }
 
 // BackendView is one backend with its servers.

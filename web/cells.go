@@ -61,8 +61,11 @@ func yesNo(b bool) string {
 func (s *Server) buildModel(snap *balancer.Snapshot, v viewer, prev model, history bool) model {
 	m := make(model)
 	for i := range snap.Frontends {
-		f := s.frontendRow(&snap.Frontends[i])
+		f := s.frontendRow(&snap.Frontends[i], v)
 		m[f.Key] = frontendCells(f)
+		for _, r := range f.Rules {
+			m[r.Key] = map[string]string{"hits": r.Hits}
+		}
 	}
 	for i := range snap.Backends {
 		b := s.backendView(&snap.Backends[i], v, history)

@@ -61,7 +61,7 @@ func fmtRate(r float64) string {
 func (s *Server) overviewView(snap *balancer.Snapshot, v viewer) templates.Overview {
 	o := templates.Overview{Perms: v.perms}
 	for i := range snap.Frontends {
-		o.Frontends = append(o.Frontends, s.frontendRow(&snap.Frontends[i]))
+		o.Frontends = append(o.Frontends, s.frontendRow(&snap.Frontends[i], v))
 	}
 	for i := range snap.Backends {
 		o.Backends = append(o.Backends, s.backendView(&snap.Backends[i], v, false))
@@ -69,9 +69,24 @@ func (s *Server) overviewView(snap *balancer.Snapshot, v viewer) templates.Overv
 	return o
 }
 
-func (s *Server) frontendRow(f *balancer.FrontendStatus) templates.FrontendRow {
+func (s *Server) frontendRow(f *balancer.FrontendStatus, v viewer) templates.FrontendRow {
 	st := f.Stats
+	show := func(line string) string {
+		if !v.perms.Sensitive {
+			return redactForViewer(line)
+		}
+		return line
+	}
+	var acls []string
+	for _, a := range f.Config.ACLs {
+		acls = append(acls, show(strings.Join(append([]string{"acl", a.Name}, a.Words...), " ")))
+	}
+	var rules []templates.RuleRow
+	for i, r := range f.Rules {
+		rules = append(rules, templates.RuleRow{Key: "r:" + f.Config.Name + ":" + strconv.Itoa(i), Line: show(r.Line), Hits: fmtCount(r.Hits)})
+	}
 	return templates.FrontendRow{
+		ACLs: acls, Rules: rules,
 		Key: "f:" + f.Config.Name, Name: f.Config.Name, Binds: strings.Join(f.Config.Binds, " "),
 		Backend: f.Config.DefaultBackend,
 		Cur:     fmtCount(st.CurSessions), Max: fmtCount(st.MaxSessions), Total: fmtCount(st.TotalRequests),
