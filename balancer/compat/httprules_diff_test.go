@@ -1,16 +1,12 @@
 package compat
 
 import (
-	"bufio"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sort"
 	"strings"
 	"testing"
-	"time"
 )
 
 // echoOrigin answers with the request it received (method, target and the
@@ -123,19 +119,10 @@ func TestHTTPRulesMatchHAProxy(t *testing.T) {
 // headers rules act on, and the body.
 func answerOf(t *testing.T, base, requestLine string, headers []string) string {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", strings.TrimPrefix(base, "http://"), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	fmt.Fprintf(c, "%s\r\n%s\r\nConnection: close\r\n\r\n", requestLine, strings.Join(headers, "\r\n"))
-	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: strings.Fields(requestLine)[0]})
+	resp, body, err := sendRaw(t, base, "", requestLine, headers)
 	if err != nil {
 		return "error " + err.Error()
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	var hs []string
 	for _, k := range []string{"Location", "Cache-Control", "Content-Type", "Content-Length", "X-Res", "X-Res-Added", "X-Srv-Drop", "X-Srv-Keep"} {
 		if v, ok := resp.Header[k]; ok {

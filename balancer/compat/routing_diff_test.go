@@ -117,6 +117,17 @@ func TestRoutingMatchesHAProxy(t *testing.T) {
 // its status and the origin that answered.
 func routeOf(t *testing.T, base, src, requestLine string, headers []string) string {
 	t.Helper()
+	resp, _, err := sendRaw(t, base, src, requestLine, headers)
+	if err != nil {
+		return "error " + err.Error()
+	}
+	return fmt.Sprintf("%d %s", resp.StatusCode, resp.Header.Get("X-Origin"))
+}
+
+// sendRaw sends one request written as is, on its own connection from
+// src (127.0.0.1 when ""), and returns the response with its body read.
+func sendRaw(t *testing.T, base, src, requestLine string, headers []string) (*http.Response, []byte, error) {
+	t.Helper()
 	if src == "" {
 		src = "127.0.0.1"
 	}
@@ -130,9 +141,9 @@ func routeOf(t *testing.T, base, src, requestLine string, headers []string) stri
 	fmt.Fprintf(c, "%s\r\n%s\r\nConnection: close\r\n\r\n", requestLine, strings.Join(headers, "\r\n"))
 	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: strings.Fields(requestLine)[0]})
 	if err != nil {
-		return "error " + err.Error()
+		return nil, nil, err
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return fmt.Sprintf("%d %s", resp.StatusCode, resp.Header.Get("X-Origin"))
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp, body, err
 }

@@ -38,13 +38,7 @@ func (c Command) join(mask bool) string {
 			b.WriteString("********")
 			continue
 		}
-		for j := 0; j < len(w); j++ {
-			switch w[j] {
-			case ' ', '\t', ';', '\n', '\\', '<':
-				b.WriteByte('\\')
-			}
-			b.WriteByte(w[j])
-		}
+		b.WriteString(escapeWord(w))
 	}
 	return b.String()
 }
