@@ -156,7 +156,7 @@ func (b *Balancer) afterChange(c Change, cur, next *table) {
 				continue
 			}
 			be.live.clear(c.All)
-			for _, s := range be.servers {
+			for _, s := range be.servers.All() {
 				s.live.clear(c.All)
 			}
 		}
@@ -271,6 +271,10 @@ func (t *table) apply(c Change, now time.Time) (*table, *backendRT, error) {
 
 // apply changes the (cloned, unpublished) backend be.
 func (be *backendRT) apply(c Change, now time.Time) error {
+	switch c.(type) {
+	case AddServer, DelServer, SetDynamicCookies, SetDynamicCookieKey, SetCookie:
+		be.changedAll = true
+	}
 	switch c := c.(type) {
 	case AddServer:
 		return be.addServer(c.Server, now)
@@ -325,9 +329,12 @@ func (be *backendRT) apply(c Change, now time.Time) error {
 
 // replace swaps a server in a cloned backend.
 func (be *backendRT) replace(old, s *serverRT) {
-	for i, o := range be.servers {
-		if o == old {
-			be.servers[i] = s
+	if i, ok := be.byName[old.cfg.Name]; ok && be.servers.At(i) == old {
+		be.servers.Set(i, s)
+		be.indexStale = be.indexStale || s.cookie != old.cookie || s.live != old.live
+		be.usableCount += activeUsable(s) - activeUsable(old)
+		if !slices.Contains(be.changed, i) {
+			be.changed = append(be.changed, i)
 		}
 	}
 }
@@ -437,7 +444,7 @@ func (be *backendRT) addServer(sc Server, now time.Time) error {
 		sc.Weight = 1
 	}
 	nextID := 1
-	for _, s := range be.servers {
+	for _, s := range be.servers.All() {
 		if s.id >= nextID {
 			nextID = s.id + 1
 		}
@@ -453,8 +460,9 @@ func (be *backendRT) addServer(sc Server, now time.Time) error {
 	s.health = 0
 	s.checkEnabled = false
 	s.live = newServerLive()
-	be.servers = append(be.servers, s)
+	be.servers.Append(s)
 	be.indexNames()
+	be.indexStale = true
 	return nil
 }
 
@@ -472,13 +480,11 @@ func (be *backendRT) delServer(s *serverRT) error {
 	if p := s.live.pool.Load(); p != nil && p.activeCount() > 0 {
 		return ErrServerHasConns
 	}
-	for i, o := range be.servers {
-		if o == s {
-			be.servers = append(be.servers[:i:i], be.servers[i+1:]...)
-			break
-		}
+	if i, ok := be.byName[s.cfg.Name]; ok && be.servers.At(i) == s {
+		be.servers.Delete(i)
 	}
 	be.indexNames()
+	be.indexStale = true
 	// A deleted template slot is remembered as deleted by leaving the
 	// template's other slots in place; static servers simply disappear.
 	return nil

@@ -175,7 +175,7 @@ func (b *Balancer) Explain(backend, cookieHeader string, now time.Time) (Explana
 			e.Verdict = VerdictOld
 		}
 		if s := be.byCookie[srvVal]; len(s) > 0 {
-			named = be.servers[s[0]]
+			named = be.servers.At(s[0])
 		}
 	}
 	if named != nil {
@@ -215,7 +215,7 @@ func (be *backendRT) redispatchesOnFailure(srv *serverRT) bool {
 // explainCandidates lists the servers pick chooses among, leaving out
 // exclude, each with the Set-Cookie it would give a request read as p.
 func (be *backendRT) explainCandidates(exclude *serverRT, p *persistence, now int64) []Target {
-	candidates := be.usable
+	candidates := be.usableServers()
 	if len(candidates) == 0 && be.backup != nil {
 		candidates = []*serverRT{be.backup}
 	}
@@ -242,7 +242,7 @@ func (be *backendRT) dynamicCookieOwner(value string) string {
 	if value == "" || be.cfg.Cookie == nil || be.cfg.Cookie.Dynamic {
 		return ""
 	}
-	for _, s := range be.servers {
+	for _, s := range be.servers.All() {
 		if DynamicCookie(be.cfg.DynamicCookieKey.Reveal(), s.addr, int32(s.port)) == value {
 			return s.cfg.Name
 		}

@@ -311,7 +311,7 @@ func (ck *cookieRT) processCookie(val string, be *backendRT, now int64, p *persi
 	}
 	if srvVal != "" && p.server == nil {
 		for _, i := range be.byCookie[srvVal] {
-			s := be.servers[i]
+			s := be.servers.At(i)
 			if s.running() || be.cfg.Persist {
 				p.server = s
 				if s.running() {

@@ -575,7 +575,7 @@ func redispatchNow(be *backendRT, srv *serverRT, direct bool, attempt, retries i
 			return true
 		}
 	}
-	return !direct && len(be.usable) > 1 && be.cfg.Balance != Source
+	return !direct && be.usableCount > 1 && be.cfg.Balance != Source
 }
 
 // roundTrip sends r to srv and reads the response headers, of at most

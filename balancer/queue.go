@@ -82,9 +82,30 @@ func (be *backendRT) publishQueue() {
 	q := &be.live.queue
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	activeUsable := be.usableCount > 0
+	if !be.changedAll && activeUsable == q.activeUsable && len(q.servers) == be.servers.Len() {
+		// Only the changed servers can have gained room or eligibility.
+		for _, i := range be.changed {
+			s := be.servers.At(i)
+			if q.servers[i] != s.live {
+				q.republishLocked(be)
+				return
+			}
+			s.live.slots.maxConn, s.live.slots.usable = s.cfg.MaxConn, s.usable()
+		}
+		for _, i := range be.changed {
+			q.dispatchLocked(q.servers[i])
+		}
+		return
+	}
+	q.activeUsable = activeUsable
+	q.republishLocked(be)
+}
+
+// republishLocked records every server of be and serves what waits.
+func (q *slotQueue) republishLocked(be *backendRT) {
 	q.servers = q.servers[:0]
-	q.activeUsable = len(be.usable) > 0
-	for _, s := range be.servers {
+	for _, s := range be.servers.All() {
 		sl := &s.live.slots
 		sl.maxConn, sl.usable, sl.backup = s.cfg.MaxConn, s.usable(), s.cfg.Backup
 		q.servers = append(q.servers, s.live)

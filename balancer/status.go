@@ -90,10 +90,10 @@ func (be *backendRT) status(now time.Time) BackendStatus {
 		},
 	}
 	bs.Config.Cookie = be.cfg.Cookie.Clone()
-	bs.Config.Servers = make([]Server, len(be.servers))
+	bs.Config.Servers = make([]Server, be.servers.Len())
 	coll := be.collisions()
-	bs.Servers = make([]ServerStatus, len(be.servers))
-	for i, s := range be.servers {
+	bs.Servers = make([]ServerStatus, be.servers.Len())
+	for i, s := range be.servers.All() {
 		bs.Config.Servers[i] = s.cfg
 		bs.Servers[i] = s.status(now, coll[s.cfg.Name])
 	}
