@@ -63,7 +63,7 @@ type workload struct {
 	// close sends "Connection: close", so each request opens a connection.
 	close bool
 	// idle measures memory per idle connection instead of running wrk.
-	idle bool
+	idle  bool
 	about string
 }
 
