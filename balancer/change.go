@@ -205,6 +205,16 @@ type Origin struct {
 	// Command is the command as issued (Runtime API syntax), for the audit
 	// log; secrets in it must already be masked by the caller.
 	Command string
+	// File is the configuration file an import or reload read, kept with
+	// the state it produced; zero for other changes.
+	File ConfigFile
+}
+
+// ConfigFile identifies a configuration file by path and content.
+type ConfigFile struct {
+	Path string
+	// Digest is the hex prefix of the SHA-256 of the file's bytes.
+	Digest string
 }
 
 // Errors returned by Apply, matched with errors.Is. The Runtime API maps
