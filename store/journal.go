@@ -284,7 +284,7 @@ func openKeys(changes []balancer.Change, find func(string) (string, bool)) error
 // insertSecrets stores keys by reference.
 func insertSecrets(ctx context.Context, tx *sql.Tx, secrets map[string]string) error {
 	for ref, key := range secrets {
-		if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO secrets (ref, value) VALUES (?, ?)", ref, key); err != nil {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO secrets (ref, value) VALUES (?, ?) ON CONFLICT (ref) DO NOTHING", ref, key); err != nil {
 			return fmt.Errorf("write secret: %w", err)
 		}
 	}
@@ -312,14 +312,12 @@ func (s *Store) checkpoint(ctx context.Context, tx *sql.Tx) error {
 }
 
 func insertJournal(ctx context.Context, tx *sql.Tx, e AuditEntry, changes []byte) (int64, error) {
-	res, err := tx.ExecContext(ctx, `INSERT INTO journal (time_ns, actor, channel, source, command, result,
-		backend, server, state_before, state_after, detail, changes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO journal (time_ns, actor, channel, source, command, result,
+		backend, server, state_before, state_after, detail, changes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		RETURNING id`,
 		e.Time.UnixNano(), e.Actor, e.Channel, e.Source, e.Command, e.Result,
-		e.Backend, e.Server, e.Before, e.After, e.Detail, string(changes))
-	if err != nil {
-		return 0, fmt.Errorf("write journal row: %w", err)
-	}
-	id, err := res.LastInsertId()
+		e.Backend, e.Server, e.Before, e.After, e.Detail, string(changes)).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("write journal row: %w", err)
 	}
