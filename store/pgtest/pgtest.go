@@ -195,18 +195,19 @@ func (c *Cluster) Exec(ctx context.Context, db, statement string, args ...any) e
 	return err
 }
 
-// TerminateConnections ends every other connection to database db, as a
-// network failure or a server-side kill would, and returns how many it
+// TerminateConnections ends the other connections to database db whose
+// application_name is application (every one when application is ""), as
+// a network failure or a server-side kill would, and returns how many it
 // ended.
-func (c *Cluster) TerminateConnections(ctx context.Context, db string) (int, error) {
-	conn, err := pgx.Connect(ctx, c.URL(db))
+func (c *Cluster) TerminateConnections(ctx context.Context, db, application string) (int, error) {
+	conn, err := pgx.Connect(ctx, c.URL("postgres"))
 	if err != nil {
 		return 0, err
 	}
 	defer conn.Close(ctx)
 	var n int
 	err = conn.QueryRow(ctx, `SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-		WHERE datname = $1 AND pid <> pg_backend_pid()) t`, db).Scan(&n)
+		WHERE datname = $1 AND pid <> pg_backend_pid() AND ($2 = '' OR application_name = $2)) t`, db, application).Scan(&n)
 	return n, err
 }
 
