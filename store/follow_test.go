@@ -130,6 +130,10 @@ func TestFollowPostgres(t *testing.T) {
 		if k := st.Config.Backends[0].DynamicCookieKey.Reveal(); k != "fleet-key-2" {
 			t.Errorf("followed key = %q, want fleet-key-2", k)
 		}
+		loaded, _, v, err := b.LoadStateVersion(context.Background())
+		if err != nil || v != last || !reflect.DeepEqual(loaded, store.Normalize(st)) {
+			t.Errorf("LoadStateVersion = version %d, %v; want the followed state at version %d", v, err, last)
+		}
 	})
 
 	t.Run("1000 rows arrive in order", func(t *testing.T) {

@@ -222,16 +222,33 @@ func (s *Store) ReplaceState(ctx context.Context, st balancer.State, audit Audit
 // The State comes back in the form Normalize gives: every empty slice or map
 // is nil.
 func (s *Store) LoadState(ctx context.Context) (st balancer.State, found bool, err error) {
-	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	st, found, _, err = s.LoadStateVersion(ctx)
+	return st, found, err
+}
+
+// LoadStateVersion loads the state as LoadState does and returns the
+// journal version it includes: the newest row at the time, so that a
+// follower starting after that version misses no change and applies none
+// twice.
+func (s *Store) LoadStateVersion(ctx context.Context) (st balancer.State, found bool, version int64, err error) {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if s.engine == postgresEngine {
+		// One snapshot for the document, the secrets and the rows.
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := s.rdb.BeginTx(ctx, opts)
 	if err != nil {
-		return balancer.State{}, false, fmt.Errorf("load state: begin: %w", err)
+		return balancer.State{}, false, 0, fmt.Errorf("load state: begin: %w", err)
 	}
 	defer tx.Rollback()
 	st, found, _, err = loadJournal(ctx, tx, s.now())
 	if err != nil {
-		return balancer.State{}, false, fmt.Errorf("load state: %w", err)
+		return balancer.State{}, false, 0, fmt.Errorf("load state: %w", err)
 	}
-	return Normalize(st), found, nil
+	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(id), 0) FROM journal").Scan(&version); err != nil {
+		return balancer.State{}, false, 0, fmt.Errorf("load state: read journal version: %w", err)
+	}
+	return Normalize(st), found, version, nil
 }
 
 // loadJournal returns the newest document with the journal after it
