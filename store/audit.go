@@ -73,7 +73,7 @@ func (s *Store) AppendAudit(ctx context.Context, e AuditEntry) error {
 	}
 	e = scrubEntry(e, nil)
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		_, err := insertJournal(ctx, tx, e, nil)
+		_, err := s.insertJournal(ctx, tx, e, nil)
 		return err
 	})
 	if err != nil {

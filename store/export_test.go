@@ -4,11 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"time"
+
+	"github.com/pressly/goose/v3"
+
+	"tether/migrations"
 )
 
 // MigrateTo migrates db to version (0 for the newest).
 func MigrateTo(ctx context.Context, db *sql.DB, version int64) error {
-	return migrate(ctx, db, version)
+	return migrate(ctx, db, goose.DialectSQLite3, migrations.FS, version)
 }
 
 // DSN returns the data source name Open uses for path.

@@ -126,13 +126,13 @@ func appendBuckets(ctx context.Context, tx *sql.Tx, buckets []HistoryBucket) err
 		INSERT INTO server_history (minute, series_id, requests, new_sessions, pinned, redispatched, errors, bytes_in, bytes_out)
 		VALUES (?, (SELECT id FROM history_series WHERE backend = ? AND server = ?), ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (series_id, minute) DO UPDATE SET
-			requests = requests + excluded.requests,
-			new_sessions = new_sessions + excluded.new_sessions,
-			pinned = pinned + excluded.pinned,
-			redispatched = redispatched + excluded.redispatched,
-			errors = errors + excluded.errors,
-			bytes_in = bytes_in + excluded.bytes_in,
-			bytes_out = bytes_out + excluded.bytes_out`)
+			requests = server_history.requests + excluded.requests,
+			new_sessions = server_history.new_sessions + excluded.new_sessions,
+			pinned = server_history.pinned + excluded.pinned,
+			redispatched = server_history.redispatched + excluded.redispatched,
+			errors = server_history.errors + excluded.errors,
+			bytes_in = server_history.bytes_in + excluded.bytes_in,
+			bytes_out = server_history.bytes_out + excluded.bytes_out`)
 	if err != nil {
 		return err
 	}
@@ -217,7 +217,7 @@ func (s *Store) History(ctx context.Context, q HistoryQuery) ([]HistoryBucket, e
 	query := `
 		SELECT h.minute, s.server, h.requests, h.new_sessions, h.pinned, h.redispatched, h.errors, h.bytes_in, h.bytes_out
 		FROM history_series s JOIN server_history h ON h.series_id = s.id
-		WHERE s.backend = ?1 AND IIF(?2 = '', s.server <> '', s.server = ?2) AND h.minute >= ?3 AND h.minute < ?4
+		WHERE s.backend = ?1 AND CASE WHEN ?2 = '' THEN s.server <> '' ELSE s.server = ?2 END AND h.minute >= ?3 AND h.minute < ?4
 		ORDER BY h.minute, s.server`
 	rows, err := s.rdb.QueryContext(ctx, query, q.Backend, q.Server, firstMinute(q.From), firstMinute(q.To))
 	if err != nil {

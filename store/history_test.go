@@ -13,6 +13,19 @@ import (
 	"tether/store/storetest"
 )
 
+// historyTests are the history tests that run on every engine, each on
+// a new, empty store.
+var historyTests = []struct {
+	name string
+	run  func(*testing.T, *store.Store)
+}{
+	{"round trip", testHistoryRoundTrip},
+	{"a minute adds up", testHistoryMinuteAddsUp},
+	{"events", testHistoryEvents},
+	{"prune", testHistoryPrune},
+	{"sums", testHistorySums},
+}
+
 // t0 is a whole minute; history tests count minutes from it.
 var t0 = time.Date(2026, 11, 30, 22, 0, 0, 0, time.UTC)
 
@@ -23,9 +36,10 @@ func bucket(be, srv string, m, req int64) store.HistoryBucket {
 		NewSessions: req / 10, Pinned: req / 2, Redispatched: req / 100, Errors: req / 50, BytesIn: req * 300, BytesOut: req * 4000}
 }
 
-func TestHistoryRoundTrip(t *testing.T) {
+func TestHistoryRoundTrip(t *testing.T) { testHistoryRoundTrip(t, storetest.Open(t)) }
+
+func testHistoryRoundTrip(t *testing.T, s *store.Store) {
 	ctx := context.Background()
-	s := storetest.Open(t)
 	in := []store.HistoryBucket{
 		bucket("app", "web1", 0, 100), bucket("app", "web2", 0, 50),
 		bucket("app", "web1", 1, 120),
@@ -70,9 +84,10 @@ func TestHistoryRoundTrip(t *testing.T) {
 
 // TestHistoryMinuteAddsUp checks that a minute written twice (before and
 // after a restart) holds the sum.
-func TestHistoryMinuteAddsUp(t *testing.T) {
+func TestHistoryMinuteAddsUp(t *testing.T) { testHistoryMinuteAddsUp(t, storetest.Open(t)) }
+
+func testHistoryMinuteAddsUp(t *testing.T, s *store.Store) {
 	ctx := context.Background()
-	s := storetest.Open(t)
 	for _, req := range []int64{40, 60} {
 		if err := s.AppendHistory(ctx, []store.HistoryBucket{bucket("app", "web1", 5, req)}, nil); err != nil {
 			t.Fatal(err)
@@ -96,9 +111,10 @@ func TestHistoryMinuteAddsUp(t *testing.T) {
 	}
 }
 
-func TestHistoryEvents(t *testing.T) {
+func TestHistoryEvents(t *testing.T) { testHistoryEvents(t, storetest.Open(t)) }
+
+func testHistoryEvents(t *testing.T, s *store.Store) {
 	ctx := context.Background()
-	s := storetest.Open(t)
 	evs := []store.HistoryEvent{
 		{Time: minute(1).Add(10 * time.Second), Backend: "app", Server: "web1", Kind: store.HistoryHealth, Message: "Server app/web1 is DOWN"},
 		{Time: minute(1).Add(20 * time.Second), Backend: "app", Server: "web2", Kind: store.HistoryAdmin, Message: "state maint by alice (console)"},
@@ -162,9 +178,10 @@ func TestHistoryBadQuery(t *testing.T) {
 	}
 }
 
-func TestHistoryPrune(t *testing.T) {
+func TestHistoryPrune(t *testing.T) { testHistoryPrune(t, storetest.Open(t)) }
+
+func testHistoryPrune(t *testing.T, s *store.Store) {
 	ctx := context.Background()
-	s := storetest.Open(t)
 	var in []store.HistoryBucket
 	for m := range int64(10) {
 		in = append(in, bucket("app", "web1", m, 10+m))
@@ -291,9 +308,10 @@ func BenchmarkReadHistoryDay(b *testing.B) {
 	}
 }
 
-func TestHistorySums(t *testing.T) {
+func TestHistorySums(t *testing.T) { testHistorySums(t, storetest.Open(t)) }
+
+func testHistorySums(t *testing.T, s *store.Store) {
 	ctx := context.Background()
-	s := storetest.Open(t)
 	in := []store.HistoryBucket{
 		bucket("app", "web1", 0, 100), bucket("app", "web2", 0, 50),
 		bucket("app", "web1", 4, 10), bucket("app", "web2", 5, 20),

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,6 +33,26 @@ func (s *Store) Committer() balancer.Committer {
 // every defaultCheckpointEvery rows, the whole state is stored as one too. On
 // error nothing is written.
 func (s *Store) Commit(ctx context.Context, c balancer.Commit) error {
+	_, err := s.commit(ctx, c, -1)
+	return err
+}
+
+// CommitAt commits c as Commit does, for a node that has applied the
+// journal up to version applied, and returns the version of the row it
+// wrote. When a row that changed the state (typed changes, or a whole
+// state) was committed after applied, it writes nothing and returns an
+// error matching ErrConflict: the node must apply that row first. Rows
+// that only record a refused command do not conflict.
+func (s *Store) CommitAt(ctx context.Context, c balancer.Commit, applied int64) (int64, error) {
+	if applied < 0 {
+		return 0, fmt.Errorf("commit at version %d: versions start at 0", applied)
+	}
+	return s.commit(ctx, c, applied)
+}
+
+// commit commits c; when applied is not negative, only if no row changed
+// the state after version applied.
+func (s *Store) commit(ctx context.Context, c balancer.Commit, applied int64) (int64, error) {
 	e := AuditEntry{
 		Time:    c.Time,
 		Actor:   c.Origin.Actor,
@@ -67,14 +88,14 @@ func (s *Store) Commit(ctx context.Context, c balancer.Commit) error {
 	if len(c.Changes) > 0 {
 		var err error
 		if changes, err = balancer.EncodeChanges(c.Changes); err != nil {
-			return fmt.Errorf("commit change: %w", err)
+			return 0, fmt.Errorf("commit change: %w", err)
 		}
 	}
 	var doc *balancer.State
 	switch {
 	case c.Replaced:
 		if err := checkState(c.After); err != nil {
-			return fmt.Errorf("commit reload: %w", err)
+			return 0, fmt.Errorf("commit reload: %w", err)
 		}
 		doc = &c.After
 	case c.State != nil && s.sinceDocument.Load() >= s.checkpointEvery:
@@ -83,11 +104,18 @@ func (s *Store) Commit(ctx context.Context, c balancer.Commit) error {
 	}
 
 	start := time.Now()
+	var id int64
 	err := s.write(ctx, func(tx *sql.Tx) error {
+		if applied >= 0 {
+			if err := checkApplied(ctx, tx, applied); err != nil {
+				return err
+			}
+		}
 		if err := insertSecrets(ctx, tx, secrets); err != nil {
 			return err
 		}
-		id, err := insertJournal(ctx, tx, e, changes)
+		var err error
+		id, err = s.insertJournal(ctx, tx, e, changes)
 		if err != nil {
 			return err
 		}
@@ -98,9 +126,9 @@ func (s *Store) Commit(ctx context.Context, c balancer.Commit) error {
 	})
 	if err != nil {
 		if len(c.Changes) > 0 {
-			return fmt.Errorf("commit %T to backend %q: %w", c.Changes[0], c.Changes[0].BackendName(), err)
+			return 0, fmt.Errorf("commit %T to backend %q: %w", c.Changes[0], c.Changes[0].BackendName(), err)
 		}
-		return fmt.Errorf("commit change: %w", err)
+		return 0, fmt.Errorf("commit change: %w", err)
 	}
 	if doc != nil {
 		s.sinceDocument.Store(0)
@@ -109,6 +137,22 @@ func (s *Store) Commit(ctx context.Context, c balancer.Commit) error {
 	}
 	if took := time.Since(start); took > slowCommit {
 		s.log.Warn("slow commit", "backend", e.Backend, "server", e.Server, "took", took)
+	}
+	return id, nil
+}
+
+// checkApplied returns an error matching ErrConflict when a journal row
+// after version applied changed the state. It runs in a write transaction,
+// so no row can be committed between the check and the caller's write.
+func checkApplied(ctx context.Context, tx *sql.Tx, applied int64) error {
+	var newest int64
+	err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM journal WHERE id > ?
+		AND (changes != '' OR id IN (SELECT journal_id FROM state_documents WHERE journal_id > ?))`, applied, applied).Scan(&newest)
+	if err != nil {
+		return fmt.Errorf("check the journal version: %w", err)
+	}
+	if newest > 0 {
+		return &ConflictError{Applied: applied, Newest: newest}
 	}
 	return nil
 }
@@ -157,7 +201,7 @@ func (s *Store) ReplaceState(ctx context.Context, st balancer.State, audit Audit
 	}
 	audit = scrubEntry(audit, stateKeys(st))
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		id, err := insertJournal(ctx, tx, audit, nil)
+		id, err := s.insertJournal(ctx, tx, audit, nil)
 		if err != nil {
 			return err
 		}
@@ -178,16 +222,33 @@ func (s *Store) ReplaceState(ctx context.Context, st balancer.State, audit Audit
 // The State comes back in the form Normalize gives: every empty slice or map
 // is nil.
 func (s *Store) LoadState(ctx context.Context) (st balancer.State, found bool, err error) {
-	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	st, found, _, err = s.LoadStateVersion(ctx)
+	return st, found, err
+}
+
+// LoadStateVersion loads the state as LoadState does and returns the
+// journal version it includes: the newest row at the time, so that a
+// follower starting after that version misses no change and applies none
+// twice.
+func (s *Store) LoadStateVersion(ctx context.Context) (st balancer.State, found bool, version int64, err error) {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if s.engine == postgresEngine {
+		// One snapshot for the document, the secrets and the rows.
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := s.rdb.BeginTx(ctx, opts)
 	if err != nil {
-		return balancer.State{}, false, fmt.Errorf("load state: begin: %w", err)
+		return balancer.State{}, false, 0, fmt.Errorf("load state: begin: %w", err)
 	}
 	defer tx.Rollback()
 	st, found, _, err = loadJournal(ctx, tx, s.now())
 	if err != nil {
-		return balancer.State{}, false, fmt.Errorf("load state: %w", err)
+		return balancer.State{}, false, 0, fmt.Errorf("load state: %w", err)
 	}
-	return Normalize(st), found, nil
+	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(id), 0) FROM journal").Scan(&version); err != nil {
+		return balancer.State{}, false, 0, fmt.Errorf("load state: read journal version: %w", err)
+	}
+	return Normalize(st), found, version, nil
 }
 
 // loadJournal returns the newest document with the journal after it
@@ -284,7 +345,7 @@ func openKeys(changes []balancer.Change, find func(string) (string, bool)) error
 // insertSecrets stores keys by reference.
 func insertSecrets(ctx context.Context, tx *sql.Tx, secrets map[string]string) error {
 	for ref, key := range secrets {
-		if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO secrets (ref, value) VALUES (?, ?)", ref, key); err != nil {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO secrets (ref, value) VALUES (?, ?) ON CONFLICT (ref) DO NOTHING", ref, key); err != nil {
 			return fmt.Errorf("write secret: %w", err)
 		}
 	}
@@ -315,17 +376,23 @@ func (s *Store) checkpoint(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
-func insertJournal(ctx context.Context, tx *sql.Tx, e AuditEntry, changes []byte) (int64, error) {
-	res, err := tx.ExecContext(ctx, `INSERT INTO journal (time_ns, actor, channel, source, command, result,
-		backend, server, state_before, state_after, detail, changes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+// insertJournal appends a journal row and returns its version (its id). On
+// PostgreSQL it notifies journalChannel with the version; the notification
+// goes out when tx commits.
+func (s *Store) insertJournal(ctx context.Context, tx *sql.Tx, e AuditEntry, changes []byte) (int64, error) {
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO journal (time_ns, actor, channel, source, command, result,
+		backend, server, state_before, state_after, detail, changes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		RETURNING id`,
 		e.Time.UnixNano(), e.Actor, e.Channel, e.Source, e.Command, e.Result,
-		e.Backend, e.Server, e.Before, e.After, e.Detail, string(changes))
+		e.Backend, e.Server, e.Before, e.After, e.Detail, string(changes)).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("write journal row: %w", err)
 	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return 0, fmt.Errorf("write journal row: %w", err)
+	if s.engine == postgresEngine {
+		if _, err := tx.ExecContext(ctx, "SELECT pg_notify(?, ?)", journalChannel, strconv.FormatInt(id, 10)); err != nil {
+			return 0, fmt.Errorf("notify journal row %d: %w", id, err)
+		}
 	}
 	return id, nil
 }

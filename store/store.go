@@ -1,12 +1,16 @@
 // Package store keeps Tether's durable data in one SQLite file
-// (modernc.org/sqlite, no cgo): the balancer's configuration with every
-// runtime change folded in, server runtime settings, console users and
+// (modernc.org/sqlite, no cgo) or in a PostgreSQL database shared by
+// several nodes (github.com/jackc/pgx/v5): the balancer's configuration with
+// every runtime change folded in, server runtime settings, console users and
 // sessions, and the audit log.
 //
 // The schema comes from package migrations and is brought up to date by Open.
 // A Store is safe for concurrent use. Writes go through a single connection,
 // so writers of one process queue in Go rather than fail with "database is
 // locked"; reads use a separate pool and see the last committed data (WAL).
+// On PostgreSQL every write transaction first takes one advisory lock, so
+// writers of all processes are serialised as SQLite's BEGIN IMMEDIATE
+// serialises them.
 package store
 
 import (
@@ -57,8 +61,10 @@ const commitTimeout = 5 * time.Second
 // Store is an open Tether database. All its methods are safe for concurrent
 // use.
 type Store struct {
-	path string
-	log  *slog.Logger
+	// path is the SQLite file, or the PostgreSQL URL.
+	path   string
+	engine engine
+	log    *slog.Logger
 	// wdb has a single connection and begins IMMEDIATE transactions: every
 	// write of this process is serialised here.
 	wdb *sql.DB
@@ -80,13 +86,37 @@ type Store struct {
 	checkpointEvery int64
 }
 
-// Open opens the SQLite database at path, creating it with mode 0600 if it
-// does not exist, and migrates it to the newest schema. log receives the
-// store's messages; nil discards them.
-func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
+// Open opens the database dsn names and migrates it to the newest schema:
+// PostgreSQL when dsn is a postgres:// or postgresql:// URL, else the
+// SQLite file at path dsn, created with mode 0600 if it does not exist.
+// log receives the store's messages; nil discards them.
+func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	var s *Store
+	var err error
+	if IsPostgresDSN(dsn) {
+		s, err = openPostgresStore(ctx, dsn, log)
+	} else {
+		s, err = openSQLite(ctx, dsn, log)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var since int64
+	err = s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM journal WHERE changes != ''
+		AND id > (SELECT COALESCE(MAX(journal_id), 0) FROM state_documents)`).Scan(&since)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store %s: count journal rows: %w", RedactDSN(dsn), err)
+	}
+	s.sinceDocument.Store(since)
+	return s, nil
+}
+
+// openSQLite opens and migrates the SQLite file at path.
+func openSQLite(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("open store: %q is not a database file path", path)
 	}
@@ -108,7 +138,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 	s.wdb.SetConnMaxIdleTime(0)
 	s.wdb.SetConnMaxLifetime(0)
 
-	if err := migrate(ctx, s.wdb, 0); err != nil {
+	if err := migrate(ctx, s.wdb, goose.DialectSQLite3, migrations.FS, 0); err != nil {
 		s.wdb.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -124,14 +154,6 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	var since int64
-	err = s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM journal WHERE changes != ''
-		AND id > (SELECT COALESCE(MAX(journal_id), 0) FROM state_documents)`).Scan(&since)
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("open store %s: count journal rows: %w", path, err)
-	}
-	s.sinceDocument.Store(since)
 	return s, nil
 }
 
@@ -144,6 +166,9 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 func OpenReadOnly(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if IsPostgresDSN(path) {
+		return nil, fmt.Errorf("open store %s read-only: only SQLite files open read-only", RedactDSN(path))
 	}
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -228,8 +253,8 @@ func dsn(path, txlock string) string {
 // On its way through version foldVersion it folds the configuration tables
 // into a state document (foldConfigTables), before the next migration
 // drops them.
-func migrate(ctx context.Context, db *sql.DB, version int64) error {
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations.FS)
+func migrate(ctx context.Context, db *sql.DB, dialect goose.Dialect, fsys fs.FS, version int64) error {
+	p, err := goose.NewProvider(dialect, db, fsys)
 	if err != nil {
 		return fmt.Errorf("load migrations: %w", err)
 	}
@@ -289,18 +314,21 @@ func (s *Store) close() error {
 	if s.wdb != nil {
 		// Fold the WAL back into the database file so that a closed
 		// database is one self-contained file.
-		if _, err := s.wdb.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
-			s.log.Warn("checkpoint on close failed", "err", err)
+		if s.engine == sqliteEngine {
+			if _, err := s.wdb.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+				s.log.Warn("checkpoint on close failed", "err", err)
+			}
 		}
 		errs = append(errs, s.wdb.Close())
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("close store %s: %w", s.path, err)
+		return fmt.Errorf("close store %s: %w", RedactDSN(s.path), err)
 	}
 	return nil
 }
 
-// Path returns the database file's path.
+// Path returns the database file's path, or the PostgreSQL URL it was
+// opened with.
 func (s *Store) Path() string { return s.path }
 
 // SchemaVersion returns the version of the newest migration applied.
@@ -315,8 +343,20 @@ func (s *Store) SchemaVersion(ctx context.Context) (int64, error) {
 }
 
 // IntegrityCheck runs SQLite's PRAGMA integrity_check and foreign_key_check
-// and returns an error describing any problem found.
+// and returns an error describing any problem found. PostgreSQL enforces
+// foreign keys itself and checks its pages as it reads them: there it
+// checks that the schema is the newest this Tether knows.
 func (s *Store) IntegrityCheck(ctx context.Context) error {
+	if s.engine == postgresEngine {
+		have, err := s.SchemaVersion(ctx)
+		if err != nil {
+			return fmt.Errorf("check database: %w", err)
+		}
+		if want := newestMigration(); have != want {
+			return fmt.Errorf("database %s is at schema version %d, want %d", RedactDSN(s.path), have, want)
+		}
+		return nil
+	}
 	rows, err := s.rdb.QueryContext(ctx, "PRAGMA integrity_check")
 	if err != nil {
 		return fmt.Errorf("check database integrity: %w", err)
@@ -367,6 +407,11 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
 	defer tx.Rollback()
+	if s.engine == postgresEngine {
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?)", int64(writeLockKey)); err != nil {
+			return fmt.Errorf("wait for the write lock: %w", err)
+		}
+	}
 	if err := fn(tx); err != nil {
 		return err
 	}

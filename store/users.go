@@ -147,14 +147,9 @@ func (s *Store) CreateUser(ctx context.Context, name, password, role string) (Us
 		if n > 0 {
 			return ErrExists
 		}
-		res, err := tx.ExecContext(ctx,
-			"INSERT INTO users (name, role, password_hash, created_ns) VALUES (?, ?, ?, ?)",
-			name, role, hash, u.CreatedAt.UnixNano())
-		if err != nil {
-			return err
-		}
-		u.ID, err = res.LastInsertId()
-		return err
+		return tx.QueryRowContext(ctx,
+			"INSERT INTO users (name, role, password_hash, created_ns) VALUES (?, ?, ?, ?) RETURNING id",
+			name, role, hash, u.CreatedAt.UnixNano()).Scan(&u.ID)
 	})
 	if err != nil {
 		return User{}, fmt.Errorf("create user %q: %w", name, err)

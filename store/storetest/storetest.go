@@ -17,7 +17,8 @@ func Open(t testing.TB) *store.Store {
 	return OpenPath(t, filepath.Join(t.TempDir(), "tether.db"))
 }
 
-// OpenPath opens (creating if needed) the store at path. When the test ends
+// OpenPath opens (creating if needed) the store at path, a SQLite file or
+// a PostgreSQL URL. When the test ends
 // it closes the store, if the test has not, then reopens the file and checks
 // its integrity. Open the same path again after Close to test a restart.
 func OpenPath(t testing.TB, path string) *store.Store {
@@ -36,8 +37,8 @@ func OpenPath(t testing.TB, path string) *store.Store {
 	return s
 }
 
-// Check opens the database at path and reports any damage PRAGMA
-// integrity_check or foreign_key_check finds.
+// Check opens the database at path and reports any damage
+// Store.IntegrityCheck finds.
 func Check(t testing.TB, path string) {
 	t.Helper()
 	ctx := context.Background()

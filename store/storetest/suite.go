@@ -10,6 +10,7 @@ import (
 
 	"tether/balancer"
 	"tether/store"
+	"tether/store/pgtest"
 )
 
 // Engine opens stores of one database engine for the conformance suite.
@@ -34,6 +35,15 @@ func (SQLite) Reopen(t *testing.T, s *store.Store) *store.Store {
 	}
 	return OpenPath(t, s.Path())
 }
+
+// Postgres is the shared engine: a new database on Cluster for each Open.
+type Postgres struct{ Cluster *pgtest.Cluster }
+
+// Open creates a database and opens it.
+func (e Postgres) Open(t *testing.T) *store.Store { return OpenPath(t, e.Cluster.NewDatabase(t)) }
+
+// Reopen closes s and opens its database again.
+func (Postgres) Reopen(t *testing.T, s *store.Store) *store.Store { return SQLite{}.Reopen(t, s) }
 
 // Run runs the conformance suite every storage engine must pass: the
 // journal and state documents, the audit log it doubles as, console users
