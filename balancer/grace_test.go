@@ -322,3 +322,115 @@ func BenchmarkRouteGrace(b *testing.B) {
 		}
 	}
 }
+
+// TestAddrGraceKeepsClients moves a server to another address (another
+// loopback origin) with an address grace: a client holding the cookie of
+// the old address keeps the server, gets the new cookie, and is
+// redispatched once the window ends. Without a grace the move breaks the
+// session as in HAProxy.
+func TestAddrGraceKeepsClients(t *testing.T) {
+	for _, grace := range []time.Duration{0, 10 * time.Minute} {
+		t.Run(grace.String(), func(t *testing.T) {
+			origins := startOrigins(t, 3)
+			moved := origins[2]
+			moved.name = "s1-moved" // answers as s1 at its new address
+			clock := newFakeClock()
+			be := dynBackend(origins[:2])
+			h := newHarness(t, be, clock.now)
+			if grace > 0 {
+				h.apply(SetDynamicCookieAddrGrace{Backend: "servers", Grace: grace})
+			}
+			old, cur := cookieOf("mysecretphrase", origins[0]), cookieOf("mysecretphrase", moved)
+			h.wantPinned("before the move", old, "s1", "")
+			h.apply(SetAddr{ServerRef: ServerRef{"servers", "s1"}, Address: moved.addr.Addr().String(), Port: int(moved.addr.Port()), PortSet: true})
+			if grace == 0 {
+				h.wantRedispatched("old-address cookie without grace", old, "mysecretphrase", []*origin{moved, origins[1]})
+				return
+			}
+			h.wantPinned("old-address cookie in the window", old, "s1-moved", cur)
+			h.wantPinned("new cookie", cur, "s1-moved", "")
+			sv := h.b.Snapshot().Backend("servers").Server("s1")
+			if len(sv.PrevAddrs) != 1 || sv.PrevAddrs[0].Address != origins[0].addr.Addr().String() || sv.PrevAddrs[0].Port != int(origins[0].addr.Port()) {
+				t.Fatalf("previous addresses %+v", sv.PrevAddrs)
+			}
+			if st := sv.Stats.Sticky; st.OldAddr != 1 || st.OldKey != 0 || st.Reissued != 1 {
+				t.Fatalf("s1 sticky counters %+v", st)
+			}
+			// A key rotation with grace inside the window: the cookie of
+			// the old key and the old address still leads to s1.
+			h.apply(SetDynamicCookieKey{Backend: "servers", Key: "k2", Grace: time.Minute})
+			h.wantPinned("old key and old address", old, "s1-moved", cookieOf("k2", moved))
+			if st := h.b.Snapshot().Backend("servers").Server("s1").Stats.Sticky; st.OldAddr != 2 || st.OldKey != 1 {
+				t.Fatalf("s1 sticky counters %+v", st)
+			}
+			clock.advance(grace)
+			h.wantRedispatched("old-address cookie after the window", cookieOf("k2", origins[0]), "k2", []*origin{moved, origins[1]})
+		})
+	}
+}
+
+// TestAddrGraceOnReload checks that a reload moving a server keeps the
+// previous address's cookie valid for the backend's address grace, and
+// that the reload keeps the grace setting and the retired keys, which a
+// configuration file cannot hold.
+func TestAddrGraceOnReload(t *testing.T) {
+	origins := startOrigins(t, 3)
+	moved := origins[2]
+	moved.name = "s1-moved"
+	clock := newFakeClock()
+	h := newHarness(t, dynBackend(origins[:2]), clock.now)
+	h.apply(SetDynamicCookieAddrGrace{Backend: "servers", Grace: 5 * time.Minute})
+	h.apply(SetDynamicCookieKey{Backend: "servers", Key: "k2", Grace: time.Hour})
+
+	// The file as a reload reads it: s1 at the new address, no grace.
+	st := h.b.State()
+	st.Config.Backends[0].DynamicCookieAddrGrace, st.Config.Backends[0].RetiredKeys = 0, nil
+	st.Config.Backends[0].Servers[0].Address, st.Config.Backends[0].Servers[0].Port = moved.addr.Addr().String(), int(moved.addr.Port())
+	delete(st.Servers, "servers/s1")
+	if err := h.b.Replace(st, Origin{Channel: "import"}, "reload"); err != nil {
+		t.Fatal(err)
+	}
+	bs := h.b.Snapshot().Backend("servers")
+	if bs.Config.DynamicCookieAddrGrace != 5*time.Minute || len(bs.RetiredKeys) != 1 {
+		t.Fatalf("after the reload: address grace %v, retired keys %+v", bs.Config.DynamicCookieAddrGrace, bs.RetiredKeys)
+	}
+	h.wantPinned("old-address cookie after the reload", cookieOf("k2", origins[0]), "s1-moved", cookieOf("k2", moved))
+	h.wantPinned("old key and address after the reload", cookieOf("mysecretphrase", origins[0]), "s1-moved", cookieOf("k2", moved))
+	clock.advance(5 * time.Minute)
+	h.wantRedispatched("old-address cookie after the window", cookieOf("k2", origins[0]), "k2", []*origin{moved, origins[1]})
+}
+
+// TestAddrGraceReplays checks that a committed address change carries the
+// end of its window, so replaying it later ends it at the same time.
+func TestAddrGraceReplays(t *testing.T) {
+	clock := newFakeClock()
+	start := clock.now()
+	be := Backend{Name: "servers", Cookie: &CookieConfig{Name: "SRV", Mode: CookieInsert, Dynamic: true}, DynamicCookieKey: "k",
+		DynamicCookieAddrGrace: 10 * time.Minute,
+		Servers:                []Server{{Name: "s1", Address: "10.0.0.1", Port: 80, PortSet: true, Weight: 1}}}
+	b, err := New(Config{Backends: []Backend{be}}, Options{Now: clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	initial := b.State()
+	var committed []Change
+	b.SetCommitter(func(c Commit) error { committed = append(committed, c.Changes...); return nil })
+	if err := b.Apply(SetAddr{ServerRef: ServerRef{"servers", "s1"}, Address: "10.0.0.2", Resolved: true}, Origin{Channel: "dns"}); err != nil {
+		t.Fatal(err)
+	}
+	if a := committed[0].(SetAddr); !a.GraceUntil.Equal(start.Add(10 * time.Minute)) {
+		t.Fatalf("committed %+v", a)
+	}
+	for _, tc := range []struct {
+		at   time.Duration
+		want int
+	}{{time.Minute, 1}, {10 * time.Minute, 0}} {
+		st, err := Replay(initial, committed, start.Add(tc.at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.Servers["servers/s1"].PrevAddrs; len(got) != tc.want || (tc.want == 1 && got[0] != PrevAddr{Address: "10.0.0.1", Port: 80, Until: start.Add(10 * time.Minute)}) {
+			t.Fatalf("replayed at +%s: previous addresses %+v", tc.at, got)
+		}
+	}
+}
