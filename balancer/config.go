@@ -261,6 +261,18 @@ type Backend struct {
 
 	Servers   []Server
 	Templates []ServerTemplate
+
+	// DynamicCookieAddrGrace is how long, after a server's address or port
+	// changes, a dynamic cookie computed from the previous ones still
+	// reaches the server and is re-issued (a Tether extension, set with
+	// "set dynamic-cookie-addr-grace"); 0, the default, is HAProxy's
+	// behaviour.
+	DynamicCookieAddrGrace time.Duration `json:",omitzero"`
+	// RetiredKeys are previous dynamic-cookie keys whose cookies still
+	// reach their servers, each until its time (a Tether extension, "set
+	// dynamic-cookie-key ... grace"). A key change without grace forgets
+	// them.
+	RetiredKeys []RetiredKey `json:",omitempty"`
 }
 
 // HTTPCheck configures HTTP health checks.

@@ -107,7 +107,11 @@ type Explanation struct {
 	// DynamicOff names the server whose dynamic cookie the value is, when
 	// dynamic cookies are off and no server has the value.
 	DynamicOff string
-	Route      Route
+	// OldKey and OldAddress report a dynamic cookie computed with a
+	// retired key or from a previous address of Named, honoured in its
+	// grace window; the response then re-issues the current cookie.
+	OldKey, OldAddress bool
+	Route              Route
 	// Targets are the servers the request may go to: the named one for
 	// RouteCookie, the algorithm's candidates for RouteBalance.
 	Targets []Target
@@ -152,6 +156,7 @@ func (b *Balancer) Explain(backend, cookieHeader string, now time.Time) (Explana
 		e.LastSeen, e.FirstSeen = cookieTime(last), cookieTime(first)
 	}
 	named := p.server
+	e.OldKey, e.OldAddress = p.grace&graceOldKey != 0, p.grace&graceOldAddr != 0
 	switch p.state {
 	case ckNone:
 		e.Verdict = VerdictNoCookie

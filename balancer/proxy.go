@@ -227,6 +227,9 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		case ckExpired, ckOld:
 			bl.sticky.expired.Add(1)
 		}
+		if p.grace != 0 {
+			countGrace(p, bl)
+		}
 	}
 	srv := p.server
 	if srv == nil {
@@ -401,6 +404,10 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		if inserted, tr.cookieRes = be.ck.processResponseCookies(hdr, r, srv, &p, now, cacheable); inserted {
 			sl.sticky.newSessions.Add(1)
 			bl.sticky.newSessions.Add(1)
+		}
+		if p.reissued {
+			sl.sticky.reissued.Add(1)
+			bl.sticky.reissued.Add(1)
 		}
 	}
 	if resp.status == http.StatusSwitchingProtocols {

@@ -19,7 +19,7 @@ func (b *Balancer) Replace(st State, o Origin, describe string) error {
 	defer b.mu.Unlock()
 	now := b.now()
 	cur := b.tab.Load()
-	next, err := build(st.Config, st.Servers, cur, now)
+	next, err := build(keepGraceSettings(cur, st.Config), st.Servers, cur, now)
 	if err != nil {
 		return fmt.Errorf("build balancer: %w", err)
 	}

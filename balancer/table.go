@@ -164,6 +164,11 @@ type backendRT struct {
 	changed    []int
 	changedAll bool
 	live       *backendLive
+	// grace maps the old dynamic cookies still in their window (retired
+	// keys, previous addresses) to the server each leads to; nil when
+	// there are none. graceDirty asks finish to rebuild it.
+	grace      map[string]graceEntry
+	graceDirty bool
 }
 
 // changedServers calls f for each position finish must recompute.
@@ -233,6 +238,9 @@ type serverRT struct {
 	// dial caches dialAddr for the address dialFor.
 	dial    string
 	dialFor netip.AddrPort
+	// prevAddrs are addresses the dynamic cookie was computed from
+	// before, in their grace window (Backend.DynamicCookieAddrGrace).
+	prevAddrs []prevAddr
 }
 
 // cookieInput is what a dynamic cookie is computed from.
@@ -379,8 +387,10 @@ func buildBackend(id int, bc Backend, runtime map[string]ServerRuntime, prev *ta
 		if rt, ok := runtime[key(bc.Name, sc.Name)]; ok {
 			s.restore(rt)
 		}
+		s.prevAddrs = livePrevAddrs(s.prevAddrs, now)
 		if prevBE != nil {
 			if old := prevBE.serverNamed(sc.Name); old != nil {
+				s.carryPrevAddrs(old, bc, now)
 				s.live = old.live
 				if sameServer(old.cfg, sc) && old.admin == s.admin {
 					// A reload keeps what checks found.
@@ -475,6 +485,7 @@ func (s *serverRT) restore(rt ServerRuntime) {
 	defer s.noteMaint(s.inMaint())
 	s.setAdminMode(rt.Admin)
 	s.whenIdle = rt.WhenIdle
+	s.prevAddrs = parsePrevAddrs(rt.PrevAddrs)
 	if rt.Weight >= 0 && rt.Weight <= 256 {
 		s.weight = rt.Weight
 	}
@@ -502,6 +513,9 @@ func (s *serverRT) runtime() ServerRuntime {
 	if s.addr.IsValid() {
 		rt.Address = s.addr.String()
 	}
+	for _, p := range s.prevAddrs {
+		rt.PrevAddrs = append(rt.PrevAddrs, p.export())
+	}
 	return rt
 }
 
@@ -510,6 +524,7 @@ func (s *serverRT) runtime() ServerRuntime {
 func (be *backendRT) finish() {
 	be.ck = newCookieRT(be.cfg.Cookie)
 	dynamic := be.cfg.Cookie != nil && be.cfg.Cookie.Dynamic
+	graceStale := be.graceDirty
 	be.changedServers(func(i int, s *serverRT) {
 		cookie, isDynamic, from := s.cookie, s.cookieDynamic, s.cookieFrom
 		switch {
@@ -536,10 +551,12 @@ func (be *backendRT) finish() {
 			}
 			be.servers.Set(i, &c)
 			be.indexStale = be.indexStale || cookie != s.cookie
+			graceStale = true
 		}
 	})
 	if be.byLive == nil || be.indexStale {
 		be.indexStale = false
+		graceStale = true
 		be.byCookie = make(map[string][]int, be.servers.Len())
 		be.byLive = make(map[*serverLive]int, be.servers.Len())
 		for i, s := range be.servers.All() {
@@ -549,6 +566,10 @@ func (be *backendRT) finish() {
 			}
 		}
 	}
+	if graceStale || be.grace != nil && !be.hasGraceInputs() {
+		be.buildGrace()
+	}
+	be.graceDirty = false
 	be.buildSchedule()
 }
 
@@ -762,6 +783,7 @@ func newBackendLive(now time.Time) *backendLive {
 // stickyLive holds sticky counters as atomics.
 type stickyLive struct {
 	pinned, newSessions, invalid, expired, redispatched atomic.Int64
+	oldKey, oldAddr, reissued                           atomic.Int64
 }
 
 func (s *stickyLive) read() StickyCounters {
@@ -771,6 +793,9 @@ func (s *stickyLive) read() StickyCounters {
 		Invalid:      s.invalid.Load(),
 		Expired:      s.expired.Load(),
 		Redispatched: s.redispatched.Load(),
+		OldKey:       s.oldKey.Load(),
+		OldAddr:      s.oldAddr.Load(),
+		Reissued:     s.reissued.Load(),
 	}
 }
 
@@ -780,6 +805,9 @@ func (s *stickyLive) reset() {
 	s.invalid.Store(0)
 	s.expired.Store(0)
 	s.redispatched.Store(0)
+	s.oldKey.Store(0)
+	s.oldAddr.Store(0)
+	s.reissued.Store(0)
 }
 
 // storeMax raises m to v if v is larger.

@@ -395,6 +395,7 @@ func (w *writer) backend(be balancer.Backend, forwardFor bool) {
 	if be.DynamicCookieKey != "" {
 		w.line("dynamic-cookie-key", be.DynamicCookieKey.Reveal())
 	}
+	w.graceComments(be)
 	if be.Persist {
 		w.line("option", "persist")
 	}
@@ -549,4 +550,16 @@ func or(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// graceComments writes Tether's dynamic-cookie grace state as comments,
+// which HAProxy ignores: the address grace, and each retired key by
+// fingerprint with the end of its window.
+func (w *writer) graceComments(be balancer.Backend) {
+	if be.DynamicCookieAddrGrace > 0 {
+		w.buf.WriteString("    # tether: dynamic-cookie-addr-grace " + balancer.FormatHAProxyTime(be.DynamicCookieAddrGrace) + "\n")
+	}
+	for _, rk := range be.RetiredKeys {
+		w.buf.WriteString("    # tether: retired dynamic-cookie-key fingerprint " + rk.Key.String() + " honoured until " + rk.Until.UTC().Format(time.RFC3339) + "\n")
+	}
 }

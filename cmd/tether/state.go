@@ -358,6 +358,9 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 func unexportable(st balancer.State) []string {
 	var notes []string
 	for _, be := range st.Config.Backends {
+		if be.DynamicCookieAddrGrace > 0 || len(be.RetiredKeys) > 0 {
+			notes = append(notes, fmt.Sprintf("backend %s has a dynamic-cookie grace (retired keys, address grace), which HAProxy does not have; exported as comments", be.Name))
+		}
 		for _, s := range be.Servers {
 			rt, ok := st.Servers[be.Name+"/"+s.Name]
 			if !ok {
