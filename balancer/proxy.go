@@ -101,6 +101,7 @@ func (h *frontendHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	logged := h.b.frontendLogs(fe)
 	if logged {
 		tr.timed, tr.start = true, time.Now()
+		tr.captureRequest(fe, r)
 	}
 	abort := h.serve(w, r, t, fe, &tr)
 	if logged {
@@ -387,6 +388,9 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 	}
 	defer sl.cur.Add(-1)
 	tr.mark(&tr.answered)
+	if tr.timed {
+		tr.captureResponse(fe, hdr)
+	}
 
 	if p.server == srv {
 		sl.sticky.pinned.Add(1)
