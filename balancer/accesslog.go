@@ -114,6 +114,8 @@ type requestTrace struct {
 	cookieRes    byte // N I D P R U, 0 when the backend has no cookie
 	retries      int32
 	redispatched bool
+	// queue is where the request left the queue it waited in.
+	queue queuePos
 
 	// reqCaptures and resCaptures are the captured header values,
 	// cookieReq and cookieRes the captured cookies, filled only when the
@@ -132,6 +134,12 @@ func (tr *requestTrace) captureRequest(fe *frontendRT, r *http.Request) {
 	fc := &fe.cfg
 	if len(fc.CaptureRequest) > 0 {
 		tr.reqCaptures = captureHeaders(fc.CaptureRequest, r.Header)
+		for i, c := range fc.CaptureRequest {
+			// net/http keeps the Host header out of r.Header.
+			if strings.EqualFold(c.Name, "Host") && r.Host != "" {
+				tr.reqCaptures[i] = truncate(r.Host, c.Len)
+			}
+		}
 	}
 	if len(fc.CaptureResponse) > 0 {
 		// Filled with the response; absent headers stay "".
@@ -239,6 +247,8 @@ func (b *Balancer) logRequest(t *table, fe *frontendRT, w http.ResponseWriter, r
 		Proto:    r.Proto,
 
 		Redispatched: tr.redispatched,
+		SrvQueue:     tr.queue.server,
+		BackendQueue: tr.queue.backend,
 
 		Layout:           fe.log.layout,
 		RequestCaptures:  tr.reqCaptures,

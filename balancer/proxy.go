@@ -248,7 +248,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 	switch {
 	case srv == nil && be.saturated():
 		// Every server is saturated: wait in the backend's queue.
-		if srv = be.acquire(r, nil); srv == nil {
+		if srv = be.acquireAt(r, nil, &tr.queue); srv == nil {
 			// Timed out in the queue: a connection error, as HAProxy
 			// counts it.
 			if r.Context().Err() == nil {
@@ -271,7 +271,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		return http.StatusServiceUnavailable, false
 	case srv.cfg.MaxConn > 0:
 		queued := srv
-		if srv = be.acquire(r, srv); srv == nil {
+		if srv = be.acquireAt(r, srv, &tr.queue); srv == nil {
 			if r.Context().Err() == nil {
 				queued.live.connErrors.Add(1)
 				bl.connErrors.Add(1)

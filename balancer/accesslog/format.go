@@ -258,7 +258,11 @@ const (
 
 // appendVar appends one variable of e.
 func (e *Entry) appendVar(dst []byte, v variable, quote bool) []byte {
+	// str appends a text variable: "-" when empty, or "" when quoted.
 	str := func(dst []byte, s string, encode bool) []byte {
+		if s == "" && !quote {
+			return append(dst, '-')
+		}
 		if quote {
 			dst = append(dst, '"')
 		}
@@ -351,9 +355,9 @@ func (e *Entry) appendVar(dst []byte, v variable, quote bool) []byte {
 	case varTerminationCookie:
 		return append(dst, e.Termination[:]...)
 	case varCookieRequest:
-		return str(dst, orDash(e.CookieRequest), true)
+		return str(dst, e.CookieRequest, true)
 	case varCookieResponse:
-		return str(dst, orDash(e.CookieResponse), true)
+		return str(dst, e.CookieResponse, true)
 	case varHeadersRequest:
 		return appendCaptures(dst, e.RequestCaptures, quote)
 	case varHeadersResponse:
@@ -372,12 +376,12 @@ func (e *Entry) appendVar(dst []byte, v variable, quote bool) []byte {
 		}
 		return dst
 	case varMethod:
-		return str(dst, orDash(e.Method), true)
+		return str(dst, e.Method, true)
 	case varURI:
-		return str(dst, orDash(e.URI), true)
+		return str(dst, e.URI, true)
 	case varURIPath:
 		uri, _, _ := strings.Cut(e.URI, "?")
-		return str(dst, orDash(uri), true)
+		return str(dst, uri, true)
 	case varPathOnly:
 		uri, _, _ := strings.Cut(e.URI, "?")
 		if i := strings.Index(uri, "://"); i >= 0 {
@@ -388,15 +392,19 @@ func (e *Entry) appendVar(dst []byte, v variable, quote bool) []byte {
 				uri = ""
 			}
 		}
-		return str(dst, orDash(uri), true)
+		return str(dst, uri, true)
 	case varQuery:
+		// No query writes nothing, not "-".
 		_, q, found := strings.Cut(e.URI, "?")
 		if !found {
-			return str(dst, "", true)
+			if quote {
+				dst = append(dst, `""`...)
+			}
+			return dst
 		}
 		return str(dst, "?"+q, true)
 	case varVersion:
-		return str(dst, orDash(e.Proto), true)
+		return str(dst, e.Proto, true)
 	case varActConn:
 		return num(dst, e.ActConn)
 	case varFeConn:

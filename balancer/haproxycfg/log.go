@@ -192,7 +192,11 @@ func (p *parser) parseCapture(args []string, fe *balancer.Frontend) {
 	}
 	size, ok := parseUint(n, 1<<31-1)
 	if !ok || size == 0 {
-		p.errorf("'capture %s' expects a positive length.", strings.Join(args[1:len(args)-2], " "))
+		what := "cookie"
+		if kind != "cookie" {
+			what = kind + " header"
+		}
+		p.errorf("'capture %s' expects a positive length.", what)
 		return
 	}
 	c := balancer.Capture{Name: name, Len: size}
