@@ -101,6 +101,7 @@ func (h *frontendHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	logged := h.b.frontendLogs(fe)
 	if logged {
 		tr.timed, tr.start = true, time.Now()
+		tr.captureRequest(fe, r)
 	}
 	abort := h.serve(w, r, t, fe, &tr)
 	if logged {
@@ -250,7 +251,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 	switch {
 	case srv == nil && be.saturated():
 		// Every server is saturated: wait in the backend's queue.
-		if srv = be.acquire(r, nil); srv == nil {
+		if srv = be.acquireAt(r, nil, &tr.queue); srv == nil {
 			// Timed out in the queue: a connection error, as HAProxy
 			// counts it.
 			if r.Context().Err() == nil {
@@ -273,7 +274,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		return http.StatusServiceUnavailable, false
 	case srv.cfg.MaxConn > 0:
 		queued := srv
-		if srv = be.acquire(r, srv); srv == nil {
+		if srv = be.acquireAt(r, srv, &tr.queue); srv == nil {
 			if r.Context().Err() == nil {
 				queued.live.connErrors.Add(1)
 				bl.connErrors.Add(1)
@@ -390,6 +391,9 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 	}
 	defer sl.cur.Add(-1)
 	tr.mark(&tr.answered)
+	if tr.timed {
+		tr.captureResponse(fe, hdr)
+	}
 
 	if p.server == srv {
 		sl.sticky.pinned.Add(1)

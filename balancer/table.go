@@ -35,6 +35,8 @@ type frontendRT struct {
 	reqRules []httpRule
 	resRules []httpRule
 	live     *frontendLive
+	// log is how the frontend writes its access log, nil when it does not.
+	log *frontendLog
 }
 
 // route is one compiled use_backend rule; cond is nil when unconditional.
@@ -341,8 +343,12 @@ func build(cfg Config, runtime map[string]ServerRuntime, prev *table, now time.T
 		if err != nil {
 			return nil, fmt.Errorf("frontend %q: %w", fc.Name, err)
 		}
+		fl, err := buildFrontendLog(&fc, &cfg.Global)
+		if err != nil {
+			return nil, fmt.Errorf("frontend %q: %w", fc.Name, err)
+		}
 		t.frontends[fc.Name] = &frontendRT{id: fc.ID, cfg: fc, backend: fc.DefaultBackend,
-			routes: cr.routes, reqRules: cr.reqRules, resRules: cr.resRules, live: live}
+			routes: cr.routes, reqRules: cr.reqRules, resRules: cr.resRules, live: live, log: fl}
 	}
 	return t, nil
 }

@@ -67,7 +67,7 @@ const (
 	whyTLS        = "TLS: Tether would serve or connect in clear text"
 	whyTLSTuning  = "TLS setting; TLS itself is refused"
 	whyLogging    = "logging"
-	whyLogTarget  = "log targets other than stdout and stderr in format raw: syslog over UDP or UNIX sockets, other formats, len, sample"
+	whyLogTarget  = "log targets other than stdout, stderr and syslog over UDP to an IP address: UNIX sockets, fd@, ring@, host names, sample"
 	whyPrivileges = "privileges: Tether does not chroot or drop privileges"
 	whyProxyProto = "PROXY protocol: the peer's framing would be misread"
 	whyHealth     = "health-check rules decide which servers get traffic"
@@ -85,7 +85,7 @@ var globalKeywords = keywordTable{
 	{verdict: refused, why: "header count limit: requests with more headers are refused", words: "tune.http.maxhdr"},
 	{verdict: refused, why: "accepts bodies on HTTP/1.0 GET, HEAD and DELETE that HAProxy refuses by default", words: "h1-accept-payload-with-any-method"},
 	{verdict: warned, why: whyLogTarget, words: "log"},
-	{verdict: warned, why: whyLogging, words: "log-send-hostname log-tag quiet tune.http.cookielen tune.http.logurilen"},
+	{verdict: warned, why: whyLogging, words: "quiet tune.http.cookielen tune.http.logurilen"},
 	{verdict: warned, why: "process management: Tether runs as one foreground process", words: `
 		daemon master-worker pidfile mworker-max-reloads hard-stop-after grace close-spread-time
 		set-dumpable strict-limits no-memory-trimming profiling.tasks`},
@@ -147,7 +147,7 @@ var proxyKeywords = keywordTable{
 	{verdict: refused, why: "FastCGI servers", words: "use-fcgi-app"},
 	{verdict: refused, why: whyHealth, words: "tcp-check external-check"},
 	{verdict: warned, why: whyLogTarget, words: "log"},
-	{verdict: warned, why: whyLogging, words: "log-format log-format-sd log-tag error-log-format unique-id-format capture declare"},
+	{verdict: warned, why: whyLogging, words: "log-format-sd error-log-format unique-id-format declare"},
 	{verdict: warned, why: "e-mail notifications", words: "email-alert"},
 	{verdict: warned, why: "compression: responses are sent uncompressed", words: "compression"},
 	{verdict: warned, why: "connection tuning", words: "backlog max-keep-alive-queue max-session-srv-conns"},

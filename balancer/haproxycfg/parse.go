@@ -140,6 +140,8 @@ func (p *proxy) inherit(d *proxy) {
 		Logs:                 cloneLogs(d.fe.Logs),
 		HTTPLog:              d.fe.HTTPLog,
 		DontLogNull:          d.fe.DontLogNull,
+		LogFormat:            d.fe.LogFormat,
+		LogTag:               d.fe.LogTag,
 	}
 	p.defaultBackendLine = d.defaultBackendLine
 	p.be = d.be
@@ -500,6 +502,16 @@ func (p *parser) parseGlobal(args []string, neg string) {
 	switch kw {
 	case "log":
 		p.parseLog(args, &p.cfg.Global.Logs, nil)
+		return
+	case "log-tag":
+		if arg(args, 1) == "" {
+			p.errorf("'log-tag' expects a tag for use in syslog.")
+			return
+		}
+		p.cfg.Global.LogTag = args[1]
+		return
+	case "log-send-hostname":
+		p.cfg.Global.LogSendHostname, p.cfg.Global.LogHostname = true, arg(args, 1)
 		return
 	case "maxconn":
 		if n, ok := p.globalInt(args, 0); ok {

@@ -306,7 +306,7 @@ backend b
 			name: "log targets, log global and option httplog",
 			src: `global
   log stdout format raw local0
-  log 127.0.0.1:514 local0
+  log 127.0.0.1 len 2048 local0
   log stderr format raw daemon notice err
 defaults
   mode http
@@ -328,6 +328,7 @@ backend b
 			check: func(t *testing.T, cfg balancer.Config) {
 				global := []balancer.LogTarget{
 					{Address: "stdout", Format: "raw", Facility: "local0"},
+					{Address: "127.0.0.1:514", Len: 2048, Facility: "local0"},
 					{Address: "stderr", Format: "raw", Facility: "daemon", Level: "notice", MinLevel: "err"},
 				}
 				if !reflect.DeepEqual(cfg.Global.Logs, global) {
@@ -341,7 +342,7 @@ backend b
 				if fe := cfg.Frontends[1]; !reflect.DeepEqual(fe.Logs, own) || !fe.HTTPLog {
 					t.Errorf("frontend own = logs %+v httplog %v", fe.Logs, fe.HTTPLog)
 				}
-				if global[1].TakesInfo() || !own[2].TakesInfo() || !global[0].TakesInfo() {
+				if global[2].TakesInfo() || !own[3].TakesInfo() || !global[0].TakesInfo() {
 					t.Errorf("TakesInfo: notice-only target takes info or an info target does not")
 				}
 			},
@@ -411,8 +412,7 @@ peers p
 	}
 	for _, want := range []string{
 		"w.cfg:2: 'daemon' is not supported by Tether (process management",
-		"w.cfg:3: 'log /dev/log' is not supported by Tether (log targets other than stdout and stderr in format raw",
-		"w.cfg:5: 'log stdout format short' is not supported by Tether (log targets other than stdout and stderr in format raw",
+		"w.cfg:3: 'log /dev/log' is not supported by Tether (log targets other than stdout, stderr and syslog over UDP",
 		"w.cfg:6: frontend 'f' has no 'mode http'",
 		"w.cfg:7: bind parameter 'name' is not supported",
 		"w.cfg:7: bind parameter 'defer-accept' is not supported",

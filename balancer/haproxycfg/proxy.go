@@ -170,6 +170,27 @@ func (p *parser) parseProxy(args []string, neg string) {
 		// A backend's log lines are about its servers, which Tether
 		// reports through its own logger: only a frontend keeps them.
 		p.parseLog(args, &px.fe.Logs, p.cfg.Global.Logs)
+	case "log-tag":
+		if arg(args, 1) == "" {
+			p.errorf("'log-tag' expects a tag for use in syslog.")
+			return
+		}
+		px.fe.LogTag = args[1]
+	case "log-format":
+		if px.kind == secBackend {
+			p.warnf("'log-format' ignored because backend '%s' has no frontend capability.", px.name)
+			return
+		}
+		p.parseLogFormat(args, &px.fe)
+	case "capture":
+		if px.kind == secDefaults {
+			p.errorf("'capture' not allowed in 'defaults' section.")
+			return
+		}
+		if p.capWarn(px, kw, true) {
+			return
+		}
+		p.parseCapture(args, &px.fe)
 	case "retry-on":
 		if !px.hasBE() {
 			p.errorf("'retry-on' only available in backend or listen section")
@@ -438,6 +459,10 @@ func (p *parser) parseOption(px *proxy, args []string, neg string) {
 			return
 		}
 		px.fe.HTTPLog = neg == ""
+		if px.fe.HTTPLog {
+			// The last of option httplog and log-format wins.
+			px.fe.LogFormat = ""
+		}
 	case "dontlognull":
 		if p.capWarn(px, "dontlognull", true) {
 			return

@@ -229,6 +229,16 @@ func (w *writer) global(g balancer.Global) bool {
 	for _, t := range g.Logs {
 		lines = append(lines, w.logLine("global", t))
 	}
+	if g.LogTag != "" {
+		lines = append(lines, []string{"log-tag", g.LogTag})
+	}
+	if g.LogSendHostname {
+		words := []string{"log-send-hostname"}
+		if g.LogHostname != "" {
+			words = append(words, g.LogHostname)
+		}
+		lines = append(lines, words)
+	}
 	if len(lines) == 0 {
 		return false
 	}
@@ -242,16 +252,26 @@ func (w *writer) global(g balancer.Global) bool {
 // logLine returns the words of a "log" line writing to t; where names the
 // section for errors.
 func (w *writer) logLine(where string, t balancer.LogTarget) []string {
-	if t.Address != "stdout" && t.Address != "stderr" {
-		w.fail("%s: log target %q is neither stdout nor stderr", where, t.Address)
+	if _, udp := udpLogAddress(t.Address); t.Address != "stdout" && t.Address != "stderr" && !udp {
+		w.fail("%s: log target %q is neither stdout, stderr nor a UDP ip:port", where, t.Address)
 	}
-	if t.Format != "raw" {
-		w.fail("%s: log format %q is not raw", where, t.Format)
+	words := []string{"log", t.Address}
+	if t.Len != 0 {
+		if t.Len < 80 || t.Len > 65535 {
+			w.fail("%s: log length %d is not between 80 and 65535", where, t.Len)
+		}
+		words = append(words, "len", itoa(t.Len))
+	}
+	if t.Format != "" {
+		if !hasWord("local raw rfc3164 rfc5424 priority short timed iso", t.Format) {
+			w.fail("%s: unknown log format %q", where, t.Format)
+		}
+		words = append(words, "format", t.Format)
 	}
 	if !hasWord(syslogFacilities, t.Facility) {
 		w.fail("%s: unknown log facility %q", where, t.Facility)
 	}
-	words := []string{"log", t.Address, "format", t.Format, t.Facility}
+	words = append(words, t.Facility)
 	for _, l := range []string{t.Level, t.MinLevel} {
 		if l == "" {
 			break
@@ -346,6 +366,21 @@ func (w *writer) frontend(fe balancer.Frontend) {
 	}
 	if fe.HTTPLog {
 		w.line("option", "httplog")
+	}
+	if fe.LogFormat != "" {
+		w.line("log-format", fe.LogFormat)
+	}
+	if fe.LogTag != "" {
+		w.line("log-tag", fe.LogTag)
+	}
+	for _, c := range fe.CaptureRequest {
+		w.line("capture", "request", "header", c.Name, "len", itoa(c.Len))
+	}
+	for _, c := range fe.CaptureResponse {
+		w.line("capture", "response", "header", c.Name, "len", itoa(c.Len))
+	}
+	if c := fe.CaptureCookie; c != nil {
+		w.line("capture", "cookie", c.Name, "len", itoa(c.Len))
 	}
 	if fe.DontLogNull {
 		w.line("option", "dontlognull")
