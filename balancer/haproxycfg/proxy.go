@@ -255,7 +255,7 @@ func (p *parser) addBinds(px *proxy, list string) bool {
 		if host == "" && hp.Family == "ipv6" {
 			host = "::"
 		}
-		px.fe.Binds = append(px.fe.Binds, joinHostPort(host, hp.Port))
+		px.fe.Binds = append(px.fe.Binds, balancer.Bind{Addr: joinHostPort(host, hp.Port)})
 	}
 	return true
 }

@@ -336,7 +336,7 @@ func (w *writer) listen(fe balancer.Frontend, be balancer.Backend, id int) {
 // frontend writes the lines of a frontend section.
 func (w *writer) frontend(fe balancer.Frontend) {
 	for _, b := range fe.Binds {
-		w.line("bind", b)
+		w.line("bind", b.Addr)
 	}
 	if fe.ForwardFor {
 		w.line("option", "forwardfor")

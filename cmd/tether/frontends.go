@@ -75,7 +75,8 @@ func (fb *frontendBinds) listen(cfg balancer.Config) (*listenPlan, error) {
 	defer fb.mu.Unlock()
 	p := &listenPlan{cfg: cfg, opened: make(map[bindKey]net.Listener), limits: make(map[string]*connlimit.Limit)}
 	for _, fe := range cfg.Frontends {
-		for _, addr := range fe.Binds {
+		for _, bd := range fe.Binds {
+			addr := bd.Addr
 			k := bindKey{fe.Name, addr}
 			if _, open := fb.binds[k]; open {
 				continue
@@ -119,8 +120,8 @@ func (fb *frontendBinds) apply(p *listenPlan) {
 	}
 	want := make(map[bindKey]bool)
 	for _, fe := range p.cfg.Frontends {
-		for _, addr := range fe.Binds {
-			k := bindKey{fe.Name, addr}
+		for _, bd := range fe.Binds {
+			k := bindKey{fe.Name, bd.Addr}
 			want[k] = true
 			b := fb.binds[k]
 			if b == nil {

@@ -1,0 +1,209 @@
+package balancer
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Bind is one listening address of a frontend: an address of a "bind"
+// line, with the line's TLS settings when it has "ssl".
+type Bind struct {
+	// Addr is "ADDR:PORT", as on the bind line.
+	Addr string
+	// TLS, when not nil, makes the address terminate TLS (bind … ssl).
+	TLS *BindTLS
+}
+
+// BindAddrs returns plain binds on the given addresses.
+func BindAddrs(addrs ...string) []Bind {
+	binds := make([]Bind, len(addrs))
+	for i, a := range addrs {
+		binds[i] = Bind{Addr: a}
+	}
+	return binds
+}
+
+// String returns the bind's address.
+func (b Bind) String() string { return b.Addr }
+
+// bindObject is Bind's JSON object form, written when it has TLS settings.
+type bindObject struct {
+	Addr string
+	TLS  *BindTLS `json:",omitempty"`
+}
+
+// MarshalJSON writes a plain bind as its address string, the form state
+// documents have always had, and a TLS bind as an object.
+func (b Bind) MarshalJSON() ([]byte, error) {
+	if b.TLS == nil {
+		return json.Marshal(b.Addr)
+	}
+	return json.Marshal(bindObject(b))
+}
+
+// UnmarshalJSON reads either form MarshalJSON writes.
+func (b *Bind) UnmarshalJSON(data []byte) error {
+	if len(data) > 0 && data[0] == '"' {
+		*b = Bind{}
+		return json.Unmarshal(data, &b.Addr)
+	}
+	var o bindObject
+	if err := json.Unmarshal(data, &o); err != nil {
+		return fmt.Errorf("decode bind: %w", err)
+	}
+	*b = Bind(o)
+	return nil
+}
+
+// CertSource is one "crt" or "crt-list" argument of a bind line.
+type CertSource struct {
+	// Path is a PEM file or a directory of them (crt), or a crt-list file.
+	Path string
+	// List says Path is a crt-list file.
+	List bool `json:",omitempty"`
+}
+
+// BindTLS is the TLS side of a bind line. Empty strings mean "not set on
+// the line": the global ssl-default-bind-* value, then HAProxy's default,
+// applies (see Effective).
+type BindTLS struct {
+	// Certs are the line's crt and crt-list arguments in order; the first
+	// certificate they load is the default one.
+	Certs []CertSource
+	// ALPN is the alpn list in preference order; nil negotiates none.
+	ALPN []string `json:",omitempty"`
+	// MinVer and MaxVer are ssl-min-ver and ssl-max-ver ("TLSv1.2", …).
+	MinVer string `json:",omitempty"`
+	MaxVer string `json:",omitempty"`
+	// Ciphers is the OpenSSL cipher list for TLS 1.2 and lower,
+	// CipherSuites the TLS 1.3 list.
+	Ciphers      string `json:",omitempty"`
+	CipherSuites string `json:",omitempty"`
+	// StrictSNI refuses a handshake whose SNI matches no certificate.
+	StrictSNI bool `json:",omitempty"`
+	// Verify is "none", "optional" or "required" ("" is none): whether a
+	// client certificate is asked for and checked against CAFile.
+	Verify string `json:",omitempty"`
+	CAFile string `json:",omitempty"`
+}
+
+// Clone returns a deep copy of t (nil for nil).
+func (t *BindTLS) Clone() *BindTLS {
+	if t == nil {
+		return nil
+	}
+	c := *t
+	c.Certs = append([]CertSource(nil), t.Certs...)
+	c.ALPN = append([]string(nil), t.ALPN...)
+	return &c
+}
+
+// SSLDefaults holds the global ssl-default-bind-* lines.
+type SSLDefaults struct {
+	// Options are the words of ssl-default-bind-options, as written.
+	Options      []string `json:",omitempty"`
+	Ciphers      string   `json:",omitempty"`
+	CipherSuites string   `json:",omitempty"`
+}
+
+// TLS protocol versions as HAProxy names them, oldest first.
+var TLSVersions = []string{"SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"}
+
+// DefaultTLSMinVer is HAProxy 2.6's ssl-min-ver when nothing sets one.
+const DefaultTLSMinVer = "TLSv1.2"
+
+// noVersionFlags maps the no-* options to the version they disable.
+var noVersionFlags = map[string]string{
+	"no-sslv3": "SSLv3", "no-tlsv10": "TLSv1.0", "no-tlsv11": "TLSv1.1", "no-tlsv12": "TLSv1.2", "no-tlsv13": "TLSv1.3",
+}
+
+// TLSVersionIndex returns the position of version in TLSVersions, or -1.
+func TLSVersionIndex(version string) int {
+	for i, v := range TLSVersions {
+		if v == version {
+			return i
+		}
+	}
+	return -1
+}
+
+// ParseSSLOptions checks the words of ssl-default-bind-options and
+// returns the minimum and maximum versions they set ("" when unset) and
+// the versions their no-* flags disable.
+func ParseSSLOptions(words []string) (minVer, maxVer string, disabled []string, err error) {
+	for i := 0; i < len(words); i++ {
+		switch w := words[i]; w {
+		case "ssl-min-ver", "ssl-max-ver":
+			if i+1 >= len(words) || TLSVersionIndex(words[i+1]) < 0 {
+				return "", "", nil, fmt.Errorf("'%s' : expects one of %s", w, strings.Join(TLSVersions, ", "))
+			}
+			if w == "ssl-min-ver" {
+				minVer = words[i+1]
+			} else {
+				maxVer = words[i+1]
+			}
+			i++
+		default:
+			v, ok := noVersionFlags[w]
+			if !ok {
+				return "", "", nil, fmt.Errorf("option '%s' is not supported by Tether (supported: ssl-min-ver, ssl-max-ver, no-sslv3, no-tlsv10, no-tlsv11, no-tlsv12, no-tlsv13)", w)
+			}
+			disabled = append(disabled, v)
+		}
+	}
+	return minVer, maxVer, disabled, nil
+}
+
+// Effective returns t with the global ssl-default-bind-* values and
+// HAProxy's defaults filled in: MinVer and MaxVer are always set. It fails
+// when the versions left enabled are not one contiguous range.
+func (t BindTLS) Effective(g SSLDefaults) (BindTLS, error) {
+	out := *t.Clone()
+	gMin, gMax, disabled, err := ParseSSLOptions(g.Options)
+	if err != nil {
+		return out, fmt.Errorf("ssl-default-bind-options: %w", err)
+	}
+	if out.Ciphers == "" {
+		out.Ciphers = g.Ciphers
+	}
+	if out.CipherSuites == "" {
+		out.CipherSuites = g.CipherSuites
+	}
+	// As in HAProxy, a bind without its own ssl-min-ver or ssl-max-ver
+	// takes the global one, and the no-* flags further disable versions.
+	lo, hi := TLSVersionIndex(DefaultTLSMinVer), len(TLSVersions)-1
+	for _, v := range []string{out.MinVer, gMin} {
+		if v != "" {
+			lo = TLSVersionIndex(v)
+			break
+		}
+	}
+	for _, v := range []string{out.MaxVer, gMax} {
+		if v != "" {
+			hi = TLSVersionIndex(v)
+			break
+		}
+	}
+	if lo > hi {
+		return out, fmt.Errorf("ssl-min-ver %s is above ssl-max-ver %s", TLSVersions[lo], TLSVersions[hi])
+	}
+	first, last := -1, -1
+	for i := lo; i <= hi; i++ {
+		if slices.Contains(disabled, TLSVersions[i]) {
+			continue
+		}
+		if first < 0 {
+			first = i
+		} else if last != i-1 {
+			return out, fmt.Errorf("the enabled TLS versions have a hole (%s and %s without %s), which Tether does not support", TLSVersions[last], TLSVersions[i], TLSVersions[i-1])
+		}
+		last = i
+	}
+	if first < 0 {
+		return out, fmt.Errorf("every TLS version from %s to %s is disabled", TLSVersions[lo], TLSVersions[hi])
+	}
+	out.MinVer, out.MaxVer = TLSVersions[first], TLSVersions[last]
+	return out, nil
+}
