@@ -83,6 +83,8 @@ type BindTLS struct {
 	CipherSuites string `json:",omitempty"`
 	// StrictSNI refuses a handshake whose SNI matches no certificate.
 	StrictSNI bool `json:",omitempty"`
+	// NoTLSTickets disables TLS session tickets (no-tls-tickets).
+	NoTLSTickets bool `json:",omitempty"`
 	// Verify is "none", "optional" or "required" ("" is none): whether a
 	// client certificate is asked for and checked against CAFile.
 	Verify string `json:",omitempty"`
@@ -100,12 +102,21 @@ func (t *BindTLS) Clone() *BindTLS {
 	return &c
 }
 
-// SSLDefaults holds the global ssl-default-bind-* lines.
+// SSLDefaults holds the global lines that TLS binds depend on.
 type SSLDefaults struct {
 	// Options are the words of ssl-default-bind-options, as written.
 	Options      []string `json:",omitempty"`
 	Ciphers      string   `json:",omitempty"`
 	CipherSuites string   `json:",omitempty"`
+	// CrtBase and CABase are crt-base and ca-base: the directories that
+	// relative crt, crt-list (and its lines) and ca-file paths start from.
+	CrtBase string `json:",omitempty"`
+	CABase  string `json:",omitempty"`
+}
+
+// IsZero reports whether no global line sets anything.
+func (d SSLDefaults) IsZero() bool {
+	return len(d.Options) == 0 && d.Ciphers == "" && d.CipherSuites == "" && d.CrtBase == "" && d.CABase == ""
 }
 
 // TLS protocol versions as HAProxy names them, oldest first.
@@ -129,31 +140,55 @@ func TLSVersionIndex(version string) int {
 	return -1
 }
 
+// SSLOptions is what the words of ssl-default-bind-options set.
+type SSLOptions struct {
+	// MinVer and MaxVer are ssl-min-ver and ssl-max-ver ("" when unset);
+	// force-tlsvXX sets both.
+	MinVer, MaxVer string
+	// Disabled are the versions the no-* flags disable.
+	Disabled []string
+	// NoTLSTickets is no-tls-tickets.
+	NoTLSTickets bool
+}
+
+// forceVersionFlags maps the force-* options to their version.
+var forceVersionFlags = map[string]string{
+	"force-tlsv10": "TLSv1.0", "force-tlsv11": "TLSv1.1", "force-tlsv12": "TLSv1.2", "force-tlsv13": "TLSv1.3",
+}
+
 // ParseSSLOptions checks the words of ssl-default-bind-options and
-// returns the minimum and maximum versions they set ("" when unset) and
-// the versions their no-* flags disable.
-func ParseSSLOptions(words []string) (minVer, maxVer string, disabled []string, err error) {
+// returns what they set. prefer-client-ciphers is accepted and changes
+// nothing: crypto/tls chooses among the suites both sides allow.
+func ParseSSLOptions(words []string) (SSLOptions, error) {
+	var o SSLOptions
 	for i := 0; i < len(words); i++ {
 		switch w := words[i]; w {
 		case "ssl-min-ver", "ssl-max-ver":
 			if i+1 >= len(words) || TLSVersionIndex(words[i+1]) < 0 {
-				return "", "", nil, fmt.Errorf("'%s' : expects one of %s", w, strings.Join(TLSVersions, ", "))
+				return o, fmt.Errorf("'%s' : expects one of %s", w, strings.Join(TLSVersions, ", "))
 			}
 			if w == "ssl-min-ver" {
-				minVer = words[i+1]
+				o.MinVer = words[i+1]
 			} else {
-				maxVer = words[i+1]
+				o.MaxVer = words[i+1]
 			}
 			i++
+		case "no-tls-tickets":
+			o.NoTLSTickets = true
+		case "prefer-client-ciphers":
 		default:
+			if v, ok := forceVersionFlags[w]; ok {
+				o.MinVer, o.MaxVer = v, v
+				continue
+			}
 			v, ok := noVersionFlags[w]
 			if !ok {
-				return "", "", nil, fmt.Errorf("option '%s' is not supported by Tether (supported: ssl-min-ver, ssl-max-ver, no-sslv3, no-tlsv10, no-tlsv11, no-tlsv12, no-tlsv13)", w)
+				return o, fmt.Errorf("option '%s' is not supported by Tether (supported: ssl-min-ver, ssl-max-ver, no-sslv3, no-tlsv10, no-tlsv11, no-tlsv12, no-tlsv13, force-tlsv1x, no-tls-tickets, prefer-client-ciphers)", w)
 			}
-			disabled = append(disabled, v)
+			o.Disabled = append(o.Disabled, v)
 		}
 	}
-	return minVer, maxVer, disabled, nil
+	return o, nil
 }
 
 // Effective returns t with the global ssl-default-bind-* values and
@@ -161,9 +196,17 @@ func ParseSSLOptions(words []string) (minVer, maxVer string, disabled []string, 
 // when the versions left enabled are not one contiguous range.
 func (t BindTLS) Effective(g SSLDefaults) (BindTLS, error) {
 	out := *t.Clone()
-	gMin, gMax, disabled, err := ParseSSLOptions(g.Options)
+	opts, err := ParseSSLOptions(g.Options)
 	if err != nil {
 		return out, fmt.Errorf("ssl-default-bind-options: %w", err)
+	}
+	gMin, gMax, disabled := opts.MinVer, opts.MaxVer, opts.Disabled
+	out.NoTLSTickets = out.NoTLSTickets || opts.NoTLSTickets
+	for i, src := range out.Certs {
+		out.Certs[i].Path = withBase(g.CrtBase, src.Path)
+	}
+	if out.CAFile != "" {
+		out.CAFile = withBase(g.CABase, out.CAFile)
 	}
 	if out.Ciphers == "" {
 		out.Ciphers = g.Ciphers
@@ -207,3 +250,20 @@ func (t BindTLS) Effective(g SSLDefaults) (BindTLS, error) {
 	out.MinVer, out.MaxVer = TLSVersions[first], TLSVersions[last]
 	return out, nil
 }
+
+// withBase returns path relative to base (crt-base, ca-base) unless it is
+// absolute or base is "".
+func withBase(base, path string) string {
+	if base == "" || strings.HasPrefix(path, "/") {
+		return path
+	}
+	return strings.TrimSuffix(base, "/") + "/" + path
+}
+
+// WithCrtBase returns a crt-list line's certificate path as HAProxy
+// resolves it: relative to crt-base when it is relative.
+func (d SSLDefaults) WithCrtBase(path string) string { return withBase(d.CrtBase, path) }
+
+// WithCABase returns a CA file path relative to ca-base when it is
+// relative.
+func (d SSLDefaults) WithCABase(path string) string { return withBase(d.CABase, path) }

@@ -45,7 +45,8 @@ type Global struct {
 	// "log global" refers to.
 	Logs []LogTarget
 	// SSLDefaultBind holds the ssl-default-bind-* lines, which apply to
-	// every TLS bind that does not set the same setting itself.
+	// every TLS bind that does not set the same setting itself, and
+	// crt-base and ca-base.
 	SSLDefaultBind SSLDefaults `json:",omitzero"`
 }
 

@@ -459,8 +459,7 @@ backend b
 	}
 	for _, want := range []string{
 		"r.cfg:2: 'user haproxy' is not supported by Tether (privileges",
-		"r.cfg:6: bind parameter 'ssl' is not supported by Tether (TLS",
-		"r.cfg:6: bind parameter 'crt' is not supported by Tether (TLS",
+		"r.cfg:6: 'bind' : unable to stat SSL certificate from file '/x.pem'",
 		"r.cfg:7: 'use-server b' is not supported by Tether",
 		"r.cfg:11: 'balance uri' is not supported by Tether",
 		"r.cfg:12: 'server b/s' : server keyword 'send-proxy' is not supported by Tether",

@@ -82,7 +82,7 @@ func Build(t balancer.BindTLS, g balancer.SSLDefaults) (*Bind, error) {
 			return nil, err
 		}
 		for _, l := range lines {
-			c, err := LoadPEM(l.Path)
+			c, err := LoadPEM(g.WithCrtBase(l.Path))
 			if err != nil {
 				return nil, fmt.Errorf("'%s:%d': %w", src.Path, l.Line, err)
 			}
@@ -206,6 +206,8 @@ func baseConfig(t balancer.BindTLS) (*tls.Config, error) {
 		MinVersion: goVersion(t.MinVer),
 		MaxVersion: goVersion(t.MaxVer),
 		NextProtos: append([]string(nil), t.ALPN...),
+
+		SessionTicketsDisabled: t.NoTLSTickets,
 	}
 	if t.MinVer == "SSLv3" {
 		return nil, fmt.Errorf("'ssl-min-ver SSLv3' is not supported by Tether (crypto/tls has no SSLv3)")
@@ -265,7 +267,7 @@ func entryConfig(bind balancer.BindTLS, options []string, g balancer.SSLDefaults
 		case "verify":
 			t.Verify = v
 		case "ca-file":
-			t.CAFile = v
+			t.CAFile = g.WithCABase(v)
 		}
 	}
 	if t.MinVer != bind.MinVer || t.MaxVer != bind.MaxVer {
