@@ -51,6 +51,10 @@ type Global struct {
 	// (log-send-hostname): LogHostname, or the system's when that is "".
 	LogSendHostname bool
 	LogHostname     string
+	// SSLDefaultBind holds the ssl-default-bind-* lines, which apply to
+	// every TLS bind that does not set the same setting itself, and
+	// crt-base and ca-base.
+	SSLDefaultBind SSLDefaults `json:",omitzero"`
 }
 
 // LogTarget is one "log" line Tether writes to: "log stdout|stderr|ADDR
@@ -163,8 +167,9 @@ type Frontend struct {
 	// ID is the proxy number HAProxy would give it; 0 lets the balancer
 	// assign one. A listen section is a Frontend and a Backend with the
 	// same Name and ID.
-	ID             int
-	Binds          []string // "ADDR:PORT", as on a bind line
+	ID int
+	// Binds are its listening addresses, one per address of a bind line.
+	Binds          []Bind
 	DefaultBackend string
 	// ForwardFor adds X-Forwarded-For (option forwardfor).
 	ForwardFor bool

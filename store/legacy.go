@@ -99,10 +99,11 @@ func loadState(ctx context.Context, q querier) (balancer.State, bool, error) {
 			(*durationScanner)(&f.TimeoutClientFin)); err != nil {
 			return err
 		}
-		var err error
-		if f.Binds, err = decodeList(binds); err != nil {
+		addrs, err := decodeList(binds)
+		if err != nil {
 			return fmt.Errorf("frontend %q binds: %w", f.Name, err)
 		}
+		f.Binds = balancer.BindAddrs(addrs...)
 		st.Config.Frontends = append(st.Config.Frontends, f)
 		return nil
 	})

@@ -13,6 +13,7 @@ import (
 func (p *parser) finish() {
 	g := &p.cfg.Global
 	g.StatsSockets = p.sockets
+	p.checkTLSBinds()
 	if !p.global.timeout {
 		g.StatsTimeout = defaultStatsTimeout
 	}

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -195,7 +197,9 @@ func TestKeywordVerdicts(t *testing.T) {
 // table, and that none of the implemented keywords is classified.
 func TestKeywordTablesDisjoint(t *testing.T) {
 	implemented := map[string]string{
-		"global": "maxconn tune.bufsize tune.maxrewrite setenv presetenv unsetenv resetenv zero-warning stats",
+		"global": "maxconn tune.bufsize tune.maxrewrite setenv presetenv unsetenv resetenv zero-warning stats" +
+			" ssl-default-bind-options ssl-default-bind-ciphers ssl-default-bind-ciphersuites crt-base ca-base",
+		"bind":   strings.Join(slices.Collect(maps.Keys(bindTLSParams)), " "),
 		"proxy":  "mode bind default_backend acl use_backend http-request http-response redirect timeout balance cookie dynamic-cookie-key retries option http-check server default-server server-template id maxconn hash-type http-reuse retry-on",
 		"option": "persist redispatch forwardfor httpchk httplog dontlognull",
 		"server": implementedServerKeywords0 + implementedServerKeywords1 + " source",
@@ -329,6 +333,9 @@ Implemented, for reference: global ` + "`stats socket`" + ` (with ` + "`mode`, `
 ` + "`stats timeout`, `stats maxconn`, `maxconn`, `tune.bufsize`, `tune.maxrewrite`, `setenv`, `presetenv`,\n`unsetenv`, `resetenv`, `zero-warning`, `log stdout|stderr|IP[:PORT] [len N] [format raw|short|local|rfc3164|rfc5424|priority|timed|iso] FACILITY [LEVEL [MINLEVEL]]`, `log-tag`, `log-send-hostname`" + `; ` + "`defaults`/`frontend`/`backend`/`listen`" + ` with
 ` + "`mode http`, `bind`, `default_backend`, `acl`, `use_backend`, `http-request`, `http-response`, `redirect`, `maxconn`, `balance` (roundrobin, static-rr, leastconn,\nfirst, source, random), `cookie`, `dynamic-cookie-key`, `retries`, `retry-on conn-failure`, `id`,\n`option persist`, `option redispatch`, `option forwardfor`, `option httpchk`, `log global`, `log stdout|stderr|IP[:PORT]\n…`, `option httplog`, `option dontlognull`, `log-format`, `log-tag`, `capture request|response header`,\n`capture cookie`, `http-check expect\nstatus`, `http-check send meth|uri|ver`" + `, the timeouts ` + "`client`, `server`, `connect`, `check`, `queue`,\n`http-request`, `http-keep-alive`, `tunnel`, `client-fin`, `server-fin`" + `, ` + "`server`, `default-server`,\n`server-template`" + ` with ` + strings.Join(quoted(strings.Fields(implementedServerKeywords0+implementedServerKeywords1)), ", ") + `;
 and ` + "`resolvers`" + ` sections.
+
+TLS binds, implemented: ` + "`bind … ssl`" + ` with ` + strings.Join(quoted(slices.Sorted(maps.Keys(bindTLSParams))), ", ") + `;
+global ` + "`ssl-default-bind-options`, `ssl-default-bind-ciphers`, `ssl-default-bind-ciphersuites`, `crt-base`, `ca-base`" + `.
 `)
 	sections := []struct {
 		title string

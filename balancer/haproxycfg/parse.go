@@ -195,6 +195,11 @@ type parser struct {
 	// "stats" line of the global section, where HAProxy creates its Runtime
 	// API proxy; -1 when there is none.
 	apiProxyAt int
+	// tlsBinds are the TLS bind lines, whose certificates are loaded once
+	// the global ssl-default-bind-* lines are all known.
+	tlsBinds []tlsBindLine
+	// sslLines are the lines of the global TLS keywords, by keyword.
+	sslLines map[string]int
 }
 
 func newParser(file string, env lookupEnv) *parser {
@@ -512,6 +517,9 @@ func (p *parser) parseGlobal(args []string, neg string) {
 		return
 	case "log-send-hostname":
 		p.cfg.Global.LogSendHostname, p.cfg.Global.LogHostname = true, arg(args, 1)
+		return
+	case "ssl-default-bind-options", "ssl-default-bind-ciphers", "ssl-default-bind-ciphersuites", "crt-base", "ca-base":
+		p.parseSSLDefaultBind(args)
 		return
 	case "maxconn":
 		if n, ok := p.globalInt(args, 0); ok {

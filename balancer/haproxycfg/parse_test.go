@@ -41,7 +41,7 @@ func TestParseFillsDefaults(t *testing.T) {
 			StatsTimeout: 10 * time.Second,
 			StatsMaxConn: 10,
 		},
-		Frontends: []balancer.Frontend{{Name: "f", ID: 2, Binds: []string{":8080"}, DefaultBackend: "b"}},
+		Frontends: []balancer.Frontend{{Name: "f", ID: 2, Binds: balancer.BindAddrs(":8080"), DefaultBackend: "b"}},
 		Backends:  []balancer.Backend{defaultBackend("b", defaultServer("s1", "10.0.0.1", 80), defaultServer("s2", "10.0.0.2", 0))},
 	}
 	want.Backends[0].ID = 3
@@ -146,7 +146,7 @@ listen other
   default_backend web`,
 			check: func(t *testing.T, cfg balancer.Config) {
 				fe := cfg.Frontends[0]
-				wantFE := balancer.Frontend{Name: "web", ID: 1, Binds: []string{"127.0.0.1:8000", "127.0.0.1:8001", "[::1]:8002", ":8003", "127.0.0.2:8004"},
+				wantFE := balancer.Frontend{Name: "web", ID: 1, Binds: balancer.BindAddrs("127.0.0.1:8000", "127.0.0.1:8001", "[::1]:8002", ":8003", "127.0.0.2:8004"),
 					DefaultBackend: "web", ForwardFor: true, TimeoutClient: 5 * time.Second}
 				if !reflect.DeepEqual(fe, wantFE) {
 					t.Errorf("frontend = %+v, want %+v", fe, wantFE)
@@ -459,8 +459,7 @@ backend b
 	}
 	for _, want := range []string{
 		"r.cfg:2: 'user haproxy' is not supported by Tether (privileges",
-		"r.cfg:6: bind parameter 'ssl' is not supported by Tether (TLS",
-		"r.cfg:6: bind parameter 'crt' is not supported by Tether (TLS",
+		"r.cfg:6: 'bind' : unable to stat SSL certificate from file '/x.pem'",
 		"r.cfg:7: 'use-server b' is not supported by Tether",
 		"r.cfg:11: 'balance uri' is not supported by Tether",
 		"r.cfg:12: 'server b/s' : server keyword 'send-proxy' is not supported by Tether",
@@ -560,7 +559,7 @@ func TestFormatRejects(t *testing.T) {
 			c.Resolvers = []balancer.Resolvers{{Name: "r", Hold: map[string]time.Duration{"never": 1}}}
 		}, "unknown hold event"},
 		{"bind", func(c *balancer.Config) {
-			c.Frontends = []balancer.Frontend{{Name: "f", Binds: []string{"nowhere"}}}
+			c.Frontends = []balancer.Frontend{{Name: "f", Binds: balancer.BindAddrs("nowhere")}}
 		}, "does not parse"},
 	}
 	for _, tt := range tests {

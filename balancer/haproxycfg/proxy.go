@@ -57,10 +57,16 @@ func (p *parser) parseProxy(args []string, neg string) {
 			p.errorf("'bind' expects {<path>|[addr1]:port1[-end1]}{,[addr]:port[-end]}... as arguments.")
 			return
 		}
+		first := len(px.fe.Binds)
 		if !p.addBinds(px, args[1]) {
 			return
 		}
-		p.checkBindParams(args[2:])
+		if t, ok := p.parseBindTLS(args[2:]); ok && t != nil {
+			for i := first; i < len(px.fe.Binds); i++ {
+				px.fe.Binds[i].TLS = t.Clone()
+			}
+			p.tlsBinds = append(p.tlsBinds, tlsBindLine{line: p.line, tls: t})
+		}
 	case "default_backend":
 		if p.capWarn(px, kw, true) {
 			return
@@ -276,27 +282,9 @@ func (p *parser) addBinds(px *proxy, list string) bool {
 		if host == "" && hp.Family == "ipv6" {
 			host = "::"
 		}
-		px.fe.Binds = append(px.fe.Binds, joinHostPort(host, hp.Port))
+		px.fe.Binds = append(px.fe.Binds, balancer.Bind{Addr: joinHostPort(host, hp.Port)})
 	}
 	return true
-}
-
-// checkBindParams checks the parameters of a bind line, none of which Tether
-// implements.
-func (p *parser) checkBindParams(params []string) {
-	for i := 0; i < len(params) && params[i] != ""; i++ {
-		g, known := bindParams.lookup(params[i])
-		if !known {
-			p.errorf("'bind' : unknown keyword '%s'.", params[i])
-			return
-		}
-		if g.args == 1 && arg(params, i+1) == "" {
-			p.errorf("'bind' : '%s' : missing value.", params[i])
-			return
-		}
-		p.unsupported(g, "bind parameter '"+params[i]+"'")
-		i += g.args
-	}
 }
 
 // parseTimeout handles "timeout NAME TIME".

@@ -239,6 +239,7 @@ func (w *writer) global(g balancer.Global) bool {
 		}
 		lines = append(lines, words)
 	}
+	lines = append(lines, sslDefaultLines(g.SSLDefaultBind)...)
 	if len(lines) == 0 {
 		return false
 	}
@@ -356,7 +357,7 @@ func (w *writer) listen(fe balancer.Frontend, be balancer.Backend, id int) {
 // frontend writes the lines of a frontend section.
 func (w *writer) frontend(fe balancer.Frontend) {
 	for _, b := range fe.Binds {
-		w.line("bind", b)
+		w.line(w.bindLine(fe.Name, b)...)
 	}
 	if fe.ForwardFor {
 		w.line("option", "forwardfor")
@@ -597,4 +598,59 @@ func (w *writer) graceComments(be balancer.Backend) {
 	for _, rk := range be.RetiredKeys {
 		w.buf.WriteString("    # tether: retired dynamic-cookie-key fingerprint " + rk.Key.String() + " honoured until " + rk.Until.UTC().Format(time.RFC3339) + "\n")
 	}
+}
+
+// sslDefaultLines returns the global lines TLS binds depend on.
+func sslDefaultLines(d balancer.SSLDefaults) [][]string {
+	var lines [][]string
+	for _, l := range []struct{ kw, v string }{
+		{"crt-base", d.CrtBase}, {"ca-base", d.CABase},
+		{"ssl-default-bind-ciphers", d.Ciphers}, {"ssl-default-bind-ciphersuites", d.CipherSuites},
+	} {
+		if l.v != "" {
+			lines = append(lines, []string{l.kw, l.v})
+		}
+	}
+	if len(d.Options) > 0 {
+		lines = append(lines, append([]string{"ssl-default-bind-options"}, d.Options...))
+	}
+	return lines
+}
+
+// bindLine returns the words of a bind line for b.
+func (w *writer) bindLine(frontend string, b balancer.Bind) []string {
+	words := []string{"bind", b.Addr}
+	t := b.TLS
+	if t == nil {
+		return words
+	}
+	words = append(words, "ssl")
+	if len(t.Certs) == 0 {
+		w.fail("frontend %s: bind %s: ssl without a certificate", frontend, b.Addr)
+	}
+	for _, c := range t.Certs {
+		kw := "crt"
+		if c.List {
+			kw = "crt-list"
+		}
+		words = append(words, kw, c.Path)
+	}
+	if len(t.ALPN) > 0 {
+		words = append(words, "alpn", strings.Join(t.ALPN, ","))
+	}
+	for _, o := range []struct{ kw, v string }{
+		{"ssl-min-ver", t.MinVer}, {"ssl-max-ver", t.MaxVer}, {"ciphers", t.Ciphers}, {"ciphersuites", t.CipherSuites},
+		{"verify", t.Verify}, {"ca-file", t.CAFile},
+	} {
+		if o.v != "" {
+			words = append(words, o.kw, o.v)
+		}
+	}
+	if t.StrictSNI {
+		words = append(words, "strict-sni")
+	}
+	if t.NoTLSTickets {
+		words = append(words, "no-tls-tickets")
+	}
+	return words
 }
