@@ -118,17 +118,20 @@ func TestTLSServesHTTP1AndH2(t *testing.T) {
 		t.Errorf("origin saw %d requests, want 4", got)
 	}
 	waitFor(t, func() bool { return counters.accepted.Load() == 2 && counters.closed.Load() == 2 },
-		func() string { return fmt.Sprintf("accepted %d, closed %d connections", counters.accepted.Load(), counters.closed.Load()) })
+		func() string {
+			return fmt.Sprintf("accepted %d, closed %d connections", counters.accepted.Load(), counters.closed.Load())
+		})
 	if counters.in.Load() == 0 || counters.out.Load() == 0 {
 		t.Errorf("bytes in %d out %d", counters.in.Load(), counters.out.Load())
 	}
 }
 
 // TestTLSHostileClients: plain HTTP on the TLS port, a client that stalls
-// in its handshake and a garbage ClientHello each lose their connection,
-// with no reply, and the server goes on serving.
+// in its handshake (until timeout client) and a garbage ClientHello each
+// lose their connection, with no reply, and the server goes on serving.
 func TestTLSHostileClients(t *testing.T) {
-	fe := balancer.Frontend{TimeoutClient: 5 * time.Second, TimeoutHTTPRequest: 300 * time.Millisecond}
+	// HAProxy bounds a handshake by timeout client, not http-request.
+	fe := balancer.Frontend{TimeoutClient: 300 * time.Millisecond, TimeoutHTTPRequest: 10 * time.Second}
 	addr, o, counters, ca := tlsFront(t, fe)
 	for _, tc := range []struct {
 		name string
@@ -232,4 +235,3 @@ func waitFor(t *testing.T, ok func() bool, what func() string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
-

@@ -189,7 +189,7 @@ func TestKeywordTablesDisjoint(t *testing.T) {
 	implemented := map[string]string{
 		"global": "maxconn tune.bufsize tune.maxrewrite setenv presetenv unsetenv resetenv zero-warning stats" +
 			" ssl-default-bind-options ssl-default-bind-ciphers ssl-default-bind-ciphersuites crt-base ca-base",
-		"bind": strings.Join(slices.Collect(maps.Keys(bindTLSParams)), " "),
+		"bind":   strings.Join(slices.Collect(maps.Keys(bindTLSParams)), " "),
 		"proxy":  "mode bind default_backend acl use_backend http-request http-response redirect timeout balance cookie dynamic-cookie-key retries option http-check server default-server server-template id maxconn hash-type http-reuse retry-on",
 		"option": "persist redispatch forwardfor httpchk httplog dontlognull",
 		"server": implementedServerKeywords0 + implementedServerKeywords1 + " source",
