@@ -243,7 +243,7 @@ func (b *Balancer) logRequest(t *table, fe *frontendRT, w http.ResponseWriter, r
 		FeConn:   fe.live.cur.Load(),
 		Retries:  tr.retries,
 		Method:   r.Method,
-		URI:      r.RequestURI,
+		URI:      logURI(r),
 		Proto:    r.Proto,
 
 		Redispatched: tr.redispatched,

@@ -64,7 +64,8 @@ func TestEffectiveTLS(t *testing.T) {
 		{name: "hole", bind: BindTLS{MinVer: "TLSv1.0"}, defaults: SSLDefaults{Options: []string{"no-tlsv11"}}, err: "hole"},
 		{name: "inverted", bind: BindTLS{MinVer: "TLSv1.3", MaxVer: "TLSv1.2"}, err: "above"},
 		{name: "all off", defaults: SSLDefaults{Options: []string{"no-tlsv12", "no-tlsv13"}}, err: "disabled"},
-		{name: "unknown option", defaults: SSLDefaults{Options: []string{"no-tls-tickets"}}, err: "not supported"},
+		{name: "unknown option", defaults: SSLDefaults{Options: []string{"no-ca-names"}}, err: "not supported"},
+		{name: "force", defaults: SSLDefaults{Options: []string{"force-tlsv13"}}, min: "TLSv1.3", max: "TLSv1.3"},
 		{name: "global ciphers", defaults: SSLDefaults{Ciphers: "AES128-SHA"}, min: "TLSv1.2", max: "TLSv1.3"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

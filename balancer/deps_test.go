@@ -24,6 +24,8 @@ func TestDependencyRules(t *testing.T) {
 		{"tether/balancer/frontdoor", []string{"github.com/go-chi/", "modernc.org/sqlite", "tether/store", "tether/web", "github.com/miekg/dns"}},
 		// connlimit is a listener wrapper: the standard library only.
 		{"tether/balancer/connlimit", []string{"tether/store", "tether/web", "tether/balancer/runtimeapi", "github.com/", "golang.org/", "modernc.org/"}},
+		// tlsbind builds crypto/tls configurations from balancer values: nothing else.
+		{"tether/balancer/tlsbind", []string{"tether/store", "tether/web", "tether/balancer/runtimeapi", "github.com/go-chi/", "github.com/a-h/", "golang.org/", "modernc.org/"}},
 		// rules is evaluated per request: the standard library only.
 		{"tether/balancer/rules", []string{"tether/store", "tether/web", "tether/balancer/runtimeapi", "github.com/", "golang.org/", "modernc.org/"}},
 		{"tether/store", []string{"tether/web", "tether/templates", "github.com/go-chi/"}},

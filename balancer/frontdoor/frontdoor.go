@@ -94,7 +94,7 @@ type Server struct {
 	Counters Counters
 	// TLS, when set before Serve, makes the server terminate TLS with this
 	// configuration (see tlsbind). A handshake must end within timeout
-	// http-request.
+	// client, as in HAProxy.
 	TLS *tls.Config
 
 	tlsMu     sync.Mutex

@@ -77,7 +77,7 @@ func (c *h2Conn) Close() error {
 func (c *h2Conn) Requests() int64 { return c.requests.Load() }
 
 // serveTLS accepts connections on ln and terminates TLS on each in its own
-// goroutine, bounded by timeout http-request: an HTTP/1.x connection then
+// goroutine, bounded by timeout client as in HAProxy: an HTTP/1.x connection then
 // goes to net/http, through the same checks as a clear-text one; one that
 // negotiated h2 by ALPN is served by the HTTP/2 server with the same
 // handler.
@@ -124,7 +124,7 @@ func (s *Server) serveTLS(ln net.Listener) error {
 // handshake terminates TLS on raw and hands the connection on.
 func (s *Server) handshake(st *tlsState, raw net.Conn, q *connQueue) {
 	tc := tls.Server(raw, s.TLS)
-	raw.SetDeadline(time.Now().Add(s.timeouts.HTTPRequest))
+	raw.SetDeadline(time.Now().Add(s.timeouts.Client))
 	if err := tc.Handshake(); err != nil {
 		st.untrack(raw)
 		raw.Close()

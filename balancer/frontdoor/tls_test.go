@@ -1,6 +1,7 @@
 package frontdoor
 
 import (
+	"bufio"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -43,7 +45,13 @@ func tlsFront(t *testing.T, fe balancer.Frontend) (string, *recordingOrigin, *tl
 		t.Fatal(err)
 	}
 	o := startOrigin(t)
-	ap := netip.MustParseAddrPort(o.srv.Listener.Addr().String())
+	return tlsFrontTo(t, fe, o, o.srv.Listener.Addr().String(), ca, tb)
+}
+
+// tlsFrontTo is tlsFront in front of the origin at originAddr.
+func tlsFrontTo(t *testing.T, fe balancer.Frontend, o *recordingOrigin, originAddr string, ca *tlsbindtest.CA, tb *tlsbind.Bind) (string, *recordingOrigin, *tlsCounters, *tlsbindtest.CA) {
+	t.Helper()
+	ap := netip.MustParseAddrPort(originAddr)
 	fe.Name, fe.DefaultBackend = "fe", "be"
 	cfg := balancer.Config{
 		Frontends: []balancer.Frontend{fe},
@@ -127,10 +135,11 @@ func TestTLSServesHTTP1AndH2(t *testing.T) {
 }
 
 // TestTLSHostileClients: plain HTTP on the TLS port, a client that stalls
-// in its handshake and a garbage ClientHello each lose their connection,
-// with no reply, and the server goes on serving.
+// in its handshake (until timeout client) and a garbage ClientHello each
+// lose their connection, with no reply, and the server goes on serving.
 func TestTLSHostileClients(t *testing.T) {
-	fe := balancer.Frontend{TimeoutClient: 5 * time.Second, TimeoutHTTPRequest: 300 * time.Millisecond}
+	// HAProxy bounds a handshake by timeout client, not http-request.
+	fe := balancer.Frontend{TimeoutClient: 300 * time.Millisecond, TimeoutHTTPRequest: 10 * time.Second}
 	addr, o, counters, ca := tlsFront(t, fe)
 	for _, tc := range []struct {
 		name string
@@ -232,5 +241,54 @@ func waitFor(t *testing.T, ok func() bool, what func() string) {
 			t.Fatalf("timed out: %s", what())
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestTLSWebsocketUpgrade: an HTTP/1.1 connection over TLS upgrades to a
+// tunnel through the proxy, as a clear-text one does.
+func TestTLSWebsocketUpgrade(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "websocket" {
+			http.Error(w, "no upgrade", http.StatusBadRequest)
+			return
+		}
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		buf := make([]byte, 4)
+		if _, err := io.ReadFull(brw, buf); err == nil {
+			c.Write(append([]byte("echo:"), buf...))
+		}
+	}))
+	defer origin.Close()
+	ca := tlsbindtest.NewCA(t, "Test CA")
+	crt := tlsbindtest.WriteFile(t, t.TempDir(), "front.pem", ca.Issue(t, "front.test", "front.test").Bundle(ca))
+	tb, err := tlsbind.Build(balancer.BindTLS{Certs: []balancer.CertSource{{Path: crt}}, ALPN: []string{"h2", "http/1.1"}}, balancer.SSLDefaults{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, _, _, _ := tlsFrontTo(t, balancer.Frontend{TimeoutClient: 5 * time.Second}, nil, origin.Listener.Addr().String(), ca, tb)
+	c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "front.test", NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: front.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade answered %s", resp.Status)
+	}
+	io.WriteString(c, "ping")
+	got := make([]byte, len("echo:ping"))
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != "echo:ping" {
+		t.Fatalf("tunnel echo %q, %v", got, err)
 	}
 }

@@ -98,7 +98,11 @@ func Build(t balancer.BindTLS, g balancer.SSLDefaults) (*Bind, error) {
 	if b.def == nil {
 		return nil, fmt.Errorf("no certificate loaded for the bind (crt or crt-list)")
 	}
-	b.refuse = &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return nil, nil }}
+	// OpenSSL looks at the SNI before it negotiates a version: every
+	// version is allowed here so that the refusal is unrecognized_name,
+	// whatever the client offers.
+	b.refuse = &tls.Config{MinVersion: tls.VersionTLS10,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return nil, nil }}
 	b.config = &tls.Config{GetConfigForClient: b.configFor}
 	return b, nil
 }

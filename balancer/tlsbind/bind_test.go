@@ -276,3 +276,68 @@ func TestBuildRefuses(t *testing.T) {
 		t.Errorf("Build with supported ciphers: %v", err)
 	}
 }
+
+// TestClientCertificates: verify optional asks for a certificate and
+// checks one that is sent; verify required also refuses a client without.
+func TestClientCertificates(t *testing.T) {
+	ca := tlsbindtest.NewCA(t, "Test CA")
+	other := tlsbindtest.NewCA(t, "Other CA")
+	dir := t.TempDir()
+	crt := tlsbindtest.WriteFile(t, dir, "server.pem", ca.Issue(t, "server.test", "server.test").Bundle(ca))
+	caFile := tlsbindtest.WriteFile(t, dir, "ca.pem", ca.PEM)
+	pair := func(issuer *tlsbindtest.CA) []tls.Certificate {
+		l := issuer.Issue(t, "client")
+		c, err := tls.X509KeyPair(l.CertPEM, l.KeyPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []tls.Certificate{c}
+	}
+	for _, verify := range []string{"optional", "required"} {
+		b, err := tlsbind.Build(balancer.BindTLS{Certs: []balancer.CertSource{{Path: crt}}, Verify: verify, CAFile: caFile}, balancer.SSLDefaults{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := tls.Listen("tcp", "127.0.0.1:0", b.Config())
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() { c.(*tls.Conn).Handshake(); c.Write([]byte("x")); c.Close() }()
+			}
+		}()
+		for _, tc := range []struct {
+			name  string
+			certs []tls.Certificate
+			ok    bool
+		}{
+			{"no certificate", nil, verify == "optional"},
+			{"trusted", pair(ca), true},
+			{"untrusted", pair(other), false},
+		} {
+			conf := &tls.Config{InsecureSkipVerify: true}
+			if tc.certs != nil {
+				// Sent even when the server's CA list does not name its
+				// issuer, which crypto/tls's client would otherwise skip.
+				conf.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &tc.certs[0], nil }
+			}
+			c, err := tls.Dial("tcp", ln.Addr().String(), conf)
+			if err == nil {
+				// A TLS 1.3 server refuses a client certificate after the
+				// client's handshake ended: the refusal comes with the
+				// first read.
+				_, err = c.Read(make([]byte, 1))
+				c.Close()
+			}
+			if (err == nil) != tc.ok {
+				t.Errorf("verify %s, %s: error %v, want success %v", verify, tc.name, err, tc.ok)
+			}
+		}
+		ln.Close()
+	}
+}

@@ -56,6 +56,15 @@ func (r *reloader) reload(ctx context.Context, via string) ([]string, error) {
 	}
 	changes := append(diffStates(cur, next), overriddenRuntime(cur, next)...)
 	if len(changes) == 0 {
+		// HAProxy reads certificate files on every reload: TLS binds get
+		// their certificates afresh even when the file is unchanged.
+		if hasTLSBind(next.Config) {
+			plan, err := r.binds.listen(next.Config)
+			if err != nil {
+				return nil, fmt.Errorf("reload: %w; nothing changed", err)
+			}
+			r.binds.apply(plan)
+		}
 		return nil, nil
 	}
 	plan, err := r.binds.listen(next.Config)
@@ -189,4 +198,16 @@ func logReload(log *slog.Logger, changes []string, err error) {
 			log.Info("reload", "change", c)
 		}
 	}
+}
+
+// hasTLSBind reports whether a frontend of cfg terminates TLS.
+func hasTLSBind(cfg balancer.Config) bool {
+	for _, fe := range cfg.Frontends {
+		for _, b := range fe.Binds {
+			if b.TLS != nil {
+				return true
+			}
+		}
+	}
+	return false
 }

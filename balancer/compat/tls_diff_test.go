@@ -1,0 +1,404 @@
+package compat
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"tether/balancer"
+	"tether/balancer/accesslog"
+	"tether/balancer/e2etest"
+	"tether/balancer/frontdoor"
+	"tether/balancer/haproxycfg"
+	"tether/balancer/tlsbind"
+	"tether/balancer/tlsbind/tlsbindtest"
+)
+
+// tlsConfig has a clear-text bind that redirects to https, a TLS bind
+// with certificates by file and crt-list and ALPN h2,http/1.1, and a
+// strict-sni TLS 1.3-only bind. Its arguments are the three bind
+// addresses, the certificate directory, the admin socket line and the
+// two origins.
+const tlsConfig = `global
+    %[5]s
+
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+
+frontend fe
+    bind %[1]s
+    bind %[2]s ssl crt %[4]s/default.pem crt %[4]s/wild.pem crt-list %[4]s/list.txt alpn h2,http/1.1
+    bind %[3]s ssl crt %[4]s/default.pem crt %[4]s/wild.pem strict-sni ssl-min-ver TLSv1.3
+    log stdout format raw local0
+    option httplog
+    redirect scheme https code 301 if !{ ssl_fc }
+    default_backend servers
+
+backend servers
+    balance roundrobin
+    cookie SRV insert indirect nocache
+    server web1 %[6]s cookie w1
+    server web2 %[7]s cookie w2
+`
+
+// tlsPair is HAProxy and Tether running tlsConfig, each with its three
+// addresses: plain, tls and strict.
+type tlsPair struct {
+	haproxy, tether [3]string
+	ca              *tlsbindtest.CA
+	// haproxyOut is HAProxy's standard output, tetherLog Tether's access
+	// log.
+	haproxyOut, tetherLog *lineBuffer
+}
+
+// writeTLSCerts writes the certificates tlsConfig names into dir.
+func writeTLSCerts(t *testing.T, dir string) *tlsbindtest.CA {
+	ca := tlsbindtest.NewCA(t, "Tether Test CA")
+	for _, c := range []struct {
+		file, cn string
+		sans     []string
+	}{
+		{"default.pem", "default.test", []string{"default.test", "www.default.test"}},
+		{"wild.pem", "*.example.test", []string{"*.example.test"}},
+		{"shop.pem", "shop.example.test", []string{"shop.example.test"}},
+		{"other.pem", "other.test", []string{"other.test"}},
+	} {
+		tlsbindtest.WriteFile(t, dir, c.file, ca.Issue(t, c.cn, c.sans...).Bundle(ca))
+	}
+	tlsbindtest.WriteFile(t, dir, "list.txt", []byte(dir+"/shop.pem [alpn http/1.1]\n"+dir+"/other.pem other.test !secret.other.test *.other.test\n"))
+	return ca
+}
+
+func startTLSPair(t *testing.T) *tlsPair {
+	t.Helper()
+	bin := e2etest.RequireProgram(t, "haproxy")
+	o := startOrigins(t, 2)
+	dir := t.TempDir()
+	p := &tlsPair{ca: writeTLSCerts(t, dir), haproxyOut: &lineBuffer{}, tetherLog: &lineBuffer{}}
+	render := func(binds [3]string, socket string) string {
+		return fmt.Sprintf(tlsConfig, binds[0], binds[1], binds[2], dir, socket, o.addrs[0], o.addrs[1])
+	}
+
+	sock := filepath.Join(dir, "haproxy.sock")
+	p.haproxy = [3]string{freePort(t), freePort(t), freePort(t)}
+	hCfg := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(hCfg, []byte(render(p.haproxy, "stats socket "+sock+" level admin")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-db", "-f", hCfg)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	cmd.Stdout = p.haproxyOut
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start haproxy: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+
+	p.tether = [3]string{freePort(t), freePort(t), freePort(t)}
+	cfg, _, err := haproxycfg.Parse("tether.cfg", []byte(render(p.tether, "maxconn 100")))
+	if err != nil {
+		t.Fatalf("parse config: %v", err)
+	}
+	accessLog := accesslog.New(p.tetherLog, 0)
+	b, err := balancer.New(cfg, balancer.Options{AccessLogs: map[string]*accesslog.Logger{"stdout": accessLog}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stopLog := context.WithCancel(context.Background())
+	logDone := make(chan struct{})
+	go func() { accessLog.Run(ctx); close(logDone) }()
+	t.Cleanup(func() { b.Close(); stopLog(); <-logDone })
+	h, err := b.Handler("fe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fe := cfg.Frontends[0]
+	for _, bd := range fe.Binds {
+		ln, err := net.Listen("tcp", bd.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := frontdoor.New(fe, cfg.Global, h, slog.New(slog.DiscardHandler))
+		if bd.TLS != nil {
+			tb, err := tlsbind.Build(*bd.TLS, cfg.Global.SSLDefaultBind)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv.TLS = tb.Config()
+		}
+		go srv.Serve(ln)
+		t.Cleanup(func() { srv.Close() })
+	}
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("unix", sock)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("haproxy did not start: %s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return p
+}
+
+// handshakeOutcome describes a handshake as a client sees it: the
+// certificate served, the version and the ALPN protocol, or the failure.
+func handshakeOutcome(addr, sni string, protos []string, minVer, maxVer uint16) string {
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, &tls.Config{
+		ServerName: sni, InsecureSkipVerify: true, NextProtos: protos, MinVersion: minVer, MaxVersion: maxVer,
+	})
+	if err != nil {
+		return "failed: " + tlsFailure(err)
+	}
+	defer c.Close()
+	st := c.ConnectionState()
+	return fmt.Sprintf("cert=%s version=%s alpn=%q chain=%d", st.PeerCertificates[0].Subject.CommonName,
+		tls.VersionName(st.Version), st.NegotiatedProtocol, len(st.PeerCertificates))
+}
+
+// tlsFailure names the alert a failed handshake received.
+func tlsFailure(err error) string {
+	s := err.Error()
+	if i := strings.Index(s, "remote error: "); i >= 0 {
+		return s[i:]
+	}
+	for _, known := range []string{"protocol version not supported", "no application protocol", "EOF", "connection reset"} {
+		if strings.Contains(s, known) {
+			return known
+		}
+	}
+	return s
+}
+
+// TestTLSHandshakesMatchHAProxy compares, for a set of SNI names, client
+// protocol lists and versions, the certificate each proxy serves, the
+// version and the ALPN protocol negotiated, or the alert that refused
+// the handshake.
+func TestTLSHandshakesMatchHAProxy(t *testing.T) {
+	p := startTLSPair(t)
+	names := []string{"", "default.test", "www.default.test", "WWW.Default.Test", "a.example.test", "A.EXAMPLE.TEST",
+		"a.b.example.test", "example.test", "shop.example.test", "other.test", "x.other.test", "secret.other.test", "unknown.test"}
+	type clientCase struct {
+		name           string
+		protos         []string
+		minVer, maxVer uint16
+	}
+	clients := []clientCase{
+		{name: "h2,http/1.1", protos: []string{"h2", "http/1.1"}},
+		{name: "http/1.1", protos: []string{"http/1.1"}},
+		{name: "no ALPN"},
+		{name: "TLS 1.2 only", protos: []string{"h2", "http/1.1"}, minVer: tls.VersionTLS12, maxVer: tls.VersionTLS12},
+		{name: "TLS 1.1 only", minVer: tls.VersionTLS11, maxVer: tls.VersionTLS11},
+	}
+	served := map[string]bool{}
+	for bind := 1; bind <= 2; bind++ {
+		for _, sni := range names {
+			for _, c := range clients {
+				h := handshakeOutcome(p.haproxy[bind], sni, c.protos, c.minVer, c.maxVer)
+				g := handshakeOutcome(p.tether[bind], sni, c.protos, c.minVer, c.maxVer)
+				served[h] = true
+				if h != g {
+					t.Errorf("bind %d, SNI %q, client %s:\nhaproxy %s\ntether  %s", bind, sni, c.name, h, g)
+				}
+			}
+		}
+	}
+	// The matrix reaches every certificate and both refusals.
+	for _, want := range []string{"cert=default.test", "cert=*.example.test", "cert=shop.example.test", "cert=other.test", "unrecognized name", "protocol version"} {
+		if !slices.ContainsFunc(slices.Collect(mapsKeys(served)), func(s string) bool { return strings.Contains(s, want) }) {
+			t.Errorf("no handshake through HAProxy shows %q; seen %v", want, slices.Collect(mapsKeys(served)))
+		}
+	}
+}
+
+func mapsKeys(m map[string]bool) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// TestTLSRequestsMatchHAProxy sends the same sequence of requests to both
+// proxies over HTTP/1.1 and HTTP/2 on the TLS bind and compares status,
+// protocol, origin and Set-Cookie, then the redirect of the clear-text
+// bind to https.
+func TestTLSRequestsMatchHAProxy(t *testing.T) {
+	p := startTLSPair(t)
+	client := func(h2 bool) *http.Client {
+		conf := &tls.Config{RootCAs: p.ca.Pool(), ServerName: "a.example.test"}
+		if h2 {
+			return &http.Client{Transport: &http2.Transport{TLSClientConfig: conf}}
+		}
+		conf.NextProtos = []string{"http/1.1"}
+		return &http.Client{Transport: &http.Transport{TLSClientConfig: conf}, CheckRedirect: noRedirect}
+	}
+	type request struct {
+		h2     bool
+		path   string
+		cookie string
+	}
+	reqs := []request{
+		{false, "/", ""}, {true, "/", ""}, {true, "/a?x=1", ""}, {false, "/b", ""},
+		{true, "/", "SRV=w2"}, {false, "/", "SRV=w1"}, {true, "/", "SRV=w1; other=1"}, {false, "/", "SRV=nope"},
+	}
+	clients := map[string][2]*http.Client{}
+	for _, side := range []string{"haproxy", "tether"} {
+		clients[side] = [2]*http.Client{client(false), client(true)}
+	}
+	do := func(side, addr string, r request) string {
+		c := clients[side][0]
+		if r.h2 {
+			c = clients[side][1]
+		}
+		req, _ := http.NewRequest("GET", "https://"+addr+r.path, nil)
+		if r.cookie != "" {
+			req.Header.Set("Cookie", r.cookie)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			return "error " + err.Error()
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return fmt.Sprintf("%s %d origin=%s body=%q set-cookie=%q cache-control=%q", resp.Proto, resp.StatusCode,
+			resp.Header.Get("X-Origin"), body, resp.Header.Values("Set-Cookie"), resp.Header.Get("Cache-Control"))
+	}
+	// HAProxy writes a line when the request's stream ends, which may be
+	// after the next request's: each request waits for the lines of the
+	// previous ones.
+	for i, r := range reqs {
+		h, g := do("haproxy", p.haproxy[1], r), do("tether", p.tether[1], r)
+		if h != g {
+			t.Errorf("h2=%v %s cookie %q:\nhaproxy %s\ntether  %s", r.h2, r.path, r.cookie, h, g)
+		}
+		p.waitLines(t, i+1)
+	}
+	hLines, tLines := p.haproxyOut.accessLines(), p.tetherLog.accessLines()
+	for i, r := range reqs {
+		// An HTTP/2 request is logged in absolute form, with each proxy's
+		// own address.
+		h := maskedLine(strings.ReplaceAll(hLines[i], p.haproxy[1], "ADDR"))
+		g := maskedLine(strings.ReplaceAll(tLines[i], p.tether[1], "ADDR"))
+		if !slices.Equal(h, g) {
+			t.Errorf("access log of h2=%v %s cookie %q:\nhaproxy %s\ntether  %s", r.h2, r.path, r.cookie, hLines[i], tLines[i])
+		}
+	}
+	plain := &http.Client{CheckRedirect: noRedirect}
+	for _, path := range []string{"/", "/a/b?c=d"} {
+		redirect := func(addr string) string {
+			req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+			req.Host = "www.example.test"
+			resp, err := plain.Do(req)
+			if err != nil {
+				return "error " + err.Error()
+			}
+			resp.Body.Close()
+			return fmt.Sprintf("%d location=%q length=%q cache-control=%q", resp.StatusCode, resp.Header.Get("Location"),
+				resp.Header.Get("Content-Length"), resp.Header.Get("Cache-Control"))
+		}
+		h, g := redirect(p.haproxy[0]), redirect(p.tether[0])
+		if h != g || !strings.HasPrefix(h, "301 location=\"https://www.example.test/") {
+			t.Errorf("redirect of %s:\nhaproxy %s\ntether  %s", path, h, g)
+		}
+	}
+}
+
+// waitLines waits until both proxies wrote n access-log lines.
+func (p *tlsPair) waitLines(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(p.haproxyOut.accessLines()) < n || len(p.tetherLog.accessLines()) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("access-log lines: want %d each\nhaproxy's output:\n%s\ntether's:\n%s", n, p.haproxyOut.String(), p.tetherLog.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// TestTLSCurlMatchesHAProxy has curl negotiate HTTP/2 with both proxies
+// and compares the protocol version and status it reports.
+func TestTLSCurlMatchesHAProxy(t *testing.T) {
+	curl := e2etest.RequireProgram(t, "curl")
+	p := startTLSPair(t)
+	run := func(addr string, args ...string) string {
+		host, port, _ := net.SplitHostPort(addr)
+		out, err := exec.Command(curl, append([]string{"-sk", "-o", "/dev/null", "-w", "%{http_version} %{http_code} %{ssl_verify_result}",
+			"--resolve", "a.example.test:" + port + ":" + host, "https://a.example.test:" + port + "/"}, args...)...).Output()
+		if err != nil {
+			return "error " + err.Error()
+		}
+		return string(out)
+	}
+	for _, args := range [][]string{{"--http2"}, {"--http1.1"}, {"--http2", "--tlsv1.3"}} {
+		h, g := run(p.haproxy[1], args...), run(p.tether[1], args...)
+		if h != g {
+			t.Errorf("curl %v:\nhaproxy %s\ntether  %s", args, h, g)
+		}
+	}
+}
+
+// TestTLSHostileClientsMatchHAProxy sends plain HTTP, a garbage
+// ClientHello and a stalled handshake to both TLS binds and compares what
+// comes back before the connection closes.
+func TestTLSHostileClientsMatchHAProxy(t *testing.T) {
+	p := startTLSPair(t)
+	for _, tc := range []struct{ name, send string }{
+		{"plain HTTP", "GET / HTTP/1.1\r\nHost: a\r\n\r\n"},
+		{"garbage ClientHello", "\x16\x03\x01\x00\x05\x01\x00\x00\x01\xff"},
+		{"garbage record", strings.Repeat("\xff", 64)},
+	} {
+		h, g := tlsRawReply(t, p.haproxy[1], tc.send), tlsRawReply(t, p.tether[1], tc.send)
+		t.Logf("%s: %s", tc.name, h)
+		if h != g {
+			t.Errorf("%s:\nhaproxy %s\ntether  %s", tc.name, h, g)
+		}
+	}
+}
+
+// tlsRawReply sends raw bytes and describes what the server sends back
+// until it closes: nothing, or a TLS alert record.
+func tlsRawReply(t *testing.T, addr, send string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, send)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, err := io.ReadAll(c)
+	switch {
+	case err != nil && !strings.Contains(err.Error(), "reset"):
+		return "error " + err.Error()
+	case len(got) == 0:
+		return "closed without a byte"
+	case got[0] == 21 && len(got) >= 7:
+		return fmt.Sprintf("alert level %d description %d", got[5], got[6])
+	}
+	return fmt.Sprintf("%q", got)
+}
