@@ -1,10 +1,14 @@
 package balancer
 
 import (
+	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -433,4 +437,141 @@ func TestAddrGraceReplays(t *testing.T) {
 			t.Fatalf("replayed at +%s: previous addresses %+v", tc.at, got)
 		}
 	}
+}
+
+// TestRotationUnderLoadKeepsEveryClient runs a population of sticky
+// clients, each keeping the cookie its responses set, while the key is
+// rotated twice and a server moves, with cookie-less load alongside, and
+// counts the clients that reached another server than the one they were
+// first given: none with grace windows, most without (HAProxy's
+// behaviour, the control).
+func TestRotationUnderLoadKeepsEveryClient(t *testing.T) {
+	for _, grace := range []time.Duration{time.Hour, 0} {
+		t.Run("grace="+grace.String(), func(t *testing.T) {
+			lost, st := rotateUnderLoad(t, grace)
+			t.Logf("grace %s: %d of %d clients lost their server; old-key requests %d, old-address %d, re-issued %d",
+				grace, lost, loadClients, st.OldKey, st.OldAddr, st.Reissued)
+			switch {
+			case grace > 0 && (lost != 0 || st.Reissued == 0 || st.OldKey == 0 || st.OldAddr == 0):
+				t.Fatalf("with grace: %d clients lost their server, counters %+v", lost, st)
+			case grace == 0 && lost == 0:
+				t.Fatalf("without grace no client lost its server: the changes did not happen under load")
+			}
+		})
+	}
+}
+
+const loadClients, loadRounds = 60, 25
+
+// rotateUnderLoad runs the population of rotateUnderLoad's test and
+// returns how many clients strayed, and the backend's sticky counters.
+func rotateUnderLoad(t *testing.T, grace time.Duration) (int, StickyCounters) {
+	origins := startOrigins(t, 4)
+	moved := origins[3]
+	moved.name = "s1" // s1's new address answers as s1
+	h := newHarness(t, dynBackend(origins[:3]), nil)
+	h.apply(SetDynamicCookieAddrGrace{Backend: "servers", Grace: grace})
+
+	type client struct {
+		cookie, server string
+		strayed        bool
+	}
+	pop := make([]client, loadClients)
+	for i := range pop {
+		r := h.get("/", "")
+		if len(r.setCookies) != 1 {
+			t.Fatalf("client %d: Set-Cookie %q", i, r.setCookies)
+		}
+		pop[i] = client{cookie: strings.SplitN(r.setCookies[0], ";", 2)[0], server: r.origin}
+	}
+	tr := &http.Transport{MaxIdleConnsPerHost: loadClients + 4}
+	t.Cleanup(tr.CloseIdleConnections)
+	get := func(cookie string) (string, string, error) {
+		req, _ := http.NewRequest("GET", h.url+"/", nil)
+		if cookie != "" {
+			req.Header.Set("Cookie", cookie)
+		}
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			return "", "", err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.Header.Get("X-Origin"), resp.Header.Get("Set-Cookie"), nil
+	}
+
+	stop := make(chan struct{})
+	var clientsDone, loadDone sync.WaitGroup
+	errs := make(chan error, loadClients+2)
+	progress := make([]atomic.Int64, loadClients)
+	for i := range pop {
+		clientsDone.Add(1)
+		go func() {
+			defer clientsDone.Done()
+			defer progress[i].Store(loadRounds)
+			c := &pop[i]
+			for n := 0; n < loadRounds; n++ {
+				origin, sc, err := get(c.cookie)
+				if err != nil {
+					errs <- fmt.Errorf("client %d: %v", i, err)
+					return
+				}
+				if origin != c.server {
+					c.strayed = true
+				}
+				if sc != "" {
+					c.cookie = strings.SplitN(sc, ";", 2)[0]
+				}
+				progress[i].Store(int64(n + 1))
+			}
+		}()
+	}
+	for range 2 {
+		loadDone.Add(1)
+		go func() { // load without cookies
+			defer loadDone.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, _, err := get(""); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	// Change things while the clients run, each once every client has
+	// made some progress.
+	waitProgress := func(n int64) {
+		deadline := time.Now().Add(20 * time.Second)
+		for i := range progress {
+			for progress[i].Load() < n && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	waitProgress(3)
+	h.apply(SetDynamicCookieKey{Backend: "servers", Key: "k2", Grace: grace})
+	waitProgress(8)
+	h.apply(SetAddr{ServerRef: ServerRef{"servers", "s1"}, Address: moved.addr.Addr().String(), Port: int(moved.addr.Port()), PortSet: true})
+	waitProgress(13)
+	h.apply(SetDynamicCookieKey{Backend: "servers", Key: "k3", Grace: grace})
+	clientsDone.Wait()
+	close(stop)
+	loadDone.Wait()
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+	lost := 0
+	for _, c := range pop {
+		if c.strayed {
+			lost++
+		}
+	}
+	return lost, h.b.Snapshot().Backend("servers").Stats.Sticky
 }

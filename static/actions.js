@@ -87,7 +87,12 @@ export function startActions(doc, live) {
       toast("err", "Not sent: the console is disconnected and the page may be out of date. Actions come back with the connection.");
       return;
     }
-    const conf = (btn && btn.dataset.confirm) || form.dataset.confirm;
+    let conf = (btn && btn.dataset.confirm) || form.dataset.confirm;
+    // A form with a grace window confirms what the chosen window does.
+    const grace = form.elements.namedItem("grace");
+    if (btn && btn.dataset.confirmGrace && grace && grace.tagName === "SELECT" && grace.value) {
+      conf = btn.dataset.confirmGrace.replaceAll("{{grace}}", grace.selectedOptions[0].textContent);
+    }
     if (conf && !window.confirm(fill(conf))) {
       e.preventDefault();
       return;

@@ -3,7 +3,9 @@
 import { startLive } from "./live.js";
 import { startActions } from "./actions.js";
 import { startPreviews } from "./preview.js";
+import { startCountdowns } from "./countdown.js";
 
 const live = startLive(document.body);
 startActions(document, live);
 startPreviews(document);
+startCountdowns(document);

@@ -6,7 +6,7 @@ import "embed"
 
 // FS holds the console's static files at its root (console.css,
 // history.css, console.js, live.js, actions.js, preview.js, history.js,
-// favicon.svg).
+// countdown.js, favicon.svg).
 //
 //go:embed *.css *.js *.svg
 var FS embed.FS

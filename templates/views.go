@@ -138,9 +138,30 @@ type BackendView struct {
 	Clients string
 	// Collisions lists servers sharing a cookie value, e.g. "web1 = web2".
 	Collisions []string
+	// OldKey, OldAddr and Reissued count requests that came with a cookie
+	// of a retired key or a previous address, and the cookies re-issued.
+	OldKey   string
+	OldAddr  string
+	Reissued string
+	// AddrGrace is the address grace ("5m"), "" when there is none.
+	AddrGrace string
+	// Retired lists the retired keys still honoured; GraceUntil is when
+	// the last of their windows ends, in Unix seconds ("" when none). A
+	// change of either changes the page's structure, so they are not
+	// live cells.
+	Retired    []RetiredKeyRow
+	GraceUntil string
 	Dist       []DistSeg
 	Servers    []ServerRow
 	History    []HistoryRow
+}
+
+// RetiredKeyRow is a retired dynamic-cookie key whose cookies are still
+// honoured: its fingerprint and when its window ends.
+type RetiredKeyRow struct {
+	FP        string
+	Until     string // "15:04:05 UTC"
+	UntilUnix string
 }
 
 // DistSeg is one server's share of the sticky-session distribution bar.

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -161,7 +162,39 @@ func (s *Server) handleDynamicCookieKey() http.HandlerFunc {
 			return nil
 		}
 		c := runtimeapi.Command{Words: []string{"set", "dynamic-cookie-key", "backend", be, key}, Secret: 4}
+		if g := strings.TrimSpace(r.PostFormValue("grace")); g != "" && g != "0" {
+			if !validDelay(g) {
+				s.respond(w, r, templates.Flash{OK: false, Message: "The grace window must be a delay such as 30m, 2h or 1d."}, "/backends/"+be)
+				return nil
+			}
+			c.Words = append(c.Words, "grace", g)
+		}
 		s.respond(w, r, s.execute(r, c), "/backends/"+be)
+		return nil
+	})
+}
+
+// validDelay reports whether s is a delay in HAProxy's time syntax.
+func validDelay(s string) bool {
+	_, rest, err := balancer.ParseHAProxyTime(s, time.Millisecond)
+	return err == nil && rest == ""
+}
+
+func (s *Server) handleDynamicCookieAddrGrace() http.HandlerFunc {
+	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		be, _, err := urlNames(r)
+		if err != nil {
+			return err
+		}
+		g := strings.TrimSpace(r.PostFormValue("grace"))
+		if g == "" || g == "off" {
+			g = "0"
+		}
+		if !validDelay(g) {
+			s.respond(w, r, templates.Flash{OK: false, Message: "The address grace must be a delay such as 30m or 2h, or 0 for none."}, "/backends/"+be)
+			return nil
+		}
+		s.respond(w, r, s.execute(r, cmd("set", "dynamic-cookie-addr-grace", "backend", be, g)), "/backends/"+be)
 		return nil
 	})
 }

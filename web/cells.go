@@ -21,7 +21,10 @@ func frontendCells(f templates.FrontendRow) map[string]string {
 }
 
 func backendCells(b templates.BackendView) map[string]string {
-	sig := []string{b.Balance, b.CookieLine, b.KeyFP, strings.Join(b.Collisions, ",")}
+	sig := []string{b.Balance, b.CookieLine, b.KeyFP, strings.Join(b.Collisions, ","), b.AddrGrace}
+	for _, r := range b.Retired {
+		sig = append(sig, r.FP+"@"+r.UntilUnix)
+	}
 	for _, s := range b.Servers {
 		sig = append(sig, s.Name)
 	}
@@ -30,6 +33,7 @@ func backendCells(b templates.BackendView) map[string]string {
 		"cur": b.Cur, "max": b.Max, "tot": b.Total, "r2": b.R2xx, "r4": b.R4xx, "r5": b.R5xx,
 		"nosrv": b.NoServer, "pin": b.Pinned, "new": b.New, "rdp": b.Redisp, "inv": b.Invalid, "exp": b.Expired,
 		"srcur": b.SessRate, "srmax": b.SessRateMax, "bin": b.BytesIn, "bout": b.BytesOut,
+		"gk": b.OldKey, "ga": b.OldAddr, "gri": b.Reissued,
 		// sig changes when the page's structure does; the browser then
 		// fetches the page again instead of patching cells.
 		"sig": strings.Join(sig, "\x00"),

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -23,7 +24,7 @@ type collector struct {
 
 	feCur, feReq, feResp                       *prometheus.Desc
 	beCur, beReq, beResp, beUp, beDyn, beNoSrv *prometheus.Desc
-	beSticky, beRedisp                         *prometheus.Desc
+	beSticky, beRedisp, beGrace                *prometheus.Desc
 	srvUp, srvState, srvWeight, srvCur         *prometheus.Desc
 	srvTot, srvResp, srvSticky, srvCheckDur    *prometheus.Desc
 	srvConnErr, srvDowns                       *prometheus.Desc
@@ -45,7 +46,8 @@ func newCollector(bal Balancer) *collector {
 		beUp:        d("backend_servers_up", "Servers of the backend that are up and not in maintenance.", be...),
 		beDyn:       d("backend_dynamic_cookies", "1 when dynamic cookies are enabled on the backend.", be...),
 		beNoSrv:     d("backend_no_server_total", "Requests refused with 503 because no server was usable.", be...),
-		beSticky:    d("backend_sticky_total", "Cookie persistence outcomes of the backend: pinned, new, invalid, expired, redispatched.", "backend", "outcome"),
+		beSticky:    d("backend_sticky_total", "Cookie persistence outcomes of the backend: pinned, new, invalid, expired, redispatched; old_key and old_addr (cookies honoured in a grace window), reissued.", "backend", "outcome"),
+		beGrace:     d("backend_dynamic_cookie_grace_seconds", "Seconds left in the backend's longest open dynamic-cookie grace window, by kind (key, addr); 0 when none is open.", "backend", "kind"),
 		beRedisp:    d("backend_redispatch_total", "Retries that were redispatched to another server.", be...),
 		srvUp:       d("server_up", "1 when the server is up and not in maintenance.", srv...),
 		srvState:    d("server_state", "The server's state as the console shows it (1 for the current one).", "backend", "server", "state"),
@@ -53,7 +55,7 @@ func newCollector(bal Balancer) *collector {
 		srvCur:      d("server_current_sessions", "Current sessions of the server.", srv...),
 		srvTot:      d("server_sessions_total", "Sessions (requests) sent to the server.", srv...),
 		srvResp:     d("server_responses_total", "HTTP responses of the server by class.", "backend", "server", "code"),
-		srvSticky:   d("server_sticky_total", "Cookie persistence outcomes of the server: pinned, new, invalid, expired, redispatched.", "backend", "server", "outcome"),
+		srvSticky:   d("server_sticky_total", "Cookie persistence outcomes of the server: pinned, new, invalid, expired, redispatched; old_key and old_addr (cookies honoured in a grace window), reissued.", "backend", "server", "outcome"),
 		srvCheckDur: d("server_check_duration_seconds", "Duration of the server's last health check.", srv...),
 		srvConnErr:  d("server_connection_errors_total", "Failed connections to the server.", srv...),
 		srvDowns:    d("server_downs_total", "Transitions of the server from up to down.", srv...),
@@ -63,7 +65,7 @@ func newCollector(bal Balancer) *collector {
 // Describe sends every metric description.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.feCur, c.feReq, c.feResp, c.beCur, c.beReq, c.beResp, c.beUp, c.beDyn,
-		c.beNoSrv, c.beSticky, c.beRedisp, c.srvUp, c.srvState, c.srvWeight, c.srvCur, c.srvTot, c.srvResp,
+		c.beNoSrv, c.beSticky, c.beRedisp, c.beGrace, c.srvUp, c.srvState, c.srvWeight, c.srvCur, c.srvTot, c.srvResp,
 		c.srvSticky, c.srvCheckDur, c.srvConnErr, c.srvDowns} {
 		ch <- d
 	}
@@ -91,7 +93,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		for _, o := range []struct {
 			name string
 			v    int64
-		}{{"pinned", st.Pinned}, {"new", st.NewSessions}, {"invalid", st.Invalid}, {"expired", st.Expired}, {"redispatched", st.Redispatched}} {
+		}{{"pinned", st.Pinned}, {"new", st.NewSessions}, {"invalid", st.Invalid}, {"expired", st.Expired}, {"redispatched", st.Redispatched},
+			{"old_key", st.OldKey}, {"old_addr", st.OldAddr}, {"reissued", st.Reissued}} {
 			send(d, prometheus.CounterValue, float64(o.v), append(labels, o.name)...)
 		}
 	}
@@ -120,6 +123,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		send(c.beNoSrv, prometheus.CounterValue, float64(b.Stats.NoServer), n)
 		send(c.beRedisp, prometheus.CounterValue, float64(b.Stats.Redispatches), n)
 		sticky(c.beSticky, b.Stats.Sticky, n)
+		keyLeft, addrLeft := graceLeft(b, snap.Taken)
+		send(c.beGrace, prometheus.GaugeValue, keyLeft.Seconds(), n, "key")
+		send(c.beGrace, prometheus.GaugeValue, addrLeft.Seconds(), n, "addr")
 		up := 0
 		for j := range b.Servers {
 			sv := &b.Servers[j]
@@ -196,4 +202,19 @@ func hostAllowed(host string, hosts []string) bool {
 		}
 	}
 	return false
+}
+
+// graceLeft returns how long the backend's longest open dynamic-cookie
+// grace windows last from now: the retired keys' and the previous
+// addresses'.
+func graceLeft(b *balancer.BackendStatus, now time.Time) (key, addr time.Duration) {
+	for _, rk := range b.RetiredKeys {
+		key = max(key, rk.Until.Sub(now))
+	}
+	for i := range b.Servers {
+		for _, pa := range b.Servers[i].PrevAddrs {
+			addr = max(addr, pa.Until.Sub(now))
+		}
+	}
+	return key, addr
 }

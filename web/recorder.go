@@ -287,6 +287,11 @@ func historyEvent(ev balancer.Event) (store.HistoryEvent, bool) {
 		}
 	case balancer.SetDynamicCookieKey:
 		he.Message = "dynamic cookie key changed"
+		if c.Grace > 0 {
+			he.Message += ", previous key honoured for " + balancer.FormatHAProxyTime(c.Grace)
+		}
+	case balancer.SetDynamicCookieAddrGrace:
+		he.Message = "dynamic cookie address grace " + balancer.FormatHAProxyTime(c.Grace)
 	case balancer.SetCookie:
 		he.Message = "cookie settings changed"
 	default:

@@ -41,6 +41,7 @@ func (s *Server) routes() http.Handler {
 			r.Use(s.requireRole(roleAdmin))
 			r.Post("/backends/{backend}/dynamic-cookie", s.handleDynamicCookie())
 			r.Post("/backends/{backend}/dynamic-cookie-key", s.handleDynamicCookieKey())
+			r.Post("/backends/{backend}/dynamic-cookie-addr-grace", s.handleDynamicCookieAddrGrace())
 			r.Post("/backends/{backend}/cookie", s.handleCookie())
 			r.Post("/backends/{backend}/servers", s.handleAddServer())
 			r.Post("/backends/{backend}/servers/{server}/state", s.handleServerState())

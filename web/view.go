@@ -146,6 +146,20 @@ func (s *Server) backendView(b *balancer.BackendStatus, v viewer, history bool) 
 			}
 		}
 	}
+	bv.OldKey, bv.OldAddr, bv.Reissued = fmtCount(st.Sticky.OldKey), fmtCount(st.Sticky.OldAddr), fmtCount(st.Sticky.Reissued)
+	if g := cfg.DynamicCookieAddrGrace; g > 0 {
+		bv.AddrGrace = balancer.FormatHAProxyTime(g)
+	}
+	var last time.Time
+	for _, rk := range b.RetiredKeys {
+		bv.Retired = append(bv.Retired, templates.RetiredKeyRow{FP: rk.Fingerprint, Until: rk.Until.UTC().Format("15:04:05 UTC"), UntilUnix: strconv.FormatInt(rk.Until.Unix(), 10)})
+		if rk.Until.After(last) {
+			last = rk.Until
+		}
+	}
+	if !last.IsZero() {
+		bv.GraceUntil = strconv.FormatInt(last.Unix(), 10)
+	}
 	bv.UpTotal = fmtCount(int64(up)) + "/" + fmtCount(int64(len(b.Servers)))
 	bv.Pinned = fmtRate(pinRate)
 	bv.Clients = fmtCount(int64(math.Round(clients)))

@@ -26,15 +26,15 @@
 //
 // "show sticky [<backend>]" (any level) reports cookie persistence per
 // server, in the style of "show servers state": a format version line
-// ("1"), a "# " header naming the columns, then one space-separated line
+// ("2"), a "# " header naming the columns, then one space-separated line
 // per server:
 //
-//	be_id be_name srv_id srv_name cookie cookie_dynamic pinned new_sessions invalid expired redispatched
+//	be_id be_name srv_id srv_name cookie cookie_dynamic pinned new_sessions invalid expired redispatched old_key old_addr reissued
 //
 // cookie is the value that pins a client to the server ("-" when none, and
 // at user level), cookie_dynamic is 1 when it was computed from the
-// backend's dynamic-cookie key, and the last five columns are the
-// counters of balancer.StickyCounters. An unknown backend gives "Can't
+// backend's dynamic-cookie key, and the last eight columns are the
+// counters of balancer.StickyCounters (format 1 had the first five). An unknown backend gives "Can't
 // find backend.".
 //
 // # Extension: set cookie and show cookie

@@ -855,10 +855,11 @@ func cmdShowServersConn(c *call) {
 	c.dump(b.String())
 }
 
-// stickyHeader documents the columns of show sticky, format version 1:
+// stickyHeader documents the columns of show sticky, format version 2:
 // backend and server identity, the server's current cookie value ("-"
-// when none), whether it is dynamic, and the persistence counters.
-const stickyHeader = "1\n# be_id be_name srv_id srv_name cookie cookie_dynamic pinned new_sessions invalid expired redispatched\n"
+// when none), whether it is dynamic, and the persistence counters; version
+// 2 added the last three (dynamic-cookie grace).
+const stickyHeader = "2\n# be_id be_name srv_id srv_name cookie cookie_dynamic pinned new_sessions invalid expired redispatched old_key old_addr reissued\n"
 
 func cmdShowSticky(c *call) {
 	snap := c.d.b.Snapshot()
@@ -880,8 +881,8 @@ func cmdShowSticky(c *call) {
 				dyn = 1
 			}
 			s := sv.Stats.Sticky
-			fmt.Fprintf(&b, "%d %s %d %s %s %d %d %d %d %d %d\n", be.ID, be.Config.Name, sv.ID, sv.Config.Name,
-				cookie, dyn, s.Pinned, s.NewSessions, s.Invalid, s.Expired, s.Redispatched)
+			fmt.Fprintf(&b, "%d %s %d %s %s %d %d %d %d %d %d %d %d %d\n", be.ID, be.Config.Name, sv.ID, sv.Config.Name,
+				cookie, dyn, s.Pinned, s.NewSessions, s.Invalid, s.Expired, s.Redispatched, s.OldKey, s.OldAddr, s.Reissued)
 		}
 	}
 	c.dump(b.String())

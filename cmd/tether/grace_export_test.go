@@ -79,3 +79,18 @@ func TestExportKeepsGraceAsComments(t *testing.T) {
 		t.Fatalf("haproxy -c refuses the export: %v\n%s\n%s", err, msg, out)
 	}
 }
+
+// TestReloadIgnoresGraceState checks that a reload of an unchanged file
+// reports no change while the running state has dynamic-cookie grace
+// windows, which the file cannot hold and the reload keeps.
+func TestReloadIgnoresGraceState(t *testing.T) {
+	file := balancer.Backend{Name: "be", DynamicCookieKey: "k", Servers: []balancer.Server{{Name: "s1", Address: "127.0.0.1", Port: 80, PortSet: true, Weight: 1}}}
+	running := file
+	running.DynamicCookieAddrGrace = time.Minute
+	running.RetiredKeys = []balancer.RetiredKey{{Key: "old", Until: time.Now().Add(time.Hour)}}
+	cur := balancer.State{Config: balancer.Config{Backends: []balancer.Backend{running}}}
+	next := balancer.State{Config: balancer.Config{Backends: []balancer.Backend{file}}}
+	if d := diffStates(cur, next); len(d) != 0 {
+		t.Fatalf("diff %q, want none", d)
+	}
+}

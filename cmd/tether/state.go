@@ -211,6 +211,10 @@ func diffStates(a, b balancer.State) []string {
 		}
 		o2, n2 := old, be
 		o2.Servers, n2.Servers = nil, nil
+		// The dynamic-cookie grace is runtime state a file cannot hold;
+		// a reload keeps it (balancer.Replace).
+		o2.DynamicCookieAddrGrace, n2.DynamicCookieAddrGrace = 0, 0
+		o2.RetiredKeys, n2.RetiredKeys = nil, nil
 		if o2.DynamicCookieKey != n2.DynamicCookieKey {
 			out = append(out, fmt.Sprintf("~ backend %s dynamic-cookie-key (fingerprint %s → %s)", be.Name, o2.DynamicCookieKey, n2.DynamicCookieKey))
 			o2.DynamicCookieKey, n2.DynamicCookieKey = "", ""
