@@ -234,9 +234,18 @@ func (f *Frontend) Logged() bool {
 	return len(f.Logs) > 0 && (f.HTTPLog || f.LogFormat != "")
 }
 
+// Position is where a statement was written: a configuration file and a
+// line, as "show acl" reports them; zero when unknown.
+type Position struct {
+	File string
+	Line int
+}
+
 // ACL is one "acl" line.
 type ACL struct {
 	Name string
+	// At is where the line was written.
+	At Position
 	// Words are the criterion, flags and patterns, as written.
 	Words []string
 	// Files holds the contents of the pattern files its "-f" flags name,
@@ -247,6 +256,8 @@ type ACL struct {
 // BackendRule is one "use_backend NAME [if|unless CONDITION]" line.
 type BackendRule struct {
 	Backend string
+	// At is where the line was written.
+	At Position
 	// Cond is "if" or "unless" and the condition's words; nil when the
 	// rule has no condition.
 	Cond []string

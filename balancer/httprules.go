@@ -22,6 +22,8 @@ type HTTPRule struct {
 	Cond []string
 	// Files holds the pattern files its anonymous ACLs read, by name.
 	Files map[string]string
+	// At is where the line was written.
+	At Position
 }
 
 // line writes the rule as its configuration line.
@@ -239,7 +241,7 @@ func compileHTTPRules(phase RulePhase, rs []HTTPRule, set *rules.Set, live *fron
 		line := r.line(phase)
 		hr := httpRule{action: a, line: line, hits: live.ruleCounter(line)}
 		if len(r.Cond) > 0 {
-			if hr.cond, err = set.Cond(r.Cond); err != nil {
+			if hr.cond, err = set.CondAt(r.Cond, rules.Source(r.At)); err != nil {
 				return nil, fmt.Errorf("%s %s: %w", phase, r.Words[0], err)
 			}
 		}

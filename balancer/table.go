@@ -22,6 +22,10 @@ type table struct {
 	backends  []*backendRT
 	byName    map[string]*backendRT
 	frontends map[string]*frontendRT
+	// refs are the ACLs' pattern references, which the Runtime API's acl
+	// commands change; a reload builds new ones, so that, as in HAProxy,
+	// runtime changes last until the next reload or restart.
+	refs *rules.Refs
 }
 
 type frontendRT struct {
@@ -99,8 +103,9 @@ func compileRules(fc Frontend, t *table, live *frontendLive) (compiledRules, err
 		}
 		return []byte(f), nil
 	})
+	set.UseRefs(t.refs)
 	for _, a := range fc.ACLs {
-		if err := set.Define(append([]string{a.Name}, a.Words...)); err != nil {
+		if err := set.DefineAt(append([]string{a.Name}, a.Words...), rules.Source(a.At)); err != nil {
 			return out, fmt.Errorf("acl %s: %w", a.Name, err)
 		}
 	}
@@ -111,7 +116,7 @@ func compileRules(fc Frontend, t *table, live *frontendLive) (compiledRules, err
 		line := ruleLine([]string{"use_backend", ub.Backend}, ub.Cond)
 		r := route{backend: ub.Backend, line: line, hits: live.ruleCounter(line)}
 		if len(ub.Cond) > 0 {
-			c, err := set.Cond(ub.Cond)
+			c, err := set.CondAt(ub.Cond, rules.Source(ub.At))
 			if err != nil {
 				return out, fmt.Errorf("use_backend %s: %w", ub.Backend, err)
 			}
@@ -308,6 +313,7 @@ func build(cfg Config, runtime map[string]ServerRuntime, prev *table, now time.T
 		cfg:       cfg,
 		byName:    make(map[string]*backendRT, len(cfg.Backends)),
 		frontends: make(map[string]*frontendRT, len(cfg.Frontends)),
+		refs:      rules.NewRefs(),
 	}
 	t.cfg.Backends = nil
 	for i, bc := range cfg.Backends {
@@ -350,6 +356,7 @@ func build(cfg Config, runtime map[string]ServerRuntime, prev *table, now time.T
 		t.frontends[fc.Name] = &frontendRT{id: fc.ID, cfg: fc, backend: fc.DefaultBackend,
 			routes: cr.routes, reqRules: cr.reqRules, resRules: cr.resRules, live: live, log: fl}
 	}
+	t.refs.Number()
 	return t, nil
 }
 

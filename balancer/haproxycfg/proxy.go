@@ -688,7 +688,7 @@ func (p *parser) parseACL(px *proxy, args []string) {
 		p.errorf("%v.", err)
 		return
 	}
-	a := balancer.ACL{Name: args[1], Words: append([]string(nil), args[2:]...)}
+	a := balancer.ACL{Name: args[1], Words: append([]string(nil), args[2:]...), At: balancer.Position{File: p.file, Line: p.line}}
 	if len(px.readFiles) > 0 {
 		a.Files = px.readFiles
 	}
@@ -706,7 +706,7 @@ func (p *parser) parseUseBackend(px *proxy, args []string) {
 		p.errorf("'use_backend %s': backend names built from samples are not supported by Tether.", name)
 		return
 	}
-	rule := balancer.BackendRule{Backend: name}
+	rule := balancer.BackendRule{Backend: name, At: balancer.Position{File: p.file, Line: p.line}}
 	if len(args) > 2 {
 		if args[2] != "if" && args[2] != "unless" {
 			p.errorf("'use_backend' expects 'if' or 'unless' followed by a condition, but found '%s'.", args[2])
@@ -739,7 +739,7 @@ func (p *parser) parseHTTPRule(px *proxy, args []string) {
 	case "http-response":
 		phase = balancer.ResponsePhase
 	}
-	rule := balancer.HTTPRule{Words: words}
+	rule := balancer.HTTPRule{Words: words, At: balancer.Position{File: p.file, Line: p.line}}
 	if i := slices.IndexFunc(words, func(w string) bool { return w == "if" || w == "unless" }); i >= 0 {
 		rule.Words, rule.Cond = words[:i], words[i:]
 	}

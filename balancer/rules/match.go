@@ -3,7 +3,6 @@ package rules
 import (
 	"fmt"
 	"net/netip"
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -34,56 +33,13 @@ var methodNames = map[string]method{
 // intRange is one integer pattern: lo..hi inclusive.
 type intRange struct{ lo, hi int64 }
 
-// matcher holds an ACL's patterns, parsed for its method.
+// matcher holds an ACL expression's method and its pattern references:
+// the values written on its line and its pattern files, each published
+// for the request path by the reference (see PatternRef).
 type matcher struct {
 	method method
 	fold   bool // -i
-	strs   []string
-	regs   []*regexp.Regexp
-	ints   []intRange
-	nets   []netip.Prefix
-}
-
-// addPattern parses one pattern for the matcher's method. op is the
-// current integer operator ("" for equality or a range).
-func (m *matcher) addPattern(p, op string) error {
-	switch m.method {
-	case mStr, mBeg, mEnd, mSub:
-		m.strs = append(m.strs, p)
-	case mDom, mDir:
-		delims := "/"
-		if m.method == mDom {
-			delims = "./:?"
-		}
-		if t := strings.Trim(p, delims); t != "" {
-			m.strs = append(m.strs, t)
-		}
-	case mReg:
-		expr := p
-		if m.fold {
-			expr = "(?i)" + expr
-		}
-		re, err := regexp.Compile(expr)
-		if err != nil {
-			return fmt.Errorf("regex '%s' is invalid or not supported: %v", p, err)
-		}
-		m.regs = append(m.regs, re)
-	case mLen, mInt:
-		r, err := parseIntPattern(p, op)
-		if err != nil {
-			return err
-		}
-		m.ints = append(m.ints, r)
-	case mIP:
-		pfx, err := parseIPPattern(p)
-		if err != nil {
-			return err
-		}
-		m.nets = append(m.nets, pfx)
-	case mFound, mBool:
-		// Patterns are ignored.
-	}
-	return nil
+	uses   []*refUse
 }
 
 // parseIntPattern parses "N", "LO:HI", "LO:", ":HI", or N after an
@@ -187,16 +143,20 @@ func (m *matcher) str(s string) bool {
 		a, err := netip.ParseAddr(s)
 		return err == nil && m.ip(a)
 	case mReg:
-		for _, re := range m.regs {
-			if re.MatchString(s) {
-				return true
+		for _, u := range m.uses {
+			for _, re := range u.cur.Load().regs {
+				if re.MatchString(s) {
+					return true
+				}
 			}
 		}
 		return false
 	}
-	for _, p := range m.strs {
-		if m.strMatch(s, p) {
-			return true
+	for _, u := range m.uses {
+		for _, p := range u.cur.Load().strs {
+			if m.strMatch(s, p) {
+				return true
+			}
 		}
 	}
 	return false
@@ -263,9 +223,11 @@ func (m *matcher) integer(n int64) bool {
 
 // inRange reports whether n is in one of the integer patterns.
 func (m *matcher) inRange(n int64) bool {
-	for _, r := range m.ints {
-		if n >= r.lo && n <= r.hi {
-			return true
+	for _, u := range m.uses {
+		for _, r := range u.cur.Load().ints {
+			if n >= r.lo && n <= r.hi {
+				return true
+			}
 		}
 	}
 	return false
@@ -294,9 +256,11 @@ func (m *matcher) ip(a netip.Addr) bool {
 		return true
 	case mIP:
 		a = a.Unmap()
-		for _, p := range m.nets {
-			if p.Contains(a) {
-				return true
+		for _, u := range m.uses {
+			for _, p := range u.cur.Load().nets {
+				if p.Contains(a) {
+					return true
+				}
 			}
 		}
 		return false

@@ -1,8 +1,6 @@
 package rules
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"strings"
 )
@@ -40,6 +38,28 @@ type ReadFile func(name string) ([]byte, error)
 type Set struct {
 	acls     map[string]*acl
 	readFile ReadFile
+	// refs lists the pattern references the set's expressions create;
+	// at is where the statement being parsed was written.
+	refs *Refs
+	at   Source
+}
+
+// UseRefs makes the set's expressions list their pattern references in
+// refs, which pattern files shared with other sets then share too.
+func (s *Set) UseRefs(refs *Refs) { s.refs = refs }
+
+// DefineAt is Define for an "acl" line written at at.
+func (s *Set) DefineAt(words []string, at Source) error {
+	s.at = at
+	defer func() { s.at = Source{} }()
+	return s.Define(words)
+}
+
+// CondAt is Cond for a condition written at at.
+func (s *Set) CondAt(words []string, at Source) (*Cond, error) {
+	s.at = at
+	defer func() { s.at = Source{} }()
+	return s.Cond(words)
 }
 
 // NewSet returns an empty set; readFile reads "-f" pattern files (nil
@@ -61,7 +81,7 @@ func (s *Set) Define(words []string) error {
 	if _, ok := predefined[name]; ok {
 		return fmt.Errorf("ACL name '%s' is reserved for a predefined ACL", name)
 	}
-	e, err := s.parseExpr(words[1:])
+	e, err := s.parseExpr(words[1:], s.refs)
 	if err != nil {
 		return fmt.Errorf("error detected while parsing ACL '%s' : %w", name, err)
 	}
@@ -83,8 +103,9 @@ func validACLName(name string) error {
 	return nil
 }
 
-// parseExpr parses CRITERION [flags] [VALUES…].
-func (s *Set) parseExpr(words []string) (*expr, error) {
+// parseExpr parses CRITERION [flags] [VALUES…], listing its pattern
+// references in refs (nil lists them nowhere).
+func (s *Set) parseExpr(words []string, refs *Refs) (*expr, error) {
 	f, m, err := parseCriterion(words[0])
 	if err != nil {
 		return nil, err
@@ -125,19 +146,8 @@ flags:
 			break flags
 		}
 	}
-	op := ""
-	add := func(p string) error {
-		if (e.matcher.method == mInt || e.matcher.method == mLen) && isIntOperator(p) {
-			op = p
-			return nil
-		}
-		return e.matcher.addPattern(p, op)
-	}
-	for _, p := range words[i:] {
-		if err := add(p); err != nil {
-			return nil, err
-		}
-	}
+	// The pattern files come first, then the values of the line, in
+	// the order HAProxy creates their references.
 	for _, name := range files {
 		if s.readFile == nil {
 			return nil, fmt.Errorf("pattern file '%s' cannot be read here", name)
@@ -146,22 +156,34 @@ flags:
 		if err != nil {
 			return nil, fmt.Errorf("failed to open pattern file <%s> : %w", name, err)
 		}
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		for n := 1; sc.Scan(); n++ {
-			line := strings.TrimSpace(sc.Text())
-			if line == "" || strings.HasPrefix(line, "#") {
-				continue
-			}
-			if err := add(line); err != nil {
-				return nil, fmt.Errorf("%s:%d: %w", name, n, err)
-			}
+		ref, err := refs.fileRef(name, data, s.at)
+		if err != nil {
+			return nil, err
 		}
-		if err := sc.Err(); err != nil {
-			return nil, fmt.Errorf("read pattern file <%s> : %w", name, err)
+		u, err := ref.attach(&e.matcher, func(int) string { return "" })
+		if err != nil {
+			return nil, err
 		}
+		e.matcher.uses = append(e.matcher.uses, u)
 	}
+	inline := refs.newRef("", criterionKeyword(words[0]), s.at)
+	var ops []string
+	op := ""
+	for _, p := range words[i:] {
+		if (e.matcher.method == mInt || e.matcher.method == mLen) && isIntOperator(p) {
+			op = p
+			continue
+		}
+		inline.entries = append(inline.entries, refEntry{id: refs.nextEntry(), value: p})
+		ops = append(ops, op)
+	}
+	u, err := inline.attach(&e.matcher, func(i int) string { return ops[i] })
+	if err != nil {
+		return nil, err
+	}
+	e.matcher.uses = append([]*refUse{u}, e.matcher.uses...)
 	needsPattern := e.matcher.method != mFound && e.matcher.method != mBool
-	if needsPattern && len(e.matcher.strs)+len(e.matcher.regs)+len(e.matcher.ints)+len(e.matcher.nets) == 0 && len(files) == 0 {
+	if needsPattern && len(inline.entries) == 0 && len(files) == 0 {
 		return nil, fmt.Errorf("no pattern to match against were provided, so this ACL will never match. If this is what you intended, please add '--' to get rid of this warning. If you intended to match only for existence, please use '-m found'. If you wanted to force an int to match as a bool, please use '-m bool'")
 	}
 	return e, nil
@@ -207,7 +229,7 @@ func (s *Set) lookup(name string) (*acl, error) {
 	if !ok {
 		return nil, fmt.Errorf("no such ACL : '%s'", name)
 	}
-	e, err := s.parseExpr(words)
+	e, err := s.parseExpr(words, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +307,7 @@ func (s *Set) Cond(words []string) (*Cond, error) {
 			if end == i+1 {
 				return nil, fmt.Errorf("empty anonymous ACL in condition")
 			}
-			e, err := s.parseExpr(words[i+1 : end])
+			e, err := s.parseExpr(words[i+1:end], s.refs)
 			if err != nil {
 				return nil, fmt.Errorf("error in anonymous ACL : %w", err)
 			}
@@ -308,4 +330,13 @@ func (s *Set) Cond(words []string) (*Cond, error) {
 	}
 	c.groups = append(c.groups, group)
 	return c, nil
+}
+
+// criterionKeyword returns the fetch keyword of a criterion, as HAProxy
+// names an ACL's own pattern reference: "hdr" for "hdr(host),lower".
+func criterionKeyword(c string) string {
+	if i := strings.IndexAny(c, "(,"); i >= 0 {
+		return c[:i]
+	}
+	return c
 }

@@ -172,8 +172,10 @@ func TestLaterACLLinesCount(t *testing.T) {
 
 func TestPatternFiles(t *testing.T) {
 	files := map[string]string{
-		"blocked.lst": "# blocked networks\n10.1.0.0/16\n\n  203.0.113.7  \n",
+		"blocked.lst": "# blocked networks\n10.1.0.0/16\n\n  203.0.113.7\r\n",
 		"bad.lst":     "10.0.0.0/8\nnot-an-ip\n",
+		// HAProxy keeps trailing blanks, which no address has.
+		"blank.lst": "10.0.0.1  \n",
 	}
 	s := NewSet(func(name string) ([]byte, error) {
 		if f, ok := files[name]; ok {
@@ -195,6 +197,9 @@ func TestPatternFiles(t *testing.T) {
 	}
 	if err := s.Define(splitWords("bad src -f bad.lst")); err == nil || !strings.Contains(err.Error(), "bad.lst:2") {
 		t.Errorf("bad pattern file: %v, want the file and line", err)
+	}
+	if err := s.Define(splitWords("blank src -f blank.lst")); err == nil || !strings.Contains(err.Error(), "blank.lst:1: '10.0.0.1  '") {
+		t.Errorf("address with trailing blanks: %v, want it refused", err)
 	}
 	if err := s.Define(splitWords("none src -f missing.lst")); err == nil {
 		t.Error("a missing pattern file was accepted")

@@ -20,7 +20,7 @@ func commandTable() []*command {
 			}
 		}
 	}
-	return []*command{
+	return append([]*command{
 		{words: []string{"help"}, run: func(c *call) { c.d.usage(c, c.args[1:], true) }},
 		{words: []string{"prompt"}, run: func(c *call) { c.s.prompt = !c.s.prompt }},
 		{words: []string{"quit"}, run: func(c *call) { c.s.quit = true }},
@@ -60,7 +60,7 @@ func commandTable() []*command {
 		{words: []string{"add", "server"}, usage: "add server <bk>/<srv>", desc: "create a new server", changes: true, run: admin(cmdAddServer)},
 		{words: []string{"del", "server"}, usage: "del server <bk>/<srv>", desc: "remove a dynamically added server", changes: true, run: admin(cmdDelServer)},
 		{words: []string{"reload"}, usage: "reload", desc: "re-read the configuration file and apply what changed (Tether extension)", changes: true, extension: true, run: admin(cmdReload)},
-	}
+	}, aclCommands()...)
 }
 
 // cmdReload re-reads the configuration file, as SIGUSR2 and SIGHUP do.
