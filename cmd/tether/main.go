@@ -1,6 +1,7 @@
 // Command tether is an HTTP load balancer with HAProxy-compatible cookie
 // persistence, a Runtime API that speaks HAProxy's stats-socket protocol, a
-// live browser console, and SQLite storage for everything an operator does.
+// live browser console, and SQLite (or, for a fleet of nodes, PostgreSQL)
+// storage for everything an operator does.
 //
 // Usage:
 //
@@ -76,6 +77,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 const usage = `Usage:
   tether [serve] [-f haproxy.cfg] [-db tether.db] [-console 127.0.0.1:9090] [-demo-traffic]
       Run the balancer, its Runtime API sockets and the console.
+      With -db postgres://..., run as one node of a fleet sharing the
+      database; -node NAME, -stats-socket PATH and -bind FRONTEND=ADDR set
+      what differs between the nodes.
   tether ctl [-s SOCKET|ADDR] ['CMD; CMD']
       Send Runtime API commands (interactive prompt without a command).
   tether reload [-s SOCKET|ADDR]

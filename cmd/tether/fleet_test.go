@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"tether/balancer/e2etest"
+	"tether/store"
+	"tether/store/pgtest"
+)
+
+// fleetMember is one node of a fleet run in-process.
+type fleetMember struct {
+	name, sock, frontend string
+}
+
+// startFleetNode runs "tether serve" as one node of the fleet on url,
+// with its own stats socket and frontend address, until the test ends.
+func startFleetNode(t *testing.T, url string, f fixture, name string, withFile bool) fleetMember {
+	t.Helper()
+	m := fleetMember{name: name, sock: filepath.Join(f.dir, name+".sock"), frontend: freeAddr(t)}
+	args := []string{"serve", "-db", url, "-node", name, "-stats-socket", m.sock, "-bind", "fe=" + m.frontend, "-console", ""}
+	if withFile {
+		args = append(args, "-f", f.cfg)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var logs e2etest.Buffer
+	go func() { done <- run(ctx, args, func(string) string { return "" }, nil, io.Discard, &logs) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("node %s: %v", name, err)
+		}
+		if t.Failed() {
+			t.Logf("node %s's log:\n%s", name, logs.String())
+		}
+	})
+	waitSocket(t, m.sock, done)
+	return m
+}
+
+// get requests / from a frontend with cookie (none when "") and returns
+// the body (the server's name) and the SRV cookie set.
+func get(t *testing.T, frontend, cookie string) (body, setCookie string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+frontend+"/", nil)
+	if cookie != "" {
+		req.Header.Set("Cookie", "SRV="+cookie)
+	}
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, c := range resp.Cookies() {
+		if c.Name == "SRV" {
+			setCookie = c.Value
+		}
+	}
+	return string(b), setCookie
+}
+
+// TestFleetSharesChanges runs three nodes on one PostgreSQL database, one
+// of them started with the configuration file: the others run what it
+// stored, a change on any node's socket reaches every node, the dynamic
+// cookies agree, and a client alternating between nodes keeps its server.
+func TestFleetSharesChanges(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs PostgreSQL")
+	}
+	cluster := pgtest.Start(t)
+	url := cluster.NewDatabase(t)
+	f := newFixture(t, 2)
+	a := startFleetNode(t, url, f, "a", true)
+	b := startFleetNode(t, url, f, "b", false)
+	c := startFleetNode(t, url, f, "c", false)
+	nodes := []fleetMember{a, b, c}
+
+	agree := func(what, cmd string, norm func(string) string) {
+		t.Helper()
+		waitFor(t, what, func() bool {
+			want := norm(exec1(t, a.sock, cmd))
+			return norm(exec1(t, b.sock, cmd)) == want && norm(exec1(t, c.sock, cmd)) == want
+		})
+	}
+	agree("the nodes to start on one state", "show servers state be", stableState)
+
+	// A node refuses a change while another node's is not yet applied
+	// there, so each change waits for the previous one everywhere.
+	set := func(n fleetMember, cmd string) {
+		t.Helper()
+		if out := exec1(t, n.sock, cmd); strings.TrimSpace(out) != "" {
+			t.Fatalf("%s on node %s: %s", cmd, n.name, out)
+		}
+	}
+	set(a, "set server be/s1 weight 40")
+	for _, n := range nodes {
+		waitFor(t, "weight 40 on node "+n.name, func() bool { return strings.HasPrefix(exec1(t, n.sock, "get weight be/s1"), "40 ") })
+	}
+	set(b, "set server be/s2 state drain")
+	agree("s2 drained everywhere", "show servers state be", stableState)
+	if st := stableState(exec1(t, c.sock, "show servers state be")); !strings.Contains(st, " s2 ") {
+		t.Fatalf("show servers state on c:\n%s", st)
+	}
+	set(c, "set server be/s2 state ready")
+	agree("s2 ready everywhere", "show servers state be", stableState)
+
+	before := cookieColumn(exec1(t, a.sock, "show stat"))
+	set(a, "set dynamic-cookie-key backend be k2")
+	agree("the new key's cookies on every node", "show stat", func(s string) string { return cookieColumn(s) })
+	after := cookieColumn(exec1(t, c.sock, "show stat"))
+	if after == before || !strings.Contains(after, "s1=") {
+		t.Fatalf("cookies before the key change %q, after %q on c", before, after)
+	}
+
+	// A client sent to a server by one node keeps it on the others.
+	for range 2 {
+		server, cookie := get(t, b.frontend, "")
+		if cookie == "" || !strings.Contains(after, server+"="+cookie) {
+			t.Fatalf("node b sent the client to %q with cookie %q; cookies are %q", server, cookie, after)
+		}
+		for _, n := range []fleetMember{a, c, b} {
+			if got, _ := get(t, n.frontend, cookie); got != server {
+				t.Errorf("node %s sent cookie %s to %s, want %s", n.name, cookie, got, server)
+			}
+		}
+	}
+
+	// Every node reports itself, at the newest journal version.
+	st, err := store.Open(context.Background(), url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	newest, err := st.JournalVersion(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "heartbeats at the newest version", func() bool {
+		reg, err := st.Nodes(context.Background())
+		if err != nil || len(reg) != 3 {
+			return false
+		}
+		return !slices.ContainsFunc(reg, func(n store.Node) bool { return n.Applied < newest || n.Lost(time.Now(), 3*heartbeatEvery) })
+	})
+}
+
+// TestFleetPropagation measures how long a change acknowledged on one
+// node's socket takes to show on another's.
+func TestFleetPropagation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs PostgreSQL")
+	}
+	cluster := pgtest.Start(t)
+	url := cluster.NewDatabase(t)
+	f := newFixture(t, 2)
+	a := startFleetNode(t, url, f, "a", true)
+	c := startFleetNode(t, url, f, "c", false)
+	const n = 100
+	took := make([]time.Duration, n)
+	for i := range n {
+		w := fmt.Sprint(10 + i%200)
+		if out := exec1(t, a.sock, "set server be/s1 weight "+w); strings.TrimSpace(out) != "" {
+			t.Fatal(out)
+		}
+		acked := time.Now()
+		deadline := acked.Add(10 * time.Second)
+		// Polled without a pause: each poll is one Runtime API round trip.
+		for !strings.HasPrefix(exec1(t, c.sock, "get weight be/s1"), w+" ") {
+			if time.Now().After(deadline) {
+				t.Fatalf("weight %s not on c after 10 s", w)
+			}
+		}
+		took[i] = time.Since(acked)
+	}
+	slices.Sort(took)
+	t.Logf("acknowledged on a to visible on c's socket, %d changes: p50 %v, p90 %v, p99 %v, max %v", n, took[n/2], took[n*9/10], took[n*99/100], took[n-1])
+}
