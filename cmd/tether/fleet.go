@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -76,12 +78,29 @@ func (n *fleetNode) commit(c balancer.Commit) error {
 	ctx, cancel := context.WithTimeout(context.Background(), fleetCommitTimeout)
 	defer cancel()
 	v, err := n.st.CommitAt(ctx, c, n.applied.Load())
-	if err != nil {
-		return err
+	var conflict *store.ConflictError
+	switch {
+	case errors.As(err, &conflict):
+		return refusal{err: err, reply: fmt.Sprintf("Change refused: another node changed the configuration first (journal version %d, this node has applied %d); retry once it is applied here.", conflict.Newest, conflict.Applied)}
+	case err != nil:
+		return refusal{err: err, reply: "Change refused: the shared database cannot be reached; this node keeps serving its last configuration."}
 	}
 	n.advance(v)
 	return nil
 }
+
+// refusal is a commit the fleet refused, with the reply the Runtime API
+// gives for it.
+type refusal struct {
+	err   error
+	reply string
+}
+
+func (r refusal) Error() string { return r.err.Error() }
+func (r refusal) Unwrap() error { return r.err }
+
+// Reply is the Runtime API's reply to the refused command.
+func (r refusal) Reply() string { return r.reply }
 
 // shares reports whether changes hold one the fleet shares.
 func shares(changes []balancer.Change) bool {
@@ -111,7 +130,10 @@ func (n *fleetNode) apply(r store.JournalRow) error {
 	var err error
 	switch {
 	case r.State != nil:
-		err = n.replace(*r.State, o)
+		// The state this node stored at its start is the one it runs.
+		if !reflect.DeepEqual(store.Normalize(*r.State), store.Normalize(n.bal.State())) {
+			err = n.replace(*r.State, o)
+		}
 	case r.Changes != nil:
 		var shared []balancer.Change
 		for _, c := range r.Changes {

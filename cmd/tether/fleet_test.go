@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -135,6 +137,25 @@ func TestFleetSharesChanges(t *testing.T) {
 		}
 	}
 
+	// A reload on the node that runs the file reaches the others as a
+	// whole state.
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "s3") }))
+	t.Cleanup(origin.Close)
+	cfg, err := os.ReadFile(f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f.cfg, append(cfg, "    server s3 "+origin.Listener.Addr().String()+"\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := exec1(t, a.sock, "reload"); !strings.Contains(out, "change(s) applied") {
+		t.Fatalf("reload on a: %s", out)
+	}
+	agree("the reloaded servers everywhere", "show servers state be", stableState)
+	if st := exec1(t, b.sock, "show servers state be"); !strings.Contains(st, " s3 ") {
+		t.Fatalf("b after a's reload:\n%s", st)
+	}
+
 	// Every node reports itself, at the newest journal version.
 	st, err := store.Open(context.Background(), url, nil)
 	if err != nil {
@@ -184,4 +205,48 @@ func TestFleetPropagation(t *testing.T) {
 	}
 	slices.Sort(took)
 	t.Logf("acknowledged on a to visible on c's socket, %d changes: p50 %v, p90 %v, p99 %v, max %v", n, took[n/2], took[n*9/10], took[n*99/100], took[n-1])
+}
+
+// TestFleetSurvivesDatabaseOutage stops PostgreSQL under two nodes: both
+// keep serving on their last state and refuse changes, and once it is
+// back a change on one node reaches the other.
+func TestFleetSurvivesDatabaseOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs PostgreSQL")
+	}
+	cluster := pgtest.Start(t)
+	url := cluster.NewDatabase(t)
+	f := newFixture(t, 2)
+	a := startFleetNode(t, url, f, "a", true)
+	b := startFleetNode(t, url, f, "b", false)
+	weightOn := func(n fleetMember, w string) func() bool {
+		return func() bool { return strings.HasPrefix(exec1(t, n.sock, "get weight be/s1"), w+" ") }
+	}
+	if out := exec1(t, a.sock, "set server be/s1 weight 40"); strings.TrimSpace(out) != "" {
+		t.Fatal(out)
+	}
+	waitFor(t, "weight 40 on b", weightOn(b, "40"))
+
+	cluster.Stop(t)
+	for _, n := range []fleetMember{a, b} {
+		for range 4 {
+			if body, _ := get(t, n.frontend, ""); body != "s1" && body != "s2" {
+				t.Fatalf("node %s answered %q while the database is down", n.name, body)
+			}
+		}
+	}
+	out := exec1(t, a.sock, "set server be/s1 weight 50")
+	if !strings.Contains(out, "the shared database cannot be reached") {
+		t.Fatalf("a change while the database is down: %q, want it refused", out)
+	}
+	t.Logf("refused while the database is down: %s", strings.TrimSpace(out))
+	if !weightOn(a, "40")() {
+		t.Fatal("a refused change changed the weight")
+	}
+
+	cluster.Restart(t)
+	waitFor(t, "a change accepted once the database is back", func() bool {
+		return strings.TrimSpace(exec1(t, a.sock, "set server be/s1 weight 60")) == ""
+	})
+	waitFor(t, "weight 60 on b", weightOn(b, "60"))
 }
