@@ -250,3 +250,36 @@ func TestFleetSurvivesDatabaseOutage(t *testing.T) {
 	})
 	waitFor(t, "weight 60 on b", weightOn(b, "60"))
 }
+
+// TestMigrateStoreToFleet moves a single node's database into PostgreSQL:
+// a node started on it runs the same servers with the same runtime
+// changes, and a second copy into it is refused.
+func TestMigrateStoreToFleet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs PostgreSQL")
+	}
+	f := newFixture(t, 2)
+	stop := f.serve(t)
+	exec1(t, f.sock, "set server be/s1 weight 33")
+	exec1(t, f.sock, "set server be/s2 state drain")
+	want := stableState(exec1(t, f.sock, "show servers state be"))
+	stop()
+
+	cluster := pgtest.Start(t)
+	url := cluster.NewDatabase(t)
+	var out strings.Builder
+	args := []string{"migrate-store", "-from", f.db, "-to", url}
+	if err := run(context.Background(), args, func(string) string { return "" }, nil, &out, io.Discard); err != nil {
+		t.Fatalf("migrate-store: %v", err)
+	}
+	if !strings.Contains(out.String(), "journal ") {
+		t.Errorf("migrate-store said %q", out.String())
+	}
+	if err := run(context.Background(), args, func(string) string { return "" }, nil, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Errorf("a second migrate-store into the same database: %v, want it refused", err)
+	}
+	n := startFleetNode(t, url, f, "a", false)
+	if got := stableState(exec1(t, n.sock, "show servers state be")); got != want {
+		t.Errorf("show servers state on the fleet node:\n%s\nwant (single node):\n%s", got, want)
+	}
+}

@@ -12,6 +12,7 @@
 //	tether export [-db tether.db]
 //	tether user [-db tether.db] list|add|passwd|role|del ...
 //	tether cookie -key KEY ADDR:PORT
+//	tether migrate-store [-from tether.db] -to postgres://...
 package main
 
 import (
@@ -66,6 +67,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runExport(ctx, args, getenv, stdout, stderr)
 	case "cookie":
 		return runCookie(args, stdout, stderr)
+	case "migrate-store":
+		return runMigrateStore(ctx, args, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -94,4 +97,7 @@ const usage = `Usage:
       Manage console users in the database (works beside a running Tether).
   tether cookie -key KEY ADDR:PORT
       Print the dynamic cookie HAProxy and Tether give a server.
+  tether migrate-store [-from tether.db] -to postgres://...
+      Copy a single node's database into an empty PostgreSQL database,
+      for a fleet (refused while a running Tether holds the file).
 `
