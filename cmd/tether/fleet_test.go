@@ -4,16 +4,20 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"tether/balancer/e2etest"
+	"tether/balancer/runtimeapi"
 	"tether/store"
 	"tether/store/pgtest"
 )
@@ -281,5 +285,65 @@ func TestMigrateStoreToFleet(t *testing.T) {
 	n := startFleetNode(t, url, f, "a", false)
 	if got := stableState(exec1(t, n.sock, "show servers state be")); got != want {
 		t.Errorf("show servers state on the fleet node:\n%s\nwant (single node):\n%s", got, want)
+	}
+}
+
+// TestFleetNodeKilledMidChange kills a node with SIGKILL while a client
+// streams changes to its socket: the other node has every change the
+// killed one acknowledged (and at most the one in flight), and the killed
+// node, started again, runs the same.
+func TestFleetNodeKilledMidChange(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs PostgreSQL and the binary")
+	}
+	bin := tetherBinary(t)
+	cluster := pgtest.Start(t)
+	url := cluster.NewDatabase(t)
+	f := newFixture(t, 2)
+	b := startFleetNode(t, url, f, "b", true)
+	sock := filepath.Join(f.dir, "a.sock")
+	weight := func(sock string) int {
+		got, _ := strconv.Atoi(strings.Fields(exec1(t, sock, "get weight be/s1"))[0])
+		return got
+	}
+	for round := range 5 {
+		cmd := exec.Command(bin, "serve", "-db", url, "-node", "a", "-stats-socket", sock, "-bind", "fe="+freeAddr(t), "-console", "")
+		var logs e2etest.Buffer
+		cmd.Stdout, cmd.Stderr = io.Discard, &logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		waitSocket(t, sock, done)
+		waitFor(t, fmt.Sprintf("round %d: the restarted node on the other's weight", round), func() bool { return weight(sock) == weight(b.sock) })
+
+		acked := -1
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			for w := 1; ; w++ {
+				cl, err := runtimeapi.Dial(context.Background(), sock)
+				if err != nil {
+					return
+				}
+				reply, err := cl.Exec(context.Background(), fmt.Sprintf("set server be/s1 weight %d", w%256))
+				if err != nil || reply != "\n" {
+					return
+				}
+				acked = w % 256
+			}
+		}()
+		time.Sleep(time.Duration(100+rand.IntN(200)) * time.Millisecond) // let changes stream before the kill
+		cmd.Process.Kill()
+		<-done
+		<-stopped
+		if acked < 0 {
+			t.Fatalf("round %d: no change acknowledged before the kill\n%s", round, logs.String())
+		}
+		waitFor(t, "the acknowledged weight on b", func() bool {
+			w := weight(b.sock)
+			return w == acked || w == (acked+1)%256
+		})
 	}
 }
