@@ -17,6 +17,7 @@ func TestPostgres(t *testing.T) {
 	e := storetest.Postgres{Cluster: pgtest.Start(t)}
 	t.Run("conformance", func(t *testing.T) { storetest.Run(t, e) })
 	t.Run("node registry", func(t *testing.T) { testNodes(t, e.Open(t)) })
+	t.Run("copy from SQLite", func(t *testing.T) { testCopyTo(t, e.Open(t)) })
 	for _, h := range historyTests {
 		t.Run("history "+h.name, func(t *testing.T) { h.run(t, e.Open(t)) })
 	}

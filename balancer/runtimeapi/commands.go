@@ -237,8 +237,13 @@ func (c *call) applyReport(ch balancer.Change) bool {
 	return false
 }
 
-// errorReply maps a balancer error to HAProxy's reply for it.
+// errorReply maps a balancer error to HAProxy's reply for it. An error
+// with a Reply method (a committer refusing a change) gives its own.
 func errorReply(err error) string {
+	var own interface{ Reply() string }
+	if errors.As(err, &own) {
+		return own.Reply() + "\n"
+	}
 	switch {
 	case errors.Is(err, balancer.ErrNoSuchBackend):
 		return "No such backend.\n"

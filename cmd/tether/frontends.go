@@ -41,6 +41,8 @@ type frontendBinds struct {
 	limits map[string]*connlimit.Limit
 	// draining are servers replaced or removed, finishing their requests.
 	draining sync.WaitGroup
+	// local replaces configured bind addresses on this node (-bind).
+	local bindFlag
 }
 
 type bindKey struct{ frontend, addr string }
@@ -73,11 +75,13 @@ type listenPlan struct {
 	tls map[bindKey]*tls.Config
 }
 
-// listen opens the sockets of cfg's binds that are not open yet. On error
+// listen opens the sockets of cfg's binds that are not open yet, with
+// this node's -bind addresses in place of the configured ones. On error
 // it closes what it opened: nothing changes.
 func (fb *frontendBinds) listen(cfg balancer.Config) (*listenPlan, error) {
 	fb.mu.Lock()
 	defer fb.mu.Unlock()
+	cfg = fb.local.apply(cfg)
 	p := &listenPlan{cfg: cfg, opened: make(map[bindKey]net.Listener), limits: make(map[string]*connlimit.Limit),
 		tls: make(map[bindKey]*tls.Config)}
 	for _, fe := range cfg.Frontends {

@@ -24,7 +24,7 @@ func TestExportKeepsGraceAsComments(t *testing.T) {
 	dir := t.TempDir()
 	until := time.Date(2026, 12, 1, 4, 0, 0, 0, time.UTC)
 	st := balancer.State{Config: balancer.Config{Frontends: []balancer.Frontend{{
-		Name: "fe", Binds: []string{"127.0.0.1:18999"}, DefaultBackend: "be", TimeoutClient: time.Second,
+		Name: "fe", Binds: []balancer.Bind{{Addr: "127.0.0.1:18999"}}, DefaultBackend: "be", TimeoutClient: time.Second,
 	}}, Backends: []balancer.Backend{{
 		Name:                   "be",
 		Balance:                balancer.RoundRobin,

@@ -1,6 +1,7 @@
 // Command tether is an HTTP load balancer with HAProxy-compatible cookie
 // persistence, a Runtime API that speaks HAProxy's stats-socket protocol, a
-// live browser console, and SQLite storage for everything an operator does.
+// live browser console, and SQLite (or, for a fleet of nodes, PostgreSQL)
+// storage for everything an operator does.
 //
 // Usage:
 //
@@ -11,6 +12,7 @@
 //	tether export [-db tether.db]
 //	tether user [-db tether.db] list|add|passwd|role|del ...
 //	tether cookie -key KEY ADDR:PORT
+//	tether migrate-store [-from tether.db] -to postgres://...
 package main
 
 import (
@@ -65,6 +67,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runExport(ctx, args, getenv, stdout, stderr)
 	case "cookie":
 		return runCookie(args, stdout, stderr)
+	case "migrate-store":
+		return runMigrateStore(ctx, args, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -76,6 +80,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 const usage = `Usage:
   tether [serve] [-f haproxy.cfg] [-db tether.db] [-console 127.0.0.1:9090] [-demo-traffic]
       Run the balancer, its Runtime API sockets and the console.
+      With -db postgres://..., run as one node of a fleet sharing the
+      database; -node NAME, -stats-socket PATH and -bind FRONTEND=ADDR set
+      what differs between the nodes.
   tether ctl [-s SOCKET|ADDR] ['CMD; CMD']
       Send Runtime API commands (interactive prompt without a command).
   tether reload [-s SOCKET|ADDR]
@@ -90,4 +97,7 @@ const usage = `Usage:
       Manage console users in the database (works beside a running Tether).
   tether cookie -key KEY ADDR:PORT
       Print the dynamic cookie HAProxy and Tether give a server.
+  tether migrate-store [-from tether.db] -to postgres://...
+      Copy a single node's database into an empty PostgreSQL database,
+      for a fleet (refused while a running Tether holds the file).
 `

@@ -51,14 +51,24 @@ type serveConfig struct {
 	metricsToken string
 	// metricsHosts are the only Host names /metrics answers on.
 	metricsHosts string
+	// node names this node in a fleet sharing a PostgreSQL database.
+	node string
+	// statsSocket replaces the configuration's stats sockets on this node.
+	statsSocket string
+	// binds replace frontends' bind addresses on this node.
+	binds bindFlag
 }
 
 func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c := serveConfig{}
+	c := serveConfig{binds: bindFlag{}}
+	hostname, _ := os.Hostname()
 	fs.StringVar(&c.file, "f", "", "HAProxy-syntax config file to run (imported into the database when it changed)")
-	fs.StringVar(&c.db, "db", envOr(getenv, "TETHER_DB", "tether.db"), "SQLite database file (env TETHER_DB)")
+	fs.StringVar(&c.db, "db", envOr(getenv, "TETHER_DB", "tether.db"), "SQLite database file, or a postgres:// URL shared by a fleet of nodes (env TETHER_DB)")
+	fs.StringVar(&c.node, "node", envOr(getenv, "TETHER_NODE", hostname), "this node's name in a fleet sharing a PostgreSQL database (env TETHER_NODE)")
+	fs.StringVar(&c.statsSocket, "stats-socket", "", "node-local Runtime API socket (admin level) that replaces the configuration's 'stats socket' lines")
+	fs.Var(c.binds, "bind", "node-local `FRONTEND=ADDR[,ADDR...]` replacing a frontend's configured bind addresses; repeat for several frontends")
 	fs.StringVar(&c.console, "console", envOr(getenv, "TETHER_CONSOLE", "127.0.0.1:9090"), "console listen address; empty disables it (env TETHER_CONSOLE)")
 	fs.StringVar(&c.socket, "socket", envOr(getenv, "TETHER_SOCKET", "tether.sock"), "admin Runtime API socket used when the config declares no 'stats socket'; empty for none")
 	fs.BoolVar(&c.demoTraffic, "demo-traffic", false, "send a trickle of client traffic through the demo frontend so the console moves")
@@ -123,11 +133,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	// Claim the database before reading or writing it: a second process on
 	// the same file must not replace the first one's state.
-	lock, err := store.Lock(sc.db)
-	if err != nil {
-		return err
+	// A PostgreSQL database is shared by design: the journal's version
+	// check keeps its nodes apart.
+	fleet := store.IsPostgresDSN(sc.db)
+	if !fleet {
+		lock, err := store.Lock(sc.db)
+		if err != nil {
+			return err
+		}
+		defer lock.Release()
 	}
-	defer lock.Release()
 	st, err := store.Open(ctx, sc.db, log.With("component", "store"))
 	if err != nil {
 		return err
@@ -139,6 +154,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	state := plan.state
+	if err := sc.binds.check(state.Config); err != nil {
+		return err
+	}
+	var node *fleetNode
+	committer := st.Committer()
+	if fleet {
+		node = newFleetNode(sc.node, st, plan.version, log)
+		committer = node.commit
+	}
 	resolved, initErrs := discovery.InitAddrs(ctx, state.Config, nil, lastAddrs(state))
 	for _, e := range initErrs {
 		log.Warn("init-addr", "error", e)
@@ -153,7 +177,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	bal, err := balancer.New(state.Config, balancer.Options{
 		Logger:     log.With("component", "balancer"),
-		Committer:  st.Committer(),
+		Committer:  committer,
 		Runtime:    withInitAddrs(state, resolved),
 		AccessLogs: accessLogs,
 	})
@@ -179,6 +203,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if len(sockets) == 0 && sc.socket != "" {
 		sockets = []balancer.StatsSocket{{Address: sc.socket, Level: balancer.LevelAdmin}}
 	}
+	if sc.statsSocket != "" {
+		sockets = []balancer.StatsSocket{{Address: sc.statsSocket, Level: balancer.LevelAdmin}}
+	}
 	// Global maxconn, before anything listens: like HAProxy, refuse to
 	// start when the descriptors it needs are not there.
 	conns, err := connlimit.PlanMaxConn(state.Config.Global.MaxConn, fdLimit, countSockets(state.Config, len(sockets), sc.console != ""))
@@ -192,6 +219,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	ready := make(chan struct{})
 	refused := newRefusalAudit(st, log)
 	binds := newFrontendBinds(log, bal, globalLimit)
+	binds.local = sc.binds
 	reload := &reloader{file: sc.file, bal: bal, binds: binds, log: log}
 	resolver := discovery.New(state.Config, bal, log)
 	dispatcher := runtimeapi.NewDispatcher(bal, runtimeapi.DispatcherOptions{
@@ -303,6 +331,29 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		goRun("audit-retention", func(ctx context.Context) error { return pruneAudit(ctx, st, sc.auditRetention, log) })
 	}
 	goRun("discovery", resolver.Run)
+	if node != nil {
+		node.bal = bal
+		node.replace = func(next balancer.State, o balancer.Origin) error {
+			reload.mu.Lock()
+			defer reload.mu.Unlock()
+			plan, err := binds.listen(next.Config)
+			if err != nil {
+				return err
+			}
+			if err := bal.Replace(next, o, "the state another node stored"); err != nil {
+				plan.abort()
+				return err
+			}
+			binds.apply(plan)
+			return nil
+		}
+		if consoleLn != nil {
+			node.consoleURL = "http://" + consoleLn.Addr().String() + "/"
+		}
+		goRun("fleet", node.follow)
+		goRun("heartbeat", node.heartbeat)
+		log.Info("fleet node following the journal", "node", sc.node, "version", plan.version)
+	}
 	if sc.demoTraffic {
 		goRun("demo-traffic", func(ctx context.Context) error { return demoTraffic(ctx, state.Config) })
 	}

@@ -30,6 +30,8 @@ type startPlan struct {
 	write *store.AuditEntry
 	// seeded reports that write seeds the demo.
 	seeded bool
+	// version is the journal version of the stored state read.
+	version int64
 }
 
 // planStart returns the state to run: the database's, or the config file's
@@ -37,10 +39,17 @@ type startPlan struct {
 // settings of unchanged servers kept), or the demo when the database is
 // empty and no file is given.
 func planStart(ctx context.Context, st *store.Store, file string, stderr io.Writer, log *slog.Logger) (startPlan, error) {
-	cur, found, err := st.LoadState(ctx)
+	cur, found, version, err := st.LoadStateVersion(ctx)
 	if err != nil {
 		return startPlan{}, err
 	}
+	plan, err := planFrom(ctx, st, cur, found, file, stderr, log)
+	plan.version = version
+	return plan, err
+}
+
+// planFrom plans the start from the stored state cur.
+func planFrom(ctx context.Context, st *store.Store, cur balancer.State, found bool, file string, stderr io.Writer, log *slog.Logger) (startPlan, error) {
 	if file != "" {
 		src, err := os.ReadFile(file)
 		if err != nil {

@@ -1,0 +1,349 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"tether/balancer/e2etest"
+	"tether/balancer/runtimeapi"
+	"tether/store"
+	"tether/store/pgtest"
+)
+
+// fleetMember is one node of a fleet run in-process.
+type fleetMember struct {
+	name, sock, frontend string
+}
+
+// startFleetNode runs "tether serve" as one node of the fleet on url,
+// with its own stats socket and frontend address, until the test ends.
+func startFleetNode(t *testing.T, url string, f fixture, name string, withFile bool) fleetMember {
+	t.Helper()
+	m := fleetMember{name: name, sock: filepath.Join(f.dir, name+".sock"), frontend: freeAddr(t)}
+	args := []string{"serve", "-db", url, "-node", name, "-stats-socket", m.sock, "-bind", "fe=" + m.frontend, "-console", ""}
+	if withFile {
+		args = append(args, "-f", f.cfg)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var logs e2etest.Buffer
+	go func() { done <- run(ctx, args, func(string) string { return "" }, nil, io.Discard, &logs) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("node %s: %v", name, err)
+		}
+		if t.Failed() {
+			t.Logf("node %s's log:\n%s", name, logs.String())
+		}
+	})
+	waitSocket(t, m.sock, done)
+	return m
+}
+
+// get requests / from a frontend with cookie (none when "") and returns
+// the body (the server's name) and the SRV cookie set.
+func get(t *testing.T, frontend, cookie string) (body, setCookie string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+frontend+"/", nil)
+	if cookie != "" {
+		req.Header.Set("Cookie", "SRV="+cookie)
+	}
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, c := range resp.Cookies() {
+		if c.Name == "SRV" {
+			setCookie = c.Value
+		}
+	}
+	return string(b), setCookie
+}
+
+// TestFleetSharesChanges runs three nodes on one PostgreSQL database, one
+// of them started with the configuration file: the others run what it
+// stored, a change on any node's socket reaches every node, the dynamic
+// cookies agree, and a client alternating between nodes keeps its server.
+func TestFleetSharesChanges(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs PostgreSQL")
+	}
+	cluster := pgtest.Start(t)
+	url := cluster.NewDatabase(t)
+	f := newFixture(t, 2)
+	a := startFleetNode(t, url, f, "a", true)
+	b := startFleetNode(t, url, f, "b", false)
+	c := startFleetNode(t, url, f, "c", false)
+	nodes := []fleetMember{a, b, c}
+
+	agree := func(what, cmd string, norm func(string) string) {
+		t.Helper()
+		waitFor(t, what, func() bool {
+			want := norm(exec1(t, a.sock, cmd))
+			return norm(exec1(t, b.sock, cmd)) == want && norm(exec1(t, c.sock, cmd)) == want
+		})
+	}
+	agree("the nodes to start on one state", "show servers state be", stableState)
+
+	// A node refuses a change while another node's is not yet applied
+	// there, so each change waits for the previous one everywhere.
+	set := func(n fleetMember, cmd string) {
+		t.Helper()
+		if out := exec1(t, n.sock, cmd); strings.TrimSpace(out) != "" {
+			t.Fatalf("%s on node %s: %s", cmd, n.name, out)
+		}
+	}
+	set(a, "set server be/s1 weight 40")
+	for _, n := range nodes {
+		waitFor(t, "weight 40 on node "+n.name, func() bool { return strings.HasPrefix(exec1(t, n.sock, "get weight be/s1"), "40 ") })
+	}
+	set(b, "set server be/s2 state drain")
+	agree("s2 drained everywhere", "show servers state be", stableState)
+	if st := stableState(exec1(t, c.sock, "show servers state be")); !strings.Contains(st, " s2 ") {
+		t.Fatalf("show servers state on c:\n%s", st)
+	}
+	set(c, "set server be/s2 state ready")
+	agree("s2 ready everywhere", "show servers state be", stableState)
+
+	before := cookieColumn(exec1(t, a.sock, "show stat"))
+	set(a, "set dynamic-cookie-key backend be k2")
+	agree("the new key's cookies on every node", "show stat", func(s string) string { return cookieColumn(s) })
+	after := cookieColumn(exec1(t, c.sock, "show stat"))
+	if after == before || !strings.Contains(after, "s1=") {
+		t.Fatalf("cookies before the key change %q, after %q on c", before, after)
+	}
+
+	// A client sent to a server by one node keeps it on the others.
+	for range 2 {
+		server, cookie := get(t, b.frontend, "")
+		if cookie == "" || !strings.Contains(after, server+"="+cookie) {
+			t.Fatalf("node b sent the client to %q with cookie %q; cookies are %q", server, cookie, after)
+		}
+		for _, n := range []fleetMember{a, c, b} {
+			if got, _ := get(t, n.frontend, cookie); got != server {
+				t.Errorf("node %s sent cookie %s to %s, want %s", n.name, cookie, got, server)
+			}
+		}
+	}
+
+	// A reload on the node that runs the file reaches the others as a
+	// whole state.
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "s3") }))
+	t.Cleanup(origin.Close)
+	cfg, err := os.ReadFile(f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f.cfg, append(cfg, "    server s3 "+origin.Listener.Addr().String()+"\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := exec1(t, a.sock, "reload"); !strings.Contains(out, "change(s) applied") {
+		t.Fatalf("reload on a: %s", out)
+	}
+	agree("the reloaded servers everywhere", "show servers state be", stableState)
+	if st := exec1(t, b.sock, "show servers state be"); !strings.Contains(st, " s3 ") {
+		t.Fatalf("b after a's reload:\n%s", st)
+	}
+
+	// Every node reports itself, at the newest journal version.
+	st, err := store.Open(context.Background(), url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	newest, err := st.JournalVersion(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "heartbeats at the newest version", func() bool {
+		reg, err := st.Nodes(context.Background())
+		if err != nil || len(reg) != 3 {
+			return false
+		}
+		return !slices.ContainsFunc(reg, func(n store.Node) bool { return n.Applied < newest || n.Lost(time.Now(), 3*heartbeatEvery) })
+	})
+}
+
+// TestFleetPropagation measures how long a change acknowledged on one
+// node's socket takes to show on another's.
+func TestFleetPropagation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs PostgreSQL")
+	}
+	cluster := pgtest.Start(t)
+	url := cluster.NewDatabase(t)
+	f := newFixture(t, 2)
+	a := startFleetNode(t, url, f, "a", true)
+	c := startFleetNode(t, url, f, "c", false)
+	const n = 100
+	took := make([]time.Duration, n)
+	for i := range n {
+		w := fmt.Sprint(10 + i%200)
+		if out := exec1(t, a.sock, "set server be/s1 weight "+w); strings.TrimSpace(out) != "" {
+			t.Fatal(out)
+		}
+		acked := time.Now()
+		deadline := acked.Add(10 * time.Second)
+		// Polled without a pause: each poll is one Runtime API round trip.
+		for !strings.HasPrefix(exec1(t, c.sock, "get weight be/s1"), w+" ") {
+			if time.Now().After(deadline) {
+				t.Fatalf("weight %s not on c after 10 s", w)
+			}
+		}
+		took[i] = time.Since(acked)
+	}
+	slices.Sort(took)
+	t.Logf("acknowledged on a to visible on c's socket, %d changes: p50 %v, p90 %v, p99 %v, max %v", n, took[n/2], took[n*9/10], took[n*99/100], took[n-1])
+}
+
+// TestFleetSurvivesDatabaseOutage stops PostgreSQL under two nodes: both
+// keep serving on their last state and refuse changes, and once it is
+// back a change on one node reaches the other.
+func TestFleetSurvivesDatabaseOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs PostgreSQL")
+	}
+	cluster := pgtest.Start(t)
+	url := cluster.NewDatabase(t)
+	f := newFixture(t, 2)
+	a := startFleetNode(t, url, f, "a", true)
+	b := startFleetNode(t, url, f, "b", false)
+	weightOn := func(n fleetMember, w string) func() bool {
+		return func() bool { return strings.HasPrefix(exec1(t, n.sock, "get weight be/s1"), w+" ") }
+	}
+	if out := exec1(t, a.sock, "set server be/s1 weight 40"); strings.TrimSpace(out) != "" {
+		t.Fatal(out)
+	}
+	waitFor(t, "weight 40 on b", weightOn(b, "40"))
+
+	cluster.Stop(t)
+	for _, n := range []fleetMember{a, b} {
+		for range 4 {
+			if body, _ := get(t, n.frontend, ""); body != "s1" && body != "s2" {
+				t.Fatalf("node %s answered %q while the database is down", n.name, body)
+			}
+		}
+	}
+	out := exec1(t, a.sock, "set server be/s1 weight 50")
+	if !strings.Contains(out, "the shared database cannot be reached") {
+		t.Fatalf("a change while the database is down: %q, want it refused", out)
+	}
+	t.Logf("refused while the database is down: %s", strings.TrimSpace(out))
+	if !weightOn(a, "40")() {
+		t.Fatal("a refused change changed the weight")
+	}
+
+	cluster.Restart(t)
+	waitFor(t, "a change accepted once the database is back", func() bool {
+		return strings.TrimSpace(exec1(t, a.sock, "set server be/s1 weight 60")) == ""
+	})
+	waitFor(t, "weight 60 on b", weightOn(b, "60"))
+}
+
+// TestMigrateStoreToFleet moves a single node's database into PostgreSQL:
+// a node started on it runs the same servers with the same runtime
+// changes, and a second copy into it is refused.
+func TestMigrateStoreToFleet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs PostgreSQL")
+	}
+	f := newFixture(t, 2)
+	stop := f.serve(t)
+	exec1(t, f.sock, "set server be/s1 weight 33")
+	exec1(t, f.sock, "set server be/s2 state drain")
+	want := stableState(exec1(t, f.sock, "show servers state be"))
+	stop()
+
+	cluster := pgtest.Start(t)
+	url := cluster.NewDatabase(t)
+	var out strings.Builder
+	args := []string{"migrate-store", "-from", f.db, "-to", url}
+	if err := run(context.Background(), args, func(string) string { return "" }, nil, &out, io.Discard); err != nil {
+		t.Fatalf("migrate-store: %v", err)
+	}
+	if !strings.Contains(out.String(), "journal ") {
+		t.Errorf("migrate-store said %q", out.String())
+	}
+	if err := run(context.Background(), args, func(string) string { return "" }, nil, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Errorf("a second migrate-store into the same database: %v, want it refused", err)
+	}
+	n := startFleetNode(t, url, f, "a", false)
+	if got := stableState(exec1(t, n.sock, "show servers state be")); got != want {
+		t.Errorf("show servers state on the fleet node:\n%s\nwant (single node):\n%s", got, want)
+	}
+}
+
+// TestFleetNodeKilledMidChange kills a node with SIGKILL while a client
+// streams changes to its socket: the other node has every change the
+// killed one acknowledged (and at most the one in flight), and the killed
+// node, started again, runs the same.
+func TestFleetNodeKilledMidChange(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs PostgreSQL and the binary")
+	}
+	bin := tetherBinary(t)
+	cluster := pgtest.Start(t)
+	url := cluster.NewDatabase(t)
+	f := newFixture(t, 2)
+	b := startFleetNode(t, url, f, "b", true)
+	sock := filepath.Join(f.dir, "a.sock")
+	weight := func(sock string) int {
+		got, _ := strconv.Atoi(strings.Fields(exec1(t, sock, "get weight be/s1"))[0])
+		return got
+	}
+	for round := range 5 {
+		cmd := exec.Command(bin, "serve", "-db", url, "-node", "a", "-stats-socket", sock, "-bind", "fe="+freeAddr(t), "-console", "")
+		var logs e2etest.Buffer
+		cmd.Stdout, cmd.Stderr = io.Discard, &logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		waitSocket(t, sock, done)
+		waitFor(t, fmt.Sprintf("round %d: the restarted node on the other's weight", round), func() bool { return weight(sock) == weight(b.sock) })
+
+		acked := -1
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			for w := 1; ; w++ {
+				cl, err := runtimeapi.Dial(context.Background(), sock)
+				if err != nil {
+					return
+				}
+				reply, err := cl.Exec(context.Background(), fmt.Sprintf("set server be/s1 weight %d", w%256))
+				if err != nil || reply != "\n" {
+					return
+				}
+				acked = w % 256
+			}
+		}()
+		time.Sleep(time.Duration(100+rand.IntN(200)) * time.Millisecond) // let changes stream before the kill
+		cmd.Process.Kill()
+		<-done
+		<-stopped
+		if acked < 0 {
+			t.Fatalf("round %d: no change acknowledged before the kill\n%s", round, logs.String())
+		}
+		waitFor(t, "the acknowledged weight on b", func() bool {
+			w := weight(b.sock)
+			return w == acked || w == (acked+1)%256
+		})
+	}
+}
