@@ -84,4 +84,3 @@ func TestKeyGraceSurvivesRestart(t *testing.T) {
 		})
 	}
 }
-

@@ -19,7 +19,10 @@ import (
 // changes nothing.
 func TestImportExportEveryConfig(t *testing.T) {
 	haproxy := e2etest.RequireProgram(t, "haproxy")
-	files, err := filepath.Glob("../../balancer/haproxycfg/testdata/valid/*.cfg")
+	// Certificate paths in the files are relative to the parser's
+	// directory, as HAProxy reads them relative to where it runs.
+	t.Chdir("../../balancer/haproxycfg")
+	files, err := filepath.Glob("testdata/valid/*.cfg")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no test configs found: %v", err)
 	}
