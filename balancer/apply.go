@@ -277,6 +277,7 @@ func (t *table) apply(c Change, now time.Time) (*table, *backendRT, error) {
 		return nil, nil, ErrNoSuchBackend
 	}
 	be := old.clone()
+	be.forgetExpiredKeys(now)
 	if err := be.apply(c, now); err != nil {
 		return nil, nil, err
 	}

@@ -335,3 +335,19 @@ func countGrace(p persistence, bl *backendLive) {
 		}
 	}
 }
+
+// forgetExpiredKeys drops the retired keys whose window has ended, so that
+// the durable state forgets them with the next change to the backend.
+func (be *backendRT) forgetExpiredKeys(now time.Time) {
+	if !slices.ContainsFunc(be.cfg.RetiredKeys, func(rk RetiredKey) bool { return !rk.Until.After(now) }) {
+		return
+	}
+	var kept []RetiredKey
+	for _, rk := range be.cfg.RetiredKeys {
+		if rk.Until.After(now) {
+			kept = append(kept, rk)
+		}
+	}
+	be.cfg.RetiredKeys = kept
+	be.graceDirty = true
+}

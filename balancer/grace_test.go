@@ -121,6 +121,11 @@ func TestKeyGraceKeepsClients(t *testing.T) {
 	clock.advance(12 * time.Minute) // k2's window ends
 	h.wantRedispatched("k2 cookie after its window", cookieOf(k2, s2), k3, origins)
 	h.wantPinned("current cookie", cookieOf(k3, s2), "s2", "")
+	// The next change to the backend forgets the expired keys for good.
+	h.apply(SetWeight{ServerRef: ServerRef{"servers", "s1"}, Weight: 2})
+	if rk := h.b.State().Config.Backends[0].RetiredKeys; len(rk) != 0 {
+		t.Fatalf("the state still holds expired keys %+v", rk)
+	}
 }
 
 // TestKeyWithoutGraceForgetsRetiredKeys checks that a rotation without

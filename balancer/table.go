@@ -385,6 +385,7 @@ func buildBackend(id int, bc Backend, runtime map[string]ServerRuntime, prev *ta
 	servers := bc.Servers
 	bc.Servers = nil
 	be.cfg = bc
+	be.forgetExpiredKeys(now)
 	be.cfg.Cookie = bc.Cookie.Clone()
 	add := func(sc Server) error {
 		if sc.Name == "" {

@@ -143,6 +143,11 @@ type BackendView struct {
 	OldKey   string
 	OldAddr  string
 	Reissued string
+	// MigOld and MigRe draw the last minute of the migration: requests
+	// per second with an old cookie (falling as clients migrate), and the
+	// count of cookies re-issued (rising).
+	MigOld string
+	MigRe  string
 	// AddrGrace is the address grace ("5m"), "" when there is none.
 	AddrGrace string
 	// Retired lists the retired keys still honoured; GraceUntil is when

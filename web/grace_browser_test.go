@@ -70,4 +70,6 @@ func TestBrowserKeyRotationWithGrace(t *testing.T) {
 		t.Fatalf("old cookie answered with Set-Cookie %q, want the new cookie", sc)
 	}
 	poll(t, ctx, "migration counters", `document.querySelector('.grace [data-f="gk"]').textContent === "1" && document.querySelector('.grace [data-f="gri"]').textContent === "1"`)
+	// The chart of re-issued cookies rises to the top of its canvas.
+	poll(t, ctx, "migration chart", `/,0\.5$/.test(document.querySelector('.migchart path[data-f="mgr"]').getAttribute("d"))`)
 }

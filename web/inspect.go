@@ -125,6 +125,13 @@ func outcome(e balancer.Explanation, b *balancer.BackendStatus) string {
 	case balancer.VerdictIdle, balancer.VerdictOld:
 		why = "The cookie is expired and ignored (counted in Expired)"
 	}
+	if old := graceWords(e); old != "" {
+		if e.Route == balancer.RouteCookie {
+			why += " The cookie was computed " + old + ", still honoured in its grace window: the response gives the client " + e.Named + "'s current cookie (counted in re-issued)."
+		} else {
+			why += " (the cookie was computed " + old + ", in its grace window)"
+		}
+	}
 	switch e.Route {
 	case balancer.RouteBalance:
 		why += "; " + string(b.Config.Balance) + " picks " + serverList(e.Targets) + "."
@@ -267,4 +274,17 @@ func (s *Server) handlePin() http.HandlerFunc {
 		p := s.livePage(w, r, snap, "Cookie inspector", "inspect")
 		return s.render(w, r, http.StatusOK, templates.InspectView(p, in))
 	})
+}
+
+// graceWords says what made a cookie old, "" for a current one.
+func graceWords(e balancer.Explanation) string {
+	switch {
+	case e.OldKey && e.OldAddress:
+		return "with a previous key from a previous address"
+	case e.OldKey:
+		return "with a previous key"
+	case e.OldAddress:
+		return "from a previous address of the server"
+	}
+	return ""
 }

@@ -146,6 +146,11 @@ func TestInspectResult(t *testing.T) {
 		{name: "prefix mode", backend: "    cookie JSESSIONID prefix dynamic\n", pasted: "dyn:s1~app-session", code: "V", server: "s1",
 			outcome: "Goes to s1 (pinned).", forwarded: "JSESSIONID=app-session"},
 		{name: "set-cookie pasted", backend: dynamic, pasted: "Set-Cookie: SRV=dyn:s4; path=/", code: "V", server: "s4"},
+		{name: "old key in its grace window", backend: dynamic, commands: []string{"set dynamic-cookie-key backend be n3w grace 1h"}, pasted: "dyn:s2", code: "V", server: "s2",
+			outcome:   "Goes to s2 (pinned). The cookie was computed with a previous key, still honoured in its grace window",
+			setCookie: "SRV=" + balancer.DynamicCookie("n3w", netip.MustParseAddr("10.0.0.2"), 80) + "; path=/"},
+		{name: "old key after a rotation without grace", backend: dynamic, commands: []string{"set dynamic-cookie-key backend be n3w"}, pasted: "dyn:s2", code: "I",
+			outcome: "the cookie is invalid"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -31,6 +31,32 @@ type sampler struct {
 type backendLive struct {
 	req, sess rateLive
 	sessMax   float64
+	// old is the rate of requests with an old-key or old-address cookie;
+	// oldSpark keeps it, reSpark the count of cookies re-issued, one
+	// value a sample (the dynamic-cookie migration chart).
+	old               rateLive
+	oldSpark, reSpark series
+}
+
+// series is a ring of the last sparkLen samples of a value.
+type series struct {
+	vals   [sparkLen]float64
+	n, pos int
+}
+
+func (s *series) push(v float64) {
+	s.vals[s.pos] = v
+	s.pos = (s.pos + 1) % sparkLen
+	s.n = min(s.n+1, sparkLen)
+}
+
+// values returns the samples, oldest first.
+func (s *series) values() []float64 {
+	out := make([]float64, 0, s.n)
+	for i := s.n; i > 0; i-- {
+		out = append(out, s.vals[(s.pos-i+sparkLen)%sparkLen])
+	}
+	return out
 }
 
 // rateLive is one cumulative counter turned into a rate.
@@ -111,6 +137,11 @@ func (s *sampler) sample(snap *balancer.Snapshot, now time.Time) {
 		bl.req.update(b.Stats.TotalRequests, dt, !ok)
 		bl.sess.update(b.Stats.TotalSessions, dt, !ok)
 		bl.sessMax = max(bl.sessMax, bl.sess.rate)
+		bl.old.update(b.Stats.Sticky.OldKey+b.Stats.Sticky.OldAddr, dt, !ok)
+		if dt > 0 {
+			bl.oldSpark.push(bl.old.rate)
+			bl.reSpark.push(float64(b.Stats.Sticky.Reissued))
+		}
 		for j := range b.Servers {
 			sv := &b.Servers[j]
 			key := name + "/" + sv.Config.Name
@@ -209,6 +240,17 @@ func (s *sampler) backendRate(name string) float64 {
 		return b.req.rate
 	}
 	return 0
+}
+
+// migration returns a backend's recent rates of requests with an old
+// cookie and counts of cookies re-issued, oldest first.
+func (s *sampler) migration(name string) (old, reissued []float64) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if b, ok := s.backends[name]; ok {
+		return b.oldSpark.values(), b.reSpark.values()
+	}
+	return nil, nil
 }
 
 // backendSessionRate returns a backend's session rate and the highest
