@@ -1,11 +1,96 @@
 package balancer
 
 import (
+	"fmt"
 	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"tether/balancer/accesslog"
 )
+
+// syslogFacilities are the syslog facility names, in the order of their
+// numbers.
+var syslogFacilities = strings.Fields("kern user mail daemon auth syslog lpr news uucp cron auth2 ftp ntp audit alert cron2 local0 local1 local2 local3 local4 local5 local6 local7")
+
+// frontendLog is how a frontend writes its access log, compiled from its
+// configuration when the routing table is built.
+type frontendLog struct {
+	// targets are the log lines that take access-log lines.
+	targets []*accesslog.Target
+	// layout is the log-format, nil for option httplog.
+	layout *accesslog.Layout
+	// captures tells whether the request's or the response's headers or
+	// cookies are captured.
+	captures bool
+}
+
+// buildFrontendLog compiles fc's log settings; nil when it logs nothing.
+func buildFrontendLog(fc *Frontend, g *Global) (*frontendLog, error) {
+	if !fc.Logged() {
+		return nil, nil
+	}
+	fl := &frontendLog{}
+	if fc.LogFormat != "" {
+		l, err := accesslog.ParseLayout(fc.LogFormat)
+		if err != nil {
+			return nil, err
+		}
+		fl.layout = l
+		fl.captures = l.UsesCaptures() && (len(fc.CaptureRequest)+len(fc.CaptureResponse) > 0 || fc.CaptureCookie != nil)
+	} else {
+		fl.captures = len(fc.CaptureRequest)+len(fc.CaptureResponse) > 0 || fc.CaptureCookie != nil
+	}
+	tag := fc.LogTag
+	if tag == "" {
+		tag = g.LogTag
+	}
+	if tag == "" {
+		tag = filepath.Base(os.Args[0])
+	}
+	host := ""
+	if g.LogSendHostname {
+		host = g.LogHostname
+		if host == "" {
+			host, _ = os.Hostname()
+		}
+	}
+	for _, lt := range fc.Logs {
+		if !lt.TakesInfo() {
+			continue
+		}
+		t := &accesslog.Target{Output: lt.Address, MaxLen: lt.Len, Tag: tag, Hostname: host, Severity: lt.InfoSeverity()}
+		for i, f := range syslogFacilities {
+			if f == lt.Facility {
+				t.Facility = i
+			}
+		}
+		switch {
+		case lt.Format != "":
+			f, ok := accesslog.ParseSyslogFormat(lt.Format)
+			if !ok {
+				return nil, fmt.Errorf("log %s: unknown format %q", lt.Address, lt.Format)
+			}
+			t.Format = f
+		case g.LogSendHostname:
+			t.Format = accesslog.FormatRFC3164
+		default:
+			t.Format = accesslog.FormatLocal
+		}
+		if lt.Address != accesslog.Stdout && lt.Address != accesslog.Stderr {
+			ap, err := netip.ParseAddrPort(lt.Address)
+			if err != nil {
+				return nil, fmt.Errorf("log %s: not a UDP ip:port: %w", lt.Address, err)
+			}
+			t.Output, t.Addr = accesslog.Syslog, ap
+		}
+		fl.targets = append(fl.targets, t)
+	}
+	return fl, nil
+}
 
 // requestTrace is what serving a request leaves for the access log. The
 // proxy fills it on every request: plain assignments, and clock readings
@@ -29,6 +114,97 @@ type requestTrace struct {
 	cookieRes    byte // N I D P R U, 0 when the backend has no cookie
 	retries      int32
 	redispatched bool
+	// queue is where the request left the queue it waited in.
+	queue queuePos
+
+	// reqCaptures and resCaptures are the captured header values,
+	// cookieReq and cookieRes the captured cookies, filled only when the
+	// frontend captures.
+	reqCaptures, resCaptures   []string
+	capCookieReq, capCookieRes string
+}
+
+// captureRequest records what fe captures from r's headers: the last
+// occurrence of each captured header and the first cookie whose name
+// starts with the captured cookie's.
+func (tr *requestTrace) captureRequest(fe *frontendRT, r *http.Request) {
+	if fe.log == nil || !fe.log.captures {
+		return
+	}
+	fc := &fe.cfg
+	if len(fc.CaptureRequest) > 0 {
+		tr.reqCaptures = captureHeaders(fc.CaptureRequest, r.Header)
+		for i, c := range fc.CaptureRequest {
+			// net/http keeps the Host header out of r.Header.
+			if strings.EqualFold(c.Name, "Host") && r.Host != "" {
+				tr.reqCaptures[i] = truncate(r.Host, c.Len)
+			}
+		}
+	}
+	if len(fc.CaptureResponse) > 0 {
+		// Filled with the response; absent headers stay "".
+		tr.resCaptures = make([]string, len(fc.CaptureResponse))
+	}
+	if c := fc.CaptureCookie; c != nil {
+		tr.capCookieReq = captureCookie(c, r.Header["Cookie"], false)
+	}
+}
+
+// captureResponse records what fe captures from a server's response head.
+func (tr *requestTrace) captureResponse(fe *frontendRT, h http.Header) {
+	if fe.log == nil || !fe.log.captures {
+		return
+	}
+	fc := &fe.cfg
+	if len(fc.CaptureResponse) > 0 {
+		tr.resCaptures = captureHeaders(fc.CaptureResponse, h)
+	}
+	if c := fc.CaptureCookie; c != nil {
+		tr.capCookieRes = captureCookie(c, h["Set-Cookie"], true)
+	}
+}
+
+// captureHeaders returns the last value of each captured header, cut to
+// its length.
+func captureHeaders(caps []Capture, h http.Header) []string {
+	out := make([]string, len(caps))
+	for i, c := range caps {
+		if vs := h.Values(c.Name); len(vs) > 0 {
+			out[i] = truncate(vs[len(vs)-1], c.Len)
+		}
+	}
+	return out
+}
+
+// maxCookieCapture is HAProxy's tune.http.cookielen: the most a cookie
+// capture keeps.
+const maxCookieCapture = 63
+
+// captureCookie returns "NAME=value" of the first cookie in lines whose
+// name starts with c.Name (c.Name ending in "=" asks for that exact name),
+// cut to c.Len; setCookie reads Set-Cookie lines, whose first pair is the
+// cookie.
+func captureCookie(c *Capture, lines []string, setCookie bool) string {
+	for _, line := range lines {
+		for pair := range strings.SplitSeq(line, ";") {
+			pair = strings.TrimLeft(pair, " \t")
+			if strings.HasPrefix(pair, c.Name) && (strings.HasSuffix(c.Name, "=") || strings.Contains(pair, "=")) {
+				return truncate(pair, min(c.Len, maxCookieCapture))
+			}
+			if setCookie {
+				break
+			}
+		}
+	}
+	return ""
+}
+
+// truncate cuts s to n bytes.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 // mark sets *at to the current time when the request is timed.
@@ -46,7 +222,7 @@ func (tr *requestTrace) end(cause, state byte, status int) {
 
 // frontendLogs reports whether a frontend writes access-log lines.
 func (b *Balancer) frontendLogs(fe *frontendRT) bool {
-	return fe.cfg.HTTPLog && len(fe.cfg.Logs) > 0 && len(b.accessLogs) > 0
+	return fe.log != nil && len(fe.log.targets) > 0 && len(b.accessLogs) > 0
 }
 
 // logRequest writes the access-log line of a request to each of the
@@ -71,6 +247,14 @@ func (b *Balancer) logRequest(t *table, fe *frontendRT, w http.ResponseWriter, r
 		Proto:    r.Proto,
 
 		Redispatched: tr.redispatched,
+		SrvQueue:     tr.queue.server,
+		BackendQueue: tr.queue.backend,
+
+		Layout:           fe.log.layout,
+		RequestCaptures:  tr.reqCaptures,
+		ResponseCaptures: tr.resCaptures,
+		CookieRequest:    tr.capCookieReq,
+		CookieResponse:   tr.capCookieRes,
 	}
 	e.Termination = [4]byte{orDash(tr.term[0]), orDash(tr.term[1]), orDash(tr.cookieReq), orDash(tr.cookieRes)}
 	if e.Bytes == 0 && tr.status != 0 {
@@ -102,8 +286,9 @@ func (b *Balancer) logRequest(t *table, fe *frontendRT, w http.ResponseWriter, r
 	for _, f := range t.frontends {
 		e.ActConn += f.live.cur.Load()
 	}
-	for _, target := range fe.cfg.Logs {
-		if l := b.accessLogs[target.Address]; l != nil && target.TakesInfo() {
+	for _, target := range fe.log.targets {
+		if l := b.accessLogs[target.Output]; l != nil {
+			e.Target = target
 			l.Log(&e)
 		}
 	}
@@ -119,4 +304,14 @@ func orDash(c byte) byte {
 		return '-'
 	}
 	return c
+}
+
+// DroppedLogs returns how many access-log lines were dropped because an
+// output was too slow or failed (HAProxy's DroppedLogs).
+func (b *Balancer) DroppedLogs() uint64 {
+	var n uint64
+	for _, l := range b.accessLogs {
+		n += l.Dropped()
+	}
+	return n
 }

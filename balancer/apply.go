@@ -25,7 +25,16 @@ func (b *Balancer) ApplyBatch(o Origin, changes ...Change) error {
 	cur := b.tab.Load()
 	next := cur
 	var before []*backendRT // touched backends as they were, for collision warnings
-	for _, c := range changes {
+	stamped := false
+	for i, c := range changes {
+		if sc, ok := next.stampGrace(c, now); ok {
+			// What is committed says when its grace ends, so that
+			// replaying it later ends it at the same time.
+			if !stamped {
+				changes, stamped = slices.Clone(changes), true
+			}
+			changes[i], c = sc, sc
+		}
 		n, prevBE, err := next.apply(c, now)
 		if err != nil {
 			return err
@@ -156,7 +165,7 @@ func (b *Balancer) afterChange(c Change, cur, next *table) {
 				continue
 			}
 			be.live.clear(c.All)
-			for _, s := range be.servers {
+			for _, s := range be.servers.All() {
 				s.live.clear(c.All)
 			}
 		}
@@ -236,7 +245,13 @@ func describeChange(c Change) string {
 		}
 		return fmt.Sprintf("dynamic cookies disabled on backend %s", c.Backend)
 	case SetDynamicCookieKey:
-		return fmt.Sprintf("dynamic cookie key of backend %s set (fingerprint %s)", c.Backend, c.Key.String())
+		msg := fmt.Sprintf("dynamic cookie key of backend %s set (fingerprint %s)", c.Backend, c.Key.String())
+		if !c.GraceUntil.IsZero() {
+			msg += describeGrace(c.GraceUntil)
+		}
+		return msg
+	case SetDynamicCookieAddrGrace:
+		return fmt.Sprintf("dynamic cookie address grace of backend %s set to %s", c.Backend, c.Grace)
 	case SetCookie:
 		return fmt.Sprintf("cookie settings of backend %s changed", c.Backend)
 	case ShutdownSessions:
@@ -271,6 +286,10 @@ func (t *table) apply(c Change, now time.Time) (*table, *backendRT, error) {
 
 // apply changes the (cloned, unpublished) backend be.
 func (be *backendRT) apply(c Change, now time.Time) error {
+	switch c.(type) {
+	case AddServer, DelServer, SetDynamicCookies, SetDynamicCookieKey, SetCookie:
+		be.changedAll = true
+	}
 	switch c := c.(type) {
 	case AddServer:
 		return be.addServer(c.Server, now)
@@ -278,6 +297,7 @@ func (be *backendRT) apply(c Change, now time.Time) error {
 		if be.cfg.Cookie != nil {
 			be.cfg.Cookie.Dynamic = c.Enabled
 		}
+		be.graceDirty = true
 		return nil
 	case SetDynamicCookieKey:
 		if c.Key == "" {
@@ -288,13 +308,22 @@ func (be *backendRT) apply(c Change, now time.Time) error {
 			// neither exported nor given to HAProxy.
 			return ErrKeyBytes
 		}
+		be.cfg.RetiredKeys = be.retireKey(c.Key, c.GraceUntil, now)
 		be.cfg.DynamicCookieKey = c.Key
+		be.graceDirty = true
+		return nil
+	case SetDynamicCookieAddrGrace:
+		if c.Grace < 0 {
+			return fmt.Errorf("%w: a negative grace", ErrInvalid)
+		}
+		be.cfg.DynamicCookieAddrGrace = c.Grace
 		return nil
 	case SetCookie:
 		if err := c.Cookie.Validate(); err != nil {
 			return fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
 		be.cfg.Cookie = c.Cookie.Clone()
+		be.graceDirty = true
 		return nil
 	}
 	ref, ok := c.(interface{ Ref() ServerRef })
@@ -325,9 +354,12 @@ func (be *backendRT) apply(c Change, now time.Time) error {
 
 // replace swaps a server in a cloned backend.
 func (be *backendRT) replace(old, s *serverRT) {
-	for i, o := range be.servers {
-		if o == old {
-			be.servers[i] = s
+	if i, ok := be.byName[old.cfg.Name]; ok && be.servers.At(i) == old {
+		be.servers.Set(i, s)
+		be.indexStale = be.indexStale || s.cookie != old.cookie || s.live != old.live
+		be.usableCount += activeUsable(s) - activeUsable(old)
+		if !slices.Contains(be.changed, i) {
+			be.changed = append(be.changed, i)
 		}
 	}
 }
@@ -363,12 +395,18 @@ func (s *serverRT) apply(c Change, be *backendRT, now time.Time) error {
 		if err != nil {
 			return fmt.Errorf("%w '%s'", ErrInvalidAddress, c.Address)
 		}
+		if c.PortSet && (c.Port < 0 || c.Port > 65535) {
+			return fmt.Errorf("%w: port %d", ErrInvalid, c.Port)
+		}
+		port := s.port
+		if c.PortSet {
+			port = c.Port
+		}
+		s.prevAddrs = livePrevAddrs(s.prevAddrs, now)
+		s.notePrevAddr(ip.Unmap(), port, c.GraceUntil, now)
 		// HAProxy 2.6 lets the address family change at run time.
 		s.addr = ip.Unmap()
 		if c.PortSet {
-			if c.Port < 0 || c.Port > 65535 {
-				return fmt.Errorf("%w: port %d", ErrInvalid, c.Port)
-			}
 			s.port, s.portSet = c.Port, true
 		}
 		if c.Resolved {
@@ -437,7 +475,7 @@ func (be *backendRT) addServer(sc Server, now time.Time) error {
 		sc.Weight = 1
 	}
 	nextID := 1
-	for _, s := range be.servers {
+	for _, s := range be.servers.All() {
 		if s.id >= nextID {
 			nextID = s.id + 1
 		}
@@ -453,8 +491,9 @@ func (be *backendRT) addServer(sc Server, now time.Time) error {
 	s.health = 0
 	s.checkEnabled = false
 	s.live = newServerLive()
-	be.servers = append(be.servers, s)
+	be.servers.Append(s)
 	be.indexNames()
+	be.indexStale = true
 	return nil
 }
 
@@ -472,13 +511,11 @@ func (be *backendRT) delServer(s *serverRT) error {
 	if p := s.live.pool.Load(); p != nil && p.activeCount() > 0 {
 		return ErrServerHasConns
 	}
-	for i, o := range be.servers {
-		if o == s {
-			be.servers = append(be.servers[:i:i], be.servers[i+1:]...)
-			break
-		}
+	if i, ok := be.byName[s.cfg.Name]; ok && be.servers.At(i) == s {
+		be.servers.Delete(i)
 	}
 	be.indexNames()
+	be.indexStale = true
 	// A deleted template slot is remembered as deleted by leaving the
 	// template's other slots in place; static servers simply disappear.
 	return nil

@@ -155,7 +155,7 @@ func (b *Balancer) Run(ctx context.Context) error {
 // Close releases idle connections to servers.
 func (b *Balancer) Close() {
 	for _, be := range b.tab.Load().backends {
-		for _, s := range be.servers {
+		for _, s := range be.servers.All() {
 			if p := s.live.pool.Load(); p != nil {
 				p.closeIdle()
 			}
@@ -176,7 +176,7 @@ func (b *Balancer) warnCollisions(be *backendRT, prev *backendRT) []Event {
 		old = prev.collisions()
 	}
 	var evs []Event
-	for _, s := range be.servers {
+	for _, s := range be.servers.All() {
 		other, ok := cur[s.cfg.Name]
 		if !ok || !s.cookieDynamic || old[s.cfg.Name] == other {
 			continue

@@ -48,6 +48,10 @@ type SetAddr struct {
 	// Resolved marks a change made by DNS discovery; Address "" then means
 	// the name no longer resolves and the server goes to maintenance.
 	Resolved bool
+	// GraceUntil is when a cookie computed from the previous address stops
+	// reaching the server; Apply sets it from the backend's
+	// DynamicCookieAddrGrace, zero when the backend has none.
+	GraceUntil time.Time `json:",omitzero"`
 }
 
 // SetHealth forces a server's operational state (set server B/S health).
@@ -114,11 +118,27 @@ type SetDynamicCookies struct {
 // BackendName returns c.Backend.
 func (c SetDynamicCookies) BackendName() string { return c.Backend }
 
-// SetDynamicCookieKey replaces a backend's dynamic-cookie key.
+// SetDynamicCookieKey replaces a backend's dynamic-cookie key. With a
+// Grace (a Tether extension), cookies computed with the previous keys keep
+// reaching their servers, and are re-issued, until GraceUntil; without
+// one, as in HAProxy, only cookies of the new key are valid.
 type SetDynamicCookieKey struct {
 	Backend string
 	Key     Secret
+	// Grace is the window the caller asks for; Apply turns it into
+	// GraceUntil, which is what replay uses.
+	Grace      time.Duration `json:",omitzero"`
+	GraceUntil time.Time     `json:",omitzero"`
 }
+
+// SetDynamicCookieAddrGrace sets a backend's DynamicCookieAddrGrace.
+type SetDynamicCookieAddrGrace struct {
+	Backend string
+	Grace   time.Duration
+}
+
+// BackendName returns c.Backend.
+func (c SetDynamicCookieAddrGrace) BackendName() string { return c.Backend }
 
 // BackendName returns c.Backend.
 func (c SetDynamicCookieKey) BackendName() string { return c.Backend }
@@ -147,21 +167,22 @@ type ClearCounters struct {
 // BackendName returns c.Backend.
 func (c ClearCounters) BackendName() string { return c.Backend }
 
-func (SetAdminState) isChange()       {}
-func (SetWeight) isChange()           {}
-func (SetAddr) isChange()             {}
-func (SetHealth) isChange()           {}
-func (SetCheckEnabled) isChange()     {}
-func (SetCheckPort) isChange()        {}
-func (SetMaxConn) isChange()          {}
-func (AddServer) isChange()           {}
-func (SetMaintWhenIdle) isChange()    {}
-func (DelServer) isChange()           {}
-func (SetDynamicCookies) isChange()   {}
-func (SetDynamicCookieKey) isChange() {}
-func (SetCookie) isChange()           {}
-func (ShutdownSessions) isChange()    {}
-func (ClearCounters) isChange()       {}
+func (SetAdminState) isChange()             {}
+func (SetWeight) isChange()                 {}
+func (SetAddr) isChange()                   {}
+func (SetHealth) isChange()                 {}
+func (SetCheckEnabled) isChange()           {}
+func (SetCheckPort) isChange()              {}
+func (SetMaxConn) isChange()                {}
+func (AddServer) isChange()                 {}
+func (SetMaintWhenIdle) isChange()          {}
+func (DelServer) isChange()                 {}
+func (SetDynamicCookies) isChange()         {}
+func (SetDynamicCookieKey) isChange()       {}
+func (SetDynamicCookieAddrGrace) isChange() {}
+func (SetCookie) isChange()                 {}
+func (ShutdownSessions) isChange()          {}
+func (ClearCounters) isChange()             {}
 
 // AdminMode is an operator-chosen server state.
 type AdminMode int
@@ -205,6 +226,16 @@ type Origin struct {
 	// Command is the command as issued (Runtime API syntax), for the audit
 	// log; secrets in it must already be masked by the caller.
 	Command string
+	// File is the configuration file an import or reload read, kept with
+	// the state it produced; zero for other changes.
+	File ConfigFile
+}
+
+// ConfigFile identifies a configuration file by path and content.
+type ConfigFile struct {
+	Path string
+	// Digest is the hex prefix of the SHA-256 of the file's bytes.
+	Digest string
 }
 
 // Errors returned by Apply, matched with errors.Is. The Runtime API maps
@@ -281,4 +312,8 @@ type ServerRuntime struct {
 	PortSet bool
 	// WhenIdle is a standing request for maintenance when idle.
 	WhenIdle IdleIntent
+	// PrevAddrs are addresses the server's dynamic cookie was computed
+	// from before, whose cookies still reach it until their time (see
+	// Backend.DynamicCookieAddrGrace).
+	PrevAddrs []PrevAddr `json:",omitempty"`
 }

@@ -25,13 +25,16 @@ func TestChangeCodecRoundTrip(t *testing.T) {
 		DelServer{ServerRef: ref},
 		SetDynamicCookies{Backend: "app", Enabled: true},
 		SetDynamicCookieKey{Backend: "app", Key: "k\x01 ;ey"},
+		SetDynamicCookieAddrGrace{Backend: "app", Grace: 5 * time.Minute},
 		SetCookie{Backend: "app", Cookie: &CookieConfig{Name: "SRV", Mode: CookiePrefix, Domains: []string{".a.example"}, MaxIdle: time.Hour}},
 		SetCookie{Backend: "app"},
 		ShutdownSessions{ServerRef: ref},
 		ClearCounters{Backend: "app", All: true},
 	}
-	if len(changes) != len(changeTypes)+1 { // SetCookie twice
-		t.Fatalf("the test covers %d change types, the codec knows %d", len(changes)-1, len(changeTypes))
+	changes = append(changes, SetDynamicCookieKey{Backend: "app", Key: "k\x01 ;ey", Grace: time.Hour, GraceUntil: time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)},
+		SetAddr{ServerRef: ref, Address: "10.0.0.8", GraceUntil: time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)})
+	if len(changes) != len(changeTypes)+3 { // SetCookie, SetDynamicCookieKey and SetAddr twice
+		t.Fatalf("the test covers %d change types, the codec knows %d", len(changes)-3, len(changeTypes))
 	}
 	data, err := EncodeChanges(changes)
 	if err != nil {

@@ -44,14 +44,30 @@ type Global struct {
 	// Logs are the global "log" targets Tether writes to, which a proxy's
 	// "log global" refers to.
 	Logs []LogTarget
+	// LogTag is the program name in syslog headers (log-tag); "" means
+	// the name Tether was started as.
+	LogTag string
+	// LogSendHostname puts a host name in syslog headers
+	// (log-send-hostname): LogHostname, or the system's when that is "".
+	LogSendHostname bool
+	LogHostname     string
+	// SSLDefaultBind holds the ssl-default-bind-* lines, which apply to
+	// every TLS bind that does not set the same setting itself, and
+	// crt-base and ca-base.
+	SSLDefaultBind SSLDefaults `json:",omitzero"`
 }
 
-// LogTarget is one "log" line Tether writes to: "log stdout format raw
-// local0" or the same on stderr.
+// LogTarget is one "log" line Tether writes to: "log stdout|stderr|ADDR
+// [len N] [format F] FACILITY [LEVEL [MINLEVEL]]".
 type LogTarget struct {
-	// Address is "stdout" or "stderr".
+	// Address is "stdout", "stderr", or a syslog server's UDP "ip:port".
 	Address string
-	// Format is the line format; "raw" (no syslog header) is the only one.
+	// Len is the longest line sent, syslog header included; 0 means
+	// HAProxy's 1024.
+	Len int
+	// Format is the syslog header layout (raw, short, rfc3164, rfc5424,
+	// local, priority, timed, iso); "" is HAProxy's default, "local", or
+	// "rfc3164" with log-send-hostname.
 	Format string
 	// Facility is the syslog facility named on the line, such as "local0";
 	// a raw line does not show it.
@@ -64,19 +80,31 @@ type LogTarget struct {
 // logLevels are the syslog levels, most severe first.
 var logLevels = [...]string{"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"}
 
-// TakesInfo reports whether the target's levels let through messages of
-// level info, the level of HAProxy's access-log lines.
+// TakesInfo reports whether the target's maximum level lets through
+// messages of level info, the level of HAProxy's access-log lines.
 func (t LogTarget) TakesInfo() bool {
-	const info = 6
-	level := func(name string, def int) int {
-		for i, l := range logLevels {
-			if l == name {
-				return i
-			}
+	return logLevel(t.Level, len(logLevels)) >= infoLevel
+}
+
+// infoLevel is the syslog severity of access-log lines.
+const infoLevel = 6
+
+// InfoSeverity returns the severity access-log lines are sent with: info,
+// or the minimum level when that is less severe (a "MINLEVEL" caps more
+// severe messages to it).
+func (t LogTarget) InfoSeverity() int {
+	return max(infoLevel, logLevel(t.MinLevel, 0))
+}
+
+// logLevel returns the number of the syslog level name, def when name is
+// not one.
+func logLevel(name string, def int) int {
+	for i, l := range logLevels {
+		if l == name {
+			return i
 		}
-		return def
 	}
-	return level(t.Level, len(logLevels)) >= info && level(t.MinLevel, 0) <= info
+	return def
 }
 
 // Default buffer sizes, HAProxy 2.6's.
@@ -139,8 +167,9 @@ type Frontend struct {
 	// ID is the proxy number HAProxy would give it; 0 lets the balancer
 	// assign one. A listen section is a Frontend and a Backend with the
 	// same Name and ID.
-	ID             int
-	Binds          []string // "ADDR:PORT", as on a bind line
+	ID int
+	// Binds are its listening addresses, one per address of a bind line.
+	Binds          []Bind
 	DefaultBackend string
 	// ForwardFor adds X-Forwarded-For (option forwardfor).
 	ForwardFor bool
@@ -179,6 +208,30 @@ type Frontend struct {
 	// DontLogNull is option dontlognull. Tether logs requests only, never
 	// a connection that carried none, so it changes nothing.
 	DontLogNull bool
+	// LogFormat is the frontend's "log-format" string; when set, lines
+	// take its layout instead of option httplog's.
+	LogFormat string
+	// LogTag is the program name in this frontend's syslog headers
+	// (log-tag); "" means Global.LogTag.
+	LogTag string
+	// CaptureRequest and CaptureResponse are the "capture request|response
+	// header NAME len N" lines, in order; CaptureCookie is the "capture
+	// cookie NAME len N" line, nil when there is none.
+	CaptureRequest, CaptureResponse []Capture
+	CaptureCookie                   *Capture
+}
+
+// Capture is one "capture" line: the header (or cookie name prefix) whose
+// value the access log shows, cut to Len bytes.
+type Capture struct {
+	Name string
+	Len  int
+}
+
+// Logged reports whether the frontend writes access-log lines: it has log
+// targets and option httplog or a log-format.
+func (f *Frontend) Logged() bool {
+	return len(f.Logs) > 0 && (f.HTTPLog || f.LogFormat != "")
 }
 
 // ACL is one "acl" line.
@@ -261,6 +314,18 @@ type Backend struct {
 
 	Servers   []Server
 	Templates []ServerTemplate
+
+	// DynamicCookieAddrGrace is how long, after a server's address or port
+	// changes, a dynamic cookie computed from the previous ones still
+	// reaches the server and is re-issued (a Tether extension, set with
+	// "set dynamic-cookie-addr-grace"); 0, the default, is HAProxy's
+	// behaviour.
+	DynamicCookieAddrGrace time.Duration `json:",omitzero"`
+	// RetiredKeys are previous dynamic-cookie keys whose cookies still
+	// reach their servers, each until its time (a Tether extension, "set
+	// dynamic-cookie-key ... grace"). A key change without grace forgets
+	// them.
+	RetiredKeys []RetiredKey `json:",omitempty"`
 }
 
 // HTTPCheck configures HTTP health checks.

@@ -107,7 +107,11 @@ type Explanation struct {
 	// DynamicOff names the server whose dynamic cookie the value is, when
 	// dynamic cookies are off and no server has the value.
 	DynamicOff string
-	Route      Route
+	// OldKey and OldAddress report a dynamic cookie computed with a
+	// retired key or from a previous address of Named, honoured in its
+	// grace window; the response then re-issues the current cookie.
+	OldKey, OldAddress bool
+	Route              Route
 	// Targets are the servers the request may go to: the named one for
 	// RouteCookie, the algorithm's candidates for RouteBalance.
 	Targets []Target
@@ -152,6 +156,7 @@ func (b *Balancer) Explain(backend, cookieHeader string, now time.Time) (Explana
 		e.LastSeen, e.FirstSeen = cookieTime(last), cookieTime(first)
 	}
 	named := p.server
+	e.OldKey, e.OldAddress = p.grace&graceOldKey != 0, p.grace&graceOldAddr != 0
 	switch p.state {
 	case ckNone:
 		e.Verdict = VerdictNoCookie
@@ -175,7 +180,7 @@ func (b *Balancer) Explain(backend, cookieHeader string, now time.Time) (Explana
 			e.Verdict = VerdictOld
 		}
 		if s := be.byCookie[srvVal]; len(s) > 0 {
-			named = be.servers[s[0]]
+			named = be.servers.At(s[0])
 		}
 	}
 	if named != nil {
@@ -215,7 +220,7 @@ func (be *backendRT) redispatchesOnFailure(srv *serverRT) bool {
 // explainCandidates lists the servers pick chooses among, leaving out
 // exclude, each with the Set-Cookie it would give a request read as p.
 func (be *backendRT) explainCandidates(exclude *serverRT, p *persistence, now int64) []Target {
-	candidates := be.usable
+	candidates := be.usableServers()
 	if len(candidates) == 0 && be.backup != nil {
 		candidates = []*serverRT{be.backup}
 	}
@@ -242,7 +247,7 @@ func (be *backendRT) dynamicCookieOwner(value string) string {
 	if value == "" || be.cfg.Cookie == nil || be.cfg.Cookie.Dynamic {
 		return ""
 	}
-	for _, s := range be.servers {
+	for _, s := range be.servers.All() {
 		if DynamicCookie(be.cfg.DynamicCookieKey.Reveal(), s.addr, int32(s.port)) == value {
 			return s.cfg.Name
 		}

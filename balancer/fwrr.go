@@ -191,6 +191,35 @@ func (f *fwrr) update(members []rrMember) {
 	f.pickBackup()
 }
 
+// updateAt applies new settings to the servers at the given positions
+// (members[k] is the server at position at[k]), the servers being those of
+// the previous update. It reports false, changing nothing, when f does not
+// hold those servers there; the caller then calls update.
+func (f *fwrr) updateAt(at []int, members []rrMember) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.started {
+		return false
+	}
+	for k, i := range at {
+		if i >= len(f.servers) || f.servers[i].key != members[k].key || f.servers[i].backup != members[k].backup {
+			return false
+		}
+	}
+	backup := false
+	for k, i := range at {
+		s, m := f.servers[i], members[k]
+		s.maxConn = m.maxConn
+		ew := m.weight * beWeightScale
+		f.change(s, m.usable && ew > 0, ew)
+		backup = backup || m.backup
+	}
+	if backup {
+		f.pickBackup()
+	}
+	return true
+}
+
 // sameServers reports whether members are the servers f holds, in order,
 // each still active or backup as before.
 func (f *fwrr) sameServers(members []rrMember) bool {
@@ -517,6 +546,34 @@ func (m *staticMap) update(members []rrMember) {
 	if changed || m.slots == nil {
 		m.recalc()
 	}
+}
+
+// updateAt is update for the servers at the given positions only; it
+// reports false, changing nothing, when the map does not hold those
+// servers there.
+func (m *staticMap) updateAt(at []int, members []rrMember) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.started || m.slots == nil {
+		return false
+	}
+	for k, i := range at {
+		if i >= len(m.servers) || m.servers[i].key != members[k].key || m.servers[i].backup != members[k].backup {
+			return false
+		}
+	}
+	changed := false
+	for k, i := range at {
+		mb := members[k]
+		ew := (mb.weight + m.wmult - 1) / m.wmult
+		n := staticServer{key: mb.key, backup: mb.backup, usable: mb.usable && ew > 0, ew: ew}
+		changed = changed || m.servers[i] != n
+		m.servers[i] = n
+	}
+	if changed {
+		m.recalc()
+	}
+	return true
 }
 
 // recalc rebuilds the map (recalc_server_map).

@@ -55,7 +55,7 @@ func (cs *checkSupervisor) reconcile(t *table) {
 	}
 	want := make(map[*serverLive]bool)
 	for _, be := range t.backends {
-		for _, s := range be.servers {
+		for _, s := range be.servers.All() {
 			if s.checkEnabled && s.admin&(AdminFMaint|AdminRMaint) == 0 && s.addr.IsValid() {
 				want[s.live] = true
 				if _, running := cs.checkers[s.live]; !running {
@@ -185,9 +185,9 @@ func (b *Balancer) setOp(ref ServerRef, l *serverLive, op OpState, cr CheckResul
 	l.noteOp(op, now)
 	be.replace(old, &s)
 	be.finish()
-	if (len(be.usable) == 0) != (len(cur.lookupBackend(ref.Backend).usable) == 0) {
+	if (be.usableCount == 0) != (cur.lookupBackend(ref.Backend).usableCount == 0) {
 		be.live.lastChange.Store(now.UnixNano())
-		if len(be.usable) == 0 {
+		if be.usableCount == 0 {
 			be.live.downs.Add(1)
 		}
 	}
@@ -203,7 +203,7 @@ func (b *Balancer) setOp(ref ServerRef, l *serverLive, op OpState, cr CheckResul
 	if cr.Code != 0 {
 		msg += fmt.Sprintf(", code: %d", cr.Code)
 	}
-	msg += fmt.Sprintf(", check duration: %dms. %d active and %d backup servers online.", cr.Duration.Milliseconds(), len(be.usable), countBackups(be))
+	msg += fmt.Sprintf(", check duration: %dms. %d active and %d backup servers online.", cr.Duration.Milliseconds(), be.usableCount, countBackups(be))
 	if op == OpStopped {
 		b.log.Warn(msg, "component", "health")
 	} else {
@@ -216,7 +216,7 @@ func (b *Balancer) setOp(ref ServerRef, l *serverLive, op OpState, cr CheckResul
 
 func countBackups(be *backendRT) int {
 	n := 0
-	for _, s := range be.servers {
+	for _, s := range be.servers.All() {
 		if s.cfg.Backup && s.usable() {
 			n++
 		}

@@ -61,6 +61,11 @@ type persistence struct {
 	// value is the persistence cookie's value as the request carried it:
 	// the occurrence that assigned the server, else the last one read.
 	value string
+	// grace says what made the cookie old when it was computed with a
+	// retired key or from a previous address (0 for a current cookie);
+	// reissued records that the response gave the client the current one.
+	grace    graceKind
+	reissued bool
 }
 
 // readRequestCookies applies HAProxy's request-side cookie processing to r:
@@ -310,8 +315,12 @@ func (ck *cookieRT) processCookie(val string, be *backendRT, now int64, p *persi
 		}
 	}
 	if srvVal != "" && p.server == nil {
-		for _, i := range be.byCookie[srvVal] {
-			s := be.servers[i]
+		idx := be.byCookie[srvVal]
+		if len(idx) == 0 && be.grace != nil {
+			be.graceLookup(srvVal, now, p)
+		}
+		for _, i := range idx {
+			s := be.servers.At(i)
 			if s.running() || be.cfg.Persist {
 				p.server = s
 				if s.running() {
@@ -376,6 +385,9 @@ const deletionSuffix = "=; Expires=Thu, 01-Jan-1970 00:00:01 GMT; path=/"
 // server's rewritten), I (inserted) or U (inserted to update its date).
 func (ck *cookieRT) processResponseCookies(h http.Header, r *http.Request, srv *serverRT, p *persistence, now int64, cacheable bool) (inserted bool, flag byte) {
 	direct := p.server != nil && p.server == srv
+	// reissue: the client came with an old cookie of srv (a retired key,
+	// a previous address) and gets srv's current one.
+	reissue := direct && p.grace != 0 && srv.cookie != "" && !(ck.cfg.PostOnly && r.Method != http.MethodPost)
 	found := false
 	flag = 'N'
 	if sc := h["Set-Cookie"]; len(sc) > 0 {
@@ -400,10 +412,12 @@ func (ck *cookieRT) processResponseCookies(h http.Header, r *http.Request, srv *
 				sc[n] = replaceCookieValue(line, val, srv.cookie)
 				n++
 				flag = 'R'
+				p.reissued = reissue
 			case ck.cfg.Mode == CookiePrefix && srv.cookie != "":
 				sc[n] = replaceCookieValue(line, val, srv.cookie+"~"+val)
 				n++
 				flag = 'R'
+				p.reissued = reissue
 			default:
 				sc[n] = line
 				n++
@@ -416,28 +430,51 @@ func (ck *cookieRT) processResponseCookies(h http.Header, r *http.Request, srv *
 			h["Set-Cookie"] = sc[:n]
 		}
 	}
-	if ck.cfg.Mode != CookieInsert || (found && ck.cfg.Preserve) {
+	if found && ck.cfg.Preserve {
+		return false, flag
+	}
+	if ck.cfg.Mode != CookieInsert {
+		if reissue && !p.reissued && ck.cfg.Mode != CookiePassive {
+			// The old cookie is replaced as insert mode would set it;
+			// in prefix mode the application's value follows the '~'.
+			value := srv.cookie
+			if _, app, ok := ck.splitValue(p.value); ok && ck.cfg.Mode == CookiePrefix {
+				value += "~" + app
+			}
+			ck.appendSetCookie(h, value, p, now, cacheable)
+			p.reissued = true
+			flag = 'I'
+		}
 		return false, flag
 	}
 	if ck.cfg.PostOnly && r.Method != http.MethodPost {
 		return false, flag
 	}
 	needDate := (ck.maxIdle > 0 || p.lastDate != 0) && (p.lastDate == 0 || p.lastDate-now < 0)
-	if direct && !needDate && !(ck.maxLife > 0 && p.firstDate == 0) && !(ck.maxLife == 0 && p.firstDate != 0) {
+	if direct && !reissue && !needDate && !(ck.maxLife > 0 && p.firstDate == 0) && !(ck.maxLife == 0 && p.firstDate != 0) {
 		return false, flag
 	}
 	flag = 'I'
-	if srv.cookie != "" && direct {
+	if srv.cookie != "" && direct && !reissue {
 		// The server did not change: only the dates were updated.
 		flag = 'U'
 	}
+	p.reissued = reissue
+	ck.appendSetCookie(h, srv.cookie, p, now, cacheable)
+	return srv.cookie != "" && !direct, flag
+}
+
+// appendSetCookie adds the persistence Set-Cookie header giving value
+// (deleting the cookie when value is ""), with the dates of maxidle and
+// maxlife, and nocache's "Cache-control: private" for a cacheable response.
+func (ck *cookieRT) appendSetCookie(h http.Header, value string, p *persistence, now int64, cacheable bool) {
 	var b []byte
 	b = append(b, ck.cfg.Name...)
-	if srv.cookie == "" {
+	if value == "" {
 		b = append(b, deletionSuffix...)
 	} else {
 		b = append(b, '=')
-		b = append(b, srv.cookie...)
+		b = append(b, value...)
 		if ck.maxIdle > 0 || ck.maxLife > 0 {
 			b = append(b, '|')
 			b = appendCookieDate(b, now)
@@ -461,7 +498,6 @@ func (ck *cookieRT) processResponseCookies(h http.Header, r *http.Request, srv *
 		// case HAProxy writes it.
 		h["cache-control"] = append(h["cache-control"], "private")
 	}
-	return srv.cookie != "" && !direct, flag
 }
 
 // firstAttr returns the "name=value" part of a Set-Cookie line.

@@ -101,6 +101,7 @@ func (h *frontendHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	logged := h.b.frontendLogs(fe)
 	if logged {
 		tr.timed, tr.start = true, time.Now()
+		tr.captureRequest(fe, r)
 	}
 	abort := h.serve(w, r, t, fe, &tr)
 	if logged {
@@ -227,6 +228,9 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		case ckExpired, ckOld:
 			bl.sticky.expired.Add(1)
 		}
+		if p.grace != 0 {
+			countGrace(p, bl)
+		}
 	}
 	srv := p.server
 	if srv == nil {
@@ -247,7 +251,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 	switch {
 	case srv == nil && be.saturated():
 		// Every server is saturated: wait in the backend's queue.
-		if srv = be.acquire(r, nil); srv == nil {
+		if srv = be.acquireAt(r, nil, &tr.queue); srv == nil {
 			// Timed out in the queue: a connection error, as HAProxy
 			// counts it.
 			if r.Context().Err() == nil {
@@ -270,7 +274,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		return http.StatusServiceUnavailable, false
 	case srv.cfg.MaxConn > 0:
 		queued := srv
-		if srv = be.acquire(r, srv); srv == nil {
+		if srv = be.acquireAt(r, srv, &tr.queue); srv == nil {
 			if r.Context().Err() == nil {
 				queued.live.connErrors.Add(1)
 				bl.connErrors.Add(1)
@@ -387,6 +391,9 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 	}
 	defer sl.cur.Add(-1)
 	tr.mark(&tr.answered)
+	if tr.timed {
+		tr.captureResponse(fe, hdr)
+	}
 
 	if p.server == srv {
 		sl.sticky.pinned.Add(1)
@@ -401,6 +408,10 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		if inserted, tr.cookieRes = be.ck.processResponseCookies(hdr, r, srv, &p, now, cacheable); inserted {
 			sl.sticky.newSessions.Add(1)
 			bl.sticky.newSessions.Add(1)
+		}
+		if p.reissued {
+			sl.sticky.reissued.Add(1)
+			bl.sticky.reissued.Add(1)
 		}
 	}
 	if resp.status == http.StatusSwitchingProtocols {
@@ -575,7 +586,7 @@ func redispatchNow(be *backendRT, srv *serverRT, direct bool, attempt, retries i
 			return true
 		}
 	}
-	return !direct && len(be.usable) > 1 && be.cfg.Balance != Source
+	return !direct && be.usableCount > 1 && be.cfg.Balance != Source
 }
 
 // roundTrip sends r to srv and reads the response headers, of at most

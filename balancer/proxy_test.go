@@ -586,9 +586,9 @@ func waitFor(t *testing.T, events <-chan Event, match func(Event) bool) Event {
 }
 
 func TestRandomFollowsWeights(t *testing.T) {
-	be := &backendRT{}
+	be := &backendRT{cfg: Backend{Balance: Random}, changedAll: true}
 	for i, w := range []int{3, 1, 0} {
-		be.servers = append(be.servers, &serverRT{id: i + 1, cfg: Server{Name: fmt.Sprint(i)}, weight: w, op: OpRunning, live: newServerLive()})
+		be.servers.Append(&serverRT{id: i + 1, cfg: Server{Name: fmt.Sprint(i)}, weight: w, op: OpRunning, live: newServerLive()})
 	}
 	be.buildSchedule()
 	counts := map[string]int{}

@@ -39,6 +39,9 @@ type slotQueue struct {
 	// total counts every waiter of the backend and its servers (HAProxy's
 	// totpend); max is its highest value.
 	total, max atomic.Int64
+	// served counts the waiters the backend's queue has given a slot to,
+	// for the queue positions the access log shows.
+	served uint64
 }
 
 // serverSlots is a server's queueing state, guarded by its backend's
@@ -51,6 +54,8 @@ type serverSlots struct {
 	qlen, qmax atomic.Int64
 	// waiting is the server's own queue, oldest first.
 	waiting []*slotWaiter
+	// served counts the waiters this queue has given a slot to.
+	served uint64
 	// maxConn, usable and backup are the server's settings as last
 	// published.
 	maxConn int
@@ -66,6 +71,10 @@ type slotWaiter struct {
 	// queued is true while the waiter is in a queue (guarded by the mutex).
 	queued bool
 	srv    *serverLive // the server queue waited in, nil for the backend's
+	// mark is the queue's served count when the waiter joined it; pos is
+	// set when it is granted a slot: how many waiters the queue served
+	// from then on, itself included (HAProxy's %sq or %bq).
+	mark, pos uint64
 }
 
 // full reports whether a server with the given maxconn is saturated, as
@@ -82,9 +91,30 @@ func (be *backendRT) publishQueue() {
 	q := &be.live.queue
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	activeUsable := be.usableCount > 0
+	if !be.changedAll && activeUsable == q.activeUsable && len(q.servers) == be.servers.Len() {
+		// Only the changed servers can have gained room or eligibility.
+		for _, i := range be.changed {
+			s := be.servers.At(i)
+			if q.servers[i] != s.live {
+				q.republishLocked(be)
+				return
+			}
+			s.live.slots.maxConn, s.live.slots.usable = s.cfg.MaxConn, s.usable()
+		}
+		for _, i := range be.changed {
+			q.dispatchLocked(q.servers[i])
+		}
+		return
+	}
+	q.activeUsable = activeUsable
+	q.republishLocked(be)
+}
+
+// republishLocked records every server of be and serves what waits.
+func (q *slotQueue) republishLocked(be *backendRT) {
 	q.servers = q.servers[:0]
-	q.activeUsable = len(be.usable) > 0
-	for _, s := range be.servers {
+	for _, s := range be.servers.All() {
 		sl := &s.live.slots
 		sl.maxConn, sl.usable, sl.backup = s.cfg.MaxConn, s.usable(), s.cfg.Backup
 		q.servers = append(q.servers, s.live)
@@ -119,6 +149,12 @@ func (q *slotQueue) freeServerLocked() *serverLive {
 
 // grantLocked takes w out of its queue and gives it a slot of l.
 func (q *slotQueue) grantLocked(w *slotWaiter, l *serverLive) {
+	served := &q.served
+	if w.srv != nil {
+		served = &w.srv.slots.served
+	}
+	*served++
+	w.pos = *served - w.mark
 	q.removeLocked(w)
 	l.slots.held.Add(1)
 	w.granted <- l
@@ -166,10 +202,12 @@ func (q *slotQueue) enqueueLocked(l *serverLive) *slotWaiter {
 	w := &slotWaiter{seq: q.seq, granted: make(chan *serverLive, 1), queued: true, srv: l}
 	storeMax(&q.max, q.total.Add(1))
 	if l == nil {
+		w.mark = q.served
 		q.waiting = append(q.waiting, w)
 		return w
 	}
 	s := &l.slots
+	w.mark = s.served
 	s.waiting = append(s.waiting, w)
 	n := int64(len(s.waiting))
 	s.qlen.Store(n)
@@ -186,11 +224,25 @@ func (q *slotQueue) release(l *serverLive) {
 	q.mu.Unlock()
 }
 
+// queuePos is where a request left a queue, as the access log shows it:
+// how many requests the server's or the backend's queue served from the
+// moment it joined until it left, itself included; 0 when it did not wait
+// in that queue.
+type queuePos struct {
+	server, backend int64
+}
+
 // acquire takes a slot on srv, waiting in its queue when it is saturated,
 // or, with srv nil, a slot on whichever server frees one first, waiting in
 // the backend's queue. It returns the server whose slot was taken, or nil
 // when the wait ended by "timeout queue" or by the client going away.
 func (be *backendRT) acquire(r *http.Request, srv *serverRT) *serverRT {
+	return be.acquireAt(r, srv, nil)
+}
+
+// acquireAt is acquire, recording in pos, when not nil, where the request
+// left the queue it waited in.
+func (be *backendRT) acquireAt(r *http.Request, srv *serverRT, pos *queuePos) *serverRT {
 	q := &be.live.queue
 	q.mu.Lock()
 	var w *slotWaiter
@@ -211,7 +263,16 @@ func (be *backendRT) acquire(r *http.Request, srv *serverRT) *serverRT {
 		w = q.enqueueLocked(nil)
 	}
 	q.mu.Unlock()
-	return be.wait(r, w)
+	got := be.wait(r, w)
+	if got != nil && pos != nil {
+		// w.pos was written before w was granted, which wait received.
+		if w.srv != nil {
+			pos.server = int64(w.pos)
+		} else {
+			pos.backend = int64(w.pos)
+		}
+	}
+	return got
 }
 
 // wait blocks until w is granted a slot, "timeout queue" expires or the

@@ -19,7 +19,7 @@ func (b *Balancer) Replace(st State, o Origin, describe string) error {
 	defer b.mu.Unlock()
 	now := b.now()
 	cur := b.tab.Load()
-	next, err := build(st.Config, st.Servers, cur, now)
+	next, err := build(keepGraceSettings(cur, st.Config), st.Servers, cur, now)
 	if err != nil {
 		return fmt.Errorf("build balancer: %w", err)
 	}
@@ -37,13 +37,13 @@ func (b *Balancer) Replace(st State, o Origin, describe string) error {
 	var evs []Event
 	for _, be := range next.backends {
 		be.publishRR()
-		for _, s := range be.servers {
+		for _, s := range be.servers.All() {
 			kept[s.live] = true
 		}
 		evs = append(evs, b.warnCollisions(be, cur.byName[be.cfg.Name])...)
 	}
 	for _, be := range cur.backends {
-		for _, s := range be.servers {
+		for _, s := range be.servers.All() {
 			if kept[s.live] {
 				continue
 			}

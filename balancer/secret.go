@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -77,6 +78,11 @@ func (st State) Secrets() map[string]string {
 		if b.DynamicCookieKey != "" && !b.DynamicCookieKey.IsRef() {
 			out[b.DynamicCookieKey.Ref()] = b.DynamicCookieKey.Reveal()
 		}
+		for _, rk := range b.RetiredKeys {
+			if rk.Key != "" && !rk.Key.IsRef() {
+				out[rk.Key.Ref()] = rk.Key.Reveal()
+			}
+		}
 	}
 	return out
 }
@@ -84,8 +90,19 @@ func (st State) Secrets() map[string]string {
 // ResolveSecrets resolves every reference a state holds (see Resolve).
 func (st *State) ResolveSecrets(find func(ref string) (string, bool)) error {
 	for i := range st.Config.Backends {
-		if err := st.Config.Backends[i].DynamicCookieKey.Resolve(find); err != nil {
-			return fmt.Errorf("backend %s: %w", st.Config.Backends[i].Name, err)
+		be := &st.Config.Backends[i]
+		if err := be.DynamicCookieKey.Resolve(find); err != nil {
+			return fmt.Errorf("backend %s: %w", be.Name, err)
+		}
+		if len(be.RetiredKeys) > 0 {
+			// Never resolve in place: the slice may be shared.
+			retired := slices.Clone(be.RetiredKeys)
+			for j := range retired {
+				if err := retired[j].Key.Resolve(find); err != nil {
+					return fmt.Errorf("backend %s: retired key: %w", be.Name, err)
+				}
+			}
+			be.RetiredKeys = retired
 		}
 	}
 	return nil

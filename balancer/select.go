@@ -11,24 +11,62 @@ import (
 // the cumulative weights for random draws, on a backend that is not yet
 // published.
 func (be *backendRT) buildSchedule() {
-	be.usable = be.usable[:0:0]
-	be.backup = nil
-	be.cumWeight = be.cumWeight[:0:0]
-	total := 0
-	for _, s := range be.servers {
-		if !s.usable() {
-			continue
-		}
-		if s.cfg.Backup {
-			if be.backup == nil {
-				be.backup = s
+	be.usable, be.cumWeight = nil, nil
+	rescanBackup := be.changedAll
+	if be.changedAll {
+		be.usableCount = 0
+		for _, s := range be.servers.All() {
+			if s.usable() && !s.cfg.Backup {
+				be.usableCount++
 			}
-			continue
 		}
-		be.usable = append(be.usable, s)
-		total += s.weight
-		be.cumWeight = append(be.cumWeight, total)
+	} else {
+		// replace kept usableCount current; only a changed backup server
+		// can change which backup is used.
+		for _, i := range be.changed {
+			rescanBackup = rescanBackup || be.servers.At(i).cfg.Backup
+		}
 	}
+	if rescanBackup {
+		be.backup = nil
+		for _, s := range be.servers.All() {
+			if s.cfg.Backup && s.usable() {
+				be.backup = s
+				break
+			}
+		}
+	}
+	switch be.cfg.Balance {
+	case RoundRobin, StaticRR, Source, "":
+		// Their long-lived states keep their own lists (publishRR).
+		return
+	}
+	be.usable = be.usableServers()
+	be.cumWeight = make([]int, len(be.usable))
+	total := 0
+	for i, s := range be.usable {
+		total += s.weight
+		be.cumWeight[i] = total
+	}
+}
+
+// activeUsable is 1 when s is a usable active server, else 0.
+func activeUsable(s *serverRT) int {
+	if s.usable() && !s.cfg.Backup {
+		return 1
+	}
+	return 0
+}
+
+// usableServers lists the usable active servers in ID order.
+func (be *backendRT) usableServers() []*serverRT {
+	out := make([]*serverRT, 0, be.usableCount)
+	for _, s := range be.servers.All() {
+		if activeUsable(s) == 1 {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // randomServer draws a usable active server with probability proportional
@@ -73,7 +111,7 @@ func (be *backendRT) pick(client netip.Addr, exclude *serverRT) *serverRT {
 	case StaticRR:
 		return be.serverOfLive(be.live.smap.next(avoid))
 	case Source:
-		return be.serverOfLive(be.live.smap.byHash(sourceHash(client, len(be.usable))))
+		return be.serverOfLive(be.live.smap.byHash(sourceHash(client, be.usableCount)))
 	}
 	if len(be.usable) == 0 {
 		if be.backup != nil && be.backup != exclude {
@@ -107,7 +145,7 @@ func (be *backendRT) pick(client netip.Addr, exclude *serverRT) *serverRT {
 // saturated reports, after pick returned nil, whether servers are usable
 // but saturated, in which case the request waits in the backend's queue.
 func (be *backendRT) saturated() bool {
-	return len(be.usable) > 0 || be.backup != nil
+	return be.usableCount > 0 || be.backup != nil
 }
 
 // pickLeastConn returns the usable server with the fewest connections in

@@ -67,8 +67,11 @@ type BackendStatus struct {
 	// KeyFingerprint identifies the dynamic-cookie key without revealing it
 	// ("" when there is no key).
 	KeyFingerprint string
-	Servers        []ServerStatus
-	Stats          BackendCounters
+	// RetiredKeys are the previous keys whose cookies are still honoured
+	// (set dynamic-cookie-key ... grace), by fingerprint.
+	RetiredKeys []RetiredKeyStatus
+	Servers     []ServerStatus
+	Stats       BackendCounters
 }
 
 // Server returns the named server's status, or nil.
@@ -134,6 +137,13 @@ type StickyCounters struct {
 	// Redispatched counts requests whose cookie named a server that was
 	// down or in maintenance and that were sent elsewhere.
 	Redispatched int64
+	// OldKey and OldAddr count requests that came with a dynamic cookie
+	// computed with a retired key or from a previous address, in its
+	// grace window (one that was both counts in both); Reissued counts
+	// the responses that gave such a client the current cookie.
+	OldKey   int64
+	OldAddr  int64
+	Reissued int64
 }
 
 // OpState is a server's operational state, as in show servers state.
@@ -183,7 +193,10 @@ type ServerStatus struct {
 	CheckEnabled bool
 	// WhenIdle is a standing request for maintenance once idle.
 	WhenIdle IdleIntent
-	Check    CheckResult
+	// PrevAddrs are the previous addresses whose dynamic cookies still
+	// reach the server (Backend.DynamicCookieAddrGrace).
+	PrevAddrs []PrevAddr
+	Check     CheckResult
 	// LastChange is when the operational or admin state last changed.
 	LastChange time.Time
 	Stats      ServerCounters

@@ -62,10 +62,12 @@ func (be *backendRT) status(now time.Time) BackendStatus {
 	l := be.live
 	cfg := be.cfg
 	cfg.DynamicCookieKey = "" // a snapshot shows the key by its fingerprint only
+	cfg.RetiredKeys = nil
 	bs := BackendStatus{
 		ID:             be.id,
 		Config:         cfg,
 		KeyFingerprint: be.cfg.DynamicCookieKey.String(),
+		RetiredKeys:    be.retiredStatus(now),
 		Stats: BackendCounters{
 			CurSessions:   l.cur.Load(),
 			MaxSessions:   l.max.Load(),
@@ -90,10 +92,10 @@ func (be *backendRT) status(now time.Time) BackendStatus {
 		},
 	}
 	bs.Config.Cookie = be.cfg.Cookie.Clone()
-	bs.Config.Servers = make([]Server, len(be.servers))
+	bs.Config.Servers = make([]Server, be.servers.Len())
 	coll := be.collisions()
-	bs.Servers = make([]ServerStatus, len(be.servers))
-	for i, s := range be.servers {
+	bs.Servers = make([]ServerStatus, be.servers.Len())
+	for i, s := range be.servers.All() {
 		bs.Config.Servers[i] = s.cfg
 		bs.Servers[i] = s.status(now, coll[s.cfg.Name])
 	}
@@ -125,6 +127,7 @@ func (s *serverRT) status(now time.Time, collision string) ServerStatus {
 		CheckEnabled:    s.checkEnabled,
 		WhenIdle:        s.whenIdle,
 		LastChange:      s.lastChange,
+		PrevAddrs:       exportPrevAddrs(livePrevAddrs(s.prevAddrs, now)),
 		Stats:           l.read(now),
 	}
 	if cr := l.check.Load(); cr != nil && s.cfg.Check {

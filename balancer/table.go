@@ -35,6 +35,8 @@ type frontendRT struct {
 	reqRules []httpRule
 	resRules []httpRule
 	live     *frontendLive
+	// log is how the frontend writes its access log, nil when it does not.
+	log *frontendLog
 }
 
 // route is one compiled use_backend rule; cond is nil when unconditional.
@@ -132,30 +134,62 @@ func compileRules(fc Frontend, t *table, live *frontendLive) (compiledRules, err
 type backendRT struct {
 	id      int
 	cfg     Backend // Servers is nil: servers holds them
-	servers []*serverRT
+	servers serverList
 	// byName, byCookie and byLive index servers by position, so that a
 	// change to one server's settings shares them with the table before.
 	byName map[string]int
 	ck     *cookieRT
-	// cumWeight holds the running sum of the usable servers' weights.
-	cumWeight []int
+	// usableCount is the number of usable active servers.
+	usableCount int
 	// backup is the first usable backup server, used when no active one is.
 	backup *serverRT
-	// usable lists usable active servers in ID order.
-	usable []*serverRT
+	// usable lists usable active servers in ID order, and cumWeight the
+	// running sum of their weights, for the algorithms that pick from a
+	// list (leastconn, first, random); the others leave both nil.
+	usable    []*serverRT
+	cumWeight []int
 	// byCookie lists the positions of the servers having each cookie
 	// value, in ID order.
 	byCookie map[string][]int
 	// byLive finds a server of this table from its long-lived state, for
 	// the round-robin states that outlive tables.
 	byLive map[*serverLive]int
-	live   *backendLive
+	// indexStale marks byCookie and byLive as no longer describing servers
+	// (a server was added, removed or got another cookie); finish rebuilds
+	// them.
+	indexStale bool
+	// changed lists the positions of the servers replaced since the
+	// backend was last published, and changedAll says that anything else
+	// changed (a server added or removed, backend settings, a new
+	// backend): finish, the schedule and publishRR then redo every server
+	// instead of only those.
+	changed    []int
+	changedAll bool
+	live       *backendLive
+	// grace maps the old dynamic cookies still in their window (retired
+	// keys, previous addresses) to the server each leads to; nil when
+	// there are none. graceDirty asks finish to rebuild it.
+	grace      map[string]graceEntry
+	graceDirty bool
+}
+
+// changedServers calls f for each position finish must recompute.
+func (be *backendRT) changedServers(f func(i int, s *serverRT)) {
+	if be.changedAll {
+		for i, s := range be.servers.All() {
+			f(i, s)
+		}
+		return
+	}
+	for _, i := range be.changed {
+		f(i, be.servers.At(i))
+	}
 }
 
 // serverNamed returns the server with that name, or nil.
 func (be *backendRT) serverNamed(name string) *serverRT {
 	if i, ok := be.byName[name]; ok {
-		return be.servers[i]
+		return be.servers.At(i)
 	}
 	return nil
 }
@@ -164,44 +198,17 @@ func (be *backendRT) serverNamed(name string) *serverRT {
 // or nil.
 func (be *backendRT) serverOfLive(l *serverLive) *serverRT {
 	if i, ok := be.byLive[l]; ok {
-		return be.servers[i]
+		return be.servers.At(i)
 	}
 	return nil
 }
 
 // indexNames rebuilds byName from servers.
 func (be *backendRT) indexNames() {
-	be.byName = make(map[string]int, len(be.servers))
-	for i, s := range be.servers {
+	be.byName = make(map[string]int, be.servers.Len())
+	for i, s := range be.servers.All() {
 		be.byName[s.cfg.Name] = i
 	}
-}
-
-// indexesCurrent reports whether byCookie and byLive still describe
-// servers: a change to a server's state or weight leaves them valid, so
-// they are shared rather than rebuilt.
-func (be *backendRT) indexesCurrent() bool {
-	if be.byLive == nil || len(be.byLive) != len(be.servers) {
-		return false
-	}
-	withCookie := 0
-	for i, s := range be.servers {
-		if j, ok := be.byLive[s.live]; !ok || j != i {
-			return false
-		}
-		if s.cookie == "" {
-			continue
-		}
-		withCookie++
-		if !slices.Contains(be.byCookie[s.cookie], i) {
-			return false
-		}
-	}
-	n := 0
-	for _, l := range be.byCookie {
-		n += len(l)
-	}
-	return n == withCookie
 }
 
 // serverRT is one server inside a table, immutable once published. Its
@@ -233,6 +240,9 @@ type serverRT struct {
 	// dial caches dialAddr for the address dialFor.
 	dial    string
 	dialFor netip.AddrPort
+	// prevAddrs are addresses the dynamic cookie was computed from
+	// before, in their grace window (Backend.DynamicCookieAddrGrace).
+	prevAddrs []prevAddr
 }
 
 // cookieInput is what a dynamic cookie is computed from.
@@ -333,8 +343,12 @@ func build(cfg Config, runtime map[string]ServerRuntime, prev *table, now time.T
 		if err != nil {
 			return nil, fmt.Errorf("frontend %q: %w", fc.Name, err)
 		}
+		fl, err := buildFrontendLog(&fc, &cfg.Global)
+		if err != nil {
+			return nil, fmt.Errorf("frontend %q: %w", fc.Name, err)
+		}
 		t.frontends[fc.Name] = &frontendRT{id: fc.ID, cfg: fc, backend: fc.DefaultBackend,
-			routes: cr.routes, reqRules: cr.reqRules, resRules: cr.resRules, live: live}
+			routes: cr.routes, reqRules: cr.reqRules, resRules: cr.resRules, live: live, log: fl}
 	}
 	return t, nil
 }
@@ -351,7 +365,7 @@ func buildBackend(id int, bc Backend, runtime map[string]ServerRuntime, prev *ta
 	if err := bc.Cookie.Validate(); err != nil {
 		return nil, fmt.Errorf("cookie: %w", err)
 	}
-	be := &backendRT{id: id, byName: make(map[string]int)}
+	be := &backendRT{id: id, byName: make(map[string]int), changedAll: true}
 	var prevBE *backendRT
 	if prev != nil {
 		prevBE = prev.byName[bc.Name]
@@ -372,15 +386,17 @@ func buildBackend(id int, bc Backend, runtime map[string]ServerRuntime, prev *ta
 		if _, dup := be.byName[sc.Name]; dup {
 			return fmt.Errorf("server %q is defined twice", sc.Name)
 		}
-		s, err := newServerRT(len(be.servers)+1, sc, now)
+		s, err := newServerRT(be.servers.Len()+1, sc, now)
 		if err != nil {
 			return fmt.Errorf("server %q: %w", sc.Name, err)
 		}
 		if rt, ok := runtime[key(bc.Name, sc.Name)]; ok {
 			s.restore(rt)
 		}
+		s.prevAddrs = livePrevAddrs(s.prevAddrs, now)
 		if prevBE != nil {
 			if old := prevBE.serverNamed(sc.Name); old != nil {
+				s.carryPrevAddrs(old, bc, now)
 				s.live = old.live
 				if sameServer(old.cfg, sc) && old.admin == s.admin {
 					// A reload keeps what checks found.
@@ -391,8 +407,8 @@ func buildBackend(id int, bc Backend, runtime map[string]ServerRuntime, prev *ta
 		if s.live == nil {
 			s.live = newServerLive()
 		}
-		be.byName[sc.Name] = len(be.servers)
-		be.servers = append(be.servers, s)
+		be.byName[sc.Name] = be.servers.Len()
+		be.servers.Append(s)
 		return nil
 	}
 	for _, sc := range servers {
@@ -475,6 +491,7 @@ func (s *serverRT) restore(rt ServerRuntime) {
 	defer s.noteMaint(s.inMaint())
 	s.setAdminMode(rt.Admin)
 	s.whenIdle = rt.WhenIdle
+	s.prevAddrs = parsePrevAddrs(rt.PrevAddrs)
 	if rt.Weight >= 0 && rt.Weight <= 256 {
 		s.weight = rt.Weight
 	}
@@ -502,6 +519,9 @@ func (s *serverRT) runtime() ServerRuntime {
 	if s.addr.IsValid() {
 		rt.Address = s.addr.String()
 	}
+	for _, p := range s.prevAddrs {
+		rt.PrevAddrs = append(rt.PrevAddrs, p.export())
+	}
 	return rt
 }
 
@@ -510,7 +530,8 @@ func (s *serverRT) runtime() ServerRuntime {
 func (be *backendRT) finish() {
 	be.ck = newCookieRT(be.cfg.Cookie)
 	dynamic := be.cfg.Cookie != nil && be.cfg.Cookie.Dynamic
-	for i, s := range be.servers {
+	graceStale := be.graceDirty
+	be.changedServers(func(i int, s *serverRT) {
 		cookie, isDynamic, from := s.cookie, s.cookieDynamic, s.cookieFrom
 		switch {
 		case s.cfg.Cookie != "":
@@ -534,19 +555,27 @@ func (be *backendRT) finish() {
 			if s.addr.IsValid() {
 				c.dial, c.dialFor = ap.String(), ap
 			}
-			be.servers[i] = &c
+			be.servers.Set(i, &c)
+			be.indexStale = be.indexStale || cookie != s.cookie
+			graceStale = true
 		}
-	}
-	if !be.indexesCurrent() {
-		be.byCookie = make(map[string][]int, len(be.servers))
-		be.byLive = make(map[*serverLive]int, len(be.servers))
-		for i, s := range be.servers {
+	})
+	if be.byLive == nil || be.indexStale {
+		be.indexStale = false
+		graceStale = true
+		be.byCookie = make(map[string][]int, be.servers.Len())
+		be.byLive = make(map[*serverLive]int, be.servers.Len())
+		for i, s := range be.servers.All() {
 			be.byLive[s.live] = i
 			if s.cookie != "" {
 				be.byCookie[s.cookie] = append(be.byCookie[s.cookie], i)
 			}
 		}
 	}
+	if graceStale || be.grace != nil && !be.hasGraceInputs() {
+		be.buildGrace()
+	}
+	be.graceDirty = false
 	be.buildSchedule()
 }
 
@@ -555,7 +584,11 @@ func (be *backendRT) finish() {
 // so a refused change never moves the round-robin position.
 func (be *backendRT) publishRR() {
 	be.publishQueue()
-	var st interface{ update([]rrMember) }
+	defer func() { be.changed, be.changedAll = nil, false }()
+	var st interface {
+		update([]rrMember)
+		updateAt([]int, []rrMember) bool
+	}
 	switch be.cfg.Balance {
 	case RoundRobin:
 		st = be.live.fwrr
@@ -568,19 +601,34 @@ func (be *backendRT) publishRR() {
 	// runs under the Balancer's writer lock, and the states copy what they
 	// keep.
 	members := be.live.rrMembers[:0]
-	for _, s := range be.servers {
-		members = append(members, rrMember{key: s.live, weight: s.weight, usable: s.usable(), backup: s.cfg.Backup, maxConn: s.cfg.MaxConn})
+	if !be.changedAll {
+		for _, i := range be.changed {
+			members = append(members, be.servers.At(i).rrMember())
+		}
+		be.live.rrMembers = members
+		if st.updateAt(be.changed, members) {
+			return
+		}
+		members = members[:0]
+	}
+	for _, s := range be.servers.All() {
+		members = append(members, s.rrMember())
 	}
 	be.live.rrMembers = members
 	st.update(members)
+}
+
+// rrMember describes s to the round-robin states.
+func (s *serverRT) rrMember() rrMember {
+	return rrMember{key: s.live, weight: s.weight, usable: s.usable(), backup: s.cfg.Backup, maxConn: s.cfg.MaxConn}
 }
 
 // collisions returns, for each server whose cookie another non-maintenance
 // server of the backend shares, the other server's name.
 func (be *backendRT) collisions() map[string]string {
 	var out map[string]string
-	seen := make(map[string]string, len(be.servers))
-	for _, s := range be.servers {
+	seen := make(map[string]string, be.servers.Len())
+	for _, s := range be.servers.All() {
 		if s.cookie == "" || s.admin&AdminFMaint != 0 {
 			continue
 		}
@@ -604,7 +652,8 @@ func (be *backendRT) collisions() map[string]string {
 func (be *backendRT) clone() *backendRT {
 	n := *be
 	n.cfg.Cookie = be.cfg.Cookie.Clone()
-	n.servers = append([]*serverRT(nil), be.servers...)
+	n.servers = be.servers.clone()
+	n.changed = append([]int(nil), be.changed...)
 	// byName, byCookie and byLive are shared until a change alters what
 	// they index (addServer, delServer, finish).
 	return &n
@@ -632,9 +681,9 @@ func (t *table) state() State {
 	for _, be := range t.backends {
 		bc := be.cfg
 		bc.Cookie = be.cfg.Cookie.Clone()
-		bc.Servers = make([]Server, 0, len(be.servers))
+		bc.Servers = make([]Server, 0, be.servers.Len())
 		fromTemplates := templateNames(bc.Templates)
-		for _, s := range be.servers {
+		for _, s := range be.servers.All() {
 			st.Servers[key(bc.Name, s.cfg.Name)] = s.runtime()
 			if !fromTemplates[s.cfg.Name] {
 				bc.Servers = append(bc.Servers, s.cfg)
@@ -679,7 +728,7 @@ func (be *backendRT) lookupServer(name string) *serverRT {
 		return s
 	}
 	if id, ok := parseID(name); ok {
-		for _, s := range be.servers {
+		for _, s := range be.servers.All() {
 			if s.id == id {
 				return s
 			}
@@ -740,6 +789,7 @@ func newBackendLive(now time.Time) *backendLive {
 // stickyLive holds sticky counters as atomics.
 type stickyLive struct {
 	pinned, newSessions, invalid, expired, redispatched atomic.Int64
+	oldKey, oldAddr, reissued                           atomic.Int64
 }
 
 func (s *stickyLive) read() StickyCounters {
@@ -749,6 +799,9 @@ func (s *stickyLive) read() StickyCounters {
 		Invalid:      s.invalid.Load(),
 		Expired:      s.expired.Load(),
 		Redispatched: s.redispatched.Load(),
+		OldKey:       s.oldKey.Load(),
+		OldAddr:      s.oldAddr.Load(),
+		Reissued:     s.reissued.Load(),
 	}
 }
 
@@ -758,6 +811,9 @@ func (s *stickyLive) reset() {
 	s.invalid.Store(0)
 	s.expired.Store(0)
 	s.redispatched.Store(0)
+	s.oldKey.Store(0)
+	s.oldAddr.Store(0)
+	s.reissued.Store(0)
 }
 
 // storeMax raises m to v if v is larger.

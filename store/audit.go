@@ -38,6 +38,9 @@ type AuditEntry struct {
 	After  string
 	// Detail says what changed in one line, e.g. "state ready → drain".
 	Detail string
+	// File, on an import, is the configuration file read; ReplaceState
+	// keeps it with the state document, not in the row.
+	File balancer.ConfigFile
 }
 
 // AuditFilter selects audit entries. Empty fields match everything.

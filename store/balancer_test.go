@@ -18,7 +18,7 @@ import (
 // liveConfig is a configuration the balancer accepts.
 func liveConfig() balancer.Config {
 	cfg := balancer.Config{
-		Frontends: []balancer.Frontend{{Name: "www", Binds: []string{"127.0.0.1:0"}, DefaultBackend: "app"}},
+		Frontends: []balancer.Frontend{{Name: "www", Binds: balancer.BindAddrs("127.0.0.1:0"), DefaultBackend: "app"}},
 		Backends: []balancer.Backend{
 			{
 				Name:             "app",

@@ -194,7 +194,7 @@ func TestCommitSequence(t *testing.T) {
 			name: "other objects",
 			replace: func(t *testing.T, st *balancer.State) {
 				st.Config.Global.StatsMaxConn = 5
-				st.Config.Frontends[0].Binds = append(st.Config.Frontends[0].Binds, "127.0.0.1:8443")
+				st.Config.Frontends[0].Binds = append(st.Config.Frontends[0].Binds, balancer.Bind{Addr: "127.0.0.1:8443"})
 				st.Config.Resolvers[0].Hold["nx"] = time.Minute
 				st.Config.Resolvers = st.Config.Resolvers[:1]
 				st.Config.Backends = append(st.Config.Backends[:2], st.Config.Backends[3:]...)

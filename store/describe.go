@@ -469,7 +469,7 @@ func describeBackends(before, after balancer.State, d *description) {
 func describeRuntime(before, after map[string]balancer.ServerRuntime, backends map[string]bool, d *description) {
 	var changed, gone []string
 	for k, ra := range after {
-		if rb, ok := before[k]; !ok || rb != ra {
+		if rb, ok := before[k]; !ok || !reflect.DeepEqual(rb, ra) {
 			changed = append(changed, k)
 		}
 	}

@@ -26,8 +26,8 @@ func richState() balancer.State {
 				StatsMaxConn: 20,
 			},
 			Frontends: []balancer.Frontend{
-				{Name: "www", Binds: []string{"127.0.0.1:8080", "[::1]:8080"}, DefaultBackend: "app", ForwardFor: true, TimeoutClient: time.Minute},
-				{Name: "api", Binds: []string{"127.0.0.1:8081"}, DefaultBackend: "api"},
+				{Name: "www", Binds: balancer.BindAddrs("127.0.0.1:8080", "[::1]:8080"), DefaultBackend: "app", ForwardFor: true, TimeoutClient: time.Minute},
+				{Name: "api", Binds: balancer.BindAddrs("127.0.0.1:8081"), DefaultBackend: "api"},
 			},
 			Backends: []balancer.Backend{
 				{

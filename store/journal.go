@@ -120,7 +120,7 @@ func (s *Store) commit(ctx context.Context, c balancer.Commit, applied int64) (i
 			return err
 		}
 		if doc != nil {
-			return insertDocument(ctx, tx, id, e.Time, *doc)
+			return insertDocumentFrom(ctx, tx, id, e.Time, *doc, c.Origin.File)
 		}
 		return nil
 	})
@@ -205,7 +205,7 @@ func (s *Store) ReplaceState(ctx context.Context, st balancer.State, audit Audit
 		if err != nil {
 			return err
 		}
-		return insertDocument(ctx, tx, id, audit.Time, st)
+		return insertDocumentFrom(ctx, tx, id, audit.Time, st, audit.File)
 	})
 	if err != nil {
 		return fmt.Errorf("replace state: %w", err)
@@ -362,10 +362,14 @@ func (s *Store) checkpoint(ctx context.Context, tx *sql.Tx) error {
 	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(id), 0) FROM journal").Scan(&last); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
+	file, err := newestDocumentFile(ctx, tx)
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
 	if _, err := tx.ExecContext(ctx, "DELETE FROM state_documents WHERE journal_id = ?", last); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
-	if err := insertDocument(ctx, tx, last, s.now(), st); err != nil {
+	if err := insertDocumentFrom(ctx, tx, last, s.now(), st, file); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	s.sinceDocument.Store(0)
@@ -453,4 +457,45 @@ func summarizeState(st balancer.State) string {
 	}
 	return fmt.Sprintf("state replaced: %d frontends, %d backends, %d servers, %d resolvers",
 		len(st.Config.Frontends), len(st.Config.Backends), n, len(st.Config.Resolvers))
+}
+
+// insertDocumentFrom stores st like insertDocument, with the configuration
+// file it came from; a zero file carries the newest document's forward, so
+// the last import is known whatever checkpoints followed it.
+func insertDocumentFrom(ctx context.Context, tx *sql.Tx, id int64, t time.Time, st balancer.State, file balancer.ConfigFile) error {
+	if file == (balancer.ConfigFile{}) {
+		var err error
+		if file, err = newestDocumentFile(ctx, tx); err != nil {
+			return err
+		}
+	}
+	if err := insertDocument(ctx, tx, id, t, st); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, "UPDATE state_documents SET source_file = ?, source_digest = ? WHERE journal_id = ?", file.Path, file.Digest, id)
+	if err != nil {
+		return fmt.Errorf("write state document: %w", err)
+	}
+	return nil
+}
+
+// newestDocumentFile returns the configuration file of the newest state
+// document, zero when there is none or it came from no file.
+func newestDocumentFile(ctx context.Context, q querier) (balancer.ConfigFile, error) {
+	var f balancer.ConfigFile
+	err := q.QueryRowContext(ctx, "SELECT source_file, source_digest FROM state_documents ORDER BY journal_id DESC LIMIT 1").Scan(&f.Path, &f.Digest)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return f, fmt.Errorf("read state document source: %w", err)
+	}
+	return f, nil
+}
+
+// LastImport returns the configuration file of the last import or reload
+// whose state the database holds, zero when there was none.
+func (s *Store) LastImport(ctx context.Context) (balancer.ConfigFile, error) {
+	f, err := newestDocumentFile(ctx, s.rdb)
+	if err != nil || f != (balancer.ConfigFile{}) {
+		return f, err
+	}
+	return legacyLastImport(ctx, s.rdb)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"tether/balancer"
@@ -98,10 +99,11 @@ func loadState(ctx context.Context, q querier) (balancer.State, bool, error) {
 			(*durationScanner)(&f.TimeoutClientFin)); err != nil {
 			return err
 		}
-		var err error
-		if f.Binds, err = decodeList(binds); err != nil {
+		addrs, err := decodeList(binds)
+		if err != nil {
 			return fmt.Errorf("frontend %q binds: %w", f.Name, err)
 		}
+		f.Binds = balancer.BindAddrs(addrs...)
 		st.Config.Frontends = append(st.Config.Frontends, f)
 		return nil
 	})
@@ -371,4 +373,22 @@ func parseAdmin(s string) (balancer.AdminMode, error) {
 		}
 	}
 	return 0, fmt.Errorf("unknown admin mode %q", s)
+}
+
+// legacyLastImport reads the last import from the journal as releases
+// before schema version 10 recorded it, in the command text
+// "import PATH sha256:DIGEST", for databases with no import since.
+func legacyLastImport(ctx context.Context, q querier) (balancer.ConfigFile, error) {
+	var cmd string
+	err := q.QueryRowContext(ctx, `SELECT command FROM journal WHERE channel = 'import' AND command LIKE 'import % sha256:%'
+		ORDER BY id DESC LIMIT 1`).Scan(&cmd)
+	if errors.Is(err, sql.ErrNoRows) {
+		return balancer.ConfigFile{}, nil
+	}
+	if err != nil {
+		return balancer.ConfigFile{}, fmt.Errorf("read last import: %w", err)
+	}
+	rest := strings.TrimPrefix(cmd, "import ")
+	i := strings.LastIndex(rest, " sha256:")
+	return balancer.ConfigFile{Path: rest[:i], Digest: rest[i+len(" sha256:"):]}, nil
 }

@@ -22,6 +22,8 @@ func Normalize(st balancer.State) balancer.State {
 func normalizeInto(dst, src reflect.Value) {
 	switch src.Kind() {
 	case reflect.Struct:
+		// Unexported fields (a time.Time's) are copied as they are.
+		dst.Set(src)
 		for i := range src.NumField() {
 			if dst.Field(i).CanSet() {
 				normalizeInto(dst.Field(i), src.Field(i))
@@ -36,6 +38,7 @@ func normalizeInto(dst, src reflect.Value) {
 		dst.Set(p)
 	case reflect.Slice:
 		if src.Len() == 0 {
+			dst.Set(reflect.Zero(dst.Type()))
 			return
 		}
 		s := reflect.MakeSlice(src.Type(), src.Len(), src.Len())
@@ -45,6 +48,7 @@ func normalizeInto(dst, src reflect.Value) {
 		dst.Set(s)
 	case reflect.Map:
 		if src.Len() == 0 {
+			dst.Set(reflect.Zero(dst.Type()))
 			return
 		}
 		m := reflect.MakeMapWithSize(src.Type(), src.Len())

@@ -40,7 +40,7 @@ func TestStateRoundTrip(t *testing.T) {
 			return balancer.State{
 				Config: balancer.Config{
 					Global:    balancer.Global{StatsSockets: []balancer.StatsSocket{}},
-					Frontends: []balancer.Frontend{{Name: "f", Binds: []string{}}},
+					Frontends: []balancer.Frontend{{Name: "f", Binds: balancer.BindAddrs()}},
 					Backends: []balancer.Backend{{Name: "b", Cookie: &balancer.CookieConfig{Domains: []string{}, Attrs: []string{}},
 						Servers: []balancer.Server{{Name: "s", InitAddr: []string{}}}, Templates: []balancer.ServerTemplate{}}},
 					Resolvers: []balancer.Resolvers{{Name: "r", Hold: map[string]time.Duration{}, Nameservers: []balancer.Nameserver{}}},

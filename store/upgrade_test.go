@@ -62,6 +62,10 @@ func TestUpgradeFromRelease6(t *testing.T) {
 			t.Errorf("audit entry %d = %+v, want %+v", w.ID, g, w)
 		}
 	}
+	// That release kept the last import's digest in the command text.
+	if f, err := s.LastImport(ctx); err != nil || f != (balancer.ConfigFile{Path: "app.cfg", Digest: "745f0c0c0914a35f"}) {
+		t.Errorf("LastImport after upgrade = %+v, %v", f, err)
+	}
 	users, err := s.ListUsers(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -143,5 +147,52 @@ func TestCheckpoints(t *testing.T) {
 	}
 	if got := loadState(t, s); !reflect.DeepEqual(got, want) {
 		t.Errorf("state after pruning differs:\n%s", diffStates(got, want))
+	}
+}
+
+// TestLastImportOutlivesCheckpoints: the file of the last import or reload
+// stays known through checkpoints and pruning, and a reload replaces it.
+func TestLastImportOutlivesCheckpoints(t *testing.T) {
+	ctx := context.Background()
+	s := storetest.OpenPath(t, filepath.Join(t.TempDir(), "tether.db"))
+	store.SetCheckpointEvery(s, 3)
+	b, err := balancer.New(liveConfig(), balancer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := balancer.ConfigFile{Path: "a.cfg", Digest: "0123456789abcdef"}
+	if err := s.ReplaceState(ctx, b.State(), store.AuditEntry{Channel: "import", Command: "import a.cfg", File: first}); err != nil {
+		t.Fatal(err)
+	}
+	b.SetCommitter(s.Committer())
+	lastImport := func(want balancer.ConfigFile) {
+		t.Helper()
+		if got, err := s.LastImport(ctx); err != nil || got != want {
+			t.Fatalf("LastImport = %+v, %v; want %+v", got, err, want)
+		}
+	}
+	lastImport(first)
+	for i := range 7 {
+		if err := b.Apply(balancer.SetWeight{ServerRef: balancer.ServerRef{Backend: "app", Server: "s1"}, Weight: i + 2}, balancer.Origin{Channel: "socket"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var docs int
+	if err := store.RawDB(s).QueryRow("SELECT COUNT(*) FROM state_documents").Scan(&docs); err != nil || docs < 2 {
+		t.Fatalf("%d documents (%v); the checkpoints did not happen", docs, err)
+	}
+	lastImport(first)
+	if _, err := s.PruneAudit(ctx, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	lastImport(first)
+
+	second := balancer.ConfigFile{Path: "b.cfg", Digest: "fedcba9876543210"}
+	if err := b.Replace(b.State(), balancer.Origin{Channel: "import", Command: "import b.cfg", File: second}, "reload"); err != nil {
+		t.Fatal(err)
+	}
+	lastImport(second)
+	if rows, err := s.ListAudit(ctx, store.AuditFilter{Channel: "import"}); err != nil || len(rows) == 0 || rows[0].Command != "import b.cfg" {
+		t.Errorf("newest import row: %+v, %v", rows, err)
 	}
 }

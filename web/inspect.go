@@ -241,7 +241,7 @@ func (s *Server) handlePin() http.HandlerFunc {
 				continue
 			}
 			for _, bind := range f.Config.Binds {
-				bh, port, err := net.SplitHostPort(bind)
+				bh, port, err := net.SplitHostPort(bind.Addr)
 				if err != nil {
 					continue
 				}

@@ -87,7 +87,7 @@ func (s *Server) frontendRow(f *balancer.FrontendStatus, v viewer) templates.Fro
 	}
 	return templates.FrontendRow{
 		ACLs: acls, Rules: rules,
-		Key: "f:" + f.Config.Name, Name: f.Config.Name, Binds: strings.Join(f.Config.Binds, " "),
+		Key: "f:" + f.Config.Name, Name: f.Config.Name, Binds: bindList(f.Config.Binds),
 		Backend: f.Config.DefaultBackend,
 		Cur:     fmtCount(st.CurSessions), Max: fmtCount(st.MaxSessions), Total: fmtCount(st.TotalRequests),
 		Rate: fmtRate(s.stats.frontendRate(f.Config.Name)),
@@ -315,4 +315,17 @@ func serverRow(backend string, sv *balancer.ServerStatus, smp serverSample, v vi
 		}
 	}
 	return row
+}
+
+// bindList shows a frontend's binds, each TLS one followed by "ssl".
+func bindList(binds []balancer.Bind) string {
+	words := make([]string, 0, len(binds))
+	for _, b := range binds {
+		if b.TLS != nil {
+			words = append(words, b.Addr+" ssl")
+			continue
+		}
+		words = append(words, b.Addr)
+	}
+	return strings.Join(words, " ")
 }

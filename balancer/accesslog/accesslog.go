@@ -1,6 +1,7 @@
-// Package accesslog writes HAProxy's "option httplog" lines: one line per
-// HTTP request, in the layout of HAProxy 2.6's HTTP log format, without a
-// syslog header ("format raw").
+// Package accesslog writes HAProxy's access-log lines: one line per HTTP
+// request, in the layout of HAProxy 2.6's "option httplog" or of a
+// "log-format", behind the syslog header of the "log" line's format, to
+// standard output, standard error or a syslog server over UDP.
 //
 // The proxy fills an Entry at the end of each request and hands it to a
 // Logger, which queues it in a bounded buffer without blocking; a writer
@@ -11,6 +12,8 @@ package accesslog
 import (
 	"context"
 	"io"
+	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -55,6 +58,34 @@ type Entry struct {
 	SrvQueue, BackendQueue int64
 	// Method, URI and Proto make the request line.
 	Method, URI, Proto string
+
+	// Target is where and how the line is written; nil writes the
+	// message alone (format raw) to the Logger's output.
+	Target *Target
+	// Layout is the frontend's log-format; nil is "option httplog".
+	Layout *Layout
+	// Accept is when the client connection was accepted (%t); zero
+	// means Start.
+	Accept time.Time
+	// Th and Ti are the handshake time and the idle time before the
+	// request, in milliseconds (%Th, %Ti).
+	Th, Ti int32
+	// RequestCaptures and ResponseCaptures are the values of the
+	// frontend's "capture request|response header" lines, in order, ""
+	// for an absent header; nil when it has none.
+	RequestCaptures, ResponseCaptures []string
+	// CookieRequest and CookieResponse are what "capture cookie" took
+	// from the request's Cookie and the server's Set-Cookie headers, as
+	// "NAME=value"; "" when nothing was.
+	CookieRequest, CookieResponse string
+}
+
+// appendMessage appends the line's text, without a syslog header.
+func (e *Entry) appendMessage(dst []byte) []byte {
+	if e.Layout != nil {
+		return e.appendLayout(dst, e.Layout)
+	}
+	return AppendHTTPLog(dst, e)
 }
 
 // maxRequestLine is how much of a request line HAProxy keeps for its log
@@ -66,8 +97,8 @@ const maxRequestLine = 1023
 //
 //	%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %{+Q}r
 //
-// Captured headers are never present, so their fields are left out as
-// HAProxy leaves out empty fields.
+// The captured headers' fields (%hr %hs) are left out, as HAProxy leaves
+// them out, when the frontend captures no headers.
 func AppendHTTPLog(dst []byte, e *Entry) []byte {
 	dst = appendClient(dst, e.Client)
 	dst = append(dst, " ["...)
@@ -100,7 +131,11 @@ func AppendHTTPLog(dst []byte, e *Entry) []byte {
 	}
 	dst = append(dst, ' ')
 	dst = strconv.AppendInt(dst, e.Bytes, 10)
-	dst = append(dst, " - - "...)
+	dst = append(dst, ' ')
+	dst = appendEncoded(dst, orDash(e.CookieRequest), urlEncoded)
+	dst = append(dst, ' ')
+	dst = appendEncoded(dst, orDash(e.CookieResponse), urlEncoded)
+	dst = append(dst, ' ')
 	dst = append(dst, e.Termination[:]...)
 	dst = append(dst, ' ')
 	for i, n := range [...]int64{e.ActConn, e.FeConn, e.BeConn, e.SrvConn} {
@@ -118,6 +153,12 @@ func AppendHTTPLog(dst []byte, e *Entry) []byte {
 	dst = strconv.AppendInt(dst, e.SrvQueue, 10)
 	dst = append(dst, '/')
 	dst = strconv.AppendInt(dst, e.BackendQueue, 10)
+	if e.RequestCaptures != nil {
+		dst = appendCaptures(append(dst, ' '), e.RequestCaptures, false)
+	}
+	if e.ResponseCaptures != nil {
+		dst = appendCaptures(append(dst, ' '), e.ResponseCaptures, false)
+	}
 	dst = append(dst, " \""...)
 	dst = appendRequestLine(dst, e)
 	return append(dst, '"')
@@ -151,17 +192,26 @@ func appendRequestLine(dst []byte, e *Entry) []byte {
 			part = part[:budget]
 		}
 		budget -= len(part)
-		dst = appendEncoded(dst, part)
+		dst = appendEncoded(dst, part, urlEncoded)
 	}
 	return dst
 }
 
 const hexDigits = "0123456789ABCDEF"
 
-func appendEncoded(dst []byte, s string) []byte {
+// Which bytes a field writes as "#XX": those of a URI, or those of a
+// captured header, where braces and bars also delimit fields.
+const (
+	urlEncoded    = `"#`
+	headerEncoded = `"#{|}`
+)
+
+// appendEncoded appends s with non-printable bytes and those of special
+// written as "#XX", as HAProxy encodes logged text.
+func appendEncoded(dst []byte, s string, special string) []byte {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c < 0x20 || c >= 0x7f || c == '"' || c == '#' {
+		if c < 0x20 || c >= 0x7f || strings.IndexByte(special, c) >= 0 {
 			dst = append(dst, '#', hexDigits[c>>4], hexDigits[c&15])
 			continue
 		}
@@ -173,11 +223,17 @@ func appendEncoded(dst []byte, s string) []byte {
 // DefaultCapacity is how many entries a Logger queues before dropping.
 const DefaultCapacity = 4096
 
+// rawTarget is how an entry without a Target is written.
+var rawTarget = Target{Output: Stdout, Format: FormatRaw}
+
 // Logger queues entries for a writer goroutine. Log is safe for concurrent
 // use and never blocks; Run must be running for entries to be written.
 type Logger struct {
 	entries chan Entry
+	// out is the stream lines are written to; nil for a syslog Logger,
+	// which sends each line to its target's address.
 	out     io.Writer
+	pid     int
 	dropped atomic.Uint64
 	written atomic.Uint64
 }
@@ -188,7 +244,13 @@ func New(out io.Writer, capacity int) *Logger {
 	if capacity <= 0 {
 		capacity = DefaultCapacity
 	}
-	return &Logger{entries: make(chan Entry, capacity), out: out}
+	return &Logger{entries: make(chan Entry, capacity), out: out, pid: os.Getpid()}
+}
+
+// NewSyslog returns a Logger that sends each entry, in one UDP datagram, to
+// the address of its Target, queueing at most capacity entries.
+func NewSyslog(capacity int) *Logger {
+	return New(nil, capacity)
 }
 
 // Log queues e, or drops and counts it when the queue is full.
@@ -200,7 +262,8 @@ func (l *Logger) Log(e *Entry) {
 	}
 }
 
-// Dropped returns how many entries were dropped because the queue was full.
+// Dropped returns how many entries were dropped: the queue was full, or
+// they could not be written.
 func (l *Logger) Dropped() uint64 { return l.dropped.Load() }
 
 // Written returns how many lines were written.
@@ -208,9 +271,13 @@ func (l *Logger) Written() uint64 { return l.written.Load() }
 
 // Run writes queued entries until ctx is done, then writes those still
 // queued and returns. Lines queued together are written in one call. A
-// write error ends Run and is returned; entries logged after it are
-// dropped and counted once the queue is full.
+// write error on a stream ends Run and is returned; entries logged after
+// it are dropped and counted once the queue is full. A datagram that
+// cannot be sent is dropped and counted, and Run goes on.
 func (l *Logger) Run(ctx context.Context) error {
+	if l.out == nil {
+		return l.runSyslog(ctx)
+	}
 	buf := make([]byte, 0, 64<<10)
 	for {
 		select {
@@ -235,15 +302,24 @@ func (l *Logger) Run(ctx context.Context) error {
 	}
 }
 
+// appendLine appends e's line, header included.
+func (l *Logger) appendLine(buf []byte, e *Entry) []byte {
+	t := e.Target
+	if t == nil {
+		t = &rawTarget
+	}
+	return t.appendLine(buf, e, time.Now(), l.pid)
+}
+
 // writeBatch writes first and whatever else is queued, up to a buffer's
 // worth, in one write.
 func (l *Logger) writeBatch(buf []byte, first *Entry) ([]byte, error) {
-	buf = append(AppendHTTPLog(buf, first), '\n')
+	buf = l.appendLine(buf, first)
 	n := uint64(1)
 	for len(buf) < cap(buf)-2048 {
 		select {
 		case e := <-l.entries:
-			buf = append(AppendHTTPLog(buf, &e), '\n')
+			buf = l.appendLine(buf, &e)
 			n++
 			continue
 		default:
@@ -256,4 +332,42 @@ func (l *Logger) writeBatch(buf []byte, first *Entry) ([]byte, error) {
 	}
 	l.written.Add(n)
 	return buf, nil
+}
+
+// runSyslog sends queued entries over UDP until ctx is done, then sends
+// those still queued.
+func (l *Logger) runSyslog(ctx context.Context) error {
+	conn, err := net.ListenUDP("udp", nil)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	buf := make([]byte, 0, 64<<10)
+	send := func(e *Entry) {
+		if e.Target == nil || !e.Target.Addr.IsValid() {
+			l.dropped.Add(1)
+			return
+		}
+		buf = l.appendLine(buf[:0], e)
+		if _, err := conn.WriteToUDPAddrPort(buf, e.Target.Addr); err != nil {
+			l.dropped.Add(1)
+			return
+		}
+		l.written.Add(1)
+	}
+	for {
+		select {
+		case e := <-l.entries:
+			send(&e)
+		case <-ctx.Done():
+			for {
+				select {
+				case e := <-l.entries:
+					send(&e)
+				default:
+					return nil
+				}
+			}
+		}
+	}
 }

@@ -6,7 +6,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	neturl "net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -51,9 +54,10 @@ func (b *lineBuffer) accessLines() []string {
 
 // accessLine matches the fixed layout of an "option httplog" line:
 // client, date, frontend, backend/server, timers, status, bytes, the two
-// captured cookies, termination state, connection counts, queues and the
+// captured cookies, termination state, connection counts, queues, the
+// captured headers in braces (when the frontend captures any) and the
 // quoted request line.
-var accessLine = regexp.MustCompile(`^(\S+):(\d+) \[(\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d\.\d{3})\] (\S+) (\S+/\S+) (-?\d+/-?\d+/-?\d+/-?\d+/-?\d+) (-?\d+) (\d+) - - (\S{4}) (\d+/\d+/\d+/\d+/\+?\d+) (\d+/\d+) "([^"]*)"$`)
+var accessLine = regexp.MustCompile(`^(\S+):(\d+) \[(\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d\.\d{3})\] (\S+) (\S+/\S+) (-?\d+/-?\d+/-?\d+/-?\d+/-?\d+) (-?\d+) (\d+) (\S+) (\S+) (\S{4}) (\d+/\d+/\d+/\d+/\+?\d+) (\d+/\d+)((?: \{[^}]*\}){0,2}) "([^"]*)"$`)
 
 // maskedLine returns an access-log line's fields, with the ones that
 // differ by nature replaced:
@@ -74,7 +78,7 @@ var accessLine = regexp.MustCompile(`^(\S+):(\d+) \[(\d\d/[A-Z][a-z]{2}/\d{4}:\d
 // Everything else is compared as written: client address, frontend,
 // backend/server, status, captured cookies, termination state with the
 // persistence cookie flags, retries (with the "+" of a redispatch),
-// queues and the request line.
+// queues, captured headers and the request line.
 func maskedLine(line string) []string {
 	m := accessLine.FindStringSubmatch(line)
 	if m == nil {
@@ -86,7 +90,7 @@ func maskedLine(line string) []string {
 			timers[i] = "T"
 		}
 	}
-	conns := strings.Split(m[10], "/")
+	conns := strings.Split(m[12], "/")
 	for i := range 4 {
 		conns[i] = "C"
 	}
@@ -96,10 +100,12 @@ func maskedLine(line string) []string {
 		"backend/server " + m[5],
 		"timers " + strings.Join(timers, "/"),
 		"status " + m[7],
-		"termination " + m[9],
+		"termination " + m[11],
 		"conns " + strings.Join(conns, "/"),
-		"queues " + m[11],
-		"request " + m[12],
+		"queues " + m[13],
+		"request " + m[15],
+		"captured cookies " + m[9] + " " + m[10],
+		"captured headers" + m[14],
 	}
 }
 
@@ -193,12 +199,23 @@ func TestAccessLogMatchesHAProxy(t *testing.T) {
 type logRequest struct {
 	name, path, cookie string
 	want               string
+	// header holds more request header fields, name then value.
+	header []string
 }
 
 // compareAccessLogs sends each request to both proxies, one connection
 // each, and compares the access-log lines they write, masked by
 // maskedLine.
 func compareAccessLogs(t *testing.T, p *pair, requests []logRequest) {
+	t.Helper()
+	compareLogLines(t, p, requests, (*lineBuffer).accessLines, maskedLine)
+}
+
+// compareLogLines sends each request to both proxies, one connection
+// each, and compares the log lines that lines picks from their outputs,
+// masked by mask. A request's want, when set, is the termination state
+// HAProxy's line must show.
+func compareLogLines(t *testing.T, p *pair, requests []logRequest, lines func(*lineBuffer) []string, mask func(string) []string) {
 	t.Helper()
 	client := &http.Client{
 		Transport:     &http.Transport{DisableKeepAlives: true},
@@ -210,14 +227,31 @@ func compareAccessLogs(t *testing.T, p *pair, requests []logRequest) {
 	var hLines, tLines []string
 	for i, rq := range requests {
 		for _, base := range []string{p.haproxyURL, p.tetherURL} {
-			req, err := http.NewRequest(http.MethodGet, base+rq.path, nil)
+			url, c := base+rq.path, client
+			if strings.HasPrefix(rq.path, "http://") {
+				// An absolute URI: the proxy is asked as a forward proxy.
+				url = rq.path
+				proxy, err := neturl.Parse(base)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c = &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: http.ProxyURL(proxy)}}
+			}
+			req, err := http.NewRequest(http.MethodGet, url, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if rq.cookie != "" {
 				req.Header.Set("Cookie", rq.cookie)
 			}
-			resp, err := client.Do(req)
+			for i := 0; i+1 < len(rq.header); i += 2 {
+				if rq.header[i] == "Host" {
+					req.Host = rq.header[i+1]
+					continue
+				}
+				req.Header.Add(rq.header[i], rq.header[i+1])
+			}
+			resp, err := c.Do(req)
 			if err != nil {
 				t.Fatalf("%s: %s: %v", rq.name, base, err)
 			}
@@ -226,7 +260,7 @@ func compareAccessLogs(t *testing.T, p *pair, requests []logRequest) {
 		}
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			hLines, tLines = p.haproxyOut.accessLines(), p.tetherLog.accessLines()
+			hLines, tLines = lines(p.haproxyOut), lines(p.tetherLog)
 			if len(hLines) > i && len(tLines) > i {
 				break
 			}
@@ -241,15 +275,18 @@ func compareAccessLogs(t *testing.T, p *pair, requests []logRequest) {
 		t.Fatalf("access-log lines: haproxy %d, tether %d, want %d each", len(hLines), len(tLines), len(requests))
 	}
 	for i, rq := range requests {
-		h, tt := maskedLine(hLines[i]), maskedLine(tLines[i])
+		h, tt := mask(hLines[i]), mask(tLines[i])
 		for j := range h {
 			if j >= len(tt) || h[j] != tt[j] {
-				t.Errorf("%s: field %q differs\nhaproxy: %s\ntether:  %s", rq.name, h[j], hLines[i], tLines[i])
+				t.Errorf("%s: field %q differs\nhaproxy: %q\ntether:  %q", rq.name, h[j], hLines[i], tLines[i])
 				break
 			}
 		}
-		if term := "termination " + rq.want; h[5] != term {
-			t.Errorf("%s: haproxy wrote %s, the test expects %s: %s", rq.name, h[5], term, hLines[i])
+		if len(tt) > len(h) {
+			t.Errorf("%s: tether's line has more fields\nhaproxy: %q\ntether:  %q", rq.name, hLines[i], tLines[i])
+		}
+		if rq.want != "" && !slices.Contains(h, "termination "+rq.want) && !slices.Contains(h, rq.want) && !slices.Contains(h, "tsc="+rq.want) {
+			t.Errorf("%s: haproxy's line has no termination state %s: %s", rq.name, rq.want, hLines[i])
 		}
 	}
 	if t.Failed() {
@@ -292,4 +329,307 @@ func TestAccessLogCookieFlagsMatchHAProxy(t *testing.T) {
 		{name: "maxidle, valid cookie without a date", path: "/idle", cookie: "SRV=w1", want: "--VU"},
 		{name: "cookie for a dead server, redispatched after a failed connection", path: "/retry", cookie: "SRV=dd", want: "--DI"},
 	})
+}
+
+// TestAccessLogCapturesMatchHAProxy compares httplog lines with captured
+// request and response headers and a captured cookie: the {…} blocks, in
+// declaration order, cut to their lengths, with absent headers empty and
+// special characters encoded; the cookie from the request's Cookie and
+// from the server's Set-Cookie.
+func TestAccessLogCapturesMatchHAProxy(t *testing.T) {
+	o := startOrigins(t, 1)
+	p := startPair(t, func(bind, socket string) string {
+		return "global\n    " + socket + "\n    log stdout format raw local0\n\n" +
+			"defaults\n    mode http\n    log global\n    option httplog\n" +
+			"    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\n" +
+			"frontend fe\n    bind " + bind + "\n" +
+			"    capture request header Host len 9\n    capture request header X-Trace len 12\n" +
+			"    capture request header x-missing len 5\n" +
+			"    capture response header X-Origin len 3\n    capture response header Set-Cookie len 40\n" +
+			"    capture cookie SRV len 12\n" +
+			"    http-request deny if { path_beg /deny }\n    default_backend app\n\n" +
+			"backend app\n    cookie SRV insert indirect nocache\n" +
+			fmt.Sprintf("    server web1 %s cookie w1\n", o.addrs[0])
+	})
+	requests := []logRequest{
+		{name: "no cookie, cookie inserted", path: "/", want: "--NI"},
+		{name: "valid cookie among others", path: "/", cookie: "a=1; SRV=w1; b=2", want: "--VN"},
+		{name: "cookie longer than the capture", path: "/", cookie: "SRVLONGNAME=0123456789", want: "--NI"},
+		{name: "headers to encode and cut", path: "/", header: []string{"X-Trace", `a{b|c}"d#e`}, want: "--NI"},
+		{name: "header given twice: the last one", path: "/", header: []string{"X-Trace", "first", "X-Trace", "second"}, want: "--NI"},
+		{name: "server sets the cookie", path: "/?setcookie=SRV%3Dfrom-server%3B%20Path%3D%2F", cookie: "SRV=w1", want: "--VD"},
+		{name: "server sets another cookie", path: "/?setcookie=other%3D1", want: "--NI"},
+		{name: "denied: response headers absent", path: "/deny", cookie: "SRV=w1", want: "PR--"},
+	}
+	// The proxies listen on different addresses: each request names the
+	// same host.
+	for i := range requests {
+		requests[i].header = append(requests[i].header, "Host", "shop.example.test")
+	}
+	compareAccessLogs(t, p, requests)
+}
+
+// prefixedLines returns the complete lines that start with prefix.
+func (b *lineBuffer) prefixedLines(prefix string) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var lines []string
+	text := b.buf.String()
+	text = text[:strings.LastIndexByte(text, '\n')+1]
+	for l := range strings.Lines(text) {
+		if strings.HasPrefix(l, prefix) {
+			lines = append(lines, strings.TrimSuffix(l, "\n"))
+		}
+	}
+	return lines
+}
+
+// logTokens splits a log line at spaces, keeping a quoted string or a
+// bracketed date whole, and notes whether the line ends with a space.
+func logTokens(line string) []string {
+	var tokens []string
+	for i := 0; i < len(line); {
+		if line[i] == ' ' {
+			i++
+			continue
+		}
+		j := i
+		for j < len(line) && line[j] != ' ' {
+			switch line[j] {
+			case '"':
+				if k := strings.IndexByte(line[j+1:], '"'); k >= 0 {
+					j += k + 1
+				}
+			case '[':
+				if k := strings.IndexByte(line[j+1:], ']'); k >= 0 {
+					j += k + 1
+				}
+			}
+			j++
+		}
+		tokens = append(tokens, line[i:j])
+		i = j
+	}
+	if strings.HasSuffix(line, " ") {
+		tokens = append(tokens, "(trailing space)")
+	}
+	return tokens
+}
+
+var (
+	logDate   = regexp.MustCompile(`\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d(\.\d{3})?`)
+	zoneToken = regexp.MustCompile(`^[+-]\d{4}\]?$`)
+)
+
+// maskedKeyValues masks a line of "key=value" fields written by the
+// log-format of TestLogFormatMatchesHAProxy: dates, ports, the pid and
+// byte counts are dropped, timers that ran become "T", connection counts
+// "C".
+func maskedKeyValues(line string) []string {
+	tokens := logTokens(logDate.ReplaceAllString(line, "DATE"))
+	for i, tok := range tokens {
+		key, value, ok := strings.Cut(tok, "=")
+		switch {
+		case zoneToken.MatchString(tok):
+			tokens[i] = "ZONE"
+		case !ok:
+		case hasWord("cp ms pid B", key):
+			tokens[i] = key + "=X"
+		case hasWord("Th Ti TR Tq Tw Tc Tr Ta Tt Td", key) && value != "-1":
+			tokens[i] = key + "=T"
+		case hasWord("ac fc bc sc", key):
+			tokens[i] = key + "=C"
+		}
+	}
+	return tokens
+}
+
+// hasWord reports whether the space-separated list holds w.
+func hasWord(list, w string) bool { return slices.Contains(strings.Fields(list), w) }
+
+// maskedCLF masks a line in HAProxy's CLF layout (option httplog clf):
+// date, byte count, client port and accept milliseconds dropped, timers
+// that ran written "T", connection counts "C".
+func maskedCLF(line string) []string {
+	tokens := logTokens(logDate.ReplaceAllString(line, "DATE"))
+	for i := range tokens {
+		switch {
+		case i == 6 || i == 9 || i == 10:
+			tokens[i] = "X"
+		case i >= 14 && i <= 18 && tokens[i] != "-1":
+			tokens[i] = "T"
+		case i >= 20 && i <= 23:
+			tokens[i] = "C"
+		}
+	}
+	return tokens
+}
+
+// TestLogFormatMatchesHAProxy compares lines written by log-format with
+// every variable Tether writes, quoted and not, with captures, and by
+// HAProxy's definition of the CLF log, whose %{+Q}o quotes the text
+// fields after it.
+func TestLogFormatMatchesHAProxy(t *testing.T) {
+	o := startOrigins(t, 1)
+	requests := []logRequest{
+		{name: "no cookie, cookie inserted", path: "/a/b?c=1", want: "--NI"},
+		{name: "valid cookie, captured headers", path: "/", cookie: "SRV=w1", header: []string{"X-A", "one", "X-B", "a{b}"}, want: "--VN"},
+		{name: "server sets a cookie", path: "/?setcookie=SRV%3Dz", want: "--NI"},
+		{name: "absolute URI", path: "http://abs.example.test/x?y", want: "--NI"},
+		{name: "denied", path: "/deny?q", want: "PR--"},
+		{name: "no server", path: "/none/", want: "SC--"},
+	}
+	frontend := func(bind, logFormat string) string {
+		return "frontend fe\n    bind " + bind + "\n    log-format " + logFormat + "\n" +
+			"    capture request header X-A len 10\n    capture request header X-B len 10\n" +
+			"    capture response header X-Origin len 10\n    capture cookie SRV len 20\n" +
+			"    http-request deny if { path_beg /deny }\n    use_backend none if { path_beg /none }\n    default_backend app\n\n"
+	}
+	config := func(logFormat string) func(bind, socket string) string {
+		return func(bind, socket string) string {
+			return "global\n    " + socket + "\n    log stdout format raw local0\n\n" +
+				"defaults\n    mode http\n    log global\n" +
+				"    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\n" +
+				frontend(bind, logFormat) +
+				"backend app\n    cookie SRV insert indirect nocache\n" +
+				fmt.Sprintf("    server web1 %s cookie w1\n\n", o.addrs[0]) +
+				"backend none\n    server off " + o.addrs[0] + " disabled\n"
+		}
+	}
+	t.Run("every variable", func(t *testing.T) {
+		format := `"LF ci=%ci cp=%cp t=%t tr=%tr trg=%trg trl=%trl ms=%ms ft=%ft f=%f b=%b s=%s ST=%ST B=%B ` +
+			`Th=%Th Ti=%Ti TR=%TR Tq=%Tq Tw=%Tw Tc=%Tc Tr=%Tr Ta=%Ta Tt=%Tt Td=%Td ts=%ts tsc=%tsc CC=%CC CS=%CS ` +
+			`hr=%hr hs=%hs hrl=%hrl hsl=%hsl r=%{+Q}r HM=%HM HU=%HU HP=%HP HPO=%HPO HQ=%HQ HV=%HV ` +
+			`ac=%ac fc=%fc bc=%bc sc=%sc rc=%rc sq=%sq bq=%bq pid=%pid ` +
+			`end %{+Q}b %{+Q}HM %{+Q}ci %{+Q}CC %{+Q}HQ %{+Q}ts %{+Q}hr  %{+Q}hrl %{+Q}T %Tl 100%%"`
+		p := startPair(t, config(format))
+		compareLogLines(t, p, requests, func(b *lineBuffer) []string { return b.prefixedLines("LF ") }, maskedKeyValues)
+	})
+	t.Run("clf", func(t *testing.T) {
+		format := `"%{+Q}o %{-Q}ci - - [%trg] %r %ST %B \"\" \"\" %cp %ms %ft %b %s %TR %Tw %Tc %Tr %Ta %tsc %ac %fc %bc %sc %rc %sq %bq %CC %CS %hrl %hsl"`
+		p := startPair(t, config(format))
+		compareLogLines(t, p, requests, func(b *lineBuffer) []string { return b.prefixedLines("127.0.0.1 - - ") }, maskedCLF)
+	})
+}
+
+// gatedOrigin answers "/hold" only when released, and anything else at
+// once.
+type gatedOrigin struct {
+	addr    string
+	arrived chan struct{}
+	release chan struct{}
+}
+
+func startGatedOrigin(t *testing.T) *gatedOrigin {
+	t.Helper()
+	g := &gatedOrigin{arrived: make(chan struct{}, 4), release: make(chan struct{})}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			g.arrived <- struct{}{}
+			select {
+			case <-g.release:
+			case <-r.Context().Done():
+			}
+		}
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(srv.Close)
+	g.addr = srv.Listener.Addr().String()
+	return g
+}
+
+// TestAccessLogQueueMatchesHAProxy compares the lines of a request that
+// waited for a server slot (maxconn 1) and of the one it waited for: the
+// queue timer (Tw), connect and response timers, and the server and
+// backend queue positions (%sq/%bq). A request without a cookie waits in
+// the backend's queue, one whose cookie names the server in the server's.
+func TestAccessLogQueueMatchesHAProxy(t *testing.T) {
+	for _, tc := range []struct {
+		name, cookie string
+		// queued reads the length of the queue the request waits in:
+		// the backend's or the server's.
+		row string
+	}{
+		{name: "backend queue", row: "BACKEND"},
+		{name: "server queue", cookie: "SRV=w1", row: "web1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := startGatedOrigin(t)
+			p := startPair(t, func(bind, socket string) string {
+				return "global\n    " + socket + "\n    log stdout format raw local0\n\n" +
+					"defaults\n    mode http\n    log global\n    option httplog\n" +
+					"    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n    timeout queue 5s\n\n" +
+					"frontend fe\n    bind " + bind + "\n    default_backend app\n\n" +
+					"backend app\n    cookie SRV insert indirect nocache\n    server web1 " + g.addr + " cookie w1 maxconn 1\n"
+			})
+			client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+			get := func(url string, done chan<- error) {
+				req, err := http.NewRequest(http.MethodGet, url, nil)
+				if err != nil {
+					done <- err
+					return
+				}
+				if tc.cookie != "" {
+					req.Header.Set("Cookie", tc.cookie)
+				}
+				resp, err := client.Do(req)
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				done <- err
+			}
+			queued := map[string]func() bool{
+				p.haproxyURL: func() bool { return statColumn(p.haproxyCmd("show stat"), tc.row, "qcur") == "1" },
+				p.tetherURL: func() bool {
+					be := p.tether.Snapshot().Backend("app")
+					if tc.row == "BACKEND" {
+						return be.Stats.QueueCur == 1
+					}
+					return be.Server(tc.row).Stats.QueueCur == 1
+				},
+			}
+			for i, base := range []string{p.haproxyURL, p.tetherURL} {
+				done := make(chan error, 2)
+				go get(base+"/hold", done)
+				<-g.arrived
+				go get(base+"/queued", done)
+				if !pollUntil(5*time.Second, queued[base]) {
+					t.Fatalf("%s: the second request is not queued", base)
+				}
+				g.release <- struct{}{}
+				for range 2 {
+					if err := <-done; err != nil {
+						t.Fatal(err)
+					}
+				}
+				buf := []*lineBuffer{p.haproxyOut, p.tetherLog}[i]
+				if !pollUntil(5*time.Second, func() bool { return len(buf.accessLines()) == 2 }) {
+					t.Fatalf("%s: access-log lines %q, want 2", base, buf.accessLines())
+				}
+			}
+			// Lines in request order: the held request's first.
+			h, tt := p.haproxyOut.accessLines(), p.tetherLog.accessLines()
+			byRequest := func(a, b string) int {
+				ha, hb := strings.Contains(a, "GET /hold "), strings.Contains(b, "GET /hold ")
+				switch {
+				case ha == hb:
+					return 0
+				case ha:
+					return -1
+				}
+				return 1
+			}
+			slices.SortFunc(h, byRequest)
+			slices.SortFunc(tt, byRequest)
+			for i := range h {
+				if hm, tm := maskedLine(h[i]), maskedLine(tt[i]); !slices.Equal(hm, tm) {
+					t.Errorf("lines differ\nhaproxy: %s\ntether:  %s", h[i], tt[i])
+				}
+			}
+			if q := maskedLine(h[1])[7]; q == "queues 0/0" {
+				t.Errorf("haproxy's queued request shows %s: %s", q, h[1])
+			}
+		})
+	}
 }

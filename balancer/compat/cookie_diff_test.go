@@ -129,16 +129,18 @@ func startPair(t *testing.T, cfgFor func(bind, socket string) string) *pair {
 		t.Fatalf("parse config: %v", err)
 	}
 	accessLog := accesslog.New(p.tetherLog, 0)
-	b, err := balancer.New(cfg, balancer.Options{AccessLogs: map[string]*accesslog.Logger{"stdout": accessLog}})
+	syslog := accesslog.NewSyslog(0)
+	b, err := balancer.New(cfg, balancer.Options{AccessLogs: map[string]*accesslog.Logger{"stdout": accessLog, accesslog.Syslog: syslog}})
 	if err != nil {
 		t.Fatalf("balancer: %v", err)
 	}
 	p.tether = b
 	ctx, stopChecks := context.WithCancel(context.Background())
-	checksDone, logDone := make(chan struct{}), make(chan struct{})
+	checksDone, logDone, syslogDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go func() { b.Run(ctx); close(checksDone) }()
 	go func() { accessLog.Run(ctx); close(logDone) }()
-	t.Cleanup(func() { stopChecks(); <-checksDone; <-logDone })
+	go func() { syslog.Run(ctx); close(syslogDone) }()
+	t.Cleanup(func() { stopChecks(); <-checksDone; <-logDone; <-syslogDone })
 	h, err := b.Handler("fe")
 	if err != nil {
 		t.Fatal(err)

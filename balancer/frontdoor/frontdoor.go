@@ -8,15 +8,18 @@
 // "OPTIONS *" reaches the handler. Requests the server refuses itself are
 // answered with HAProxy's own error pages, byte for byte.
 //
-// The server speaks plain HTTP/1.x on the connections it accepts; it does
-// not terminate TLS.
+// A server with a TLS configuration terminates TLS on the connections it
+// accepts and serves HTTP/2 to clients that negotiate it by ALPN, with the
+// same handler; others speak HTTP/1.x as on a clear-text bind.
 package frontdoor
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"tether/balancer"
@@ -89,6 +92,14 @@ type Server struct {
 	// Counters, when set before Serve, receives accepted connections and
 	// refused requests.
 	Counters Counters
+	// TLS, when set before Serve, makes the server terminate TLS with this
+	// configuration (see tlsbind). A handshake must end within timeout
+	// http-request.
+	TLS *tls.Config
+
+	tlsMu     sync.Mutex
+	tlsClosed bool
+	tlsState  *tlsState
 }
 
 // New returns the server of frontend fe, handing accepted requests to h.
@@ -124,8 +135,11 @@ func New(fe balancer.Frontend, g balancer.Global, h http.Handler, log *slog.Logg
 		MaxHeaderBytes:               maxHeader,
 		DisableGeneralOptionsHandler: true,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			if cc, ok := c.(*clientConn); ok {
+			switch cc := c.(type) {
+			case *clientConn:
 				return balancer.WithClientConn(ctx, cc)
+			case *tlsClientConn:
+				return balancer.WithClientConn(ctx, cc.clientConn)
 			}
 			return ctx
 		},
@@ -137,6 +151,9 @@ func New(fe balancer.Frontend, g balancer.Global, h http.Handler, log *slog.Logg
 // Serve accepts connections on ln until the server is shut down, as
 // http.Server.Serve does.
 func (s *Server) Serve(ln net.Listener) error {
+	if s.TLS != nil {
+		return s.serveTLS(ln)
+	}
 	return s.Server.Serve(&listener{Listener: ln, writeGrace: s.timeouts.Client, counters: s.Counters})
 }
 

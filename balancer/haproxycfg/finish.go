@@ -13,6 +13,7 @@ import (
 func (p *parser) finish() {
 	g := &p.cfg.Global
 	g.StatsSockets = p.sockets
+	p.checkTLSBinds()
 	if !p.global.timeout {
 		g.StatsTimeout = defaultStatsTimeout
 	}
@@ -62,8 +63,8 @@ func (p *parser) finish() {
 		if px.mode == "" {
 			p.warnAt(px.line, "%s '%s' has no 'mode http': HAProxy would run it in tcp mode, where cookies are ignored; Tether runs it in HTTP mode.", px.kind, px.name)
 		}
-		if px.hasFE() && len(px.fe.Logs) > 0 && !px.fe.HTTPLog {
-			p.warnAt(px.line, "%s '%s' has log targets but no 'option httplog': Tether writes only HTTP log lines, so it logs nothing for it.", px.kind, px.name)
+		if px.hasFE() && len(px.fe.Logs) > 0 && !px.fe.HTTPLog && px.fe.LogFormat == "" {
+			p.warnAt(px.line, "%s '%s' has log targets but neither 'option httplog' nor 'log-format': Tether writes only HTTP log lines, so it logs nothing for it.", px.kind, px.name)
 		}
 		if px.hasFE() {
 			fe := px.fe

@@ -65,9 +65,10 @@ func (t keywordTable) lookup(w string) (keywordGroup, bool) {
 // Reasons shared by several tables.
 const (
 	whyTLS        = "TLS: Tether would serve or connect in clear text"
-	whyTLSTuning  = "TLS setting; TLS itself is refused"
+	whyTLSTuning  = "TLS tuning"
+	whyTLSBind    = "TLS setting: who may connect, with which certificate or protocol"
 	whyLogging    = "logging"
-	whyLogTarget  = "log targets other than stdout and stderr in format raw: syslog over UDP or UNIX sockets, other formats, len, sample"
+	whyLogTarget  = "log targets other than stdout, stderr and syslog over UDP to an IP address: UNIX sockets, fd@, ring@, host names, sample"
 	whyPrivileges = "privileges: Tether does not chroot or drop privileges"
 	whyProxyProto = "PROXY protocol: the peer's framing would be misread"
 	whyHealth     = "health-check rules decide which servers get traffic"
@@ -85,7 +86,7 @@ var globalKeywords = keywordTable{
 	{verdict: refused, why: "header count limit: requests with more headers are refused", words: "tune.http.maxhdr"},
 	{verdict: refused, why: "accepts bodies on HTTP/1.0 GET, HEAD and DELETE that HAProxy refuses by default", words: "h1-accept-payload-with-any-method"},
 	{verdict: warned, why: whyLogTarget, words: "log"},
-	{verdict: warned, why: whyLogging, words: "log-send-hostname log-tag quiet tune.http.cookielen tune.http.logurilen"},
+	{verdict: warned, why: whyLogging, words: "quiet tune.http.cookielen tune.http.logurilen"},
 	{verdict: warned, why: "process management: Tether runs as one foreground process", words: `
 		daemon master-worker pidfile mworker-max-reloads hard-stop-after grace close-spread-time
 		set-dumpable strict-limits no-memory-trimming profiling.tasks`},
@@ -103,14 +104,13 @@ var globalKeywords = keywordTable{
 	{verdict: warned, why: "HAProxy's internal HTTP client (Lua, OCSP)", words: "httpclient.resolvers.id httpclient.resolvers.prefer httpclient.ssl.ca-file httpclient.ssl.verify"},
 	{verdict: warned, why: "base directory of files that Tether does not load", words: "default-path"},
 	{verdict: warned, why: whyTLSTuning, words: `
-		ca-base crt-base issuers-chain-path maxsslconn maxsslrate ssl-default-bind-ciphers
-		ssl-default-bind-ciphersuites ssl-default-bind-curves ssl-default-bind-options
-		ssl-default-server-ciphers ssl-default-server-ciphersuites ssl-default-server-options
+		issuers-chain-path maxsslconn maxsslrate ssl-default-server-ciphers ssl-default-server-ciphersuites ssl-default-server-options
 		ssl-dh-param-file ssl-mode-async ssl-server-verify ssl-load-extra-files
 		ssl-load-extra-del-ext ssl-skip-self-issued-ca ssl-propquery ssl-provider ssl-provider-path
 		tune.ssl.cachesize tune.ssl.capture-buffer-size tune.ssl.capture-cipherlist-size
 		tune.ssl.default-dh-param tune.ssl.force-private-cache tune.ssl.hard-maxrecord
 		tune.ssl.keylog tune.ssl.lifetime tune.ssl.maxrecord tune.ssl.ssl-ctx-cache-size`},
+	{verdict: refused, why: whyTLSBind, words: "ssl-default-bind-curves"},
 	{verdict: warned, why: "compression tuning: responses are not compressed", words: "maxcomprate maxcompcpuusage maxzlibmem tune.comp.maxlevel"},
 	{verdict: warned, why: "letter case of HTTP/1 header names", words: "h1-case-adjust h1-case-adjust-file"},
 	{verdict: warned, why: "HTTP/2 tuning: Tether's listeners speak HTTP/1.1", words: `
@@ -147,7 +147,7 @@ var proxyKeywords = keywordTable{
 	{verdict: refused, why: "FastCGI servers", words: "use-fcgi-app"},
 	{verdict: refused, why: whyHealth, words: "tcp-check external-check"},
 	{verdict: warned, why: whyLogTarget, words: "log"},
-	{verdict: warned, why: whyLogging, words: "log-format log-format-sd log-tag error-log-format unique-id-format capture declare"},
+	{verdict: warned, why: whyLogging, words: "log-format-sd error-log-format unique-id-format declare"},
 	{verdict: warned, why: "e-mail notifications", words: "email-alert"},
 	{verdict: warned, why: "compression: responses are sent uncompressed", words: "compression"},
 	{verdict: warned, why: "connection tuning", words: "backlog max-keep-alive-queue max-session-srv-conns"},
@@ -190,14 +190,13 @@ var proxyOptions = keywordTable{
 // Tether implements none on bind lines; on "stats socket" lines it
 // implements mode, level and severity-output (see statsParams).
 var bindParams = keywordTable{
-	{verdict: refused, why: whyTLS, args: 0, words: `
-		ssl allow-0rtt force-sslv3 force-tlsv10 force-tlsv11 force-tlsv12 force-tlsv13
-		generate-certificates no-ca-names no-sslv3 no-tls-tickets no-tlsv10 no-tlsv11 no-tlsv12
-		no-tlsv13 prefer-client-ciphers strict-sni`},
-	{verdict: refused, why: whyTLS, args: 1, words: `
-		alpn ca-file ca-ignore-err ca-sign-file ca-sign-pass ca-verify-file ciphers ciphersuites
-		crl-file crt crt-ignore-err crt-list curves ecdhe npn ssl-max-ver ssl-min-ver
-		tls-ticket-keys verify`},
+	{verdict: refused, why: whyTLSBind, args: 0, words: `
+		allow-0rtt force-sslv3 force-tlsv10 force-tlsv11 force-tlsv12 force-tlsv13
+		generate-certificates no-ca-names no-sslv3 no-tlsv10 no-tlsv11 no-tlsv12
+		no-tlsv13 prefer-client-ciphers`},
+	{verdict: refused, why: whyTLSBind, args: 1, words: `
+		ca-ignore-err ca-sign-file ca-sign-pass ca-verify-file
+		crl-file crt-ignore-err curves ecdhe npn tls-ticket-keys`},
 	{verdict: refused, why: whyProxyProto, args: 0, words: "accept-proxy"},
 	{verdict: refused, why: "NetScaler client IP insertion: the peer's framing would be misread", args: 1, words: "accept-netscaler-cip"},
 	{verdict: refused, why: "which addresses and interfaces accept clients", args: 0, words: "transparent v6only"},

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -43,8 +45,8 @@ func keywordCases() []keywordCase {
 		}
 	}
 	// A log line needs an address and a facility; Tether writes to
-	// stdout and stderr only.
-	const logArgs = " 127.0.0.1:514 local0"
+	// stdout, stderr and UDP syslog servers, not to UNIX sockets.
+	const logArgs = " /dev/log local0"
 	add("global", globalKeywords, func(kw string, _ keywordGroup) (string, int) {
 		if kw == "log" {
 			return "global\n    log" + logArgs + "\n", 2
@@ -119,10 +121,20 @@ var detailCases = []struct {
 	{"log stdout format raw local0", accepted},
 	{"log stderr format raw local7 info debug", accepted},
 	{"log global", accepted},
-	{"log stdout local0", warned},
-	{"log stdout format short local0", warned},
-	{"log stderr format rfc5424 local0", warned},
-	{"log stdout len 512 format raw local0", warned},
+	{"log stdout local0", accepted},
+	{"log stdout format short local0", accepted},
+	{"log stderr format rfc5424 local0", accepted},
+	{"log stdout len 512 format raw local0", accepted},
+	{"log 127.0.0.1:514 local0", accepted},
+	{"log udp@127.0.0.1 len 2048 format rfc3164 local0 info", accepted},
+	{"log 127.0.0.1:514 sample 1:2 local0", warned},
+	{"log syslog.example:514 local0", warned},
+	{"log-format %ci:%cp\\ %ST", accepted},
+	{"capture request header Host len 32", accepted},
+	{"capture cookie SRV len 32", accepted},
+	{"log-tag app", accepted},
+	{"log-format %ID", refused},
+	{"log-format %[src]", refused},
 	{"log /dev/log local0", warned},
 	{"option httpchk\n    http-check expect string OK", refused},
 	{"option httpchk\n    http-check expect ! status 500", refused},
@@ -185,7 +197,9 @@ func TestKeywordVerdicts(t *testing.T) {
 // table, and that none of the implemented keywords is classified.
 func TestKeywordTablesDisjoint(t *testing.T) {
 	implemented := map[string]string{
-		"global": "maxconn tune.bufsize tune.maxrewrite setenv presetenv unsetenv resetenv zero-warning stats",
+		"global": "maxconn tune.bufsize tune.maxrewrite setenv presetenv unsetenv resetenv zero-warning stats" +
+			" ssl-default-bind-options ssl-default-bind-ciphers ssl-default-bind-ciphersuites crt-base ca-base",
+		"bind":   strings.Join(slices.Collect(maps.Keys(bindTLSParams)), " "),
 		"proxy":  "mode bind default_backend acl use_backend http-request http-response redirect timeout balance cookie dynamic-cookie-key retries option http-check server default-server server-template id maxconn hash-type http-reuse retry-on",
 		"option": "persist redispatch forwardfor httpchk httplog dontlognull",
 		"server": implementedServerKeywords0 + implementedServerKeywords1 + " source",
@@ -316,9 +330,12 @@ balancer/haproxycfg/keywords.go by
 ` + "`go test -run TestKeywordDocs -update ./balancer/haproxycfg/`" + `.
 
 Implemented, for reference: global ` + "`stats socket`" + ` (with ` + "`mode`, `level`, `severity-output`" + `),
-` + "`stats timeout`, `stats maxconn`, `maxconn`, `tune.bufsize`, `tune.maxrewrite`, `setenv`, `presetenv`,\n`unsetenv`, `resetenv`, `zero-warning`, `log stdout|stderr format raw FACILITY [LEVEL [MINLEVEL]]`" + `; ` + "`defaults`/`frontend`/`backend`/`listen`" + ` with
-` + "`mode http`, `bind`, `default_backend`, `acl`, `use_backend`, `http-request`, `http-response`, `redirect`, `maxconn`, `balance` (roundrobin, static-rr, leastconn,\nfirst, source, random), `cookie`, `dynamic-cookie-key`, `retries`, `retry-on conn-failure`, `id`,\n`option persist`, `option redispatch`, `option forwardfor`, `option httpchk`, `log global`, `log stdout|stderr\nformat raw …`, `option httplog`, `option dontlognull`, `http-check expect\nstatus`, `http-check send meth|uri|ver`" + `, the timeouts ` + "`client`, `server`, `connect`, `check`, `queue`,\n`http-request`, `http-keep-alive`, `tunnel`, `client-fin`, `server-fin`" + `, ` + "`server`, `default-server`,\n`server-template`" + ` with ` + strings.Join(quoted(strings.Fields(implementedServerKeywords0+implementedServerKeywords1)), ", ") + `;
+` + "`stats timeout`, `stats maxconn`, `maxconn`, `tune.bufsize`, `tune.maxrewrite`, `setenv`, `presetenv`,\n`unsetenv`, `resetenv`, `zero-warning`, `log stdout|stderr|IP[:PORT] [len N] [format raw|short|local|rfc3164|rfc5424|priority|timed|iso] FACILITY [LEVEL [MINLEVEL]]`, `log-tag`, `log-send-hostname`" + `; ` + "`defaults`/`frontend`/`backend`/`listen`" + ` with
+` + "`mode http`, `bind`, `default_backend`, `acl`, `use_backend`, `http-request`, `http-response`, `redirect`, `maxconn`, `balance` (roundrobin, static-rr, leastconn,\nfirst, source, random), `cookie`, `dynamic-cookie-key`, `retries`, `retry-on conn-failure`, `id`,\n`option persist`, `option redispatch`, `option forwardfor`, `option httpchk`, `log global`, `log stdout|stderr|IP[:PORT]\n…`, `option httplog`, `option dontlognull`, `log-format`, `log-tag`, `capture request|response header`,\n`capture cookie`, `http-check expect\nstatus`, `http-check send meth|uri|ver`" + `, the timeouts ` + "`client`, `server`, `connect`, `check`, `queue`,\n`http-request`, `http-keep-alive`, `tunnel`, `client-fin`, `server-fin`" + `, ` + "`server`, `default-server`,\n`server-template`" + ` with ` + strings.Join(quoted(strings.Fields(implementedServerKeywords0+implementedServerKeywords1)), ", ") + `;
 and ` + "`resolvers`" + ` sections.
+
+TLS binds, implemented: ` + "`bind … ssl`" + ` with ` + strings.Join(quoted(slices.Sorted(maps.Keys(bindTLSParams))), ", ") + `;
+global ` + "`ssl-default-bind-options`, `ssl-default-bind-ciphers`, `ssl-default-bind-ciphersuites`, `crt-base`, `ca-base`" + `.
 `)
 	sections := []struct {
 		title string

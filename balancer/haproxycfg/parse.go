@@ -140,6 +140,8 @@ func (p *proxy) inherit(d *proxy) {
 		Logs:                 cloneLogs(d.fe.Logs),
 		HTTPLog:              d.fe.HTTPLog,
 		DontLogNull:          d.fe.DontLogNull,
+		LogFormat:            d.fe.LogFormat,
+		LogTag:               d.fe.LogTag,
 	}
 	p.defaultBackendLine = d.defaultBackendLine
 	p.be = d.be
@@ -193,6 +195,11 @@ type parser struct {
 	// "stats" line of the global section, where HAProxy creates its Runtime
 	// API proxy; -1 when there is none.
 	apiProxyAt int
+	// tlsBinds are the TLS bind lines, whose certificates are loaded once
+	// the global ssl-default-bind-* lines are all known.
+	tlsBinds []tlsBindLine
+	// sslLines are the lines of the global TLS keywords, by keyword.
+	sslLines map[string]int
 }
 
 func newParser(file string, env lookupEnv) *parser {
@@ -500,6 +507,19 @@ func (p *parser) parseGlobal(args []string, neg string) {
 	switch kw {
 	case "log":
 		p.parseLog(args, &p.cfg.Global.Logs, nil)
+		return
+	case "log-tag":
+		if arg(args, 1) == "" {
+			p.errorf("'log-tag' expects a tag for use in syslog.")
+			return
+		}
+		p.cfg.Global.LogTag = args[1]
+		return
+	case "log-send-hostname":
+		p.cfg.Global.LogSendHostname, p.cfg.Global.LogHostname = true, arg(args, 1)
+		return
+	case "ssl-default-bind-options", "ssl-default-bind-ciphers", "ssl-default-bind-ciphersuites", "crt-base", "ca-base":
+		p.parseSSLDefaultBind(args)
 		return
 	case "maxconn":
 		if n, ok := p.globalInt(args, 0); ok {

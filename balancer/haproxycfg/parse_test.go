@@ -41,7 +41,7 @@ func TestParseFillsDefaults(t *testing.T) {
 			StatsTimeout: 10 * time.Second,
 			StatsMaxConn: 10,
 		},
-		Frontends: []balancer.Frontend{{Name: "f", ID: 2, Binds: []string{":8080"}, DefaultBackend: "b"}},
+		Frontends: []balancer.Frontend{{Name: "f", ID: 2, Binds: balancer.BindAddrs(":8080"), DefaultBackend: "b"}},
 		Backends:  []balancer.Backend{defaultBackend("b", defaultServer("s1", "10.0.0.1", 80), defaultServer("s2", "10.0.0.2", 0))},
 	}
 	want.Backends[0].ID = 3
@@ -146,7 +146,7 @@ listen other
   default_backend web`,
 			check: func(t *testing.T, cfg balancer.Config) {
 				fe := cfg.Frontends[0]
-				wantFE := balancer.Frontend{Name: "web", ID: 1, Binds: []string{"127.0.0.1:8000", "127.0.0.1:8001", "[::1]:8002", ":8003", "127.0.0.2:8004"},
+				wantFE := balancer.Frontend{Name: "web", ID: 1, Binds: balancer.BindAddrs("127.0.0.1:8000", "127.0.0.1:8001", "[::1]:8002", ":8003", "127.0.0.2:8004"),
 					DefaultBackend: "web", ForwardFor: true, TimeoutClient: 5 * time.Second}
 				if !reflect.DeepEqual(fe, wantFE) {
 					t.Errorf("frontend = %+v, want %+v", fe, wantFE)
@@ -306,7 +306,7 @@ backend b
 			name: "log targets, log global and option httplog",
 			src: `global
   log stdout format raw local0
-  log 127.0.0.1:514 local0
+  log 127.0.0.1 len 2048 local0
   log stderr format raw daemon notice err
 defaults
   mode http
@@ -328,6 +328,7 @@ backend b
 			check: func(t *testing.T, cfg balancer.Config) {
 				global := []balancer.LogTarget{
 					{Address: "stdout", Format: "raw", Facility: "local0"},
+					{Address: "127.0.0.1:514", Len: 2048, Facility: "local0"},
 					{Address: "stderr", Format: "raw", Facility: "daemon", Level: "notice", MinLevel: "err"},
 				}
 				if !reflect.DeepEqual(cfg.Global.Logs, global) {
@@ -341,7 +342,7 @@ backend b
 				if fe := cfg.Frontends[1]; !reflect.DeepEqual(fe.Logs, own) || !fe.HTTPLog {
 					t.Errorf("frontend own = logs %+v httplog %v", fe.Logs, fe.HTTPLog)
 				}
-				if global[1].TakesInfo() || !own[2].TakesInfo() || !global[0].TakesInfo() {
+				if global[2].TakesInfo() || !own[3].TakesInfo() || !global[0].TakesInfo() {
 					t.Errorf("TakesInfo: notice-only target takes info or an info target does not")
 				}
 			},
@@ -411,8 +412,7 @@ peers p
 	}
 	for _, want := range []string{
 		"w.cfg:2: 'daemon' is not supported by Tether (process management",
-		"w.cfg:3: 'log /dev/log' is not supported by Tether (log targets other than stdout and stderr in format raw",
-		"w.cfg:5: 'log stdout format short' is not supported by Tether (log targets other than stdout and stderr in format raw",
+		"w.cfg:3: 'log /dev/log' is not supported by Tether (log targets other than stdout, stderr and syslog over UDP",
 		"w.cfg:6: frontend 'f' has no 'mode http'",
 		"w.cfg:7: bind parameter 'name' is not supported",
 		"w.cfg:7: bind parameter 'defer-accept' is not supported",
@@ -459,8 +459,7 @@ backend b
 	}
 	for _, want := range []string{
 		"r.cfg:2: 'user haproxy' is not supported by Tether (privileges",
-		"r.cfg:6: bind parameter 'ssl' is not supported by Tether (TLS",
-		"r.cfg:6: bind parameter 'crt' is not supported by Tether (TLS",
+		"r.cfg:6: 'bind' : unable to stat SSL certificate from file '/x.pem'",
 		"r.cfg:7: 'use-server b' is not supported by Tether",
 		"r.cfg:11: 'balance uri' is not supported by Tether",
 		"r.cfg:12: 'server b/s' : server keyword 'send-proxy' is not supported by Tether",
@@ -560,7 +559,7 @@ func TestFormatRejects(t *testing.T) {
 			c.Resolvers = []balancer.Resolvers{{Name: "r", Hold: map[string]time.Duration{"never": 1}}}
 		}, "unknown hold event"},
 		{"bind", func(c *balancer.Config) {
-			c.Frontends = []balancer.Frontend{{Name: "f", Binds: []string{"nowhere"}}}
+			c.Frontends = []balancer.Frontend{{Name: "f", Binds: balancer.BindAddrs("nowhere")}}
 		}, "does not parse"},
 	}
 	for _, tt := range tests {

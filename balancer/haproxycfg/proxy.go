@@ -57,10 +57,16 @@ func (p *parser) parseProxy(args []string, neg string) {
 			p.errorf("'bind' expects {<path>|[addr1]:port1[-end1]}{,[addr]:port[-end]}... as arguments.")
 			return
 		}
+		first := len(px.fe.Binds)
 		if !p.addBinds(px, args[1]) {
 			return
 		}
-		p.checkBindParams(args[2:])
+		if t, ok := p.parseBindTLS(args[2:]); ok && t != nil {
+			for i := first; i < len(px.fe.Binds); i++ {
+				px.fe.Binds[i].TLS = t.Clone()
+			}
+			p.tlsBinds = append(p.tlsBinds, tlsBindLine{line: p.line, tls: t})
+		}
 	case "default_backend":
 		if p.capWarn(px, kw, true) {
 			return
@@ -170,6 +176,27 @@ func (p *parser) parseProxy(args []string, neg string) {
 		// A backend's log lines are about its servers, which Tether
 		// reports through its own logger: only a frontend keeps them.
 		p.parseLog(args, &px.fe.Logs, p.cfg.Global.Logs)
+	case "log-tag":
+		if arg(args, 1) == "" {
+			p.errorf("'log-tag' expects a tag for use in syslog.")
+			return
+		}
+		px.fe.LogTag = args[1]
+	case "log-format":
+		if px.kind == secBackend {
+			p.warnf("'log-format' ignored because backend '%s' has no frontend capability.", px.name)
+			return
+		}
+		p.parseLogFormat(args, &px.fe)
+	case "capture":
+		if px.kind == secDefaults {
+			p.errorf("'capture' not allowed in 'defaults' section.")
+			return
+		}
+		if p.capWarn(px, kw, true) {
+			return
+		}
+		p.parseCapture(args, &px.fe)
 	case "retry-on":
 		if !px.hasBE() {
 			p.errorf("'retry-on' only available in backend or listen section")
@@ -255,27 +282,9 @@ func (p *parser) addBinds(px *proxy, list string) bool {
 		if host == "" && hp.Family == "ipv6" {
 			host = "::"
 		}
-		px.fe.Binds = append(px.fe.Binds, joinHostPort(host, hp.Port))
+		px.fe.Binds = append(px.fe.Binds, balancer.Bind{Addr: joinHostPort(host, hp.Port)})
 	}
 	return true
-}
-
-// checkBindParams checks the parameters of a bind line, none of which Tether
-// implements.
-func (p *parser) checkBindParams(params []string) {
-	for i := 0; i < len(params) && params[i] != ""; i++ {
-		g, known := bindParams.lookup(params[i])
-		if !known {
-			p.errorf("'bind' : unknown keyword '%s'.", params[i])
-			return
-		}
-		if g.args == 1 && arg(params, i+1) == "" {
-			p.errorf("'bind' : '%s' : missing value.", params[i])
-			return
-		}
-		p.unsupported(g, "bind parameter '"+params[i]+"'")
-		i += g.args
-	}
 }
 
 // parseTimeout handles "timeout NAME TIME".
@@ -438,6 +447,10 @@ func (p *parser) parseOption(px *proxy, args []string, neg string) {
 			return
 		}
 		px.fe.HTTPLog = neg == ""
+		if px.fe.HTTPLog {
+			// The last of option httplog and log-format wins.
+			px.fe.LogFormat = ""
+		}
 	case "dontlognull":
 		if p.capWarn(px, "dontlognull", true) {
 			return

@@ -303,7 +303,7 @@ func TestFormatProxyIDs(t *testing.T) {
 		{
 			name: "numbered in order, listen for a shared name",
 			cfg: balancer.Config{
-				Frontends: []balancer.Frontend{{Name: "web", Binds: []string{":8080"}, DefaultBackend: "app"}, {Name: "li", Binds: []string{":8081"}}},
+				Frontends: []balancer.Frontend{{Name: "web", Binds: balancer.BindAddrs(":8080"), DefaultBackend: "app"}, {Name: "li", Binds: balancer.BindAddrs(":8081")}},
 				Backends:  []balancer.Backend{{Name: "app"}, {Name: "li", ForwardFor: true}},
 			},
 			wantLines: []string{"frontend web", "backend app", "listen li", "    option forwardfor"},
@@ -314,7 +314,7 @@ func TestFormatProxyIDs(t *testing.T) {
 			name: "IDs HAProxy would not give",
 			cfg: balancer.Config{
 				Global:    balancer.Global{StatsSockets: []balancer.StatsSocket{{Address: "/run/t.sock"}}},
-				Frontends: []balancer.Frontend{{Name: "web", ID: 7, Binds: []string{":8080"}, DefaultBackend: "app"}},
+				Frontends: []balancer.Frontend{{Name: "web", ID: 7, Binds: balancer.BindAddrs(":8080"), DefaultBackend: "app"}},
 				Backends:  []balancer.Backend{{Name: "app", ID: 3}, {Name: "next"}},
 			},
 			wantLines: []string{"backend app", "    id 3", "backend next", "frontend web", "    id 7"},

@@ -229,6 +229,17 @@ func (w *writer) global(g balancer.Global) bool {
 	for _, t := range g.Logs {
 		lines = append(lines, w.logLine("global", t))
 	}
+	if g.LogTag != "" {
+		lines = append(lines, []string{"log-tag", g.LogTag})
+	}
+	if g.LogSendHostname {
+		words := []string{"log-send-hostname"}
+		if g.LogHostname != "" {
+			words = append(words, g.LogHostname)
+		}
+		lines = append(lines, words)
+	}
+	lines = append(lines, sslDefaultLines(g.SSLDefaultBind)...)
 	if len(lines) == 0 {
 		return false
 	}
@@ -242,16 +253,26 @@ func (w *writer) global(g balancer.Global) bool {
 // logLine returns the words of a "log" line writing to t; where names the
 // section for errors.
 func (w *writer) logLine(where string, t balancer.LogTarget) []string {
-	if t.Address != "stdout" && t.Address != "stderr" {
-		w.fail("%s: log target %q is neither stdout nor stderr", where, t.Address)
+	if _, udp := udpLogAddress(t.Address); t.Address != "stdout" && t.Address != "stderr" && !udp {
+		w.fail("%s: log target %q is neither stdout, stderr nor a UDP ip:port", where, t.Address)
 	}
-	if t.Format != "raw" {
-		w.fail("%s: log format %q is not raw", where, t.Format)
+	words := []string{"log", t.Address}
+	if t.Len != 0 {
+		if t.Len < 80 || t.Len > 65535 {
+			w.fail("%s: log length %d is not between 80 and 65535", where, t.Len)
+		}
+		words = append(words, "len", itoa(t.Len))
+	}
+	if t.Format != "" {
+		if !hasWord("local raw rfc3164 rfc5424 priority short timed iso", t.Format) {
+			w.fail("%s: unknown log format %q", where, t.Format)
+		}
+		words = append(words, "format", t.Format)
 	}
 	if !hasWord(syslogFacilities, t.Facility) {
 		w.fail("%s: unknown log facility %q", where, t.Facility)
 	}
-	words := []string{"log", t.Address, "format", t.Format, t.Facility}
+	words = append(words, t.Facility)
 	for _, l := range []string{t.Level, t.MinLevel} {
 		if l == "" {
 			break
@@ -336,7 +357,7 @@ func (w *writer) listen(fe balancer.Frontend, be balancer.Backend, id int) {
 // frontend writes the lines of a frontend section.
 func (w *writer) frontend(fe balancer.Frontend) {
 	for _, b := range fe.Binds {
-		w.line("bind", b)
+		w.line(w.bindLine(fe.Name, b)...)
 	}
 	if fe.ForwardFor {
 		w.line("option", "forwardfor")
@@ -346,6 +367,21 @@ func (w *writer) frontend(fe balancer.Frontend) {
 	}
 	if fe.HTTPLog {
 		w.line("option", "httplog")
+	}
+	if fe.LogFormat != "" {
+		w.line("log-format", fe.LogFormat)
+	}
+	if fe.LogTag != "" {
+		w.line("log-tag", fe.LogTag)
+	}
+	for _, c := range fe.CaptureRequest {
+		w.line("capture", "request", "header", c.Name, "len", itoa(c.Len))
+	}
+	for _, c := range fe.CaptureResponse {
+		w.line("capture", "response", "header", c.Name, "len", itoa(c.Len))
+	}
+	if c := fe.CaptureCookie; c != nil {
+		w.line("capture", "cookie", c.Name, "len", itoa(c.Len))
 	}
 	if fe.DontLogNull {
 		w.line("option", "dontlognull")
@@ -395,6 +431,7 @@ func (w *writer) backend(be balancer.Backend, forwardFor bool) {
 	if be.DynamicCookieKey != "" {
 		w.line("dynamic-cookie-key", be.DynamicCookieKey.Reveal())
 	}
+	w.graceComments(be)
 	if be.Persist {
 		w.line("option", "persist")
 	}
@@ -549,4 +586,71 @@ func or(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// graceComments writes Tether's dynamic-cookie grace state as comments,
+// which HAProxy ignores: the address grace, and each retired key by
+// fingerprint with the end of its window.
+func (w *writer) graceComments(be balancer.Backend) {
+	if be.DynamicCookieAddrGrace > 0 {
+		w.buf.WriteString("    # tether: dynamic-cookie-addr-grace " + balancer.FormatHAProxyTime(be.DynamicCookieAddrGrace) + "\n")
+	}
+	for _, rk := range be.RetiredKeys {
+		w.buf.WriteString("    # tether: retired dynamic-cookie-key fingerprint " + rk.Key.String() + " honoured until " + rk.Until.UTC().Format(time.RFC3339) + "\n")
+	}
+}
+
+// sslDefaultLines returns the global lines TLS binds depend on.
+func sslDefaultLines(d balancer.SSLDefaults) [][]string {
+	var lines [][]string
+	for _, l := range []struct{ kw, v string }{
+		{"crt-base", d.CrtBase}, {"ca-base", d.CABase},
+		{"ssl-default-bind-ciphers", d.Ciphers}, {"ssl-default-bind-ciphersuites", d.CipherSuites},
+	} {
+		if l.v != "" {
+			lines = append(lines, []string{l.kw, l.v})
+		}
+	}
+	if len(d.Options) > 0 {
+		lines = append(lines, append([]string{"ssl-default-bind-options"}, d.Options...))
+	}
+	return lines
+}
+
+// bindLine returns the words of a bind line for b.
+func (w *writer) bindLine(frontend string, b balancer.Bind) []string {
+	words := []string{"bind", b.Addr}
+	t := b.TLS
+	if t == nil {
+		return words
+	}
+	words = append(words, "ssl")
+	if len(t.Certs) == 0 {
+		w.fail("frontend %s: bind %s: ssl without a certificate", frontend, b.Addr)
+	}
+	for _, c := range t.Certs {
+		kw := "crt"
+		if c.List {
+			kw = "crt-list"
+		}
+		words = append(words, kw, c.Path)
+	}
+	if len(t.ALPN) > 0 {
+		words = append(words, "alpn", strings.Join(t.ALPN, ","))
+	}
+	for _, o := range []struct{ kw, v string }{
+		{"ssl-min-ver", t.MinVer}, {"ssl-max-ver", t.MaxVer}, {"ciphers", t.Ciphers}, {"ciphersuites", t.CipherSuites},
+		{"verify", t.Verify}, {"ca-file", t.CAFile},
+	} {
+		if o.v != "" {
+			words = append(words, o.kw, o.v)
+		}
+	}
+	if t.StrictSNI {
+		words = append(words, "strict-sni")
+	}
+	if t.NoTLSTickets {
+		words = append(words, "no-tls-tickets")
+	}
+	return words
 }

@@ -54,6 +54,8 @@ func commandTable() []*command {
 		{words: []string{"set", "dynamic-cookie-key", "backend"}, usage: "set dynamic-cookie-key backend <bk> <k>", desc: "change a backend secret key for dynamic cookies", changes: true, secretArg: 4, run: admin(cmdSetDynamicCookieKey)},
 		{words: []string{"set", "cookie", "backend"}, usage: "set cookie backend <bk> <cookie line>", desc: "replace a backend's cookie line (Tether extension)", changes: true, extension: true, run: admin(cmdSetCookie)},
 		{words: []string{"set", "maint-when-idle", "server"}, usage: "set maint-when-idle server <bk>/<srv> on|off", desc: "put a server in maintenance once it is idle, or stop waiting (Tether extension)", changes: true, extension: true, run: admin(cmdSetMaintWhenIdle)},
+		{words: []string{"set", "dynamic-cookie-addr-grace", "backend"}, usage: "set dynamic-cookie-addr-grace backend <bk> <delay>", desc: "keep old-address dynamic cookies valid for <delay> after an address change (Tether extension)", changes: true, extension: true, run: admin(cmdSetDynamicCookieAddrGrace)},
+		{words: []string{"show", "dynamic-cookie-grace"}, usage: "show dynamic-cookie-grace [<backend>]", desc: "list the dynamic-cookie grace windows (all or for a single backend) (Tether extension)", extension: true, run: cmdShowDynamicCookieGrace},
 		{words: []string{"show", "cookie", "backend"}, usage: "show cookie backend <bk>", desc: "show a backend's cookie line (Tether extension)", extension: true, run: cmdShowCookie},
 		{words: []string{"add", "server"}, usage: "add server <bk>/<srv>", desc: "create a new server", changes: true, run: admin(cmdAddServer)},
 		{words: []string{"del", "server"}, usage: "del server <bk>/<srv>", desc: "remove a dynamically added server", changes: true, run: admin(cmdDelServer)},
@@ -525,7 +527,16 @@ func cmdSetDynamicCookieKey(c *call) {
 		c.err("String value expected.\n")
 		return
 	}
-	c.applyReport(balancer.SetDynamicCookieKey{Backend: be.Config.Name, Key: balancer.Secret(c.arg(4))})
+	change := balancer.SetDynamicCookieKey{Backend: be.Config.Name, Key: balancer.Secret(c.arg(4))}
+	if c.arg(5) == "grace" {
+		// Tether extension; HAProxy ignores words after the key.
+		d, ok := c.graceArg(6, "set dynamic-cookie-key backend <bk> <k> grace")
+		if !ok {
+			return
+		}
+		change.Grace = d
+	}
+	c.applyReport(change)
 }
 
 func cmdDelServer(c *call) {

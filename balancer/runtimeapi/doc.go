@@ -61,6 +61,51 @@
 // answer "A backend name is expected." and "No such backend." as
 // HAProxy's backend commands do.
 //
+// # Extension: dynamic-cookie grace
+//
+// Changing a backend's dynamic-cookie key, or a server's address, changes
+// the server's dynamic cookie, and HAProxy then treats every cookie a
+// client holds as invalid. Tether can keep the previous ones valid for a
+// while, opt-in:
+//
+//	set dynamic-cookie-key backend <bk> <k> grace <delay>
+//
+// (admin level) replaces the key like HAProxy's command and keeps cookies
+// computed with the previous key (and with keys retired before it whose
+// window is still open) valid for <delay>: such a cookie takes the request
+// to the server it was computed for, if that server would take a valid
+// cookie (running, or down with option persist; otherwise the request is
+// redispatched as HAProxy does), and the response gives the client the
+// server's current cookie, as insert mode sets it (with the backend's
+// attributes, dates and postonly rule; in prefix mode the application's
+// value follows the '~'). Without "grace" the command is HAProxy's, and
+// it also ends the windows of earlier retired keys. <delay> is in
+// HAProxy's time syntax (30m, 2h; a bare number is milliseconds). Success
+// prints nothing.
+//
+//	set dynamic-cookie-addr-grace backend <bk> <delay>
+//
+// (admin level) does the same for address changes: from then on, when a
+// server's address or port changes (set server addr, DNS re-resolution of
+// a server-template slot, a reload that moves the server), cookies
+// computed from the previous address keep reaching the server for
+// <delay>. 0, the default, is HAProxy's behaviour. Both settings are
+// stored like every change and survive restarts; the retired keys are
+// kept with the other keys, shown only by fingerprint.
+//
+//	show dynamic-cookie-grace [<backend>]
+//
+// (any level) lists, after a format version line ("1") and a "# " header,
+// one "addr-grace" line per backend with its setting, then one line per
+// open window: "key" with a retired key's fingerprint, "addr" with
+// "<server>@<address>:<port>" (the server's name alone at user level),
+// each with when the window ends (RFC 3339, UTC) and the seconds left:
+//
+//	be_id be_name kind subject until remaining_s
+//
+// "show sticky" counts, per server, the requests that came with such a
+// cookie (old_key, old_addr) and the cookies re-issued (reissued).
+//
 // # Extension: reload
 //
 // "reload" (admin level) makes the process re-read its configuration file

@@ -14,7 +14,7 @@ import (
 // or the global one), as HAProxy does.
 func TestMaxConnReported(t *testing.T) {
 	_, cfg := newTestBalancer(t, testCfg)
-	cfg.Frontends = append(cfg.Frontends, balancer.Frontend{Name: "capped", Binds: []string{"127.0.0.1:18090"}, DefaultBackend: "be", MaxConn: 40})
+	cfg.Frontends = append(cfg.Frontends, balancer.Frontend{Name: "capped", Binds: balancer.BindAddrs("127.0.0.1:18090"), DefaultBackend: "be", MaxConn: 40})
 	b, err := balancer.New(cfg, balancer.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -51,7 +51,7 @@ func demoState() balancer.State {
 	return balancer.State{
 		Config: balancer.Config{
 			Global:    balancer.Global{StatsTimeout: 10 * time.Second, StatsMaxConn: 10},
-			Frontends: []balancer.Frontend{{Name: demoFrontend, Binds: []string{demoListen}, DefaultBackend: demoBackend, ForwardFor: true, TimeoutClient: 30 * time.Second}},
+			Frontends: []balancer.Frontend{{Name: demoFrontend, Binds: balancer.BindAddrs(demoListen), DefaultBackend: demoBackend, ForwardFor: true, TimeoutClient: 30 * time.Second}},
 			Backends:  []balancer.Backend{be},
 		},
 		Servers: map[string]balancer.ServerRuntime{},
@@ -112,7 +112,7 @@ func demoTraffic(ctx context.Context, cfg balancer.Config) error {
 	var url string
 	for _, fe := range cfg.Frontends {
 		if len(fe.Binds) > 0 {
-			url = "http://" + bindAddr(fe.Binds[0]) + "/"
+			url = "http://" + bindAddr(fe.Binds[0].Addr) + "/"
 			if url[7] == ':' {
 				url = "http://127.0.0.1" + url[7:]
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"tether/balancer"
 	"tether/balancer/connlimit"
 	"tether/balancer/frontdoor"
+	"tether/balancer/tlsbind"
 	"tether/web"
 )
 
@@ -68,6 +70,9 @@ type listenPlan struct {
 	opened map[bindKey]net.Listener
 	// limits are the caps of frontends that had no bind yet.
 	limits map[string]*connlimit.Limit
+	// tls are the TLS configurations of the TLS binds, certificates read
+	// afresh, as HAProxy reads them on every start or reload.
+	tls map[bindKey]*tls.Config
 }
 
 // listen opens the sockets of cfg's binds that are not open yet, with
@@ -77,10 +82,20 @@ func (fb *frontendBinds) listen(cfg balancer.Config) (*listenPlan, error) {
 	fb.mu.Lock()
 	defer fb.mu.Unlock()
 	cfg = fb.local.apply(cfg)
-	p := &listenPlan{cfg: cfg, opened: make(map[bindKey]net.Listener), limits: make(map[string]*connlimit.Limit)}
+	p := &listenPlan{cfg: cfg, opened: make(map[bindKey]net.Listener), limits: make(map[string]*connlimit.Limit),
+		tls: make(map[bindKey]*tls.Config)}
 	for _, fe := range cfg.Frontends {
-		for _, addr := range fe.Binds {
+		for _, bd := range fe.Binds {
+			addr := bd.Addr
 			k := bindKey{fe.Name, addr}
+			if bd.TLS != nil {
+				tb, err := tlsbind.Build(*bd.TLS, cfg.Global.SSLDefaultBind)
+				if err != nil {
+					p.abort()
+					return nil, fmt.Errorf("frontend %q: bind %s: %w", fe.Name, addr, err)
+				}
+				p.tls[k] = tb.Config()
+			}
 			if _, open := fb.binds[k]; open {
 				continue
 			}
@@ -123,8 +138,8 @@ func (fb *frontendBinds) apply(p *listenPlan) {
 	}
 	want := make(map[bindKey]bool)
 	for _, fe := range p.cfg.Frontends {
-		for _, addr := range fe.Binds {
-			k := bindKey{fe.Name, addr}
+		for _, bd := range fe.Binds {
+			k := bindKey{fe.Name, bd.Addr}
 			want[k] = true
 			b := fb.binds[k]
 			if b == nil {
@@ -134,14 +149,14 @@ func (fb *frontendBinds) apply(p *listenPlan) {
 				}
 				b = &bind{key: k, ln: ln}
 				fb.binds[k] = b
-				fb.serve(b, fe, p.cfg.Global)
+				fb.serve(b, fe, p.cfg.Global, p.tls[k])
 				b.loop.Add(1)
 				go fb.acceptLoop(b)
 				fb.log.Info("frontend listening", "frontend", fe.Name, "addr", ln.Addr().String(), "maxconn", connlimit.FrontendMaxConn(fe.MaxConn, fb.global.Max()))
 				continue
 			}
-			if !reflect.DeepEqual(b.fe, fe) {
-				fb.serve(b, fe, p.cfg.Global)
+			if !reflect.DeepEqual(b.fe, fe) || p.tls[k] != nil {
+				fb.serve(b, fe, p.cfg.Global, p.tls[k])
 			}
 		}
 	}
@@ -162,9 +177,9 @@ func (fb *frontendBinds) apply(p *listenPlan) {
 	}
 }
 
-// serve starts a server with fe's settings on b and retires the previous
-// one. fb.mu is held.
-func (fb *frontendBinds) serve(b *bind, fe balancer.Frontend, g balancer.Global) {
+// serve starts a server with fe's settings on b, terminating TLS with tlsConf
+// when not nil, and retires the previous one. fb.mu is held.
+func (fb *frontendBinds) serve(b *bind, fe balancer.Frontend, g balancer.Global, tlsConf *tls.Config) {
 	h, err := fb.bal.Handler(fe.Name)
 	if err != nil {
 		// The balancer was built from the same configuration.
@@ -172,6 +187,7 @@ func (fb *frontendBinds) serve(b *bind, fe balancer.Frontend, g balancer.Global)
 		return
 	}
 	srv := newFrontendServer(fe, g, h, fb.log)
+	srv.TLS = tlsConf
 	if ev, err := fb.bal.FrontendEvents(fe.Name); err == nil {
 		srv.Counters = ev
 	}

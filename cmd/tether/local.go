@@ -11,7 +11,9 @@ import (
 // bindFlag collects -bind FRONTEND=ADDR[,ADDR...] flags: bind addresses
 // that replace a frontend's configured ones on this node only, so that
 // several nodes sharing one configuration run on one host, or nodes with
-// different addresses share one configuration.
+// different addresses share one configuration. The n-th address replaces
+// the address of the frontend's n-th bind line, which keeps its other
+// settings (TLS); a frontend gets as many addresses as it has bind lines.
 type bindFlag map[string][]string
 
 func (f bindFlag) String() string {
@@ -41,11 +43,16 @@ func (f bindFlag) Set(v string) error {
 	return nil
 }
 
-// check returns an error naming a frontend cfg does not have.
+// check returns an error naming a frontend cfg does not have, or one
+// given more or fewer addresses than it has bind lines.
 func (f bindFlag) check(cfg balancer.Config) error {
-	for name := range f {
-		if !slices.ContainsFunc(cfg.Frontends, func(fe balancer.Frontend) bool { return fe.Name == name }) {
-			return fmt.Errorf("-bind %s: the configuration has no frontend %q", f.String(), name)
+	for name, addrs := range f {
+		i := slices.IndexFunc(cfg.Frontends, func(fe balancer.Frontend) bool { return fe.Name == name })
+		if i < 0 {
+			return fmt.Errorf("-bind %s=%s: the configuration has no frontend %q", name, strings.Join(addrs, ","), name)
+		}
+		if n := len(cfg.Frontends[i].Binds); n != len(addrs) {
+			return fmt.Errorf("-bind %s=%s: frontend %s has %d bind line(s); give one address for each", name, strings.Join(addrs, ","), name, n)
 		}
 	}
 	return nil
@@ -59,9 +66,15 @@ func (f bindFlag) apply(cfg balancer.Config) balancer.Config {
 	}
 	fes := slices.Clone(cfg.Frontends)
 	for i, fe := range fes {
-		if addrs, ok := f[fe.Name]; ok {
-			fes[i].Binds = addrs
+		addrs, ok := f[fe.Name]
+		if !ok || len(addrs) != len(fe.Binds) {
+			continue
 		}
+		binds := slices.Clone(fe.Binds)
+		for j := range binds {
+			binds[j].Addr = addrs[j]
+		}
+		fes[i].Binds = binds
 	}
 	cfg.Frontends = fes
 	return cfg

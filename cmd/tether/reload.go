@@ -62,7 +62,8 @@ func (r *reloader) reload(ctx context.Context, via string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reload: %w; nothing changed", err)
 	}
-	o := balancer.Origin{Channel: "import", Source: via, Actor: "tether", Command: importCommand(r.file, fileDigest(src))}
+	o := balancer.Origin{Channel: "import", Source: via, Actor: "tether", Command: importCommand(r.file),
+		File: balancer.ConfigFile{Path: r.file, Digest: fileDigest(src)}}
 	if err := r.bal.Replace(next, o, fmt.Sprintf("reload of %s: %s", r.file, strings.Join(changes, "; "))); err != nil {
 		plan.abort()
 		return nil, fmt.Errorf("reload: %w; nothing changed", err)

@@ -167,11 +167,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	for _, e := range initErrs {
 		log.Warn("init-addr", "error", e)
 	}
-	// Frontends with "option httplog" and a "log stdout|stderr format
-	// raw" target write their access log here, through a bounded queue.
+	// Frontends with "option httplog" or a "log-format" write their
+	// access log here, each output through a bounded queue: standard
+	// output, standard error and syslog servers over UDP.
 	accessLogs := map[string]*accesslog.Logger{
-		"stdout": accesslog.New(stdout, accesslog.DefaultCapacity),
-		"stderr": accesslog.New(stderr, accesslog.DefaultCapacity),
+		accesslog.Stdout: accesslog.New(stdout, accesslog.DefaultCapacity),
+		accesslog.Stderr: accesslog.New(stderr, accesslog.DefaultCapacity),
+		accesslog.Syslog: accesslog.NewSyslog(accesslog.DefaultCapacity),
 	}
 	bal, err := balancer.New(state.Config, balancer.Options{
 		Logger:     log.With("component", "balancer"),
@@ -323,6 +325,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// written.
 	goRun("access log stdout", accessLogs["stdout"].Run)
 	goRun("access log stderr", accessLogs["stderr"].Run)
+	goRun("access log syslog", accessLogs[accesslog.Syslog].Run)
 	goRun("audit", refused.Run)
 	if sc.auditRetention > 0 {
 		goRun("audit-retention", func(ctx context.Context) error { return pruneAudit(ctx, st, sc.auditRetention, log) })

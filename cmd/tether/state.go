@@ -57,11 +57,12 @@ func planFrom(ctx context.Context, st *store.Store, cur balancer.State, found bo
 		}
 		digest := fileDigest(src)
 		if found {
-			last, err := lastImportDigest(ctx, st, file)
+			// The most recent import decides, whichever file it was.
+			last, err := st.LastImport(ctx)
 			if err != nil {
 				return startPlan{}, err
 			}
-			if last == digest {
+			if last.Digest == digest {
 				log.Info("config file unchanged since its import; running the stored state with its runtime changes", "file", file)
 				return startPlan{state: cur}, nil
 			}
@@ -126,28 +127,9 @@ func fileDigest(src []byte) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-const importPrefix = "import "
-
-// importCommand is the audit command of an import; it carries the file's
-// digest so an unchanged file is not imported again.
-func importCommand(file, digest string) string {
-	return importPrefix + file + " sha256:" + digest
-}
-
-// lastImportDigest returns the digest of the last import of file, or "".
-func lastImportDigest(ctx context.Context, st *store.Store, file string) (string, error) {
-	entries, err := st.ListAudit(ctx, store.AuditFilter{Channel: "import", Limit: 50})
-	if err != nil {
-		return "", err
-	}
-	prefix := importPrefix + file + " sha256:"
-	for _, e := range entries {
-		if strings.HasPrefix(e.Command, importPrefix) {
-			// The most recent import decides, whichever file it was.
-			return strings.TrimPrefix(e.Command, prefix), nil
-		}
-	}
-	return "", nil
+// importCommand is the audit command of an import or reload of file.
+func importCommand(file string) string {
+	return "import " + file
 }
 
 func importAudit(file, digest string, before, after balancer.State, hadState bool) store.AuditEntry {
@@ -158,7 +140,8 @@ func importAudit(file, digest string, before, after balancer.State, hadState boo
 			result = "no change"
 		}
 	}
-	return store.AuditEntry{Time: time.Now(), Actor: "tether", Channel: "import", Source: file, Command: importCommand(file, digest), Result: result}
+	return store.AuditEntry{Time: time.Now(), Actor: "tether", Channel: "import", Source: file, Command: importCommand(file), Result: result,
+		File: balancer.ConfigFile{Path: file, Digest: digest}}
 }
 
 // mergeImport returns the state of running cfg: cfg itself, with the
@@ -384,6 +367,9 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 func unexportable(st balancer.State) []string {
 	var notes []string
 	for _, be := range st.Config.Backends {
+		if be.DynamicCookieAddrGrace > 0 || len(be.RetiredKeys) > 0 {
+			notes = append(notes, fmt.Sprintf("backend %s has a dynamic-cookie grace (retired keys, address grace), which HAProxy does not have; exported as comments", be.Name))
+		}
 		for _, s := range be.Servers {
 			rt, ok := st.Servers[be.Name+"/"+s.Name]
 			if !ok {

@@ -60,7 +60,7 @@ func Run(t *testing.T, e Engine) {
 // suiteConfig is a small configuration the balancer accepts.
 func suiteConfig() balancer.Config {
 	return balancer.Config{
-		Frontends: []balancer.Frontend{{Name: "www", Binds: []string{"127.0.0.1:0"}, DefaultBackend: "app"}},
+		Frontends: []balancer.Frontend{{Name: "www", Binds: balancer.BindAddrs("127.0.0.1:0"), DefaultBackend: "app"}},
 		Backends: []balancer.Backend{{
 			Name:             "app",
 			Balance:          balancer.RoundRobin,

@@ -1,0 +1,236 @@
+package frontdoor
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"tether/balancer"
+	"tether/balancer/tlsbind"
+	"tether/balancer/tlsbind/tlsbindtest"
+)
+
+// tlsCounters counts what a TLS server reports.
+type tlsCounters struct {
+	accepted, closed, refused, in, out atomic.Int64
+}
+
+func (c *tlsCounters) ConnAccepted()           { c.accepted.Add(1) }
+func (c *tlsCounters) ConnClosed()             { c.closed.Add(1) }
+func (c *tlsCounters) Refused(int)             { c.refused.Add(1) }
+func (c *tlsCounters) Transferred(in, out int) { c.in.Add(int64(in)); c.out.Add(int64(out)) }
+
+// tlsFront runs the balancer's proxy for fe behind a TLS frontdoor server
+// (certificate for front.test, ALPN h2,http/1.1) and returns its address,
+// the origin, the counters and the CA that signed the certificate.
+func tlsFront(t *testing.T, fe balancer.Frontend) (string, *recordingOrigin, *tlsCounters, *tlsbindtest.CA) {
+	t.Helper()
+	ca := tlsbindtest.NewCA(t, "Test CA")
+	crt := tlsbindtest.WriteFile(t, t.TempDir(), "front.pem", ca.Issue(t, "front.test", "front.test").Bundle(ca))
+	tb, err := tlsbind.Build(balancer.BindTLS{Certs: []balancer.CertSource{{Path: crt}}, ALPN: []string{"h2", "http/1.1"}}, balancer.SSLDefaults{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := startOrigin(t)
+	ap := netip.MustParseAddrPort(o.srv.Listener.Addr().String())
+	fe.Name, fe.DefaultBackend = "fe", "be"
+	cfg := balancer.Config{
+		Frontends: []balancer.Frontend{fe},
+		Backends: []balancer.Backend{{
+			Name: "be", TimeoutConnect: time.Second, TimeoutServer: 5 * time.Second,
+			Servers: []balancer.Server{{Name: "s1", Address: ap.Addr().String(), Port: int(ap.Port()), PortSet: true, Weight: 1}},
+		}},
+	}
+	b, err := balancer.New(cfg, balancer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	h, err := b.Handler("fe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := New(fe, balancer.Global{}, h, slog.New(slog.DiscardHandler))
+	srv.TLS = tb.Config()
+	counters := &tlsCounters{}
+	srv.Counters = counters
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return ln.Addr().String(), o, counters, ca
+}
+
+func tlsClient(ca *tlsbindtest.CA, h2 bool) *http.Client {
+	conf := &tls.Config{RootCAs: ca.Pool(), ServerName: "front.test"}
+	if h2 {
+		return &http.Client{Transport: &http2.Transport{TLSClientConfig: conf}}
+	}
+	conf.NextProtos = []string{"http/1.1"}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: conf}}
+}
+
+// TestTLSServesHTTP1AndH2: the same handler answers over HTTP/1.1 and
+// HTTP/2 on a TLS bind, requests see their TLS state (redirect scheme
+// https does not fire), and the connections are counted.
+func TestTLSServesHTTP1AndH2(t *testing.T) {
+	fe := fastKeepAlive
+	fe.Redirects = []balancer.HTTPRule{{Words: []string{"redirect", "scheme", "https"}, Cond: []string{"if", "!{", "ssl_fc", "}"}}}
+	addr, o, counters, ca := tlsFront(t, fe)
+	for _, tc := range []struct {
+		h2    bool
+		proto string
+	}{{false, "HTTP/1.1"}, {true, "HTTP/2.0"}} {
+		c := tlsClient(ca, tc.h2)
+		for i := 0; i < 2; i++ {
+			resp, err := c.Get("https://" + addr + "/p")
+			if err != nil {
+				t.Fatalf("%s: %v", tc.proto, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || resp.Proto != tc.proto || string(body) != "ok /p" {
+				t.Errorf("%s: %s %s %q", tc.proto, resp.Proto, resp.Status, body)
+			}
+		}
+		c.CloseIdleConnections()
+	}
+	if got := len(o.requests()); got != 4 {
+		t.Errorf("origin saw %d requests, want 4", got)
+	}
+	waitFor(t, func() bool { return counters.accepted.Load() == 2 && counters.closed.Load() == 2 },
+		func() string {
+			return fmt.Sprintf("accepted %d, closed %d connections", counters.accepted.Load(), counters.closed.Load())
+		})
+	if counters.in.Load() == 0 || counters.out.Load() == 0 {
+		t.Errorf("bytes in %d out %d", counters.in.Load(), counters.out.Load())
+	}
+}
+
+// TestTLSHostileClients: plain HTTP on the TLS port, a client that stalls
+// in its handshake and a garbage ClientHello each lose their connection,
+// with no reply, and the server goes on serving.
+func TestTLSHostileClients(t *testing.T) {
+	fe := balancer.Frontend{TimeoutClient: 5 * time.Second, TimeoutHTTPRequest: 300 * time.Millisecond}
+	addr, o, counters, ca := tlsFront(t, fe)
+	for _, tc := range []struct {
+		name string
+		send string
+	}{
+		{"plain HTTP", "GET / HTTP/1.1\r\nHost: a\r\n\r\n"},
+		{"stalled handshake", ""},
+		{"half a ClientHello", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"},
+		{"garbage ClientHello", "\x16\x03\x01\x00\x05\x01\x00\x00\x01\xff"},
+		{"garbage record", strings.Repeat("\xff", 64)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			io.WriteString(c, tc.send)
+			got := readUntilClose(t, c)
+			// crypto/tls answers a malformed hello with an alert record
+			// (content type 21); no HTTP bytes ever.
+			if len(got) > 0 && got[0] != 21 {
+				t.Errorf("server sent %q", got)
+			}
+		})
+	}
+	resp, err := tlsClient(ca, false).Get("https://" + addr + "/after")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(o.requests()) != 1 {
+		t.Errorf("after the hostile clients: %s, origin saw %v", resp.Status, o.requests())
+	}
+	if counters.refused.Load() != 0 {
+		t.Errorf("%d requests counted as refused", counters.refused.Load())
+	}
+}
+
+// TestTLSShutdownWaitsForH2: Shutdown lets an HTTP/2 request in flight
+// finish and then returns.
+func TestTLSShutdownWaitsForH2(t *testing.T) {
+	ca := tlsbindtest.NewCA(t, "Test CA")
+	crt := tlsbindtest.WriteFile(t, t.TempDir(), "front.pem", ca.Issue(t, "front.test", "front.test").Bundle(ca))
+	tb, err := tlsbind.Build(balancer.BindTLS{Certs: []balancer.CertSource{{Path: crt}}, ALPN: []string{"h2"}}, balancer.SSLDefaults{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, release := make(chan struct{}), make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-release
+		io.WriteString(w, "done")
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := New(balancer.Frontend{}, balancer.Global{}, h, slog.New(slog.DiscardHandler))
+	srv.TLS = tb.Config()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	got := make(chan string, 1)
+	go func() {
+		resp, err := tlsClient(ca, true).Get("https://" + ln.Addr().String() + "/")
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- resp.Proto + " " + string(b)
+	}()
+	<-started
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(t.Context()) }()
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned with a request in flight: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	if r := <-got; r != "HTTP/2.0 done" {
+		t.Errorf("request in flight got %q", r)
+	}
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		t.Errorf("Serve: %v", err)
+	}
+}
+
+func waitFor(t *testing.T, ok func() bool, what func() string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out: %s", what())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,119 @@
+package haproxycfg
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"tether/balancer"
+)
+
+// tlsTestFiles copies the test certificates to a temporary directory and
+// returns it.
+func tlsTestFiles(t *testing.T) string {
+	dir := t.TempDir()
+	for _, name := range []string{"default.pem", "shop.pem", "ca.pem"} {
+		data, err := os.ReadFile(filepath.Join("testdata/valid/tls", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestParseBindTLS(t *testing.T) {
+	dir := tlsTestFiles(t)
+	list := filepath.Join(dir, "list.txt")
+	if err := os.WriteFile(list, []byte("shop.pem [alpn http/1.1] shop.test\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := `global
+    crt-base ` + dir + `
+    ca-base ` + dir + `
+    ssl-default-bind-options no-tlsv12 no-tls-tickets
+frontend f
+    bind :443,:8443 ssl crt default.pem crt-list list.txt alpn h2,http/1.1 strict-sni verify required ca-file ca.pem
+    bind :80
+    default_backend b
+backend b
+    server s 127.0.0.1:1
+`
+	cfg, _, err := Parse("t.cfg", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := &balancer.BindTLS{Certs: []balancer.CertSource{{Path: "default.pem"}, {Path: "list.txt", List: true}},
+		ALPN: []string{"h2", "http/1.1"}, StrictSNI: true, Verify: "required", CAFile: "ca.pem"}
+	want := []balancer.Bind{{Addr: ":443", TLS: tl}, {Addr: ":8443", TLS: tl}, {Addr: ":80"}}
+	if got := cfg.Frontends[0].Binds; !reflect.DeepEqual(got, want) {
+		t.Errorf("binds %+v\nwant  %+v", got, want)
+	}
+	wantDefaults := balancer.SSLDefaults{Options: []string{"no-tlsv12", "no-tls-tickets"}, CrtBase: dir, CABase: dir}
+	if !reflect.DeepEqual(cfg.Global.SSLDefaultBind, wantDefaults) {
+		t.Errorf("global %+v, want %+v", cfg.Global.SSLDefaultBind, wantDefaults)
+	}
+	out, err := Format(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _, err := Parse("again.cfg", out)
+	if err != nil {
+		t.Fatalf("Parse(Format): %v\n%s", err, out)
+	}
+	if !reflect.DeepEqual(again.Frontends[0].Binds, cfg.Frontends[0].Binds) || !reflect.DeepEqual(again.Global.SSLDefaultBind, cfg.Global.SSLDefaultBind) {
+		t.Errorf("round trip changed the TLS settings:\n%s", out)
+	}
+}
+
+// TestParseBindTLSRefuses: what Tether cannot do faithfully is an error
+// naming the line.
+func TestParseBindTLSRefuses(t *testing.T) {
+	dir := tlsTestFiles(t)
+	crt := filepath.Join(dir, "default.pem")
+	for _, tc := range []struct {
+		global, bind, want string
+	}{
+		{bind: "ssl", want: "t.cfg:4: 'bind' : no SSL certificate specified"},
+		{bind: "crt " + crt, want: "t.cfg:4: 'bind' : TLS settings without 'ssl'"},
+		{bind: "ssl crt " + crt + " ssl-min-ver TLSv1.4", want: "t.cfg:4: 'bind' : 'ssl-min-ver' : unknown ssl/tls version string 'TLSv1.4'"},
+		{bind: "ssl crt " + crt + " ssl-min-ver SSLv3", want: "t.cfg:4: 'bind' : 'ssl-min-ver SSLv3' is not supported by Tether"},
+		{bind: "ssl crt " + crt + " verify sometimes", want: "t.cfg:4: 'bind' : 'verify' : unknown verify method 'sometimes'"},
+		{bind: "ssl crt " + crt + " verify required", want: "t.cfg:4: 'bind' : 'verify required' needs a 'ca-file'"},
+		{bind: "ssl crt " + crt + " ciphers HIGH", want: "t.cfg:4: 'bind' : cipher 'HIGH'"},
+		{bind: "ssl crt " + crt + " curves X25519", want: "t.cfg:4: bind parameter 'curves' is not supported by Tether"},
+		{bind: "ssl crt " + crt + " npn h2", want: "t.cfg:4: bind parameter 'npn' is not supported by Tether"},
+		{bind: "ssl crt " + crt + " crt", want: "t.cfg:4: 'bind' : 'crt' : missing value."},
+		{bind: "ssl crt " + dir + "/none.pem", want: "t.cfg:4: 'bind' : unable to stat SSL certificate from file '" + dir + "/none.pem'"},
+		{global: "ssl-default-bind-ciphers ECDHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES128-GCM-SHA256", bind: "ssl crt " + crt,
+			want: "t.cfg:2: 'ssl-default-bind-ciphers' : cipher 'DHE-RSA-AES128-GCM-SHA256'"},
+		{global: "ssl-default-bind-options no-tlsv11 ssl-min-ver TLSv1.0", bind: "ssl crt " + crt,
+			want: "t.cfg:4: 'bind' : the enabled TLS versions have a hole"},
+		{global: "ssl-default-bind-options ssl-min-ver", bind: "ssl crt " + crt, want: "t.cfg:2: 'ssl-default-bind-options' : 'ssl-min-ver' : expects one of"},
+		{global: "ssl-default-bind-curves X25519", bind: "ssl crt " + crt, want: "t.cfg:2: 'ssl-default-bind-curves X25519' is not supported by Tether"},
+	} {
+		global := tc.global
+		if global == "" {
+			global = "maxconn 100"
+		}
+		src := "global\n    " + global + "\nfrontend f\n    bind :443 " + tc.bind + "\n    default_backend b\nbackend b\n    server s 127.0.0.1:1\n"
+		_, _, err := Parse("t.cfg", []byte(src))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("bind %q with %q: error %v\nwant one containing %q", tc.bind, tc.global, err, tc.want)
+		}
+	}
+}
+
+// TestSSLDefaultsWithoutTLSBind: the global TLS lines of Debian's default
+// file are not checked when no bind uses TLS, since they change nothing.
+func TestSSLDefaultsWithoutTLSBind(t *testing.T) {
+	src := "global\n    ssl-default-bind-ciphers DHE-RSA-AES128-GCM-SHA256\n    ssl-default-bind-options no-tls-tickets prefer-client-ciphers\n" +
+		"frontend f\n    bind :80\n    default_backend b\nbackend b\n    server s 127.0.0.1:1\n"
+	if _, _, err := Parse("t.cfg", []byte(src)); err != nil {
+		t.Fatal(err)
+	}
+}

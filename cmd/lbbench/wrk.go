@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+type result struct {
+	rps      float64
+	p50, p99 time.Duration
+}
+
+var (
+	rpsRe = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	latRe = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([0-9.]+)(us|ms|s)\s*$`)
+)
+
+func runWrk(ctx context.Context, p *proxy, w workload, o options) (result, error) {
+	args := []string{"-t" + strconv.Itoa(o.threads), "-c" + strconv.Itoa(o.conns), "-d" + o.duration.String(), "--latency"}
+	if w.sticky {
+		args = append(args, "-H", "Cookie: "+p.cookie)
+	}
+	if w.close {
+		args = append(args, "-H", "Connection: close")
+	}
+	out, err := execOutput(ctx, "wrk", append(args, p.url)...)
+	if err != nil {
+		return result{}, fmt.Errorf("wrk: %v\n%s", err, out)
+	}
+	var r result
+	m := rpsRe.FindSubmatch(out)
+	if m == nil {
+		return r, fmt.Errorf("no Requests/sec in wrk output:\n%s", out)
+	}
+	r.rps, _ = strconv.ParseFloat(string(m[1]), 64)
+	for _, lm := range latRe.FindAllSubmatch(out, -1) {
+		v, _ := strconv.ParseFloat(string(lm[2]), 64)
+		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[string(lm[3])]
+		d := time.Duration(v * float64(unit))
+		if string(lm[1]) == "50" {
+			r.p50 = d
+		} else {
+			r.p99 = d
+		}
+	}
+	if strings.Contains(string(out), "Non-2xx") {
+		return r, fmt.Errorf("non-2xx responses:\n%s", out)
+	}
+	return r, nil
+}
+
+func median[T int64 | float64 | time.Duration](v []T) T {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+func printTable(w io.Writer, proxies []*proxy) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "proxy\treq/s (median)\tp50\tp99\tvs haproxy\tp99 vs haproxy\tvs caddy\t")
+	med := map[string]result{}
+	for _, p := range proxies {
+		med[p.name] = result{
+			rps: median(pluck(p.results, func(r result) float64 { return r.rps })),
+			p50: median(pluck(p.results, func(r result) time.Duration { return r.p50 })),
+			p99: median(pluck(p.results, func(r result) time.Duration { return r.p99 })),
+		}
+	}
+	for _, p := range proxies {
+		m := med[p.name]
+		vsH, p99H, vsC := "-", "-", "-"
+		if h, ok := med["haproxy"]; ok && h.rps > 0 {
+			vsH = fmt.Sprintf("%.2fx", m.rps/h.rps)
+			p99H = fmt.Sprintf("%.2fx", float64(m.p99)/float64(h.p99))
+		}
+		if c, ok := med["caddy"]; ok && c.rps > 0 {
+			vsC = fmt.Sprintf("%.2fx", m.rps/c.rps)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", p.name, m.rps, m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond), vsH, p99H, vsC)
+	}
+	tw.Flush()
+}
+
+func pluck[T any](rs []result, f func(result) T) []T {
+	out := make([]T, len(rs))
+	for i, r := range rs {
+		out[i] = f(r)
+	}
+	return out
+}
+
+// serveOrigins serves small origin servers until ctx is done.
+func serveOrigins(ctx context.Context, addrs []string) error {
+	body := []byte(strings.Repeat("x", 64) + "\n")
+	errc := make(chan error, len(addrs))
+	var servers []*http.Server
+	for i, a := range addrs {
+		name := "web" + strconv.Itoa(i+1)
+		srv := &http.Server{Addr: a, ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Origin", name)
+			w.Header().Set("Content-Type", "text/plain")
+			w.Write(body)
+		})}
+		servers = append(servers, srv)
+		go func() { errc <- srv.ListenAndServe() }()
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return err
+	}
+	for _, s := range servers {
+		s.Close()
+	}
+	return nil
+}
