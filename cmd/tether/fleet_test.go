@@ -176,8 +176,17 @@ func TestFleetSharesChanges(t *testing.T) {
 		if err != nil || len(reg) != 3 {
 			return false
 		}
-		return !slices.ContainsFunc(reg, func(n store.Node) bool { return n.Applied < newest || n.Lost(time.Now(), 3*heartbeatEvery) })
+		return !slices.ContainsFunc(reg, func(n store.Node) bool { return n.Applied < newest || n.Lost(time.Now(), lostAfter) })
 	})
+	var out strings.Builder
+	if err := run(context.Background(), []string{"nodes", "-db", url}, func(string) string { return "" }, nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a", "b", "c"} {
+		if !regexp.MustCompile(`(?m)^` + name + ` +up +\d+/\d+ `).MatchString(out.String()) {
+			t.Errorf("tether nodes does not show node %s up:\n%s", name, out.String())
+		}
+	}
 }
 
 // TestFleetPropagation measures how long a change acknowledged on one
@@ -191,7 +200,7 @@ func TestFleetPropagation(t *testing.T) {
 	f := newFixture(t, 2)
 	a := startFleetNode(t, url, f, "a", true)
 	c := startFleetNode(t, url, f, "c", false)
-	const n = 100
+	const n = 300
 	took := make([]time.Duration, n)
 	for i := range n {
 		w := fmt.Sprint(10 + i%200)
