@@ -16,7 +16,7 @@ var copiedTables = []struct {
 }{
 	{"journal", "id, time_ns, actor, channel, source, command, result, backend, server, state_before, state_after, detail, changes", "id"},
 	{"secrets", "ref, value", ""},
-	{"state_documents", "journal_id, time_ns, document", ""},
+	{"state_documents", "journal_id, time_ns, document, source_file, source_digest", ""},
 	{"users", "id, name, role, password_hash, created_ns", "id"},
 	{"sessions", "token_hash, user_id, created_ns, expires_ns", ""},
 	{"history_series", "id, backend, server", "id"},

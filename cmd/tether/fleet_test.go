@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -175,8 +176,17 @@ func TestFleetSharesChanges(t *testing.T) {
 		if err != nil || len(reg) != 3 {
 			return false
 		}
-		return !slices.ContainsFunc(reg, func(n store.Node) bool { return n.Applied < newest || n.Lost(time.Now(), 3*heartbeatEvery) })
+		return !slices.ContainsFunc(reg, func(n store.Node) bool { return n.Applied < newest || n.Lost(time.Now(), lostAfter) })
 	})
+	var out strings.Builder
+	if err := run(context.Background(), []string{"nodes", "-db", url}, func(string) string { return "" }, nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a", "b", "c"} {
+		if !regexp.MustCompile(`(?m)^` + name + ` +up +\d+/\d+ `).MatchString(out.String()) {
+			t.Errorf("tether nodes does not show node %s up:\n%s", name, out.String())
+		}
+	}
 }
 
 // TestFleetPropagation measures how long a change acknowledged on one
@@ -190,7 +200,7 @@ func TestFleetPropagation(t *testing.T) {
 	f := newFixture(t, 2)
 	a := startFleetNode(t, url, f, "a", true)
 	c := startFleetNode(t, url, f, "c", false)
-	const n = 100
+	const n = 300
 	took := make([]time.Duration, n)
 	for i := range n {
 		w := fmt.Sprint(10 + i%200)
@@ -346,4 +356,89 @@ func TestFleetNodeKilledMidChange(t *testing.T) {
 			return w == acked || w == (acked+1)%256
 		})
 	}
+}
+
+// TestFleetDatabaseCrashUnderLoad crashes PostgreSQL (immediate stop)
+// while wrk loads two nodes and a client streams changes to one of them,
+// then starts it again: no request fails, every acknowledged change is
+// kept, and both nodes end on the same state.
+func TestFleetDatabaseCrashUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs PostgreSQL under load")
+	}
+	wrk := e2etest.RequireProgram(t, "wrk")
+	cluster := pgtest.Start(t)
+	url := cluster.NewDatabase(t)
+	f := newFixture(t, 2)
+	a := startFleetNode(t, url, f, "a", true)
+	b := startFleetNode(t, url, f, "b", false)
+
+	var loads []*exec.Cmd
+	var reports []*strings.Builder
+	for _, n := range []fleetMember{a, b} {
+		load := exec.Command(wrk, "-t1", "-c8", "-d3s", "http://"+n.frontend+"/")
+		var report strings.Builder
+		load.Stdout, load.Stderr = &report, &report
+		if err := load.Start(); err != nil {
+			t.Fatal(err)
+		}
+		loads, reports = append(loads, load), append(reports, &report)
+	}
+
+	stop := make(chan struct{})
+	streamed := make(chan [2]int) // last acknowledged weight, last sent
+	go func() {
+		acked, sent := -1, -1
+		defer func() { streamed <- [2]int{acked, sent} }()
+		for w := 1; ; w++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			cl, err := runtimeapi.Dial(context.Background(), a.sock)
+			if err != nil {
+				return
+			}
+			sent = 1 + w%255
+			if reply, err := cl.Exec(context.Background(), fmt.Sprintf("set server be/s1 weight %d", sent)); err == nil && reply == "\n" {
+				acked = sent
+			}
+		}
+	}()
+	time.Sleep(500 * time.Millisecond) // changes and load run before the crash
+	cluster.Crash(t)
+	time.Sleep(500 * time.Millisecond) // and while the database is down
+	cluster.Restart(t)
+	time.Sleep(time.Second) // and once it is back
+	close(stop)
+	last := <-streamed
+
+	for i, load := range loads {
+		if err := load.Wait(); err != nil {
+			t.Fatalf("wrk: %v\n%s", err, reports[i])
+		}
+		rep := reports[i].String()
+		if m := regexp.MustCompile(`(\d+) requests in`).FindStringSubmatch(rep); m == nil || m[1] == "0" {
+			t.Fatalf("wrk sent no request:\n%s", rep)
+		}
+		for _, bad := range []string{"Socket errors", "Non-2xx or 3xx responses"} {
+			if strings.Contains(rep, bad) {
+				t.Errorf("requests failed while the database crashed: %s\n%s", bad, rep)
+			}
+		}
+	}
+	weight := func(n fleetMember) int {
+		got, _ := strconv.Atoi(strings.Fields(exec1(t, n.sock, "get weight be/s1"))[0])
+		return got
+	}
+	if last[0] < 0 {
+		t.Fatal("no change was acknowledged")
+	}
+	// The last change sent may have been committed even if its reply was
+	// lost with the connection: then every node applies it.
+	waitFor(t, fmt.Sprintf("both nodes on the last acknowledged weight %d (or %d, sent last)", last[0], last[1]), func() bool {
+		wa, wb := weight(a), weight(b)
+		return wa == wb && (wa == last[0] || wa == last[1])
+	})
 }

@@ -24,7 +24,7 @@ func TestExportKeepsGraceAsComments(t *testing.T) {
 	dir := t.TempDir()
 	until := time.Date(2026, 12, 1, 4, 0, 0, 0, time.UTC)
 	st := balancer.State{Config: balancer.Config{Frontends: []balancer.Frontend{{
-		Name: "fe", Binds: []balancer.Bind{{Addr: "127.0.0.1:18999"}}, DefaultBackend: "be", TimeoutClient: time.Second,
+		Name: "fe", Binds: balancer.BindAddrs("127.0.0.1:18999"), DefaultBackend: "be", TimeoutClient: time.Second,
 	}}, Backends: []balancer.Backend{{
 		Name:                   "be",
 		Balance:                balancer.RoundRobin,
@@ -77,20 +77,5 @@ func TestExportKeepsGraceAsComments(t *testing.T) {
 	haproxy := e2etest.RequireProgram(t, "haproxy")
 	if msg, err := exec.Command(haproxy, "-c", "-f", file).CombinedOutput(); err != nil {
 		t.Fatalf("haproxy -c refuses the export: %v\n%s\n%s", err, msg, out)
-	}
-}
-
-// TestReloadIgnoresGraceState checks that a reload of an unchanged file
-// reports no change while the running state has dynamic-cookie grace
-// windows, which the file cannot hold and the reload keeps.
-func TestReloadIgnoresGraceState(t *testing.T) {
-	file := balancer.Backend{Name: "be", DynamicCookieKey: "k", Servers: []balancer.Server{{Name: "s1", Address: "127.0.0.1", Port: 80, PortSet: true, Weight: 1}}}
-	running := file
-	running.DynamicCookieAddrGrace = time.Minute
-	running.RetiredKeys = []balancer.RetiredKey{{Key: "old", Until: time.Now().Add(time.Hour)}}
-	cur := balancer.State{Config: balancer.Config{Backends: []balancer.Backend{running}}}
-	next := balancer.State{Config: balancer.Config{Backends: []balancer.Backend{file}}}
-	if d := diffStates(cur, next); len(d) != 0 {
-		t.Fatalf("diff %q, want none", d)
 	}
 }

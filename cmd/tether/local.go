@@ -11,7 +11,9 @@ import (
 // bindFlag collects -bind FRONTEND=ADDR[,ADDR...] flags: bind addresses
 // that replace a frontend's configured ones on this node only, so that
 // several nodes sharing one configuration run on one host, or nodes with
-// different addresses share one configuration.
+// different addresses share one configuration. The n-th address replaces
+// the address of the frontend's n-th bind line, which keeps its other
+// settings (TLS); a frontend gets as many addresses as it has bind lines.
 type bindFlag map[string][]string
 
 func (f bindFlag) String() string {
@@ -41,36 +43,38 @@ func (f bindFlag) Set(v string) error {
 	return nil
 }
 
-// check returns an error naming a frontend cfg does not have.
+// check returns an error naming a frontend cfg does not have, or one
+// given more or fewer addresses than it has bind lines.
 func (f bindFlag) check(cfg balancer.Config) error {
-	for name := range f {
-		if !slices.ContainsFunc(cfg.Frontends, func(fe balancer.Frontend) bool { return fe.Name == name }) {
-			return fmt.Errorf("-bind %s: the configuration has no frontend %q", f.String(), name)
+	for name, addrs := range f {
+		i := slices.IndexFunc(cfg.Frontends, func(fe balancer.Frontend) bool { return fe.Name == name })
+		if i < 0 {
+			return fmt.Errorf("-bind %s=%s: the configuration has no frontend %q", name, strings.Join(addrs, ","), name)
+		}
+		if n := len(cfg.Frontends[i].Binds); n != len(addrs) {
+			return fmt.Errorf("-bind %s=%s: frontend %s has %d bind line(s); give one address for each", name, strings.Join(addrs, ","), name, n)
 		}
 	}
 	return nil
 }
 
-// apply returns cfg with the frontends' bind addresses replaced by the
-// node's; the n-th address keeps the TLS settings of the n-th shared bind
-// (the last one's when the node lists more). The balancer and the database
-// keep the shared ones.
+// apply returns cfg with the frontends' binds replaced by the node's.
+// The balancer and the database keep the shared ones.
 func (f bindFlag) apply(cfg balancer.Config) balancer.Config {
 	if len(f) == 0 {
 		return cfg
 	}
 	fes := slices.Clone(cfg.Frontends)
 	for i, fe := range fes {
-		if addrs, ok := f[fe.Name]; ok {
-			binds := make([]balancer.Bind, len(addrs))
-			for j, a := range addrs {
-				binds[j].Addr = a
-				if n := len(fe.Binds); n > 0 {
-					binds[j].TLS = fe.Binds[min(j, n-1)].TLS
-				}
-			}
-			fes[i].Binds = binds
+		addrs, ok := f[fe.Name]
+		if !ok || len(addrs) != len(fe.Binds) {
+			continue
 		}
+		binds := slices.Clone(fe.Binds)
+		for j := range binds {
+			binds[j].Addr = addrs[j]
+		}
+		fes[i].Binds = binds
 	}
 	cfg.Frontends = fes
 	return cfg

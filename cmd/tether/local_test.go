@@ -8,9 +8,10 @@ import (
 )
 
 func TestBindFlag(t *testing.T) {
+	tlsBind := balancer.Bind{Addr: "*:8443", TLS: &balancer.BindTLS{}}
 	cfg := balancer.Config{Frontends: []balancer.Frontend{
-		{Name: "www", Binds: []balancer.Bind{{Addr: "*:80"}}},
-		{Name: "api", Binds: []balancer.Bind{{Addr: "*:8080"}, {Addr: "*:8443", TLS: &balancer.BindTLS{Certs: []balancer.CertSource{{Path: "site.pem"}}}}}},
+		{Name: "www", Binds: balancer.BindAddrs("*:80")},
+		{Name: "api", Binds: []balancer.Bind{{Addr: "*:8080"}, tlsBind}},
 	}}
 	tests := []struct {
 		name    string
@@ -24,6 +25,8 @@ func TestBindFlag(t *testing.T) {
 		{"several addresses", []string{"api=127.0.0.1:1, 127.0.0.2:2"}, false, true, map[string][]string{"www": {"*:80"}, "api": {"127.0.0.1:1", "127.0.0.2:2"}}},
 		{"last one wins", []string{"www=:1", "www=:2"}, false, true, map[string][]string{"www": {":2"}, "api": {"*:8080", "*:8443"}}},
 		{"unknown frontend", []string{"nope=:1"}, false, false, nil},
+		{"fewer addresses than binds", []string{"api=:1"}, false, false, nil},
+		{"more addresses than binds", []string{"www=:1,:2"}, false, false, nil},
 		{"no address", []string{"www="}, true, false, nil},
 		{"no frontend", []string{"=:1"}, true, false, nil},
 		{"no equals sign", []string{":1"}, true, false, nil},
@@ -46,19 +49,19 @@ func TestBindFlag(t *testing.T) {
 				return
 			}
 			got := map[string][]string{}
-			for _, fe := range f.apply(cfg).Frontends {
-				for i, b := range fe.Binds {
-					got[fe.Name] = append(got[fe.Name], b.Addr)
-					// The n-th address keeps the n-th shared bind's TLS.
-					if fe.Name == "api" && (b.TLS != nil) != (i == 1) {
-						t.Errorf("bind %d of api: TLS %v", i, b.TLS)
-					}
+			local := f.apply(cfg)
+			for _, fe := range local.Frontends {
+				for _, bd := range fe.Binds {
+					got[fe.Name] = append(got[fe.Name], bd.Addr)
 				}
 			}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("binds = %v, want %v", got, tt.want)
 			}
-			if cfg.Frontends[0].Binds[0].Addr != "*:80" {
+			if local.Frontends[1].Binds[1].TLS != tlsBind.TLS {
+				t.Error("the TLS bind lost its TLS settings")
+			}
+			if cfg.Frontends[0].Binds[0].Addr != "*:80" || cfg.Frontends[1].Binds[1].Addr != "*:8443" {
 				t.Error("apply changed the shared configuration")
 			}
 		})

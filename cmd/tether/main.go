@@ -13,6 +13,7 @@
 //	tether user [-db tether.db] list|add|passwd|role|del ...
 //	tether cookie -key KEY ADDR:PORT
 //	tether migrate-store [-from tether.db] -to postgres://...
+//	tether nodes -db postgres://...
 package main
 
 import (
@@ -69,6 +70,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runCookie(args, stdout, stderr)
 	case "migrate-store":
 		return runMigrateStore(ctx, args, getenv, stdout, stderr)
+	case "nodes":
+		return runNodes(ctx, args, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -100,4 +103,7 @@ const usage = `Usage:
   tether migrate-store [-from tether.db] -to postgres://...
       Copy a single node's database into an empty PostgreSQL database,
       for a fleet (refused while a running Tether holds the file).
+  tether nodes -db postgres://...
+      List the fleet's nodes: up, behind (journal not yet applied) or lost
+      (no heartbeat for 6 s), with their uptime, version and console.
 `

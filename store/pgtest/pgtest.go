@@ -159,6 +159,15 @@ func (c *Cluster) Stop(t testing.TB) {
 	}
 }
 
+// Crash stops the server at once ("immediate": no checkpoint, as after
+// kill -9), interrupting any commit in flight.
+func (c *Cluster) Crash(t testing.TB) {
+	t.Helper()
+	if err := c.stop("immediate"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Restart starts a stopped server again on the same port.
 func (c *Cluster) Restart(t testing.TB) {
 	t.Helper()
