@@ -315,12 +315,16 @@ func exportPrevAddrs(ps []prevAddr) []PrevAddr {
 	return out
 }
 
-// countGrace counts a request that came with an old cookie, on its backend
-// and on the server the cookie leads to.
-func countGrace(p persistence, bl *backendLive) {
+// countGrace counts a request from client that came with an old cookie at
+// unix time now, on its backend and on the server the cookie leads to.
+func countGrace(p persistence, bl *backendLive, client netip.Addr, now int64) {
 	s := p.server
 	if s == nil {
 		s = p.downServer
+	}
+	bl.sticky.oldClients.add(client, now)
+	if s != nil {
+		s.live.sticky.oldClients.add(client, now)
 	}
 	if p.grace&graceOldKey != 0 {
 		bl.sticky.oldKey.Add(1)

@@ -229,7 +229,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 			bl.sticky.expired.Add(1)
 		}
 		if p.grace != 0 {
-			countGrace(p, bl)
+			countGrace(p, bl, client, now)
 		}
 	}
 	srv := p.server

@@ -144,6 +144,10 @@ type StickyCounters struct {
 	OldKey   int64
 	OldAddr  int64
 	Reissued int64
+	// OldClients estimates how many distinct client addresses came with
+	// such a cookie in the last five minutes: the clients still to
+	// migrate (linear counting, about 2% off up to a few thousand).
+	OldClients int64
 }
 
 // OpState is a server's operational state, as in show servers state.

@@ -85,7 +85,7 @@ func (be *backendRT) status(now time.Time) BackendStatus {
 			NoServer:      l.noServer.Load(),
 			LBTotal:       l.lbTotal.Load(),
 			Downs:         l.downs.Load(),
-			Sticky:        l.sticky.read(),
+			Sticky:        l.sticky.read(now),
 			LastChange:    time.Unix(0, l.lastChange.Load()),
 			QueueCur:      l.queue.total.Load(),
 			QueueMax:      l.queue.max.Load(),
@@ -164,7 +164,7 @@ func (l *serverLive) read(now time.Time) ServerCounters {
 		ChecksFailed:  l.checksFailed.Load(),
 		Downs:         l.downs.Load(),
 		Downtime:      time.Duration(l.downtime.Load()),
-		Sticky:        l.sticky.read(),
+		Sticky:        l.sticky.read(now),
 		QueueCur:      l.slots.qlen.Load(),
 		QueueMax:      l.slots.qmax.Load(),
 	}

@@ -798,9 +798,12 @@ func newBackendLive(now time.Time) *backendLive {
 type stickyLive struct {
 	pinned, newSessions, invalid, expired, redispatched atomic.Int64
 	oldKey, oldAddr, reissued                           atomic.Int64
+	// oldClients estimates the clients that came with an old cookie in
+	// the last few minutes.
+	oldClients recentClients
 }
 
-func (s *stickyLive) read() StickyCounters {
+func (s *stickyLive) read(now time.Time) StickyCounters {
 	return StickyCounters{
 		Pinned:       s.pinned.Load(),
 		NewSessions:  s.newSessions.Load(),
@@ -810,6 +813,7 @@ func (s *stickyLive) read() StickyCounters {
 		OldKey:       s.oldKey.Load(),
 		OldAddr:      s.oldAddr.Load(),
 		Reissued:     s.reissued.Load(),
+		OldClients:   s.oldClients.estimate(now.Unix()),
 	}
 }
 
@@ -822,6 +826,7 @@ func (s *stickyLive) reset() {
 	s.oldKey.Store(0)
 	s.oldAddr.Store(0)
 	s.reissued.Store(0)
+	s.oldClients.reset()
 }
 
 // storeMax raises m to v if v is larger.

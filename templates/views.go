@@ -143,6 +143,9 @@ type BackendView struct {
 	OldKey   string
 	OldAddr  string
 	Reissued string
+	// OldClients estimates the clients still on an old cookie (seen in
+	// the last five minutes).
+	OldClients string
 	// MigOld and MigRe draw the last minute of the migration: requests
 	// per second with an old cookie (falling as clients migrate), and the
 	// count of cookies re-issued (rising).

@@ -33,7 +33,7 @@ func backendCells(b templates.BackendView) map[string]string {
 		"cur": b.Cur, "max": b.Max, "tot": b.Total, "r2": b.R2xx, "r4": b.R4xx, "r5": b.R5xx,
 		"nosrv": b.NoServer, "pin": b.Pinned, "new": b.New, "rdp": b.Redisp, "inv": b.Invalid, "exp": b.Expired,
 		"srcur": b.SessRate, "srmax": b.SessRateMax, "bin": b.BytesIn, "bout": b.BytesOut,
-		"gk": b.OldKey, "ga": b.OldAddr, "gri": b.Reissued, "mgo": b.MigOld, "mgr": b.MigRe,
+		"gk": b.OldKey, "ga": b.OldAddr, "gri": b.Reissued, "goc": b.OldClients, "mgo": b.MigOld, "mgr": b.MigRe,
 		// sig changes when the page's structure does; the browser then
 		// fetches the page again instead of patching cells.
 		"sig": strings.Join(sig, "\x00"),

@@ -24,7 +24,7 @@ type collector struct {
 
 	feCur, feReq, feResp                       *prometheus.Desc
 	beCur, beReq, beResp, beUp, beDyn, beNoSrv *prometheus.Desc
-	beSticky, beRedisp, beGrace                *prometheus.Desc
+	beSticky, beRedisp, beGrace, beOldClients  *prometheus.Desc
 	srvUp, srvState, srvWeight, srvCur         *prometheus.Desc
 	srvTot, srvResp, srvSticky, srvCheckDur    *prometheus.Desc
 	srvConnErr, srvDowns                       *prometheus.Desc
@@ -36,36 +36,37 @@ func newCollector(bal Balancer) *collector {
 	}
 	fe, be, srv := []string{"frontend"}, []string{"backend"}, []string{"backend", "server"}
 	return &collector{
-		bal:         bal,
-		feCur:       d("frontend_current_sessions", "Current sessions of the frontend.", fe...),
-		feReq:       d("frontend_requests_total", "HTTP requests received by the frontend.", fe...),
-		feResp:      d("frontend_responses_total", "HTTP responses of the frontend by class.", "frontend", "code"),
-		beCur:       d("backend_current_sessions", "Current sessions of the backend.", be...),
-		beReq:       d("backend_requests_total", "HTTP requests sent to the backend.", be...),
-		beResp:      d("backend_responses_total", "HTTP responses of the backend by class.", "backend", "code"),
-		beUp:        d("backend_servers_up", "Servers of the backend that are up and not in maintenance.", be...),
-		beDyn:       d("backend_dynamic_cookies", "1 when dynamic cookies are enabled on the backend.", be...),
-		beNoSrv:     d("backend_no_server_total", "Requests refused with 503 because no server was usable.", be...),
-		beSticky:    d("backend_sticky_total", "Cookie persistence outcomes of the backend: pinned, new, invalid, expired, redispatched; old_key and old_addr (cookies honoured in a grace window), reissued.", "backend", "outcome"),
-		beGrace:     d("backend_dynamic_cookie_grace_seconds", "Seconds left in the backend's longest open dynamic-cookie grace window, by kind (key, addr); 0 when none is open.", "backend", "kind"),
-		beRedisp:    d("backend_redispatch_total", "Retries that were redispatched to another server.", be...),
-		srvUp:       d("server_up", "1 when the server is up and not in maintenance.", srv...),
-		srvState:    d("server_state", "The server's state as the console shows it (1 for the current one).", "backend", "server", "state"),
-		srvWeight:   d("server_weight", "The server's current weight.", srv...),
-		srvCur:      d("server_current_sessions", "Current sessions of the server.", srv...),
-		srvTot:      d("server_sessions_total", "Sessions (requests) sent to the server.", srv...),
-		srvResp:     d("server_responses_total", "HTTP responses of the server by class.", "backend", "server", "code"),
-		srvSticky:   d("server_sticky_total", "Cookie persistence outcomes of the server: pinned, new, invalid, expired, redispatched; old_key and old_addr (cookies honoured in a grace window), reissued.", "backend", "server", "outcome"),
-		srvCheckDur: d("server_check_duration_seconds", "Duration of the server's last health check.", srv...),
-		srvConnErr:  d("server_connection_errors_total", "Failed connections to the server.", srv...),
-		srvDowns:    d("server_downs_total", "Transitions of the server from up to down.", srv...),
+		bal:          bal,
+		feCur:        d("frontend_current_sessions", "Current sessions of the frontend.", fe...),
+		feReq:        d("frontend_requests_total", "HTTP requests received by the frontend.", fe...),
+		feResp:       d("frontend_responses_total", "HTTP responses of the frontend by class.", "frontend", "code"),
+		beCur:        d("backend_current_sessions", "Current sessions of the backend.", be...),
+		beReq:        d("backend_requests_total", "HTTP requests sent to the backend.", be...),
+		beResp:       d("backend_responses_total", "HTTP responses of the backend by class.", "backend", "code"),
+		beUp:         d("backend_servers_up", "Servers of the backend that are up and not in maintenance.", be...),
+		beDyn:        d("backend_dynamic_cookies", "1 when dynamic cookies are enabled on the backend.", be...),
+		beNoSrv:      d("backend_no_server_total", "Requests refused with 503 because no server was usable.", be...),
+		beSticky:     d("backend_sticky_total", "Cookie persistence outcomes of the backend: pinned, new, invalid, expired, redispatched; old_key and old_addr (cookies honoured in a grace window), reissued.", "backend", "outcome"),
+		beOldClients: d("backend_dynamic_cookie_old_clients", "Estimated distinct clients that came with a dynamic cookie of a retired key or previous address in the last five minutes: the clients still to migrate.", "backend"),
+		beGrace:      d("backend_dynamic_cookie_grace_seconds", "Seconds left in the backend's longest open dynamic-cookie grace window, by kind (key, addr); 0 when none is open.", "backend", "kind"),
+		beRedisp:     d("backend_redispatch_total", "Retries that were redispatched to another server.", be...),
+		srvUp:        d("server_up", "1 when the server is up and not in maintenance.", srv...),
+		srvState:     d("server_state", "The server's state as the console shows it (1 for the current one).", "backend", "server", "state"),
+		srvWeight:    d("server_weight", "The server's current weight.", srv...),
+		srvCur:       d("server_current_sessions", "Current sessions of the server.", srv...),
+		srvTot:       d("server_sessions_total", "Sessions (requests) sent to the server.", srv...),
+		srvResp:      d("server_responses_total", "HTTP responses of the server by class.", "backend", "server", "code"),
+		srvSticky:    d("server_sticky_total", "Cookie persistence outcomes of the server: pinned, new, invalid, expired, redispatched; old_key and old_addr (cookies honoured in a grace window), reissued.", "backend", "server", "outcome"),
+		srvCheckDur:  d("server_check_duration_seconds", "Duration of the server's last health check.", srv...),
+		srvConnErr:   d("server_connection_errors_total", "Failed connections to the server.", srv...),
+		srvDowns:     d("server_downs_total", "Transitions of the server from up to down.", srv...),
 	}
 }
 
 // Describe sends every metric description.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.feCur, c.feReq, c.feResp, c.beCur, c.beReq, c.beResp, c.beUp, c.beDyn,
-		c.beNoSrv, c.beSticky, c.beRedisp, c.beGrace, c.srvUp, c.srvState, c.srvWeight, c.srvCur, c.srvTot, c.srvResp,
+		c.beNoSrv, c.beSticky, c.beRedisp, c.beGrace, c.beOldClients, c.srvUp, c.srvState, c.srvWeight, c.srvCur, c.srvTot, c.srvResp,
 		c.srvSticky, c.srvCheckDur, c.srvConnErr, c.srvDowns} {
 		ch <- d
 	}
@@ -126,6 +127,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		keyLeft, addrLeft := graceLeft(b, snap.Taken)
 		send(c.beGrace, prometheus.GaugeValue, keyLeft.Seconds(), n, "key")
 		send(c.beGrace, prometheus.GaugeValue, addrLeft.Seconds(), n, "addr")
+		send(c.beOldClients, prometheus.GaugeValue, float64(b.Stats.Sticky.OldClients), n)
 		up := 0
 		for j := range b.Servers {
 			sv := &b.Servers[j]

@@ -147,6 +147,7 @@ func (s *Server) backendView(b *balancer.BackendStatus, v viewer, history bool) 
 		}
 	}
 	bv.OldKey, bv.OldAddr, bv.Reissued = fmtCount(st.Sticky.OldKey), fmtCount(st.Sticky.OldAddr), fmtCount(st.Sticky.Reissued)
+	bv.OldClients = fmtCount(st.Sticky.OldClients)
 	migOld, migRe := s.stats.migration(cfg.Name)
 	bv.MigOld, bv.MigRe = sparkPath(migOld), sparkPath(migRe)
 	if g := cfg.DynamicCookieAddrGrace; g > 0 {

@@ -103,7 +103,7 @@ func TestShowStickyAndResolvers(t *testing.T) {
 	}})
 	got := adminExec(d, "show sticky")
 	// "stats timeout" makes HAProxy's Runtime API proxy, which takes ID 1.
-	want := stickyHeader + "2 be 1 s1 2a094aea8f55acb2 1 0 0 0 0 0 0 0 0\n2 be 2 s2 c2 0 0 0 0 0 0 0 0 0\n\n"
+	want := stickyHeader + "2 be 1 s1 2a094aea8f55acb2 1 0 0 0 0 0 0 0 0 0\n2 be 2 s2 c2 0 0 0 0 0 0 0 0 0 0\n\n"
 	if got != want {
 		t.Errorf("show sticky:\n%q\nwant\n%q", got, want)
 	}

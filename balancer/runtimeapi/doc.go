@@ -29,7 +29,7 @@
 // ("2"), a "# " header naming the columns, then one space-separated line
 // per server:
 //
-//	be_id be_name srv_id srv_name cookie cookie_dynamic pinned new_sessions invalid expired redispatched old_key old_addr reissued
+//	be_id be_name srv_id srv_name cookie cookie_dynamic pinned new_sessions invalid expired redispatched old_key old_addr reissued old_clients
 //
 // cookie is the value that pins a client to the server ("-" when none, and
 // at user level), cookie_dynamic is 1 when it was computed from the

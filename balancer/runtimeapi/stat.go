@@ -858,8 +858,9 @@ func cmdShowServersConn(c *call) {
 // stickyHeader documents the columns of show sticky, format version 2:
 // backend and server identity, the server's current cookie value ("-"
 // when none), whether it is dynamic, and the persistence counters; version
-// 2 added the last three (dynamic-cookie grace).
-const stickyHeader = "2\n# be_id be_name srv_id srv_name cookie cookie_dynamic pinned new_sessions invalid expired redispatched old_key old_addr reissued\n"
+// 2 added the last four (dynamic-cookie grace; old_clients estimates the
+// clients that came with an old cookie in the last five minutes).
+const stickyHeader = "2\n# be_id be_name srv_id srv_name cookie cookie_dynamic pinned new_sessions invalid expired redispatched old_key old_addr reissued old_clients\n"
 
 func cmdShowSticky(c *call) {
 	snap := c.d.b.Snapshot()
@@ -881,8 +882,8 @@ func cmdShowSticky(c *call) {
 				dyn = 1
 			}
 			s := sv.Stats.Sticky
-			fmt.Fprintf(&b, "%d %s %d %s %s %d %d %d %d %d %d %d %d %d\n", be.ID, be.Config.Name, sv.ID, sv.Config.Name,
-				cookie, dyn, s.Pinned, s.NewSessions, s.Invalid, s.Expired, s.Redispatched, s.OldKey, s.OldAddr, s.Reissued)
+			fmt.Fprintf(&b, "%d %s %d %s %s %d %d %d %d %d %d %d %d %d %d\n", be.ID, be.Config.Name, sv.ID, sv.Config.Name,
+				cookie, dyn, s.Pinned, s.NewSessions, s.Invalid, s.Expired, s.Redispatched, s.OldKey, s.OldAddr, s.Reissued, s.OldClients)
 		}
 	}
 	c.dump(b.String())
