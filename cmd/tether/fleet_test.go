@@ -442,3 +442,43 @@ func TestFleetDatabaseCrashUnderLoad(t *testing.T) {
 		return wa == wb && (wa == last[0] || wa == last[1])
 	})
 }
+
+// TestFleetKeyGrace: a key rotated with a grace window on one node is
+// honoured by every node: a client holding a cookie of the old key keeps
+// its server on any node and gets the new key's cookie.
+func TestFleetKeyGrace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs PostgreSQL")
+	}
+	cluster := pgtest.Start(t)
+	url := cluster.NewDatabase(t)
+	f := newFixture(t, 2)
+	a := startFleetNode(t, url, f, "a", true)
+	b := startFleetNode(t, url, f, "b", false)
+	waitFor(t, "the nodes to start on one state", func() bool {
+		return cookieColumn(exec1(t, a.sock, "show stat")) == cookieColumn(exec1(t, b.sock, "show stat"))
+	})
+	server, oldCookie := get(t, b.frontend, "")
+	if oldCookie == "" {
+		t.Fatal("no cookie on a first visit")
+	}
+	if out := exec1(t, a.sock, "set dynamic-cookie-key backend be rotated-key grace 10m"); strings.TrimSpace(out) != "" {
+		t.Fatalf("rotation on a: %s", out)
+	}
+	waitFor(t, "the new key on b", func() bool {
+		return cookieColumn(exec1(t, b.sock, "show stat")) == cookieColumn(exec1(t, a.sock, "show stat")) &&
+			!strings.Contains(cookieColumn(exec1(t, b.sock, "show stat")), server+"="+oldCookie)
+	})
+	for _, n := range []fleetMember{b, a} {
+		got, reissued := get(t, n.frontend, oldCookie)
+		if got != server {
+			t.Errorf("node %s sent the old-key cookie to %q, want %q", n.name, got, server)
+		}
+		if reissued == "" || reissued == oldCookie || !strings.Contains(cookieColumn(exec1(t, n.sock, "show stat")), server+"="+reissued) {
+			t.Errorf("node %s re-issued %q for %s; cookies are %q", n.name, reissued, server, cookieColumn(exec1(t, n.sock, "show stat")))
+		}
+	}
+	if out := exec1(t, b.sock, "show dynamic-cookie-grace be"); !strings.Contains(out, "be") {
+		t.Errorf("show dynamic-cookie-grace on b:\n%s", out)
+	}
+}
