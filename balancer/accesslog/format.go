@@ -84,8 +84,8 @@ const (
 	varHostname
 )
 
-// variables maps the names Tether writes to their variable; "string"
-// marks the ones the Q flag quotes.
+// variables maps the names Tether writes to their variable; quoted marks
+// the text ones, which the Q flag quotes.
 var variables = map[string]struct {
 	v      variable
 	quoted bool
@@ -250,10 +250,9 @@ func (e *Entry) appendLayout(dst []byte, l *Layout) []byte {
 }
 
 const (
-	dateLayout      = "02/Jan/2006:15:04:05.000"
-	dateZoneLayout  = "02/Jan/2006:15:04:05 -0700"
-	dateGMTLayout   = "02/Jan/2006:15:04:05 +0000"
-	maxCaptureBytes = 1 << 16
+	dateLayout     = "02/Jan/2006:15:04:05.000"
+	dateZoneLayout = "02/Jan/2006:15:04:05 -0700"
+	dateGMTLayout  = "02/Jan/2006:15:04:05 +0000"
 )
 
 // appendVar appends one variable of e.

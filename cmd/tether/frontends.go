@@ -136,7 +136,7 @@ func (fb *frontendBinds) apply(p *listenPlan) {
 				fb.log.Info("frontend listening", "frontend", fe.Name, "addr", ln.Addr().String(), "maxconn", connlimit.FrontendMaxConn(fe.MaxConn, fb.global.Max()))
 				continue
 			}
-			if !reflect.DeepEqual(b.fe, fe) {
+			if !reflect.DeepEqual(b.fe.WithoutPositions(), fe.WithoutPositions()) {
 				fb.serve(b, fe, p.cfg.Global)
 			}
 		}

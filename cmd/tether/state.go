@@ -241,7 +241,8 @@ func diffStates(a, b balancer.State) []string {
 			out = append(out, fmt.Sprintf("- backend %s", be.Name))
 		}
 	}
-	if !reflect.DeepEqual(a.Config.Frontends, b.Config.Frontends) {
+	// Where ACLs and rules sit in the file is not configuration.
+	if !reflect.DeepEqual(a.Config.WithoutPositions().Frontends, b.Config.WithoutPositions().Frontends) {
 		out = append(out, "~ frontends")
 	}
 	if !reflect.DeepEqual(a.Config.Global, b.Config.Global) {
