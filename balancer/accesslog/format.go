@@ -116,6 +116,10 @@ var haproxyOnly = "ID Tu Ts U bi bp fi fp lc rt si sp sslc sslv"
 // format.
 const HTTPLogFormat = "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r"
 
+// CLFLogFormat is HAProxy's definition of "option httplog clf" as a log
+// format.
+const CLFLogFormat = `%{+Q}o %{-Q}ci - - [%trg] %r %ST %B "" "" %cp %ms %ft %b %s %TR %Tw %Tc %Tr %Ta %tsc %ac %fc %bc %sc %rc %sq %bq %CC %CS %hrl %hsl`
+
 // ParseLayout compiles a log-format string as HAProxy 2.6 reads it:
 // spaces separate fields (several count as one), "%%" is a literal "%",
 // "%{+Q}VAR" or "%{-Q}VAR" quote a variable or not, and "%o" carries its

@@ -505,6 +505,12 @@ func TestLogFormatMatchesHAProxy(t *testing.T) {
 		p := startPair(t, config(format))
 		compareLogLines(t, p, requests, func(b *lineBuffer) []string { return b.prefixedLines("LF ") }, maskedKeyValues)
 	})
+	t.Run("option httplog clf", func(t *testing.T) {
+		p := startPair(t, func(bind, socket string) string {
+			return strings.Replace(config(`"%ci"`)(bind, socket), "    log-format \"%ci\"\n", "    option httplog clf\n", 1)
+		})
+		compareLogLines(t, p, requests, func(b *lineBuffer) []string { return b.prefixedLines("127.0.0.1 - - ") }, maskedCLF)
+	})
 	t.Run("clf", func(t *testing.T) {
 		format := `"%{+Q}o %{-Q}ci - - [%trg] %r %ST %B \"\" \"\" %cp %ms %ft %b %s %TR %Tw %Tc %Tr %Ta %tsc %ac %fc %bc %sc %rc %sq %bq %CC %CS %hrl %hsl"`
 		p := startPair(t, config(format))
