@@ -315,3 +315,63 @@ func (b *Balancer) DroppedLogs() uint64 {
 	}
 	return n
 }
+
+// Refusal is a request a frontend's HTTP server answered itself, before
+// the proxy handler: HAProxy's 400 and 408, logged as "<BADREQ>".
+type Refusal struct {
+	Status int
+	// Client is the client's "ip:port"; Accepted is when its connection
+	// was accepted.
+	Client   string
+	Accepted time.Time
+	// TimedOut is timeout http-request expiring (termination cR);
+	// ClientClosed is the client closing its side before a complete
+	// request (CR); otherwise the request was refused (PR).
+	TimedOut, ClientClosed bool
+	// Empty tells that the connection carried no byte at all, which
+	// option dontlognull keeps out of the log.
+	Empty bool
+}
+
+// LogRefusal writes the access-log line of a request the frontend's
+// server refused, as HAProxy writes it: no backend or server, no timers
+// but the total, 0 bytes, no captures, "<BADREQ>" for the request line.
+func (e *FrontendEvents) LogRefusal(r Refusal) {
+	t := e.b.tab.Load()
+	fe := t.frontends[e.name]
+	if fe == nil || !e.b.frontendLogs(fe) || r.Empty && fe.cfg.DontLogNull {
+		return
+	}
+	cause := byte('P')
+	switch {
+	case r.TimedOut:
+		cause = 'c'
+	case r.ClientClosed:
+		cause = 'C'
+	}
+	en := accesslog.Entry{
+		Client:      r.Client,
+		Start:       r.Accepted,
+		Frontend:    fe.cfg.Name,
+		Backend:     fe.cfg.Name,
+		TR:          -1,
+		Tw:          -1,
+		Tc:          -1,
+		Tr:          -1,
+		Ta:          millis(r.Accepted, time.Now()),
+		Status:      r.Status,
+		Termination: [4]byte{cause, 'R', '-', '-'},
+		FeConn:      fe.live.cur.Load(),
+		BadRequest:  true,
+		Layout:      fe.log.layout,
+	}
+	for _, f := range t.frontends {
+		en.ActConn += f.live.cur.Load()
+	}
+	for _, target := range fe.log.targets {
+		if l := e.b.accessLogs[target.Output]; l != nil {
+			en.Target = target
+			l.Log(&en)
+		}
+	}
+}

@@ -7,6 +7,7 @@
 package balancer
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -219,6 +220,43 @@ type Frontend struct {
 	// cookie NAME len N" line, nil when there is none.
 	CaptureRequest, CaptureResponse []Capture
 	CaptureCookie                   *Capture
+}
+
+// WithoutPositions returns f with the positions of its ACLs and rules
+// cleared: two frontends that differ only by where their lines sit in a
+// file configure the same thing.
+func (f Frontend) WithoutPositions() Frontend {
+	withoutAt := func(rs []HTTPRule) []HTTPRule {
+		rs = slices.Clone(rs)
+		for i := range rs {
+			rs[i].At = Position{}
+		}
+		return rs
+	}
+	f.ACLs = slices.Clone(f.ACLs)
+	for i := range f.ACLs {
+		f.ACLs[i].At = Position{}
+	}
+	f.UseBackends = slices.Clone(f.UseBackends)
+	for i := range f.UseBackends {
+		f.UseBackends[i].At = Position{}
+	}
+	f.RequestRules, f.Redirects, f.ResponseRules = withoutAt(f.RequestRules), withoutAt(f.Redirects), withoutAt(f.ResponseRules)
+	return f
+}
+
+// WithoutPositions returns c with every frontend's positions cleared (see
+// Frontend.WithoutPositions).
+func (c Config) WithoutPositions() Config {
+	fes := make([]Frontend, len(c.Frontends))
+	for i, f := range c.Frontends {
+		fes[i] = f.WithoutPositions()
+	}
+	if c.Frontends == nil {
+		fes = nil
+	}
+	c.Frontends = fes
+	return c
 }
 
 // Capture is one "capture" line: the header (or cookie name prefix) whose

@@ -9,6 +9,9 @@ import "errors"
 // for concurrent use.
 type FrontendEvents struct {
 	live *frontendLive
+	// b and name find the frontend's access log, for LogRefusal.
+	b    *Balancer
+	name string
 }
 
 // FrontendEvents returns the event counters of the named frontend. Once a
@@ -21,7 +24,7 @@ func (b *Balancer) FrontendEvents(frontend string) (*FrontendEvents, error) {
 		return nil, errors.New("no such frontend: " + frontend)
 	}
 	fe.live.connCounted.Store(true)
-	return &FrontendEvents{live: fe.live}, nil
+	return &FrontendEvents{live: fe.live, b: b, name: frontend}, nil
 }
 
 // ConnAccepted counts a client connection accepted (stot, conn_tot, scur).

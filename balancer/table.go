@@ -81,7 +81,7 @@ func ruleLine(words ...[]string) string {
 // backend they name exists in t; live keeps their hit counters.
 func compileRules(fc Frontend, t *table, live *frontendLive) (compiledRules, error) {
 	var out compiledRules
-	if len(fc.UseBackends)+len(fc.RequestRules)+len(fc.Redirects)+len(fc.ResponseRules) == 0 {
+	if len(fc.ACLs)+len(fc.UseBackends)+len(fc.RequestRules)+len(fc.Redirects)+len(fc.ResponseRules) == 0 {
 		return out, nil
 	}
 	files := make(map[string]string)

@@ -58,6 +58,9 @@ type Entry struct {
 	SrvQueue, BackendQueue int64
 	// Method, URI and Proto make the request line.
 	Method, URI, Proto string
+	// BadRequest marks a request that could not be read, whose request
+	// line is written "<BADREQ>".
+	BadRequest bool
 
 	// Target is where and how the line is written; nil writes the
 	// message alone (format raw) to the Logger's output.
@@ -177,8 +180,12 @@ func appendClient(dst []byte, client string) []byte {
 }
 
 // appendRequestLine appends "METHOD URI PROTO", truncated as HAProxy
-// truncates it, with '"', '#' and non-printable bytes written as "#XX".
+// truncates it, with '"', '#' and non-printable bytes written as "#XX";
+// "<BADREQ>" for a request that could not be read.
 func appendRequestLine(dst []byte, e *Entry) []byte {
+	if e.BadRequest {
+		return append(dst, "<BADREQ>"...)
+	}
 	budget := maxRequestLine
 	for i, part := range [...]string{e.Method, e.URI, e.Proto} {
 		if i > 0 {

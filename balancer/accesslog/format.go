@@ -84,8 +84,8 @@ const (
 	varHostname
 )
 
-// variables maps the names Tether writes to their variable; "string"
-// marks the ones the Q flag quotes.
+// variables maps the names Tether writes to their variable; quoted marks
+// the text ones, which the Q flag quotes.
 var variables = map[string]struct {
 	v      variable
 	quoted bool
@@ -115,6 +115,10 @@ var haproxyOnly = "ID Tu Ts U bi bp fi fp lc rt si sp sslc sslv"
 // HTTPLogFormat is HAProxy's definition of "option httplog" as a log
 // format.
 const HTTPLogFormat = "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r"
+
+// CLFLogFormat is HAProxy's definition of "option httplog clf" as a log
+// format.
+const CLFLogFormat = `%{+Q}o %{-Q}ci - - [%trg] %r %ST %B "" "" %cp %ms %ft %b %s %TR %Tw %Tc %Tr %Ta %tsc %ac %fc %bc %sc %rc %sq %bq %CC %CS %hrl %hsl`
 
 // ParseLayout compiles a log-format string as HAProxy 2.6 reads it:
 // spaces separate fields (several count as one), "%%" is a literal "%",
@@ -250,10 +254,9 @@ func (e *Entry) appendLayout(dst []byte, l *Layout) []byte {
 }
 
 const (
-	dateLayout      = "02/Jan/2006:15:04:05.000"
-	dateZoneLayout  = "02/Jan/2006:15:04:05 -0700"
-	dateGMTLayout   = "02/Jan/2006:15:04:05 +0000"
-	maxCaptureBytes = 1 << 16
+	dateLayout     = "02/Jan/2006:15:04:05.000"
+	dateZoneLayout = "02/Jan/2006:15:04:05 -0700"
+	dateGMTLayout  = "02/Jan/2006:15:04:05 +0000"
 )
 
 // appendVar appends one variable of e.

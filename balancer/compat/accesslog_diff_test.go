@@ -505,6 +505,12 @@ func TestLogFormatMatchesHAProxy(t *testing.T) {
 		p := startPair(t, config(format))
 		compareLogLines(t, p, requests, func(b *lineBuffer) []string { return b.prefixedLines("LF ") }, maskedKeyValues)
 	})
+	t.Run("option httplog clf", func(t *testing.T) {
+		p := startPair(t, func(bind, socket string) string {
+			return strings.Replace(config(`"%ci"`)(bind, socket), "    log-format \"%ci\"\n", "    option httplog clf\n", 1)
+		})
+		compareLogLines(t, p, requests, func(b *lineBuffer) []string { return b.prefixedLines("127.0.0.1 - - ") }, maskedCLF)
+	})
 	t.Run("clf", func(t *testing.T) {
 		format := `"%{+Q}o %{-Q}ci - - [%trg] %r %ST %B \"\" \"\" %cp %ms %ft %b %s %TR %Tw %Tc %Tr %Ta %tsc %ac %fc %bc %sc %rc %sq %bq %CC %CS %hrl %hsl"`
 		p := startPair(t, config(format))
@@ -629,6 +635,77 @@ func TestAccessLogQueueMatchesHAProxy(t *testing.T) {
 			}
 			if q := maskedLine(h[1])[7]; q == "queues 0/0" {
 				t.Errorf("haproxy's queued request shows %s: %s", q, h[1])
+			}
+		})
+	}
+}
+
+// TestAccessLogBadRequestsMatchHAProxy compares the lines of requests the
+// proxies refuse before any backend: header block too large and malformed
+// header (400, PR--), a request head cut short by timeout http-request
+// (408, cR--), all "<BADREQ>" and without captures. Connections that
+// carry no byte are logged (408 cR--, or 400 CR-- when the client closes)
+// unless option dontlognull is set.
+func TestAccessLogBadRequestsMatchHAProxy(t *testing.T) {
+	for _, tc := range []struct {
+		option string
+		terms  []string
+	}{
+		{"option dontlognull", []string{"PR--", "PR--", "cR--", "--NI"}},
+		{"no option dontlognull", []string{"PR--", "PR--", "cR--", "cR--", "CR--", "--NI"}},
+	} {
+		t.Run(tc.option, func(t *testing.T) {
+			o := startOrigins(t, 1)
+			p := startPair(t, func(bind, socket string) string {
+				return "global\n    " + socket + "\n    log stdout format raw local0\n\n" +
+					"defaults\n    mode http\n    log global\n    option httplog\n    " + tc.option + "\n" +
+					"    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n    timeout http-request 300ms\n\n" +
+					"frontend fe\n    bind " + bind + "\n    capture request header Host len 10\n    default_backend app\n\n" +
+					"backend app\n    cookie SRV insert indirect nocache\n" +
+					fmt.Sprintf("    server web1 %s cookie w1\n", o.addrs[0])
+			})
+			cases := []struct {
+				name, send string
+				closeWrite bool
+			}{
+				{name: "header block too large", send: "GET / HTTP/1.1\r\nHost: a\r\nX: " + strings.Repeat("a", 17000) + "\r\n\r\n"},
+				{name: "malformed header line", send: "GET / HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n"},
+				{name: "head cut short by timeout http-request", send: "GET / HTTP/1.1\r\nHost: a\r\n"},
+				{name: "nothing sent until the timeout", send: ""},
+				{name: "closed without a byte", send: "", closeWrite: true},
+				{name: "a request after them", send: "GET /last HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
+			}
+			want := len(tc.terms)
+			for _, buf := range []*lineBuffer{p.haproxyOut, p.tetherLog} {
+				base := map[*lineBuffer]string{p.haproxyOut: p.haproxyURL, p.tetherLog: p.tetherURL}[buf]
+				for _, c := range cases {
+					conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					io.WriteString(conn, c.send)
+					if c.closeWrite {
+						conn.(*net.TCPConn).CloseWrite()
+					}
+					conn.SetDeadline(time.Now().Add(5 * time.Second))
+					io.Copy(io.Discard, conn) // until the proxy closes
+					conn.Close()
+				}
+				if !pollUntil(5*time.Second, func() bool { return len(buf.accessLines()) >= want }) {
+					t.Fatalf("%s: access-log lines %q, want %d", base, buf.accessLines(), want)
+				}
+			}
+			h, tt := p.haproxyOut.accessLines(), p.tetherLog.accessLines()
+			if len(h) != want || len(tt) != want {
+				t.Fatalf("lines: haproxy %d, tether %d, want %d\nhaproxy:\n%s\ntether:\n%s", len(h), len(tt), want, strings.Join(h, "\n"), strings.Join(tt, "\n"))
+			}
+			for i := range h {
+				if hm, tm := maskedLine(h[i]), maskedLine(tt[i]); !slices.Equal(hm, tm) {
+					t.Errorf("line %d differs\nhaproxy: %s\ntether:  %s", i, h[i], tt[i])
+				}
+				if !strings.Contains(h[i], " "+tc.terms[i]+" ") {
+					t.Errorf("haproxy's line %d has no %s: %s", i, tc.terms[i], h[i])
+				}
 			}
 		})
 	}

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"tether/balancer"
 )
 
 // maxScannedLine is how much of a header line the scanner keeps when the
@@ -31,6 +34,8 @@ type clientConn struct {
 	// counters, if not nil, counts the connection, its bytes and the
 	// requests refused here.
 	counters Counters
+	// accepted is when the connection was accepted.
+	accepted time.Time
 	// closed records that Close ran once.
 	closed atomic.Bool
 
@@ -222,11 +227,29 @@ func (c *clientConn) Close() error {
 	return c.Conn.Close()
 }
 
-// refused counts a request answered here with status.
+// refused counts a request answered here with status, and logs it when
+// the counters also keep the frontend's access log.
 func (c *clientConn) refused(status int) {
-	if c.counters != nil {
-		c.counters.Refused(status)
+	if c.counters == nil {
+		return
 	}
+	c.counters.Refused(status)
+	if l, ok := c.counters.(refusalLogger); ok {
+		l.LogRefusal(balancer.Refusal{
+			Status:       status,
+			Client:       c.RemoteAddr().String(),
+			Accepted:     c.accepted,
+			TimedOut:     status == http.StatusRequestTimeout,
+			ClientClosed: c.emptyFin.Load(),
+			Empty:        c.handled.Load() == 0 && c.idleBytes.Load() == 0,
+		})
+	}
+}
+
+// refusalLogger is implemented by Counters that write the access-log line
+// of a request the server refuses itself (balancer.FrontendEvents does).
+type refusalLogger interface {
+	LogRefusal(balancer.Refusal)
 }
 
 // CloseWrite half-closes the connection when it supports it; net/http

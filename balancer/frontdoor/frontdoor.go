@@ -172,5 +172,5 @@ func (l *listener) Accept() (net.Conn, error) {
 	if l.counters != nil {
 		l.counters.ConnAccepted()
 	}
-	return &clientConn{Conn: c, writeGrace: l.writeGrace, counters: l.counters}, nil
+	return &clientConn{Conn: c, writeGrace: l.writeGrace, counters: l.counters, accepted: time.Now()}, nil
 }

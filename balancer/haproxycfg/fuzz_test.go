@@ -2,7 +2,6 @@ package haproxycfg
 
 import (
 	"reflect"
-	"slices"
 	"testing"
 
 	"tether/balancer"
@@ -53,25 +52,4 @@ func FuzzParse(f *testing.F) {
 
 // withoutPositions returns cfg with the configuration lines of its ACLs
 // and rules cleared: a written file puts them on other lines.
-func withoutPositions(cfg balancer.Config) balancer.Config {
-	fes := slices.Clone(cfg.Frontends)
-	for i := range fes {
-		fe := &fes[i]
-		fe.ACLs = slices.Clone(fe.ACLs)
-		for j := range fe.ACLs {
-			fe.ACLs[j].At = balancer.Position{}
-		}
-		fe.UseBackends = slices.Clone(fe.UseBackends)
-		for j := range fe.UseBackends {
-			fe.UseBackends[j].At = balancer.Position{}
-		}
-		for _, rs := range []*[]balancer.HTTPRule{&fe.RequestRules, &fe.Redirects, &fe.ResponseRules} {
-			*rs = slices.Clone(*rs)
-			for j := range *rs {
-				(*rs)[j].At = balancer.Position{}
-			}
-		}
-	}
-	cfg.Frontends = fes
-	return cfg
-}
+func withoutPositions(cfg balancer.Config) balancer.Config { return cfg.WithoutPositions() }

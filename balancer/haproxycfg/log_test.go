@@ -33,6 +33,10 @@ frontend httplog
     bind :82
     option httplog
     default_backend b
+frontend clf
+    bind :83
+    log-format "%{+Q}o %{-Q}ci - - [%trg] %r %ST %B \"\" \"\" %cp %ms %ft %b %s %TR %Tw %Tc %Tr %Ta %tsc %ac %fc %bc %sc %rc %sq %bq %CC %CS %hrl %hsl"
+    default_backend b
 backend b
     server s 10.0.0.1:80
 `
@@ -73,7 +77,8 @@ backend b
 	}
 	if !reflect.DeepEqual(again.Global.Logs, cfg.Global.Logs) || again.Global.LogTag != g.LogTag || again.Global.LogHostname != g.LogHostname ||
 		!reflect.DeepEqual(again.Frontends[1].CaptureRequest, caps) || again.Frontends[1].LogFormat != own.LogFormat ||
-		again.Frontends[0].LogFormat != plain.LogFormat || again.Frontends[1].LogTag != "own" {
+		again.Frontends[0].LogFormat != plain.LogFormat || again.Frontends[1].LogTag != "own" ||
+		again.Frontends[3].LogFormat != cfg.Frontends[3].LogFormat || !strings.Contains(cfg.Frontends[3].LogFormat, `[%trg] %r %ST %B "" ""`) {
 		t.Errorf("round trip changed the log settings:\n%s", out)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"tether/balancer"
+	"tether/balancer/accesslog"
 	"tether/balancer/rules"
 )
 
@@ -438,6 +439,11 @@ func (p *parser) parseOption(px *proxy, args []string, neg string) {
 			px.be.RedispatchInterval = n
 		}
 	case "httplog":
+		if arg(args, 2) == "clf" && neg == "" && px.hasFE() {
+			// HAProxy defines the CLF variant as this log format.
+			px.fe.LogFormat, px.fe.HTTPLog = accesslog.CLFLogFormat, false
+			return
+		}
 		if arg(args, 2) != "" {
 			p.unsupported(keywordGroup{verdict: warned, why: whyLogging}, "'option httplog "+args[2]+"'")
 			return

@@ -160,7 +160,7 @@ flags:
 		if err != nil {
 			return nil, err
 		}
-		u, err := ref.attach(&e.matcher, func(int) string { return "" })
+		u, err := ref.attach(&e.matcher, func(int) string { return "" }, i == len(words))
 		if err != nil {
 			return nil, err
 		}
@@ -177,7 +177,7 @@ flags:
 		inline.entries = append(inline.entries, refEntry{id: refs.nextEntry(), value: p})
 		ops = append(ops, op)
 	}
-	u, err := inline.attach(&e.matcher, func(i int) string { return ops[i] })
+	u, err := inline.attach(&e.matcher, func(i int) string { return ops[i] }, true)
 	if err != nil {
 		return nil, err
 	}
@@ -229,11 +229,15 @@ func (s *Set) lookup(name string) (*acl, error) {
 	if !ok {
 		return nil, fmt.Errorf("no such ACL : '%s'", name)
 	}
-	e, err := s.parseExpr(words, nil)
+	// Like HAProxy, the first use of a predefined ACL in a section
+	// defines it there, with its pattern reference.
+	e, err := s.parseExpr(words, s.refs)
 	if err != nil {
 		return nil, err
 	}
-	return &acl{name: name, exprs: []*expr{e}}, nil
+	a := &acl{name: name, exprs: []*expr{e}}
+	s.acls[name] = a
+	return a, nil
 }
 
 // term is one possibly negated ACL of a condition.

@@ -54,10 +54,14 @@ type PatternRef struct {
 	users []Source
 	key   [2]int
 
-	mu       sync.Mutex
-	entries  []refEntry
-	exprs    []*refUse
-	entryCnt int
+	mu      sync.Mutex
+	entries []refEntry
+	exprs   []*refUse
+	// entryCnt is HAProxy 2.6's entry_cnt, kept with its bookkeeping:
+	// the entries once per counted expression when loaded, counted
+	// more on each add, one less per entry deleted or cleared. An
+	// expression that also has values of its own does not count.
+	entryCnt, counted int
 }
 
 // refEntry is one pattern of a reference.
@@ -213,8 +217,7 @@ func (ref *PatternRef) Description() string {
 	return b.String()
 }
 
-// EntryCount returns HAProxy's entry_cnt: entries loaded and added, less
-// those deleted one by one (clear does not lower it, as in HAProxy 2.6).
+// EntryCount returns HAProxy 2.6's entry_cnt for the reference.
 func (ref *PatternRef) EntryCount() int {
 	ref.mu.Lock()
 	defer ref.mu.Unlock()
@@ -240,8 +243,9 @@ func (ref *PatternRef) Entries() []Entry {
 }
 
 // attach compiles the reference's entries for m and publishes them; op is
-// the integer operator of values written on the ACL line.
-func (ref *PatternRef) attach(m *matcher, op func(i int) string) (*refUse, error) {
+// the integer operator of values written on the ACL line; counted tells
+// whether the expression counts in entry_cnt.
+func (ref *PatternRef) attach(m *matcher, op func(i int) string, counted bool) (*refUse, error) {
 	ref.mu.Lock()
 	defer ref.mu.Unlock()
 	u := &refUse{m: m, items: make([]item, len(ref.entries))}
@@ -257,9 +261,8 @@ func (ref *PatternRef) attach(m *matcher, op func(i int) string) (*refUse, error
 	}
 	u.publish()
 	ref.exprs = append(ref.exprs, u)
-	if ref.file == "" || len(ref.exprs) <= 2 {
-		// HAProxy 2.6 counts a shared file's entries once more for its
-		// second user.
+	if counted {
+		ref.counted++
 		ref.entryCnt += len(ref.entries)
 	}
 	return u, nil
@@ -299,7 +302,7 @@ func (ref *PatternRef) Add(value string) error {
 		items[i] = it
 	}
 	ref.entries = append(ref.entries, refEntry{id: ref.refs.nextEntry(), value: value})
-	ref.entryCnt++
+	ref.entryCnt += ref.counted
 	for i, u := range ref.exprs {
 		u.items = append(u.items, items[i])
 		u.publish()
@@ -345,6 +348,7 @@ func (ref *PatternRef) Delete(value string) bool {
 func (ref *PatternRef) Clear() {
 	ref.mu.Lock()
 	defer ref.mu.Unlock()
+	ref.entryCnt -= len(ref.entries)
 	ref.entries = nil
 	for _, u := range ref.exprs {
 		u.items = nil

@@ -21,7 +21,8 @@ import (
 
 // aclDiffConfig uses pattern files shared by several ACLs, an ACL whose
 // file is also read as addresses, anonymous ACLs in http-request and
-// use_backend conditions, and values written on ACL lines. The pattern
+// use_backend conditions, values written on ACL lines, an ACL no rule
+// uses and predefined ACLs. The pattern
 // files are named relative to the package directory, where both processes
 // run.
 const aclDiffConfig = `global
@@ -43,6 +44,8 @@ frontend fe
     acl h req.hdr(x-h) -f testdata/acl/paths.lst -f testdata/acl/hosts.lst
     http-request deny deny_status 429 if p || q
     http-request deny deny_status 403 if blocked
+    acl unused path /u
+    http-request deny if METH_POST LOCALHOST || METH_POST
     use_backend other if h || { src 10.0.0.0/8 }
     default_backend app
 
@@ -141,8 +144,9 @@ var (
 )
 
 // maskACL masks what differs in acl replies: entry addresses, by nature,
-// and entry_cnt, a counter whose HAProxy 2.6 bookkeeping across del and
-// clear Tether does not reproduce (it matches after loading).
+// and entry_cnt, a counter whose HAProxy 2.6 bookkeeping after add acl on
+// a file shared by ACLs of different kinds Tether does not reproduce (it
+// matches after loading, which the test checks unmasked).
 func maskACL(s string) string {
 	s = entryAddr.ReplaceAllString(httpclientRef.ReplaceAllString(s, ""), "0xADDR")
 	return entryCnt.ReplaceAllString(s, "entry_cnt=N")

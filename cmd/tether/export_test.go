@@ -117,8 +117,7 @@ func TestExportReparsesToStoredConfig(t *testing.T) {
 			if err != nil {
 				t.Fatalf("export does not parse: %v\n%s", err, out.String())
 			}
-			again.Frontends, stored.Config.Frontends = withoutPositions(again.Frontends), withoutPositions(stored.Config.Frontends)
-			if !reflect.DeepEqual(again, stored.Config) {
+			if !reflect.DeepEqual(again.WithoutPositions(), stored.Config.WithoutPositions()) {
 				t.Errorf("export parses to another Config:\nstored: %+v\nexport: %+v\n%s", stored.Config, again, out.String())
 			}
 		})

@@ -155,7 +155,7 @@ func (fb *frontendBinds) apply(p *listenPlan) {
 				fb.log.Info("frontend listening", "frontend", fe.Name, "addr", ln.Addr().String(), "maxconn", connlimit.FrontendMaxConn(fe.MaxConn, fb.global.Max()))
 				continue
 			}
-			if !reflect.DeepEqual(b.fe, fe) || p.tls[k] != nil {
+			if !reflect.DeepEqual(b.fe.WithoutPositions(), fe.WithoutPositions()) || p.tls[k] != nil {
 				fb.serve(b, fe, p.cfg.Global, p.tls[k])
 			}
 		}

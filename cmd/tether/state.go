@@ -237,7 +237,8 @@ func diffStates(a, b balancer.State) []string {
 			out = append(out, fmt.Sprintf("- backend %s", be.Name))
 		}
 	}
-	if !reflect.DeepEqual(withoutPositions(a.Config.Frontends), withoutPositions(b.Config.Frontends)) {
+	// Where ACLs and rules sit in the file is not configuration.
+	if !reflect.DeepEqual(a.Config.WithoutPositions().Frontends, b.Config.WithoutPositions().Frontends) {
 		out = append(out, "~ frontends")
 	}
 	if !reflect.DeepEqual(a.Config.Global, b.Config.Global) {
@@ -444,29 +445,4 @@ func addrPortOf(rt balancer.ServerRuntime) (netip.AddrPort, bool) {
 		return netip.AddrPort{}, false
 	}
 	return netip.AddrPortFrom(a, uint16(rt.Port)), true
-}
-
-// withoutPositions returns frontends with the file positions of their
-// rule lines cleared: where a line was written is not part of what it
-// does, and an exported file numbers its lines anew.
-func withoutPositions(fes []balancer.Frontend) []balancer.Frontend {
-	out := slices.Clone(fes)
-	for i := range out {
-		fe := &out[i]
-		fe.ACLs = clearedAt(fe.ACLs, func(a *balancer.ACL) *balancer.Position { return &a.At })
-		fe.UseBackends = clearedAt(fe.UseBackends, func(r *balancer.BackendRule) *balancer.Position { return &r.At })
-		for _, rules := range []*[]balancer.HTTPRule{&fe.RequestRules, &fe.Redirects, &fe.ResponseRules} {
-			*rules = clearedAt(*rules, func(r *balancer.HTTPRule) *balancer.Position { return &r.At })
-		}
-	}
-	return out
-}
-
-// clearedAt returns a copy of list with the position at clears.
-func clearedAt[T any](list []T, at func(*T) *balancer.Position) []T {
-	out := slices.Clone(list)
-	for i := range out {
-		*at(&out[i]) = balancer.Position{}
-	}
-	return out
 }
