@@ -5,9 +5,11 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,14 +89,21 @@ func writeTLSCerts(t *testing.T, dir string) *tlsbindtest.CA {
 
 func startTLSPair(t *testing.T) *tlsPair {
 	t.Helper()
-	bin := e2etest.RequireProgram(t, "haproxy")
 	o := startOrigins(t, 2)
 	dir := t.TempDir()
-	p := &tlsPair{ca: writeTLSCerts(t, dir), haproxyOut: &lineBuffer{}, tetherLog: &lineBuffer{}}
-	render := func(binds [3]string, socket string) string {
+	ca := writeTLSCerts(t, dir)
+	return startTLSPairWith(t, dir, ca, func(binds [3]string, socket string) string {
 		return fmt.Sprintf(tlsConfig, binds[0], binds[1], binds[2], dir, socket, o.addrs[0], o.addrs[1])
-	}
+	})
+}
 
+// startTLSPairWith runs HAProxy and Tether on the configuration render
+// writes for three bind addresses and the admin socket line; dir holds the
+// files it names.
+func startTLSPairWith(t *testing.T, dir string, ca *tlsbindtest.CA, render func(binds [3]string, socket string) string) *tlsPair {
+	t.Helper()
+	bin := e2etest.RequireProgram(t, "haproxy")
+	p := &tlsPair{ca: ca, haproxyOut: &lineBuffer{}, tetherLog: &lineBuffer{}}
 	sock := filepath.Join(dir, "haproxy.sock")
 	p.haproxy = [3]string{freePort(t), freePort(t), freePort(t)}
 	hCfg := filepath.Join(dir, "haproxy.cfg")
@@ -401,4 +410,81 @@ func tlsRawReply(t *testing.T, addr, send string) string {
 		return fmt.Sprintf("alert level %d description %d", got[5], got[6])
 	}
 	return fmt.Sprintf("%q", got)
+}
+
+// serverTLSConfig sends requests to an HTTPS origin, with the SNI taken
+// from Host and the certificate checked against the CA, and to the same
+// origin with a CA that does not trust it. Its arguments are the bind
+// address, the admin socket line, the origin and the CA files.
+const serverTLSConfig = `global
+    %[2]s
+
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+    retries 1
+
+frontend fe
+    bind %[1]s
+    use_backend untrusted if { path_beg /untrusted }
+    use_backend fixed if { path_beg /fixed }
+    default_backend checked
+
+backend checked
+    server s1 %[3]s ssl verify required ca-file %[4]s sni req.hdr(host)
+backend fixed
+    server s1 %[3]s ssl verify required ca-file %[4]s sni str(x.origin.test)
+backend untrusted
+    server s1 %[3]s ssl verify required ca-file %[5]s
+`
+
+// TestServerTLSMatchesHAProxy sends requests through both proxies to an
+// HTTPS origin and compares status and the SNI the origin received: a
+// Host the certificate covers, one it does not, no check of the name
+// without SNI, and an untrusted chain.
+func TestServerTLSMatchesHAProxy(t *testing.T) {
+	dir := t.TempDir()
+	ca := tlsbindtest.NewCA(t, "Test CA")
+	other := tlsbindtest.NewCA(t, "Other CA")
+	caFile := tlsbindtest.WriteFile(t, dir, "ca.pem", ca.PEM)
+	otherFile := tlsbindtest.WriteFile(t, dir, "other.pem", other.PEM)
+	leaf := ca.Issue(t, "*.origin.test", "*.origin.test")
+	cert, err := tls.X509KeyPair(append(leaf.CertPEM, ca.PEM...), leaf.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-SNI", r.TLS.ServerName)
+		io.WriteString(w, "ok")
+	}))
+	origin.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	origin.Config.ErrorLog = log.New(io.Discard, "", 0)
+	origin.StartTLS()
+	t.Cleanup(origin.Close)
+	p := startTLSPairWith(t, dir, ca, func(binds [3]string, socket string) string {
+		return fmt.Sprintf(serverTLSConfig, binds[0], socket, origin.Listener.Addr(), caFile, otherFile)
+	})
+	for _, r := range []struct{ path, host string }{
+		{"/", "a.origin.test"}, {"/", "b.origin.test"}, {"/", "A.Origin.Test"}, {"/", "elsewhere.test"}, {"/", "a.b.origin.test"},
+		{"/fixed", "elsewhere.test"}, {"/untrusted", "a.origin.test"},
+	} {
+		get := func(addr string) string {
+			req, _ := http.NewRequest("GET", "http://"+addr+r.path, nil)
+			req.Host = r.host
+			resp, err := http.DefaultTransport.RoundTrip(req)
+			if err != nil {
+				return "error " + err.Error()
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return fmt.Sprintf("%d sni=%q", resp.StatusCode, resp.Header.Get("X-SNI"))
+		}
+		h, g := get(p.haproxy[0]), get(p.tether[0])
+		t.Logf("%s host %s: %s", r.path, r.host, h)
+		if h != g {
+			t.Errorf("%s host %s:\nhaproxy %s\ntether  %s", r.path, r.host, h, g)
+		}
+	}
 }

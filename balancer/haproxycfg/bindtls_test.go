@@ -117,3 +117,64 @@ func TestSSLDefaultsWithoutTLSBind(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestParseServerTLS(t *testing.T) {
+	dir := tlsTestFiles(t)
+	src := `global
+    ca-base ` + dir + `
+    crt-base ` + dir + `
+defaults
+    mode http
+backend b
+    default-server ssl verify none
+    server s1 127.0.0.1:1 sni req.hdr(host)
+    server s2 127.0.0.1:2 no-ssl check check-ssl port 9
+    server s3 127.0.0.1:3 verify required ca-file ca.pem sni str(api.test) crt shop.pem
+`
+	cfg, _, err := Parse("t.cfg", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := cfg.Backends[0].Servers
+	want := []struct {
+		ssl, checkSSL bool
+		tls           balancer.ServerTLS
+	}{
+		{true, false, balancer.ServerTLS{Verify: "none", SNI: "req.hdr(host)"}},
+		{false, true, balancer.ServerTLS{Verify: "none"}},
+		{true, false, balancer.ServerTLS{Verify: "required", CAFile: filepath.Join(dir, "ca.pem"), SNI: "str(api.test)", Crt: filepath.Join(dir, "shop.pem")}},
+	}
+	for i, w := range want {
+		if got[i].SSL != w.ssl || got[i].CheckSSL != w.checkSSL || got[i].TLS != w.tls {
+			t.Errorf("server %s: ssl %v check-ssl %v %+v, want %v %v %+v", got[i].Name, got[i].SSL, got[i].CheckSSL, got[i].TLS, w.ssl, w.checkSSL, w.tls)
+		}
+	}
+	out, err := Format(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _, err := Parse("again.cfg", out)
+	if err != nil {
+		t.Fatalf("Parse(Format): %v\n%s", err, out)
+	}
+	if !reflect.DeepEqual(again.Backends[0].Servers, got) {
+		t.Errorf("round trip changed the servers:\n%s", out)
+	}
+}
+
+func TestParseServerTLSRefuses(t *testing.T) {
+	for _, tc := range []struct{ params, want string }{
+		{"ssl", "t.cfg:3: 'server b/s' : verify is enabled by default but no CA file specified."},
+		{"check-ssl check", "t.cfg:3: 'server b/s' : verify is enabled by default but no CA file specified."},
+		{"ssl verify sometimes", "t.cfg:3: 'server b/s' : 'verify' : unknown verify method 'sometimes'"},
+		{"ssl verify none sni req.hdr(x)", "t.cfg:3: 'server b/s' : 'sni req.hdr(x)' is not supported by Tether"},
+		{"ssl ca-file /nonexistent.pem", "t.cfg:3: 'server b/s' : unable to load CA file '/nonexistent.pem'"},
+		{"ssl verify none alpn h2", "t.cfg:3: 'server b/s' : server keyword 'alpn' is not supported by Tether"},
+		{"ssl verify none verifyhost a.test", "t.cfg:3: 'server b/s' : server keyword 'verifyhost' is not supported by Tether"},
+	} {
+		src := "backend b\n    mode http\n    server s 127.0.0.1:1 " + tc.params + "\n"
+		if _, _, err := Parse("t.cfg", []byte(src)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("server … %s: %v\nwant an error containing %q", tc.params, err, tc.want)
+		}
+	}
+}
