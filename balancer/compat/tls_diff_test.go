@@ -25,6 +25,7 @@ import (
 	"tether/balancer/e2etest"
 	"tether/balancer/frontdoor"
 	"tether/balancer/haproxycfg"
+	"tether/balancer/runtimeapi"
 	"tether/balancer/tlsbind"
 	"tether/balancer/tlsbind/tlsbindtest"
 )
@@ -67,6 +68,10 @@ type tlsPair struct {
 	// haproxyOut is HAProxy's standard output, tetherLog Tether's access
 	// log.
 	haproxyOut, tetherLog *lineBuffer
+	// haproxySock is HAProxy's admin socket, tetherAPI Tether's Runtime
+	// API over the same certificates.
+	haproxySock string
+	tetherAPI   *runtimeapi.Dispatcher
 }
 
 // writeTLSCerts writes the certificates tlsConfig names into dir.
@@ -105,6 +110,7 @@ func startTLSPairWith(t *testing.T, dir string, ca *tlsbindtest.CA, render func(
 	bin := e2etest.RequireProgram(t, "haproxy")
 	p := &tlsPair{ca: ca, haproxyOut: &lineBuffer{}, tetherLog: &lineBuffer{}}
 	sock := filepath.Join(dir, "haproxy.sock")
+	p.haproxySock = sock
 	p.haproxy = [3]string{freePort(t), freePort(t), freePort(t)}
 	hCfg := filepath.Join(dir, "haproxy.cfg")
 	if err := os.WriteFile(hCfg, []byte(render(p.haproxy, "stats socket "+sock+" level admin")), 0o600); err != nil {
@@ -137,6 +143,8 @@ func startTLSPairWith(t *testing.T, dir string, ca *tlsbindtest.CA, render func(
 	if err != nil {
 		t.Fatal(err)
 	}
+	certs := tlsbind.NewStore()
+	p.tetherAPI = runtimeapi.NewDispatcher(b, runtimeapi.DispatcherOptions{Certificates: func() *tlsbind.Store { return certs }})
 	fe := cfg.Frontends[0]
 	for _, bd := range fe.Binds {
 		ln, err := net.Listen("tcp", bd.Addr)
@@ -145,7 +153,7 @@ func startTLSPairWith(t *testing.T, dir string, ca *tlsbindtest.CA, render func(
 		}
 		srv := frontdoor.New(fe, cfg.Global, h, slog.New(slog.DiscardHandler))
 		if bd.TLS != nil {
-			tb, err := tlsbind.Build(*bd.TLS, cfg.Global.SSLDefaultBind)
+			tb, err := certs.Build(*bd.TLS, cfg.Global.SSLDefaultBind)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -487,4 +495,99 @@ func TestServerTLSMatchesHAProxy(t *testing.T) {
 			t.Errorf("%s host %s:\nhaproxy %s\ntether  %s", r.path, r.host, h, g)
 		}
 	}
+}
+
+// TestSSLCertCommandsMatchHAProxy runs the same show, set, commit and
+// abort ssl cert commands on both proxies, over the same certificate
+// files, and compares the replies byte for byte; after the commit both
+// serve the new certificate to new handshakes, and a connection opened
+// before keeps working.
+func TestSSLCertCommandsMatchHAProxy(t *testing.T) {
+	p := startTLSPair(t)
+	dir := filepath.Dir(p.haproxySock)
+	def, wild := dir+"/default.pem", dir+"/wild.pem"
+	renewed := string(p.ca.Issue(t, "renewed.test", "renewed.test", "default.test").Bundle(p.ca))
+	// HAProxy 2.6.12 answers a set for another file than the open
+	// transaction's "Transaction updated" for the open one, and puts the
+	// other file's certificate in it; Tether refuses, as newer HAProxy
+	// versions do.
+	const conflicting = "set ssl cert (while another is open) "
+	before := map[string]*tls.Conn{}
+	for side, addr := range map[string]string{"haproxy": p.haproxy[1], "tether": p.tether[1]} {
+		c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		before[side] = c
+	}
+	for _, cmd := range []string{
+		"show ssl cert",
+		"show ssl cert " + def,
+		"show ssl cert " + dir + "/nowhere.pem",
+		"show ssl cert *" + def,
+		"set ssl cert " + def,
+		"set ssl cert " + dir + "/nowhere.pem <<\n" + renewed,
+		"set ssl cert " + def + " <<\ngarbage\n",
+		"commit ssl cert " + def,
+		"abort ssl cert " + def,
+		"set ssl cert " + def + " <<\n" + renewed,
+		"set ssl cert " + def + " <<\n" + renewed,
+		conflicting + wild + " <<\n" + renewed,
+		"show ssl cert",
+		"show ssl cert *" + def,
+		"commit ssl cert " + wild,
+		"abort ssl cert " + wild,
+		"commit ssl cert " + def,
+		"show ssl cert " + def,
+		"set ssl cert " + wild + " <<\n" + renewed,
+		"abort ssl cert " + wild,
+		"show ssl cert",
+	} {
+		deliberate := strings.HasPrefix(cmd, conflicting)
+		cmd = strings.Replace(cmd, conflicting, "set ssl cert ", 1)
+		data := strings.ReplaceAll(cmd, "\\n", "\n")
+		// A payload ends with an empty line; its lines end in "\n" already.
+		data += "\n"
+		h := haproxySocket(t, p.haproxySock, data)
+		g := p.tetherAPI.Execute(t.Context(), data, balancer.LevelAdmin, balancer.Origin{})
+		if deliberate {
+			if want := "The ongoing transaction is about '" + def + "' but you are trying to set '" + wild + "'\nCan't update " + wild + "!\n\n"; g != want || !strings.HasPrefix(h, "Transaction updated for certificate "+def) {
+				t.Errorf("set for another file:\nhaproxy %q\ntether  %q, want %q", h, g, want)
+			}
+			continue
+		}
+		if h != g {
+			t.Errorf("%.60s:\nhaproxy %q\ntether  %q", cmd, h, g)
+		}
+	}
+	for _, addr := range []string{p.haproxy[1], p.tether[1]} {
+		if got := handshakeOutcome(addr, "", nil, 0, 0); !strings.HasPrefix(got, "cert=renewed.test ") {
+			t.Errorf("%s after commit: %s", addr, got)
+		}
+	}
+	for side, c := range before {
+		fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		reply, _ := io.ReadAll(c)
+		if !strings.HasPrefix(string(reply), "HTTP/1.1 200") || c.ConnectionState().PeerCertificates[0].Subject.CommonName != "default.test" {
+			t.Errorf("%s: a connection opened before the commit got %.40q", side, reply)
+		}
+	}
+}
+
+// haproxySocket sends data to HAProxy's admin socket and returns the
+// reply, as "socat" would.
+func haproxySocket(t *testing.T, sock, data string) string {
+	t.Helper()
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, data)
+	c.(*net.UnixConn).CloseWrite()
+	out, _ := io.ReadAll(c)
+	return string(out)
 }

@@ -41,7 +41,13 @@ type frontendBinds struct {
 	limits map[string]*connlimit.Limit
 	// draining are servers replaced or removed, finishing their requests.
 	draining sync.WaitGroup
+	// certs holds the certificates of the running TLS binds.
+	certs atomic.Pointer[tlsbind.Store]
 }
+
+// certificates returns the certificates of the running TLS binds, for the
+// Runtime API.
+func (fb *frontendBinds) certificates() *tlsbind.Store { return fb.certs.Load() }
 
 type bindKey struct{ frontend, addr string }
 
@@ -69,8 +75,9 @@ type listenPlan struct {
 	// limits are the caps of frontends that had no bind yet.
 	limits map[string]*connlimit.Limit
 	// tls are the TLS configurations of the TLS binds, certificates read
-	// afresh, as HAProxy reads them on every start or reload.
-	tls map[bindKey]*tls.Config
+	// afresh into certs, as HAProxy reads them on every start or reload.
+	tls   map[bindKey]*tls.Config
+	certs *tlsbind.Store
 }
 
 // listen opens the sockets of cfg's binds that are not open yet. On error
@@ -79,13 +86,13 @@ func (fb *frontendBinds) listen(cfg balancer.Config) (*listenPlan, error) {
 	fb.mu.Lock()
 	defer fb.mu.Unlock()
 	p := &listenPlan{cfg: cfg, opened: make(map[bindKey]net.Listener), limits: make(map[string]*connlimit.Limit),
-		tls: make(map[bindKey]*tls.Config)}
+		tls: make(map[bindKey]*tls.Config), certs: tlsbind.NewStore()}
 	for _, fe := range cfg.Frontends {
 		for _, bd := range fe.Binds {
 			addr := bd.Addr
 			k := bindKey{fe.Name, addr}
 			if bd.TLS != nil {
-				tb, err := tlsbind.Build(*bd.TLS, cfg.Global.SSLDefaultBind)
+				tb, err := p.certs.Build(*bd.TLS, cfg.Global.SSLDefaultBind)
 				if err != nil {
 					p.abort()
 					return nil, fmt.Errorf("frontend %q: bind %s: %w", fe.Name, addr, err)
@@ -132,6 +139,7 @@ func (fb *frontendBinds) apply(p *listenPlan) {
 	for name, l := range p.limits {
 		fb.limits[name] = l
 	}
+	fb.certs.Store(p.certs)
 	want := make(map[bindKey]bool)
 	for _, fe := range p.cfg.Frontends {
 		for _, bd := range fe.Binds {
