@@ -2,12 +2,14 @@ package haproxycfg
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"tether/balancer"
+	"tether/balancer/e2etest"
 )
 
 // tlsTestFiles copies the test certificates to a temporary directory and
@@ -15,7 +17,7 @@ import (
 func tlsTestFiles(t *testing.T) string {
 	dir := t.TempDir()
 	for _, name := range []string{"default.pem", "shop.pem", "ca.pem"} {
-		data, err := os.ReadFile(filepath.Join("testdata/valid/tls", name))
+		data, err := os.ReadFile(filepath.Join("testdata/tls", name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,6 +177,58 @@ func TestParseServerTLSRefuses(t *testing.T) {
 		src := "backend b\n    mode http\n    server s 127.0.0.1:1 " + tc.params + "\n"
 		if _, _, err := Parse("t.cfg", []byte(src)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("server … %s: %v\nwant an error containing %q", tc.params, err, tc.want)
+		}
+	}
+}
+
+// TestTLSGolden parses testdata/tls/tls.cfg, whose certificates are read
+// from testdata/tls (so it is kept apart from testdata/valid, which other
+// packages read from elsewhere), writes it back as testdata/tls/tls.golden
+// shows and parses the output to the same configuration.
+func TestTLSGolden(t *testing.T) {
+	const path = "testdata/tls/tls.cfg"
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, warns, err := Parse(path, src)
+	if err != nil || len(warns) > 0 {
+		t.Fatalf("Parse: %v, warnings %v", err, warns)
+	}
+	out, err := Format(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := strings.TrimSuffix(path, ".cfg") + ".golden"
+	if *update {
+		if err := os.WriteFile(golden, out, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != string(want) {
+		t.Errorf("Format output differs from %s (run with -update if intended):\n%s", golden, out)
+	}
+	again, _, err := Parse("golden", out)
+	if err != nil {
+		t.Fatalf("written configuration does not parse: %v\n%s", err, out)
+	}
+	if !reflect.DeepEqual(again, cfg) {
+		t.Errorf("round trip changed the configuration:\n%+v\n%+v", cfg, again)
+	}
+}
+
+// TestTLSGoldenHAProxyAgrees has HAProxy 2.6 check testdata/tls/tls.cfg
+// and its written form.
+func TestTLSGoldenHAProxyAgrees(t *testing.T) {
+	haproxy := e2etest.RequireProgram(t, "haproxy")
+	for _, path := range []string{"testdata/tls/tls.cfg", "testdata/tls/tls.golden"} {
+		out, err := exec.Command(haproxy, "-c", "-f", path).CombinedOutput()
+		if err != nil && !strings.Contains(string(out), "has no error") {
+			t.Errorf("haproxy -c -f %s: %v\n%s", path, err, out)
 		}
 	}
 }

@@ -126,11 +126,11 @@ func TestExportReparsesToStoredConfig(t *testing.T) {
 func TestImportRefusesFailOpenConfig(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "tls.cfg")
-	os.WriteFile(file, []byte("defaults\n    mode http\nfrontend fe\n    bind 127.0.0.1:8443 ssl crt /etc/ssl/site.pem\n    default_backend be\nbackend be\n    server s 127.0.0.1:8001\n"), 0o600)
+	os.WriteFile(file, []byte("defaults\n    mode http\nfrontend fe\n    bind 127.0.0.1:8443 ssl crt /etc/ssl/site.pem npn h2\n    default_backend be\nbackend be\n    server s 127.0.0.1:8001\n"), 0o600)
 	db := filepath.Join(dir, "t.db")
 	err := run(context.Background(), []string{"import", "-f", file, "-db", db}, func(string) string { return "" }, nil, io.Discard, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), file+":4: bind parameter 'ssl' is not supported by Tether") {
-		t.Fatalf("import error = %v, want %s:4 refusing 'ssl'", err, file)
+	if err == nil || !strings.Contains(err.Error(), file+":4: bind parameter 'npn' is not supported by Tether") {
+		t.Fatalf("import error = %v, want %s:4 refusing 'npn'", err, file)
 	}
 	s, err := store.Open(context.Background(), db, nil)
 	if err != nil {
