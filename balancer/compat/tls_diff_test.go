@@ -224,6 +224,7 @@ func TestTLSHandshakesMatchHAProxy(t *testing.T) {
 		{name: "h2,http/1.1", protos: []string{"h2", "http/1.1"}},
 		{name: "http/1.1", protos: []string{"http/1.1"}},
 		{name: "no ALPN"},
+		{name: "unknown ALPN", protos: []string{"spdy/3", "foo"}},
 		{name: "TLS 1.2 only", protos: []string{"h2", "http/1.1"}, minVer: tls.VersionTLS12, maxVer: tls.VersionTLS12},
 		{name: "TLS 1.1 only", minVer: tls.VersionTLS11, maxVer: tls.VersionTLS11},
 	}

@@ -41,6 +41,9 @@ type entry struct {
 	// filters are the crt-list SNI filters ("!" for negative ones).
 	filters []string
 	config  *tls.Config
+	// noALPN is config without ALPN, for a client whose protocols share
+	// none with the entry's.
+	noALPN *tls.Config
 }
 
 // certRef is a certificate that may be replaced at run time.
@@ -74,7 +77,10 @@ func build(t balancer.BindTLS, g balancer.SSLDefaults, store *Store) (*Bind, err
 		if store != nil {
 			ref = store.ref(c)
 		}
-		b.entries = append(b.entries, &entry{cert: ref, filters: filters, config: withCert(conf, ref)})
+		e := &entry{cert: ref, filters: filters, config: withCert(conf, ref)}
+		e.noALPN = e.config.Clone()
+		e.noALPN.NextProtos = nil
+		b.entries = append(b.entries, e)
 	}
 	for _, src := range eff.Certs {
 		if !src.List {
@@ -249,11 +255,29 @@ func (b *Bind) choose(serverName string) *entry {
 	return idx.def
 }
 
+// configFor returns the configuration of the entry chosen for hello. A
+// client offering ALPN protocols none of which the bind has goes on
+// without ALPN, as with HAProxy (OpenSSL's selection callback declines),
+// where crypto/tls would refuse the handshake.
 func (b *Bind) configFor(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-	if e := b.choose(hello.ServerName); e != nil {
-		return e.config, nil
+	e := b.choose(hello.ServerName)
+	if e == nil {
+		return b.refuse, nil
 	}
-	return b.refuse, nil
+	if len(hello.SupportedProtos) > 0 && len(e.config.NextProtos) > 0 && !overlaps(e.config.NextProtos, hello.SupportedProtos) {
+		return e.noALPN, nil
+	}
+	return e.config, nil
+}
+
+// overlaps reports whether a and b share an element.
+func overlaps(a, b []string) bool {
+	for _, x := range a {
+		if contains(b, x) {
+			return true
+		}
+	}
+	return false
 }
 
 // baseConfig returns the configuration of the bind line's own settings,
