@@ -232,3 +232,29 @@ func TestTLSGoldenHAProxyAgrees(t *testing.T) {
 		}
 	}
 }
+
+// TestSSLServerGlobals: ssl-server-verify is the verify default of TLS
+// servers; the ssl-default-server-* lines are refused once a server uses
+// TLS, and only warned about otherwise.
+func TestSSLServerGlobals(t *testing.T) {
+	cfg, _, err := Parse("t.cfg", []byte("global\n    ssl-server-verify none\nbackend b\n    mode http\n    server s 127.0.0.1:1 ssl\n    server u 127.0.0.1:2 ssl verify required ca-file "+
+		filepath.Join(tlsTestFiles(t), "ca.pem")+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := cfg.Backends[0].Servers[0].TLS.Verify; v != "none" {
+		t.Errorf("verify %q under ssl-server-verify none", v)
+	}
+	if v := cfg.Backends[0].Servers[1].TLS.Verify; v != "required" {
+		t.Errorf("an explicit verify became %q", v)
+	}
+	const withOptions = "global\n    ssl-default-server-options ssl-min-ver TLSv1.3\nbackend b\n    mode http\n    server s 127.0.0.1:1"
+	_, warns, err := Parse("t.cfg", []byte(withOptions+"\n"))
+	if err != nil || len(warns) != 1 {
+		t.Errorf("without TLS servers: %v, warnings %v", err, warns)
+	}
+	_, _, err = Parse("t.cfg", []byte(withOptions+" ssl verify none\n"))
+	if err == nil || !strings.Contains(err.Error(), "t.cfg:5: 'server b/s' : uses TLS, and the global 'ssl-default-server-options' (line 2) is not supported by Tether") {
+		t.Errorf("with a TLS server: %v", err)
+	}
+}

@@ -106,7 +106,7 @@ var globalKeywords = keywordTable{
 	{verdict: warned, why: "base directory of files that Tether does not load", words: "default-path"},
 	{verdict: warned, why: whyTLSTuning, words: `
 		issuers-chain-path maxsslconn maxsslrate ssl-default-server-ciphers ssl-default-server-ciphersuites ssl-default-server-options
-		ssl-dh-param-file ssl-mode-async ssl-server-verify ssl-load-extra-files
+		ssl-dh-param-file ssl-mode-async ssl-load-extra-files
 		ssl-load-extra-del-ext ssl-skip-self-issued-ca ssl-propquery ssl-provider ssl-provider-path
 		tune.ssl.cachesize tune.ssl.capture-buffer-size tune.ssl.capture-cipherlist-size
 		tune.ssl.default-dh-param tune.ssl.force-private-cache tune.ssl.hard-maxrecord
