@@ -464,6 +464,14 @@ type Server struct {
 	Disabled bool // starts in maintenance
 	MaxConn  int  // 0 means unlimited
 
+	// SSL makes the connections to the server TLS (ssl). CheckSSL makes
+	// its health checks TLS as well when a check port is set
+	// (check-ssl); checks of an SSL server on its own port are TLS anyway.
+	SSL      bool `json:",omitempty"`
+	CheckSSL bool `json:",omitempty"`
+	// TLS holds the verify, ca-file, sni and crt settings of the line.
+	TLS ServerTLS `json:",omitzero"`
+
 	// Resolvers names the resolvers section used to resolve Address.
 	Resolvers     string
 	ResolvePrefer string   // "ipv4" or "ipv6"; "" means ipv6 like HAProxy

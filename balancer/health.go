@@ -3,6 +3,7 @@ package balancer
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -256,6 +257,20 @@ func runCheck(ctx context.Context, be *backendRT, s *serverRT) checkOutcome {
 		return out
 	}
 	defer conn.Close()
+	if u := s.checkTLS(); u != nil {
+		tc := tls.Client(conn, u.config(""))
+		tc.SetDeadline(start.Add(connectTimeout))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			out := checkOutcome{result: CheckResult{Status: "L6RSP", Duration: time.Since(start), Description: "Layer6 invalid response"}}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				out.result.Status, out.result.Description = "L6TOUT", "Layer6 timeout"
+			}
+			return out
+		}
+		tc.SetDeadline(time.Time{})
+		conn = tc
+	}
 	if be.cfg.HTTPCheck == nil {
 		return checkOutcome{ok: true, result: CheckResult{Status: "L4OK", Duration: time.Since(start), Description: "Layer4 check passed"}}
 	}

@@ -600,7 +600,11 @@ func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff 
 		return resp, nil, &errConnect{err: errors.New("server has no address")}
 	}
 	sl := srv.live
-	pool := sl.poolFor(addr, orDefault(be.cfg.TimeoutConnect, 5*time.Second), be.cfg.TimeoutServer)
+	pool := sl.poolFor(addr, orDefault(be.cfg.TimeoutConnect, 5*time.Second), be.cfg.TimeoutServer, srv.trafficTLS())
+	sni := ""
+	if pool.tls != nil {
+		sni = pool.tls.serverName(r)
+	}
 	sl.sessions.Add(1)
 	sl.lastSession.Store(b.now().UnixNano())
 	storeMax(&sl.max, sl.cur.Add(1))
@@ -608,9 +612,9 @@ func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff 
 		var c *upConn
 		var err error
 		if upgrade {
-			c, err = pool.dial()
+			c, err = pool.dial(sni)
 		} else {
-			c, err = pool.get()
+			c, err = pool.get(sni)
 		}
 		if err != nil {
 			sl.cur.Add(-1)

@@ -242,6 +242,8 @@ type serverRT struct {
 	whenIdle   IdleIntent
 	lastChange time.Time
 	live       *serverLive
+	// tls is the TLS side of its connections or checks, nil without.
+	tls *upstreamTLS
 	// dial caches dialAddr for the address dialFor.
 	dial    string
 	dialFor netip.AddrPort
@@ -479,7 +481,30 @@ func newServerRT(id int, sc Server, now time.Time) (*serverRT, error) {
 	}
 	s.health = sc.Rise
 	s.noteMaint(false)
+	tlsConf, err := newUpstreamTLS(sc)
+	if err != nil {
+		return nil, fmt.Errorf("server %s: %w", sc.Name, err)
+	}
+	s.tls = tlsConf
 	return s, nil
+}
+
+// trafficTLS returns the TLS side of the server's connections, nil when
+// they are clear text.
+func (s *serverRT) trafficTLS() *upstreamTLS {
+	if !s.cfg.SSL {
+		return nil
+	}
+	return s.tls
+}
+
+// checkTLS returns the TLS side of the server's health checks: those of
+// an SSL server on its own port, and every check with check-ssl.
+func (s *serverRT) checkTLS() *upstreamTLS {
+	if s.cfg.CheckSSL || (s.cfg.SSL && s.cfg.CheckPort == 0) {
+		return s.tls
+	}
+	return nil
 }
 
 // setAdminMode sets the operator's forced state: ready clears forced

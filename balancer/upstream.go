@@ -2,7 +2,9 @@ package balancer
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -49,15 +51,17 @@ func (l *serverLive) countAnswer(status int) {
 	l.responses[classIndex(status)].Add(1)
 }
 
-// poolFor returns the connection pool for addr, replacing the current one
-// (and closing its idle connections) when the address changed.
-func (l *serverLive) poolFor(addr string, connectTimeout, serverTimeout time.Duration) *connPool {
+// poolFor returns the connection pool for addr, over TLS when tlsConf is
+// not nil, replacing the current one (and closing its idle connections)
+// when the address or the TLS settings changed.
+func (l *serverLive) poolFor(addr string, connectTimeout, serverTimeout time.Duration, tlsConf *upstreamTLS) *connPool {
 	for {
 		p := l.pool.Load()
-		if p != nil && p.addr == addr && p.connectTimeout == connectTimeout && p.serverTimeout == serverTimeout {
+		if p != nil && p.addr == addr && p.connectTimeout == connectTimeout && p.serverTimeout == serverTimeout && p.tls == tlsConf {
 			return p
 		}
 		np := newConnPool(addr, connectTimeout, serverTimeout)
+		np.tls = tlsConf
 		if l.pool.CompareAndSwap(p, np) {
 			if p != nil {
 				p.closeIdle()
@@ -100,6 +104,9 @@ type connPool struct {
 	addr           string
 	connectTimeout time.Duration
 	serverTimeout  time.Duration
+	// tls, when not nil, makes every connection TLS; connections are
+	// reused only for requests sending the same SNI.
+	tls *upstreamTLS
 
 	mu     sync.Mutex
 	idle   []*upConn
@@ -119,6 +126,10 @@ type upConn struct {
 	bw   *bufio.Writer
 	// reused reports whether the connection served a request before.
 	reused bool
+	// tls is the connection's TLS side and sni the server name it sent,
+	// for a TLS connection.
+	tls *tls.Conn
+	sni string
 	// readErr is the last error reading from the server, which tells a
 	// body the server cut short from one it framed wrongly; nread counts
 	// the bytes read for the current request. Both are reset per request.
@@ -171,32 +182,53 @@ func (c *upConn) Read(p []byte) (int, error) {
 var bufReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16<<10) }}
 var bufWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 8<<10) }}
 
-// get returns an idle connection or dials a new one. An idle connection on
-// which the server sent anything, or which it closed, is closed and the
-// next one taken: bytes the server sent unasked must never be read as the
-// answer to another request.
-func (p *connPool) get() (*upConn, error) {
+// get returns an idle connection (one that sent sni, over TLS) or dials a
+// new one. An idle connection on which the server sent anything, or which
+// it closed, is closed and the next one taken: bytes the server sent
+// unasked must never be read as the answer to another request.
+func (p *connPool) get(sni string) (*upConn, error) {
 	for {
 		p.mu.Lock()
 		n := len(p.idle)
+		for n > 0 && p.idle[n-1].sni != sni {
+			n--
+		}
 		if n == 0 {
 			p.mu.Unlock()
-			return p.dial()
+			return p.dial(sni)
 		}
 		c := p.idle[n-1]
-		p.idle[n-1] = nil
-		p.idle = p.idle[:n-1]
+		p.idle = slices.Delete(p.idle, n-1, n)
 		p.active[c] = struct{}{}
 		p.mu.Unlock()
-		if c.idleClean() {
+		if c.reusable() {
 			return c, nil
 		}
 		p.discard(c)
 	}
 }
 
-func (p *connPool) dial() (*upConn, error) {
+// reusable reports whether an idle connection may carry a request: the
+// server sent nothing and did not close it.
+func (c *upConn) reusable() bool {
+	if c.tls == nil {
+		return c.idleClean()
+	}
+	// crypto/tls may hold bytes already read from the socket: a read that
+	// returns at once tells. A timed-out read leaves the connection usable.
+	c.tls.SetReadDeadline(time.Now())
+	_, err := c.tls.Read(c.peekBuf[:])
+	c.tls.SetReadDeadline(time.Time{})
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// dial connects to the server, with a TLS handshake sending sni for a TLS
+// pool; the handshake counts as part of the connection, within timeout
+// connect, as in HAProxy.
+func (p *connPool) dial(sni string) (*upConn, error) {
 	d := net.Dialer{Timeout: p.connectTimeout}
+	start := time.Now()
 	nc, err := d.Dial("tcp", p.addr)
 	if err != nil {
 		return nil, &errConnect{err: err}
@@ -205,7 +237,18 @@ func (p *connPool) dial() (*upConn, error) {
 		tc.SetNoDelay(true)
 	}
 	c := &upConn{pool: p, nc: nc}
-	if sc, ok := nc.(syscall.Conn); ok {
+	if p.tls != nil {
+		tc := tls.Client(nc, p.tls.config(sni))
+		if p.connectTimeout > 0 {
+			tc.SetDeadline(start.Add(p.connectTimeout))
+		}
+		if err := tc.Handshake(); err != nil {
+			nc.Close()
+			return nil, &errConnect{err: fmt.Errorf("TLS handshake: %w", err)}
+		}
+		tc.SetDeadline(time.Time{})
+		c.nc, c.tls, c.sni = tc, tc, sni
+	} else if sc, ok := nc.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			c.rc = rc
 			c.peekFn = c.peek

@@ -5,9 +5,11 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +25,7 @@ import (
 	"tether/balancer/e2etest"
 	"tether/balancer/frontdoor"
 	"tether/balancer/haproxycfg"
+	"tether/balancer/runtimeapi"
 	"tether/balancer/tlsbind"
 	"tether/balancer/tlsbind/tlsbindtest"
 )
@@ -65,6 +68,10 @@ type tlsPair struct {
 	// haproxyOut is HAProxy's standard output, tetherLog Tether's access
 	// log.
 	haproxyOut, tetherLog *lineBuffer
+	// haproxySock is HAProxy's admin socket, tetherAPI Tether's Runtime
+	// API over the same certificates.
+	haproxySock string
+	tetherAPI   *runtimeapi.Dispatcher
 }
 
 // writeTLSCerts writes the certificates tlsConfig names into dir.
@@ -87,15 +94,23 @@ func writeTLSCerts(t *testing.T, dir string) *tlsbindtest.CA {
 
 func startTLSPair(t *testing.T) *tlsPair {
 	t.Helper()
-	bin := e2etest.RequireProgram(t, "haproxy")
 	o := startOrigins(t, 2)
 	dir := t.TempDir()
-	p := &tlsPair{ca: writeTLSCerts(t, dir), haproxyOut: &lineBuffer{}, tetherLog: &lineBuffer{}}
-	render := func(binds [3]string, socket string) string {
+	ca := writeTLSCerts(t, dir)
+	return startTLSPairWith(t, dir, ca, func(binds [3]string, socket string) string {
 		return fmt.Sprintf(tlsConfig, binds[0], binds[1], binds[2], dir, socket, o.addrs[0], o.addrs[1])
-	}
+	})
+}
 
+// startTLSPairWith runs HAProxy and Tether on the configuration render
+// writes for three bind addresses and the admin socket line; dir holds the
+// files it names.
+func startTLSPairWith(t *testing.T, dir string, ca *tlsbindtest.CA, render func(binds [3]string, socket string) string) *tlsPair {
+	t.Helper()
+	bin := e2etest.RequireProgram(t, "haproxy")
+	p := &tlsPair{ca: ca, haproxyOut: &lineBuffer{}, tetherLog: &lineBuffer{}}
 	sock := filepath.Join(dir, "haproxy.sock")
+	p.haproxySock = sock
 	p.haproxy = [3]string{freePort(t), freePort(t), freePort(t)}
 	hCfg := filepath.Join(dir, "haproxy.cfg")
 	if err := os.WriteFile(hCfg, []byte(render(p.haproxy, "stats socket "+sock+" level admin")), 0o600); err != nil {
@@ -128,6 +143,8 @@ func startTLSPair(t *testing.T) *tlsPair {
 	if err != nil {
 		t.Fatal(err)
 	}
+	certs := tlsbind.NewStore()
+	p.tetherAPI = runtimeapi.NewDispatcher(b, runtimeapi.DispatcherOptions{Certificates: func() *tlsbind.Store { return certs }})
 	fe := cfg.Frontends[0]
 	for _, bd := range fe.Binds {
 		ln, err := net.Listen("tcp", bd.Addr)
@@ -136,7 +153,7 @@ func startTLSPair(t *testing.T) *tlsPair {
 		}
 		srv := frontdoor.New(fe, cfg.Global, h, slog.New(slog.DiscardHandler))
 		if bd.TLS != nil {
-			tb, err := tlsbind.Build(*bd.TLS, cfg.Global.SSLDefaultBind)
+			tb, err := certs.Build(*bd.TLS, cfg.Global.SSLDefaultBind)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -207,6 +224,7 @@ func TestTLSHandshakesMatchHAProxy(t *testing.T) {
 		{name: "h2,http/1.1", protos: []string{"h2", "http/1.1"}},
 		{name: "http/1.1", protos: []string{"http/1.1"}},
 		{name: "no ALPN"},
+		{name: "unknown ALPN", protos: []string{"spdy/3", "foo"}},
 		{name: "TLS 1.2 only", protos: []string{"h2", "http/1.1"}, minVer: tls.VersionTLS12, maxVer: tls.VersionTLS12},
 		{name: "TLS 1.1 only", minVer: tls.VersionTLS11, maxVer: tls.VersionTLS11},
 	}
@@ -401,4 +419,176 @@ func tlsRawReply(t *testing.T, addr, send string) string {
 		return fmt.Sprintf("alert level %d description %d", got[5], got[6])
 	}
 	return fmt.Sprintf("%q", got)
+}
+
+// serverTLSConfig sends requests to an HTTPS origin, with the SNI taken
+// from Host and the certificate checked against the CA, and to the same
+// origin with a CA that does not trust it. Its arguments are the bind
+// address, the admin socket line, the origin and the CA files.
+const serverTLSConfig = `global
+    %[2]s
+
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+    retries 1
+
+frontend fe
+    bind %[1]s
+    use_backend untrusted if { path_beg /untrusted }
+    use_backend fixed if { path_beg /fixed }
+    default_backend checked
+
+backend checked
+    server s1 %[3]s ssl verify required ca-file %[4]s sni req.hdr(host)
+backend fixed
+    server s1 %[3]s ssl verify required ca-file %[4]s sni str(x.origin.test)
+backend untrusted
+    server s1 %[3]s ssl verify required ca-file %[5]s
+`
+
+// TestServerTLSMatchesHAProxy sends requests through both proxies to an
+// HTTPS origin and compares status and the SNI the origin received: a
+// Host the certificate covers, one it does not, no check of the name
+// without SNI, and an untrusted chain.
+func TestServerTLSMatchesHAProxy(t *testing.T) {
+	dir := t.TempDir()
+	ca := tlsbindtest.NewCA(t, "Test CA")
+	other := tlsbindtest.NewCA(t, "Other CA")
+	caFile := tlsbindtest.WriteFile(t, dir, "ca.pem", ca.PEM)
+	otherFile := tlsbindtest.WriteFile(t, dir, "other.pem", other.PEM)
+	leaf := ca.Issue(t, "*.origin.test", "*.origin.test")
+	cert, err := tls.X509KeyPair(append(leaf.CertPEM, ca.PEM...), leaf.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-SNI", r.TLS.ServerName)
+		io.WriteString(w, "ok")
+	}))
+	origin.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	origin.Config.ErrorLog = log.New(io.Discard, "", 0)
+	origin.StartTLS()
+	t.Cleanup(origin.Close)
+	p := startTLSPairWith(t, dir, ca, func(binds [3]string, socket string) string {
+		return fmt.Sprintf(serverTLSConfig, binds[0], socket, origin.Listener.Addr(), caFile, otherFile)
+	})
+	for _, r := range []struct{ path, host string }{
+		{"/", "a.origin.test"}, {"/", "b.origin.test"}, {"/", "A.Origin.Test"}, {"/", "elsewhere.test"}, {"/", "a.b.origin.test"},
+		{"/fixed", "elsewhere.test"}, {"/untrusted", "a.origin.test"},
+	} {
+		get := func(addr string) string {
+			req, _ := http.NewRequest("GET", "http://"+addr+r.path, nil)
+			req.Host = r.host
+			resp, err := http.DefaultTransport.RoundTrip(req)
+			if err != nil {
+				return "error " + err.Error()
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return fmt.Sprintf("%d sni=%q", resp.StatusCode, resp.Header.Get("X-SNI"))
+		}
+		h, g := get(p.haproxy[0]), get(p.tether[0])
+		t.Logf("%s host %s: %s", r.path, r.host, h)
+		if h != g {
+			t.Errorf("%s host %s:\nhaproxy %s\ntether  %s", r.path, r.host, h, g)
+		}
+	}
+}
+
+// TestSSLCertCommandsMatchHAProxy runs the same show, set, commit and
+// abort ssl cert commands on both proxies, over the same certificate
+// files, and compares the replies byte for byte; after the commit both
+// serve the new certificate to new handshakes, and a connection opened
+// before keeps working.
+func TestSSLCertCommandsMatchHAProxy(t *testing.T) {
+	p := startTLSPair(t)
+	dir := filepath.Dir(p.haproxySock)
+	def, wild := dir+"/default.pem", dir+"/wild.pem"
+	renewed := string(p.ca.Issue(t, "renewed.test", "renewed.test", "default.test").Bundle(p.ca))
+	// HAProxy 2.6.12 answers a set for another file than the open
+	// transaction's "Transaction updated" for the open one, and puts the
+	// other file's certificate in it; Tether refuses, as newer HAProxy
+	// versions do.
+	const conflicting = "set ssl cert (while another is open) "
+	before := map[string]*tls.Conn{}
+	for side, addr := range map[string]string{"haproxy": p.haproxy[1], "tether": p.tether[1]} {
+		c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		before[side] = c
+	}
+	for _, cmd := range []string{
+		"show ssl cert",
+		"show ssl cert " + def,
+		"show ssl cert " + dir + "/nowhere.pem",
+		"show ssl cert *" + def,
+		"set ssl cert " + def,
+		"set ssl cert " + dir + "/nowhere.pem <<\n" + renewed,
+		"set ssl cert " + def + " <<\ngarbage\n",
+		"commit ssl cert " + def,
+		"abort ssl cert " + def,
+		"set ssl cert " + def + " <<\n" + renewed,
+		"set ssl cert " + def + " <<\n" + renewed,
+		conflicting + wild + " <<\n" + renewed,
+		"show ssl cert",
+		"show ssl cert *" + def,
+		"commit ssl cert " + wild,
+		"abort ssl cert " + wild,
+		"commit ssl cert " + def,
+		"show ssl cert " + def,
+		"set ssl cert " + wild + " <<\n" + renewed,
+		"abort ssl cert " + wild,
+		"show ssl cert",
+	} {
+		deliberate := strings.HasPrefix(cmd, conflicting)
+		cmd = strings.Replace(cmd, conflicting, "set ssl cert ", 1)
+		data := strings.ReplaceAll(cmd, "\\n", "\n")
+		// A payload ends with an empty line; its lines end in "\n" already.
+		data += "\n"
+		h := haproxySocket(t, p.haproxySock, data)
+		g := p.tetherAPI.Execute(t.Context(), data, balancer.LevelAdmin, balancer.Origin{})
+		if deliberate {
+			if want := "The ongoing transaction is about '" + def + "' but you are trying to set '" + wild + "'\nCan't update " + wild + "!\n\n"; g != want || !strings.HasPrefix(h, "Transaction updated for certificate "+def) {
+				t.Errorf("set for another file:\nhaproxy %q\ntether  %q, want %q", h, g, want)
+			}
+			continue
+		}
+		if h != g {
+			t.Errorf("%.60s:\nhaproxy %q\ntether  %q", cmd, h, g)
+		}
+	}
+	for _, addr := range []string{p.haproxy[1], p.tether[1]} {
+		if got := handshakeOutcome(addr, "", nil, 0, 0); !strings.HasPrefix(got, "cert=renewed.test ") {
+			t.Errorf("%s after commit: %s", addr, got)
+		}
+	}
+	for side, c := range before {
+		fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		reply, _ := io.ReadAll(c)
+		if !strings.HasPrefix(string(reply), "HTTP/1.1 200") || c.ConnectionState().PeerCertificates[0].Subject.CommonName != "default.test" {
+			t.Errorf("%s: a connection opened before the commit got %.40q", side, reply)
+		}
+	}
+}
+
+// haproxySocket sends data to HAProxy's admin socket and returns the
+// reply, as "socat" would.
+func haproxySocket(t *testing.T, sock, data string) string {
+	t.Helper()
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, data)
+	c.(*net.UnixConn).CloseWrite()
+	out, _ := io.ReadAll(c)
+	return string(out)
 }

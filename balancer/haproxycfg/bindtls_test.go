@@ -2,12 +2,14 @@ package haproxycfg
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"tether/balancer"
+	"tether/balancer/e2etest"
 )
 
 // tlsTestFiles copies the test certificates to a temporary directory and
@@ -15,7 +17,7 @@ import (
 func tlsTestFiles(t *testing.T) string {
 	dir := t.TempDir()
 	for _, name := range []string{"default.pem", "shop.pem", "ca.pem"} {
-		data, err := os.ReadFile(filepath.Join("testdata/valid/tls", name))
+		data, err := os.ReadFile(filepath.Join("testdata/tls", name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,5 +117,144 @@ func TestSSLDefaultsWithoutTLSBind(t *testing.T) {
 		"frontend f\n    bind :80\n    default_backend b\nbackend b\n    server s 127.0.0.1:1\n"
 	if _, _, err := Parse("t.cfg", []byte(src)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestParseServerTLS(t *testing.T) {
+	dir := tlsTestFiles(t)
+	src := `global
+    ca-base ` + dir + `
+    crt-base ` + dir + `
+defaults
+    mode http
+backend b
+    default-server ssl verify none
+    server s1 127.0.0.1:1 sni req.hdr(host)
+    server s2 127.0.0.1:2 no-ssl check check-ssl port 9
+    server s3 127.0.0.1:3 verify required ca-file ca.pem sni str(api.test) crt shop.pem
+`
+	cfg, _, err := Parse("t.cfg", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := cfg.Backends[0].Servers
+	want := []struct {
+		ssl, checkSSL bool
+		tls           balancer.ServerTLS
+	}{
+		{true, false, balancer.ServerTLS{Verify: "none", SNI: "req.hdr(host)"}},
+		{false, true, balancer.ServerTLS{Verify: "none"}},
+		{true, false, balancer.ServerTLS{Verify: "required", CAFile: filepath.Join(dir, "ca.pem"), SNI: "str(api.test)", Crt: filepath.Join(dir, "shop.pem")}},
+	}
+	for i, w := range want {
+		if got[i].SSL != w.ssl || got[i].CheckSSL != w.checkSSL || got[i].TLS != w.tls {
+			t.Errorf("server %s: ssl %v check-ssl %v %+v, want %v %v %+v", got[i].Name, got[i].SSL, got[i].CheckSSL, got[i].TLS, w.ssl, w.checkSSL, w.tls)
+		}
+	}
+	out, err := Format(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _, err := Parse("again.cfg", out)
+	if err != nil {
+		t.Fatalf("Parse(Format): %v\n%s", err, out)
+	}
+	if !reflect.DeepEqual(again.Backends[0].Servers, got) {
+		t.Errorf("round trip changed the servers:\n%s", out)
+	}
+}
+
+func TestParseServerTLSRefuses(t *testing.T) {
+	for _, tc := range []struct{ params, want string }{
+		{"ssl", "t.cfg:3: 'server b/s' : verify is enabled by default but no CA file specified."},
+		{"check-ssl check", "t.cfg:3: 'server b/s' : verify is enabled by default but no CA file specified."},
+		{"ssl verify sometimes", "t.cfg:3: 'server b/s' : 'verify' : unknown verify method 'sometimes'"},
+		{"ssl verify none sni req.hdr(x)", "t.cfg:3: 'server b/s' : 'sni req.hdr(x)' is not supported by Tether"},
+		{"ssl ca-file /nonexistent.pem", "t.cfg:3: 'server b/s' : unable to load CA file '/nonexistent.pem'"},
+		{"ssl verify none alpn h2", "t.cfg:3: 'server b/s' : server keyword 'alpn' is not supported by Tether"},
+		{"ssl verify none verifyhost a.test", "t.cfg:3: 'server b/s' : server keyword 'verifyhost' is not supported by Tether"},
+	} {
+		src := "backend b\n    mode http\n    server s 127.0.0.1:1 " + tc.params + "\n"
+		if _, _, err := Parse("t.cfg", []byte(src)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("server … %s: %v\nwant an error containing %q", tc.params, err, tc.want)
+		}
+	}
+}
+
+// TestTLSGolden parses testdata/tls/tls.cfg, whose certificates are read
+// from testdata/tls (so it is kept apart from testdata/valid, which other
+// packages read from elsewhere), writes it back as testdata/tls/tls.golden
+// shows and parses the output to the same configuration.
+func TestTLSGolden(t *testing.T) {
+	const path = "testdata/tls/tls.cfg"
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, warns, err := Parse(path, src)
+	if err != nil || len(warns) > 0 {
+		t.Fatalf("Parse: %v, warnings %v", err, warns)
+	}
+	out, err := Format(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := strings.TrimSuffix(path, ".cfg") + ".golden"
+	if *update {
+		if err := os.WriteFile(golden, out, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != string(want) {
+		t.Errorf("Format output differs from %s (run with -update if intended):\n%s", golden, out)
+	}
+	again, _, err := Parse("golden", out)
+	if err != nil {
+		t.Fatalf("written configuration does not parse: %v\n%s", err, out)
+	}
+	if !reflect.DeepEqual(again.WithoutPositions(), cfg.WithoutPositions()) {
+		t.Errorf("round trip changed the configuration:\n%+v\n%+v", cfg, again)
+	}
+}
+
+// TestTLSGoldenHAProxyAgrees has HAProxy 2.6 check testdata/tls/tls.cfg
+// and its written form.
+func TestTLSGoldenHAProxyAgrees(t *testing.T) {
+	haproxy := e2etest.RequireProgram(t, "haproxy")
+	for _, path := range []string{"testdata/tls/tls.cfg", "testdata/tls/tls.golden"} {
+		out, err := exec.Command(haproxy, "-c", "-f", path).CombinedOutput()
+		if err != nil && !strings.Contains(string(out), "has no error") {
+			t.Errorf("haproxy -c -f %s: %v\n%s", path, err, out)
+		}
+	}
+}
+
+// TestSSLServerGlobals: ssl-server-verify is the verify default of TLS
+// servers; the ssl-default-server-* lines are refused once a server uses
+// TLS, and only warned about otherwise.
+func TestSSLServerGlobals(t *testing.T) {
+	cfg, _, err := Parse("t.cfg", []byte("global\n    ssl-server-verify none\nbackend b\n    mode http\n    server s 127.0.0.1:1 ssl\n    server u 127.0.0.1:2 ssl verify required ca-file "+
+		filepath.Join(tlsTestFiles(t), "ca.pem")+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := cfg.Backends[0].Servers[0].TLS.Verify; v != "none" {
+		t.Errorf("verify %q under ssl-server-verify none", v)
+	}
+	if v := cfg.Backends[0].Servers[1].TLS.Verify; v != "required" {
+		t.Errorf("an explicit verify became %q", v)
+	}
+	const withOptions = "global\n    ssl-default-server-options ssl-min-ver TLSv1.3\nbackend b\n    mode http\n    server s 127.0.0.1:1"
+	_, warns, err := Parse("t.cfg", []byte(withOptions+"\n"))
+	if err != nil || len(warns) != 1 {
+		t.Errorf("without TLS servers: %v, warnings %v", err, warns)
+	}
+	_, _, err = Parse("t.cfg", []byte(withOptions+" ssl verify none\n"))
+	if err == nil || !strings.Contains(err.Error(), "t.cfg:5: 'server b/s' : uses TLS, and the global 'ssl-default-server-options' (line 2) is not supported by Tether") {
+		t.Errorf("with a TLS server: %v", err)
 	}
 }

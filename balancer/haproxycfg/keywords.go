@@ -67,6 +67,7 @@ const (
 	whyTLS        = "TLS: Tether would serve or connect in clear text"
 	whyTLSTuning  = "TLS tuning"
 	whyTLSBind    = "TLS setting: who may connect, with which certificate or protocol"
+	whyTLSServer  = "TLS setting of server connections: which servers are trusted, over which protocol"
 	whyLogging    = "logging"
 	whyLogTarget  = "log targets other than stdout, stderr and syslog over UDP to an IP address: UNIX sockets, fd@, ring@, host names, sample"
 	whyPrivileges = "privileges: Tether does not chroot or drop privileges"
@@ -105,7 +106,7 @@ var globalKeywords = keywordTable{
 	{verdict: warned, why: "base directory of files that Tether does not load", words: "default-path"},
 	{verdict: warned, why: whyTLSTuning, words: `
 		issuers-chain-path maxsslconn maxsslrate ssl-default-server-ciphers ssl-default-server-ciphersuites ssl-default-server-options
-		ssl-dh-param-file ssl-mode-async ssl-server-verify ssl-load-extra-files
+		ssl-dh-param-file ssl-mode-async ssl-load-extra-files
 		ssl-load-extra-del-ext ssl-skip-self-issued-ca ssl-propquery ssl-provider ssl-provider-path
 		tune.ssl.cachesize tune.ssl.capture-buffer-size tune.ssl.capture-cipherlist-size
 		tune.ssl.default-dh-param tune.ssl.force-private-cache tune.ssl.hard-maxrecord
@@ -223,12 +224,12 @@ var statsParams = keywordTable{
 // that Tether does not implement. "source" (one argument, then optional
 // "usesrc" and "interface" pairs) is refused apart.
 var serverParams = keywordTable{
-	{verdict: refused, why: whyTLS, args: 0, words: `
-		ssl check-ssl allow-0rtt force-sslv3 force-tlsv10 force-tlsv11 force-tlsv12 force-tlsv13
+	{verdict: refused, why: whyTLSServer, args: 0, words: `
+		allow-0rtt force-sslv3 force-tlsv10 force-tlsv11 force-tlsv12 force-tlsv13
 		no-sslv3 no-tlsv10 no-tlsv11 no-tlsv12 no-tlsv13 no-ssl-reuse ssl-reuse no-tls-tickets
 		tls-tickets`},
-	{verdict: refused, why: whyTLS, args: 1, words: `
-		alpn ca-file check-alpn check-sni ciphers ciphersuites crl-file crt npn sni ssl-max-ver ssl-min-ver verify verifyhost`},
+	{verdict: refused, why: whyTLSServer, args: 1, words: `
+		alpn check-alpn check-sni ciphers ciphersuites crl-file npn ssl-max-ver ssl-min-ver verifyhost`},
 	{verdict: refused, why: whyProxyProto, args: 0, words: "send-proxy send-proxy-v2 send-proxy-v2-ssl send-proxy-v2-ssl-cn check-send-proxy"},
 	{verdict: refused, why: whyProxyProto, args: 1, words: "proxy-v2-options"},
 	{verdict: refused, why: "how server connections are made: SOCKS4, namespace, protocol", args: 0, words: "check-via-socks4"},
@@ -247,7 +248,7 @@ var serverParams = keywordTable{
 	{verdict: warned, why: "stick tables are refused", args: 0, words: "non-stick stick"},
 	{verdict: warned, why: "log servers of ring sections", args: 1, words: "log-proto"},
 	{verdict: accepted, why: "restores the default, Tether's behaviour", args: 0, words: `
-		no-ssl no-check-ssl no-send-proxy no-send-proxy-v2 no-send-proxy-v2-ssl
+		no-send-proxy no-send-proxy-v2 no-send-proxy-v2-ssl
 		no-send-proxy-v2-ssl-cn no-check-send-proxy no-agent-check no-tfo`},
 }
 
@@ -331,12 +332,12 @@ func hasWord(list, w string) bool {
 // keywords Tether acts on, taking no argument and one argument. They also
 // spot a server line whose address is missing ("server web1 check").
 const implementedServerKeywords0 = `
-	backup no-backup check no-check disabled enabled
+	backup no-backup check no-check disabled enabled ssl no-ssl check-ssl no-check-ssl
 `
 
 const implementedServerKeywords1 = `
 	cookie downinter fall fastinter init-addr inter maxconn port resolve-opts resolve-prefer
-	resolvers rise weight
+	resolvers rise weight verify ca-file sni crt
 `
 
 // serverKeyword returns how a server keyword is handled: its argument

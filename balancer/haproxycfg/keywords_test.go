@@ -199,7 +199,7 @@ func TestKeywordVerdicts(t *testing.T) {
 func TestKeywordTablesDisjoint(t *testing.T) {
 	implemented := map[string]string{
 		"global": "maxconn tune.bufsize tune.maxrewrite setenv presetenv unsetenv resetenv zero-warning stats" +
-			" ssl-default-bind-options ssl-default-bind-ciphers ssl-default-bind-ciphersuites crt-base ca-base",
+			" ssl-default-bind-options ssl-default-bind-ciphers ssl-default-bind-ciphersuites crt-base ca-base ssl-server-verify",
 		"bind":   strings.Join(slices.Collect(maps.Keys(bindTLSParams)), " "),
 		"proxy":  "mode bind default_backend acl use_backend http-request http-response redirect timeout balance cookie dynamic-cookie-key retries option http-check server default-server server-template id maxconn hash-type http-reuse retry-on",
 		"option": "persist redispatch forwardfor httpchk httplog dontlognull",
@@ -336,7 +336,9 @@ Implemented, for reference: global ` + "`stats socket`" + ` (with ` + "`mode`, `
 and ` + "`resolvers`" + ` sections.
 
 TLS binds, implemented: ` + "`bind … ssl`" + ` with ` + strings.Join(quoted(slices.Sorted(maps.Keys(bindTLSParams))), ", ") + `;
-global ` + "`ssl-default-bind-options`, `ssl-default-bind-ciphers`, `ssl-default-bind-ciphersuites`, `crt-base`, `ca-base`" + `.
+global ` + "`ssl-default-bind-options`, `ssl-default-bind-ciphers`, `ssl-default-bind-ciphersuites`, `crt-base`, `ca-base`, `ssl-server-verify`" + `.
+TLS servers: ` + "`ssl`, `no-ssl`, `check-ssl`, `no-check-ssl`, `verify`, `ca-file`, `sni`, `crt`" + `; the global
+` + "`ssl-default-server-*`" + ` lines are refused once a server uses TLS.
 `)
 	sections := []struct {
 		title string

@@ -200,6 +200,11 @@ type parser struct {
 	tlsBinds []tlsBindLine
 	// sslLines are the lines of the global TLS keywords, by keyword.
 	sslLines map[string]int
+	// sslServerVerify is ssl-server-verify ("" when absent), the verify
+	// default of TLS servers; sslServerLines are the lines of the
+	// ssl-default-server-* keywords, which Tether refuses for TLS servers.
+	sslServerVerify string
+	sslServerLines  map[string]int
 }
 
 func newParser(file string, env lookupEnv) *parser {
@@ -517,6 +522,23 @@ func (p *parser) parseGlobal(args []string, neg string) {
 		return
 	case "log-send-hostname":
 		p.cfg.Global.LogSendHostname, p.cfg.Global.LogHostname = true, arg(args, 1)
+		return
+	case "ssl-server-verify":
+		switch v := arg(args, 1); v {
+		case "none", "required":
+			p.sslServerVerify = v
+		default:
+			p.errorf("'ssl-server-verify' expects 'none' or 'required'.")
+		}
+		return
+	case "ssl-default-server-options", "ssl-default-server-ciphers", "ssl-default-server-ciphersuites":
+		// Refused in checkServerTLS once a server uses TLS; a warning
+		// otherwise, as they change nothing.
+		if p.sslServerLines == nil {
+			p.sslServerLines = make(map[string]int)
+		}
+		p.sslServerLines[kw] = p.line
+		p.warnf("'%s' is not supported by Tether (TLS tuning of server connections); ignored while no server uses TLS.", kw)
 		return
 	case "ssl-default-bind-options", "ssl-default-bind-ciphers", "ssl-default-bind-ciphersuites", "crt-base", "ca-base":
 		p.parseSSLDefaultBind(args)

@@ -47,7 +47,7 @@ func (p *parser) parseServer(px *proxy, args []string) {
 	srv.Name = name
 	srv.Address = hp.Host
 	srv.Port, srv.PortSet = hp.Port, hp.PortSet
-	if !p.parseServerParams(px, &srv, args, 3, ctx) {
+	if !p.parseServerParams(px, &srv, args, 3, ctx) || !p.checkServerTLS(&srv, ctx) {
 		return
 	}
 	px.be.Servers = append(px.be.Servers, srv)
@@ -90,7 +90,7 @@ func (p *parser) parseTemplate(px *proxy, args []string) {
 	}
 	srv := cloneServer(px.defsrv)
 	srv.Port, srv.PortSet = hp.Port, hp.PortSet
-	if !p.parseServerParams(px, &srv, args, 4, ctx) {
+	if !p.parseServerParams(px, &srv, args, 4, ctx) || !p.checkServerTLS(&srv, ctx) {
 		return
 	}
 	px.be.Templates = append(px.be.Templates, balancer.ServerTemplate{
@@ -244,6 +244,28 @@ func (p *parser) serverKeyword(s *balancer.Server, ctx, kw, v string) bool {
 				return fail("'resolve-opts' : unknown resolve-opts option '%s', supported methods are 'allow-dup-ip', 'ignore-weight', and 'prevent-dup-ip'.", o)
 			}
 		}
+	case "ssl":
+		s.SSL = true
+	case "no-ssl":
+		s.SSL = false
+	case "check-ssl":
+		s.CheckSSL = true
+	case "no-check-ssl":
+		s.CheckSSL = false
+	case "verify":
+		if v != "none" && v != "required" {
+			return fail("'verify' : unknown verify method '%s', only 'none' and 'required' are supported.", v)
+		}
+		s.TLS.Verify = v
+	case "ca-file":
+		s.TLS.CAFile = p.cfg.Global.SSLDefaultBind.WithCABase(v)
+	case "crt":
+		s.TLS.Crt = p.cfg.Global.SSLDefaultBind.WithCrtBase(v)
+	case "sni":
+		if err := balancer.CheckSNI(v); err != nil {
+			return fail("%v.", err)
+		}
+		s.TLS.SNI = v
 	case "init-addr":
 		methods, err := parseInitAddr(v)
 		if err != nil {
@@ -304,4 +326,32 @@ func fillServer(s *balancer.Server) {
 	if len(s.InitAddr) == 0 {
 		s.InitAddr = defaultInitAddr(s)
 	}
+}
+
+// checkServerTLS applies ssl-server-verify to a TLS server that sets no
+// verify, refuses one HAProxy would refuse or whose global
+// ssl-default-server-* settings Tether would ignore, and reads its CA and
+// certificate files as HAProxy does when it loads the file.
+func (p *parser) checkServerTLS(s *balancer.Server, ctx string) bool {
+	if !s.SSL && !s.CheckSSL {
+		return true
+	}
+	if s.TLS.Verify == "" && p.sslServerVerify != "" {
+		s.TLS.Verify = p.sslServerVerify
+	}
+	for _, kw := range []string{"ssl-default-server-options", "ssl-default-server-ciphers", "ssl-default-server-ciphersuites"} {
+		if line, ok := p.sslServerLines[kw]; ok {
+			p.errorf("%s : uses TLS, and the global '%s' (line %d) is not supported by Tether (TLS settings of server connections).", ctx, kw, line)
+			return false
+		}
+	}
+	if s.TLS.VerifyRequired() && s.TLS.CAFile == "" {
+		p.errorf("%s : verify is enabled by default but no CA file specified. If you're running on a LAN where you're certain to trust the server's certificate, please set an explicit 'verify none' statement on the 'server' line, or use 'ssl-server-verify none' in the global section to disable server-side verifications by default.", ctx)
+		return false
+	}
+	if err := balancer.CheckServerTLS(*s); err != nil {
+		p.errorf("%s : %v.", ctx, err)
+		return false
+	}
+	return true
 }

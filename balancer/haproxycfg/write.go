@@ -578,6 +578,19 @@ func (w *writer) serverParams(s balancer.Server) []string {
 	if len(s.InitAddr) > 0 && strings.Join(s.InitAddr, ",") != strings.Join(defaultInitAddr(&s), ",") {
 		add("init-addr", strings.Join(s.InitAddr, ","))
 	}
+	if s.SSL {
+		add("ssl")
+	}
+	if s.CheckSSL {
+		add("check-ssl")
+	}
+	for _, o := range []struct{ kw, v string }{
+		{"verify", s.TLS.Verify}, {"ca-file", s.TLS.CAFile}, {"sni", s.TLS.SNI}, {"crt", s.TLS.Crt},
+	} {
+		if o.v != "" {
+			add(o.kw, o.v)
+		}
+	}
 	return words
 }
 

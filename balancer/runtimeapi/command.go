@@ -68,7 +68,7 @@ func (d *Dispatcher) Run(ctx context.Context, c Command, level balancer.Level, o
 		args = args[:maxArgs]
 	}
 	s := d.newSession(level, severityNone, origin)
-	reply, failed := d.runArgs(ctx, s, args)
+	reply, failed := d.runArgs(ctx, s, args, "")
 	if reply != "" && !strings.HasSuffix(reply, "\n") {
 		reply += "\n"
 	}

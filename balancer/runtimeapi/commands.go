@@ -59,6 +59,10 @@ func commandTable() []*command {
 		{words: []string{"show", "cookie", "backend"}, usage: "show cookie backend <bk>", desc: "show a backend's cookie line (Tether extension)", extension: true, run: cmdShowCookie},
 		{words: []string{"add", "server"}, usage: "add server <bk>/<srv>", desc: "create a new server", changes: true, run: admin(cmdAddServer)},
 		{words: []string{"del", "server"}, usage: "del server <bk>/<srv>", desc: "remove a dynamically added server", changes: true, run: admin(cmdDelServer)},
+		{words: []string{"show", "ssl", "cert"}, usage: "show ssl cert [<certfile>]", desc: "display the SSL certificates used in memory, or the details of a file", run: admin(cmdShowSSLCert)},
+		{words: []string{"set", "ssl", "cert"}, usage: "set ssl cert <certfile> <payload>", desc: "replace a certificate file", changes: true, run: admin(cmdSetSSLCert)},
+		{words: []string{"commit", "ssl", "cert"}, usage: "commit ssl cert <certfile>", desc: "commit a certificate file", changes: true, run: admin(cmdCommitSSLCert)},
+		{words: []string{"abort", "ssl", "cert"}, usage: "abort ssl cert <certfile>", desc: "abort a transaction for a certificate file", changes: true, run: admin(cmdAbortSSLCert)},
 		{words: []string{"reload"}, usage: "reload", desc: "re-read the configuration file and apply what changed (Tether extension)", changes: true, extension: true, run: admin(cmdReload)},
 	}, aclCommands()...)
 }

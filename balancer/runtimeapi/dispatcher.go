@@ -12,6 +12,7 @@ import (
 
 	"tether/balancer"
 	"tether/balancer/connlimit"
+	"tether/balancer/tlsbind"
 )
 
 // Version is the version string "show version" and "show info" report.
@@ -52,6 +53,9 @@ type DispatcherOptions struct {
 	// may accept Runtime API clients while it is still storing the state
 	// it starts with, and answers them once that is done.
 	Ready <-chan struct{}
+	// Certificates returns the certificates of the running TLS binds, for
+	// the ssl cert commands; nil (or a nil store) means there are none.
+	Certificates func() *tlsbind.Store
 }
 
 // Dispatcher runs Runtime API commands against a balancer. It is safe for
@@ -114,13 +118,16 @@ type session struct {
 
 // call is one command being run: its words, payload and reply.
 type call struct {
-	ctx    context.Context
-	d      *Dispatcher
-	s      *session
-	args   []string
-	cmd    string // the command as issued, secrets masked
-	out    strings.Builder
-	failed string // first error message, for the audit hook
+	ctx  context.Context
+	d    *Dispatcher
+	s    *session
+	args []string
+	// payload is what followed a command ending in "<<", up to the empty
+	// line.
+	payload string
+	cmd     string // the command as issued, secrets masked
+	out     strings.Builder
+	failed  string // first error message, for the audit hook
 }
 
 // dump writes data output, never prefixed by a severity.
@@ -250,17 +257,17 @@ func (d *Dispatcher) serveStreamHook(ctx context.Context, s *session, r *bufio.R
 	}
 }
 
-// run parses and runs one command and returns its output, without the
-// terminating empty line. No command Tether implements takes a payload;
-// like HAProxy's, they ignore one.
-func (d *Dispatcher) run(ctx context.Context, s *session, cmd, _ string) string {
-	out, _ := d.runArgs(ctx, s, parseWords(cmd))
+// run parses and runs one command with its payload ("" for none) and
+// returns its output, without the terminating empty line. Commands that
+// take no payload ignore one, as HAProxy's do.
+func (d *Dispatcher) run(ctx context.Context, s *session, cmd, payload string) string {
+	out, _ := d.runArgs(ctx, s, parseWords(cmd), payload)
 	return out
 }
 
 // runArgs runs the command of args and returns its reply, and its error
 // message when it failed ("" when it succeeded).
-func (d *Dispatcher) runArgs(ctx context.Context, s *session, args []string) (reply, failed string) {
+func (d *Dispatcher) runArgs(ctx context.Context, s *session, args []string, payload string) (reply, failed string) {
 	if d.opts.Ready != nil {
 		select {
 		case <-d.opts.Ready:
@@ -268,7 +275,7 @@ func (d *Dispatcher) runArgs(ctx context.Context, s *session, args []string) (re
 			return "", ctx.Err().Error()
 		}
 	}
-	c := &call{ctx: ctx, d: d, s: s, args: args}
+	c := &call{ctx: ctx, d: d, s: s, args: args, payload: payload}
 	kw := d.find(args)
 	if kw == nil {
 		d.usage(c, args, false)

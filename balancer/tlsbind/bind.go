@@ -6,21 +6,19 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"tether/balancer"
 )
 
 // Bind is the TLS side of one bind line: its certificates, their SNI
-// index and the crypto/tls configuration that serves them. It is
-// immutable once built and safe for concurrent use.
+// index and the crypto/tls configuration that serves them. It is safe for
+// concurrent use; a certificate replaced through its Store is served to
+// the next handshakes.
 type Bind struct {
 	entries []*entry
-	// exact indexes the entries by exact name, wild by the name a wildcard
-	// covers without its "*" (".example.com"); the first entry loaded wins.
-	exact map[string]*entry
-	wild  map[string]*entry
-	// def is the default certificate's entry: the first loaded.
-	def    *entry
+	// idx is the SNI index, rebuilt when a certificate is replaced.
+	idx    atomic.Pointer[sniIndex]
 	strict bool
 	// refuse is the configuration of a handshake strict-sni refuses: it has
 	// no certificate, so crypto/tls answers alert unrecognized_name.
@@ -28,19 +26,42 @@ type Bind struct {
 	config *tls.Config
 }
 
+// sniIndex indexes a bind's entries by exact name, and by the name a
+// wildcard covers without its "*" (".example.com"); the first entry
+// loaded wins. def is the default certificate's entry: the first loaded.
+type sniIndex struct {
+	exact map[string]*entry
+	wild  map[string]*entry
+	def   *entry
+}
+
 // entry is one certificate of the bind with its own configuration.
 type entry struct {
-	cert *Certificate
-	// negative are names excluded by "!" filters; ownNames says the entry
-	// is indexed by the certificate's names (no positive filter).
-	negative []string
-	ownNames bool
-	config   *tls.Config
+	cert *certRef
+	// filters are the crt-list SNI filters ("!" for negative ones).
+	filters []string
+	config  *tls.Config
+	// noALPN is config without ALPN, for a client whose protocols share
+	// none with the entry's.
+	noALPN *tls.Config
 }
+
+// certRef is a certificate that may be replaced at run time.
+type certRef struct {
+	path string
+	cur  atomic.Pointer[Certificate]
+}
+
+// load returns the current certificate.
+func (r *certRef) load() *Certificate { return r.cur.Load() }
 
 // Build loads the certificates of t and returns its TLS side; g are the
 // global ssl-default-bind-* lines. Errors name the file at fault.
 func Build(t balancer.BindTLS, g balancer.SSLDefaults) (*Bind, error) {
+	return build(t, g, nil)
+}
+
+func build(t balancer.BindTLS, g balancer.SSLDefaults, store *Store) (*Bind, error) {
 	eff, err := t.Effective(g)
 	if err != nil {
 		return nil, err
@@ -49,7 +70,18 @@ func Build(t balancer.BindTLS, g balancer.SSLDefaults) (*Bind, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bind{exact: make(map[string]*entry), wild: make(map[string]*entry), strict: eff.StrictSNI}
+	b := &Bind{strict: eff.StrictSNI}
+	add := func(c *Certificate, filters []string, conf *tls.Config) {
+		ref := &certRef{path: c.Path}
+		ref.cur.Store(c)
+		if store != nil {
+			ref = store.ref(c)
+		}
+		e := &entry{cert: ref, filters: filters, config: withCert(conf, ref)}
+		e.noALPN = e.config.Clone()
+		e.noALPN.NextProtos = nil
+		b.entries = append(b.entries, e)
+	}
 	for _, src := range eff.Certs {
 		if !src.List {
 			st, err := os.Stat(src.Path)
@@ -69,7 +101,7 @@ func Build(t balancer.BindTLS, g balancer.SSLDefaults) (*Bind, error) {
 				certs = []*Certificate{c}
 			}
 			for _, c := range certs {
-				b.add(c, nil, base)
+				add(c, nil, base)
 			}
 			continue
 		}
@@ -92,60 +124,86 @@ func Build(t balancer.BindTLS, g balancer.SSLDefaults) (*Bind, error) {
 					return nil, fmt.Errorf("'%s:%d': %w", src.Path, l.Line, err)
 				}
 			}
-			b.add(c, l.Filters, conf)
+			add(c, l.Filters, conf)
 		}
 	}
-	if b.def == nil {
+	if len(b.entries) == 0 {
 		return nil, fmt.Errorf("no certificate loaded for the bind (crt or crt-list)")
 	}
+	b.reindex()
 	// OpenSSL looks at the SNI before it negotiates a version: every
 	// version is allowed here so that the refusal is unrecognized_name,
 	// whatever the client offers.
 	b.refuse = &tls.Config{MinVersion: tls.VersionTLS10,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return nil, nil }}
 	b.config = &tls.Config{GetConfigForClient: b.configFor}
+	if store != nil {
+		store.attach(b)
+	}
 	return b, nil
 }
 
-// add indexes a certificate under its SNI filters, or its own names when
-// it has no positive filter.
-func (b *Bind) add(c *Certificate, filters []string, conf *tls.Config) {
-	e := &entry{cert: c, config: withCert(conf, c)}
-	var positive []string
-	for _, f := range filters {
-		if n, ok := strings.CutPrefix(f, "!"); ok {
-			e.negative = append(e.negative, n)
-			continue
-		}
-		positive = append(positive, f)
-	}
-	if len(positive) == 0 && !contains(e.negative, "*") {
-		positive, e.ownNames = c.Names, true
-	}
-	for _, n := range positive {
-		if contains(e.negative, n) {
-			continue
-		}
-		if rest, ok := strings.CutPrefix(n, "*"); ok && strings.HasPrefix(rest, ".") {
-			if _, dup := b.wild[rest]; !dup {
-				b.wild[rest] = e
+// reindex builds the SNI index from the entries' current certificates:
+// each is indexed under its positive SNI filters, or its own names when
+// it has none.
+func (b *Bind) reindex() {
+	idx := &sniIndex{exact: make(map[string]*entry), wild: make(map[string]*entry), def: b.entries[0]}
+	for _, e := range b.entries {
+		var positive, negative []string
+		for _, f := range e.filters {
+			if n, ok := strings.CutPrefix(f, "!"); ok {
+				negative = append(negative, n)
+				continue
 			}
-			continue
+			positive = append(positive, f)
 		}
-		if _, dup := b.exact[n]; !dup {
-			b.exact[n] = e
+		if len(positive) == 0 && !contains(negative, "*") {
+			positive = e.cert.load().Names
+		}
+		for _, n := range positive {
+			if contains(negative, n) {
+				continue
+			}
+			if rest, ok := strings.CutPrefix(n, "*"); ok && strings.HasPrefix(rest, ".") {
+				if _, dup := idx.wild[rest]; !dup {
+					idx.wild[rest] = e
+				}
+				continue
+			}
+			if _, dup := idx.exact[n]; !dup {
+				idx.exact[n] = e
+			}
 		}
 	}
-	if b.def == nil {
-		b.def = e
-	}
-	b.entries = append(b.entries, e)
+	b.idx.Store(idx)
 }
 
-// withCert returns a copy of conf that serves c.
-func withCert(conf *tls.Config, c *Certificate) *tls.Config {
+// ownNames reports whether the entry is indexed by its certificate's own
+// names (it has no positive SNI filter and no "!*").
+func (e *entry) ownNames() bool {
+	for _, f := range e.filters {
+		if !strings.HasPrefix(f, "!") || f == "!*" {
+			return false
+		}
+	}
+	return true
+}
+
+// negated reports whether a "!" filter of the entry excludes name.
+func (e *entry) negated(name string) bool {
+	for _, f := range e.filters {
+		if f == "!"+name {
+			return true
+		}
+	}
+	return false
+}
+
+// withCert returns a copy of conf that serves the current certificate of
+// ref.
+func withCert(conf *tls.Config, ref *certRef) *tls.Config {
 	out := conf.Clone()
-	out.Certificates = []tls.Certificate{c.TLS}
+	out.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &ref.load().TLS, nil }
 	return out
 }
 
@@ -157,7 +215,7 @@ func (b *Bind) Config() *tls.Config { return b.config }
 func (b *Bind) Certificates() []*Certificate {
 	out := make([]*Certificate, len(b.entries))
 	for i, e := range b.entries {
-		out[i] = e.cert
+		out[i] = e.cert.load()
 	}
 	return out
 }
@@ -166,7 +224,7 @@ func (b *Bind) Certificates() []*Certificate {
 // ("" for none), or nil when strict-sni refuses the handshake.
 func (b *Bind) Choose(serverName string) *Certificate {
 	if e := b.choose(serverName); e != nil {
-		return e.cert
+		return e.cert.load()
 	}
 	return nil
 }
@@ -176,16 +234,17 @@ func (b *Bind) Choose(serverName string) *Certificate {
 // covering the name's first label; otherwise the default certificate, or
 // nothing under strict-sni.
 func (b *Bind) choose(serverName string) *entry {
+	idx := b.idx.Load()
 	name := strings.ToLower(strings.TrimSuffix(serverName, "."))
 	if name != "" {
-		if b.def.ownNames && contains(b.def.cert.Names, name) && !contains(b.def.negative, name) {
-			return b.def
+		if idx.def.ownNames() && contains(idx.def.cert.load().Names, name) && !idx.def.negated(name) {
+			return idx.def
 		}
-		if e := b.exact[name]; e != nil {
+		if e := idx.exact[name]; e != nil {
 			return e
 		}
 		if i := strings.IndexByte(name, '.'); i > 0 {
-			if e := b.wild[name[i:]]; e != nil && !contains(e.negative, name) {
+			if e := idx.wild[name[i:]]; e != nil && !e.negated(name) {
 				return e
 			}
 		}
@@ -193,14 +252,32 @@ func (b *Bind) choose(serverName string) *entry {
 	if b.strict {
 		return nil
 	}
-	return b.def
+	return idx.def
 }
 
+// configFor returns the configuration of the entry chosen for hello. A
+// client offering ALPN protocols none of which the bind has goes on
+// without ALPN, as with HAProxy (OpenSSL's selection callback declines),
+// where crypto/tls would refuse the handshake.
 func (b *Bind) configFor(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-	if e := b.choose(hello.ServerName); e != nil {
-		return e.config, nil
+	e := b.choose(hello.ServerName)
+	if e == nil {
+		return b.refuse, nil
 	}
-	return b.refuse, nil
+	if len(hello.SupportedProtos) > 0 && len(e.config.NextProtos) > 0 && !overlaps(e.config.NextProtos, hello.SupportedProtos) {
+		return e.noALPN, nil
+	}
+	return e.config, nil
+}
+
+// overlaps reports whether a and b share an element.
+func overlaps(a, b []string) bool {
+	for _, x := range a {
+		if contains(b, x) {
+			return true
+		}
+	}
+	return false
 }
 
 // baseConfig returns the configuration of the bind line's own settings,

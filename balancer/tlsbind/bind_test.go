@@ -175,6 +175,16 @@ func TestHandshake(t *testing.T) {
 		}
 		c.Close()
 	}
+	// Protocols the bind does not have: the handshake goes on without
+	// ALPN, as with HAProxy.
+	c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{ServerName: "default.test", NextProtos: []string{"spdy/3"}, InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatalf("client with unknown ALPN protocols: %v", err)
+	}
+	if p := c.ConnectionState().NegotiatedProtocol; p != "" {
+		t.Errorf("negotiated %q with a client offering spdy/3", p)
+	}
+	c.Close()
 }
 
 func TestLoadPEM(t *testing.T) {

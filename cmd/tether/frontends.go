@@ -43,7 +43,13 @@ type frontendBinds struct {
 	draining sync.WaitGroup
 	// local replaces configured bind addresses on this node (-bind).
 	local bindFlag
+	// certs holds the certificates of the running TLS binds.
+	certs atomic.Pointer[tlsbind.Store]
 }
+
+// certificates returns the certificates of the running TLS binds, for the
+// Runtime API.
+func (fb *frontendBinds) certificates() *tlsbind.Store { return fb.certs.Load() }
 
 type bindKey struct{ frontend, addr string }
 
@@ -71,8 +77,9 @@ type listenPlan struct {
 	// limits are the caps of frontends that had no bind yet.
 	limits map[string]*connlimit.Limit
 	// tls are the TLS configurations of the TLS binds, certificates read
-	// afresh, as HAProxy reads them on every start or reload.
-	tls map[bindKey]*tls.Config
+	// afresh into certs, as HAProxy reads them on every start or reload.
+	tls   map[bindKey]*tls.Config
+	certs *tlsbind.Store
 }
 
 // listen opens the sockets of cfg's binds that are not open yet, with
@@ -83,13 +90,13 @@ func (fb *frontendBinds) listen(cfg balancer.Config) (*listenPlan, error) {
 	defer fb.mu.Unlock()
 	cfg = fb.local.apply(cfg)
 	p := &listenPlan{cfg: cfg, opened: make(map[bindKey]net.Listener), limits: make(map[string]*connlimit.Limit),
-		tls: make(map[bindKey]*tls.Config)}
+		tls: make(map[bindKey]*tls.Config), certs: tlsbind.NewStore()}
 	for _, fe := range cfg.Frontends {
 		for _, bd := range fe.Binds {
 			addr := bd.Addr
 			k := bindKey{fe.Name, addr}
 			if bd.TLS != nil {
-				tb, err := tlsbind.Build(*bd.TLS, cfg.Global.SSLDefaultBind)
+				tb, err := p.certs.Build(*bd.TLS, cfg.Global.SSLDefaultBind)
 				if err != nil {
 					p.abort()
 					return nil, fmt.Errorf("frontend %q: bind %s: %w", fe.Name, addr, err)
@@ -136,6 +143,7 @@ func (fb *frontendBinds) apply(p *listenPlan) {
 	for name, l := range p.limits {
 		fb.limits[name] = l
 	}
+	fb.certs.Store(p.certs)
 	want := make(map[bindKey]bool)
 	for _, fe := range p.cfg.Frontends {
 		for _, bd := range fe.Binds {

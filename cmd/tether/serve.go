@@ -229,6 +229,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		MaxConn:       conns,
 		Conns:         globalLimit,
 		Ready:         ready,
+		Certificates:  binds.certificates,
 		Reload: func(ctx context.Context, o balancer.Origin) (string, error) {
 			changes, err := reload.reload(ctx, "socket "+o.Source)
 			logReload(log, changes, err)

@@ -1,0 +1,236 @@
+package runtimeapi
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"strings"
+
+	"tether/balancer/tlsbind"
+)
+
+// store returns the certificates of the running TLS binds, nil when
+// there are none.
+func (c *call) store() *tlsbind.Store {
+	if c.d.opts.Certificates == nil {
+		return nil
+	}
+	return c.d.opts.Certificates()
+}
+
+// cmdShowSSLCert is "show ssl cert [<certfile>|*<certfile>]": the list of
+// certificate files (the open transaction first), or one file's details.
+func cmdShowSSLCert(c *call) {
+	st := c.store()
+	path := c.arg(3)
+	if path == "" {
+		var b strings.Builder
+		var paths []string
+		var tx string
+		if st != nil {
+			paths, tx = st.Paths()
+		}
+		if tx != "" {
+			b.WriteString("# transaction\n*" + tx + "\n")
+		}
+		b.WriteString("# filename\n")
+		for _, p := range paths {
+			b.WriteString(p + "\n")
+		}
+		c.dump(b.String())
+		return
+	}
+	var cert *tlsbind.Certificate
+	ok, status, name := false, "Used", path
+	if st != nil {
+		if pending, found := strings.CutPrefix(path, "*"); found {
+			cert, ok = st.Pending(pending)
+			status = "Unused"
+		} else {
+			cert, ok = st.Current(path)
+		}
+	}
+	if !ok {
+		c.err("Can't display the certificate: Not found or the certificate is a bundle!\n")
+		return
+	}
+	c.dump(certDetails(name, status, cert))
+}
+
+// cmdSetSSLCert is "set ssl cert <certfile> <<" followed by a PEM payload.
+func cmdSetSSLCert(c *call) {
+	path := c.arg(3)
+	if path == "" || c.payload == "" {
+		c.err("'set ssl cert expects a filename and a certificate as a payload\n")
+		return
+	}
+	st := c.store()
+	if st == nil {
+		c.err(tlsbind.ErrNotReferenced.Error() + "\nCan't update " + path + "!\n")
+		return
+	}
+	created, err := st.Set(path, []byte(c.payload))
+	var other *tlsbind.OtherTransactionError
+	switch {
+	case errors.Is(err, tlsbind.ErrNotReferenced), errors.As(err, &other):
+		c.err(err.Error() + "\nCan't update " + path + "!\n")
+	case err != nil:
+		c.err("unable to load certificate from file '" + path + "'.\nCan't load the payload\nCan't update " + path + "!\n")
+	case created:
+		c.msg(sevInfo, "Transaction created for certificate "+path+"!\n")
+	default:
+		c.msg(sevInfo, "Transaction updated for certificate "+path+"!\n")
+	}
+}
+
+// cmdCommitSSLCert is "commit ssl cert <certfile>": new handshakes get the
+// transaction's certificate, connections keep theirs.
+func cmdCommitSSLCert(c *call) {
+	path := c.arg(3)
+	if path == "" {
+		c.err("'commit ssl cert expects a filename\n")
+		return
+	}
+	st := c.store()
+	if st == nil {
+		c.err(tlsbind.ErrNoTransaction.Error() + " !\nCan't commit " + path + "!\n")
+		return
+	}
+	n, err := st.Commit(path)
+	var other *tlsbind.OtherTransactionError
+	switch {
+	case errors.Is(err, tlsbind.ErrNoTransaction):
+		// HAProxy 2.6 writes this "!" twice.
+		c.err(err.Error() + " !\nCan't commit " + path + "!\n")
+	case errors.As(err, &other):
+		c.err(err.Error() + "\nCan't commit " + path + "!\n")
+	case err != nil:
+		c.err(err.Error() + "\n")
+	default:
+		c.msg(sevInfo, "Committing "+path+strings.Repeat(".", n)+"\nSuccess!\n")
+	}
+}
+
+// cmdAbortSSLCert is "abort ssl cert <certfile>".
+func cmdAbortSSLCert(c *call) {
+	path := c.arg(3)
+	if path == "" {
+		c.err("'abort ssl cert expects a filename\n")
+		return
+	}
+	st := c.store()
+	err := tlsbind.ErrNoTransaction
+	if st != nil {
+		err = st.Abort(path)
+	}
+	var other *tlsbind.OtherTransactionError
+	switch {
+	case errors.As(err, &other):
+		c.err(fmt.Sprintf("The ongoing transaction is about '%s' but you are trying to abort a transaction for '%s'\n", other.Open, other.Asked))
+	case err != nil:
+		c.err(err.Error() + "\n")
+	default:
+		c.msg(sevInfo, "Transaction aborted for certificate '"+path+"'!\n")
+	}
+}
+
+// certDetails writes a certificate as HAProxy's "show ssl cert <file>"
+// does.
+func certDetails(name, status string, cert *tlsbind.Certificate) string {
+	leaf := cert.TLS.Leaf
+	var b strings.Builder
+	fmt.Fprintf(&b, "Filename: %s\nStatus: %s\n", name, status)
+	fmt.Fprintf(&b, "Serial: %s\n", serialHex(leaf))
+	fmt.Fprintf(&b, "notBefore: %s\nnotAfter: %s\n", leaf.NotBefore.UTC().Format("Jan _2 15:04:05 2006 GMT"), leaf.NotAfter.UTC().Format("Jan _2 15:04:05 2006 GMT"))
+	if san := sanLine(leaf); san != "" {
+		fmt.Fprintf(&b, "Subject Alternative Name: %s\n", san)
+	}
+	fmt.Fprintf(&b, "Algorithm: %s\n", keyAlgorithm(leaf))
+	fmt.Fprintf(&b, "SHA1 FingerPrint: %X\n", sha1.Sum(leaf.Raw))
+	fmt.Fprintf(&b, "Subject: %s\nIssuer: %s\n", oneline(leaf.RawSubject), oneline(leaf.RawIssuer))
+	for _, der := range cert.TLS.Certificate[1:] {
+		if ch, err := x509.ParseCertificate(der); err == nil {
+			fmt.Fprintf(&b, "Chain Subject: %s\nChain Issuer: %s\n", oneline(ch.RawSubject), oneline(ch.RawIssuer))
+		}
+	}
+	b.WriteString("OCSP Response Key: \n")
+	return b.String()
+}
+
+// serialHex writes the serial number's DER bytes in upper-case hex, as
+// OpenSSL's i2a does: a positive number whose top bit is set has a
+// leading zero byte.
+func serialHex(c *x509.Certificate) string {
+	b := c.SerialNumber.Bytes()
+	if len(b) == 0 || b[0]&0x80 != 0 {
+		b = append([]byte{0}, b...)
+	}
+	return fmt.Sprintf("%X", b)
+}
+
+// sanLine lists the SAN entries as OpenSSL prints them.
+func sanLine(c *x509.Certificate) string {
+	var parts []string
+	for _, n := range c.DNSNames {
+		parts = append(parts, "DNS:"+n)
+	}
+	for _, ip := range c.IPAddresses {
+		parts = append(parts, "IP Address:"+ip.String())
+	}
+	for _, e := range c.EmailAddresses {
+		parts = append(parts, "email:"+e)
+	}
+	for _, u := range c.URIs {
+		parts = append(parts, "URI:"+u.String())
+	}
+	return strings.Join(parts, ", ")
+}
+
+// keyAlgorithm names the key as HAProxy does: RSA2048, EC256…
+func keyAlgorithm(c *x509.Certificate) string {
+	switch k := c.PublicKey.(type) {
+	case *rsa.PublicKey:
+		return fmt.Sprintf("RSA%d", k.N.BitLen())
+	case *ecdsa.PublicKey:
+		return fmt.Sprintf("EC%d", k.Curve.Params().BitSize)
+	case ed25519.PublicKey:
+		return "ED25519"
+	}
+	return "Unknown"
+}
+
+// shortNames are OpenSSL's short names of the usual name attributes.
+var shortNames = map[string]string{
+	"2.5.4.3": "CN", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST", "2.5.4.10": "O", "2.5.4.11": "OU",
+	"2.5.4.5": "serialNumber", "2.5.4.9": "street", "2.5.4.17": "postalCode", "1.2.840.113549.1.9.1": "emailAddress",
+	"0.9.2342.19200300.100.1.25": "DC",
+}
+
+// oneline writes a name as OpenSSL's X509_NAME_oneline: "/C=FR/O=x/CN=y",
+// attributes in certificate order.
+func oneline(raw []byte) string {
+	var seq pkix.RDNSequence
+	if _, err := asn1.Unmarshal(raw, &seq); err != nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, rdn := range seq {
+		for _, atv := range rdn {
+			b.WriteString("/" + attrName(atv.Type) + "=" + fmt.Sprint(atv.Value))
+		}
+	}
+	return b.String()
+}
+
+func attrName(oid asn1.ObjectIdentifier) string {
+	if s, ok := shortNames[oid.String()]; ok {
+		return s
+	}
+	return oid.String()
+}
