@@ -12,6 +12,7 @@ import (
 
 	"tether/balancer"
 	"tether/store"
+	"tether/web"
 )
 
 // fleetChannel is the origin channel of changes a node applies because
@@ -153,14 +154,19 @@ func (n *fleetNode) apply(r store.JournalRow) error {
 	return nil
 }
 
-// heartbeat reports the node in the registry now and every
-// heartbeatEvery until ctx ends.
+// heartbeat reports the node in the registry, with its per-server
+// counters for the fleet's consoles, now and every heartbeatEvery until
+// ctx ends.
 func (n *fleetNode) heartbeat(ctx context.Context) error {
 	tick := time.NewTicker(heartbeatEvery)
 	defer tick.Stop()
 	for {
-		err := n.st.Heartbeat(ctx, store.Node{Name: n.name, Version: tetherVersion(), Applied: n.applied.Load(),
-			Started: n.started, ConsoleURL: n.consoleURL})
+		counters, err := web.NodeCounters(n.bal.Snapshot())
+		if err != nil {
+			n.log.Warn("node counters not encoded", "error", err)
+		}
+		err = n.st.Heartbeat(ctx, store.Node{Name: n.name, Version: tetherVersion(), Applied: n.applied.Load(),
+			Started: n.started, ConsoleURL: n.consoleURL, Counters: counters})
 		if err != nil && ctx.Err() == nil {
 			n.log.Warn("heartbeat not recorded", "error", err)
 		}

@@ -303,10 +303,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	errc := make(chan error, 16)
 	binds.apply(frontends)
 	if consoleLn != nil {
-		console := web.NewServer(log, web.Deps{Balancer: bal, Runtime: dispatcher, Sessions: st, Users: st, Audit: st, History: st}, web.Options{
+		deps := web.Deps{Balancer: bal, Runtime: dispatcher, Sessions: st, Users: st, Audit: st, History: st}
+		if fleet {
+			deps.Fleet = st
+		}
+		console := web.NewServer(log, deps, web.Options{
 			Socat: socatAddress(sockets), SecureCookies: sc.secureCookies,
 			MetricsToken: sc.metricsToken, MetricsHosts: splitList(sc.metricsHosts),
-			HistoryRetention: sc.historyRetention,
+			HistoryRetention: sc.historyRetention, NodeName: sc.node, FleetLostAfter: lostAfter,
 		})
 		srv := &http.Server{Handler: console, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ReadTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 		servers = append(servers, srv)
