@@ -198,3 +198,44 @@ func (s *Store) migratePostgres(ctx context.Context) error {
 	defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(?)", int64(migrateLockKey))
 	return migrate(ctx, s.wdb, goose.DialectPostgres, fsys, 0)
 }
+
+// OpenOffline returns a Store on the PostgreSQL database dsn names without
+// connecting to it, for a node that starts from its local copy of the
+// state while the database cannot be reached: every call fails until the
+// database answers. The database is not migrated; call Migrate once it
+// answers.
+func OpenOffline(dsn string, log *slog.Logger) (*Store, error) {
+	if !IsPostgresDSN(dsn) {
+		return nil, fmt.Errorf("open store %s offline: only a PostgreSQL database opens offline", dsn)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	name := RedactDSN(dsn)
+	s := &Store{path: dsn, engine: postgresEngine, log: log.With("component", "store"), now: time.Now, checkpointEvery: defaultCheckpointEvery}
+	var err error
+	if s.wdb, err = openPostgres(dsn, false); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", name, err)
+	}
+	s.wdb.SetMaxOpenConns(1)
+	s.wdb.SetMaxIdleConns(1)
+	if s.rdb, err = openPostgres(dsn, true); err != nil {
+		s.wdb.Close()
+		return nil, fmt.Errorf("open store %s: %w", name, err)
+	}
+	s.rdb.SetMaxOpenConns(4)
+	s.rdb.SetMaxIdleConns(4)
+	return s, nil
+}
+
+// Migrate brings a PostgreSQL database opened offline up to the schema
+// this Tether needs, as Open does.
+func (s *Store) Migrate(ctx context.Context) error {
+	if s.engine != postgresEngine {
+		return fmt.Errorf("migrate %s: only a PostgreSQL store opened offline needs it", s.path)
+	}
+	if err := s.migratePostgres(ctx); err != nil {
+		return fmt.Errorf("migrate %s: %w", RedactDSN(s.path), err)
+	}
+	return nil
+}
