@@ -239,3 +239,40 @@ func (s *Store) Migrate(ctx context.Context) error {
 	}
 	return nil
 }
+
+// startLockKey is the session-level advisory lock a node holds from
+// reading the stored state at start until it stored what it runs and made
+// sure of the first admin user, so that nodes starting together on an
+// empty database seed it once.
+const startLockKey = 0x7e7e_0003
+
+// LockStart waits until this process is the only one starting on the
+// database and returns the function that lets the next one start. On
+// PostgreSQL it holds an advisory lock on a connection of its own (ended
+// with the process if it dies); a SQLite file is locked by its single
+// process already, so there it returns at once.
+func (s *Store) LockStart(ctx context.Context) (release func(), err error) {
+	if s.engine != postgresEngine {
+		return func() {}, nil
+	}
+	db, err := openPostgres(s.path, false)
+	if err != nil {
+		return nil, fmt.Errorf("take the start lock: %w", err)
+	}
+	conn, err := db.Conn(ctx)
+	if err == nil {
+		_, err = conn.ExecContext(ctx, "SELECT pg_advisory_lock(?)", int64(startLockKey))
+		if err != nil {
+			conn.Close()
+		}
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("take the start lock on %s: %w", RedactDSN(s.path), err)
+	}
+	return func() {
+		conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock(?)", int64(startLockKey))
+		conn.Close()
+		db.Close()
+	}, nil
+}

@@ -162,6 +162,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	defer st.Close()
 
+	// Nodes starting together on an empty database seed it once: each
+	// plans, stores what it runs and makes sure of the first admin user
+	// in turn.
+	releaseStart := func() {}
+	if offline == nil {
+		if releaseStart, err = st.LockStart(ctx); err != nil {
+			return err
+		}
+	}
+	defer func() { releaseStart() }()
 	var plan startPlan
 	if offline != nil {
 		plan = startPlan{state: offline.State, version: offline.Version}
@@ -313,6 +323,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 	}
+	releaseStart()
+	releaseStart = func() {}
 
 	demo := isDemo(state.Config)
 	if demo {
