@@ -19,6 +19,29 @@ type Node struct {
 	Started, Heartbeat time.Time
 	// ConsoleURL is the node's console, "" when it runs none.
 	ConsoleURL string
+	// Counters is the node's per-server counters as a JSON document the
+	// node keeps small ("" when it published none).
+	Counters string
+}
+
+// Node statuses, as Status reports them.
+const (
+	NodeUp     = "up"
+	NodeBehind = "behind"
+	NodeLost   = "lost"
+)
+
+// Status says how n stands as of now: lost when it missed its heartbeats
+// for longer than lostAfter, behind when it had not applied the newest
+// journal version, up otherwise.
+func (n Node) Status(now time.Time, newest int64, lostAfter time.Duration) string {
+	switch {
+	case n.Lost(now, lostAfter):
+		return NodeLost
+	case n.Applied < newest:
+		return NodeBehind
+	}
+	return NodeUp
 }
 
 // Lost reports whether n missed its heartbeats: none for longer than
@@ -36,11 +59,12 @@ func (s *Store) Heartbeat(ctx context.Context, n Node) error {
 	}
 	// Not through write: a heartbeat touches no journal row, so it need
 	// not wait for the journal's writers.
-	_, err := s.wdb.ExecContext(ctx, `INSERT INTO nodes (name, version, applied, started_ns, heartbeat_ns, console_url)
-		VALUES (?, ?, ?, ?, ?, ?)
+	_, err := s.wdb.ExecContext(ctx, `INSERT INTO nodes (name, version, applied, started_ns, heartbeat_ns, console_url, counters)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET version = excluded.version, applied = excluded.applied,
-			started_ns = excluded.started_ns, heartbeat_ns = excluded.heartbeat_ns, console_url = excluded.console_url`,
-		n.Name, n.Version, n.Applied, n.Started.UnixNano(), n.Heartbeat.UnixNano(), n.ConsoleURL)
+			started_ns = excluded.started_ns, heartbeat_ns = excluded.heartbeat_ns, console_url = excluded.console_url,
+			counters = excluded.counters`,
+		n.Name, n.Version, n.Applied, n.Started.UnixNano(), n.Heartbeat.UnixNano(), n.ConsoleURL, n.Counters)
 	if err != nil {
 		return fmt.Errorf("heartbeat of node %s: %w", n.Name, err)
 	}
@@ -50,11 +74,11 @@ func (s *Store) Heartbeat(ctx context.Context, n Node) error {
 // Nodes returns every node that ever reported, by name.
 func (s *Store) Nodes(ctx context.Context) ([]Node, error) {
 	var out []Node
-	err := eachRow(ctx, s.rdb, "SELECT name, version, applied, started_ns, heartbeat_ns, console_url FROM nodes ORDER BY name",
+	err := eachRow(ctx, s.rdb, "SELECT name, version, applied, started_ns, heartbeat_ns, console_url, counters FROM nodes ORDER BY name",
 		func(r *sql.Rows) error {
 			var n Node
 			var started, beat int64
-			if err := r.Scan(&n.Name, &n.Version, &n.Applied, &started, &beat, &n.ConsoleURL); err != nil {
+			if err := r.Scan(&n.Name, &n.Version, &n.Applied, &started, &beat, &n.ConsoleURL, &n.Counters); err != nil {
 				return err
 			}
 			n.Started, n.Heartbeat = time.Unix(0, started), time.Unix(0, beat)

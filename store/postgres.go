@@ -198,3 +198,81 @@ func (s *Store) migratePostgres(ctx context.Context) error {
 	defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(?)", int64(migrateLockKey))
 	return migrate(ctx, s.wdb, goose.DialectPostgres, fsys, 0)
 }
+
+// OpenOffline returns a Store on the PostgreSQL database dsn names without
+// connecting to it, for a node that starts from its local copy of the
+// state while the database cannot be reached: every call fails until the
+// database answers. The database is not migrated; call Migrate once it
+// answers.
+func OpenOffline(dsn string, log *slog.Logger) (*Store, error) {
+	if !IsPostgresDSN(dsn) {
+		return nil, fmt.Errorf("open store %s offline: only a PostgreSQL database opens offline", dsn)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	name := RedactDSN(dsn)
+	s := &Store{path: dsn, engine: postgresEngine, log: log.With("component", "store"), now: time.Now, checkpointEvery: defaultCheckpointEvery}
+	var err error
+	if s.wdb, err = openPostgres(dsn, false); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", name, err)
+	}
+	s.wdb.SetMaxOpenConns(1)
+	s.wdb.SetMaxIdleConns(1)
+	if s.rdb, err = openPostgres(dsn, true); err != nil {
+		s.wdb.Close()
+		return nil, fmt.Errorf("open store %s: %w", name, err)
+	}
+	s.rdb.SetMaxOpenConns(4)
+	s.rdb.SetMaxIdleConns(4)
+	return s, nil
+}
+
+// Migrate brings a PostgreSQL database opened offline up to the schema
+// this Tether needs, as Open does.
+func (s *Store) Migrate(ctx context.Context) error {
+	if s.engine != postgresEngine {
+		return fmt.Errorf("migrate %s: only a PostgreSQL store opened offline needs it", s.path)
+	}
+	if err := s.migratePostgres(ctx); err != nil {
+		return fmt.Errorf("migrate %s: %w", RedactDSN(s.path), err)
+	}
+	return nil
+}
+
+// startLockKey is the session-level advisory lock a node holds from
+// reading the stored state at start until it stored what it runs and made
+// sure of the first admin user, so that nodes starting together on an
+// empty database seed it once.
+const startLockKey = 0x7e7e_0003
+
+// LockStart waits until this process is the only one starting on the
+// database and returns the function that lets the next one start. On
+// PostgreSQL it holds an advisory lock on a connection of its own (ended
+// with the process if it dies); a SQLite file is locked by its single
+// process already, so there it returns at once.
+func (s *Store) LockStart(ctx context.Context) (release func(), err error) {
+	if s.engine != postgresEngine {
+		return func() {}, nil
+	}
+	db, err := openPostgres(s.path, false)
+	if err != nil {
+		return nil, fmt.Errorf("take the start lock: %w", err)
+	}
+	conn, err := db.Conn(ctx)
+	if err == nil {
+		_, err = conn.ExecContext(ctx, "SELECT pg_advisory_lock(?)", int64(startLockKey))
+		if err != nil {
+			conn.Close()
+		}
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("take the start lock on %s: %w", RedactDSN(s.path), err)
+	}
+	return func() {
+		conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock(?)", int64(startLockKey))
+		conn.Close()
+		db.Close()
+	}, nil
+}

@@ -63,9 +63,41 @@ type Perms struct {
 
 // Overview is the overview page's content.
 type Overview struct {
+	// Fleet lists the nodes sharing the database; nil for a single node.
+	Fleet     *FleetPanel
 	Frontends []FrontendRow
 	Backends  []BackendView
 	Perms     Perms
+}
+
+// FleetPanel is the fleet's node list.
+type FleetPanel struct {
+	// Newest is the newest journal version.
+	Newest string
+	Nodes  []NodeRow
+}
+
+// NodeRow is one node of the fleet, as its last heartbeat reported it.
+type NodeRow struct {
+	Key, Name string
+	// Status is up, behind or lost; State its colour class.
+	Status, State string
+	// Applied is "applied / newest" journal version.
+	Applied string
+	Version string
+	// Uptime is how long the node had run at its last heartbeat; Beat
+	// how long ago that was.
+	Uptime, Beat string
+	ConsoleURL   string
+	// Self marks the node serving this console.
+	Self bool
+}
+
+// TallyRow is one server's sticky counters summed over the fleet's live
+// nodes (Node "") or on one node.
+type TallyRow struct {
+	Key, Node, Server     string
+	Pinned, New, Requests string
 }
 
 // FrontendRow is one frontend's line.
@@ -98,9 +130,12 @@ type RuleRow struct {
 
 // BackendView is one backend with its servers.
 type BackendView struct {
-	Key     string
-	Name    string
-	Balance string
+	// Fleet is the servers' counters summed over the fleet's live nodes,
+	// FleetNodes the same per node; both empty for a single node.
+	Fleet, FleetNodes []TallyRow
+	Key               string
+	Name              string
+	Balance           string
 	// CookieLine is the cookie line in HAProxy words without the keyword,
 	// e.g. "SERVER_USED insert indirect nocache dynamic"; "" without cookie.
 	CookieLine string

@@ -64,6 +64,11 @@ func yesNo(b bool) string {
 // history its cells are copied from prev.
 func (s *Server) buildModel(snap *balancer.Snapshot, v viewer, prev model, history bool) model {
 	m := make(model)
+	if p := s.fleetPanel(v.now); p != nil {
+		for _, n := range p.Nodes {
+			m[n.Key] = nodeCells(n)
+		}
+	}
 	for i := range snap.Frontends {
 		f := s.frontendRow(&snap.Frontends[i], v)
 		m[f.Key] = frontendCells(f)
@@ -86,6 +91,12 @@ func (s *Server) buildModel(snap *balancer.Snapshot, v viewer, prev model, histo
 		for _, d := range b.Dist {
 			c := m[d.Key]
 			c["dx"], c["dw"], c["dp"] = d.X, d.W, d.W
+		}
+		for _, t := range b.Fleet {
+			m[t.Key] = tallyCells(t)
+		}
+		for _, t := range b.FleetNodes {
+			m[t.Key] = tallyCells(t)
 		}
 		for _, h := range b.History {
 			c := m[h.Key]

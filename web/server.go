@@ -14,6 +14,8 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -79,6 +81,10 @@ type Deps struct {
 	// History, when set, records per-server minute history and serves the
 	// history charts; nil means no history beyond the last 15 minutes.
 	History HistoryStore
+	// Fleet, when set, is the registry of the nodes sharing the database:
+	// the console then shows them and sums their counters. nil for a
+	// single node.
+	Fleet Fleet
 }
 
 // Options tune the console; the zero value is usable.
@@ -139,6 +145,14 @@ type Options struct {
 	HistoryFlush time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// NodeName is this node's name in the fleet.
+	NodeName string
+	// FleetPoll is how often the fleet's registry is read; 0 means one
+	// second.
+	FleetPoll time.Duration
+	// FleetLostAfter is how long a node may miss heartbeats before it
+	// shows as lost and its counters leave the sums; 0 means 6 seconds.
+	FleetLostAfter time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -175,6 +189,12 @@ func (o Options) withDefaults() Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.FleetPoll <= 0 {
+		o.FleetPoll = time.Second
+	}
+	if o.FleetLostAfter <= 0 {
+		o.FleetLostAfter = 6 * time.Second
+	}
 	return o
 }
 
@@ -197,6 +217,8 @@ type Server struct {
 	metrics  *prometheus.Registry
 	cop      *http.CrossOriginProtection
 	router   http.Handler
+	// fleet is the fleet as last read; nil until read or outside a fleet.
+	fleet atomic.Pointer[fleetView]
 }
 
 // NewServer builds the console. Every field of deps but History must be
@@ -248,17 +270,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // websocket connection (http.Server.Shutdown does not close hijacked
 // connections) and writes the history not yet written.
 func (s *Server) Run(ctx context.Context) error {
-	if s.rec == nil {
-		return s.hub.Run(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if s.rec != nil {
+		wg.Go(func() { s.rec.Run(ctx) })
 	}
-	recorded := make(chan struct{})
-	go func() {
-		defer close(recorded)
-		s.rec.Run(ctx)
-	}()
-	err := s.hub.Run(ctx)
-	<-recorded
-	return err
+	if s.deps.Fleet != nil {
+		wg.Go(func() { s.watchFleet(ctx) })
+	}
+	return s.hub.Run(ctx)
 }
 
 // sessionLive reports whether o's session still exists for its user; a

@@ -59,7 +59,7 @@ func fmtRate(r float64) string {
 
 // overviewView builds the overview from a snapshot.
 func (s *Server) overviewView(snap *balancer.Snapshot, v viewer) templates.Overview {
-	o := templates.Overview{Perms: v.perms}
+	o := templates.Overview{Perms: v.perms, Fleet: s.fleetPanel(v.now)}
 	for i := range snap.Frontends {
 		o.Frontends = append(o.Frontends, s.frontendRow(&snap.Frontends[i], v))
 	}
@@ -167,6 +167,7 @@ func (s *Server) backendView(b *balancer.BackendStatus, v viewer, history bool) 
 	bv.Pinned = fmtRate(pinRate)
 	bv.Clients = fmtCount(int64(math.Round(clients)))
 	bv.Dist = distribution(cfg.Name, b.Servers, samples)
+	bv.Fleet, bv.FleetNodes = s.fleetTallies(cfg.Name, b.Servers)
 	if history {
 		for i := range b.Servers {
 			pp, np, peak := histPaths(samples[i].HistPin, samples[i].HistNew)

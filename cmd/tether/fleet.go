@@ -5,13 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"reflect"
 	"runtime/debug"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"tether/balancer"
 	"tether/store"
+	"tether/store/localcopy"
+	"tether/web"
 )
 
 // fleetChannel is the origin channel of changes a node applies because
@@ -47,6 +51,8 @@ type fleetNode struct {
 	applied atomic.Int64
 	// following is the version of the row follow is applying.
 	following atomic.Int64
+	// saver, when set, keeps the node's local copy of the state.
+	saver *localcopy.Saver
 }
 
 func newFleetNode(name string, st *store.Store, applied int64, log *slog.Logger) *fleetNode {
@@ -69,7 +75,9 @@ func (n *fleetNode) advance(v int64) {
 // writer lock, so commits and applied rows take turns.
 func (n *fleetNode) commit(c balancer.Commit) error {
 	if c.Origin.Channel == fleetChannel {
-		n.advance(n.following.Load())
+		v := n.following.Load()
+		n.advance(v)
+		n.save(c, v)
 		return nil
 	}
 	if !c.Replaced && !shares(c.Changes) {
@@ -86,7 +94,16 @@ func (n *fleetNode) commit(c balancer.Commit) error {
 		return refusal{err: err, reply: "Change refused: the shared database cannot be reached; this node keeps serving its last configuration."}
 	}
 	n.advance(v)
+	n.save(c, v)
 	return nil
+}
+
+// save offers the state once c is applied, at journal version v, for the
+// node's local copy; the copy is written outside the writer lock.
+func (n *fleetNode) save(c balancer.Commit, v int64) {
+	if n.saver != nil && c.State != nil {
+		n.saver.Offer(localcopy.Copy{Version: v, State: c.State()})
+	}
 }
 
 // refusal is a commit the fleet refused, with the reply the Runtime API
@@ -153,14 +170,19 @@ func (n *fleetNode) apply(r store.JournalRow) error {
 	return nil
 }
 
-// heartbeat reports the node in the registry now and every
-// heartbeatEvery until ctx ends.
+// heartbeat reports the node in the registry, with its per-server
+// counters for the fleet's consoles, now and every heartbeatEvery until
+// ctx ends.
 func (n *fleetNode) heartbeat(ctx context.Context) error {
 	tick := time.NewTicker(heartbeatEvery)
 	defer tick.Stop()
 	for {
-		err := n.st.Heartbeat(ctx, store.Node{Name: n.name, Version: tetherVersion(), Applied: n.applied.Load(),
-			Started: n.started, ConsoleURL: n.consoleURL})
+		counters, err := web.NodeCounters(n.bal.Snapshot())
+		if err != nil {
+			n.log.Warn("node counters not encoded", "error", err)
+		}
+		err = n.st.Heartbeat(ctx, store.Node{Name: n.name, Version: tetherVersion(), Applied: n.applied.Load(),
+			Started: n.started, ConsoleURL: n.consoleURL, Counters: counters})
 		if err != nil && ctx.Err() == nil {
 			n.log.Warn("heartbeat not recorded", "error", err)
 		}
@@ -178,4 +200,59 @@ func tetherVersion() string {
 		return bi.Main.Version
 	}
 	return "(devel)"
+}
+
+// localCopyPath is where a fleet node keeps its local copy of the state:
+// NODE.tether-state in -state-dir, else beside its -stats-socket, else in
+// the working directory.
+func localCopyPath(sc serveConfig) string {
+	dir := sc.stateDir
+	if dir == "" && sc.statsSocket != "" && !strings.Contains(sc.statsSocket, "@") {
+		dir = filepath.Dir(sc.statsSocket)
+	}
+	if dir == "" {
+		dir = "."
+	}
+	name := strings.NewReplacer("/", "_", string(filepath.Separator), "_").Replace(sc.node)
+	return filepath.Join(dir, name+".tether-state")
+}
+
+// openOffline opens the fleet's database without connecting and reads the
+// node's local copy of the state to start from, after openErr said the
+// database cannot be reached. Without a usable copy it says why the node
+// cannot start.
+func openOffline(dsn, copyPath string, openErr error, log *slog.Logger) (*store.Store, *localcopy.Copy, error) {
+	c, err := localcopy.Read(copyPath)
+	switch {
+	case localcopy.IsMissing(err):
+		return nil, nil, fmt.Errorf("%w; this node has no local copy of the fleet's state (%s) to start from, so it starts only once the database can be reached", openErr, copyPath)
+	case err != nil:
+		return nil, nil, fmt.Errorf("%w; and this node's local copy of the state cannot be used: %v", openErr, err)
+	}
+	st, err := store.OpenOffline(dsn, log.With("component", "store"))
+	if err != nil {
+		return nil, nil, err
+	}
+	log.Warn("the shared database cannot be reached: serving this node's local copy of the state; changes are refused until the database is back",
+		"copy", copyPath, "version", c.Version, "error", openErr)
+	return st, &c, nil
+}
+
+// migrateOnceBack migrates the database of a node started offline as soon
+// as it answers, trying every second until ctx ends.
+func migrateOnceBack(ctx context.Context, st *store.Store, log *slog.Logger) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		err := st.Migrate(ctx)
+		if err == nil {
+			log.Info("the shared database is back: catching up on the journal")
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
 }

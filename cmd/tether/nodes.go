@@ -52,12 +52,7 @@ func writeNodes(w io.Writer, nodes []store.Node, newest int64, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "NODE\tSTATUS\tAPPLIED\tUPTIME\tLAST HEARTBEAT\tVERSION\tCONSOLE\n")
 	for _, n := range nodes {
-		status := "up"
-		if n.Lost(now, lostAfter) {
-			status = "lost"
-		} else if n.Applied < newest {
-			status = "behind"
-		}
+		status := n.Status(now, newest, lostAfter)
 		console := n.ConsoleURL
 		if console == "" {
 			console = "-"

@@ -30,6 +30,7 @@ import (
 	"tether/balancer/discovery"
 	"tether/balancer/runtimeapi"
 	"tether/store"
+	"tether/store/localcopy"
 	"tether/web"
 )
 
@@ -57,6 +58,8 @@ type serveConfig struct {
 	statsSocket string
 	// binds replace frontends' bind addresses on this node.
 	binds bindFlag
+	// stateDir is where a fleet node keeps its local copy of the state.
+	stateDir string
 }
 
 func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {
@@ -68,6 +71,7 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	fs.StringVar(&c.db, "db", envOr(getenv, "TETHER_DB", "tether.db"), "SQLite database file, or a postgres:// URL shared by a fleet of nodes (env TETHER_DB)")
 	fs.StringVar(&c.node, "node", envOr(getenv, "TETHER_NODE", hostname), "this node's name in a fleet sharing a PostgreSQL database (env TETHER_NODE)")
 	fs.StringVar(&c.statsSocket, "stats-socket", "", "node-local Runtime API socket (admin level) that replaces the configuration's 'stats socket' lines")
+	fs.StringVar(&c.stateDir, "state-dir", getenv("TETHER_STATE_DIR"), "directory where a fleet node keeps its local copy of the state, NODE.tether-state, to start from while PostgreSQL is down; empty for beside -stats-socket, else the working directory (env TETHER_STATE_DIR)")
 	fs.Var(c.binds, "bind", "node-local `FRONTEND=ADDR[,ADDR...]` replacing a frontend's configured bind addresses; repeat for several frontends")
 	fs.StringVar(&c.console, "console", envOr(getenv, "TETHER_CONSOLE", "127.0.0.1:9090"), "console listen address; empty disables it (env TETHER_CONSOLE)")
 	fs.StringVar(&c.socket, "socket", envOr(getenv, "TETHER_SOCKET", "tether.sock"), "admin Runtime API socket used when the config declares no 'stats socket'; empty for none")
@@ -143,14 +147,38 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		defer lock.Release()
 	}
+	copyPath := localCopyPath(sc)
 	st, err := store.Open(ctx, sc.db, log.With("component", "store"))
+	// offline is the local copy a fleet node starts from while its
+	// database cannot be reached.
+	var offline *localcopy.Copy
 	if err != nil {
-		return err
+		if !fleet {
+			return err
+		}
+		if st, offline, err = openOffline(sc.db, copyPath, err, log); err != nil {
+			return err
+		}
 	}
 	defer st.Close()
 
-	plan, err := planStart(ctx, st, sc.file, stderr, log)
-	if err != nil {
+	// Nodes starting together on an empty database seed it once: each
+	// plans, stores what it runs and makes sure of the first admin user
+	// in turn.
+	releaseStart := func() {}
+	if offline == nil {
+		if releaseStart, err = st.LockStart(ctx); err != nil {
+			return err
+		}
+	}
+	defer func() { releaseStart() }()
+	var plan startPlan
+	if offline != nil {
+		plan = startPlan{state: offline.State, version: offline.Version}
+		if sc.file != "" {
+			log.Warn("the configuration file is not imported while the shared database cannot be reached; reload once it is back", "file", sc.file)
+		}
+	} else if plan, err = planStart(ctx, st, sc.file, stderr, log); err != nil {
 		return err
 	}
 	state := plan.state
@@ -271,13 +299,23 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 
 	// Everything is bound: store what runs, in one transaction.
-	if err := storeRunning(ctx, st, plan, bal.State()); err != nil {
-		return err
+	if offline == nil {
+		if err := storeRunning(ctx, st, plan, bal.State()); err != nil {
+			return err
+		}
+	}
+	var saver *localcopy.Saver
+	if node != nil {
+		saver = localcopy.NewSaver(copyPath, log.With("component", "local copy"))
+		saver.Offer(localcopy.Copy{Version: plan.version, State: bal.State()})
+		node.saver = saver
 	}
 	close(ready)
 	var password string
 	var adminCreated bool
-	if consoleLn != nil {
+	if consoleLn != nil && offline != nil {
+		log.Warn("console sign-ins are checked against the shared database: they fail until it is back")
+	} else if consoleLn != nil {
 		password, adminCreated, err = ensureAdmin(ctx, st, getenv)
 		if errors.Is(err, errAdminPasswordIgnored) {
 			fmt.Fprintln(stdout, err)
@@ -286,6 +324,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 	}
+	releaseStart()
+	releaseStart = func() {}
 
 	demo := isDemo(state.Config)
 	if demo {
@@ -304,10 +344,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	errc := make(chan error, 16)
 	binds.apply(frontends)
 	if consoleLn != nil {
-		console := web.NewServer(log, web.Deps{Balancer: bal, Runtime: dispatcher, Sessions: st, Users: st, Audit: st, History: st}, web.Options{
+		deps := web.Deps{Balancer: bal, Runtime: dispatcher, Sessions: st, Users: st, Audit: st, History: st}
+		if fleet {
+			deps.Fleet = st
+		}
+		console := web.NewServer(log, deps, web.Options{
 			Socat: socatAddress(sockets), SecureCookies: sc.secureCookies,
 			MetricsToken: sc.metricsToken, MetricsHosts: splitList(sc.metricsHosts),
-			HistoryRetention: sc.historyRetention,
+			HistoryRetention: sc.historyRetention, NodeName: sc.node, FleetLostAfter: lostAfter,
 		})
 		srv := &http.Server{Handler: console, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ReadTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 		servers = append(servers, srv)
@@ -350,6 +394,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		if consoleLn != nil {
 			node.consoleURL = "http://" + consoleLn.Addr().String() + "/"
+		}
+		goRun("local copy", saver.Run)
+		if offline != nil {
+			goRun("migrate", func(ctx context.Context) error { return migrateOnceBack(ctx, st, log) })
 		}
 		goRun("fleet", node.follow)
 		goRun("heartbeat", node.heartbeat)
