@@ -332,6 +332,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		goRun("audit-retention", func(ctx context.Context) error { return pruneAudit(ctx, st, sc.auditRetention, log) })
 	}
 	goRun("discovery", resolver.Run)
+	goRun("certificates", binds.followCertificates)
 	if node != nil {
 		node.bal = bal
 		node.replace = func(next balancer.State, o balancer.Origin) error {

@@ -17,6 +17,7 @@ import (
 
 	"tether/balancer"
 	"tether/balancer/haproxycfg"
+	"tether/balancer/tlsbind"
 	"tether/store"
 )
 
@@ -99,6 +100,7 @@ func importedState(file string, src []byte, cur balancer.State, replace bool, st
 		return balancer.State{}, len(warnings), err
 	}
 	next := mergeImport(cur, cfg)
+	next.Config.SSLCerts = unreplacedSSLCerts(cur.Config.SSLCerts)
 	if replace {
 		next.Servers = map[string]balancer.ServerRuntime{}
 	}
@@ -246,6 +248,11 @@ func diffStates(a, b balancer.State) []string {
 	}
 	if !reflect.DeepEqual(a.Config.Resolvers, b.Config.Resolvers) {
 		out = append(out, "~ resolvers")
+	}
+	for _, c := range a.Config.SSLCerts {
+		if _, kept := b.Config.SSLCert(c.Path); !kept {
+			out = append(out, fmt.Sprintf("- ssl cert %s committed at run time (%s): the file changed since", c.Path, c.Describe()))
+		}
 	}
 	return out
 }
@@ -445,4 +452,20 @@ func addrPortOf(rt balancer.ServerRuntime) (netip.AddrPort, bool) {
 		return netip.AddrPort{}, false
 	}
 	return netip.AddrPortFrom(a, uint16(rt.Port)), true
+}
+
+// unreplacedSSLCerts returns the certificates committed at run time whose
+// file still holds what it held at the commit. A file replaced since (or
+// gone) wins, as on an HAProxy reload, and its committed certificate is
+// dropped.
+func unreplacedSSLCerts(certs []balancer.SSLCert) []balancer.SSLCert {
+	var out []balancer.SSLCert
+	for _, c := range certs {
+		data, err := os.ReadFile(c.Path)
+		if err != nil || tlsbind.Digest(data) != c.FileDigest {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
 }

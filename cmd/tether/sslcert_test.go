@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"database/sql"
+	"os"
+	"strings"
+	"testing"
+
+	"tether/balancer/tlsbind/tlsbindtest"
+	"tether/store"
+)
+
+// tlsFixture is a fixture whose frontend terminates TLS with one
+// certificate file issued by ca for site.test.
+func tlsFixture(t *testing.T) (fixture, *tlsbindtest.CA, string) {
+	t.Helper()
+	f := newFixture(t, 1)
+	ca := tlsbindtest.NewCA(t, "Test CA")
+	crt := tlsbindtest.WriteFile(t, f.dir, "site.pem", ca.Issue(t, "site.test", "site.test").Bundle(ca))
+	cfg, err := os.ReadFile(f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = bytes.Replace(cfg, []byte("bind "+f.frontend), []byte("bind "+f.frontend+" ssl crt "+crt), 1)
+	if err := os.WriteFile(f.cfg, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f, ca, crt
+}
+
+// servedCN returns the subject CN of the certificate a handshake with
+// the frontend gets.
+func servedCN(t *testing.T, f fixture, ca *tlsbindtest.CA) string {
+	t.Helper()
+	c, err := tls.Dial("tcp", f.frontend, &tls.Config{RootCAs: ca.Pool(), ServerName: "site.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.ConnectionState().PeerCertificates[0].Subject.CommonName
+}
+
+// dbText returns every text column of the journal, the secrets and the
+// state documents, concatenated.
+func dbText(t *testing.T, path string) (journal, secrets string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	read := func(q string) string {
+		rows, err := db.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var b strings.Builder
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			b.WriteString(s + "\n")
+		}
+		return b.String()
+	}
+	journal = read("SELECT command || ' | ' || detail || ' | ' || state_before || ' | ' || state_after || ' | ' || changes FROM journal") +
+		read("SELECT document FROM state_documents")
+	return journal, read("SELECT value FROM secrets")
+}
+
+func TestCommittedCertificateSurvivesRestart(t *testing.T) {
+	tests := []struct {
+		name string
+		// between runs between the commit and the restart, with the
+		// certificate file's path.
+		between func(t *testing.T, f fixture, ca *tlsbindtest.CA, crt string)
+		want    string // CN served after the restart
+	}{
+		{name: "restart", want: "renewed.test"},
+		{name: "reload of an unchanged file then restart", want: "renewed.test",
+			between: func(t *testing.T, f fixture, _ *tlsbindtest.CA, _ string) {
+				exec1(t, f.sock, "reload")
+			}},
+		{name: "certificate file replaced", want: "deployed.test",
+			between: func(t *testing.T, f fixture, ca *tlsbindtest.CA, crt string) {
+				if err := os.WriteFile(crt, ca.Issue(t, "deployed.test", "site.test").Bundle(ca), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f, ca, crt := tlsFixture(t)
+			stop := f.serve(t)
+			renewed := ca.Issue(t, "renewed.test", "site.test").Bundle(ca)
+			exec1(t, f.sock, "set ssl cert "+crt+" <<\n"+string(renewed)+"\n")
+			if out := exec1(t, f.sock, "commit ssl cert "+crt); out != "Committing "+crt+".\nSuccess!\n\n" {
+				t.Fatalf("commit ssl cert: %q", out)
+			}
+			if cn := servedCN(t, f, ca); cn != "renewed.test" {
+				t.Fatalf("after the commit the frontend serves %s", cn)
+			}
+			if tc.between != nil {
+				tc.between(t, f, ca, crt)
+			}
+			if cn := servedCN(t, f, ca); cn != "renewed.test" {
+				t.Errorf("before the restart the frontend serves %s", cn)
+			}
+			stop()
+
+			journal, secrets := dbText(t, f.db)
+			if strings.Contains(journal, "PRIVATE KEY") {
+				t.Error("the journal holds the private key")
+			}
+			if !strings.Contains(secrets, string(renewed)) {
+				t.Error("the secrets table does not hold the committed bundle")
+			}
+			st, err := store.OpenReadOnly(context.Background(), f.db, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			entries, err := st.ListAudit(context.Background(), store.AuditFilter{})
+			st.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var row string
+			for _, e := range entries {
+				if e.Command == "commit ssl cert "+crt {
+					row = e.Detail
+				}
+			}
+			if !strings.Contains(row, "CN=renewed.test") || !strings.Contains(row, "SHA1 ") {
+				t.Errorf("audit detail of the commit = %q, want the subject and fingerprint", row)
+			}
+
+			stop = f.serve(t)
+			defer stop()
+			if cn := servedCN(t, f, ca); cn != tc.want {
+				t.Errorf("after the restart the frontend serves %s, want %s", cn, tc.want)
+			}
+			if tc.want == "renewed.test" {
+				if out := exec1(t, f.sock, "show ssl cert "+crt); !strings.Contains(out, "/CN=renewed.test") {
+					t.Errorf("show ssl cert after the restart:\n%s", out)
+				}
+			}
+		})
+	}
+}
+
+func TestAbortedCertificateStoresNothing(t *testing.T) {
+	f, ca, crt := tlsFixture(t)
+	stop := f.serve(t)
+	leaf := ca.Issue(t, "renewed.test", "site.test")
+	renewed := leaf.Bundle(ca)
+	exec1(t, f.sock, "set ssl cert "+crt+" <<\n"+string(renewed)+"\n")
+	if out := exec1(t, f.sock, "abort ssl cert "+crt); !strings.Contains(out, "Transaction aborted") {
+		t.Fatalf("abort ssl cert: %q", out)
+	}
+	// Refused: no transaction, a payload without a key, an unknown file.
+	exec1(t, f.sock, "commit ssl cert "+crt)
+	exec1(t, f.sock, "set ssl cert "+crt+" <<\n"+string(leaf.CertPEM)+"\n")
+	exec1(t, f.sock, "set ssl cert /nowhere.pem <<\n"+string(renewed)+"\n")
+	stop()
+	journal, secrets := dbText(t, f.db)
+	if strings.Contains(secrets, "CERTIFICATE") || strings.Contains(journal, "CommitSSLCert") || strings.Contains(journal, "SSLCerts") {
+		t.Errorf("an aborted or refused transaction was stored:\n%s", journal)
+	}
+	stop = f.serve(t)
+	defer stop()
+	if cn := servedCN(t, f, ca); cn != "site.test" {
+		t.Errorf("after the restart the frontend serves %s", cn)
+	}
+}
