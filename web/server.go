@@ -20,6 +20,7 @@ import (
 
 	"tether/balancer"
 	"tether/balancer/runtimeapi"
+	"tether/balancer/tlsbind"
 	"tether/store"
 	"tether/templates"
 )
@@ -79,6 +80,9 @@ type Deps struct {
 	// History, when set, records per-server minute history and serves the
 	// history charts; nil means no history beyond the last 15 minutes.
 	History HistoryStore
+	// Certificates, when set, returns the certificates of the running
+	// TLS binds, which the overview lists and its form replaces.
+	Certificates func() *tlsbind.Store
 }
 
 // Options tune the console; the zero value is usable.

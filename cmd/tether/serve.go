@@ -304,7 +304,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	errc := make(chan error, 16)
 	binds.apply(frontends)
 	if consoleLn != nil {
-		console := web.NewServer(log, web.Deps{Balancer: bal, Runtime: dispatcher, Sessions: st, Users: st, Audit: st, History: st}, web.Options{
+		console := web.NewServer(log, web.Deps{Balancer: bal, Runtime: dispatcher, Sessions: st, Users: st, Audit: st, History: st, Certificates: binds.certificates}, web.Options{
 			Socat: socatAddress(sockets), SecureCookies: sc.secureCookies,
 			MetricsToken: sc.metricsToken, MetricsHosts: splitList(sc.metricsHosts),
 			HistoryRetention: sc.historyRetention,
