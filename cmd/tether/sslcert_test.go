@@ -6,9 +6,12 @@ import (
 	"crypto/tls"
 	"database/sql"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"tether/balancer/e2etest"
 	"tether/balancer/tlsbind/tlsbindtest"
 	"tether/store"
 )
@@ -175,5 +178,48 @@ func TestAbortedCertificateStoresNothing(t *testing.T) {
 	defer stop()
 	if cn := servedCN(t, f, ca); cn != "site.test" {
 		t.Errorf("after the restart the frontend serves %s", cn)
+	}
+}
+
+// TestExportKeepsTLSBinds exports a state with a TLS bind and a
+// certificate committed at run time: the bind line names the file, the
+// warning says the committed bundle is not in it, and HAProxy loads the
+// export.
+func TestExportKeepsTLSBinds(t *testing.T) {
+	f, ca, crt := tlsFixture(t)
+	cfg, err := os.ReadFile(f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = bytes.Replace(cfg, []byte("ssl crt "+crt), []byte("ssl crt "+crt+" alpn h2,http/1.1 ssl-min-ver TLSv1.2 strict-sni"), 1)
+	if err := os.WriteFile(f.cfg, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stop := f.serve(t)
+	exec1(t, f.sock, "set ssl cert "+crt+" <<\n"+string(ca.Issue(t, "renewed.test", "site.test").Bundle(ca))+"\n")
+	exec1(t, f.sock, "commit ssl cert "+crt)
+	stop()
+
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"export", "-db", f.db}, func(string) string { return "" }, nil, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	out := stdout.String()
+	if !strings.Contains(out, "ssl crt "+crt+" alpn h2,http/1.1 ssl-min-ver TLSv1.2 strict-sni") {
+		t.Errorf("export lacks the TLS bind:\n%s", out)
+	}
+	if strings.Contains(out, "PRIVATE KEY") {
+		t.Error("export holds a private key")
+	}
+	if !strings.Contains(stderr.String(), "certificate "+crt+" was committed at run time (subject /CN=renewed.test") {
+		t.Errorf("export did not warn about the committed certificate: %q", stderr.String())
+	}
+	file := filepath.Join(f.dir, "exported.cfg")
+	if err := os.WriteFile(file, stdout.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	haproxy := e2etest.RequireProgram(t, "haproxy")
+	if msg, err := exec.Command(haproxy, "-c", "-f", file).CombinedOutput(); err != nil {
+		t.Fatalf("haproxy -c refuses the export: %v\n%s\n%s", err, msg, out)
 	}
 }

@@ -373,11 +373,14 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 
 // unexportable lists the runtime settings of st that an HAProxy
 // configuration cannot express, which the export therefore leaves out:
-// drain mode, health checks disabled at run time, and operator states of
-// server-template slots (a template line has one setting for every slot).
+// certificates committed at run time, drain mode, health checks disabled
+// at run time, and operator states of server-template slots (a template line has one setting for every slot).
 // DNS-resolved addresses and weights are node-local and not listed.
 func unexportable(st balancer.State) []string {
 	var notes []string
+	for _, c := range st.Config.SSLCerts {
+		notes = append(notes, fmt.Sprintf("certificate %s was committed at run time (%s); HAProxy reads the file, so put that bundle there before loading the export", c.Path, c.Describe()))
+	}
 	for _, be := range st.Config.Backends {
 		if be.DynamicCookieAddrGrace > 0 || len(be.RetiredKeys) > 0 {
 			notes = append(notes, fmt.Sprintf("backend %s has a dynamic-cookie grace (retired keys, address grace), which HAProxy does not have; exported as comments", be.Name))
