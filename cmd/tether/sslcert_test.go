@@ -14,6 +14,7 @@ import (
 	"tether/balancer/e2etest"
 	"tether/balancer/tlsbind/tlsbindtest"
 	"tether/store"
+	"tether/store/pgtest"
 )
 
 // tlsFixture is a fixture whose frontend terminates TLS with one
@@ -221,5 +222,40 @@ func TestExportKeepsTLSBinds(t *testing.T) {
 	haproxy := e2etest.RequireProgram(t, "haproxy")
 	if msg, err := exec.Command(haproxy, "-c", "-f", file).CombinedOutput(); err != nil {
 		t.Fatalf("haproxy -c refuses the export: %v\n%s\n%s", err, msg, out)
+	}
+}
+
+// TestFleetCertificate commits a certificate on one node of a fleet: the
+// other node serves it too, without a reload.
+func TestFleetCertificate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs PostgreSQL")
+	}
+	cluster := pgtest.Start(t)
+	url := cluster.NewDatabase(t)
+	f, ca, crt := tlsFixture(t)
+	a := startFleetNode(t, url, f, "a", true)
+	b := startFleetNode(t, url, f, "b", false)
+	cn := func(m fleetMember) string {
+		c, err := tls.Dial("tcp", m.frontend, &tls.Config{RootCAs: ca.Pool(), ServerName: "site.test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].Subject.CommonName
+	}
+	if got := cn(b); got != "site.test" {
+		t.Fatalf("b serves %s before the commit", got)
+	}
+	exec1(t, a.sock, "set ssl cert "+crt+" <<\n"+string(ca.Issue(t, "renewed.test", "site.test").Bundle(ca))+"\n")
+	if out := exec1(t, a.sock, "commit ssl cert "+crt); !strings.Contains(out, "Success!") {
+		t.Fatalf("commit on a: %q", out)
+	}
+	if got := cn(a); got != "renewed.test" {
+		t.Errorf("a serves %s after its commit", got)
+	}
+	waitFor(t, "b to serve the committed certificate", func() bool { return cn(b) == "renewed.test" })
+	if out := exec1(t, b.sock, "show ssl cert "+crt); !strings.Contains(out, "/CN=renewed.test") {
+		t.Errorf("show ssl cert on b:\n%s", out)
 	}
 }
