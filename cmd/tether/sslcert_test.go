@@ -83,7 +83,9 @@ func TestCommittedCertificateSurvivesRestart(t *testing.T) {
 		// between runs between the commit and the restart, with the
 		// certificate file's path.
 		between func(t *testing.T, f fixture, ca *tlsbindtest.CA, crt string)
-		want    string // CN served after the restart
+		// before and want are the CNs served before and after the
+		// restart ("" for before means renewed.test).
+		before, want string
 	}{
 		{name: "restart", want: "renewed.test"},
 		{name: "reload of an unchanged file then restart", want: "renewed.test",
@@ -94,6 +96,15 @@ func TestCommittedCertificateSurvivesRestart(t *testing.T) {
 			between: func(t *testing.T, f fixture, ca *tlsbindtest.CA, crt string) {
 				if err := os.WriteFile(crt, ca.Issue(t, "deployed.test", "site.test").Bundle(ca), 0o600); err != nil {
 					t.Fatal(err)
+				}
+			}},
+		{name: "certificate file replaced then reload", before: "deployed.test", want: "deployed.test",
+			between: func(t *testing.T, f fixture, ca *tlsbindtest.CA, crt string) {
+				if err := os.WriteFile(crt, ca.Issue(t, "deployed.test", "site.test").Bundle(ca), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if out := exec1(t, f.sock, "reload"); !strings.Contains(out, "- ssl cert "+crt+" committed at run time") {
+					t.Errorf("reload reply: %q", out)
 				}
 			}},
 	}
@@ -112,8 +123,12 @@ func TestCommittedCertificateSurvivesRestart(t *testing.T) {
 			if tc.between != nil {
 				tc.between(t, f, ca, crt)
 			}
-			if cn := servedCN(t, f, ca); cn != "renewed.test" {
-				t.Errorf("before the restart the frontend serves %s", cn)
+			before := tc.before
+			if before == "" {
+				before = "renewed.test"
+			}
+			if cn := servedCN(t, f, ca); cn != before {
+				t.Errorf("before the restart the frontend serves %s, want %s", cn, before)
 			}
 			stop()
 
