@@ -203,8 +203,8 @@ type Server struct {
 	router   http.Handler
 }
 
-// NewServer builds the console. Every field of deps but History must be
-// set.
+// NewServer builds the console. Every field of deps but History and
+// Certificates must be set.
 func NewServer(log *slog.Logger, deps Deps, opts Options) *Server {
 	opts = opts.withDefaults()
 	log = log.With("component", "web")
