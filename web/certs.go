@@ -52,7 +52,7 @@ func tlsBindRows(snap *balancer.Snapshot) []templates.TLSBindRow {
 			rows = append(rows, templates.TLSBindRow{
 				Frontend: f.Config.Name, Addr: b.Addr, Crt: strings.Join(crt, " "),
 				ALPN:      orDefault(strings.Join(t.ALPN, ",")),
-				Versions:  orDefault(t.MinVer) + " – " + orDefault(t.MaxVer),
+				Versions:  versions(t.MinVer, t.MaxVer),
 				StrictSNI: yesNo(t.StrictSNI), Verify: verify,
 			})
 		}
@@ -96,25 +96,46 @@ func certRow(path string, c *tlsbind.Certificate, now time.Time) templates.CertR
 		Expiry:   "ok",
 	}
 	left := leaf.NotAfter.Sub(now)
-	days := int(left.Hours() / 24)
 	switch {
 	case left <= 0:
 		row.Expiry = "expired"
-		row.Left = fmt.Sprintf("✖ expired %s ago", dayText(-days))
+		row.Left = fmt.Sprintf("✖ expired %s ago", spanText(-left))
 	case left < certWarning:
 		row.Expiry = "warn"
-		row.Left = fmt.Sprintf("⚠ in %s", dayText(days))
+		row.Left = fmt.Sprintf("⚠ in %s", spanText(left))
 	default:
-		row.Left = "in " + dayText(days)
+		row.Left = "in " + spanText(left)
 	}
 	return row
 }
 
-func dayText(days int) string {
-	if days == 1 {
-		return "1 day"
+// spanText says a time span in whole days, or hours under two days.
+func spanText(d time.Duration) string {
+	if d < time.Hour {
+		return "under an hour"
 	}
-	return fmt.Sprintf("%d days", days)
+	if d < 48*time.Hour {
+		if h := int(d.Hours()); h != 1 {
+			return fmt.Sprintf("%d hours", h)
+		}
+		return "1 hour"
+	}
+	return fmt.Sprintf("%d days", int(d.Hours()/24))
+}
+
+// versions says the TLS versions a bind accepts as its line sets them.
+func versions(min, max string) string {
+	switch {
+	case min == "" && max == "":
+		return "default"
+	case max == "":
+		return min + " and later"
+	case min == "":
+		return "up to " + max
+	case min == max:
+		return min
+	}
+	return min + " – " + max
 }
 
 func certCells(c templates.CertRow) map[string]string {

@@ -23,7 +23,8 @@ func TestCertRowExpiry(t *testing.T) {
 	}{
 		{notAfter.Add(-30 * 24 * time.Hour), "ok", "in 30 days"},
 		{notAfter.Add(-13 * 24 * time.Hour), "warn", "⚠ in 13 days"},
-		{notAfter.Add(time.Minute), "expired", "✖ expired 0 days ago"},
+		{notAfter.Add(-23 * time.Hour), "warn", "⚠ in 23 hours"},
+		{notAfter.Add(time.Minute), "expired", "✖ expired under an hour ago"},
 		{notAfter.Add(49 * time.Hour), "expired", "✖ expired 2 days ago"},
 	}
 	for _, tc := range tests {
