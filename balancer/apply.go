@@ -90,6 +90,12 @@ func changesCookies(c Change) bool {
 func (t *table) touched(changes []Change) State {
 	st := State{Servers: make(map[string]ServerRuntime, len(changes))}
 	for _, c := range changes {
+		if cc, ok := c.(CommitSSLCert); ok {
+			if cert, found := t.cfg.SSLCert(cc.Cert.Path); found {
+				st.Config.SSLCerts = withSSLCert(st.Config.SSLCerts, cert)
+			}
+			continue
+		}
 		be := t.lookupBackend(c.BackendName())
 		if be == nil {
 			continue
@@ -200,8 +206,12 @@ func (r ServerRef) Ref() ServerRef { return r }
 
 // redactChange blanks secrets in a change before it is published.
 func redactChange(c Change) Change {
-	if k, ok := c.(SetDynamicCookieKey); ok {
+	switch k := c.(type) {
+	case SetDynamicCookieKey:
 		k.Key = ""
+		return k
+	case CommitSSLCert:
+		k.Cert.PEM = ""
 		return k
 	}
 	return c
@@ -258,6 +268,8 @@ func describeChange(c Change) string {
 		return fmt.Sprintf("sessions of server %s shut down", c.ServerRef)
 	case ClearCounters:
 		return "counters cleared"
+	case CommitSSLCert:
+		return fmt.Sprintf("certificate %s committed (%s)", c.Cert.Path, c.Cert.Describe())
 	}
 	return fmt.Sprintf("%T", c)
 }
@@ -270,6 +282,14 @@ func (t *table) apply(c Change, now time.Time) (*table, *backendRT, error) {
 			return nil, nil, ErrNoSuchBackend
 		}
 		n := *t
+		return &n, nil, nil
+	}
+	if cc, ok := c.(CommitSSLCert); ok {
+		if cc.Cert.Path == "" || cc.Cert.PEM == "" {
+			return nil, nil, fmt.Errorf("commit ssl cert: %w: a certificate needs a path and a PEM bundle", ErrInvalid)
+		}
+		n := *t
+		n.cfg.SSLCerts = withSSLCert(t.cfg.SSLCerts, cc.Cert)
 		return &n, nil, nil
 	}
 	old := t.lookupBackend(c.BackendName())

@@ -43,7 +43,7 @@ var changeTypes = func() map[string]reflect.Type {
 	for _, c := range []Change{
 		SetAdminState{}, SetWeight{}, SetAddr{}, SetHealth{}, SetCheckEnabled{}, SetCheckPort{}, SetMaxConn{},
 		SetMaintWhenIdle{}, AddServer{}, DelServer{}, SetDynamicCookies{}, SetDynamicCookieKey{}, SetCookie{}, ShutdownSessions{},
-		ClearCounters{}, SetDynamicCookieAddrGrace{},
+		ClearCounters{}, SetDynamicCookieAddrGrace{}, CommitSSLCert{},
 	} {
 		t := reflect.TypeOf(c)
 		m[t.Name()] = t

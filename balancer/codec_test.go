@@ -26,6 +26,7 @@ func TestChangeCodecRoundTrip(t *testing.T) {
 		SetDynamicCookies{Backend: "app", Enabled: true},
 		SetDynamicCookieKey{Backend: "app", Key: "k\x01 ;ey"},
 		SetDynamicCookieAddrGrace{Backend: "app", Grace: 5 * time.Minute},
+		CommitSSLCert{Cert: SSLCert{Path: "/etc/site.pem", PEM: "bundle", FileDigest: "ab", Subject: "/CN=site", SHA1: "01", NotAfter: time.Date(2027, 1, 2, 3, 4, 5, 0, time.UTC)}},
 		SetCookie{Backend: "app", Cookie: &CookieConfig{Name: "SRV", Mode: CookiePrefix, Domains: []string{".a.example"}, MaxIdle: time.Hour}},
 		SetCookie{Backend: "app"},
 		ShutdownSessions{ServerRef: ref},
@@ -54,6 +55,15 @@ func TestChangeCodecRoundTrip(t *testing.T) {
 			}
 			got[i] = k
 		}
+		if k, ok := c.(CommitSSLCert); ok {
+			if err := k.Cert.PEM.Resolve(func(ref string) (string, bool) { return "bundle", ref == Secret("bundle").Ref() }); err != nil {
+				t.Fatal(err)
+			}
+			got[i] = k
+		}
+	}
+	if strings.Contains(string(data), "bundle") {
+		t.Errorf("the encoded changes hold the certificate bundle: %s", data)
 	}
 	if !reflect.DeepEqual(got, changes) {
 		t.Errorf("decoded %+v\nwant    %+v", got, changes)

@@ -22,6 +22,9 @@ type Config struct {
 	Frontends []Frontend
 	Backends  []Backend
 	Resolvers []Resolvers
+	// SSLCerts are the certificates committed at run time, by path; they
+	// take the place of the files TLS binds name (see SSLCert).
+	SSLCerts []SSLCert `json:",omitempty"`
 }
 
 // Global holds the settings of HAProxy's global section that Tether uses.

@@ -8,9 +8,9 @@ import (
 	"strings"
 )
 
-// Secret is a value that must never be shown: a dynamic-cookie key. Its
-// String and log forms are its fingerprint; its JSON and text forms are a
-// reference, "sha256:" and the hex SHA-256 of the value, that only a store
+// Secret is a value that must never be shown: a dynamic-cookie key, a
+// certificate bundle with its private key. Its String and log forms are
+// its fingerprint; its JSON and text forms are a reference, "sha256:" and the hex SHA-256 of the value, that only a store
 // holding the value can resolve (see Resolve). Reveal returns the value;
 // only what hashes cookies or writes a configuration file calls it.
 type Secret string
@@ -74,6 +74,11 @@ func (s *Secret) Resolve(find func(ref string) (string, bool)) error {
 // Secrets returns the secrets a state holds, by reference.
 func (st State) Secrets() map[string]string {
 	out := make(map[string]string)
+	for _, c := range st.Config.SSLCerts {
+		if c.PEM != "" && !c.PEM.IsRef() {
+			out[c.PEM.Ref()] = c.PEM.Reveal()
+		}
+	}
 	for _, b := range st.Config.Backends {
 		if b.DynamicCookieKey != "" && !b.DynamicCookieKey.IsRef() {
 			out[b.DynamicCookieKey.Ref()] = b.DynamicCookieKey.Reveal()
@@ -89,6 +94,15 @@ func (st State) Secrets() map[string]string {
 
 // ResolveSecrets resolves every reference a state holds (see Resolve).
 func (st *State) ResolveSecrets(find func(ref string) (string, bool)) error {
+	if len(st.Config.SSLCerts) > 0 {
+		certs := slices.Clone(st.Config.SSLCerts)
+		for i := range certs {
+			if err := certs[i].PEM.Resolve(find); err != nil {
+				return fmt.Errorf("certificate %s: %w", certs[i].Path, err)
+			}
+		}
+		st.Config.SSLCerts = certs
+	}
 	for i := range st.Config.Backends {
 		be := &st.Config.Backends[i]
 		if err := be.DynamicCookieKey.Resolve(find); err != nil {

@@ -115,6 +115,8 @@ export function startActions(doc, live) {
         j = { ok: false, message: res.status + " " + res.statusText };
       }
       toast(j.ok ? "ok" : "err", j.message || "", j.commands || [], j.socat || [], j.reply || "");
+      // A form holding a secret (a private key) is emptied once sent.
+      if (j.ok && form.hasAttribute("data-reset")) form.reset();
       if (j.ok && form.classList.contains("seg") && btn) {
         form.setAttribute("data-sel", btn.value);
         for (const b of form.querySelectorAll("button[value]")) b.setAttribute("aria-pressed", String(b === btn));

@@ -406,6 +406,31 @@ func describeStates(before, after balancer.State, d *description) {
 		describeNamed(d, "resolvers", bc.Resolvers, ac.Resolvers, func(r balancer.Resolvers) string { return r.Name })
 	}
 	describeBackends(before, after, d)
+	describeSSLCerts(bc.SSLCerts, ac.SSLCerts, d)
+}
+
+// describeSSLCerts describes certificates committed at run time by
+// subject and fingerprint, never by their key.
+func describeSSLCerts(a, b []balancer.SSLCert, d *description) {
+	old := make(map[string]balancer.SSLCert, len(a))
+	for _, c := range a {
+		old[c.Path] = c
+	}
+	for _, c := range b {
+		o, had := old[c.Path]
+		delete(old, c.Path)
+		switch {
+		case !had:
+			d.add("ssl cert "+c.Path, "committed", "", c.Describe())
+		case o.PEM.Ref() != c.PEM.Ref():
+			d.add("ssl cert "+c.Path, "committed", o.Describe(), c.Describe())
+		}
+	}
+	for _, o := range a {
+		if _, gone := old[o.Path]; gone {
+			d.add("ssl cert "+o.Path, "committed", o.Describe(), "")
+		}
+	}
 }
 
 // describeNamed describes changes to a list of named sections.

@@ -311,33 +311,47 @@ func loadJournal(ctx context.Context, q querier, now time.Time) (balancer.State,
 	return st, true, rows, nil
 }
 
-// changeSecrets returns the keys changes hold, by reference: journal rows
-// hold the references (balancer.Secret marshals to one), the secrets table
-// the keys.
+// changeSecrets returns the keys and certificate bundles changes hold, by
+// reference: journal rows hold the references (balancer.Secret marshals to
+// one), the secrets table the values.
 func changeSecrets(changes []balancer.Change) map[string]string {
 	var out map[string]string
+	add := func(s balancer.Secret) {
+		if s == "" || s.IsRef() {
+			return
+		}
+		if out == nil {
+			out = make(map[string]string)
+		}
+		out[s.Ref()] = s.Reveal()
+	}
 	for _, c := range changes {
-		if k, ok := c.(balancer.SetDynamicCookieKey); ok && k.Key != "" {
-			if out == nil {
-				out = make(map[string]string)
-			}
-			out[k.Key.Ref()] = k.Key.Reveal()
+		switch c := c.(type) {
+		case balancer.SetDynamicCookieKey:
+			add(c.Key)
+		case balancer.CommitSSLCert:
+			add(c.Cert.PEM)
 		}
 	}
 	return out
 }
 
-// openKeys puts the keys back into changes read from the journal.
+// openKeys puts the keys and certificate bundles back into changes read
+// from the journal.
 func openKeys(changes []balancer.Change, find func(string) (string, bool)) error {
 	for i, c := range changes {
-		k, ok := c.(balancer.SetDynamicCookieKey)
-		if !ok {
-			continue
+		switch k := c.(type) {
+		case balancer.SetDynamicCookieKey:
+			if err := k.Key.Resolve(find); err != nil {
+				return err
+			}
+			changes[i] = k
+		case balancer.CommitSSLCert:
+			if err := k.Cert.PEM.Resolve(find); err != nil {
+				return fmt.Errorf("certificate %s: %w", k.Cert.Path, err)
+			}
+			changes[i] = k
 		}
-		if err := k.Key.Resolve(find); err != nil {
-			return err
-		}
-		changes[i] = k
 	}
 	return nil
 }

@@ -68,6 +68,39 @@ type Overview struct {
 	Frontends []FrontendRow
 	Backends  []BackendView
 	Perms     Perms
+	// TLSBinds are the frontends' TLS binds; Certs the certificate files
+	// they serve.
+	TLSBinds []TLSBindRow
+	Certs    []CertRow
+}
+
+// TLSBindRow is one TLS bind of a frontend and its settings in HAProxy
+// words.
+type TLSBindRow struct {
+	Frontend  string
+	Addr      string
+	Crt       string // the crt and crt-list sources
+	ALPN      string
+	Versions  string // "TLSv1.2 – TLSv1.3"
+	StrictSNI string // "yes" or "no"
+	Verify    string
+}
+
+// CertRow is one certificate file a TLS bind serves. Its fields are
+// display text; nothing in it is secret.
+type CertRow struct {
+	Key     string // "c:" and the path
+	Path    string
+	Subject string
+	SANs    string
+	Issuer  string
+	// NotAfter is the expiry date, Left the time to it ("12 days",
+	// "expired 3 days ago").
+	NotAfter string
+	Left     string
+	// Expiry is "ok", "warn" (under 14 days) or "expired".
+	Expiry string
+	SHA1   string
 }
 
 // FleetPanel is the fleet's node list.

@@ -76,6 +76,9 @@ func (s *Server) buildModel(snap *balancer.Snapshot, v viewer, prev model, histo
 			m[r.Key] = map[string]string{"hits": r.Hits}
 		}
 	}
+	for _, c := range s.certRows(v.now) {
+		m[c.Key] = certCells(c)
+	}
 	for i := range snap.Backends {
 		b := s.backendView(&snap.Backends[i], v, history)
 		m[b.Key] = backendCells(b)

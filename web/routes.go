@@ -39,6 +39,7 @@ func (s *Server) routes() http.Handler {
 
 		r.Group(func(r chi.Router) {
 			r.Use(s.requireRole(roleAdmin))
+			r.Post("/ssl-cert", s.handleSSLCert())
 			r.Post("/backends/{backend}/dynamic-cookie", s.handleDynamicCookie())
 			r.Post("/backends/{backend}/dynamic-cookie-key", s.handleDynamicCookieKey())
 			r.Post("/backends/{backend}/dynamic-cookie-addr-grace", s.handleDynamicCookieAddrGrace())

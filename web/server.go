@@ -22,6 +22,7 @@ import (
 
 	"tether/balancer"
 	"tether/balancer/runtimeapi"
+	"tether/balancer/tlsbind"
 	"tether/store"
 	"tether/templates"
 )
@@ -85,6 +86,9 @@ type Deps struct {
 	// the console then shows them and sums their counters. nil for a
 	// single node.
 	Fleet Fleet
+	// Certificates, when set, returns the certificates of the running
+	// TLS binds, which the overview lists and its form replaces.
+	Certificates func() *tlsbind.Store
 }
 
 // Options tune the console; the zero value is usable.
@@ -221,8 +225,8 @@ type Server struct {
 	fleet atomic.Pointer[fleetView]
 }
 
-// NewServer builds the console. Every field of deps but History must be
-// set.
+// NewServer builds the console. Every field of deps but History and
+// Certificates must be set.
 func NewServer(log *slog.Logger, deps Deps, opts Options) *Server {
 	opts = opts.withDefaults()
 	log = log.With("component", "web")

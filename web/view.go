@@ -66,6 +66,10 @@ func (s *Server) overviewView(snap *balancer.Snapshot, v viewer) templates.Overv
 	for i := range snap.Backends {
 		o.Backends = append(o.Backends, s.backendView(&snap.Backends[i], v, false))
 	}
+	o.TLSBinds = tlsBindRows(snap)
+	if len(o.TLSBinds) > 0 {
+		o.Certs = s.certRows(v.now)
+	}
 	return o
 }
 

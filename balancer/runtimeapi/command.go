@@ -14,6 +14,10 @@ type Command struct {
 	// Secret is the index of a word that is shown masked (the key of "set
 	// dynamic-cookie-key"), or 0 when there is none.
 	Secret int
+	// Payload is what a socket client sends after a line ending in "<<"
+	// (the PEM bundle of "set ssl cert"), "" for none. It is never shown:
+	// String ends with "<<" in its place.
+	Payload string
 }
 
 // NewCommand returns the command made of words.
@@ -21,7 +25,8 @@ func NewCommand(words ...string) Command { return Command{Words: words} }
 
 // Line returns the command as a socket client sends it: its words joined
 // by spaces, each escaped with the parser's backslash syntax so that
-// spaces, ';', newlines, backslashes and '<' stay inside the word.
+// spaces, ';', newlines, backslashes and '<' stay inside the word, and
+// "<<" when a payload follows (the payload is not part of the line).
 func (c Command) Line() string { return c.join(false) }
 
 // String returns the command as people and the audit log see it: Line,
@@ -39,6 +44,9 @@ func (c Command) join(mask bool) string {
 			continue
 		}
 		b.WriteString(escapeWord(w))
+	}
+	if c.Payload != "" {
+		b.WriteString(" " + payloadPattern)
 	}
 	return b.String()
 }
@@ -68,7 +76,7 @@ func (d *Dispatcher) Run(ctx context.Context, c Command, level balancer.Level, o
 		args = args[:maxArgs]
 	}
 	s := d.newSession(level, severityNone, origin)
-	reply, failed := d.runArgs(ctx, s, args, "")
+	reply, failed := d.runArgs(ctx, s, args, strings.TrimSuffix(c.Payload, "\n"))
 	if reply != "" && !strings.HasSuffix(reply, "\n") {
 		reply += "\n"
 	}

@@ -6,12 +6,11 @@ import (
 	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/asn1"
 	"errors"
 	"fmt"
 	"strings"
 
+	"tether/balancer"
 	"tether/balancer/tlsbind"
 )
 
@@ -90,7 +89,8 @@ func cmdSetSSLCert(c *call) {
 }
 
 // cmdCommitSSLCert is "commit ssl cert <certfile>": new handshakes get the
-// transaction's certificate, connections keep theirs.
+// transaction's certificate, connections keep theirs. Unlike HAProxy's, the
+// commit is durable (balancer.CommitSSLCert).
 func cmdCommitSSLCert(c *call) {
 	path := c.arg(3)
 	if path == "" {
@@ -102,9 +102,22 @@ func cmdCommitSSLCert(c *call) {
 		c.err(tlsbind.ErrNoTransaction.Error() + " !\nCan't commit " + path + "!\n")
 		return
 	}
-	n, err := st.Commit(path)
+	// The certificate is journalled before it is served, as every change
+	// is: it survives a restart and reaches every node of a fleet.
+	var persistErr error
+	var persist func(balancer.SSLCert) error
+	if c.d.b != nil {
+		persist = func(cert balancer.SSLCert) error {
+			persistErr = c.apply(balancer.CommitSSLCert{Cert: cert})
+			return persistErr
+		}
+	}
+	n, err := st.CommitWith(path, persist)
 	var other *tlsbind.OtherTransactionError
 	switch {
+	case persistErr != nil:
+		c.d.log.Error("commit ssl cert", "path", path, "error", persistErr)
+		c.err("Can't commit " + path + ": the change could not be stored!\n")
 	case errors.Is(err, tlsbind.ErrNoTransaction):
 		// HAProxy 2.6 writes this "!" twice.
 		c.err(err.Error() + " !\nCan't commit " + path + "!\n")
@@ -153,10 +166,10 @@ func certDetails(name, status string, cert *tlsbind.Certificate) string {
 	}
 	fmt.Fprintf(&b, "Algorithm: %s\n", keyAlgorithm(leaf))
 	fmt.Fprintf(&b, "SHA1 FingerPrint: %X\n", sha1.Sum(leaf.Raw))
-	fmt.Fprintf(&b, "Subject: %s\nIssuer: %s\n", oneline(leaf.RawSubject), oneline(leaf.RawIssuer))
+	fmt.Fprintf(&b, "Subject: %s\nIssuer: %s\n", tlsbind.Oneline(leaf.RawSubject), tlsbind.Oneline(leaf.RawIssuer))
 	for _, der := range cert.TLS.Certificate[1:] {
 		if ch, err := x509.ParseCertificate(der); err == nil {
-			fmt.Fprintf(&b, "Chain Subject: %s\nChain Issuer: %s\n", oneline(ch.RawSubject), oneline(ch.RawIssuer))
+			fmt.Fprintf(&b, "Chain Subject: %s\nChain Issuer: %s\n", tlsbind.Oneline(ch.RawSubject), tlsbind.Oneline(ch.RawIssuer))
 		}
 	}
 	b.WriteString("OCSP Response Key: \n")
@@ -203,34 +216,4 @@ func keyAlgorithm(c *x509.Certificate) string {
 		return "ED25519"
 	}
 	return "Unknown"
-}
-
-// shortNames are OpenSSL's short names of the usual name attributes.
-var shortNames = map[string]string{
-	"2.5.4.3": "CN", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST", "2.5.4.10": "O", "2.5.4.11": "OU",
-	"2.5.4.5": "serialNumber", "2.5.4.9": "street", "2.5.4.17": "postalCode", "1.2.840.113549.1.9.1": "emailAddress",
-	"0.9.2342.19200300.100.1.25": "DC",
-}
-
-// oneline writes a name as OpenSSL's X509_NAME_oneline: "/C=FR/O=x/CN=y",
-// attributes in certificate order.
-func oneline(raw []byte) string {
-	var seq pkix.RDNSequence
-	if _, err := asn1.Unmarshal(raw, &seq); err != nil {
-		return ""
-	}
-	var b strings.Builder
-	for _, rdn := range seq {
-		for _, atv := range rdn {
-			b.WriteString("/" + attrName(atv.Type) + "=" + fmt.Sprint(atv.Value))
-		}
-	}
-	return b.String()
-}
-
-func attrName(oid asn1.ObjectIdentifier) string {
-	if s, ok := shortNames[oid.String()]; ok {
-		return s
-	}
-	return oid.String()
 }

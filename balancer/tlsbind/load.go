@@ -8,8 +8,10 @@ package tlsbind
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"os"
@@ -26,6 +28,18 @@ type Certificate struct {
 	TLS tls.Certificate
 	// Names are the leaf's subject CN and SAN DNS names, lower-cased.
 	Names []string
+	// PEM is the bundle the certificate was read from, private key
+	// included: it is never shown.
+	PEM []byte
+	// FileDigest is Digest of the file at Path when the certificate was
+	// read from it, "" when it came from elsewhere (a Runtime API payload).
+	FileDigest string
+}
+
+// Digest returns the hex SHA-256 of a certificate file's bytes.
+func Digest(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }
 
 // LoadPEM reads a PEM bundle as HAProxy does: the first certificate is the
@@ -36,7 +50,12 @@ func LoadPEM(path string) (*Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("unable to load SSL certificate from PEM file '%s': %w", path, err)
 	}
-	return ParsePEM(path, data)
+	c, err := ParsePEM(path, data)
+	if err != nil {
+		return nil, err
+	}
+	c.FileDigest = Digest(data)
+	return c, nil
 }
 
 // ParsePEM is LoadPEM of data already read from path.
@@ -61,7 +80,7 @@ func ParsePEM(path string, data []byte) (*Certificate, error) {
 		return nil, fmt.Errorf("unable to load SSL certificate from PEM file '%s': %w", path, err)
 	}
 	pair.Leaf = leaf
-	return &Certificate{Path: path, TLS: pair, Names: certNames(leaf)}, nil
+	return &Certificate{Path: path, TLS: pair, Names: certNames(leaf), PEM: data}, nil
 }
 
 // certNames returns the subject CN and the SAN DNS names of leaf,

@@ -2,6 +2,7 @@ package tlsbind
 
 import (
 	"bytes"
+	"crypto/sha1"
 	"errors"
 	"fmt"
 	"slices"
@@ -25,6 +26,9 @@ type Store struct {
 type storedCert struct {
 	ref   *certRef
 	binds []*Bind
+	// fileDigest is the Digest of the file the configuration names, as
+	// read when the store was built.
+	fileDigest string
 }
 
 // NewStore returns an empty store.
@@ -48,6 +52,7 @@ func (s *Store) ref(c *Certificate) *certRef {
 		s.certs[c.Path] = sc
 	}
 	sc.ref.cur.Store(c)
+	sc.fileDigest = c.FileDigest
 	return sc.ref
 }
 
@@ -141,6 +146,13 @@ func (s *Store) Set(path string, payload []byte) (created bool, err error) {
 // that is. Handshakes in progress and established connections keep the
 // certificate they have.
 func (s *Store) Commit(path string) (int, error) {
+	return s.CommitWith(path, nil)
+}
+
+// CommitWith is Commit that first hands the certificate to persist, in
+// the form the durable state keeps; when persist fails, nothing changes
+// and the transaction stays open. persist must not call s.
+func (s *Store) CommitWith(path string, persist func(balancer.SSLCert) error) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.tx == nil {
@@ -150,12 +162,92 @@ func (s *Store) Commit(path string) (int, error) {
 		return 0, &OtherTransactionError{Open: s.tx.Path, Asked: path}
 	}
 	sc := s.certs[path]
-	sc.ref.cur.Store(s.tx)
+	if persist != nil {
+		if err := persist(Durable(s.tx, sc.fileDigest)); err != nil {
+			return 0, err
+		}
+	}
+	s.install(sc, s.tx)
+	s.tx = nil
+	return len(sc.binds), nil
+}
+
+// install serves c for sc's path; s.mu is held.
+func (s *Store) install(sc *storedCert, c *Certificate) {
+	sc.ref.cur.Store(c)
 	for _, b := range sc.binds {
 		b.reindex()
 	}
-	s.tx = nil
-	return len(sc.binds), nil
+}
+
+// Durable returns c in the form the durable state keeps, committed over a
+// file whose Digest was fileDigest.
+func Durable(c *Certificate, fileDigest string) balancer.SSLCert {
+	leaf := c.TLS.Leaf
+	return balancer.SSLCert{
+		Path:       c.Path,
+		PEM:        balancer.Secret(c.PEM),
+		FileDigest: fileDigest,
+		Subject:    Oneline(leaf.RawSubject),
+		SHA1:       fmt.Sprintf("%X", sha1.Sum(leaf.Raw)),
+		NotAfter:   leaf.NotAfter.UTC(),
+	}
+}
+
+// Restore serves the certificates committed at run time in place of the
+// files just read, for the paths whose file is the one they were
+// committed over: a file replaced since wins, as on an HAProxy reload.
+// It returns the paths it restored; a bundle that no longer parses is
+// reported and skipped.
+func (s *Store) Restore(certs []balancer.SSLCert) (restored []string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for _, dc := range certs {
+		sc := s.certs[dc.Path]
+		if sc == nil || dc.FileDigest != sc.fileDigest {
+			continue
+		}
+		c, perr := ParsePEM(dc.Path, []byte(dc.PEM.Reveal()))
+		if perr != nil {
+			errs = append(errs, fmt.Errorf("certificate %s committed at run time: %w", dc.Path, perr))
+			continue
+		}
+		s.install(sc, c)
+		restored = append(restored, dc.Path)
+	}
+	return restored, errors.Join(errs...)
+}
+
+// Install serves a certificate committed at run time, on this node or
+// another node of the fleet, whatever the file holds. It does nothing
+// when the certificate is already served or when no bind names its path.
+func (s *Store) Install(dc balancer.SSLCert) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sc := s.certs[dc.Path]
+	if sc == nil {
+		return nil
+	}
+	if cur := sc.ref.load(); cur != nil && bytes.Equal(cur.PEM, []byte(dc.PEM.Reveal())) {
+		return nil
+	}
+	c, err := ParsePEM(dc.Path, []byte(dc.PEM.Reveal()))
+	if err != nil {
+		return fmt.Errorf("certificate %s committed at run time: %w", dc.Path, err)
+	}
+	s.install(sc, c)
+	return nil
+}
+
+// FileDigest returns the Digest of the file at path as the store read it.
+func (s *Store) FileDigest(path string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sc := s.certs[path]; sc != nil {
+		return sc.fileDigest
+	}
+	return ""
 }
 
 // Abort drops the transaction for path.

@@ -123,7 +123,48 @@ func (fb *frontendBinds) listen(cfg balancer.Config) (*listenPlan, error) {
 			p.opened[k] = connlimit.NewListener(tcpLn, fb.log.With("frontend", fe.Name), limit, fb.global)
 		}
 	}
+	// Certificates committed at run time take the place of the files
+	// they were committed over.
+	restored, err := p.certs.Restore(cfg.SSLCerts)
+	if err != nil {
+		fb.log.Warn("certificate committed at run time not restored", "error", err)
+	}
+	for _, path := range restored {
+		fb.log.Info("serving the certificate committed at run time", "path", path)
+	}
 	return p, nil
+}
+
+// followCertificates serves the certificates committed at run time on
+// any node (balancer.CommitSSLCert) as soon as the balancer applies them,
+// until ctx ends. The Runtime API serves those committed on this node
+// itself; this is for the ones another node of a fleet committed.
+func (fb *frontendBinds) followCertificates(ctx context.Context) error {
+	events, stop := fb.bal.Subscribe(64)
+	defer stop()
+	var seq uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case ev := <-events:
+			_, committed := ev.Change.(balancer.CommitSSLCert)
+			lost := seq != 0 && ev.Seq != seq+1
+			seq = ev.Seq
+			if !committed && !lost {
+				continue
+			}
+			st := fb.certs.Load()
+			if st == nil {
+				continue
+			}
+			for _, dc := range fb.bal.State().Config.SSLCerts {
+				if err := st.Install(dc); err != nil {
+					fb.log.Warn("certificate committed at run time not served", "error", err)
+				}
+			}
+		}
+	}
 }
 
 // abort closes the sockets a plan opened.

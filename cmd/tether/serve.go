@@ -344,7 +344,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	errc := make(chan error, 16)
 	binds.apply(frontends)
 	if consoleLn != nil {
-		deps := web.Deps{Balancer: bal, Runtime: dispatcher, Sessions: st, Users: st, Audit: st, History: st}
+		deps := web.Deps{Balancer: bal, Runtime: dispatcher, Sessions: st, Users: st, Audit: st, History: st, Certificates: binds.certificates}
 		if fleet {
 			deps.Fleet = st
 		}
@@ -376,6 +376,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		goRun("audit-retention", func(ctx context.Context) error { return pruneAudit(ctx, st, sc.auditRetention, log) })
 	}
 	goRun("discovery", resolver.Run)
+	goRun("certificates", binds.followCertificates)
 	if node != nil {
 		node.bal = bal
 		node.replace = func(next balancer.State, o balancer.Origin) error {

@@ -17,6 +17,7 @@ import (
 
 	"tether/balancer"
 	"tether/balancer/haproxycfg"
+	"tether/balancer/tlsbind"
 	"tether/store"
 )
 
@@ -99,6 +100,7 @@ func importedState(file string, src []byte, cur balancer.State, replace bool, st
 		return balancer.State{}, len(warnings), err
 	}
 	next := mergeImport(cur, cfg)
+	next.Config.SSLCerts = unreplacedSSLCerts(cur.Config.SSLCerts)
 	if replace {
 		next.Servers = map[string]balancer.ServerRuntime{}
 	}
@@ -247,6 +249,11 @@ func diffStates(a, b balancer.State) []string {
 	if !reflect.DeepEqual(a.Config.Resolvers, b.Config.Resolvers) {
 		out = append(out, "~ resolvers")
 	}
+	for _, c := range a.Config.SSLCerts {
+		if _, kept := b.Config.SSLCert(c.Path); !kept {
+			out = append(out, fmt.Sprintf("- ssl cert %s committed at run time (%s): the file changed since", c.Path, c.Describe()))
+		}
+	}
 	return out
 }
 
@@ -366,11 +373,14 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 
 // unexportable lists the runtime settings of st that an HAProxy
 // configuration cannot express, which the export therefore leaves out:
-// drain mode, health checks disabled at run time, and operator states of
-// server-template slots (a template line has one setting for every slot).
+// certificates committed at run time, drain mode, health checks disabled
+// at run time, and operator states of server-template slots (a template line has one setting for every slot).
 // DNS-resolved addresses and weights are node-local and not listed.
 func unexportable(st balancer.State) []string {
 	var notes []string
+	for _, c := range st.Config.SSLCerts {
+		notes = append(notes, fmt.Sprintf("certificate %s was committed at run time (%s); HAProxy reads the file, so put that bundle there before loading the export", c.Path, c.Describe()))
+	}
 	for _, be := range st.Config.Backends {
 		if be.DynamicCookieAddrGrace > 0 || len(be.RetiredKeys) > 0 {
 			notes = append(notes, fmt.Sprintf("backend %s has a dynamic-cookie grace (retired keys, address grace), which HAProxy does not have; exported as comments", be.Name))
@@ -445,4 +455,20 @@ func addrPortOf(rt balancer.ServerRuntime) (netip.AddrPort, bool) {
 		return netip.AddrPort{}, false
 	}
 	return netip.AddrPortFrom(a, uint16(rt.Port)), true
+}
+
+// unreplacedSSLCerts returns the certificates committed at run time whose
+// file still holds what it held at the commit. A file replaced since (or
+// gone) wins, as on an HAProxy reload, and its committed certificate is
+// dropped.
+func unreplacedSSLCerts(certs []balancer.SSLCert) []balancer.SSLCert {
+	var out []balancer.SSLCert
+	for _, c := range certs {
+		data, err := os.ReadFile(c.Path)
+		if err != nil || tlsbind.Digest(data) != c.FileDigest {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
 }
