@@ -33,8 +33,14 @@ func (s *Store) Committer() balancer.Committer {
 // every defaultCheckpointEvery rows, the whole state is stored as one too. On
 // error nothing is written.
 func (s *Store) Commit(ctx context.Context, c balancer.Commit) error {
-	_, err := s.commit(ctx, c, -1)
+	_, err := s.CommitVersion(ctx, c)
 	return err
+}
+
+// CommitVersion commits c as Commit does and returns the version (journal
+// row) it wrote.
+func (s *Store) CommitVersion(ctx context.Context, c balancer.Commit) (int64, error) {
+	return s.commit(ctx, c, -1)
 }
 
 // CommitAt commits c as Commit does, for a node that has applied the
@@ -187,8 +193,15 @@ func changeCommand(c balancer.Change) string {
 // audit.Result to "ok" and audit.Detail to a summary of st; dynamic-cookie
 // keys found in audit's text are replaced by their fingerprints.
 func (s *Store) ReplaceState(ctx context.Context, st balancer.State, audit AuditEntry) error {
+	_, err := s.ReplaceStateVersion(ctx, st, audit)
+	return err
+}
+
+// ReplaceStateVersion stores st as ReplaceState does and returns the
+// version (journal row) it wrote.
+func (s *Store) ReplaceStateVersion(ctx context.Context, st balancer.State, audit AuditEntry) (int64, error) {
 	if err := checkState(st); err != nil {
-		return fmt.Errorf("replace state: %w", err)
+		return 0, fmt.Errorf("replace state: %w", err)
 	}
 	if audit.Time.IsZero() {
 		audit.Time = s.now()
@@ -200,18 +213,20 @@ func (s *Store) ReplaceState(ctx context.Context, st balancer.State, audit Audit
 		audit.Detail = summarizeState(st)
 	}
 	audit = scrubEntry(audit, stateKeys(st))
+	var version int64
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		id, err := s.insertJournal(ctx, tx, audit, nil)
 		if err != nil {
 			return err
 		}
+		version = id
 		return insertDocumentFrom(ctx, tx, id, audit.Time, st, audit.File)
 	})
 	if err != nil {
-		return fmt.Errorf("replace state: %w", err)
+		return 0, fmt.Errorf("replace state: %w", err)
 	}
 	s.sinceDocument.Store(0)
-	return nil
+	return version, nil
 }
 
 // LoadState reads the balancer's durable state: the newest state document

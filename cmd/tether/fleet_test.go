@@ -482,3 +482,21 @@ func TestFleetKeyGrace(t *testing.T) {
 		t.Errorf("show dynamic-cookie-grace on b:\n%s", out)
 	}
 }
+
+// TestFleetNodeChangesRightAfterImport: the node that imported the file
+// has applied its own import, so a change made as soon as its socket
+// answers is not refused as a conflict with that import.
+func TestFleetNodeChangesRightAfterImport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs PostgreSQL")
+	}
+	cluster := pgtest.Start(t)
+	for round := range 3 {
+		url := cluster.NewDatabase(t)
+		f := newFixture(t, 2)
+		a := startFleetNode(t, url, f, fmt.Sprintf("a%d", round), true)
+		if out := exec1(t, a.sock, "set server be/s1 weight 7"); strings.TrimSpace(out) != "" {
+			t.Fatalf("round %d: a change right after the import: %s", round, out)
+		}
+	}
+}

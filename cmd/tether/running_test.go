@@ -36,7 +36,7 @@ func TestStartupJournalsResolvedAddresses(t *testing.T) {
 		t.Fatal(err)
 	}
 	running := stateWith("10.0.0.2")
-	if err := storeRunning(ctx, st, startPlan{state: stored}, running); err != nil {
+	if _, err := storeRunning(ctx, st, startPlan{state: stored}, running); err != nil {
 		t.Fatal(err)
 	}
 	got, _, err := st.LoadState(ctx)

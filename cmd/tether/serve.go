@@ -300,8 +300,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	// Everything is bound: store what runs, in one transaction.
 	if offline == nil {
-		if err := storeRunning(ctx, st, plan, bal.State()); err != nil {
+		wrote, err := storeRunning(ctx, st, plan, bal.State())
+		if err != nil {
 			return err
+		}
+		if node != nil && wrote > 0 {
+			// The row this node just wrote holds what it runs: it has
+			// applied it, unless another node's row came in between.
+			if next, err := st.JournalAfter(ctx, plan.version, 1); err == nil && len(next) == 1 && next[0].Version == wrote {
+				node.advance(wrote)
+				plan.version = wrote
+			}
 		}
 	}
 	var saver *localcopy.Saver
@@ -521,23 +530,25 @@ func socatAddress(sockets []balancer.StatsSocket) string {
 // commits on top of exactly what runs. Addresses init-addr found are what
 // this node resolved, not configuration: they are journalled as resolved
 // addresses on top of the stored state rather than replacing it.
-func storeRunning(ctx context.Context, st *store.Store, plan startPlan, running balancer.State) error {
+// It returns the version of the journal row it wrote, 0 when nothing
+// needed writing.
+func storeRunning(ctx context.Context, st *store.Store, plan startPlan, running balancer.State) (int64, error) {
 	if plan.write != nil {
-		return st.ReplaceState(ctx, running, *plan.write)
+		return st.ReplaceStateVersion(ctx, running, *plan.write)
 	}
 	stored, run := store.Normalize(plan.state), store.Normalize(running)
 	if reflect.DeepEqual(stored, run) {
-		return nil
+		return 0, nil
 	}
 	now := time.Now()
 	if changes := resolvedAddrs(stored, run); len(changes) > 0 {
 		if replayed, err := balancer.Replay(stored, changes, now); err == nil && reflect.DeepEqual(store.Normalize(replayed), run) {
-			return st.Commit(ctx, balancer.Commit{Changes: changes, Time: now, Before: stored, After: run,
+			return st.CommitVersion(ctx, balancer.Commit{Changes: changes, Time: now, Before: stored, After: run,
 				Origin: balancer.Origin{Channel: "dns", Source: "init-addr", Actor: "tether", Command: "init-addr"}})
 		}
 	}
 	e := store.AuditEntry{Time: now, Actor: "tether", Channel: "import", Source: "startup", Command: "store the running state", Result: store.ResultOK}
-	return st.ReplaceState(ctx, running, e)
+	return st.ReplaceStateVersion(ctx, running, e)
 }
 
 // resolvedAddrs returns the address changes that turn the runtime
