@@ -65,8 +65,9 @@ var accessLine = regexp.MustCompile(`^(\S+):(\d+) \[(\d\d/[A-Z][a-z]{2}/\d{4}:\d
 //     accept date (the processes run the same request at different
 //     moments) are dropped;
 //   - each timer that ran is written "T" (durations differ from run to
-//     run); a timer HAProxy writes -1, for a phase that did not happen,
-//     stays -1, so that which phases happened is compared;
+//     run; timersClose compares their values within a tolerance); a
+//     timer HAProxy writes -1, for a phase that did not happen, stays
+//     -1, so that which phases happened is compared;
 //   - the byte count is dropped: the proxies send different header sets
 //     (HAProxy passes the origin's Date, Tether's error pages have their
 //     own length), which "response headers" tests compare elsewhere;
@@ -107,6 +108,47 @@ func maskedLine(line string) []string {
 		"captured cookies " + m[9] + " " + m[10],
 		"captured headers" + m[14],
 	}
+}
+
+// timerTolerance is how far apart the two proxies' values of a timer may
+// be: both measure the same exchange, on a machine that may be busy.
+const timerTolerance = 100
+
+// lineTimers returns the timers of an access-log line, in order: the
+// TR/Tw/Tc/Tr/Ta of an httplog line, or the values of the timer fields of
+// a key=value line.
+func lineTimers(line string) []int {
+	var values []string
+	if m := accessLine.FindStringSubmatch(line); m != nil {
+		values = strings.Split(m[6], "/")
+	} else {
+		for _, tok := range logTokens(line) {
+			if key, value, ok := strings.Cut(tok, "="); ok && hasWord("Th Ti TR Tq Tw Tc Tr Ta Tt Td", key) {
+				values = append(values, value)
+			}
+		}
+	}
+	timers := make([]int, len(values))
+	for i, v := range values {
+		fmt.Sscan(v, &timers[i])
+	}
+	return timers
+}
+
+// timersClose reports how the timers of two lines for the same request
+// differ beyond timerTolerance, nil when they do not: the masks keep
+// which timers ran, this compares their values.
+func timersClose(h, t string) error {
+	ht, tt := lineTimers(h), lineTimers(t)
+	if len(ht) != len(tt) {
+		return fmt.Errorf("%d timers against %d", len(ht), len(tt))
+	}
+	for i := range ht {
+		if ht[i] >= 0 && tt[i] >= 0 && (ht[i]-tt[i] > timerTolerance || tt[i]-ht[i] > timerTolerance) {
+			return fmt.Errorf("timer %d: %d against %d", i+1, ht[i], tt[i])
+		}
+	}
+	return nil
 }
 
 // startGarbageOrigin starts a server that answers every request with
@@ -281,6 +323,9 @@ func compareLogLines(t *testing.T, p *pair, requests []logRequest, lines func(*l
 				t.Errorf("%s: field %q differs\nhaproxy: %q\ntether:  %q", rq.name, h[j], hLines[i], tLines[i])
 				break
 			}
+		}
+		if err := timersClose(hLines[i], tLines[i]); err != nil {
+			t.Errorf("%s: timers differ: %v\nhaproxy: %q\ntether:  %q", rq.name, err, hLines[i], tLines[i])
 		}
 		if len(tt) > len(h) {
 			t.Errorf("%s: tether's line has more fields\nhaproxy: %q\ntether:  %q", rq.name, hLines[i], tLines[i])
@@ -632,6 +677,9 @@ func TestAccessLogQueueMatchesHAProxy(t *testing.T) {
 				if hm, tm := maskedLine(h[i]), maskedLine(tt[i]); !slices.Equal(hm, tm) {
 					t.Errorf("lines differ\nhaproxy: %s\ntether:  %s", h[i], tt[i])
 				}
+				if err := timersClose(h[i], tt[i]); err != nil {
+					t.Errorf("timers differ: %v\nhaproxy: %s\ntether:  %s", err, h[i], tt[i])
+				}
 			}
 			if q := maskedLine(h[1])[7]; q == "queues 0/0" {
 				t.Errorf("haproxy's queued request shows %s: %s", q, h[1])
@@ -702,6 +750,9 @@ func TestAccessLogBadRequestsMatchHAProxy(t *testing.T) {
 			for i := range h {
 				if hm, tm := maskedLine(h[i]), maskedLine(tt[i]); !slices.Equal(hm, tm) {
 					t.Errorf("line %d differs\nhaproxy: %s\ntether:  %s", i, h[i], tt[i])
+				}
+				if err := timersClose(h[i], tt[i]); err != nil {
+					t.Errorf("line %d: timers differ: %v\nhaproxy: %s\ntether:  %s", i, err, h[i], tt[i])
 				}
 				if !strings.Contains(h[i], " "+tc.terms[i]+" ") {
 					t.Errorf("haproxy's line %d has no %s: %s", i, tc.terms[i], h[i])

@@ -34,8 +34,14 @@ type clientConn struct {
 	// counters, if not nil, counts the connection, its bytes and the
 	// requests refused here.
 	counters Counters
-	// accepted is when the connection was accepted.
-	accepted time.Time
+	// accepted is when the connection was accepted, ready when its
+	// handshakes ended (accepted for a clear-text connection).
+	accepted, ready time.Time
+	// timed says the frontend logs: the connection then notes when each
+	// request's first byte arrives and when its response ended (unix
+	// nanoseconds, 0 for none yet), for the log's timers.
+	timed               bool
+	firstByte, answered atomic.Int64
 	// closed records that Close ran once.
 	closed atomic.Bool
 
@@ -91,8 +97,9 @@ func (c *clientConn) Read(p []byte) (int, error) {
 			c.counters.Transferred(n, 0)
 		}
 		c.scan(p[:n])
-		if !c.inHandler.Load() {
-			c.idleBytes.Add(int64(n))
+		if !c.inHandler.Load() && c.idleBytes.Add(int64(n)) == int64(n) && c.timed {
+			// The first bytes since the last response: a request begins.
+			c.firstByte.Store(time.Now().UnixNano())
 		}
 	}
 	if err != nil && !c.inHandler.Load() {
@@ -268,6 +275,7 @@ func (c *clientConn) handlerStarted() {
 }
 
 func (c *clientConn) handlerDone() {
+	c.firstByte.Store(0)
 	c.idleBytes.Store(0)
 	c.deadlinesSinceHandler.Store(0)
 	c.inHandler.Store(false)
@@ -276,6 +284,24 @@ func (c *clientConn) handlerDone() {
 // Requests returns how many requests of the connection reached the
 // handler, the current one included (balancer.ClientConn).
 func (c *clientConn) Requests() int64 { return c.handled.Load() }
+
+// RequestTimes returns the current request's times
+// (balancer.TimedConn).
+func (c *clientConn) RequestTimes() balancer.RequestTimes {
+	t := balancer.RequestTimes{Accepted: c.accepted, Ready: c.ready}
+	if at := c.answered.Load(); at != 0 {
+		t.Accepted = time.Unix(0, at)
+		t.Ready = t.Accepted
+	}
+	if at := c.firstByte.Load(); at != 0 {
+		t.FirstByte = time.Unix(0, at)
+	}
+	return t
+}
+
+// Answered records when the current request's response ended
+// (balancer.TimedConn).
+func (c *clientConn) Answered(at time.Time) { c.answered.Store(at.UnixNano()) }
 
 // lastHost returns the value of the last Host header line read.
 func (c *clientConn) lastHost() string {
