@@ -691,16 +691,17 @@ func TestAccessLogQueueMatchesHAProxy(t *testing.T) {
 // TestAccessLogBadRequestsMatchHAProxy compares the lines of requests the
 // proxies refuse before any backend: header block too large and malformed
 // header (400, PR--), a request head cut short by timeout http-request
-// (408, cR--), all "<BADREQ>" and without captures. Connections that
-// carry no byte are logged (408 cR--, or 400 CR-- when the client closes)
-// unless option dontlognull is set.
+// (408, cR--), a head cut short by the client's closing (400, CR--), all
+// "<BADREQ>" and without captures. Connections that carry no byte are
+// logged (408 cR--, or 400 CR-- when the client closes) unless option
+// dontlognull is set.
 func TestAccessLogBadRequestsMatchHAProxy(t *testing.T) {
 	for _, tc := range []struct {
 		option string
 		terms  []string
 	}{
-		{"option dontlognull", []string{"PR--", "PR--", "cR--", "--NI"}},
-		{"no option dontlognull", []string{"PR--", "PR--", "cR--", "cR--", "CR--", "--NI"}},
+		{"option dontlognull", []string{"PR--", "PR--", "cR--", "CR--", "CR--", "--NI"}},
+		{"no option dontlognull", []string{"PR--", "PR--", "cR--", "cR--", "CR--", "CR--", "CR--", "--NI"}},
 	} {
 		t.Run(tc.option, func(t *testing.T) {
 			o := startOrigins(t, 1)
@@ -721,6 +722,11 @@ func TestAccessLogBadRequestsMatchHAProxy(t *testing.T) {
 				{name: "head cut short by timeout http-request", send: "GET / HTTP/1.1\r\nHost: a\r\n"},
 				{name: "nothing sent until the timeout", send: ""},
 				{name: "closed without a byte", send: "", closeWrite: true},
+				{name: "closed after part of the head", send: "GET / HTTP/1.1\r\nHost: a\r\n", closeWrite: true},
+				{name: "closed within the request line", send: "GET /pa", closeWrite: true},
+				// Not compared: a second head cut short by the client's
+				// closing, sent with the first request, which HAProxy 2.6
+				// logs (400 CR--) or not from run to run.
 				{name: "a request after them", send: "GET /last HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
 			}
 			want := len(tc.terms)

@@ -59,6 +59,16 @@ type clientConn struct {
 	// emptyFin records that the client closed its side before sending a
 	// single byte on a new connection, which HAProxy answers with 400.
 	emptyFin atomic.Bool
+	// headFin records that the client closed its side after bytes of a
+	// next request, as the count of handled requests then plus one (0
+	// for never): a head cut short, which HAProxy answers with 400 too
+	// (CR--), unless that request reached the handler after all (net/http
+	// may read on while the handler starts).
+	headFin atomic.Int64
+	// fin records, the same way, that the client closed its side while
+	// no handler ran: a head net/http refuses then was cut short, even
+	// one it had read with the previous request.
+	fin atomic.Int64
 	// expired records that a read hit its deadline while a request head
 	// was expected and had begun (or was the connection's first).
 	expired atomic.Bool
@@ -103,10 +113,15 @@ func (c *clientConn) Read(p []byte) (int, error) {
 		}
 	}
 	if err != nil && !c.inHandler.Load() {
+		if err == io.EOF {
+			c.fin.Store(c.handled.Load() + 1)
+		}
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded) && c.awaitingHead():
 			c.expired.Store(true)
-		case err == io.EOF && c.handled.Load() == 0 && c.idleBytes.Load() == 0:
+		case err == io.EOF && c.idleBytes.Load() > 0:
+			c.headFin.Store(c.handled.Load() + 1)
+		case err == io.EOF && c.handled.Load() == 0:
 			c.emptyFin.Store(true)
 		}
 	}
@@ -143,7 +158,7 @@ func (c *clientConn) Write(p []byte) (int, error) {
 		if c.expired.Load() {
 			page, status = page408, 408
 		}
-		c.refused(status)
+		c.refused(status, c.emptyFin.Load() || c.finSinceHandler(&c.fin))
 		n, err := c.Conn.Write(page)
 		c.wrote(n)
 		if err != nil {
@@ -212,18 +227,18 @@ func hasHeaderLine(head []byte, name string) bool {
 }
 
 // Close writes HAProxy's 408 page when timeout http-request expired, or
-// its 400 page to a client that closed a new connection without a byte,
-// then closes the connection.
+// its 400 page to a client that closed a new connection without a byte or
+// closed in the middle of a request head, then closes the connection.
 func (c *clientConn) Close() error {
 	page, status := page408, 408
 	if !c.expired.Load() {
 		page, status = page400, 400
-		if !c.emptyFin.Load() {
+		if !c.clientClosed() {
 			page = nil
 		}
 	}
 	if page != nil && c.replied.CompareAndSwap(false, true) {
-		c.refused(status)
+		c.refused(status, c.clientClosed())
 		c.Conn.SetWriteDeadline(time.Now().Add(c.writeGrace))
 		n, _ := c.Conn.Write(page)
 		c.wrote(n)
@@ -235,8 +250,9 @@ func (c *clientConn) Close() error {
 }
 
 // refused counts a request answered here with status, and logs it when
-// the counters also keep the frontend's access log.
-func (c *clientConn) refused(status int) {
+// the counters also keep the frontend's access log; clientClosed tells
+// that the client closed its side before a complete head.
+func (c *clientConn) refused(status int, clientClosed bool) {
 	if c.counters == nil {
 		return
 	}
@@ -247,10 +263,23 @@ func (c *clientConn) refused(status int) {
 			Client:       c.RemoteAddr().String(),
 			Accepted:     c.accepted,
 			TimedOut:     status == http.StatusRequestTimeout,
-			ClientClosed: c.emptyFin.Load(),
+			ClientClosed: clientClosed,
 			Empty:        c.handled.Load() == 0 && c.idleBytes.Load() == 0,
 		})
 	}
+}
+
+// clientClosed reports whether the client closed its side before a
+// complete request head.
+func (c *clientConn) clientClosed() bool {
+	return c.emptyFin.Load() || c.finSinceHandler(&c.headFin)
+}
+
+// finSinceHandler reports whether fin, stamped as headFin is, was
+// stamped since the last request reached the handler.
+func (c *clientConn) finSinceHandler(fin *atomic.Int64) bool {
+	at := fin.Load()
+	return at != 0 && at-1 == c.handled.Load()
 }
 
 // refusalLogger is implemented by Counters that write the access-log line
