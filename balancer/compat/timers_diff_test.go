@@ -2,6 +2,7 @@ package compat
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -136,84 +137,126 @@ func TestAccessLogTimersMatchHAProxy(t *testing.T) {
 			"backend tls\n    server sec " + tlsOrigin.Listener.Addr().String() + " ssl verify none\n"
 	})
 
-	get := func(path string, last bool) string {
-		s := "GET " + path + " HTTP/1.1\r\nHost: a\r\n"
-		if last {
-			s += "Connection: close\r\n"
-		}
-		return s + "\r\n"
-	}
-	// A step sends text after a pause, or reads a response when text is
-	// empty.
-	type step struct {
-		pause time.Duration
-		send  string
-	}
-	cases := []struct {
-		name  string
-		steps []step
-		// slow holds, per request of the connection, the timers that
-		// must hold the pause.
-		slow []map[string]time.Duration
-	}{
+	cases := []timerCase{
 		{
 			name:  "server slow to answer: Tr",
-			steps: []step{{send: get("/slow", true)}, {}},
+			steps: []timerStep{{send: timerGet("/slow", true)}, {}},
 			slow:  []map[string]time.Duration{{"Tr": timerDelay, "Ta": timerDelay, "Tt": timerDelay}},
 		},
 		{
 			name:  "headers sent in two parts: TR",
-			steps: []step{{send: "GET / HTTP/1.1\r\nHost: a\r\n"}, {pause: timerDelay, send: "Connection: close\r\n\r\n"}, {}},
+			steps: []timerStep{{send: "GET / HTTP/1.1\r\nHost: a\r\n"}, {pause: timerDelay, send: "Connection: close\r\n\r\n"}, {}},
 			slow:  []map[string]time.Duration{{"TR": timerDelay, "Ta": timerDelay, "Tt": timerDelay}},
 		},
 		{
 			name:  "client idle after connecting: Ti",
-			steps: []step{{pause: timerDelay, send: get("/", true)}, {}},
+			steps: []timerStep{{pause: timerDelay, send: timerGet("/", true)}, {}},
 			slow:  []map[string]time.Duration{{"Ti": timerDelay, "Tt": timerDelay}},
 		},
 		{
 			name:  "idle between keep-alive requests: Ti of the second",
-			steps: []step{{send: get("/", false)}, {}, {pause: timerDelay, send: get("/", true)}, {}},
+			steps: []timerStep{{send: timerGet("/", false)}, {}, {pause: timerDelay, send: timerGet("/", true)}, {}},
 			slow:  []map[string]time.Duration{{}, {"Ti": timerDelay, "Tt": timerDelay}},
 		},
 		{
 			name:  "TLS server slow to handshake: Tc",
-			steps: []step{{send: get("/tls", true)}, {}},
+			steps: []timerStep{{send: timerGet("/tls", true)}, {}},
 			slow:  []map[string]time.Duration{{"Tc": timerDelay, "Ta": timerDelay, "Tt": timerDelay}},
 		},
 	}
+	compareTimers(t, [2]string{strings.TrimPrefix(p.haproxyURL, "http://"), strings.TrimPrefix(p.tetherURL, "http://")},
+		[2]*lineBuffer{p.haproxyOut, p.tetherLog}, cases)
+}
+
+// TestAccessLogTLSTimersMatchHAProxy checks, against HAProxy, that a
+// client slow to start its TLS handshake with a frontend shows in Th,
+// and that Th is 0 for the next request of the connection.
+func TestAccessLogTLSTimersMatchHAProxy(t *testing.T) {
+	o := startOrigins(t, 1)
+	dir := t.TempDir()
+	ca := writeTLSCerts(t, dir)
+	p := startTLSPairWith(t, dir, ca, func(binds [3]string, socket string) string {
+		return "global\n    " + socket + "\n\n" +
+			"defaults\n    mode http\n    timeout connect 5s\n    timeout client 5s\n    timeout server 5s\n\n" +
+			"frontend fe\n    bind " + binds[0] + "\n" +
+			"    bind " + binds[1] + " ssl crt " + dir + "/default.pem\n    bind " + binds[2] + " ssl crt " + dir + "/default.pem\n" +
+			"    log stdout format raw local0\n    log-format " + timerFormat + "\n    default_backend app\n\n" +
+			"backend app\n    server web1 " + o.addrs[0] + "\n"
+	})
+	compareTimers(t, [2]string{p.haproxy[1], p.tether[1]}, [2]*lineBuffer{p.haproxyOut, p.tetherLog}, []timerCase{{
+		name:  "client slow to start its handshake: Th of the first request only",
+		steps: []timerStep{{pause: timerDelay, handshake: true}, {send: timerGet("/", false)}, {}, {send: timerGet("/", true)}, {}},
+		slow:  []map[string]time.Duration{{"Th": timerDelay, "Tt": timerDelay}, {}},
+	}})
+}
+
+// timerGet returns a GET request head, the connection's last when last.
+func timerGet(path string, last bool) string {
+	s := "GET " + path + " HTTP/1.1\r\nHost: a\r\n"
+	if last {
+		s += "Connection: close\r\n"
+	}
+	return s + "\r\n"
+}
+
+// timerStep is a step of a timer case on one connection: after a pause,
+// start TLS when handshake is set, else send text, else (no text) read a
+// response.
+type timerStep struct {
+	pause     time.Duration
+	send      string
+	handshake bool
+}
+
+// timerCase is a connection's steps and, per request it carries, the
+// timers that must hold the pause.
+type timerCase struct {
+	name  string
+	steps []timerStep
+	slow  []map[string]time.Duration
+}
+
+// compareTimers runs each case on a connection to each proxy (addrs, the
+// log lines in outs: HAProxy's first) and checks both lines of each
+// request with checkTimers.
+func compareTimers(t *testing.T, addrs [2]string, outs [2]*lineBuffer, cases []timerCase) {
+	t.Helper()
 	done := 0
 	for _, tc := range cases {
 		var lines [2][]timerLine
-		for i, proxy := range []struct {
-			url string
-			out *lineBuffer
-		}{{p.haproxyURL, p.haproxyOut}, {p.tetherURL, p.tetherLog}} {
-			conn, err := net.Dial("tcp", strings.TrimPrefix(proxy.url, "http://"))
+		for i, addr := range addrs {
+			conn, err := net.Dial("tcp", addr)
 			if err != nil {
 				t.Fatal(err)
 			}
 			conn.SetDeadline(time.Now().Add(10 * time.Second))
 			br := bufio.NewReader(conn)
 			for _, s := range tc.steps {
-				if s.send == "" {
+				time.Sleep(s.pause)
+				switch {
+				case s.handshake:
+					tlsConn := tls.Client(conn, &tls.Config{InsecureSkipVerify: true, ServerName: "default.test"})
+					if err := tlsConn.Handshake(); err != nil {
+						t.Fatalf("%s: %s: handshake: %v", tc.name, addr, err)
+					}
+					conn, br = tlsConn, bufio.NewReader(tlsConn)
+				case s.send != "":
+					io.WriteString(conn, s.send)
+				default:
 					resp, err := http.ReadResponse(br, nil)
 					if err != nil {
-						t.Fatalf("%s: %s: %v", tc.name, proxy.url, err)
+						t.Fatalf("%s: %s: %v", tc.name, addr, err)
 					}
 					io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
-					continue
 				}
-				time.Sleep(s.pause)
-				io.WriteString(conn, s.send)
 			}
 			conn.Close()
 			want := done + len(tc.slow)
-			if !pollUntil(5*time.Second, func() bool { return len(proxy.out.prefixedLines("LT ")) >= want }) {
-				t.Fatalf("%s: %s: log lines %q, want %d", tc.name, proxy.url, proxy.out.prefixedLines("LT "), want)
+			if !pollUntil(5*time.Second, func() bool { return len(outs[i].prefixedLines("LT ")) >= want }) {
+				t.Fatalf("%s: %s: log lines %q, want %d", tc.name, addr, outs[i].prefixedLines("LT "), want)
 			}
-			for _, l := range proxy.out.prefixedLines("LT ")[done:want] {
+			for _, l := range outs[i].prefixedLines("LT ")[done:want] {
 				tl, err := parseTimerLine(l)
 				if err != nil {
 					t.Fatalf("%s: %v", tc.name, err)
