@@ -97,11 +97,15 @@ func buildFrontendLog(fc *Frontend, g *Global) (*frontendLog, error) {
 // only when timed is set because the frontend logs.
 type requestTrace struct {
 	timed bool
+	// start is when the handler began: the request's headers were read.
 	start time.Time
-	// waited is when the request left the queue or got its server; sent
-	// when it was sent to the server; answered when the response head
+	// waited is when the request left the queue or got its server;
+	// connected when a new connection to the server was established
+	// (its TLS handshake included); answered when the response head
 	// arrived. A zero time means the phase did not happen.
-	waited, sent, answered time.Time
+	waited, connected, answered time.Time
+	// upstream is how the request got its connection to the server.
+	upstream upstreamConn
 
 	backend *backendRT
 	server  *serverRT
@@ -207,6 +211,19 @@ func truncate(s string, n int) string {
 	return s
 }
 
+// upstreamConn is how a request got its connection to a server.
+type upstreamConn uint8
+
+const (
+	// upstreamNone: no connection was established.
+	upstreamNone upstreamConn = iota
+	// upstreamNew: a new connection, at requestTrace.connected.
+	upstreamNew
+	// upstreamReused: an idle pooled connection, which takes no
+	// connect time (Tc 0).
+	upstreamReused
+)
+
 // mark sets *at to the current time when the request is timed.
 func (tr *requestTrace) mark(at *time.Time) {
 	if tr.timed {
@@ -228,9 +245,11 @@ func (b *Balancer) frontendLogs(fe *frontendRT) bool {
 // logRequest writes the access-log line of a request to each of the
 // frontend's log targets that Tether writes to.
 func (b *Balancer) logRequest(t *table, fe *frontendRT, w http.ResponseWriter, r *http.Request, tr *requestTrace) {
+	end := time.Now()
 	e := accesslog.Entry{
 		Client:   r.RemoteAddr,
 		Start:    tr.start,
+		Accept:   tr.start,
 		TLS:      r.TLS != nil,
 		Frontend: fe.cfg.Name,
 		Backend:  fe.cfg.Name,
@@ -239,7 +258,6 @@ func (b *Balancer) logRequest(t *table, fe *frontendRT, w http.ResponseWriter, r
 		Tw:       -1,
 		Tc:       -1,
 		Tr:       -1,
-		Ta:       millis(tr.start, time.Now()),
 		FeConn:   fe.live.cur.Load(),
 		Retries:  tr.retries,
 		Method:   r.Method,
@@ -256,6 +274,11 @@ func (b *Balancer) logRequest(t *table, fe *frontendRT, w http.ResponseWriter, r
 		CookieRequest:    tr.capCookieReq,
 		CookieResponse:   tr.capCookieRes,
 	}
+	if c, ok := ClientConnOf(r.Context()).(TimedConn); ok {
+		requestTimers(&e, c.RequestTimes(), tr.start)
+		c.Answered(end)
+	}
+	e.Ta = millis(e.Start, end)
 	e.Termination = [4]byte{orDash(tr.term[0]), orDash(tr.term[1]), orDash(tr.cookieReq), orDash(tr.cookieRes)}
 	if e.Bytes == 0 && tr.status != 0 {
 		// An answer of the proxy's own.
@@ -274,13 +297,18 @@ func (b *Balancer) logRequest(t *table, fe *frontendRT, w http.ResponseWriter, r
 	}
 	if !tr.waited.IsZero() {
 		e.Tw = millis(tr.start, tr.waited)
-		if !tr.sent.IsZero() {
-			// The connection is set up as part of sending: Tc is
-			// included in Tr.
+		// Tr runs from the connection's establishment, or from the end
+		// of the queue on a reused one.
+		from := tr.waited
+		switch tr.upstream {
+		case upstreamNew:
+			e.Tc = millis(tr.waited, tr.connected)
+			from = tr.connected
+		case upstreamReused:
 			e.Tc = 0
 		}
-		if !tr.answered.IsZero() {
-			e.Tr = millis(tr.sent, tr.answered)
+		if !tr.answered.IsZero() && tr.upstream != upstreamNone {
+			e.Tr = millis(from, tr.answered)
 		}
 	}
 	for _, f := range t.frontends {
@@ -292,6 +320,28 @@ func (b *Balancer) logRequest(t *table, fe *frontendRT, w http.ResponseWriter, r
 			l.Log(&e)
 		}
 	}
+}
+
+// requestTimers sets e's accept and request dates and its Th, Ti and TR
+// timers from the client connection's times and the moment the request's
+// headers were read (headers). A first byte not seen on its own read
+// counts as arriving with the headers.
+func requestTimers(e *accesslog.Entry, rt RequestTimes, headers time.Time) {
+	first := rt.FirstByte
+	switch {
+	case first.IsZero() || first.After(headers):
+		first = headers
+	case first.Before(rt.Ready):
+		first = rt.Ready
+	}
+	if rt.Ready.After(first) || rt.Accepted.After(rt.Ready) {
+		// Times from another clock than headers': keep what is sure.
+		return
+	}
+	e.Accept, e.Start = rt.Accepted, first
+	e.Th = millis(rt.Accepted, rt.Ready)
+	e.Ti = millis(rt.Ready, first)
+	e.TR = millis(first, headers)
 }
 
 // millis returns the milliseconds from a to b.

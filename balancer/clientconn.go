@@ -3,6 +3,7 @@ package balancer
 import (
 	"context"
 	"net/http"
+	"time"
 )
 
 // ClientConn is what the server in front of the proxy handler knows about
@@ -36,4 +37,32 @@ func ClientConnOf(ctx context.Context) ClientConn {
 func keptAliveRequest(r *http.Request) bool {
 	c := ClientConnOf(r.Context())
 	return c != nil && c.Requests() > 1
+}
+
+// RequestTimes are the moments of a client connection that HAProxy's
+// access log measures a request's first timers from.
+type RequestTimes struct {
+	// Accepted is when the connection was accepted, for its first
+	// request, or when the previous response ended, for a later one
+	// (HAProxy's accept date, %t).
+	Accepted time.Time
+	// Ready is when the connection could take the request: its
+	// handshakes ended (first request) or the previous response ended.
+	// Th runs from Accepted to Ready, Ti from Ready to FirstByte.
+	Ready time.Time
+	// FirstByte is when the request's first byte arrived; zero when it
+	// is unknown (the request came in one read with the previous one).
+	FirstByte time.Time
+}
+
+// TimedConn is a ClientConn that keeps its requests' RequestTimes. A
+// server offers it on connections whose frontend logs (see
+// FrontendEvents.TimesRequests).
+type TimedConn interface {
+	ClientConn
+	// RequestTimes returns the current request's times.
+	RequestTimes() RequestTimes
+	// Answered records when the current request's response ended: the
+	// next request's idle time starts there.
+	Answered(at time.Time)
 }

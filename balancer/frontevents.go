@@ -55,3 +55,11 @@ func (e *FrontendEvents) Refused(status int) {
 	e.live.reqErrors.Add(1)
 	e.live.responses[classIndex(status)].Add(1)
 }
+
+// TimesRequests reports whether the frontend writes an access log, whose
+// timers need the client connection's RequestTimes: a server asks once
+// per accepted connection.
+func (e *FrontendEvents) TimesRequests() bool {
+	fe := e.b.tab.Load().frontends[e.name]
+	return fe != nil && e.b.frontendLogs(fe)
+}

@@ -314,10 +314,14 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 		conn *upConn
 		err  error
 	)
-	tr.mark(&tr.sent)
 	for attempt := 0; ; attempt++ {
 		tr.retries = int32(attempt)
-		resp, conn, err = b.roundTrip(r, be, srv, xff, hdr, limit, upgrade)
+		if attempt > 0 {
+			// As in HAProxy, Tc is the last attempt's: the failed ones
+			// and the waits between them count in Tw.
+			tr.mark(&tr.waited)
+		}
+		resp, conn, err = b.roundTrip(r, be, srv, xff, hdr, limit, upgrade, tr)
 		if err == nil {
 			break
 		}
@@ -538,7 +542,7 @@ func exchangeFailed(w http.ResponseWriter, r *http.Request, err error, sl *serve
 		bl.connErrors.Add(1)
 		code = http.StatusServiceUnavailable
 		tr.term = [2]byte{'S', 'C'}
-		tr.sent = time.Time{} // no connection: no Tc
+		tr.upstream = upstreamNone // no connection: no Tc
 		select {
 		case sl.checkNow <- struct{}{}:
 		default:
@@ -593,7 +597,7 @@ func redispatchNow(be *backendRT, srv *serverRT, direct bool, attempt, retries i
 // limit bytes. An upgrade request goes on a new connection, never a pooled
 // one. On success the server's in-flight counter has been incremented and
 // the caller owns conn.
-func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff string, dst http.Header, limit int, upgrade bool) (upstreamResponse, *upConn, error) {
+func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff string, dst http.Header, limit int, upgrade bool, tr *requestTrace) (upstreamResponse, *upConn, error) {
 	var resp upstreamResponse
 	addr := srv.dialAddr()
 	if addr == "" {
@@ -619,6 +623,11 @@ func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff 
 		if err != nil {
 			sl.cur.Add(-1)
 			return resp, nil, err
+		}
+		if c.reused {
+			tr.upstream = upstreamReused
+		} else {
+			tr.upstream, tr.connected = upstreamNew, c.connected
 		}
 		c.readErr, c.nread = nil, 0
 		// Like HAProxy without option abortonclose, a client that goes

@@ -126,6 +126,9 @@ type upConn struct {
 	bw   *bufio.Writer
 	// reused reports whether the connection served a request before.
 	reused bool
+	// connected is when the connection was established, its TLS
+	// handshake included (HAProxy's end of Tc).
+	connected time.Time
 	// tls is the connection's TLS side and sni the server name it sent,
 	// for a TLS connection.
 	tls *tls.Conn
@@ -254,6 +257,7 @@ func (p *connPool) dial(sni string) (*upConn, error) {
 			c.peekFn = c.peek
 		}
 	}
+	c.connected = time.Now()
 	c.br = bufReaders.Get().(*bufio.Reader)
 	c.br.Reset(c)
 	c.bw = bufWriters.Get().(*bufio.Writer)

@@ -152,6 +152,9 @@ func startTLSPairWith(t *testing.T, dir string, ca *tlsbindtest.CA, render func(
 			t.Fatal(err)
 		}
 		srv := frontdoor.New(fe, cfg.Global, h, slog.New(slog.DiscardHandler))
+		if srv.Counters, err = b.FrontendEvents(fe.Name); err != nil {
+			t.Fatal(err)
+		}
 		if bd.TLS != nil {
 			tb, err := certs.Build(*bd.TLS, cfg.Global.SSLDefaultBind)
 			if err != nil {

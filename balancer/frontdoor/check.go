@@ -64,7 +64,7 @@ func CheckRequests(next http.Handler) http.Handler {
 // refuse answers HAProxy's 400 page and closes the connection.
 func refuse(w http.ResponseWriter, c *clientConn) {
 	c.closing.Store(true)
-	c.refused(http.StatusBadRequest)
+	c.refused(http.StatusBadRequest, false)
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		h := w.Header()

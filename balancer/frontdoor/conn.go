@@ -34,8 +34,14 @@ type clientConn struct {
 	// counters, if not nil, counts the connection, its bytes and the
 	// requests refused here.
 	counters Counters
-	// accepted is when the connection was accepted.
-	accepted time.Time
+	// accepted is when the connection was accepted, ready when its
+	// handshakes ended (accepted for a clear-text connection).
+	accepted, ready time.Time
+	// timed says the frontend logs: the connection then notes when each
+	// request's first byte arrives and when its response ended (unix
+	// nanoseconds, 0 for none yet), for the log's timers.
+	timed               bool
+	firstByte, answered atomic.Int64
 	// closed records that Close ran once.
 	closed atomic.Bool
 
@@ -53,6 +59,16 @@ type clientConn struct {
 	// emptyFin records that the client closed its side before sending a
 	// single byte on a new connection, which HAProxy answers with 400.
 	emptyFin atomic.Bool
+	// headFin records that the client closed its side after bytes of a
+	// next request, as the count of handled requests then plus one (0
+	// for never): a head cut short, which HAProxy answers with 400 too
+	// (CR--), unless that request reached the handler after all (net/http
+	// may read on while the handler starts).
+	headFin atomic.Int64
+	// fin records, the same way, that the client closed its side while
+	// no handler ran: a head net/http refuses then was cut short, even
+	// one it had read with the previous request.
+	fin atomic.Int64
 	// expired records that a read hit its deadline while a request head
 	// was expected and had begun (or was the connection's first).
 	expired atomic.Bool
@@ -91,15 +107,21 @@ func (c *clientConn) Read(p []byte) (int, error) {
 			c.counters.Transferred(n, 0)
 		}
 		c.scan(p[:n])
-		if !c.inHandler.Load() {
-			c.idleBytes.Add(int64(n))
+		if !c.inHandler.Load() && c.idleBytes.Add(int64(n)) == int64(n) && c.timed {
+			// The first bytes since the last response: a request begins.
+			c.firstByte.Store(time.Now().UnixNano())
 		}
 	}
 	if err != nil && !c.inHandler.Load() {
+		if err == io.EOF {
+			c.fin.Store(c.handled.Load() + 1)
+		}
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded) && c.awaitingHead():
 			c.expired.Store(true)
-		case err == io.EOF && c.handled.Load() == 0 && c.idleBytes.Load() == 0:
+		case err == io.EOF && c.idleBytes.Load() > 0:
+			c.headFin.Store(c.handled.Load() + 1)
+		case err == io.EOF && c.handled.Load() == 0:
 			c.emptyFin.Store(true)
 		}
 	}
@@ -136,7 +158,7 @@ func (c *clientConn) Write(p []byte) (int, error) {
 		if c.expired.Load() {
 			page, status = page408, 408
 		}
-		c.refused(status)
+		c.refused(status, c.emptyFin.Load() || c.finSinceHandler(&c.fin))
 		n, err := c.Conn.Write(page)
 		c.wrote(n)
 		if err != nil {
@@ -205,18 +227,18 @@ func hasHeaderLine(head []byte, name string) bool {
 }
 
 // Close writes HAProxy's 408 page when timeout http-request expired, or
-// its 400 page to a client that closed a new connection without a byte,
-// then closes the connection.
+// its 400 page to a client that closed a new connection without a byte or
+// closed in the middle of a request head, then closes the connection.
 func (c *clientConn) Close() error {
 	page, status := page408, 408
 	if !c.expired.Load() {
 		page, status = page400, 400
-		if !c.emptyFin.Load() {
+		if !c.clientClosed() {
 			page = nil
 		}
 	}
 	if page != nil && c.replied.CompareAndSwap(false, true) {
-		c.refused(status)
+		c.refused(status, c.clientClosed())
 		c.Conn.SetWriteDeadline(time.Now().Add(c.writeGrace))
 		n, _ := c.Conn.Write(page)
 		c.wrote(n)
@@ -228,8 +250,9 @@ func (c *clientConn) Close() error {
 }
 
 // refused counts a request answered here with status, and logs it when
-// the counters also keep the frontend's access log.
-func (c *clientConn) refused(status int) {
+// the counters also keep the frontend's access log; clientClosed tells
+// that the client closed its side before a complete head.
+func (c *clientConn) refused(status int, clientClosed bool) {
 	if c.counters == nil {
 		return
 	}
@@ -240,10 +263,23 @@ func (c *clientConn) refused(status int) {
 			Client:       c.RemoteAddr().String(),
 			Accepted:     c.accepted,
 			TimedOut:     status == http.StatusRequestTimeout,
-			ClientClosed: c.emptyFin.Load(),
+			ClientClosed: clientClosed,
 			Empty:        c.handled.Load() == 0 && c.idleBytes.Load() == 0,
 		})
 	}
+}
+
+// clientClosed reports whether the client closed its side before a
+// complete request head.
+func (c *clientConn) clientClosed() bool {
+	return c.emptyFin.Load() || c.finSinceHandler(&c.headFin)
+}
+
+// finSinceHandler reports whether fin, stamped as headFin is, was
+// stamped since the last request reached the handler.
+func (c *clientConn) finSinceHandler(fin *atomic.Int64) bool {
+	at := fin.Load()
+	return at != 0 && at-1 == c.handled.Load()
 }
 
 // refusalLogger is implemented by Counters that write the access-log line
@@ -268,6 +304,7 @@ func (c *clientConn) handlerStarted() {
 }
 
 func (c *clientConn) handlerDone() {
+	c.firstByte.Store(0)
 	c.idleBytes.Store(0)
 	c.deadlinesSinceHandler.Store(0)
 	c.inHandler.Store(false)
@@ -276,6 +313,24 @@ func (c *clientConn) handlerDone() {
 // Requests returns how many requests of the connection reached the
 // handler, the current one included (balancer.ClientConn).
 func (c *clientConn) Requests() int64 { return c.handled.Load() }
+
+// RequestTimes returns the current request's times
+// (balancer.TimedConn).
+func (c *clientConn) RequestTimes() balancer.RequestTimes {
+	t := balancer.RequestTimes{Accepted: c.accepted, Ready: c.ready}
+	if at := c.answered.Load(); at != 0 {
+		t.Accepted = time.Unix(0, at)
+		t.Ready = t.Accepted
+	}
+	if at := c.firstByte.Load(); at != 0 {
+		t.FirstByte = time.Unix(0, at)
+	}
+	return t
+}
+
+// Answered records when the current request's response ended
+// (balancer.TimedConn).
+func (c *clientConn) Answered(at time.Time) { c.answered.Store(at.UnixNano()) }
 
 // lastHost returns the value of the last Host header line read.
 func (c *clientConn) lastHost() string {

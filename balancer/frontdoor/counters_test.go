@@ -16,6 +16,15 @@ import (
 // countingCounters records what a Server reports.
 type countingCounters struct {
 	accepted, closed, refused400, refused408 atomic.Int64
+	// clientClosed counts the refusals logged as the client closing
+	// before a complete head (termination CR).
+	clientClosed atomic.Int64
+}
+
+func (c *countingCounters) LogRefusal(r balancer.Refusal) {
+	if r.ClientClosed {
+		c.clientClosed.Add(1)
+	}
 }
 
 func (c *countingCounters) ConnClosed() { c.closed.Add(1) }
@@ -33,7 +42,8 @@ func (c *countingCounters) Refused(status int) {
 
 // TestServerReportsConnectionsAndRefusals checks that every accepted
 // connection, and every request the server answers itself, reaches the
-// server's Counters exactly once.
+// server's Counters exactly once, a client's closing before a complete
+// head logged as such.
 func TestServerReportsConnectionsAndRefusals(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -41,13 +51,19 @@ func TestServerReportsConnectionsAndRefusals(t *testing.T) {
 		halfClose bool
 		want400   int64
 		want408   int64
+		// wantClosed is whether the refusal is the client's closing.
+		wantClosed bool
 	}{
-		{"served request", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", false, 0, 0},
-		{"malformed header", "GET / HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n", false, 1, 0},
-		{"too large", "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + strings.Repeat("b", 20000) + "\r\n\r\n", false, 1, 0},
-		{"authority differs from Host", "GET http://a.example/ HTTP/1.1\r\nHost: b.example\r\n\r\n", false, 1, 0},
-		{"timeout http-request", "GET / HTTP/1.1\r\nHost: a\r\n", false, 0, 1},
-		{"closed without a byte", "", true, 1, 0},
+		{"served request", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", false, 0, 0, false},
+		{"served request, then closed", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", true, 0, 0, false},
+		{"malformed header", "GET / HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n", false, 1, 0, false},
+		{"too large", "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + strings.Repeat("b", 20000) + "\r\n\r\n", false, 1, 0, false},
+		{"authority differs from Host", "GET http://a.example/ HTTP/1.1\r\nHost: b.example\r\n\r\n", false, 1, 0, false},
+		{"timeout http-request", "GET / HTTP/1.1\r\nHost: a\r\n", false, 0, 1, false},
+		{"closed without a byte", "", true, 1, 0, true},
+		{"closed after part of the head", "GET / HTTP/1.1\r\nHost: a\r\n", true, 1, 0, true},
+		{"closed within the request line", "GET /pa", true, 1, 0, true},
+		{"closed after part of a second head", "GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /b HT", true, 1, 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,6 +101,9 @@ func TestServerReportsConnectionsAndRefusals(t *testing.T) {
 			}
 			if cc.refused400.Load() != tt.want400 || cc.refused408.Load() != tt.want408 {
 				t.Errorf("refused 400 %d times, 408 %d times; want %d, %d", cc.refused400.Load(), cc.refused408.Load(), tt.want400, tt.want408)
+			}
+			if got := cc.clientClosed.Load() == 1; got != tt.wantClosed || cc.clientClosed.Load() > 1 {
+				t.Errorf("refusals logged as the client's closing: %d, want %v", cc.clientClosed.Load(), tt.wantClosed)
 			}
 		})
 	}

@@ -172,5 +172,13 @@ func (l *listener) Accept() (net.Conn, error) {
 	if l.counters != nil {
 		l.counters.ConnAccepted()
 	}
-	return &clientConn{Conn: c, writeGrace: l.writeGrace, counters: l.counters, accepted: time.Now()}, nil
+	now := time.Now()
+	return &clientConn{Conn: c, writeGrace: l.writeGrace, counters: l.counters, accepted: now, ready: now, timed: timesRequests(l.counters)}, nil
+}
+
+// timesRequests reports whether counters ask for the times of each
+// request (balancer.FrontendEvents.TimesRequests: the frontend logs).
+func timesRequests(counters Counters) bool {
+	tc, ok := counters.(interface{ TimesRequests() bool })
+	return ok && tc.TimesRequests()
 }

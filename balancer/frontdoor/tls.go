@@ -124,7 +124,8 @@ func (s *Server) serveTLS(ln net.Listener) error {
 // handshake terminates TLS on raw and hands the connection on.
 func (s *Server) handshake(st *tlsState, raw net.Conn, q *connQueue) {
 	tc := tls.Server(raw, s.TLS)
-	raw.SetDeadline(time.Now().Add(s.timeouts.Client))
+	accepted := time.Now()
+	raw.SetDeadline(accepted.Add(s.timeouts.Client))
 	if err := tc.Handshake(); err != nil {
 		st.untrack(raw)
 		raw.Close()
@@ -139,7 +140,12 @@ func (s *Server) handshake(st *tlsState, raw net.Conn, q *connQueue) {
 		return
 	}
 	st.untrack(raw)
-	cc := &tlsClientConn{clientConn: &clientConn{Conn: tc, writeGrace: s.timeouts.Client, counters: s.Counters}, tls: tc}
+	cc := &tlsClientConn{clientConn: &clientConn{Conn: tc, writeGrace: s.timeouts.Client, counters: s.Counters,
+		accepted: accepted, ready: accepted, timed: timesRequests(s.Counters)}, tls: tc}
+	if cc.timed {
+		// Th: the handshake is part of the first request's time.
+		cc.ready = time.Now()
+	}
 	if !q.offer(cc) {
 		cc.Close()
 	}
