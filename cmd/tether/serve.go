@@ -319,7 +319,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		saver.Offer(localcopy.Copy{Version: plan.version, State: bal.State()})
 		node.saver = saver
 	}
-	close(ready)
 	var password string
 	var adminCreated bool
 	if consoleLn != nil && offline != nil {
@@ -352,6 +351,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	var servers []*http.Server
 	errc := make(chan error, 16)
 	binds.apply(frontends)
+	// Commands wait until the frontends run: "set ssl cert" needs their
+	// certificates.
+	close(ready)
 	if consoleLn != nil {
 		deps := web.Deps{Balancer: bal, Runtime: dispatcher, Sessions: st, Users: st, Audit: st, History: st, Certificates: binds.certificates}
 		if fleet {
