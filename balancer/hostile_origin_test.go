@@ -402,6 +402,49 @@ func TestRequestsAreNotReplayed(t *testing.T) {
 	}
 }
 
+// TestSafeRequestOutlivesClosedIdleConnections: when the server drops
+// several idle connections at once (a server going away closes them all),
+// a safe request that met two of them is sent again until it reaches a
+// live connection, as HAProxy's retries do, and a request with a body is
+// still never sent again.
+func TestSafeRequestOutlivesClosedIdleConnections(t *testing.T) {
+	release := make(chan struct{})
+	var o *rawOrigin
+	o = startRawOrigin(t, func(c *rawConn, req *http.Request) bool {
+		switch {
+		case strings.HasPrefix(req.URL.Path, "/warm"):
+			<-release // hold the three warm-up requests together
+		case req.URL.Path == "/target" && o.count(req.Method, req.URL.Path) <= 2:
+			io.Copy(io.Discard, req.Body)
+			return false // read, then close without an answer
+		}
+		c.send(echoResponse(req))
+		return true
+	})
+	h := newHarness(t, rawBackend(o), nil)
+	// Three requests at once leave three idle connections in the pool.
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fetch(h.url, http.MethodGet, fmt.Sprintf("/warm/%d", i), "", nil)
+		}()
+	}
+	pollUntil(t, "three warm-up requests at the origin", func() bool {
+		return o.count(http.MethodGet, "/warm/0")+o.count(http.MethodGet, "/warm/1")+o.count(http.MethodGet, "/warm/2") == 3
+	})
+	close(release)
+	wg.Wait()
+	got := fetch(h.url, http.MethodGet, "/target", "", nil)
+	if got.err != nil || got.status != http.StatusOK {
+		t.Fatalf("client got %d, %v; want 200", got.status, got.err)
+	}
+	if n := o.count(http.MethodGet, "/target"); n != 3 {
+		t.Fatalf("origin read the request %d times, want 3", n)
+	}
+}
+
 // newHarnessWith is newHarness with global settings.
 func newHarnessWith(t *testing.T, global Global, be Backend) *harness {
 	t.Helper()

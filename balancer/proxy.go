@@ -653,10 +653,12 @@ func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff 
 		pool.discard(c)
 		// A reused connection that failed before the server answered a
 		// byte was most likely closed by the server while idle: send the
-		// request again on a fresh one, but only when repeating it is
-		// harmless, and never after a timeout (the server may be working
-		// on it).
-		if c.reused && try == 0 && c.nread == 0 && replayable(r) && !errors.Is(err, errServerTimeout) && r.Context().Err() == nil {
+		// request again, but only when repeating it is harmless, and never
+		// after a timeout (the server may be working on it). The next
+		// connection may be another idle one the server closed at the
+		// same moment (a server going away closes them all), so this is
+		// allowed a few times, as HAProxy's retries are.
+		if c.reused && try < maxReusedReplays && c.nread == 0 && replayable(r) && !errors.Is(err, errServerTimeout) && r.Context().Err() == nil {
 			continue
 		}
 		sl.cur.Add(-1)
@@ -715,6 +717,10 @@ func copyResponse(w http.ResponseWriter, cs clientSide, status int, body io.Read
 		}
 	}
 }
+
+// maxReusedReplays bounds how many times a safe request is sent again
+// after reused connections failed before any answer.
+const maxReusedReplays = 3
 
 // replayable reports whether a request may be sent a second time after the
 // server may have seen it: a safe method without a body (RFC 9110 9.2.1).
