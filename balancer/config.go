@@ -7,6 +7,9 @@
 package balancer
 
 import (
+	"fmt"
+	stdbits "math/bits"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -175,8 +178,10 @@ type Frontend struct {
 	// Binds are its listening addresses, one per address of a bind line.
 	Binds          []Bind
 	DefaultBackend string
-	// ForwardFor adds X-Forwarded-For (option forwardfor).
-	ForwardFor bool
+	// ForwardFor adds X-Forwarded-For (option forwardfor), as
+	// ForwardForOptions says.
+	ForwardFor        bool
+	ForwardForOptions ForwardForOptions `json:",omitzero"`
 	// MaxConn caps the frontend's concurrent client connections; 0 means
 	// the global maxconn.
 	MaxConn int
@@ -275,6 +280,44 @@ func (f *Frontend) Logged() bool {
 	return len(f.Logs) > 0 && (f.HTTPLog || f.LogFormat != "")
 }
 
+// ForwardForOptions are the arguments of "option forwardfor".
+type ForwardForOptions struct {
+	// Except is a network ("10.0.0.0/8", "::1/128") whose clients get no
+	// header (except); "" for none.
+	Except string
+	// Header is the header's name (header); "" means X-Forwarded-For.
+	Header string
+	// IfNone adds the header only when the request has none (if-none).
+	IfNone bool
+}
+
+// ParseForwardForExcept reads the network of "option forwardfor except":
+// an address, or an address with a prefix length or a dotted IPv4 mask.
+func ParseForwardForExcept(s string) (netip.Prefix, error) {
+	addr, mask, hasMask := strings.Cut(s, "/")
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("invalid network '%s'", s)
+	}
+	bits := a.BitLen()
+	if hasMask {
+		if m, err := netip.ParseAddr(mask); err == nil && m.Is4() && a.Is4() {
+			b := m.As4()
+			v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+			ones := stdbits.LeadingZeros32(^v)
+			if v<<ones != 0 {
+				return netip.Prefix{}, fmt.Errorf("invalid mask in '%s'", s)
+			}
+			bits = ones
+		} else if n, err := strconv.Atoi(mask); err == nil && n >= 0 && n <= a.BitLen() {
+			bits = n
+		} else {
+			return netip.Prefix{}, fmt.Errorf("invalid mask in '%s'", s)
+		}
+	}
+	return netip.PrefixFrom(a, bits).Masked(), nil
+}
+
 // Position is where a statement was written: a configuration file and a
 // line, as "show acl" reports them; zero when unknown.
 type Position struct {
@@ -349,6 +392,7 @@ type Backend struct {
 	RedispatchInterval int
 	Retries            int // retries N (default 3)
 	ForwardFor         bool
+	ForwardForOptions  ForwardForOptions `json:",omitzero"`
 
 	// HTTPCheck, when set, makes checks HTTP requests (option httpchk).
 	HTTPCheck *HTTPCheck

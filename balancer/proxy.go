@@ -295,10 +295,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 			}
 		}()
 	}
-	var xff string
-	if fe.cfg.ForwardFor || be.cfg.ForwardFor {
-		xff = client.String()
-	}
+	xff := forwardedFor(fe.xff, be.xff, client, r.Header)
 	// An Upgrade request goes on a connection of its own, which becomes
 	// a tunnel on a 101 answer.
 	upgrade := isUpgrade(r)
@@ -597,7 +594,7 @@ func redispatchNow(be *backendRT, srv *serverRT, direct bool, attempt, retries i
 // limit bytes. An upgrade request goes on a new connection, never a pooled
 // one. On success the server's in-flight counter has been incremented and
 // the caller owns conn.
-func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff string, dst http.Header, limit int, upgrade bool, tr *requestTrace) (upstreamResponse, *upConn, error) {
+func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff forwardedHeader, dst http.Header, limit int, upgrade bool, tr *requestTrace) (upstreamResponse, *upConn, error) {
 	var resp upstreamResponse
 	addr := srv.dialAddr()
 	if addr == "" {

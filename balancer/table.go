@@ -41,6 +41,8 @@ type frontendRT struct {
 	live     *frontendLive
 	// log is how the frontend writes its access log, nil when it does not.
 	log *frontendLog
+	// xff is its option forwardfor.
+	xff forwardForRule
 }
 
 // route is one compiled use_backend rule; cond is nil when unconditional.
@@ -170,6 +172,8 @@ type backendRT struct {
 	// instead of only those.
 	changed    []int
 	changedAll bool
+	// xff is its option forwardfor.
+	xff forwardForRule
 	live       *backendLive
 	// grace maps the old dynamic cookies still in their window (retired
 	// keys, previous addresses) to the server each leads to; nil when
@@ -355,8 +359,12 @@ func build(cfg Config, runtime map[string]ServerRuntime, prev *table, now time.T
 		if err != nil {
 			return nil, fmt.Errorf("frontend %q: %w", fc.Name, err)
 		}
+		xff, err := newForwardForRule(fc.ForwardFor, fc.ForwardForOptions)
+		if err != nil {
+			return nil, fmt.Errorf("frontend %q: option forwardfor: %w", fc.Name, err)
+		}
 		t.frontends[fc.Name] = &frontendRT{id: fc.ID, cfg: fc, backend: fc.DefaultBackend,
-			routes: cr.routes, reqRules: cr.reqRules, resRules: cr.resRules, live: live, log: fl}
+			routes: cr.routes, reqRules: cr.reqRules, resRules: cr.resRules, live: live, log: fl, xff: xff}
 	}
 	t.refs.Number()
 	return t, nil
@@ -374,7 +382,11 @@ func buildBackend(id int, bc Backend, runtime map[string]ServerRuntime, prev *ta
 	if err := bc.Cookie.Validate(); err != nil {
 		return nil, fmt.Errorf("cookie: %w", err)
 	}
-	be := &backendRT{id: id, byName: make(map[string]int), changedAll: true}
+	xff, err := newForwardForRule(bc.ForwardFor, bc.ForwardForOptions)
+	if err != nil {
+		return nil, fmt.Errorf("option forwardfor: %w", err)
+	}
+	be := &backendRT{id: id, byName: make(map[string]int), changedAll: true, xff: xff}
 	var prevBE *backendRT
 	if prev != nil {
 		prevBE = prev.byName[bc.Name]

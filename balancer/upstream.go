@@ -370,7 +370,7 @@ var hopHeaders = map[string]bool{
 // with the given headers
 // (already rewritten by persistence) and r's body. An upgrade request
 // keeps its Upgrade header and asks for the upgrade.
-func writeRequest(c *upConn, r *http.Request, hdr http.Header, xff string, upgrade bool) error {
+func writeRequest(c *upConn, r *http.Request, hdr http.Header, xff forwardedHeader, upgrade bool) error {
 	bw := c.bw
 	uri := r.RequestURI
 	if uri == "" {
@@ -421,9 +421,10 @@ func writeRequest(c *upConn, r *http.Request, hdr http.Header, xff string, upgra
 			bw.WriteString("\r\n")
 		}
 	}
-	if xff != "" {
-		bw.WriteString("X-Forwarded-For: ")
-		bw.WriteString(xff)
+	if xff.name != "" {
+		bw.WriteString(xff.name)
+		bw.WriteString(": ")
+		bw.WriteString(xff.value)
 		bw.WriteString("\r\n")
 	}
 	chunked := false

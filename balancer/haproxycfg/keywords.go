@@ -292,7 +292,7 @@ var detailRows = []docRow{
 	{"proxy", "http-reuse safe | aggressive | always", warned, "connection reuse tuning"},
 	{"proxy", "retry-on other than conn-failure", refused, "Tether retries only failed connections"},
 	{"proxy", "retry-on conn-failure", accepted, "what Tether does"},
-	{"option", "forwardfor except | header | if-none", refused, "changes the X-Forwarded-For header servers receive"},
+	{"option", "forwardfor except | header | if-none", accepted, "as HAProxy: the backend's header name over the frontend's, either's except network"},
 	{"option", "http-restrict-req-hdr-names preserve", accepted, "the default"},
 	{"http-check", "expect (other than status N)", refused, whyHealth},
 	{"http-check", "expect status N with options", refused, whyHealth},

@@ -132,6 +132,7 @@ func (p *proxy) inherit(d *proxy) {
 	p.fe = balancer.Frontend{
 		DefaultBackend:       d.fe.DefaultBackend,
 		ForwardFor:           d.fe.ForwardFor,
+		ForwardForOptions:    d.fe.ForwardForOptions,
 		MaxConn:              d.fe.MaxConn,
 		TimeoutClient:        d.fe.TimeoutClient,
 		TimeoutHTTPRequest:   d.fe.TimeoutHTTPRequest,

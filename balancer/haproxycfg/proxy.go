@@ -467,27 +467,36 @@ func (p *parser) parseOption(px *proxy, args []string, neg string) {
 			p.errorf("negation/default is not supported for option 'forwardfor'.")
 			return
 		}
+		var o balancer.ForwardForOptions
 		for i := 2; i < len(args) && args[i] != ""; i++ {
 			switch args[i] {
 			case "except", "header":
-				if arg(args, i+1) == "" {
+				v := arg(args, i+1)
+				if v == "" {
 					p.errorf("'option forwardfor' : '%s' expects a value.", args[i])
 					return
 				}
-				p.errorf("'option forwardfor %s' is not supported by Tether (changes the X-Forwarded-For header servers receive).", args[i])
+				if args[i] == "header" {
+					o.Header = v
+				} else if _, err := balancer.ParseForwardForExcept(v); err != nil {
+					p.errorf("'option forwardfor except' : %v.", err)
+					return
+				} else {
+					o.Except = v
+				}
 				i++
 			case "if-none":
-				p.errorf("'option forwardfor if-none' is not supported by Tether (changes the X-Forwarded-For header servers receive).")
+				o.IfNone = true
 			default:
 				p.errorf("'option forwardfor' only supports optional values: 'except', 'header' and 'if-none'.")
 				return
 			}
 		}
 		if px.hasFE() {
-			px.fe.ForwardFor = true
+			px.fe.ForwardFor, px.fe.ForwardForOptions = true, o
 		}
 		if px.hasBE() {
-			px.be.ForwardFor = true
+			px.be.ForwardFor, px.be.ForwardForOptions = true, o
 		}
 	case "httpchk":
 		if neg != "" {

@@ -345,7 +345,9 @@ func (w *writer) listen(fe balancer.Frontend, be balancer.Backend, id int) {
 	w.checkName("listen", fe.Name)
 	w.section("listen", fe.Name)
 	w.id(id)
-	fe.ForwardFor = fe.ForwardFor || be.ForwardFor
+	if !fe.ForwardFor {
+		fe.ForwardFor, fe.ForwardForOptions = be.ForwardFor, be.ForwardForOptions
+	}
 	if fe.DefaultBackend == fe.Name {
 		// A listen section uses its own backend unless told otherwise.
 		fe.DefaultBackend = ""
@@ -360,7 +362,7 @@ func (w *writer) frontend(fe balancer.Frontend) {
 		w.line(w.bindLine(fe.Name, b)...)
 	}
 	if fe.ForwardFor {
-		w.line("option", "forwardfor")
+		w.line(forwardForLine(fe.ForwardForOptions)...)
 	}
 	for _, t := range fe.Logs {
 		w.line(w.logLine("frontend "+fe.Name, t)...)
@@ -448,7 +450,7 @@ func (w *writer) backend(be balancer.Backend, forwardFor bool) {
 		w.line("retries", itoa(be.Retries))
 	}
 	if be.ForwardFor && forwardFor {
-		w.line("option", "forwardfor")
+		w.line(forwardForLine(be.ForwardForOptions)...)
 	}
 	if hc := be.HTTPCheck; hc != nil {
 		method, uri, version := or(hc.Method, defaultCheckMethod), or(hc.URI, defaultCheckURI), or(hc.Version, defaultCheckVersion)
@@ -664,6 +666,21 @@ func (w *writer) bindLine(frontend string, b balancer.Bind) []string {
 	}
 	if t.NoTLSTickets {
 		words = append(words, "no-tls-tickets")
+	}
+	return words
+}
+
+// forwardForLine returns the words of an "option forwardfor" line.
+func forwardForLine(o balancer.ForwardForOptions) []string {
+	words := []string{"option", "forwardfor"}
+	if o.Except != "" {
+		words = append(words, "except", o.Except)
+	}
+	if o.Header != "" {
+		words = append(words, "header", o.Header)
+	}
+	if o.IfNone {
+		words = append(words, "if-none")
 	}
 	return words
 }
