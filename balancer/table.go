@@ -173,8 +173,8 @@ type backendRT struct {
 	changed    []int
 	changedAll bool
 	// xff is its option forwardfor.
-	xff forwardForRule
-	live       *backendLive
+	xff  forwardForRule
+	live *backendLive
 	// grace maps the old dynamic cookies still in their window (retired
 	// keys, previous addresses) to the server each leads to; nil when
 	// there are none. graceDirty asks finish to rebuild it.
