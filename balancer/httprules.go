@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/textproto"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -55,6 +56,7 @@ const (
 	actSetHeader
 	actAddHeader
 	actDelHeader
+	actReplaceHeader
 	actSetPath
 	actSetQuery
 )
@@ -68,6 +70,9 @@ type httpAction struct {
 	header      string // canonical name
 	value       string
 	redirect    redirectAction
+	// match is replace-header's regular expression; value is then its
+	// replacement, with \N for the Nth group.
+	match *regexp.Regexp
 }
 
 type redirectAction struct {
@@ -124,6 +129,20 @@ func parseHTTPAction(phase RulePhase, words []string) (httpAction, error) {
 		}
 		a.header, a.value = textproto.CanonicalMIMEHeaderKey(args[0]), args[1]
 		return a, nil
+	case name == "replace-header":
+		a.kind = actReplaceHeader
+		if err := needArgs(3, "exactly 3 arguments (a header name, a regular expression and a replacement)"); err != nil {
+			return a, err
+		}
+		re, err := regexp.Compile(args[1])
+		if err != nil {
+			return a, fmt.Errorf("'%s replace-header': regular expression '%s' is not supported by Tether: %v", phase, args[1], err)
+		}
+		if strings.Contains(args[2], `\x`) {
+			return a, fmt.Errorf("'%s replace-header': hexadecimal escapes in the replacement are not supported by Tether", phase)
+		}
+		a.header, a.match, a.value = textproto.CanonicalMIMEHeaderKey(args[0]), re, args[2]
+		return a, nil
 	case name == "del-header":
 		a.kind = actDelHeader
 		if err := needArgs(1, "exactly 1 argument (a header name)"); err != nil {
@@ -132,7 +151,7 @@ func parseHTTPAction(phase RulePhase, words []string) (httpAction, error) {
 		a.header = textproto.CanonicalMIMEHeaderKey(args[0])
 		return a, nil
 	case phase == ResponsePhase:
-		return a, fmt.Errorf("'%s %s' is not supported by Tether; only set-header, add-header, del-header and allow are", phase, name)
+		return a, fmt.Errorf("'%s %s' is not supported by Tether; only set-header, add-header, del-header, replace-header and allow are", phase, name)
 	case name == "deny":
 		a.kind, a.status = actDeny, http.StatusForbidden
 		for i := 0; i < len(args); i++ {
@@ -280,7 +299,7 @@ func runRequestRules(rs []httpRule, w http.ResponseWriter, r *http.Request, rq *
 		case actRedirect:
 			writeRedirect(w, r, &a.redirect)
 			return a.redirect.code
-		case actSetHeader, actAddHeader, actDelHeader:
+		case actSetHeader, actAddHeader, actDelHeader, actReplaceHeader:
 			editHeader(r.Header, &r.Host, a)
 			rq.Host = r.Host
 		case actSetPath, actSetQuery:
@@ -307,9 +326,14 @@ func runResponseRules(rs []httpRule, h http.Header) {
 // request keeps its Host header.
 func editHeader(h http.Header, host *string, a *httpAction) {
 	if host != nil && a.header == "Host" {
-		if a.kind == actDelHeader {
+		switch {
+		case a.kind == actDelHeader:
 			*host = ""
-		} else if a.kind == actSetHeader || *host == "" {
+		case a.kind == actReplaceHeader:
+			if *host != "" {
+				*host = a.replace(*host)
+			}
+		case a.kind == actSetHeader || *host == "":
 			*host = a.value
 		}
 		return
@@ -321,7 +345,40 @@ func editHeader(h http.Header, host *string, a *httpAction) {
 		h[a.header] = append(h[a.header], a.value)
 	case actDelHeader:
 		delete(h, a.header)
+	case actReplaceHeader:
+		for i, v := range h[a.header] {
+			h[a.header][i] = a.replace(v)
+		}
 	}
+}
+
+// replace is replace-header on one header line, as HAProxy does it: when
+// the expression matches anywhere in v, the whole value becomes the
+// replacement, its \N taken from the match's groups (empty for a group
+// that did not take part) and any other escaped character kept as itself.
+func (a *httpAction) replace(v string) string {
+	m := a.match.FindStringSubmatchIndex(v)
+	if m == nil {
+		return v
+	}
+	var b strings.Builder
+	f := a.value
+	for i := 0; i < len(f); i++ {
+		c := f[i]
+		if c != '\\' || i+1 == len(f) {
+			b.WriteByte(c)
+			continue
+		}
+		i++
+		if d := f[i]; d >= '0' && d <= '9' {
+			if g := int(d-'0') * 2; g+1 < len(m) && m[g] >= 0 {
+				b.WriteString(v[m[g]:m[g+1]])
+			}
+			continue
+		}
+		b.WriteByte(f[i])
+	}
+	return b.String()
 }
 
 // setTarget replaces the path or the query of the request target.

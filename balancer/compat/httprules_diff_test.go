@@ -49,6 +49,8 @@ const httpRulesConfig = `frontend fe
     http-request add-header X-Added two if api
     http-request del-header X-Remove
     http-request set-header Host rewritten.example if { path_beg /rehost }
+    http-request replace-header X-Rep ^(\w+)=(\w*)(;.*)?$ \2=\1\3 if { path /replace }
+    http-request replace-header Host ^www\.(.*)$ api.\1 if { path /replacehost }
     http-request set-path /rewritten if { path /setpath }
     http-request set-query a=1 if { path /setquery }
     http-request allow if { path /allowed }
@@ -57,6 +59,7 @@ const httpRulesConfig = `frontend fe
     http-response set-header X-Res set
     http-response add-header X-Res-Added a
     http-response del-header X-Srv-Drop
+    http-response replace-header X-Srv-Keep ^(1)$ kept-\1-\2
     default_backend be
 
 backend be
@@ -94,6 +97,9 @@ func TestHTTPRulesMatchHAProxy(t *testing.T) {
 		{target: "/api/users", headers: []string{"X-Remove: gone", "X-Keep: kept"}},
 		{target: "/plain", headers: []string{"X-Added: client", "X-Remove: a", "X-Remove: b"}},
 		{target: "/rehost"},
+		{target: "/replace", headers: []string{"X-Rep: a=b", "X-Rep: none", "X-Rep: k=;rest"}},
+		{target: "/replace", headers: []string{"X-Rep: x=y, z=w"}},
+		{target: "/replacehost"},
 		{target: "/setpath?q=1"},
 		{target: "/setquery?q=1"},
 		{target: "/setquery"},
