@@ -150,6 +150,28 @@ const migrateLockKey = 0x7e7e_0002
 
 // openPostgresStore opens and migrates the PostgreSQL database dsn names.
 func openPostgresStore(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
+	s, err := postgresStore(dsn, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.migratePostgres(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store %s: %w", RedactDSN(dsn), err)
+	}
+	if err := s.rdb.PingContext(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store %s: %w", RedactDSN(dsn), err)
+	}
+	return s, nil
+}
+
+// postgresStore returns a Store with its pools on the database dsn names:
+// one connection for writes, a few for reads. database/sql connects on
+// first use.
+func postgresStore(dsn string, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	name := RedactDSN(dsn)
 	s := &Store{path: dsn, engine: postgresEngine, log: log.With("component", "store"), now: time.Now, checkpointEvery: defaultCheckpointEvery}
 	var err error
@@ -158,20 +180,12 @@ func openPostgresStore(ctx context.Context, dsn string, log *slog.Logger) (*Stor
 	}
 	s.wdb.SetMaxOpenConns(1)
 	s.wdb.SetMaxIdleConns(1)
-	if err := s.migratePostgres(ctx); err != nil {
-		s.wdb.Close()
-		return nil, fmt.Errorf("open store %s: %w", name, err)
-	}
 	if s.rdb, err = openPostgres(dsn, true); err != nil {
 		s.wdb.Close()
 		return nil, fmt.Errorf("open store %s: %w", name, err)
 	}
 	s.rdb.SetMaxOpenConns(4)
 	s.rdb.SetMaxIdleConns(4)
-	if err := s.rdb.PingContext(ctx); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("open store %s: %w", name, err)
-	}
 	return s, nil
 }
 
@@ -208,24 +222,7 @@ func OpenOffline(dsn string, log *slog.Logger) (*Store, error) {
 	if !IsPostgresDSN(dsn) {
 		return nil, fmt.Errorf("open store %s offline: only a PostgreSQL database opens offline", dsn)
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	name := RedactDSN(dsn)
-	s := &Store{path: dsn, engine: postgresEngine, log: log.With("component", "store"), now: time.Now, checkpointEvery: defaultCheckpointEvery}
-	var err error
-	if s.wdb, err = openPostgres(dsn, false); err != nil {
-		return nil, fmt.Errorf("open store %s: %w", name, err)
-	}
-	s.wdb.SetMaxOpenConns(1)
-	s.wdb.SetMaxIdleConns(1)
-	if s.rdb, err = openPostgres(dsn, true); err != nil {
-		s.wdb.Close()
-		return nil, fmt.Errorf("open store %s: %w", name, err)
-	}
-	s.rdb.SetMaxOpenConns(4)
-	s.rdb.SetMaxIdleConns(4)
-	return s, nil
+	return postgresStore(dsn, log)
 }
 
 // Migrate brings a PostgreSQL database opened offline up to the schema
