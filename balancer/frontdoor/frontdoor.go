@@ -1,4 +1,4 @@
-// Package frontdoor builds the client-facing HTTP server of a frontend with
+// Package frontdoor is the client-facing HTTP server of a frontend, with
 // HAProxy 2.6's rules for hostile or broken clients: the request header
 // block is bounded by tune.bufsize minus tune.maxrewrite, timeout
 // http-request answers 408 and closes, timeout http-keep-alive closes
@@ -8,19 +8,27 @@
 // "OPTIONS *" reaches the handler. Requests the server refuses itself are
 // answered with HAProxy's own error pages, byte for byte.
 //
-// A server with a TLS configuration terminates TLS on the connections it
-// accepts and serves HTTP/2 to clients that negotiate it by ALPN, with the
-// same handler; others speak HTTP/1.x as on a clear-text bind.
+// HTTP/1.x is served by the package's own connection loop (h1conn): one
+// goroutine per connection, reading and writing with direct system calls,
+// no buffer held while a connection waits for its next request, requests
+// and response writers reused along a connection. A server with a TLS
+// configuration terminates TLS on the connections it accepts and serves
+// HTTP/2 to clients that negotiate it by ALPN through golang.org/x/net/http2,
+// with the same handler; others speak HTTP/1.x as on a clear-text bind.
 package frontdoor
 
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http2"
 
 	"tether/balancer"
 )
@@ -28,10 +36,6 @@ import (
 // DefaultClientTimeout stands in for timeout client when a frontend sets
 // none, so that no client connection is held forever.
 const DefaultClientTimeout = 60 * time.Second
-
-// goHeaderSlack is what net/http reads beyond Server.MaxHeaderBytes before
-// it refuses a request head (its initialReadLimitSize adds 4096).
-const goHeaderSlack = 4096
 
 // HAProxy 2.6's error replies, as it writes them.
 var (
@@ -83,97 +87,10 @@ type Counters interface {
 	Transferred(in, out int)
 }
 
-// Server is one frontend's HTTP server. Serve wraps every accepted
-// connection to apply the rules above; the embedded http.Server is safe to
-// Shutdown or Close from any goroutine.
-type Server struct {
-	*http.Server
-	timeouts Timeouts
-	// Counters, when set before Serve, receives accepted connections and
-	// refused requests.
-	Counters Counters
-	// TLS, when set before Serve, makes the server terminate TLS with this
-	// configuration (see tlsbind). A handshake must end within timeout
-	// client, as in HAProxy.
-	TLS *tls.Config
-
-	tlsMu     sync.Mutex
-	tlsClosed bool
-	tlsState  *tlsState
-}
-
-// New returns the server of frontend fe, handing accepted requests to h.
-//
-// A request header block (start line, headers and the blank line) larger
-// than g.HeaderLimit() bytes is answered with HAProxy's 400 page, not
-// net/http's 431: HAProxy 2.6 answers 400 to a header block that does not
-// fit its buffer. The limit counts raw bytes; HAProxy counts its internal
-// representation, which costs about 90 bytes plus 4 per header line, so it
-// refuses somewhat earlier (about 15270 raw bytes for a two-header request
-// at the default 15360). A pipelined head that net/http had already
-// buffered with the previous request may exceed the limit by up to the
-// 4096 bytes of its read buffer.
-//
-// timeout http-request is net/http's ReadHeaderTimeout; when it expires
-// before a head is complete the client gets HAProxy's 408 page. timeout
-// http-keep-alive is its IdleTimeout: an idle connection is closed
-// silently. A client that half-closes its side ends its connection once
-// the response is written, so timeout client-fin never applies.
-func New(fe balancer.Frontend, g balancer.Global, h http.Handler, log *slog.Logger) *Server {
-	s := &Server{timeouts: TimeoutsOf(fe)}
-	maxHeader := g.HeaderLimit() - goHeaderSlack
-	if maxHeader < 1 {
-		// net/http treats 0 as its 1 MB default; 1 is its smallest limit.
-		maxHeader = 1
-	}
-	s.Server = &http.Server{
-		Handler: CheckRequests(h),
-		// net/http starts this deadline at accept for the first request and
-		// once the next request's first bytes arrived for later ones.
-		ReadHeaderTimeout:            s.timeouts.HTTPRequest,
-		IdleTimeout:                  s.timeouts.HTTPKeepAlive,
-		MaxHeaderBytes:               maxHeader,
-		DisableGeneralOptionsHandler: true,
-		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			switch cc := c.(type) {
-			case *clientConn:
-				return balancer.WithClientConn(ctx, cc)
-			case *tlsClientConn:
-				return balancer.WithClientConn(ctx, cc.clientConn)
-			}
-			return ctx
-		},
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
-	return s
-}
-
-// Serve accepts connections on ln until the server is shut down, as
-// http.Server.Serve does.
-func (s *Server) Serve(ln net.Listener) error {
-	if s.TLS != nil {
-		return s.serveTLS(ln)
-	}
-	return s.Server.Serve(&listener{Listener: ln, writeGrace: s.timeouts.Client, counters: s.Counters})
-}
-
-// listener wraps every accepted connection in a clientConn.
-type listener struct {
-	net.Listener
-	writeGrace time.Duration
-	counters   Counters
-}
-
-func (l *listener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	if l.counters != nil {
-		l.counters.ConnAccepted()
-	}
-	now := time.Now()
-	return &clientConn{Conn: c, writeGrace: l.writeGrace, counters: l.counters, accepted: now, ready: now, timed: timesRequests(l.counters)}, nil
+// refusalLogger is implemented by Counters that write the access-log line
+// of a request the server refuses itself (balancer.FrontendEvents does).
+type refusalLogger interface {
+	LogRefusal(balancer.Refusal)
 }
 
 // timesRequests reports whether counters ask for the times of each
@@ -181,4 +98,223 @@ func (l *listener) Accept() (net.Conn, error) {
 func timesRequests(counters Counters) bool {
 	tc, ok := counters.(interface{ TimesRequests() bool })
 	return ok && tc.TimesRequests()
+}
+
+// Server is one frontend's HTTP server. Shutdown and Close are safe to
+// call from any goroutine.
+type Server struct {
+	handler   http.Handler
+	timeouts  Timeouts
+	headLimit int
+	log       *slog.Logger
+	// Counters, when set before Serve, receives accepted connections,
+	// bytes and refused requests.
+	Counters Counters
+	// TLS, when set before Serve, makes the server terminate TLS with this
+	// configuration (see tlsbind). A handshake must end within timeout
+	// client, as in HAProxy.
+	TLS *tls.Config
+
+	// timed says the counters want each request's times (access logs).
+	timed bool
+	// h2 serves HTTP/2 connections; h2base carries its settings and sends
+	// GOAWAY on Shutdown.
+	h2     *http2.Server
+	h2base *http.Server
+
+	inPool, outPool sync.Pool
+	inShutdown      atomic.Bool
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[trackedConn]struct{}
+}
+
+// trackedConn is a client connection Shutdown and Close must end.
+type trackedConn interface {
+	// closeIfIdle closes the connection if it serves no request and
+	// reports whether it did.
+	closeIfIdle() bool
+	// forceClose closes the connection at once.
+	forceClose()
+}
+
+// New returns the server of frontend fe, handing accepted requests to h.
+//
+// A request header block (start line, headers and the blank line) larger
+// than g.HeaderLimit() bytes is answered with HAProxy's 400 page. The
+// limit counts raw bytes; HAProxy counts its internal representation,
+// which costs about 90 bytes plus 4 per header line, so it refuses
+// somewhat earlier (about 15270 raw bytes for a two-header request at the
+// default 15360).
+//
+// timeout http-request bounds the first request's head from accept and a
+// later one's from its first byte; when it expires before a head is
+// complete the client gets HAProxy's 408 page. timeout http-keep-alive
+// bounds the wait for a later request's first byte: an idle connection
+// is closed silently. A client that half-closes its side ends its
+// connection once the response is written, so timeout client-fin never
+// applies.
+func New(fe balancer.Frontend, g balancer.Global, h http.Handler, log *slog.Logger) *Server {
+	s := &Server{
+		handler:   h,
+		timeouts:  TimeoutsOf(fe),
+		headLimit: g.HeaderLimit(),
+		log:       log,
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[trackedConn]struct{}),
+	}
+	inSize := max(s.headLimit+1, 4096)
+	s.inPool.New = func() any { b := make([]byte, inSize); return &b }
+	s.outPool.New = func() any { b := make([]byte, 0, outBufferSize); return &b }
+	return s
+}
+
+func (s *Server) getIn() []byte { return *(s.inPool.Get().(*[]byte)) }
+
+func (s *Server) putIn(b []byte) { s.inPool.Put(&b) }
+
+func (s *Server) getOut() []byte { return *(s.outPool.Get().(*[]byte)) }
+
+func (s *Server) putOut(b []byte) { s.outPool.Put(&b) }
+
+// Serve accepts connections on ln until the server is shut down, when it
+// returns http.ErrServerClosed, as http.Server.Serve does.
+func (s *Server) Serve(ln net.Listener) error {
+	s.timed = timesRequests(s.Counters)
+	if s.TLS != nil {
+		if err := s.setupH2(); err != nil {
+			return err
+		}
+	}
+	if !s.trackListener(ln) {
+		return http.ErrServerClosed
+	}
+	defer s.untrackListener(ln)
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.inShutdown.Load() {
+				return http.ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		if s.Counters != nil {
+			s.Counters.ConnAccepted()
+		}
+		if s.TLS != nil {
+			go s.handshake(nc)
+			continue
+		}
+		sk := newSock(nc)
+		c := s.newH1Conn(sk, sk, nil, time.Now(), time.Time{})
+		c.ready = c.accepted
+		if !s.track(c) {
+			c.closeConn()
+			continue
+		}
+		go c.serve()
+	}
+}
+
+func (s *Server) trackListener(ln net.Listener) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inShutdown.Load() {
+		return false
+	}
+	s.listeners[ln] = struct{}{}
+	return true
+}
+
+func (s *Server) untrackListener(ln net.Listener) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.listeners, ln)
+}
+
+// track records a connection; it returns false once the server is shut
+// down.
+func (s *Server) track(c trackedConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inShutdown.Load() {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c trackedConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+}
+
+// stop marks the server shut down and closes its listeners.
+func (s *Server) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inShutdown.Store(true)
+	for ln := range s.listeners {
+		ln.Close()
+	}
+}
+
+// closeIdle closes the idle connections and returns how many are left.
+func (s *Server) closeIdle() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.closeIfIdle()
+	}
+	return len(s.conns)
+}
+
+// Shutdown stops accepting, closes idle connections, lets HTTP/2
+// connections finish their streams (they are sent GOAWAY) and waits for
+// every connection to end, up to ctx, as http.Server.Shutdown does.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stop()
+	var err error
+	if s.h2base != nil {
+		err = s.h2base.Shutdown(ctx)
+	}
+	wait := time.Millisecond
+	for {
+		if s.closeIdle() == 0 {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return errors.Join(err, ctx.Err())
+		case <-t.C:
+		}
+		wait = min(2*wait, 100*time.Millisecond)
+	}
+}
+
+// Close closes the server and every connection at once, as
+// http.Server.Close does.
+func (s *Server) Close() error {
+	s.stop()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.forceClose()
+	}
+	s.mu.Unlock()
+	if s.h2base != nil {
+		return s.h2base.Close()
+	}
+	return nil
 }

@@ -1,0 +1,258 @@
+package frontdoor
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// sock is an accepted client socket. It reads and writes with direct
+// system calls and arms a deadline only when a call would block: a
+// request whose bytes are already there costs no timer. The deadlines it
+// arms come from readBy and writeBy (absolute) or readIdle and writeIdle
+// (from the moment it starts waiting); the zero values mean no limit.
+//
+// A socket without system-call access (not a TCP or Unix socket) is read
+// and written through net.Conn with the same deadlines set on every call.
+//
+// sock implements net.Conn for crypto/tls, which reads and writes through
+// it; its SetDeadline methods only record the deadline, for the next wait.
+// One goroutine may read while another writes and a third sets deadlines.
+type sock struct {
+	nc net.Conn
+	rc syscall.RawConn
+
+	// readBy and writeBy are absolute deadlines (unix nanoseconds),
+	// readIdle and writeIdle limits counted from the start of a wait
+	// (nanoseconds); 0 means none.
+	readBy, writeBy     atomic.Int64
+	readIdle, writeIdle atomic.Int64
+
+	// readArmed and writeArmed say a deadline is set on nc and must be
+	// cleared before the next call.
+	readArmed, writeArmed bool
+}
+
+// newSock returns the sock of nc.
+func newSock(nc net.Conn) *sock {
+	s := &sock{nc: nc}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			s.rc = rc
+		}
+	}
+	return s
+}
+
+// readDeadline returns the deadline of a read that starts waiting now.
+func (s *sock) readDeadline() time.Time { return deadline(&s.readBy, &s.readIdle) }
+
+func (s *sock) writeDeadline() time.Time { return deadline(&s.writeBy, &s.writeIdle) }
+
+func deadline(by, idle *atomic.Int64) time.Time {
+	if at := by.Load(); at != 0 {
+		return time.Unix(0, at)
+	}
+	if d := idle.Load(); d > 0 {
+		return time.Now().Add(time.Duration(d))
+	}
+	return time.Time{}
+}
+
+// setReadLimits sets the read deadline: by, when not zero, else idle
+// from the start of each wait.
+func (s *sock) setReadLimits(by time.Time, idle time.Duration) {
+	s.readBy.Store(unixNano(by))
+	s.readIdle.Store(int64(idle))
+}
+
+// setWriteLimits is setReadLimits for writes.
+func (s *sock) setWriteLimits(by time.Time, idle time.Duration) {
+	s.writeBy.Store(unixNano(by))
+	s.writeIdle.Store(int64(idle))
+}
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// armRead sets the read deadline on the socket before a wait.
+func (s *sock) armRead() {
+	if d := s.readDeadline(); !d.IsZero() || s.readArmed {
+		s.nc.SetReadDeadline(d)
+		s.readArmed = !d.IsZero()
+	}
+}
+
+func (s *sock) armWrite() {
+	if d := s.writeDeadline(); !d.IsZero() || s.writeArmed {
+		s.nc.SetWriteDeadline(d)
+		s.writeArmed = !d.IsZero()
+	}
+}
+
+// disarmRead clears a deadline armed for a wait that ended, so that it
+// cannot expire under a later call.
+func (s *sock) disarmRead() {
+	if s.readArmed {
+		s.nc.SetReadDeadline(time.Time{})
+		s.readArmed = false
+	}
+}
+
+func (s *sock) disarmWrite() {
+	if s.writeArmed {
+		s.nc.SetWriteDeadline(time.Time{})
+		s.writeArmed = false
+	}
+}
+
+// Read reads into p, waiting up to the read deadline.
+func (s *sock) Read(p []byte) (int, error) {
+	if s.rc == nil {
+		s.nc.SetReadDeadline(s.readDeadline())
+		return s.nc.Read(p)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	var n int
+	var serr error
+	err := s.rc.Read(func(fd uintptr) bool {
+		n, serr = readFD(fd, p)
+		if serr == syscall.EAGAIN {
+			s.armRead()
+			return false
+		}
+		return true
+	})
+	s.disarmRead()
+	return sockResult(n, err, serr)
+}
+
+// readFresh waits for bytes without holding a buffer: it takes one from
+// get only when the socket has bytes, and gives it back with put when the
+// socket turns out to have none, so that an idle connection holds no
+// buffer while it waits. It returns the buffer read into, or nil with the
+// error.
+func (s *sock) readFresh(get func() []byte, put func([]byte)) ([]byte, int, error) {
+	if s.rc == nil {
+		b := get()
+		n, err := s.Read(b)
+		return b, n, err
+	}
+	var b []byte
+	var n int
+	var serr error
+	err := s.rc.Read(func(fd uintptr) bool {
+		b = get()
+		n, serr = readFD(fd, b)
+		if serr == syscall.EAGAIN {
+			put(b)
+			b = nil
+			s.armRead()
+			return false
+		}
+		return true
+	})
+	s.disarmRead()
+	n, err = sockResult(n, err, serr)
+	return b, n, err
+}
+
+// readFD reads from fd into p, retrying on EINTR.
+func readFD(fd uintptr, p []byte) (int, error) {
+	for {
+		n, err := syscall.Read(int(fd), p)
+		if err != syscall.EINTR {
+			if n < 0 {
+				n = 0
+			}
+			return n, err
+		}
+	}
+}
+
+// sockResult turns a read's outcome into io.Reader's terms.
+func sockResult(n int, err, serr error) (int, error) {
+	switch {
+	case err != nil:
+		return 0, err
+	case serr != nil:
+		return n, &net.OpError{Op: "read", Net: "tcp", Err: serr}
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// Write writes all of p, waiting up to the write deadline whenever the
+// socket's buffer is full.
+func (s *sock) Write(p []byte) (int, error) {
+	if s.rc == nil {
+		s.nc.SetWriteDeadline(s.writeDeadline())
+		return s.nc.Write(p)
+	}
+	var n int
+	var serr error
+	err := s.rc.Write(func(fd uintptr) bool {
+		for n < len(p) {
+			m, e := syscall.Write(int(fd), p[n:])
+			switch {
+			case e == syscall.EINTR:
+				continue
+			case e == syscall.EAGAIN:
+				s.armWrite()
+				return false
+			case e != nil:
+				serr = e
+				return true
+			}
+			n += m
+		}
+		return true
+	})
+	s.disarmWrite()
+	if err == nil && serr != nil {
+		err = &net.OpError{Op: "write", Net: "tcp", Err: serr}
+	}
+	return n, err
+}
+
+// Close closes the socket.
+func (s *sock) Close() error { return s.nc.Close() }
+
+// CloseWrite half-closes the socket when it can.
+func (s *sock) CloseWrite() error {
+	if cw, ok := s.nc.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}
+
+func (s *sock) LocalAddr() net.Addr  { return s.nc.LocalAddr() }
+func (s *sock) RemoteAddr() net.Addr { return s.nc.RemoteAddr() }
+
+// SetDeadline records t as the deadline of reads and writes.
+func (s *sock) SetDeadline(t time.Time) error {
+	s.SetReadDeadline(t)
+	return s.SetWriteDeadline(t)
+}
+
+// SetReadDeadline records t as the deadline of reads.
+func (s *sock) SetReadDeadline(t time.Time) error {
+	s.readBy.Store(unixNano(t))
+	return nil
+}
+
+// SetWriteDeadline records t as the deadline of writes.
+func (s *sock) SetWriteDeadline(t time.Time) error {
+	s.writeBy.Store(unixNano(t))
+	return nil
+}
