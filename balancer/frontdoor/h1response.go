@@ -237,6 +237,14 @@ func (w *h1response) sendHead(final bool) {
 	}
 	var stack [1024]byte
 	b := appendStatusLine(stack[:0], w.status)
+	if hdr["Connection"] == nil {
+		switch {
+		case w.closeAfter:
+			b = append(b, "Connection: close\r\n"...)
+		case h.minor == 0:
+			b = append(b, "Connection: keep-alive\r\n"...)
+		}
+	}
 	b = appendHeaders(b, hdr)
 	if length >= 0 {
 		b = append(b, "Content-Length: "...)
@@ -245,14 +253,6 @@ func (w *h1response) sendHead(final bool) {
 	}
 	if w.chunked {
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
-	}
-	if hdr["Connection"] == nil {
-		switch {
-		case w.closeAfter:
-			b = append(b, "Connection: close\r\n"...)
-		case h.minor == 0:
-			b = append(b, "Connection: keep-alive\r\n"...)
-		}
 	}
 	b = append(b, "\r\n"...)
 	if w.chunked && len(body) > 0 {
