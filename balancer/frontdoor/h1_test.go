@@ -276,3 +276,48 @@ func wantReplies(t *testing.T, raw []byte, bodies ...string) {
 		t.Errorf("replies %q, want %q", gotBodies, bodies)
 	}
 }
+
+// TestLongIdleConnection checks a keep-alive connection that waits longer
+// than idleHandoff (and so moves to another goroutine): its next request
+// is served, and timeout http-keep-alive still counts from the end of the
+// previous response.
+func TestLongIdleConnection(t *testing.T) {
+	keepAlive := idleHandoff + 400*time.Millisecond
+	fe := balancer.Frontend{TimeoutClient: 5 * time.Second, TimeoutHTTPKeepAlive: keepAlive}
+	addr := serveFront(t, fe, balancer.Global{}, http.HandlerFunc(echoHandler))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	ask := func(path string) (*http.Response, time.Time, error) {
+		io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: a\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return nil, time.Now(), err
+		}
+		_, err = io.ReadAll(resp.Body)
+		return resp, time.Now(), err
+	}
+	_, answered, err := ask("/1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(idleHandoff + 150*time.Millisecond)
+	if resp, _, err := ask("/2"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("request after %v idle: %v", idleHandoff+150*time.Millisecond, err)
+	}
+	_, answered, err = ask("/3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("idle connection: read %v, want the server's close", err)
+	}
+	if idle := time.Since(answered); idle < keepAlive-50*time.Millisecond || idle > keepAlive+time.Second {
+		t.Errorf("closed after %v idle, want about timeout http-keep-alive %v", idle, keepAlive)
+	}
+}

@@ -51,11 +51,17 @@ type h1conn struct {
 	r, w int
 
 	// The current request.
-	handled        int64
-	accepted       time.Time // accept, or the end of the previous response
-	ready          time.Time // the handshake's end, or as accepted
-	firstByte      time.Time
-	anyByte        bool // a byte arrived on the connection
+	handled   int64
+	accepted  time.Time // accept, or the end of the previous response
+	ready     time.Time // the handshake's end, or as accepted
+	firstByte time.Time
+	anyByte   bool // a byte arrived on the connection
+	// idleLeft is what is left of timeout http-keep-alive after waiting
+	// idleHandoff on the previous goroutine.
+	idleLeft time.Duration
+	// resumed says the buffer holds the first bytes of a request that
+	// resume read.
+	resumed        bool
 	head           parsedHead
 	resp           h1response
 	lbody          lengthBody
@@ -77,56 +83,104 @@ func (s *Server) newH1Conn(sk *sock, src io.ReadWriter, tc *tls.Conn, accepted, 
 	ctx := context.WithValue(balancer.WithClientConn(context.Background(), c), http.LocalAddrContextKey, sk.LocalAddr())
 	c.ctx, c.cancel = context.WithCancel(ctx)
 	c.resp.c = c
-	c.resp.header = make(http.Header)
 	return c
 }
 
+// idleHandoff is how long a connection waits for its next request on the
+// goroutine that served the previous one. A connection idle longer goes
+// on waiting on a new goroutine, whose stack is small, and the old one
+// ends with the stack a request grew.
+const idleHandoff = 500 * time.Millisecond
+
+// What readHead found.
+const (
+	headRead  = iota // a request head to serve
+	headNone         // nothing more: the connection ends
+	headLater        // nothing yet: wait on a new goroutine
+)
+
 // serve serves requests until the connection ends.
 func (c *h1conn) serve() {
-	defer c.close()
 	c.sock.setWriteLimits(time.Time{}, c.srv.timeouts.Client)
 	for {
-		if !c.readHead() {
+		switch c.readHead() {
+		case headLater:
+			// Nothing of the last request is kept while idle.
+			c.resp.release()
+			c.resp = h1response{c: c}
+			c.head = parsedHead{}
+			go c.resume()
+			return
+		case headNone:
+			c.close()
 			return
 		}
 		if !c.serveRequest() {
+			c.close()
 			return
 		}
 	}
 }
 
+// resume waits for the next request of a connection that has been idle
+// for idleHandoff, on a goroutine that so far used little stack, then
+// serves on.
+func (c *h1conn) resume() {
+	c.sock.setReadLimits(time.Time{}, c.idleLeft)
+	n, _ := c.readFresh()
+	if n == 0 {
+		// The client closed, or timeout http-keep-alive: a silent close.
+		c.close()
+		return
+	}
+	if c.srv.timed {
+		c.firstByte = time.Now()
+	}
+	c.resumed = true
+	c.serve()
+}
+
 // readHead waits for and reads the next request head. It answers a head
-// it refuses, or one that did not come, as HAProxy does, and returns false
-// when the connection must end.
-func (c *h1conn) readHead() bool {
+// it refuses, or one that did not come, as HAProxy does.
+func (c *h1conn) readHead() int {
 	t := c.srv.timeouts
 	first := c.handled == 0
 	if c.r == c.w {
 		// Wait for the first byte: timeout http-request from accept for
 		// the first request, timeout http-keep-alive for later ones.
+		handoff := false
 		if first {
 			c.sock.setReadLimits(c.accepted.Add(t.HTTPRequest), 0)
 		} else {
-			c.sock.setReadLimits(time.Time{}, t.HTTPKeepAlive)
+			wait := t.HTTPKeepAlive
+			if wait > idleHandoff {
+				wait, handoff = idleHandoff, true
+			}
+			c.sock.setReadLimits(time.Time{}, wait)
 		}
 		n, err := c.readFresh()
 		if n == 0 {
+			timedOut := errors.Is(err, os.ErrDeadlineExceeded)
 			switch {
+			case handoff && timedOut:
+				c.idleLeft = t.HTTPKeepAlive - idleHandoff
+				return headLater
 			case err == io.EOF && first:
 				c.refuse(http.StatusBadRequest, true)
-			case errors.Is(err, os.ErrDeadlineExceeded) && first:
+			case timedOut && first:
 				c.refuse(http.StatusRequestTimeout, false)
 			}
-			return false
+			return headNone
 		}
 		if c.srv.timed {
 			c.firstByte = time.Now()
 		}
-	} else {
+	} else if !c.resumed {
 		c.firstByte = time.Time{}
 	}
+	c.resumed = false
 	if !c.state.CompareAndSwap(stateIdle, stateActive) {
-		return false
+		return headNone
 	}
 	limit := c.srv.headLimit
 	scanned, waitSet := 0, false
@@ -136,15 +190,15 @@ func (c *h1conn) readHead() bool {
 			c.r++
 		}
 		if end := headEnd(c.in[c.r:c.w], scanned); end >= 0 {
-			if end > limit {
+			if end > limit || !c.parse(end) {
 				c.refuse(http.StatusBadRequest, false)
-				return false
+				return headNone
 			}
-			return c.parse(end)
+			return headRead
 		}
 		if c.w-c.r > limit {
 			c.refuse(http.StatusBadRequest, false)
-			return false
+			return headNone
 		}
 		if c.r > 0 && c.w == len(c.in) {
 			c.compact()
@@ -169,23 +223,19 @@ func (c *h1conn) readHead() bool {
 			case errors.Is(err, os.ErrDeadlineExceeded):
 				c.refuse(http.StatusRequestTimeout, false)
 			}
-			return false
+			return headNone
 		}
 	}
 }
 
 // parse turns the head of end bytes at the read position into the current
-// request; it refuses a head HAProxy refuses.
+// request; it returns false for a head HAProxy refuses.
 func (c *h1conn) parse(end int) bool {
 	raw := string(c.in[c.r : c.r+end])
 	c.r += end
 	h, ok := parseHead(raw)
-	if !ok {
-		c.refuse(http.StatusBadRequest, false)
-		return false
-	}
 	c.head = h
-	return true
+	return ok
 }
 
 // serveRequest runs the handler for the current request and finishes its

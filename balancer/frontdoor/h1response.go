@@ -42,6 +42,9 @@ type h1response struct {
 
 // reset prepares the writer for request r.
 func (w *h1response) reset(r *http.Request, h *parsedHead) {
+	if w.header == nil {
+		w.header = make(http.Header)
+	}
 	clear(w.header)
 	*w = h1response{c: w.c, req: r, head: h, header: w.header, out: w.out[:0], declared: -1}
 }
