@@ -170,13 +170,18 @@ func New(fe balancer.Frontend, g balancer.Global, h http.Handler, log *slog.Logg
 	return s
 }
 
-func (s *Server) getIn() []byte { return *(s.inPool.Get().(*[]byte)) }
+// Buffers travel with the pointer the pool made them with, so that giving
+// one back allocates nothing.
+func (s *Server) getIn() *[]byte { return s.inPool.Get().(*[]byte) }
 
-func (s *Server) putIn(b []byte) { s.inPool.Put(&b) }
+func (s *Server) putIn(b *[]byte) { s.inPool.Put(b) }
 
-func (s *Server) getOut() []byte { return *(s.outPool.Get().(*[]byte)) }
+func (s *Server) getOut() *[]byte { return s.outPool.Get().(*[]byte) }
 
-func (s *Server) putOut(b []byte) { s.outPool.Put(&b) }
+func (s *Server) putOut(b *[]byte) {
+	*b = (*b)[:0]
+	s.outPool.Put(b)
+}
 
 // Serve accepts connections on ln until the server is shut down, when it
 // returns http.ErrServerClosed, as http.Server.Serve does.

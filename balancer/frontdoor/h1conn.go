@@ -47,8 +47,12 @@ type h1conn struct {
 
 	// in is the read buffer; nil while the connection waits for a request
 	// with nothing buffered.
-	in   []byte
-	r, w int
+	in    []byte
+	inPtr *[]byte // in's pool entry
+	r, w  int
+	// takeInFn and giveInFn are takeIn and giveIn, bound once.
+	takeInFn func() []byte
+	giveInFn func([]byte)
 
 	// The current request.
 	handled   int64
@@ -83,6 +87,7 @@ func (s *Server) newH1Conn(sk *sock, src io.ReadWriter, tc *tls.Conn, accepted, 
 	ctx := context.WithValue(balancer.WithClientConn(context.Background(), c), http.LocalAddrContextKey, sk.LocalAddr())
 	c.ctx, c.cancel = context.WithCancel(ctx)
 	c.resp.c = c
+	c.takeInFn, c.giveInFn = c.takeIn, c.giveIn
 	return c
 }
 
@@ -386,14 +391,14 @@ func (c *h1conn) acceptedAt() time.Time {
 func (c *h1conn) readFresh() (int, error) {
 	c.r, c.w = 0, 0
 	if c.in == nil && c.tls == nil {
-		b, n, err := c.sock.readFresh(c.srv.getIn, c.srv.putIn)
+		b, n, err := c.sock.readFresh(c.takeInFn, c.giveInFn)
 		c.in = b
 		c.counted(n)
 		c.w = n
 		return n, err
 	}
 	if c.in == nil {
-		c.in = c.srv.getIn()
+		c.in = c.takeIn()
 	}
 	return c.fill()
 }
@@ -415,6 +420,20 @@ func (c *h1conn) counted(n int) {
 	}
 }
 
+// takeIn takes a read buffer from the server's pool.
+func (c *h1conn) takeIn() []byte {
+	c.inPtr = c.srv.getIn()
+	return *c.inPtr
+}
+
+// giveIn gives the read buffer back.
+func (c *h1conn) giveIn([]byte) {
+	if c.inPtr != nil {
+		c.srv.putIn(c.inPtr)
+		c.inPtr = nil
+	}
+}
+
 // compact moves the buffered bytes to the start of the buffer.
 func (c *h1conn) compact() {
 	c.w = copy(c.in, c.in[c.r:c.w])
@@ -424,7 +443,7 @@ func (c *h1conn) compact() {
 // release gives the empty read buffer back.
 func (c *h1conn) release() {
 	if c.in != nil {
-		c.srv.putIn(c.in)
+		c.giveIn(c.in)
 		c.in, c.r, c.w = nil, 0, 0
 	}
 }
@@ -466,7 +485,7 @@ func (c *h1conn) readBody(p []byte) (int, error) {
 // end, reading more when needed; the line is valid until the next read.
 func (c *h1conn) readLine(max int) ([]byte, error) {
 	if c.in == nil {
-		c.in = c.srv.getIn()
+		c.in = c.takeIn()
 		c.r, c.w = 0, 0
 	}
 	scanned := 0

@@ -35,7 +35,10 @@ type h1response struct {
 	declared    int64
 	written     int64
 	// out holds output not yet written: the head, then body bytes.
-	out []byte
+	out    []byte
+	outPtr *[]byte // out's pool entry
+	// headBuf is where heads are composed, kept along the connection.
+	headBuf []byte
 	// endedAt is when the response ended, as the handler reported it.
 	endedAt time.Time
 }
@@ -46,7 +49,7 @@ func (w *h1response) reset(r *http.Request, h *parsedHead) {
 		w.header = make(http.Header)
 	}
 	clear(w.header)
-	*w = h1response{c: w.c, req: r, head: h, header: w.header, out: w.out[:0], declared: -1}
+	*w = h1response{c: w.c, req: r, head: h, header: w.header, out: w.out[:0], outPtr: w.outPtr, headBuf: w.headBuf, declared: -1}
 }
 
 // Header returns the response headers.
@@ -128,8 +131,15 @@ func (w *h1response) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// WriteString sends body bytes.
+// WriteString sends body bytes; a string that fits the buffer is not
+// converted.
 func (w *h1response) WriteString(s string) (int, error) {
+	if w.wroteHeader && !w.headSent && !w.noBody && !w.failed && w.out != nil &&
+		len(w.out)+len(s) <= cap(w.out) && (w.declared < 0 || w.written+int64(len(s)) <= w.declared) {
+		w.out = append(w.out, s...)
+		w.written += int64(len(s))
+		return len(s), nil
+	}
 	return w.Write([]byte(s))
 }
 
@@ -238,8 +248,7 @@ func (w *h1response) sendHead(final bool) {
 	default:
 		w.closeAfter = true
 	}
-	var stack [1024]byte
-	b := appendStatusLine(stack[:0], w.status)
+	b := appendStatusLine(w.headBuf[:0], w.status)
 	if hdr["Connection"] == nil {
 		switch {
 		case w.closeAfter:
@@ -272,12 +281,14 @@ func (w *h1response) sendHead(final bool) {
 	w.out = w.out[:len(b)+n]
 	copy(w.out[len(b):], w.out[:n])
 	copy(w.out, b)
+	w.headBuf = b[:0]
 }
 
 // ensureOut gives the response its output buffer.
 func (w *h1response) ensureOut() {
 	if w.out == nil {
-		w.out = w.c.srv.getOut()[:0]
+		w.outPtr = w.c.srv.getOut()
+		w.out = (*w.outPtr)[:0]
 	}
 }
 
@@ -300,9 +311,9 @@ func (w *h1response) send(b []byte) {
 
 // release gives the output buffer back.
 func (w *h1response) release() {
-	if w.out != nil {
-		w.c.srv.putOut(w.out[:0])
-		w.out = nil
+	if w.outPtr != nil {
+		w.c.srv.putOut(w.outPtr)
+		w.out, w.outPtr = nil, nil
 	}
 }
 

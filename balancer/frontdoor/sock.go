@@ -34,6 +34,21 @@ type sock struct {
 	// readArmed and writeArmed say a deadline is set on nc and must be
 	// cleared before the next call.
 	readArmed, writeArmed bool
+
+	// The operation in progress, for the callbacks below, which are bound
+	// once so that a call allocates nothing: one read and one write may
+	// run at a time.
+	rbuf    []byte
+	rn      int
+	rerr    error
+	fresh   bool
+	get     func() []byte
+	put     func([]byte)
+	wbuf    []byte
+	wn      int
+	werr    error
+	readFn  func(uintptr) bool
+	writeFn func(uintptr) bool
 }
 
 // newSock returns the sock of nc.
@@ -44,6 +59,7 @@ func newSock(nc net.Conn) *sock {
 			s.rc = rc
 		}
 	}
+	s.readFn, s.writeFn = s.readOnce, s.writeAll
 	return s
 }
 
@@ -122,48 +138,54 @@ func (s *sock) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var n int
-	var serr error
-	err := s.rc.Read(func(fd uintptr) bool {
-		n, serr = readFD(fd, p)
-		if serr == syscall.EAGAIN {
-			s.armRead()
-			return false
-		}
-		return true
-	})
+	s.rbuf, s.fresh = p, false
+	err := s.rc.Read(s.readFn)
 	s.disarmRead()
+	n, serr := s.rn, s.rerr
+	s.rbuf, s.rerr = nil, nil
 	return sockResult(n, err, serr)
 }
 
 // readFresh waits for bytes without holding a buffer: it takes one from
 // get only when the socket has bytes, and gives it back with put when the
 // socket turns out to have none, so that an idle connection holds no
-// buffer while it waits. It returns the buffer read into, or nil with the
-// error.
+// buffer while it waits. It returns the buffer read into (nil when
+// nothing was read), the count and the error.
 func (s *sock) readFresh(get func() []byte, put func([]byte)) ([]byte, int, error) {
 	if s.rc == nil {
 		b := get()
 		n, err := s.Read(b)
 		return b, n, err
 	}
-	var b []byte
-	var n int
-	var serr error
-	err := s.rc.Read(func(fd uintptr) bool {
-		b = get()
-		n, serr = readFD(fd, b)
-		if serr == syscall.EAGAIN {
-			put(b)
-			b = nil
-			s.armRead()
-			return false
-		}
-		return true
-	})
+	s.fresh, s.get, s.put = true, get, put
+	err := s.rc.Read(s.readFn)
 	s.disarmRead()
+	b, n, serr := s.rbuf, s.rn, s.rerr
+	s.rbuf, s.rerr, s.get, s.put = nil, nil, nil, nil
 	n, err = sockResult(n, err, serr)
+	if n == 0 && b != nil {
+		put(b)
+		b = nil
+	}
 	return b, n, err
+}
+
+// readOnce is the read callback: it reads once into rbuf (taken from get
+// for a fresh read) and asks to wait when the socket has nothing.
+func (s *sock) readOnce(fd uintptr) bool {
+	if s.fresh {
+		s.rbuf = s.get()
+	}
+	s.rn, s.rerr = readFD(fd, s.rbuf)
+	if s.rerr == syscall.EAGAIN {
+		if s.fresh {
+			s.put(s.rbuf)
+			s.rbuf = nil
+		}
+		s.armRead()
+		return false
+	}
+	return true
 }
 
 // readFD reads from fd into p, retrying on EINTR.
@@ -199,30 +221,35 @@ func (s *sock) Write(p []byte) (int, error) {
 		s.nc.SetWriteDeadline(s.writeDeadline())
 		return s.nc.Write(p)
 	}
-	var n int
-	var serr error
-	err := s.rc.Write(func(fd uintptr) bool {
-		for n < len(p) {
-			m, e := syscall.Write(int(fd), p[n:])
-			switch {
-			case e == syscall.EINTR:
-				continue
-			case e == syscall.EAGAIN:
-				s.armWrite()
-				return false
-			case e != nil:
-				serr = e
-				return true
-			}
-			n += m
-		}
-		return true
-	})
+	s.wbuf, s.wn, s.werr = p, 0, nil
+	err := s.rc.Write(s.writeFn)
 	s.disarmWrite()
+	n, serr := s.wn, s.werr
+	s.wbuf, s.werr = nil, nil
 	if err == nil && serr != nil {
 		err = &net.OpError{Op: "write", Net: "tcp", Err: serr}
 	}
 	return n, err
+}
+
+// writeAll is the write callback: it writes what is left of wbuf and asks
+// to wait when the socket's buffer is full.
+func (s *sock) writeAll(fd uintptr) bool {
+	for s.wn < len(s.wbuf) {
+		m, e := syscall.Write(int(fd), s.wbuf[s.wn:])
+		switch {
+		case e == syscall.EINTR:
+			continue
+		case e == syscall.EAGAIN:
+			s.armWrite()
+			return false
+		case e != nil:
+			s.werr = e
+			return true
+		}
+		s.wn += m
+	}
+	return true
 }
 
 // Close closes the socket.
