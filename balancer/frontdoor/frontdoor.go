@@ -123,7 +123,11 @@ type Server struct {
 	h2base *http.Server
 
 	inPool, outPool sync.Pool
+	requests        sync.Pool
 	inShutdown      atomic.Bool
+	// parker holds long-idle clear-text connections without a goroutine;
+	// nil where it is not available.
+	parker *parker
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -167,6 +171,7 @@ func New(fe balancer.Frontend, g balancer.Global, h http.Handler, log *slog.Logg
 	inSize := max(s.headLimit+1, 4096)
 	s.inPool.New = func() any { b := make([]byte, inSize); return &b }
 	s.outPool.New = func() any { b := make([]byte, 0, outBufferSize); return &b }
+	s.requests.New = func() any { return new(requestState) }
 	return s
 }
 
@@ -193,6 +198,10 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 	}
 	if !s.trackListener(ln) {
+		return http.ErrServerClosed
+	}
+	if s.TLS == nil && !s.startParker() {
+		s.untrackListener(ln)
 		return http.ErrServerClosed
 	}
 	defer s.untrackListener(ln)
@@ -240,6 +249,20 @@ func (s *Server) trackListener(ln net.Listener) bool {
 	return true
 }
 
+// startParker starts the parker of a clear-text server; it returns false
+// once the server is shut down.
+func (s *Server) startParker() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inShutdown.Load() {
+		return false
+	}
+	if s.parker == nil {
+		s.parker = newParker(s.log)
+	}
+	return true
+}
+
 func (s *Server) untrackListener(ln net.Listener) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -264,23 +287,39 @@ func (s *Server) untrack(c trackedConn) {
 	delete(s.conns, c)
 }
 
-// stop marks the server shut down and closes its listeners.
+// stop marks the server shut down, closes its listeners and the
+// connections its parker holds.
 func (s *Server) stop() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.inShutdown.Store(true)
 	for ln := range s.listeners {
 		ln.Close()
 	}
+	p := s.parker
+	s.mu.Unlock()
+	if p != nil {
+		p.stop()
+	}
+}
+
+// connList returns the tracked connections.
+func (s *Server) connList() []trackedConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	list := make([]trackedConn, 0, len(s.conns))
+	for c := range s.conns {
+		list = append(list, c)
+	}
+	return list
 }
 
 // closeIdle closes the idle connections and returns how many are left.
 func (s *Server) closeIdle() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
+	for _, c := range s.connList() {
 		c.closeIfIdle()
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return len(s.conns)
 }
 
@@ -313,11 +352,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // http.Server.Close does.
 func (s *Server) Close() error {
 	s.stop()
-	s.mu.Lock()
-	for c := range s.conns {
+	for _, c := range s.connList() {
 		c.forceClose()
 	}
-	s.mu.Unlock()
 	if s.h2base != nil {
 		return s.h2base.Close()
 	}

@@ -50,9 +50,6 @@ type h1conn struct {
 	in    []byte
 	inPtr *[]byte // in's pool entry
 	r, w  int
-	// takeInFn and giveInFn are takeIn and giveIn, bound once.
-	takeInFn func() []byte
-	giveInFn func([]byte)
 
 	// The current request.
 	handled   int64
@@ -65,11 +62,14 @@ type h1conn struct {
 	idleLeft time.Duration
 	// resumed says the buffer holds the first bytes of a request that
 	// resume read.
-	resumed        bool
-	head           parsedHead
-	resp           h1response
-	lbody          lengthBody
-	cbody          chunkedBody
+	resumed bool
+	// parked says the server's parker holds the connection, until
+	// parkedUntil (guarded by the parker's lock).
+	parked      bool
+	parkedUntil time.Time
+	// x is the state of the current request, taken from the server's
+	// pool for a request and kept while the connection stays busy.
+	x              *requestState
 	continueNeeded bool
 	bodyDone       bool
 	hijacked       bool
@@ -86,8 +86,6 @@ func (s *Server) newH1Conn(sk *sock, src io.ReadWriter, tc *tls.Conn, accepted, 
 	c.remoteAddr = sk.RemoteAddr().String()
 	ctx := context.WithValue(balancer.WithClientConn(context.Background(), c), http.LocalAddrContextKey, sk.LocalAddr())
 	c.ctx, c.cancel = context.WithCancel(ctx)
-	c.resp.c = c
-	c.takeInFn, c.giveInFn = c.takeIn, c.giveIn
 	return c
 }
 
@@ -95,7 +93,7 @@ func (s *Server) newH1Conn(sk *sock, src io.ReadWriter, tc *tls.Conn, accepted, 
 // goroutine that served the previous one. A connection idle longer goes
 // on waiting on a new goroutine, whose stack is small, and the old one
 // ends with the stack a request grew.
-const idleHandoff = 500 * time.Millisecond
+const idleHandoff = 50 * time.Millisecond
 
 // What readHead found.
 const (
@@ -111,9 +109,10 @@ func (c *h1conn) serve() {
 		switch c.readHead() {
 		case headLater:
 			// Nothing of the last request is kept while idle.
-			c.resp.release()
-			c.resp = h1response{c: c}
-			c.head = parsedHead{}
+			c.giveExchange()
+			if p := c.srv.parker; p != nil && c.tls == nil && p.park(c, time.Now().Add(c.idleLeft)) {
+				return
+			}
 			go c.resume()
 			return
 		case headNone:
@@ -131,6 +130,10 @@ func (c *h1conn) serve() {
 // for idleHandoff, on a goroutine that so far used little stack, then
 // serves on.
 func (c *h1conn) resume() {
+	if !c.parkedUntil.IsZero() {
+		c.idleLeft = max(time.Until(c.parkedUntil), time.Millisecond)
+		c.parkedUntil = time.Time{}
+	}
 	c.sock.setReadLimits(time.Time{}, c.idleLeft)
 	n, _ := c.readFresh()
 	if n == 0 {
@@ -239,14 +242,18 @@ func (c *h1conn) parse(end int) bool {
 	raw := string(c.in[c.r : c.r+end])
 	c.r += end
 	h, ok := parseHead(raw)
-	c.head = h
+	if c.x == nil {
+		c.x = c.srv.requests.Get().(*requestState)
+		c.x.resp.c = c
+	}
+	c.x.head = h
 	return ok
 }
 
 // serveRequest runs the handler for the current request and finishes its
 // response; it returns false when the connection must end.
 func (c *h1conn) serveRequest() bool {
-	h := &c.head
+	h := &c.x.head
 	u, ok := requestURL(h.method, h.target)
 	if !ok {
 		c.refuse(http.StatusBadRequest, false)
@@ -265,11 +272,11 @@ func (c *h1conn) serveRequest() bool {
 	var body io.ReadCloser = http.NoBody
 	switch {
 	case h.chunked:
-		c.cbody = chunkedBody{c: c}
-		body, c.bodyDone = &c.cbody, false
+		c.x.cbody = chunkedBody{c: c}
+		body, c.bodyDone = &c.x.cbody, false
 	case h.contentLength > 0:
-		c.lbody = lengthBody{c: c, remain: h.contentLength}
-		body, c.bodyDone = &c.lbody, false
+		c.x.lbody = lengthBody{c: c, remain: h.contentLength}
+		body, c.bodyDone = &c.x.lbody, false
 	}
 	c.continueNeeded = h.expectContinue && !c.bodyDone
 	var te []string
@@ -292,7 +299,7 @@ func (c *h1conn) serveRequest() bool {
 	if isAbsoluteForm(h.target) {
 		dropDefaultPort(r)
 	}
-	c.resp.reset(r, h)
+	c.x.resp.reset(r, h)
 	// A body is read within timeout client per read, unless the handler
 	// sets its own deadlines.
 	c.sock.setReadLimits(time.Time{}, c.srv.timeouts.Client)
@@ -302,14 +309,14 @@ func (c *h1conn) serveRequest() bool {
 	if c.hijacked {
 		return false
 	}
-	keep := c.resp.finish()
+	keep := c.x.resp.finish()
 	c.sock.setWriteLimits(time.Time{}, c.srv.timeouts.Client)
 	if keep && !c.bodyDone {
 		keep = c.discardBody(body)
 	}
 	c.accepted = time.Time{}
 	if c.srv.timed {
-		c.accepted = c.resp.endedAt
+		c.accepted = c.x.resp.endedAt
 	}
 	c.ready = c.accepted
 	if !keep || c.srv.inShutdown.Load() {
@@ -317,7 +324,7 @@ func (c *h1conn) serveRequest() bool {
 	}
 	if c.r == c.w {
 		c.release()
-		c.resp.release()
+		c.x.resp.release()
 	}
 	return c.state.CompareAndSwap(stateActive, stateIdle)
 }
@@ -345,12 +352,12 @@ func (c *h1conn) run(r *http.Request) (ok bool) {
 				c.srv.log.Error("panic serving a request", "client", c.remoteAddr, "panic", v)
 			}
 			if !c.hijacked {
-				c.resp.abort()
+				c.x.resp.abort()
 			}
 			ok = false
 		}
 	}()
-	c.srv.handler.ServeHTTP(&c.resp, r)
+	c.srv.handler.ServeHTTP(&c.x.resp, r)
 	return true
 }
 
@@ -391,7 +398,7 @@ func (c *h1conn) acceptedAt() time.Time {
 func (c *h1conn) readFresh() (int, error) {
 	c.r, c.w = 0, 0
 	if c.in == nil && c.tls == nil {
-		b, n, err := c.sock.readFresh(c.takeInFn, c.giveInFn)
+		b, n, err := c.sock.readFresh(c)
 		c.in = b
 		c.counted(n)
 		c.w = n
@@ -418,6 +425,30 @@ func (c *h1conn) counted(n int) {
 			ct.Transferred(n, 0)
 		}
 	}
+}
+
+// requestState is the state of one request of a connection: its head, its
+// response writer and its body reader.
+type requestState struct {
+	head  parsedHead
+	resp  h1response
+	lbody lengthBody
+	cbody chunkedBody
+}
+
+// giveExchange gives the request state back to the server's pool; nothing
+// of the last request is kept while the connection is idle.
+func (c *h1conn) giveExchange() {
+	if c.x == nil {
+		return
+	}
+	c.x.resp.release()
+	header := c.x.resp.header
+	clear(header)
+	*c.x = requestState{}
+	c.x.resp.header = header
+	c.srv.requests.Put(c.x)
+	c.x = nil
 }
 
 // takeIn takes a read buffer from the server's pool.
@@ -453,7 +484,7 @@ func (c *h1conn) release() {
 func (c *h1conn) bodyStarted() {
 	if c.continueNeeded {
 		c.continueNeeded = false
-		if !c.resp.wroteHeader {
+		if !c.x.resp.wroteHeader {
 			c.write([]byte("HTTP/1.1 100 Continue\r\n\r\n"))
 		}
 	}
@@ -542,7 +573,9 @@ func (c *h1conn) closeConn() {
 	c.cancel()
 	c.sock.Close()
 	c.release()
-	c.resp.release()
+	if c.x != nil && !c.hijacked {
+		c.x.resp.release()
+	}
 	c.srv.untrack(c)
 	if ct := c.srv.Counters; ct != nil {
 		ct.ConnClosed()
@@ -552,6 +585,10 @@ func (c *h1conn) closeConn() {
 // closeIfIdle closes the connection if it waits for a request; it reports
 // whether it did.
 func (c *h1conn) closeIfIdle() bool {
+	if p := c.srv.parker; p != nil && p.take(c) {
+		c.close()
+		return true
+	}
 	if !c.state.CompareAndSwap(stateIdle, stateClosed) {
 		return false
 	}
@@ -561,7 +598,13 @@ func (c *h1conn) closeIfIdle() bool {
 }
 
 // forceClose closes the connection's socket whatever it is doing.
-func (c *h1conn) forceClose() { c.sock.Close() }
+func (c *h1conn) forceClose() {
+	if p := c.srv.parker; p != nil && p.take(c) {
+		c.close()
+		return
+	}
+	c.sock.Close()
+}
 
 // Requests returns how many requests of the connection reached the
 // handler, the current one included (balancer.ClientConn).
@@ -574,7 +617,7 @@ func (c *h1conn) RequestTimes() balancer.RequestTimes {
 
 // Answered records when the current request's response ended
 // (balancer.TimedConn).
-func (c *h1conn) Answered(at time.Time) { c.resp.endedAt = at }
+func (c *h1conn) Answered(at time.Time) { c.x.resp.endedAt = at }
 
 // hijack hands the connection to the handler with what is buffered.
 func (c *h1conn) hijack() (net.Conn, *bufio.ReadWriter) {

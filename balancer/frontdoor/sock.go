@@ -24,6 +24,8 @@ import (
 type sock struct {
 	nc net.Conn
 	rc syscall.RawConn
+	// fd is the socket's file descriptor, -1 without system-call access.
+	fd int
 
 	// readBy and writeBy are absolute deadlines (unix nanoseconds),
 	// readIdle and writeIdle limits counted from the start of a wait
@@ -42,8 +44,7 @@ type sock struct {
 	rn      int
 	rerr    error
 	fresh   bool
-	get     func() []byte
-	put     func([]byte)
+	pool    bufferPool
 	wbuf    []byte
 	wn      int
 	werr    error
@@ -53,10 +54,11 @@ type sock struct {
 
 // newSock returns the sock of nc.
 func newSock(nc net.Conn) *sock {
-	s := &sock{nc: nc}
+	s := &sock{nc: nc, fd: -1}
 	if sc, ok := nc.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			s.rc = rc
+			rc.Control(func(fd uintptr) { s.fd = int(fd) })
 		}
 	}
 	s.readFn, s.writeFn = s.readOnce, s.writeAll
@@ -146,25 +148,31 @@ func (s *sock) Read(p []byte) (int, error) {
 	return sockResult(n, err, serr)
 }
 
+// bufferPool lends read buffers.
+type bufferPool interface {
+	takeIn() []byte
+	giveIn([]byte)
+}
+
 // readFresh waits for bytes without holding a buffer: it takes one from
-// get only when the socket has bytes, and gives it back with put when the
+// the pool only when the socket has bytes, and gives it back when the
 // socket turns out to have none, so that an idle connection holds no
 // buffer while it waits. It returns the buffer read into (nil when
 // nothing was read), the count and the error.
-func (s *sock) readFresh(get func() []byte, put func([]byte)) ([]byte, int, error) {
+func (s *sock) readFresh(pool bufferPool) ([]byte, int, error) {
 	if s.rc == nil {
-		b := get()
+		b := pool.takeIn()
 		n, err := s.Read(b)
 		return b, n, err
 	}
-	s.fresh, s.get, s.put = true, get, put
+	s.fresh, s.pool = true, pool
 	err := s.rc.Read(s.readFn)
 	s.disarmRead()
 	b, n, serr := s.rbuf, s.rn, s.rerr
-	s.rbuf, s.rerr, s.get, s.put = nil, nil, nil, nil
+	s.rbuf, s.rerr, s.pool = nil, nil, nil
 	n, err = sockResult(n, err, serr)
 	if n == 0 && b != nil {
-		put(b)
+		pool.giveIn(b)
 		b = nil
 	}
 	return b, n, err
@@ -174,12 +182,12 @@ func (s *sock) readFresh(get func() []byte, put func([]byte)) ([]byte, int, erro
 // for a fresh read) and asks to wait when the socket has nothing.
 func (s *sock) readOnce(fd uintptr) bool {
 	if s.fresh {
-		s.rbuf = s.get()
+		s.rbuf = s.pool.takeIn()
 	}
 	s.rn, s.rerr = readFD(fd, s.rbuf)
 	if s.rerr == syscall.EAGAIN {
 		if s.fresh {
-			s.put(s.rbuf)
+			s.pool.giveIn(s.rbuf)
 			s.rbuf = nil
 		}
 		s.armRead()
