@@ -33,7 +33,10 @@ func measureIdle(ctx context.Context, proxies []*proxy, n int, stdout, stderr io
 		}
 		conns, err := openIdle(ctx, p.url, n)
 		if err == nil {
-			time.Sleep(time.Second) // let the proxy settle after the last request
+			// Let the proxy settle after the last request, as it would
+			// between bursts: a garbage-collected proxy may return the
+			// memory of the requests it served.
+			time.Sleep(3 * time.Second)
 			var after int64
 			after, err = rssKB(p.cmd.Process.Pid)
 			rows = append(rows, row{p.name, before, after})

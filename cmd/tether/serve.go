@@ -387,6 +387,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		goRun("audit-retention", func(ctx context.Context) error { return pruneAudit(ctx, st, sc.auditRetention, log) })
 	}
 	goRun("discovery", resolver.Run)
+	goRun("memory", releaseMemoryWhenQuiet)
 	goRun("certificates", binds.followCertificates)
 	if node != nil {
 		node.bal = bal
