@@ -215,7 +215,6 @@ func TestConnectionLoop(t *testing.T) {
 func TestExpectContinue(t *testing.T) {
 	addr := serveFront(t, fastKeepAlive, balancer.Global{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/refuse" {
-			w.Header().Set("Connection", "close")
 			w.WriteHeader(http.StatusForbidden)
 			return
 		}
@@ -244,8 +243,11 @@ func TestExpectContinue(t *testing.T) {
 		t.Errorf("reply %q", body)
 	}
 
+	// Answered without reading the body the client holds back: the
+	// connection closes instead of waiting for that body.
 	raw := exchange(t, addr, "POST /refuse HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
 	wantPrefix(t, raw, "HTTP/1.1 403 Forbidden\r\n")
+	wantHeaderLine(t, raw, "Connection: close")
 }
 
 func wantPrefix(t *testing.T, raw []byte, prefix string) {

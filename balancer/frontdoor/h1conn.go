@@ -312,7 +312,9 @@ func (c *h1conn) serveRequest() bool {
 	keep := c.x.resp.finish()
 	c.sock.setWriteLimits(time.Time{}, c.srv.timeouts.Client)
 	if keep && !c.bodyDone {
-		keep = c.discardBody(body)
+		// A client still waiting for "100 Continue" may never send the
+		// body: the connection ends instead of waiting for it.
+		keep = !c.continueNeeded && c.discardBody(body)
 	}
 	c.accepted = time.Time{}
 	if c.srv.timed {
@@ -338,7 +340,6 @@ const maxDiscard = 256 << 10
 // discardBody reads what the handler left of the request body; it returns
 // false when the body is too long or broken, and the connection must end.
 func (c *h1conn) discardBody(body io.Reader) bool {
-	c.continueNeeded = false
 	n, err := io.CopyN(io.Discard, body, maxDiscard+1)
 	return n <= maxDiscard && (err == io.EOF || c.bodyDone)
 }

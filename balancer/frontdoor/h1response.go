@@ -231,6 +231,11 @@ func (w *h1response) sendHead(final bool) {
 	if hasToken(hdr["Connection"], "close") {
 		w.closeAfter = true
 	}
+	if w.c.continueNeeded && !w.c.bodyDone {
+		// The client waits for "100 Continue" and may never send the
+		// body: the connection cannot serve another request.
+		w.closeAfter = true
+	}
 	delete(hdr, "Transfer-Encoding")
 	if w.status < 200 || w.status == http.StatusNoContent || w.status == http.StatusNotModified {
 		// No framing for a response that has no body (RFC 9110 8.6), as
