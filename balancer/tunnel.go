@@ -102,7 +102,13 @@ func pipe(dst, src *tunnelSide, pending []byte) (int64, error) {
 		total += int64(len(pending))
 	}
 	for {
-		src.conn.SetReadDeadline(src.deadline())
+		d := src.deadline()
+		src.conn.SetReadDeadline(d)
+		if nd := src.deadline(); !nd.Equal(d) {
+			// The other direction changed it meanwhile (a half-close
+			// shortens it): the later value wins.
+			src.conn.SetReadDeadline(nd)
+		}
 		n, err := src.conn.Read(*buf)
 		if n > 0 {
 			src.touch()
