@@ -41,6 +41,9 @@ type tunnelSide struct {
 	fin     time.Duration
 	// last is when the side last read or wrote, in unix nanoseconds.
 	last atomic.Int64
+	// endsTunnel closes the side once it sent its FIN, before the FIN
+	// is passed on: the server's side, whose end ends the tunnel.
+	endsTunnel bool
 }
 
 func newTunnelSide(c net.Conn, timeout, fin time.Duration) *tunnelSide {
@@ -123,6 +126,9 @@ func pipe(dst, src *tunnelSide, pending []byte) (int64, error) {
 			// src half-closed: pass the FIN on. dst, now expected to finish,
 			// has its fin timeout from now on, as HAProxy gives a side it
 			// shut for writing.
+			if src.endsTunnel {
+				src.conn.Close()
+			}
 			dst.closeWrite()
 			dst.touch()
 			dst.timeout.Store(int64(dst.fin))
@@ -155,6 +161,7 @@ func tunnel(w http.ResponseWriter, up *upConn, resp upstreamResponse, hdr http.H
 	defer cc.Close()
 	client := newTunnelSide(cc, to.client, to.clientFin)
 	server := newTunnelSide(up.nc, to.server, to.serverFin)
+	server.endsTunnel = true
 
 	var head bytes.Buffer
 	head.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
@@ -180,7 +187,8 @@ func tunnel(w http.ResponseWriter, up *upConn, resp upstreamResponse, hdr http.H
 	}()
 	// The server's side ending, by a close or a half-close, ends the
 	// tunnel once its bytes reached the client, as in HAProxy 2.6: the
-	// client gets the FIN, then the connection closes.
+	// server connection closes, the client gets the FIN, then the client
+	// connection closes.
 	out, _ = pipe(client, server, fromServer)
 	cc.Close()
 	up.nc.Close()
