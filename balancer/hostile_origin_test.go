@@ -275,15 +275,15 @@ func TestBrokenBodiesAreVisible(t *testing.T) {
 		status           int
 		eresp, srvAborts int64
 	}{
-		{"chunked cut off", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", 0, 0, 1},
-		{"chunked cut off mid-chunk", fmt.Sprintf("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s", len(big)+10, big), 0, 0, 1},
+		{"chunked cut off", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", 0, 1, 1},
+		{"chunked cut off mid-chunk", fmt.Sprintf("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s", len(big)+10, big), 0, 1, 1},
 		{"invalid chunk size first", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", 502, 1, 0},
 		// Within the first buffer, as HAProxy parses it before answering.
 		{"invalid chunk size later", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\nhello\r\n0\r\n\r\n", 502, 1, 0},
 		{"missing CRLF after chunk", fmt.Sprintf("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%sXX0\r\n\r\n", len(big), big), 0, 1, 0},
-		{"Content-Length cut short", "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello", 0, 0, 1},
-		{"Content-Length body missing", "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", 502, 0, 1},
-		{"Content-Length large cut short", fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(big)+1, big), 0, 0, 1},
+		{"Content-Length cut short", "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello", 0, 1, 1},
+		{"Content-Length body missing", "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", 502, 1, 1},
+		{"Content-Length large cut short", fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(big)+1, big), 0, 1, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

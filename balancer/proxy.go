@@ -459,6 +459,9 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 			sl.respErrors.Add(1)
 			bl.respErrors.Add(1)
 		default:
+			// A body the server cut short is both, as in HAProxy.
+			sl.respErrors.Add(1)
+			bl.respErrors.Add(1)
 			sl.srvAborts.Add(1)
 			bl.srvAborts.Add(1)
 		}

@@ -12,8 +12,9 @@ import (
 )
 
 // tunnelTimeouts are the inactivity timeouts of a tunnel's two sides: the
-// timeout while both sides are open, and the one after that side sent its
-// FIN (timeout client-fin / server-fin). 0 means none.
+// timeout while both sides are open, and the one once the proxy passed the
+// other side's FIN on to that side (timeout client-fin / server-fin). 0
+// means none.
 type tunnelTimeouts struct {
 	client, clientFin, server, serverFin time.Duration
 }
@@ -35,11 +36,14 @@ func tunnelTimeoutsFor(fe Frontend, be Backend) tunnelTimeouts {
 type tunnelSide struct {
 	conn net.Conn
 	// timeout is the side's current inactivity timeout in nanoseconds,
-	// fin the one once the side half-closed; 0 means none.
+	// fin the one once the side was shut for writing; 0 means none.
 	timeout atomic.Int64
 	fin     time.Duration
 	// last is when the side last read or wrote, in unix nanoseconds.
 	last atomic.Int64
+	// endsTunnel closes the side once it sent its FIN, before the FIN
+	// is passed on: the server's side, whose end ends the tunnel.
+	endsTunnel bool
 }
 
 func newTunnelSide(c net.Conn, timeout, fin time.Duration) *tunnelSide {
@@ -101,7 +105,13 @@ func pipe(dst, src *tunnelSide, pending []byte) (int64, error) {
 		total += int64(len(pending))
 	}
 	for {
-		src.conn.SetReadDeadline(src.deadline())
+		d := src.deadline()
+		src.conn.SetReadDeadline(d)
+		if nd := src.deadline(); !nd.Equal(d) {
+			// The other direction changed it meanwhile (a half-close
+			// shortens it): the later value wins.
+			src.conn.SetReadDeadline(nd)
+		}
 		n, err := src.conn.Read(*buf)
 		if n > 0 {
 			src.touch()
@@ -113,9 +123,16 @@ func pipe(dst, src *tunnelSide, pending []byte) (int64, error) {
 		switch {
 		case err == nil:
 		case errors.Is(err, io.EOF):
-			// src half-closed: pass the FIN on, and give src its fin timeout.
-			src.timeout.Store(int64(src.fin))
+			// src half-closed: pass the FIN on. dst, now expected to finish,
+			// has its fin timeout from now on, as HAProxy gives a side it
+			// shut for writing.
+			if src.endsTunnel {
+				src.conn.Close()
+			}
 			dst.closeWrite()
+			dst.touch()
+			dst.timeout.Store(int64(dst.fin))
+			dst.conn.SetReadDeadline(dst.deadline())
 			return total, nil
 		case isTimeout(err) && time.Now().Before(src.deadline()):
 			// The side was active in the other direction meanwhile.
@@ -131,8 +148,8 @@ func isTimeout(err error) bool {
 }
 
 // tunnel takes over the client connection after a 101 answer: it sends
-// the response head, then copies bytes both ways until both sides closed,
-// or one failed or stayed inactive too long. It returns the bytes sent to
+// the response head, then copies bytes both ways until the server's side
+// ends, or a side fails or stays inactive too long. It returns the bytes sent to
 // the server and to the client, and an error when the client connection
 // could not be taken over (nothing was sent to the client then). The
 // caller closes up.
@@ -144,6 +161,7 @@ func tunnel(w http.ResponseWriter, up *upConn, resp upstreamResponse, hdr http.H
 	defer cc.Close()
 	client := newTunnelSide(cc, to.client, to.clientFin)
 	server := newTunnelSide(up.nc, to.server, to.serverFin)
+	server.endsTunnel = true
 
 	var head bytes.Buffer
 	head.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
@@ -167,11 +185,13 @@ func tunnel(w http.ResponseWriter, up *upConn, resp upstreamResponse, hdr http.H
 		}
 		done <- n
 	}()
-	out, err = pipe(client, server, fromServer)
-	if err != nil {
-		cc.Close()
-		up.nc.Close()
-	}
+	// The server's side ending, by a close or a half-close, ends the
+	// tunnel once its bytes reached the client, as in HAProxy 2.6: the
+	// server connection closes, the client gets the FIN, then the client
+	// connection closes.
+	out, _ = pipe(client, server, fromServer)
+	cc.Close()
+	up.nc.Close()
 	return <-done, out, nil
 }
 

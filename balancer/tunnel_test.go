@@ -245,3 +245,59 @@ func TestTunnelInactivity(t *testing.T) {
 		})
 	}
 }
+
+// TestTunnelHalfClose ends a tunnel one side half-closed as HAProxy 2.6
+// does: after the client's FIN the server has timeout server-fin (not
+// timeout tunnel) to finish; the server's FIN ends the tunnel at once,
+// the client getting the FIN before the close.
+func TestTunnelHalfClose(t *testing.T) {
+	t.Run("client first, timeout server-fin", func(t *testing.T) {
+		release := make(chan struct{})
+		o, _ := upgradeOrigin(t, func(c *rawConn) {
+			io.Copy(io.Discard, c.br)
+			<-release // keeps its side open, silent
+		})
+		t.Cleanup(func() { close(release) })
+		be := rawBackend(o)
+		be.TimeoutTunnel, be.TimeoutServerFin = 30*time.Second, 300*time.Millisecond
+		h := newTimeoutHarness(t, 30*time.Second, be)
+		c, br, _ := openTunnel(t, h.url)
+		c.(*net.TCPConn).CloseWrite()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if rest, err := io.ReadAll(br); err != nil {
+			t.Fatalf("tunnel still open after the client's FIN: %v (got %q); want it closed after timeout server-fin", err, rest)
+		}
+	})
+	t.Run("server first", func(t *testing.T) {
+		closed := make(chan error, 1)
+		o, _ := upgradeOrigin(t, func(c *rawConn) {
+			io.WriteString(c, "bye")
+			c.Conn.(*net.TCPConn).CloseWrite()
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, err := io.Copy(io.Discard, c.br)
+			closed <- err
+		})
+		be := rawBackend(o)
+		be.TimeoutTunnel = 30 * time.Second
+		h := newTimeoutHarness(t, 30*time.Second, be)
+		c, br, _ := openTunnel(t, h.url)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if rest, err := io.ReadAll(br); err != nil || string(rest) != "bye" {
+			t.Fatalf("client got %q, %v; want bye then the FIN", rest, err)
+		}
+		if err := <-closed; err != nil {
+			t.Fatalf("server connection not closed after the server's FIN: %v", err)
+		}
+		// The client connection is closed too: a write meets a reset.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if _, err := io.WriteString(c, "x"); err != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("client connection still open after the server's FIN")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}

@@ -30,6 +30,12 @@ package compat
 //	Upgrade to a silent origin          504 (timeout server), conn usable
 //	idle tunnel                         101, then both sides closed by the proxy
 //	                                    (timeout tunnel)
+//	client half-closes a tunnel         101; the FIN reaches the origin, which stays
+//	                                    silent: both sides closed after timeout
+//	                                    server-fin (100ms), not timeout tunnel (10s)
+//	origin half-closes a tunnel         101, the FIN reaches the client, then the
+//	                                    tunnel is closed at once: the client's next
+//	                                    write meets a reset, the origin sees the close
 
 import (
 	"bufio"
@@ -61,8 +67,13 @@ type hostileClientCase struct {
 	// notReading leaves the response unread until the origin is done.
 	notReading bool
 	// tunnel waits, after the answer, for the proxy to close the
-	// connection, and reports whether it did.
+	// connection, and reports whether it did; then whether a write meets a
+	// reset (the connection closed, not only half-closed).
 	tunnel bool
+	// halfClose shuts the client's sending side once the tunnel is open.
+	halfClose bool
+	// backend holds lines of the case's own for its backend.
+	backend string
 	// awaitOrigin waits after the answer until the origin has recorded a
 	// request, which it does only when a cut request body ends.
 	awaitOrigin bool
@@ -114,6 +125,33 @@ func silentTunnel(c *originConn, _ *originRequest) bool {
 	return false
 }
 
+// silentAfterFIN accepts the upgrade, waits for the client's FIN to come
+// through, then stays silent with its side open longer than the client
+// waits.
+func silentAfterFIN(c *originConn, _ *originRequest) bool {
+	io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
+	if !c.waitPeerClose(originHoldLimit) {
+		c.o.note("no FIN")
+		return false
+	}
+	c.o.note("FIN passed on")
+	time.Sleep(answerLimit + time.Second) // silent and open, as scripted
+	return false
+}
+
+// halfCloseTunnel accepts the upgrade, half-closes at once and notes
+// whether the proxy then closed the connection.
+func halfCloseTunnel(c *originConn, _ *originRequest) bool {
+	io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
+	c.Conn.(*net.TCPConn).CloseWrite()
+	if c.waitPeerClose(originHoldLimit) {
+		c.o.note("tunnel closed by proxy")
+	} else {
+		c.o.note("tunnel held open")
+	}
+	return false
+}
+
 const smuggledBody = "0\r\n\r\nGET /h/smuggled HTTP/1.1\r\nHost: origin.test\r\n\r\n"
 
 var hostileClientCases = []hostileClientCase{
@@ -142,6 +180,14 @@ var hostileClientCases = []hostileClientCase{
 			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"},
 	{name: "idle tunnel", tunnel: true, script: silentTunnel,
 		request: "GET /h/ws HTTP/1.1\r\nHost: origin.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"},
+	{name: "client half-closes a tunnel", tunnel: true, halfClose: true, script: silentAfterFIN,
+		backend: "    timeout tunnel 10s\n    timeout server-fin 100ms\n",
+		request: "GET /h/ws-fin HTTP/1.1\r\nHost: origin.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"},
+	{name: "origin half-closes a tunnel", tunnel: true, script: halfCloseTunnel,
+		backend: "    timeout tunnel 10s\n",
+		request: "GET /h/ws-server-fin HTTP/1.1\r\nHost: origin.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
 			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"},
 }
 
@@ -175,6 +221,19 @@ func (c *rawClient) waitClose(limit time.Duration) string {
 		return "held open"
 	}
 	return "closed"
+}
+
+// writeProbe writes to a connection the proxy half-closed, until a write
+// fails (the proxy closed it, and answered with a reset) or limit passes.
+func (c *rawClient) writeProbe(limit time.Duration) string {
+	ok := pollUntil(limit, func() bool {
+		_, err := c.conn.Write([]byte("x"))
+		return err != nil
+	})
+	if ok {
+		return "meets a reset"
+	}
+	return "goes through"
 }
 
 // lowerHeaderNames returns a request head with its header names in lower
@@ -214,7 +273,14 @@ func runHostileClientCase(t *testing.T, w *hostileWorld, c hostileClientCase) st
 	conn := "n/a"
 	switch {
 	case c.tunnel && a.Status == http.StatusSwitchingProtocols:
-		class += " then " + cl.waitClose(answerLimit)
+		if c.halfClose {
+			cl.conn.(*net.TCPConn).CloseWrite()
+		}
+		end := cl.waitClose(answerLimit)
+		class += " then " + end
+		if end == "closed" && !c.halfClose {
+			class += ", then a write " + cl.writeProbe(answerLimit)
+		}
 	case a.complete():
 		conn = cl.probe("probe")
 	}
@@ -247,7 +313,7 @@ func TestHostileClientMatchesHAProxy(t *testing.T) {
 		if script == nil {
 			script = plainAnswer
 		}
-		specs[i] = hostileCaseSpec{name: c.name, script: script}
+		specs[i] = hostileCaseSpec{name: c.name, script: script, backend: c.backend}
 	}
 	haproxy, tether := startHostileWorlds(t, specs)
 	for _, c := range hostileClientCases {

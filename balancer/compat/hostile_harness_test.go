@@ -91,10 +91,12 @@ const (
 )
 
 // hostileCaseSpec is what the harness needs of a case: its name (also the
-// frontend and backend names) and the script of its origin.
+// frontend and backend names), the script of its origin and any lines of
+// its own for the backend.
 type hostileCaseSpec struct {
-	name   string
-	script originScript
+	name    string
+	script  originScript
+	backend string
 }
 
 // hostileWorld is one proxy with its own origins.
@@ -117,7 +119,7 @@ func hostileConfig(specs []hostileCaseSpec, binds map[string]string, origins map
 	for _, s := range specs {
 		n := sectionName(s.name)
 		fmt.Fprintf(&b, "frontend f_%s\n    bind %s\n    default_backend b_%s\n\n", n, binds[s.name], n)
-		fmt.Fprintf(&b, "backend b_%s\n    server s1 %s\n\n", n, origins[s.name].addr())
+		fmt.Fprintf(&b, "backend b_%s\n%s    server s1 %s\n\n", n, s.backend, origins[s.name].addr())
 	}
 	return b.String()
 }

@@ -21,6 +21,7 @@ package compat
 //	chunked body cut off                  200 truncated (the client sees the cut), canaries ok
 //	invalid chunk size                    502, conn usable, canaries ok
 //	Content-Length body cut short         200 truncated, canaries ok
+//	Content-Length body missing           200 head, then cut, canaries ok
 //	Content-Length +5                     502, conn usable, canaries ok
 //	duplicate identical Content-Length    200, conn usable (the two are merged), canaries ok
 //	differing duplicate Content-Length    502, conn usable, canaries ok
@@ -56,6 +57,9 @@ var originDifferences = map[string]string{
 	"bytes while idle": "an idle server connection is checked (one non-blocking peek) when it is " +
 		"taken for a request and closed if the server wrote to it, instead of being watched while idle; " +
 		"the client here idles past timeout http-keep-alive while the test waits for HAProxy's close",
+	"Content-Length body missing": "a response is sent to the client with the first bytes of its " +
+		"body, so a server that closes after the head, before any body byte, gets the client a 502; " +
+		"HAProxy forwards the 200 head, then cuts the connection",
 	"reset on a reused connection, GET": "a safe request without a body, on a reused connection " +
 		"that fails before any response byte, is sent once more on a new connection (the server may " +
 		"have closed it while idle), as browsers and Go's client do; HAProxy closes the client connection",
@@ -157,6 +161,7 @@ var hostileOriginCases = []hostileOriginCase{
 	{name: "chunked body cut off", script: writeAndClose("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")},
 	{name: "invalid chunk size", script: writeAndKeep("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\nhello\r\n0\r\n\r\n")},
 	{name: "Content-Length body cut short", script: writeAndClose("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello")},
+	{name: "Content-Length body missing", script: writeAndClose("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")},
 	{name: "Content-Length +5", script: writeAndKeep("HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello")},
 	{name: "duplicate identical Content-Length", script: writeAndKeep("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello")},
 	{name: "differing duplicate Content-Length", script: writeAndKeep("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!")},

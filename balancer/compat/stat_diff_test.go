@@ -189,6 +189,8 @@ func TestErrorCountersMatchHAProxy(t *testing.T) {
 		{"connection refused with retries", deadAddr(t), "    retries 3\n    timeout connect 100ms\n", "/", false},
 		{"server timeout", slowOrigin(t, 2*time.Second), "    timeout server 200ms\n", "/", false},
 		{"invalid chunk size", cannedOrigin(t, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"), "", "/", false},
+		{"chunked body cut off", cannedOrigin(t, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"), "", "/", false},
+		{"Content-Length body cut short", cannedOrigin(t, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello"), "", "/", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

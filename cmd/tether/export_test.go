@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -124,23 +126,35 @@ func TestExportReparsesToStoredConfig(t *testing.T) {
 	}
 }
 
-// TestImportRefusesFailOpenConfig checks that import refuses a file with a
-// directive Tether cannot honour, naming file and line, and stores nothing.
+// TestImportRefusesFailOpenConfig checks that import and serve refuse a
+// file with a directive Tether cannot honour, naming file and line, and
+// store nothing.
 func TestImportRefusesFailOpenConfig(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "proxy-protocol.cfg")
-	os.WriteFile(file, []byte("defaults\n    mode http\nfrontend fe\n    bind 127.0.0.1:8443 accept-proxy\n    default_backend be\nbackend be\n    server s 127.0.0.1:8001\n"), 0o600)
-	db := filepath.Join(dir, "t.db")
-	err := run(context.Background(), []string{"import", "-f", file, "-db", db}, func(string) string { return "" }, nil, io.Discard, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), file+":4: bind parameter 'accept-proxy' is not supported by Tether") {
-		t.Fatalf("import error = %v, want %s:4 refusing 'accept-proxy'", err, file)
-	}
-	s, err := store.Open(context.Background(), db, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if _, found, _ := s.LoadState(context.Background()); found {
-		t.Fatal("a refused file was imported")
+	for _, cmd := range []string{"import", "serve"} {
+		t.Run(cmd, func(t *testing.T) {
+			dir := t.TempDir()
+			file := filepath.Join(dir, "proxy-protocol.cfg")
+			os.WriteFile(file, []byte("defaults\n    mode http\nfrontend fe\n    bind "+freeAddr(t)+" accept-proxy\n    default_backend be\nbackend be\n    server s 127.0.0.1:8001\n"), 0o600)
+			db := filepath.Join(dir, "t.db")
+			args := []string{cmd, "-f", file, "-db", db}
+			if cmd == "serve" {
+				args = append(args, "-console", "")
+			}
+			err := run(context.Background(), args, func(string) string { return "" }, nil, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), file+":4: bind parameter 'accept-proxy' is not supported by Tether") {
+				t.Fatalf("%s error = %v, want %s:4 refusing 'accept-proxy'", cmd, err, file)
+			}
+			if _, err := os.Stat(db); errors.Is(err, fs.ErrNotExist) {
+				return
+			}
+			s, err := store.Open(context.Background(), db, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if _, found, _ := s.LoadState(context.Background()); found {
+				t.Fatalf("%s stored a refused file", cmd)
+			}
+		})
 	}
 }
