@@ -72,10 +72,21 @@ func TestLoginAndSessionCookie(t *testing.T) {
 
 func TestSecureCookieOption(t *testing.T) {
 	e := newEnv(t, Options{SecureCookies: true})
-	res, _ := e.post(e.client(), "/login", url.Values{"name": {"olga"}, "password": {testPassword("olga")}})
+	c := e.client()
+	res, _ := e.post(c, "/login", url.Values{"name": {"olga"}, "password": {testPassword("olga")}})
+	var session *http.Cookie
+	for _, ck := range res.Cookies() {
+		if ck.Name == sessionCookie {
+			session = ck
+		}
+	}
+	if session == nil || !session.Secure {
+		t.Fatalf("session cookie %+v: want one, Secure with SecureCookies set", session)
+	}
+	res, _ = e.post(c, "/logout", nil)
 	for _, ck := range res.Cookies() {
 		if ck.Name == sessionCookie && !ck.Secure {
-			t.Fatalf("session cookie not Secure with SecureCookies set")
+			t.Errorf("the sign-out's expired session cookie is not Secure")
 		}
 	}
 }
@@ -607,9 +618,45 @@ func TestUsersAdmin(t *testing.T) {
 	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "last admin") {
 		t.Errorf("demoting the last admin: status %d, want 422", res.StatusCode)
 	}
+	res, _ = e.post(c, "/users/bob/password", url.Values{"password": {"bob-new-plum-orbit"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("reset password: status %d", res.StatusCode)
+	}
 	res, _ = e.post(c, "/users/bob/delete", nil)
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("delete user: status %d", res.StatusCode)
+	}
+
+	// Every change and every refusal is audited under alice, without the
+	// passwords.
+	entries, err := e.st.ListAudit(context.Background(), store.AuditFilter{Channel: "console", Actor: "alice", Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i := len(entries) - 1; i >= 0; i-- {
+		a := entries[i]
+		if a.Command == "login" {
+			continue
+		}
+		all := strings.Join([]string{a.Command, a.Result, a.Detail, a.Before, a.After}, " ")
+		for _, pw := range []string{"short", "Password1!", "bob-plum-orbit", "bob-new-plum-orbit"} {
+			if strings.Contains(all, pw) {
+				t.Errorf("audit entry holds a password: %+v", a)
+			}
+		}
+		result := a.Result
+		if result != store.ResultOK {
+			result = "refused"
+		}
+		got = append(got, a.Command+": "+result)
+	}
+	want := []string{
+		"user add bob operator: refused", "user add bob operator: refused", "user add bob operator: ok",
+		"user role bob viewer: ok", "user role alice viewer: refused", "user passwd bob: ok", "user del bob: ok",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("audit of user changes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"container/list"
 	"net/netip"
 	"sort"
 	"strings"
@@ -344,22 +345,28 @@ type keyState struct {
 // that reached the limit until its window ends. An attempt is taken before
 // it is made and given back when it succeeds, so parallel attempts cannot
 // overrun the limit. It holds at most size keys; when full it forgets
-// expired keys, then the oldest. It is safe for concurrent use.
+// expired keys, then the oldest, in constant time: a flood from many
+// addresses costs the same per attempt as one from a few. It is safe for
+// concurrent use.
 type attemptLimiter struct {
 	mu     sync.Mutex
 	limit  int
 	window time.Duration
 	size   int
 	keys   map[string]*attempts
+	// order holds the keys (strings) by the start of their window, oldest
+	// first: keys are added with the current time, which only grows.
+	order *list.List
 }
 
 type attempts struct {
 	n     int
 	start time.Time
+	elem  *list.Element // the key in order
 }
 
 func newAttemptLimiter(limit int, window time.Duration, size int) *attemptLimiter {
-	return &attemptLimiter{limit: limit, window: window, size: size, keys: make(map[string]*attempts)}
+	return &attemptLimiter{limit: limit, window: window, size: size, keys: make(map[string]*attempts), order: list.New()}
 }
 
 // blocked returns how long key must still wait, or 0.
@@ -386,7 +393,7 @@ func (l *attemptLimiter) take(key string, now time.Time) time.Duration {
 		if len(l.keys) >= l.size {
 			l.evict(now)
 		}
-		a = &attempts{start: now}
+		a = &attempts{start: now, elem: l.order.PushBack(key)}
 		l.keys[key] = a
 	}
 	a.n++
@@ -407,15 +414,23 @@ func (l *attemptLimiter) reset(key string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	_, ok := l.keys[key]
-	delete(l.keys, key)
+	l.forget(key)
 	return ok
+}
+
+// forget drops key; l.mu is held.
+func (l *attemptLimiter) forget(key string) {
+	if a := l.keys[key]; a != nil {
+		l.order.Remove(a.elem)
+		delete(l.keys, key)
+	}
 }
 
 // current returns key's attempts in the current window; l.mu is held.
 func (l *attemptLimiter) current(key string, now time.Time) *attempts {
 	a := l.keys[key]
 	if a != nil && !now.Before(a.start.Add(l.window)) {
-		delete(l.keys, key)
+		l.forget(key)
 		return nil
 	}
 	return a
@@ -434,21 +449,15 @@ func (l *attemptLimiter) blockedKeys(now time.Time) []keyState {
 	return out
 }
 
-// evict makes room for one key; l.mu is held.
+// evict makes room for one key: it forgets the keys whose window ended,
+// then the oldest while the limiter is full; l.mu is held.
 func (l *attemptLimiter) evict(now time.Time) {
-	var oldest string
-	var oldestAt time.Time
-	for k, a := range l.keys {
-		if !now.Before(a.start.Add(l.window)) {
-			delete(l.keys, k)
-			continue
+	for e := l.order.Front(); e != nil; e = l.order.Front() {
+		key := e.Value.(string)
+		if len(l.keys) < l.size && now.Before(l.keys[key].start.Add(l.window)) {
+			return
 		}
-		if oldest == "" || a.start.Before(oldestAt) {
-			oldest, oldestAt = k, a.start
-		}
-	}
-	if len(l.keys) >= l.size && oldest != "" {
-		delete(l.keys, oldest)
+		l.forget(key)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -483,4 +484,59 @@ func TestLoginRefusesHugeForm(t *testing.T) {
 	if n := cs.checks.Load(); n != 0 {
 		t.Errorf("%d password checks for a form that was not read, want 0", n)
 	}
+}
+
+// BenchmarkAttemptLimiterNewSources counts attempts, each from a new
+// source, on a limiter already full: a flood from many addresses.
+func BenchmarkAttemptLimiterNewSources(b *testing.B) {
+	l := newAttemptLimiter(sourceLimit, sourceWindow, limiterSize)
+	now := time.Unix(1000, 0)
+	for i := range limiterSize {
+		l.take("fill"+strconv.Itoa(i), now)
+	}
+	keys := make([]string, 4096)
+	for i := range keys {
+		keys[i] = "10.0." + strconv.Itoa(i/256) + "." + strconv.Itoa(i%256)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		l.take(keys[i%len(keys)]+"/"+strconv.Itoa(i), now.Add(time.Duration(i)))
+	}
+}
+
+func TestAttemptLimiterEvictsExpiredThenOldest(t *testing.T) {
+	l := newAttemptLimiter(2, time.Minute, 3)
+	now := time.Unix(1000, 0)
+	l.take("old", now)
+	l.take("a", now.Add(30*time.Second))
+	l.take("b", now.Add(40*time.Second))
+	l.take("b", now.Add(40*time.Second)) // b is at its limit
+	// "old"'s window has ended: it goes first, the others stay.
+	at := now.Add(70 * time.Second)
+	l.take("c", at)
+	if _, ok := l.keys["old"]; ok || l.len() != 3 || l.blocked("b", at) == 0 {
+		t.Fatalf("after c: keys %v, want old forgotten and b still blocked", keysOf(l))
+	}
+	// Full of live keys: the oldest ("a") goes.
+	l.take("d", at)
+	if _, ok := l.keys["a"]; ok || l.len() != 3 || l.blocked("b", at) == 0 {
+		t.Fatalf("after d: keys %v, want a forgotten and b still blocked", keysOf(l))
+	}
+	// A reset key leaves the order too: the next eviction takes "b".
+	l.reset("c")
+	l.take("e", at)
+	l.take("f", at)
+	if _, ok := l.keys["b"]; ok || l.len() != 3 || l.order.Len() != 3 {
+		t.Fatalf("after reset c, e and f: keys %v (order %d), want d, e, f", keysOf(l), l.order.Len())
+	}
+}
+
+func keysOf(l *attemptLimiter) []string {
+	var out []string
+	for k := range l.keys {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

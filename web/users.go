@@ -58,16 +58,21 @@ func (s *Server) handleUsers() http.HandlerFunc {
 
 // userChange runs one user change and answers like an action: redirect with
 // a flash on success, the page again with the message on a refused change.
-func (s *Server) userChange(w http.ResponseWriter, r *http.Request, up templates.UsersPage, what string, fn func() error) error {
+// Both are audited under command, worded as "tether user" words it (never
+// with a password).
+func (s *Server) userChange(w http.ResponseWriter, r *http.Request, up templates.UsersPage, command, what string, fn func() error) error {
 	if err := fn(); err != nil {
 		msg, known := userError(err)
 		if !known {
+			s.audit(r, store.AuditEntry{Actor: mustUser(r).Name, Command: command, Result: "failed"})
 			return &httpError{status: http.StatusInternalServerError, msg: "The user change failed; the error was logged.", err: err}
 		}
+		s.audit(r, store.AuditEntry{Actor: mustUser(r).Name, Command: command, Result: msg})
 		up.Error = msg
 		return s.usersPage(w, r, http.StatusUnprocessableEntity, up)
 	}
 	s.log.Info("user changed", "by", mustUser(r).Name, "change", what)
+	s.audit(r, store.AuditEntry{Actor: mustUser(r).Name, Command: command})
 	s.setFlash(w, r, templates.Flash{OK: true, Message: what})
 	http.Redirect(w, r, "/users", http.StatusSeeOther)
 	return nil
@@ -81,7 +86,7 @@ func (s *Server) handleUserCreate() http.HandlerFunc {
 			up.Error = "Role must be viewer, operator or admin."
 			return s.usersPage(w, r, http.StatusUnprocessableEntity, up)
 		}
-		return s.userChange(w, r, up, "User "+name+" added as "+role+".", func() error {
+		return s.userChange(w, r, up, "user add "+name+" "+role, "User "+name+" added as "+role+".", func() error {
 			_, err := s.deps.Users.CreateUser(r.Context(), name, r.PostFormValue("password"), role)
 			return err
 		})
@@ -94,7 +99,7 @@ func (s *Server) handleUserRole() http.HandlerFunc {
 		if _, ok := parseRole(role); !ok {
 			return s.usersPage(w, r, http.StatusUnprocessableEntity, templates.UsersPage{Error: "Role must be viewer, operator or admin."})
 		}
-		return s.userChange(w, r, templates.UsersPage{}, "User "+name+" is now "+role+".", func() error {
+		return s.userChange(w, r, templates.UsersPage{}, "user role "+name+" "+role, "User "+name+" is now "+role+".", func() error {
 			if err := s.deps.Users.SetUserRole(r.Context(), name, role); err != nil {
 				return err
 			}
@@ -107,7 +112,7 @@ func (s *Server) handleUserRole() http.HandlerFunc {
 func (s *Server) handleUserPassword() http.HandlerFunc {
 	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		name := chi.URLParam(r, "name")
-		return s.userChange(w, r, templates.UsersPage{}, "Password of "+name+" reset.", func() error {
+		return s.userChange(w, r, templates.UsersPage{}, "user passwd "+name, "Password of "+name+" reset.", func() error {
 			if err := s.deps.Users.SetUserPassword(r.Context(), name, r.PostFormValue("password")); err != nil {
 				return err
 			}
@@ -146,7 +151,7 @@ func (s *Server) handleUserDelete() http.HandlerFunc {
 		if canon, _ := store.CanonicalUserName(name); name == mustUser(r).Name || canon == mustUser(r).Name {
 			return s.usersPage(w, r, http.StatusUnprocessableEntity, templates.UsersPage{Error: "You cannot delete yourself."})
 		}
-		return s.userChange(w, r, templates.UsersPage{}, "User "+name+" deleted.", func() error {
+		return s.userChange(w, r, templates.UsersPage{}, "user del "+name, "User "+name+" deleted.", func() error {
 			if err := s.deps.Users.DeleteUser(r.Context(), name); err != nil {
 				return err
 			}

@@ -9,12 +9,15 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"tether/store"
 )
 
 // load sends requests through a frontend from several keep-alive clients
@@ -228,4 +231,86 @@ func TestSignalsReload(t *testing.T) {
 			return strings.HasPrefix(exec1(t, f.sock, "get weight be/s9"), fmt.Sprintf("%d (initial %d)", 10+i, 10+i))
 		})
 	}
+}
+
+// TestReloadSaysWhatItReplaces: a reload that changes a server reports,
+// logs and audits what the file replaced, the runtime change it overrides
+// included, and the counters of the servers it leaves alone go on.
+func TestReloadSaysWhatItReplaces(t *testing.T) {
+	f := newFixture(t, 2)
+	stop := f.serve(t)
+	defer stop()
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	for range 10 {
+		resp, err := c.Get("http://" + f.frontend + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	before := serverStot(t, f.sock, "be", "s1")
+	if before == 0 {
+		t.Fatalf("s1 served no request before the reload")
+	}
+	exec1(t, f.sock, "set server be/s2 weight 40")
+
+	cfg, _ := os.ReadFile(f.cfg)
+	i := bytes.Index(cfg, []byte("    server s2 "))
+	end := i + bytes.IndexByte(cfg[i:], '\n')
+	edited := string(cfg[:end]) + " weight 3" + string(cfg[end:])
+	os.WriteFile(f.cfg, []byte(edited), 0o600)
+	out, err := runCmd(t, "reload", "-s", f.sock)
+	if err != nil {
+		t.Fatalf("tether reload: %v\n%s", err, out)
+	}
+	for _, want := range []string{"~ server be/s2", "! server be/s2: runtime weight 40 replaced by the file"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("reload reply lacks %q:\n%s", want, out)
+		}
+	}
+	if got := exec1(t, f.sock, "get weight be/s2"); !strings.HasPrefix(got, "3 (initial 3)") {
+		t.Errorf("s2 weight after the reload: %q", got)
+	}
+	if after := serverStot(t, f.sock, "be", "s1"); after < before {
+		t.Errorf("the reload reset the unchanged s1's counters: stot %d, was %d", after, before)
+	}
+
+	st, err := store.OpenReadOnly(context.Background(), f.db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rows, err := st.ListAudit(context.Background(), store.AuditFilter{Channel: "import", Limit: 1})
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("audit of the reload: %v, %d rows", err, len(rows))
+	}
+	a := rows[0]
+	if a.Command != importCommand(f.cfg) || !strings.Contains(a.Before, "weight 40") || !strings.Contains(a.After, "weight 3") {
+		t.Errorf("audit of the reload does not say the runtime weight 40 was replaced by the file's 3: %+v", a)
+	}
+}
+
+// serverStot returns a server's stot (total sessions) from show stat.
+func serverStot(t *testing.T, sock, backend, server string) int {
+	t.Helper()
+	lines := strings.Split(exec1(t, sock, "show stat"), "\n")
+	col := -1
+	for i, name := range strings.Split(strings.TrimPrefix(lines[0], "# "), ",") {
+		if name == "stot" {
+			col = i
+		}
+	}
+	for _, l := range lines[1:] {
+		f := strings.Split(l, ",")
+		if len(f) > col && col >= 0 && f[0] == backend && f[1] == server {
+			n, err := strconv.Atoi(f[col])
+			if err != nil {
+				t.Fatalf("stot of %s/%s: %q", backend, server, f[col])
+			}
+			return n
+		}
+	}
+	t.Fatalf("no %s/%s in show stat", backend, server)
+	return 0
 }

@@ -364,7 +364,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			MetricsToken: sc.metricsToken, MetricsHosts: splitList(sc.metricsHosts),
 			HistoryRetention: sc.historyRetention, NodeName: sc.node, FleetLostAfter: lostAfter,
 		})
-		srv := &http.Server{Handler: console, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ReadTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+		srv := newConsoleServer(console, log, consoleTimeouts{Head: consoleHeadTimeout, Request: consoleRequestTimeout, Idle: consoleIdleTimeout})
 		servers = append(servers, srv)
 		go func() { errc <- srv.Serve(consoleLn) }()
 		fmt.Fprintf(stdout, "Tether console: http://%s/\n", consoleLn.Addr())
@@ -690,4 +690,30 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+// consoleTimeouts bound how long the console waits for its clients.
+type consoleTimeouts struct {
+	// Head is the time a client has to send a request's head.
+	Head time.Duration
+	// Request is the time a client has to send a whole request.
+	Request time.Duration
+	// Idle is how long a kept-alive connection may wait for its next
+	// request before the console closes it.
+	Idle time.Duration
+}
+
+// The console's timeouts: a client that trickles a request or keeps idle
+// connections open cannot hold the console's connections for long.
+const (
+	consoleHeadTimeout    = 10 * time.Second
+	consoleRequestTimeout = 30 * time.Second
+	consoleIdleTimeout    = 2 * time.Minute
+)
+
+// newConsoleServer returns the HTTP server of the console's handler h,
+// with the timeouts to.
+func newConsoleServer(h http.Handler, log *slog.Logger, to consoleTimeouts) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: to.Head, ReadTimeout: to.Request, IdleTimeout: to.Idle,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 }
