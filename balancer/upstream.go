@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"tether/balancer/sockio"
 )
 
 // serverLive holds what outlives table swaps for one server: counters,
@@ -150,11 +152,9 @@ type upConn struct {
 	peekErr error
 }
 
-// Write writes to the connection, refreshing the server timeout.
+// Write writes to the connection; each wait is bounded by timeout server
+// (the socket's limits).
 func (c *upConn) Write(p []byte) (int, error) {
-	if t := c.pool.serverTimeout; t > 0 {
-		c.nc.SetWriteDeadline(time.Now().Add(t))
-	}
 	n, err := c.nc.Write(p)
 	if err != nil {
 		var ne net.Error
@@ -165,11 +165,9 @@ func (c *upConn) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Read reads from the connection, refreshing the server timeout.
+// Read reads from the connection; each wait is bounded by timeout server
+// (the socket's limits).
 func (c *upConn) Read(p []byte) (int, error) {
-	if t := c.pool.serverTimeout; t > 0 {
-		c.nc.SetReadDeadline(time.Now().Add(t))
-	}
 	n, err := c.nc.Read(p)
 	c.nread += int64(n)
 	if err != nil {
@@ -239,9 +237,14 @@ func (p *connPool) dial(sni string) (*upConn, error) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
-	c := &upConn{pool: p, nc: nc}
+	// Every read and write waits at most timeout server, with no timer
+	// set unless it has to wait.
+	sk := sockio.New(nc)
+	sk.SetReadLimits(time.Time{}, p.serverTimeout)
+	sk.SetWriteLimits(time.Time{}, p.serverTimeout)
+	c := &upConn{pool: p, nc: sk}
 	if p.tls != nil {
-		tc := tls.Client(nc, p.tls.config(sni))
+		tc := tls.Client(sk, p.tls.config(sni))
 		if p.connectTimeout > 0 {
 			tc.SetDeadline(start.Add(p.connectTimeout))
 		}
@@ -251,11 +254,9 @@ func (p *connPool) dial(sni string) (*upConn, error) {
 		}
 		tc.SetDeadline(time.Time{})
 		c.nc, c.tls, c.sni = tc, tc, sni
-	} else if sc, ok := nc.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			c.rc = rc
-			c.peekFn = c.peek
-		}
+	} else if rc := sk.RawConn(); rc != nil {
+		c.rc = rc
+		c.peekFn = c.peek
 	}
 	c.connected = time.Now()
 	c.br = bufReaders.Get().(*bufio.Reader)
