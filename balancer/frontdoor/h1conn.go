@@ -242,11 +242,11 @@ func (c *h1conn) readHead() int {
 func (c *h1conn) parse(end int) bool {
 	raw := string(c.in[c.r : c.r+end])
 	c.r += end
-	h, ok := parseHead(raw)
 	if c.x == nil {
 		c.x = c.srv.requests.Get().(*requestState)
 		c.x.resp.c = c
 	}
+	h, ok := parseHead(raw, c.x.head.order)
 	c.x.head = h
 	return ok
 }
@@ -445,10 +445,10 @@ func (c *h1conn) giveExchange() {
 		return
 	}
 	c.x.resp.release()
-	header := c.x.resp.header
+	header, order := c.x.resp.header, c.x.head.order
 	clear(header)
 	*c.x = requestState{}
-	c.x.resp.header = header
+	c.x.resp.header, c.x.head.order = header, order[:0]
 	c.srv.requests.Put(c.x)
 	c.x = nil
 }
@@ -615,6 +615,15 @@ func (c *h1conn) Requests() int64 { return c.handled }
 // RequestTimes returns the current request's times (balancer.TimedConn).
 func (c *h1conn) RequestTimes() balancer.RequestTimes {
 	return balancer.RequestTimes{Accepted: c.accepted, Ready: c.ready, FirstByte: c.firstByte}
+}
+
+// HeaderOrder returns the current request's header names in the order
+// the client sent them (balancer.OrderedHeaders).
+func (c *h1conn) HeaderOrder() []string {
+	if c.x == nil {
+		return nil
+	}
+	return c.x.head.order
 }
 
 // Answered records when the current request's response ended
