@@ -15,6 +15,15 @@ type ClientConn interface {
 	Requests() int64
 }
 
+// OrderedHeaders is a ClientConn that knows the order of the current
+// request's header lines.
+type OrderedHeaders interface {
+	ClientConn
+	// HeaderOrder returns the request's header names (canonical form),
+	// each where it first appeared, Host included.
+	HeaderOrder() []string
+}
+
 // clientConnKey is the context key of a request's ClientConn.
 type clientConnKey struct{}
 

@@ -26,6 +26,8 @@ func TestDependencyRules(t *testing.T) {
 		{"tether/balancer/connlimit", []string{"tether/store", "tether/web", "tether/balancer/runtimeapi", "github.com/", "golang.org/", "modernc.org/"}},
 		// tlsbind builds crypto/tls configurations from balancer values: nothing else.
 		{"tether/balancer/tlsbind", []string{"tether/store", "tether/web", "tether/balancer/runtimeapi", "github.com/go-chi/", "github.com/a-h/", "golang.org/", "modernc.org/"}},
+		// sockio is the proxy's socket I/O: the standard library only.
+		{"tether/balancer/sockio", []string{"tether/store", "tether/web", "tether/balancer/frontdoor", "github.com/", "golang.org/", "modernc.org/"}},
 		// rules is evaluated per request: the standard library only.
 		{"tether/balancer/rules", []string{"tether/store", "tether/web", "tether/balancer/runtimeapi", "github.com/", "golang.org/", "modernc.org/"}},
 		{"tether/store", []string{"tether/web", "tether/templates", "github.com/go-chi/"}},

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"tether/balancer/sockio"
 )
 
 // serverLive holds what outlives table swaps for one server: counters,
@@ -150,11 +152,9 @@ type upConn struct {
 	peekErr error
 }
 
-// Write writes to the connection, refreshing the server timeout.
+// Write writes to the connection; each wait is bounded by timeout server
+// (the socket's limits).
 func (c *upConn) Write(p []byte) (int, error) {
-	if t := c.pool.serverTimeout; t > 0 {
-		c.nc.SetWriteDeadline(time.Now().Add(t))
-	}
 	n, err := c.nc.Write(p)
 	if err != nil {
 		var ne net.Error
@@ -165,11 +165,9 @@ func (c *upConn) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Read reads from the connection, refreshing the server timeout.
+// Read reads from the connection; each wait is bounded by timeout server
+// (the socket's limits).
 func (c *upConn) Read(p []byte) (int, error) {
-	if t := c.pool.serverTimeout; t > 0 {
-		c.nc.SetReadDeadline(time.Now().Add(t))
-	}
 	n, err := c.nc.Read(p)
 	c.nread += int64(n)
 	if err != nil {
@@ -239,9 +237,14 @@ func (p *connPool) dial(sni string) (*upConn, error) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
-	c := &upConn{pool: p, nc: nc}
+	// Every read and write waits at most timeout server, with no timer
+	// set unless it has to wait.
+	sk := sockio.New(nc)
+	sk.SetReadLimits(time.Time{}, p.serverTimeout)
+	sk.SetWriteLimits(time.Time{}, p.serverTimeout)
+	c := &upConn{pool: p, nc: sk}
 	if p.tls != nil {
-		tc := tls.Client(nc, p.tls.config(sni))
+		tc := tls.Client(sk, p.tls.config(sni))
 		if p.connectTimeout > 0 {
 			tc.SetDeadline(start.Add(p.connectTimeout))
 		}
@@ -251,11 +254,9 @@ func (p *connPool) dial(sni string) (*upConn, error) {
 		}
 		tc.SetDeadline(time.Time{})
 		c.nc, c.tls, c.sni = tc, tc, sni
-	} else if sc, ok := nc.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			c.rc = rc
-			c.peekFn = c.peek
-		}
+	} else if rc := sk.RawConn(); rc != nil {
+		c.rc = rc
+		c.peekFn = c.peek
 	}
 	c.connected = time.Now()
 	c.br = bufReaders.Get().(*bufio.Reader)
@@ -366,6 +367,63 @@ var hopHeaders = map[string]bool{
 	"Upgrade":             true,
 }
 
+// writeHeaders writes the request's header lines but the framing ones:
+// in the order the client sent them when its connection knows it (as
+// HAProxy forwards them), then those added on the way sorted by name;
+// sorted by name otherwise, so that identical requests reach the server
+// identical. Host is r.Host; an HTTP/1.0 request without one gets none.
+func writeHeaders(bw *bufio.Writer, r *http.Request, hdr http.Header, http10 bool) {
+	hostLine := r.Host != "" || !http10
+	writeHost := func() {
+		if hostLine {
+			bw.WriteString("Host: ")
+			bw.WriteString(r.Host)
+			bw.WriteString("\r\n")
+			hostLine = false
+		}
+	}
+	writeKey := func(k string) {
+		for _, v := range hdr[k] {
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			bw.WriteString(v)
+			bw.WriteString("\r\n")
+		}
+	}
+	var order []string
+	if oc, ok := ClientConnOf(r.Context()).(OrderedHeaders); ok {
+		order = oc.HeaderOrder()
+	}
+	var stack [32]string
+	rest := stack[:0]
+	if order == nil {
+		writeHost()
+	}
+	for _, k := range order {
+		if k == "Host" {
+			writeHost()
+		} else if passedOn(k) {
+			writeKey(k)
+		}
+	}
+	writeHost()
+	for k := range hdr {
+		if passedOn(k) && (order == nil || !slices.Contains(order, k)) {
+			rest = append(rest, k)
+		}
+	}
+	slices.Sort(rest)
+	for _, k := range rest {
+		writeKey(k)
+	}
+}
+
+// passedOn reports whether a header goes to the server as it is:
+// not a hop-by-hop one, nor Host or Content-Length, which are rewritten.
+func passedOn(k string) bool {
+	return !hopHeaders[k] && k != "Host" && k != "Content-Length"
+}
+
 // writeRequest writes r to c, as HTTP/1.0 if r is and as HTTP/1.1 otherwise,
 // with the given headers
 // (already rewritten by persistence) and r's body. An upgrade request
@@ -390,29 +448,7 @@ func writeRequest(c *upConn, r *http.Request, hdr http.Header, xff forwardedHead
 	} else {
 		bw.WriteString(" HTTP/1.1\r\n")
 	}
-	if r.Host != "" || !http10 {
-		bw.WriteString("Host: ")
-		bw.WriteString(r.Host)
-		bw.WriteString("\r\n")
-	}
-	// net/http keeps no header order: write the names sorted, so that
-	// identical requests reach the server identical.
-	var stack [32]string
-	keys := stack[:0]
-	for k := range hdr {
-		if !hopHeaders[k] && k != "Host" && k != "Content-Length" {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		for _, v := range hdr[k] {
-			bw.WriteString(k)
-			bw.WriteString(": ")
-			bw.WriteString(v)
-			bw.WriteString("\r\n")
-		}
-	}
+	writeHeaders(bw, r, hdr, http10)
 	if upgrade {
 		bw.WriteString("Connection: Upgrade\r\n")
 		for _, v := range hdr["Upgrade"] {

@@ -31,6 +31,7 @@ import (
 	"golang.org/x/net/http2"
 
 	"tether/balancer"
+	"tether/balancer/sockio"
 )
 
 // DefaultClientTimeout stands in for timeout client when a frontend sets
@@ -228,7 +229,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			go s.handshake(nc)
 			continue
 		}
-		sk := newSock(nc)
+		sk := sockio.New(nc)
 		c := s.newH1Conn(sk, sk, nil, time.Now(), time.Time{})
 		c.ready = c.accepted
 		if !s.track(c) {

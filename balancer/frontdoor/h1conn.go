@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"tether/balancer"
+	"tether/balancer/sockio"
 )
 
 // Connection states, for Shutdown.
@@ -31,7 +32,7 @@ const (
 // request.
 type h1conn struct {
 	srv  *Server
-	sock *sock
+	sock *sockio.Sock
 	// src is what requests are read from and responses written to: the
 	// sock, or the TLS connection over it.
 	src io.ReadWriter
@@ -77,7 +78,7 @@ type h1conn struct {
 
 // newH1Conn returns the connection state for nc, read through src (the
 // sock, or a TLS connection over it).
-func (s *Server) newH1Conn(sk *sock, src io.ReadWriter, tc *tls.Conn, accepted, ready time.Time) *h1conn {
+func (s *Server) newH1Conn(sk *sockio.Sock, src io.ReadWriter, tc *tls.Conn, accepted, ready time.Time) *h1conn {
 	c := &h1conn{srv: s, sock: sk, src: src, tls: tc, accepted: accepted, ready: ready}
 	if tc != nil {
 		cs := tc.ConnectionState()
@@ -104,7 +105,7 @@ const (
 
 // serve serves requests until the connection ends.
 func (c *h1conn) serve() {
-	c.sock.setWriteLimits(time.Time{}, c.srv.timeouts.Client)
+	c.sock.SetWriteLimits(time.Time{}, c.srv.timeouts.Client)
 	for {
 		switch c.readHead() {
 		case headLater:
@@ -134,7 +135,7 @@ func (c *h1conn) resume() {
 		c.idleLeft = max(time.Until(c.parkedUntil), time.Millisecond)
 		c.parkedUntil = time.Time{}
 	}
-	c.sock.setReadLimits(time.Time{}, c.idleLeft)
+	c.sock.SetReadLimits(time.Time{}, c.idleLeft)
 	n, _ := c.readFresh()
 	if n == 0 {
 		// The client closed, or timeout http-keep-alive: a silent close.
@@ -158,13 +159,13 @@ func (c *h1conn) readHead() int {
 		// the first request, timeout http-keep-alive for later ones.
 		handoff := false
 		if first {
-			c.sock.setReadLimits(c.accepted.Add(t.HTTPRequest), 0)
+			c.sock.SetReadLimits(c.accepted.Add(t.HTTPRequest), 0)
 		} else {
 			wait := t.HTTPKeepAlive
 			if wait > idleHandoff {
 				wait, handoff = idleHandoff, true
 			}
-			c.sock.setReadLimits(time.Time{}, wait)
+			c.sock.SetReadLimits(time.Time{}, wait)
 		}
 		n, err := c.readFresh()
 		if n == 0 {
@@ -220,7 +221,7 @@ func (c *h1conn) readHead() int {
 			if from.IsZero() {
 				from = time.Now()
 			}
-			c.sock.setReadLimits(from.Add(t.HTTPRequest), 0)
+			c.sock.SetReadLimits(from.Add(t.HTTPRequest), 0)
 			waitSet = true
 		}
 		n, err := c.fill()
@@ -241,11 +242,11 @@ func (c *h1conn) readHead() int {
 func (c *h1conn) parse(end int) bool {
 	raw := string(c.in[c.r : c.r+end])
 	c.r += end
-	h, ok := parseHead(raw)
 	if c.x == nil {
 		c.x = c.srv.requests.Get().(*requestState)
 		c.x.resp.c = c
 	}
+	h, ok := parseHead(raw, c.x.head.order)
 	c.x.head = h
 	return ok
 }
@@ -302,7 +303,7 @@ func (c *h1conn) serveRequest() bool {
 	c.x.resp.reset(r, h)
 	// A body is read within timeout client per read, unless the handler
 	// sets its own deadlines.
-	c.sock.setReadLimits(time.Time{}, c.srv.timeouts.Client)
+	c.sock.SetReadLimits(time.Time{}, c.srv.timeouts.Client)
 	if !c.run(r) {
 		return false
 	}
@@ -310,7 +311,7 @@ func (c *h1conn) serveRequest() bool {
 		return false
 	}
 	keep := c.x.resp.finish()
-	c.sock.setWriteLimits(time.Time{}, c.srv.timeouts.Client)
+	c.sock.SetWriteLimits(time.Time{}, c.srv.timeouts.Client)
 	if keep && !c.bodyDone {
 		// A client still waiting for "100 Continue" may never send the
 		// body: the connection ends instead of waiting for it.
@@ -382,7 +383,7 @@ func (c *h1conn) refuse(status int, clientClosed bool) {
 			})
 		}
 	}
-	c.sock.setWriteLimits(time.Now().Add(c.srv.timeouts.Client), 0)
+	c.sock.SetWriteLimits(time.Now().Add(c.srv.timeouts.Client), 0)
 	c.write(page)
 }
 
@@ -399,14 +400,14 @@ func (c *h1conn) acceptedAt() time.Time {
 func (c *h1conn) readFresh() (int, error) {
 	c.r, c.w = 0, 0
 	if c.in == nil && c.tls == nil {
-		b, n, err := c.sock.readFresh(c)
+		b, n, err := c.sock.ReadFresh(c)
 		c.in = b
 		c.counted(n)
 		c.w = n
 		return n, err
 	}
 	if c.in == nil {
-		c.in = c.takeIn()
+		c.in = c.TakeBuffer()
 	}
 	return c.fill()
 }
@@ -444,22 +445,22 @@ func (c *h1conn) giveExchange() {
 		return
 	}
 	c.x.resp.release()
-	header := c.x.resp.header
+	header, order := c.x.resp.header, c.x.head.order
 	clear(header)
 	*c.x = requestState{}
-	c.x.resp.header = header
+	c.x.resp.header, c.x.head.order = header, order[:0]
 	c.srv.requests.Put(c.x)
 	c.x = nil
 }
 
-// takeIn takes a read buffer from the server's pool.
-func (c *h1conn) takeIn() []byte {
+// TakeBuffer takes a read buffer from the server's pool.
+func (c *h1conn) TakeBuffer() []byte {
 	c.inPtr = c.srv.getIn()
 	return *c.inPtr
 }
 
-// giveIn gives the read buffer back.
-func (c *h1conn) giveIn([]byte) {
+// GiveBuffer gives the read buffer back.
+func (c *h1conn) GiveBuffer([]byte) {
 	if c.inPtr != nil {
 		c.srv.putIn(c.inPtr)
 		c.inPtr = nil
@@ -475,7 +476,7 @@ func (c *h1conn) compact() {
 // release gives the empty read buffer back.
 func (c *h1conn) release() {
 	if c.in != nil {
-		c.giveIn(c.in)
+		c.GiveBuffer(c.in)
 		c.in, c.r, c.w = nil, 0, 0
 	}
 }
@@ -517,7 +518,7 @@ func (c *h1conn) readBody(p []byte) (int, error) {
 // end, reading more when needed; the line is valid until the next read.
 func (c *h1conn) readLine(max int) ([]byte, error) {
 	if c.in == nil {
-		c.in = c.takeIn()
+		c.in = c.TakeBuffer()
 		c.r, c.w = 0, 0
 	}
 	scanned := 0
@@ -614,6 +615,15 @@ func (c *h1conn) Requests() int64 { return c.handled }
 // RequestTimes returns the current request's times (balancer.TimedConn).
 func (c *h1conn) RequestTimes() balancer.RequestTimes {
 	return balancer.RequestTimes{Accepted: c.accepted, Ready: c.ready, FirstByte: c.firstByte}
+}
+
+// HeaderOrder returns the current request's header names in the order
+// the client sent them (balancer.OrderedHeaders).
+func (c *h1conn) HeaderOrder() []string {
+	if c.x == nil {
+		return nil
+	}
+	return c.x.head.order
 }
 
 // Answered records when the current request's response ended

@@ -17,7 +17,10 @@ type parsedHead struct {
 	method, target string
 	major, minor   int
 	header         http.Header
-	host           string
+	// order is the header names (canonical) in the order they first
+	// appear, Host included, as HAProxy forwards them.
+	order []string
+	host  string
 	// contentLength is the body's length, -1 for a chunked body.
 	contentLength int64
 	chunked       bool
@@ -51,10 +54,11 @@ func headEnd(b []byte, from int) int {
 	}
 }
 
-// parseHead parses the request head in s (which headEnd delimited). It
-// returns false for a head HAProxy refuses with 400.
-func parseHead(s string) (parsedHead, bool) {
-	var h parsedHead
+// parseHead parses the request head in s (which headEnd delimited),
+// appending the header names in order to order. It returns false for a
+// head HAProxy refuses with 400.
+func parseHead(s string, order []string) (parsedHead, bool) {
+	h := parsedHead{order: order[:0]}
 	line, rest, ok := cutLine(s)
 	if !ok {
 		return h, false
@@ -118,6 +122,7 @@ func parseHead(s string) (parsedHead, bool) {
 		vv := h.header[key]
 		if vv == nil {
 			h.header[key] = values[len(values)-1 : len(values) : len(values)]
+			h.order = append(h.order, key)
 		} else {
 			h.header[key] = append(vv, v)
 		}

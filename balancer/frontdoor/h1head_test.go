@@ -20,7 +20,7 @@ func FuzzParseHead(f *testing.F) {
 		if end < 0 {
 			return
 		}
-		h, ok := parseHead(raw[:end])
+		h, ok := parseHead(raw[:end], nil)
 		if !ok {
 			return
 		}

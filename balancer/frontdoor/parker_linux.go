@@ -43,7 +43,7 @@ func newParker(log *slog.Logger) *parker {
 // park hands c over: it reports false when c cannot be parked (no file
 // descriptor, or the parker stopped), and the caller keeps it.
 func (p *parker) park(c *h1conn, until time.Time) bool {
-	fd := c.sock.fd
+	fd := c.sock.FD()
 	if fd < 0 {
 		return false
 	}
@@ -77,8 +77,8 @@ func (p *parker) takeLocked(c *h1conn) bool {
 		return false
 	}
 	c.parked = false
-	delete(p.parked, c.sock.fd)
-	syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, c.sock.fd, nil)
+	delete(p.parked, c.sock.FD())
+	syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, c.sock.FD(), nil)
 	return true
 }
 

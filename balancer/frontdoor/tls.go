@@ -12,6 +12,7 @@ import (
 	"golang.org/x/net/http2"
 
 	"tether/balancer"
+	"tether/balancer/sockio"
 )
 
 // setupH2 prepares the HTTP/2 server of a TLS server.
@@ -55,7 +56,7 @@ func (s *Server) handshake(nc net.Conn) {
 		s.closed(nc)
 		return
 	}
-	sk := newSock(nc)
+	sk := sockio.New(nc)
 	tc := tls.Server(sk, s.TLS)
 	accepted := time.Now()
 	sk.SetDeadline(accepted.Add(s.timeouts.Client))

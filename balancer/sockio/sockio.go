@@ -1,15 +1,20 @@
-package frontdoor
+// Package sockio reads and writes TCP sockets with direct system calls,
+// arming a deadline only when a call would block, so that a request whose
+// bytes are already there costs no timer; and it can wait for bytes
+// without holding a buffer. The proxy uses it on both sides.
+package sockio
 
 import (
 	"errors"
 	"io"
 	"net"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 )
 
-// sock is an accepted client socket. It reads and writes with direct
+// Sock is a socket. It reads and writes with direct
 // system calls and arms a deadline only when a call would block: a
 // request whose bytes are already there costs no timer. The deadlines it
 // arms come from readBy and writeBy (absolute) or readIdle and writeIdle
@@ -18,10 +23,10 @@ import (
 // A socket without system-call access (not a TCP or Unix socket) is read
 // and written through net.Conn with the same deadlines set on every call.
 //
-// sock implements net.Conn for crypto/tls, which reads and writes through
-// it; its SetDeadline methods only record the deadline, for the next wait.
-// One goroutine may read while another writes and a third sets deadlines.
-type sock struct {
+// Sock implements net.Conn for crypto/tls, which reads and writes through
+// it. One goroutine may read while another writes and a third sets
+// deadlines.
+type Sock struct {
 	nc net.Conn
 	rc syscall.RawConn
 	// fd is the socket's file descriptor, -1 without system-call access.
@@ -33,9 +38,12 @@ type sock struct {
 	readBy, writeBy     atomic.Int64
 	readIdle, writeIdle atomic.Int64
 
-	// readArmed and writeArmed say a deadline is set on nc and must be
-	// cleared before the next call.
-	readArmed, writeArmed bool
+	// mu guards the deadlines set on nc: readWaiting and writeWaiting
+	// say a call waits (or is about to), readArmed and writeArmed that a
+	// deadline is set on nc and must be cleared before the next call.
+	mu                        sync.Mutex
+	readWaiting, writeWaiting bool
+	readArmed, writeArmed     bool
 
 	// The operation in progress, for the callbacks below, which are bound
 	// once so that a call allocates nothing: one read and one write may
@@ -44,7 +52,7 @@ type sock struct {
 	rn      int
 	rerr    error
 	fresh   bool
-	pool    bufferPool
+	pool    BufferPool
 	wbuf    []byte
 	wn      int
 	werr    error
@@ -52,9 +60,9 @@ type sock struct {
 	writeFn func(uintptr) bool
 }
 
-// newSock returns the sock of nc.
-func newSock(nc net.Conn) *sock {
-	s := &sock{nc: nc, fd: -1}
+// New returns the Sock of nc.
+func New(nc net.Conn) *Sock {
+	s := &Sock{nc: nc, fd: -1}
 	if sc, ok := nc.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			s.rc = rc
@@ -66,9 +74,9 @@ func newSock(nc net.Conn) *sock {
 }
 
 // readDeadline returns the deadline of a read that starts waiting now.
-func (s *sock) readDeadline() time.Time { return deadline(&s.readBy, &s.readIdle) }
+func (s *Sock) readDeadline() time.Time { return deadline(&s.readBy, &s.readIdle) }
 
-func (s *sock) writeDeadline() time.Time { return deadline(&s.writeBy, &s.writeIdle) }
+func (s *Sock) writeDeadline() time.Time { return deadline(&s.writeBy, &s.writeIdle) }
 
 func deadline(by, idle *atomic.Int64) time.Time {
 	if at := by.Load(); at != 0 {
@@ -80,15 +88,15 @@ func deadline(by, idle *atomic.Int64) time.Time {
 	return time.Time{}
 }
 
-// setReadLimits sets the read deadline: by, when not zero, else idle
+// SetReadLimits sets the read deadline: by, when not zero, else idle
 // from the start of each wait.
-func (s *sock) setReadLimits(by time.Time, idle time.Duration) {
+func (s *Sock) SetReadLimits(by time.Time, idle time.Duration) {
 	s.readBy.Store(unixNano(by))
 	s.readIdle.Store(int64(idle))
 }
 
-// setWriteLimits is setReadLimits for writes.
-func (s *sock) setWriteLimits(by time.Time, idle time.Duration) {
+// SetWriteLimits is SetReadLimits for writes.
+func (s *Sock) SetWriteLimits(by time.Time, idle time.Duration) {
 	s.writeBy.Store(unixNano(by))
 	s.writeIdle.Store(int64(idle))
 }
@@ -101,14 +109,29 @@ func unixNano(t time.Time) int64 {
 }
 
 // armRead sets the read deadline on the socket before a wait.
-func (s *sock) armRead() {
+func (s *Sock) armRead() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.readWaiting = true
+	s.applyRead()
+}
+
+func (s *Sock) armWrite() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.writeWaiting = true
+	s.applyWrite()
+}
+
+// applyRead sets the current read deadline on the socket; s.mu is held.
+func (s *Sock) applyRead() {
 	if d := s.readDeadline(); !d.IsZero() || s.readArmed {
 		s.nc.SetReadDeadline(d)
 		s.readArmed = !d.IsZero()
 	}
 }
 
-func (s *sock) armWrite() {
+func (s *Sock) applyWrite() {
 	if d := s.writeDeadline(); !d.IsZero() || s.writeArmed {
 		s.nc.SetWriteDeadline(d)
 		s.writeArmed = !d.IsZero()
@@ -116,15 +139,28 @@ func (s *sock) armWrite() {
 }
 
 // disarmRead clears a deadline armed for a wait that ended, so that it
-// cannot expire under a later call.
-func (s *sock) disarmRead() {
+// cannot expire under a later call. Only the reading goroutine sets
+// readWaiting, so it may look without the lock.
+func (s *Sock) disarmRead() {
+	if !s.readWaiting {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.readWaiting = false
 	if s.readArmed {
 		s.nc.SetReadDeadline(time.Time{})
 		s.readArmed = false
 	}
 }
 
-func (s *sock) disarmWrite() {
+func (s *Sock) disarmWrite() {
+	if !s.writeWaiting {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.writeWaiting = false
 	if s.writeArmed {
 		s.nc.SetWriteDeadline(time.Time{})
 		s.writeArmed = false
@@ -132,7 +168,7 @@ func (s *sock) disarmWrite() {
 }
 
 // Read reads into p, waiting up to the read deadline.
-func (s *sock) Read(p []byte) (int, error) {
+func (s *Sock) Read(p []byte) (int, error) {
 	if s.rc == nil {
 		s.nc.SetReadDeadline(s.readDeadline())
 		return s.nc.Read(p)
@@ -148,20 +184,20 @@ func (s *sock) Read(p []byte) (int, error) {
 	return sockResult(n, err, serr)
 }
 
-// bufferPool lends read buffers.
-type bufferPool interface {
-	takeIn() []byte
-	giveIn([]byte)
+// BufferPool lends read buffers.
+type BufferPool interface {
+	TakeBuffer() []byte
+	GiveBuffer([]byte)
 }
 
-// readFresh waits for bytes without holding a buffer: it takes one from
+// ReadFresh waits for bytes without holding a buffer: it takes one from
 // the pool only when the socket has bytes, and gives it back when the
 // socket turns out to have none, so that an idle connection holds no
 // buffer while it waits. It returns the buffer read into (nil when
 // nothing was read), the count and the error.
-func (s *sock) readFresh(pool bufferPool) ([]byte, int, error) {
+func (s *Sock) ReadFresh(pool BufferPool) ([]byte, int, error) {
 	if s.rc == nil {
-		b := pool.takeIn()
+		b := pool.TakeBuffer()
 		n, err := s.Read(b)
 		return b, n, err
 	}
@@ -172,7 +208,7 @@ func (s *sock) readFresh(pool bufferPool) ([]byte, int, error) {
 	s.rbuf, s.rerr, s.pool = nil, nil, nil
 	n, err = sockResult(n, err, serr)
 	if n == 0 && b != nil {
-		pool.giveIn(b)
+		pool.GiveBuffer(b)
 		b = nil
 	}
 	return b, n, err
@@ -180,14 +216,14 @@ func (s *sock) readFresh(pool bufferPool) ([]byte, int, error) {
 
 // readOnce is the read callback: it reads once into rbuf (taken from get
 // for a fresh read) and asks to wait when the socket has nothing.
-func (s *sock) readOnce(fd uintptr) bool {
+func (s *Sock) readOnce(fd uintptr) bool {
 	if s.fresh {
-		s.rbuf = s.pool.takeIn()
+		s.rbuf = s.pool.TakeBuffer()
 	}
 	s.rn, s.rerr = readFD(fd, s.rbuf)
 	if s.rerr == syscall.EAGAIN {
 		if s.fresh {
-			s.pool.giveIn(s.rbuf)
+			s.pool.GiveBuffer(s.rbuf)
 			s.rbuf = nil
 		}
 		s.armRead()
@@ -224,7 +260,7 @@ func sockResult(n int, err, serr error) (int, error) {
 
 // Write writes all of p, waiting up to the write deadline whenever the
 // socket's buffer is full.
-func (s *sock) Write(p []byte) (int, error) {
+func (s *Sock) Write(p []byte) (int, error) {
 	if s.rc == nil {
 		s.nc.SetWriteDeadline(s.writeDeadline())
 		return s.nc.Write(p)
@@ -242,7 +278,7 @@ func (s *sock) Write(p []byte) (int, error) {
 
 // writeAll is the write callback: it writes what is left of wbuf and asks
 // to wait when the socket's buffer is full.
-func (s *sock) writeAll(fd uintptr) bool {
+func (s *Sock) writeAll(fd uintptr) bool {
 	for s.wn < len(s.wbuf) {
 		m, e := syscall.Write(int(fd), s.wbuf[s.wn:])
 		switch {
@@ -260,34 +296,52 @@ func (s *sock) writeAll(fd uintptr) bool {
 	return true
 }
 
+// FD returns the socket's file descriptor, or -1 when it has none.
+func (s *Sock) FD() int { return s.fd }
+
+// RawConn returns the socket's syscall.RawConn, nil when it has none.
+func (s *Sock) RawConn() syscall.RawConn { return s.rc }
+
 // Close closes the socket.
-func (s *sock) Close() error { return s.nc.Close() }
+func (s *Sock) Close() error { return s.nc.Close() }
 
 // CloseWrite half-closes the socket when it can.
-func (s *sock) CloseWrite() error {
+func (s *Sock) CloseWrite() error {
 	if cw, ok := s.nc.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
 	return errors.ErrUnsupported
 }
 
-func (s *sock) LocalAddr() net.Addr  { return s.nc.LocalAddr() }
-func (s *sock) RemoteAddr() net.Addr { return s.nc.RemoteAddr() }
+func (s *Sock) LocalAddr() net.Addr  { return s.nc.LocalAddr() }
+func (s *Sock) RemoteAddr() net.Addr { return s.nc.RemoteAddr() }
 
-// SetDeadline records t as the deadline of reads and writes.
-func (s *sock) SetDeadline(t time.Time) error {
+// SetDeadline sets t as the deadline of reads and writes.
+func (s *Sock) SetDeadline(t time.Time) error {
 	s.SetReadDeadline(t)
 	return s.SetWriteDeadline(t)
 }
 
-// SetReadDeadline records t as the deadline of reads.
-func (s *sock) SetReadDeadline(t time.Time) error {
+// SetReadDeadline sets t as the deadline of reads; a read waiting now
+// gets it at once.
+func (s *Sock) SetReadDeadline(t time.Time) error {
 	s.readBy.Store(unixNano(t))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.readWaiting {
+		s.applyRead()
+	}
 	return nil
 }
 
-// SetWriteDeadline records t as the deadline of writes.
-func (s *sock) SetWriteDeadline(t time.Time) error {
+// SetWriteDeadline sets t as the deadline of writes; a write waiting now
+// gets it at once.
+func (s *Sock) SetWriteDeadline(t time.Time) error {
 	s.writeBy.Store(unixNano(t))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.writeWaiting {
+		s.applyWrite()
+	}
 	return nil
 }
