@@ -293,7 +293,7 @@ func runRequestRules(rs []httpRule, w http.ResponseWriter, r *http.Request, rq *
 			if a.contentType != "" {
 				h["Content-Type"] = []string{a.contentType}
 			}
-			w.WriteHeader(a.status)
+			writeStatus(w, a.status, returnReason(a.status))
 			io.WriteString(w, a.body)
 			return a.status
 		case actRedirect:

@@ -45,8 +45,8 @@ var errorPageLengths = func() map[int][]string {
 }()
 
 // writeError answers with HAProxy's page for code and its headers: a
-// Content-Length, no Date. net/http writes its own reason phrase (504
-// "Gateway Timeout" where HAProxy writes "Gateway Time-out").
+// Content-Length, no Date, HAProxy's reason phrase where the writer can
+// send one.
 func writeError(w http.ResponseWriter, code int) {
 	if code < 500 {
 		// The request was not read to its end: the connection cannot
@@ -63,7 +63,7 @@ func writePage(w http.ResponseWriter, code int) {
 	h["Date"] = nil
 	h["Cache-Control"] = []string{"no-cache"}
 	h["Content-Type"] = []string{"text/html"}
-	w.WriteHeader(code)
+	writeStatus(w, code, pageReason(code))
 	io.WriteString(w, errorPages[code])
 }
 
@@ -437,7 +437,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 	}
 	// bout counts the response forwarded, head included.
 	head := responseHeadBytes(resp.status, hdr)
-	n, sent, readErr, writeErr := copyResponse(w, cs, resp.status, resp.body, resp.contentLength, conn.br.Buffered)
+	n, sent, readErr, writeErr := copyResponse(w, cs, resp.status, resp.reason, resp.body, resp.contentLength, conn.br.Buffered)
 	if sent || readErr == nil {
 		n += head
 	}
@@ -676,7 +676,7 @@ func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff 
 // false). A body of known length that arrived whole is left for the server
 // to send with the headers in one write. Each write must complete within
 // cs's timeout. readErr is the server's failure, writeErr the client's.
-func copyResponse(w http.ResponseWriter, cs clientSide, status int, body io.Reader, length int64, pending func() int) (total int64, sent bool, readErr, writeErr error) {
+func copyResponse(w http.ResponseWriter, cs clientSide, status int, reason string, body io.Reader, length int64, pending func() int) (total int64, sent bool, readErr, writeErr error) {
 	buf := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(buf)
 	flusher, _ := w.(http.Flusher)
@@ -696,7 +696,7 @@ func copyResponse(w http.ResponseWriter, cs clientSide, status int, body io.Read
 			}
 		}
 		if !sent && (n > 0 || err == io.EOF) {
-			w.WriteHeader(status)
+			writeStatus(w, status, reason)
 			sent = true
 		}
 		if n > 0 {

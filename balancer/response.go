@@ -17,7 +17,10 @@ import (
 // over the server connection. Its headers were parsed straight into the
 // client's header map, which saves copying them.
 type upstreamResponse struct {
-	status        int
+	status int
+	// reason is the status line's reason phrase when it is not the
+	// usual one for status (HAProxy forwards it as it came).
+	reason        string
 	contentLength int64 // -1 when unknown
 	// close reports that the connection cannot serve another request.
 	close bool
@@ -132,6 +135,9 @@ func readResponseHead(br *bufio.Reader, limit int, dst http.Header) (upstreamRes
 		return resp, fmt.Errorf("%w: status line %q", errBadResponse, line)
 	}
 	resp.status = code
+	if len(line) > 13 && string(line[13:]) != http.StatusText(code) {
+		resp.reason = string(line[13:])
+	}
 	resp.close = http10
 
 	var values []string // backing store for header values

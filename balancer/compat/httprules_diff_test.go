@@ -38,6 +38,10 @@ const httpRulesConfig = `frontend fe
     http-request deny deny_status 401 if { path /auth } !{ req.hdr(authorization) -m found }
     http-request return status 200 content-type text/plain string ok if { path /health }
     http-request return status 204 if { path /empty }
+    http-request deny deny_status 504 if { path /page504 }
+    http-request deny deny_status 400 if { path /page400 }
+    http-request return status 408 if { path /return408 }
+    http-request return status 299 if { path /return299 }
     http-request redirect location /new code 301 if { path /old }
     http-request redirect prefix /v2 if { path_beg /v1/ }
     http-request redirect prefix / drop-query append-slash if { path_beg /dq }
@@ -82,6 +86,10 @@ func TestHTTPRulesMatchHAProxy(t *testing.T) {
 	}{
 		{target: "/"},
 		{target: "/deny/x"},
+		{target: "/page504"},
+		{target: "/page400"},
+		{target: "/return408"},
+		{target: "/return299"},
 		{target: "/limit"},
 		{target: "/auth"},
 		{target: "/auth", headers: []string{"Authorization: Basic eDp5"}},
@@ -135,5 +143,5 @@ func answerOf(t *testing.T, base, requestLine string, headers []string) string {
 			hs = append(hs, k+"="+strings.Join(v, ","))
 		}
 	}
-	return fmt.Sprintf("%d %s body=%q", resp.StatusCode, strings.Join(hs, " "), body)
+	return fmt.Sprintf("%s %s body=%q", resp.Status, strings.Join(hs, " "), body)
 }

@@ -323,3 +323,37 @@ func TestLongIdleConnection(t *testing.T) {
 		t.Errorf("closed after %v idle, want about timeout http-keep-alive %v", idle, keepAlive)
 	}
 }
+
+// TestReasonPhrases checks that a server's reason phrase reaches the
+// client as it came (HAProxy's own pages are compared with HAProxy in
+// balancer/compat).
+func TestReasonPhrases(t *testing.T) {
+	origin, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer origin.Close()
+	go func() {
+		for {
+			c, err := origin.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.Copy(io.Discard, req.Body)
+					io.WriteString(c, "HTTP/1.1 299 Weird Reason Here\r\nContent-Length: 2\r\n\r\nok")
+				}
+			}()
+		}
+	}()
+	addr := startFrontTo(t, origin.Addr().String(), balancer.Frontend{TimeoutClient: 5 * time.Second}, balancer.Global{})
+	raw := exchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+	wantPrefix(t, raw, "HTTP/1.1 299 Weird Reason Here\r\n")
+}

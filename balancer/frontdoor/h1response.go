@@ -26,9 +26,10 @@ type h1response struct {
 	header http.Header
 
 	status      int
-	wroteHeader bool // the status is set
-	headSent    bool // the head is in out or on the wire
-	noBody      bool // HEAD, 1xx, 204 or 304: no body bytes are sent
+	reason      string // the reason phrase, when not net/http's
+	wroteHeader bool   // the status is set
+	headSent    bool   // the head is in out or on the wire
+	noBody      bool   // HEAD, 1xx, 204 or 304: no body bytes are sent
 	chunked     bool
 	closeAfter  bool
 	failed      bool // a write to the client failed
@@ -66,7 +67,7 @@ func (w *h1response) WriteHeader(code int) {
 	}
 	if code < 200 && code != http.StatusSwitchingProtocols {
 		var stack [512]byte
-		b := appendStatusLine(stack[:0], code)
+		b := appendStatusLine(stack[:0], code, w.reason)
 		b = appendHeaders(b, w.header)
 		b = append(b, "\r\n"...)
 		w.flushOut()
@@ -81,6 +82,10 @@ func (w *h1response) WriteHeader(code int) {
 		}
 	}
 }
+
+// SetReason makes the next status line carry reason as its reason phrase
+// (balancer's reasonSetter): HAProxy's own pages and an origin's phrase.
+func (w *h1response) SetReason(reason string) { w.reason = reason }
 
 // Write sends body bytes.
 func (w *h1response) Write(p []byte) (int, error) {
@@ -253,7 +258,7 @@ func (w *h1response) sendHead(final bool) {
 	default:
 		w.closeAfter = true
 	}
-	b := appendStatusLine(w.headBuf[:0], w.status)
+	b := appendStatusLine(w.headBuf[:0], w.status, w.reason)
 	if hdr["Connection"] == nil {
 		switch {
 		case w.closeAfter:
@@ -325,13 +330,15 @@ func (w *h1response) release() {
 // errClientGone is what writes return once a write to the client failed.
 var errClientGone = &net.OpError{Op: "write", Net: "tcp", Err: net.ErrClosed}
 
-// appendStatusLine appends an HTTP/1.1 status line, with net/http's
-// reason phrases.
-func appendStatusLine(b []byte, code int) []byte {
+// appendStatusLine appends an HTTP/1.1 status line with reason, or
+// net/http's reason phrase for code when reason is empty.
+func appendStatusLine(b []byte, code int, reason string) []byte {
 	b = append(b, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(code), 10)
 	b = append(b, ' ')
-	if text := http.StatusText(code); text != "" {
+	if reason != "" {
+		b = append(b, reason...)
+	} else if text := http.StatusText(code); text != "" {
 		b = append(b, text...)
 	} else {
 		b = append(b, "status code "...)

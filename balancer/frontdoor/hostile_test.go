@@ -59,7 +59,14 @@ func (o *recordingOrigin) requests() []string {
 func startFront(t *testing.T, fe balancer.Frontend, g balancer.Global) (string, *recordingOrigin) {
 	t.Helper()
 	o := startOrigin(t)
-	ap := netip.MustParseAddrPort(o.srv.Listener.Addr().String())
+	return startFrontTo(t, o.srv.Listener.Addr().String(), fe, g), o
+}
+
+// startFrontTo runs the balancer's proxy for fe behind a frontdoor server
+// over the origin at addr, and returns the server's address.
+func startFrontTo(t *testing.T, addr string, fe balancer.Frontend, g balancer.Global) string {
+	t.Helper()
+	ap := netip.MustParseAddrPort(addr)
 	fe.Name, fe.DefaultBackend = "fe", "be"
 	cfg := balancer.Config{
 		Global:    g,
@@ -78,7 +85,7 @@ func startFront(t *testing.T, fe balancer.Frontend, g balancer.Global) (string, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return serveFront(t, fe, g, h), o
+	return serveFront(t, fe, g, h)
 }
 
 // serveFront serves h behind a frontdoor server and returns its address.
