@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"testing"
 
 	"tether/balancer"
@@ -47,5 +48,96 @@ func BenchmarkKeepAliveRequest(b *testing.B) {
 			}
 			n += m
 		}
+	}
+}
+
+// BenchmarkProxiedRequest measures a whole proxied request with a valid
+// persistence cookie on kept-alive loopback connections: the connection
+// loop, the balancer (persistence, selection, the server connection pool)
+// and a minimal origin that answers from a fixed buffer.
+func BenchmarkProxiedRequest(b *testing.B) {
+	origin, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer origin.Close()
+	go serveFixed(origin, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello")
+	ap := netip.MustParseAddrPort(origin.Addr().String())
+	cfg := balancer.Config{
+		Frontends: []balancer.Frontend{{Name: "fe", DefaultBackend: "be"}},
+		Backends: []balancer.Backend{{
+			Name:             "be",
+			Cookie:           &balancer.CookieConfig{Name: "SERVER_USED", Mode: balancer.CookieInsert, Indirect: true, NoCache: true, Dynamic: true},
+			DynamicCookieKey: "k",
+			Servers:          []balancer.Server{{Name: "s1", Address: ap.Addr().String(), Port: int(ap.Port()), PortSet: true, Weight: 1}},
+		}},
+	}
+	bal, err := balancer.New(cfg, balancer.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bal.Close()
+	h, _ := bal.Handler("fe")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := New(cfg.Frontends[0], cfg.Global, h, nil)
+	go srv.Serve(ln)
+	defer srv.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	cookie := balancer.DynamicCookie("k", ap.Addr(), int32(ap.Port()))
+	req := []byte("GET /path?q=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: bench\r\nAccept: */*\r\nCookie: SERVER_USED=" + cookie + "\r\n\r\n")
+	buf := make([]byte, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for !bytes.HasSuffix(buf[:n], []byte("\r\n\r\nhello")) {
+			m, err := c.Read(buf[n:])
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += m
+		}
+	}
+}
+
+// serveFixed answers every request head on every connection of ln with
+// answer, until ln is closed.
+func serveFixed(ln net.Listener, answer string) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			buf := make([]byte, 4096)
+			n := 0
+			for {
+				m, err := c.Read(buf[n:])
+				if err != nil {
+					return
+				}
+				n += m
+				for {
+					i := bytes.Index(buf[:n], []byte("\r\n\r\n"))
+					if i < 0 {
+						break
+					}
+					n = copy(buf, buf[i+4:n])
+					if _, err := io.WriteString(c, answer); err != nil {
+						return
+					}
+				}
+			}
+		}()
 	}
 }
