@@ -110,19 +110,46 @@ type connPool struct {
 	// reused only for requests sending the same SNI.
 	tls *upstreamTLS
 
-	mu     sync.Mutex
-	idle   []*upConn
-	active map[*upConn]struct{}
-	closed bool
+	mu   sync.Mutex
+	idle []*upConn
+	// active is the ring of connections in use (a sentinel), kept
+	// without a map so that taking and returning a connection holds the
+	// lock only for a few pointer writes.
+	active  upConn
+	nactive int
+	closed  bool
 }
 
 func newConnPool(addr string, connectTimeout, serverTimeout time.Duration) *connPool {
-	return &connPool{addr: addr, connectTimeout: connectTimeout, serverTimeout: serverTimeout, active: make(map[*upConn]struct{})}
+	p := &connPool{addr: addr, connectTimeout: connectTimeout, serverTimeout: serverTimeout}
+	p.active.prev, p.active.next = &p.active, &p.active
+	return p
+}
+
+// addActive records c as in use; p.mu is held.
+func (p *connPool) addActive(c *upConn) {
+	c.prev, c.next = &p.active, p.active.next
+	p.active.next.prev = c
+	p.active.next = c
+	p.nactive++
+}
+
+// removeActive forgets c as in use, if it was; p.mu is held.
+func (p *connPool) removeActive(c *upConn) {
+	if c.prev == nil {
+		return
+	}
+	c.prev.next, c.next.prev = c.next, c.prev
+	c.prev, c.next = nil, nil
+	p.nactive--
 }
 
 // upConn is one HTTP/1.1 connection to a server.
 type upConn struct {
 	pool *connPool
+	// prev and next link the connection into its pool's ring of
+	// connections in use (guarded by the pool's lock).
+	prev, next *upConn
 	nc   net.Conn
 	br   *bufio.Reader
 	bw   *bufio.Writer
@@ -200,7 +227,7 @@ func (p *connPool) get(sni string) (*upConn, error) {
 		}
 		c := p.idle[n-1]
 		p.idle = slices.Delete(p.idle, n-1, n)
-		p.active[c] = struct{}{}
+		p.addActive(c)
 		p.mu.Unlock()
 		if c.reusable() {
 			return c, nil
@@ -269,7 +296,7 @@ func (p *connPool) dial(sni string) (*upConn, error) {
 		c.close()
 		return nil, &errConnect{err: errors.New("server connections were shut down")}
 	}
-	p.active[c] = struct{}{}
+	p.addActive(c)
 	p.mu.Unlock()
 	return c, nil
 }
@@ -285,7 +312,7 @@ func (p *connPool) put(c *upConn) {
 	c.reused = true
 	c.nc.SetReadDeadline(time.Time{})
 	p.mu.Lock()
-	delete(p.active, c)
+	p.removeActive(c)
 	if p.closed || len(p.idle) >= maxIdlePerServer {
 		p.mu.Unlock()
 		c.close()
@@ -298,7 +325,7 @@ func (p *connPool) put(c *upConn) {
 // discard closes a connection that cannot be reused.
 func (p *connPool) discard(c *upConn) {
 	p.mu.Lock()
-	delete(p.active, c)
+	p.removeActive(c)
 	p.mu.Unlock()
 	c.close()
 }
@@ -334,8 +361,8 @@ func (p *connPool) shutdown() {
 	p.closed = true
 	idle := p.idle
 	p.idle = nil
-	active := make([]*upConn, 0, len(p.active))
-	for c := range p.active {
+	active := make([]*upConn, 0, p.nactive)
+	for c := p.active.next; c != &p.active; c = c.next {
 		active = append(active, c)
 	}
 	p.mu.Unlock()
@@ -351,7 +378,7 @@ func (p *connPool) shutdown() {
 func (p *connPool) activeCount() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.active)
+	return p.nactive
 }
 
 // hopHeaders are removed when forwarding, as RFC 9110 section 7.6.1 says.
