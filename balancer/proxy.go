@@ -56,6 +56,9 @@ func writeError(w http.ResponseWriter, code int) {
 	writePage(w, code)
 }
 
+// pageHeaderOrder is the order of the header lines of HAProxy's pages.
+var pageHeaderOrder = []string{"Content-Length", "Cache-Control", "Connection", "Content-Type"}
+
 // writePage answers with HAProxy's built-in page for code.
 func writePage(w http.ResponseWriter, code int) {
 	h := w.Header()
@@ -63,6 +66,7 @@ func writePage(w http.ResponseWriter, code int) {
 	h["Date"] = nil
 	h["Cache-Control"] = []string{"no-cache"}
 	h["Content-Type"] = []string{"text/html"}
+	setHeaderOrder(w, pageHeaderOrder)
 	writeStatus(w, code, pageReason(code))
 	io.WriteString(w, errorPages[code])
 }
@@ -437,6 +441,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 	}
 	// bout counts the response forwarded, head included.
 	head := responseHeadBytes(resp.status, hdr)
+	setHeaderOrder(w, conn.order)
 	n, sent, readErr, writeErr := copyResponse(w, cs, resp.status, resp.reason, resp.body, resp.contentLength, conn.br.Buffered)
 	if sent || readErr == nil {
 		n += head

@@ -115,18 +115,3 @@ func returnReason(code int) string {
 	}
 	return "Other"
 }
-
-// reasonSetter is a ResponseWriter that can send a status line's reason
-// phrase (the front door's HTTP/1.x writer); others write their own.
-type reasonSetter interface {
-	SetReason(string)
-}
-
-// writeStatus sends the status code with reason as its reason phrase
-// where the writer allows it.
-func writeStatus(w http.ResponseWriter, code int, reason string) {
-	if rs, ok := w.(reasonSetter); ok && reason != "" {
-		rs.SetReason(reason)
-	}
-	w.WriteHeader(code)
-}

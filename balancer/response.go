@@ -59,7 +59,8 @@ var commonHeaders = func() map[string]string {
 // ones go into dst, which must be empty; on error dst is left empty again.
 func readUpstreamResponse(c *upConn, method string, upgrade bool, limit int, dst http.Header) (upstreamResponse, error) {
 	for {
-		resp, err := readResponseHead(c.br, limit, dst)
+		c.order = c.order[:0]
+		resp, err := readResponseHead(c.br, limit, dst, &c.order)
 		if err != nil {
 			clear(dst)
 			return resp, err
@@ -117,8 +118,9 @@ func readHeadLine(br *bufio.Reader, budget *int) ([]byte, error) {
 }
 
 // readResponseHead parses the status line and a header block of at most
-// limit bytes.
-func readResponseHead(br *bufio.Reader, limit int, dst http.Header) (upstreamResponse, error) {
+// limit bytes, appending the names of the headers put in dst to order in
+// the order they came.
+func readResponseHead(br *bufio.Reader, limit int, dst http.Header, order *[]string) (upstreamResponse, error) {
 	resp := upstreamResponse{contentLength: -1}
 	budget := limit
 	line, err := readHeadLine(br, &budget)
@@ -231,6 +233,7 @@ func readResponseHead(br *bufio.Reader, limit int, dst http.Header) (upstreamRes
 		}
 		values = append(values, value)
 		dst[key] = values[len(values)-1 : len(values) : len(values)]
+		*order = append(*order, key)
 	}
 	if resp.contentLength < -1 {
 		delete(dst, "Content-Length")

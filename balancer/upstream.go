@@ -150,9 +150,9 @@ type upConn struct {
 	// prev and next link the connection into its pool's ring of
 	// connections in use (guarded by the pool's lock).
 	prev, next *upConn
-	nc   net.Conn
-	br   *bufio.Reader
-	bw   *bufio.Writer
+	nc         net.Conn
+	br         *bufio.Reader
+	bw         *bufio.Writer
 	// reused reports whether the connection served a request before.
 	reused bool
 	// connected is when the connection was established, its TLS
@@ -167,6 +167,9 @@ type upConn struct {
 	// the bytes read for the current request. Both are reset per request.
 	readErr error
 	nread   int64
+	// order is the current response's header names in the server's
+	// order (reused along the connection).
+	order []string
 	// lim is the body reader of a response with a Content-Length, kept
 	// here so reading a response allocates none.
 	lim lengthBody

@@ -40,6 +40,9 @@ type h1response struct {
 	outPtr *[]byte // out's pool entry
 	// headBuf is where heads are composed, kept along the connection.
 	headBuf []byte
+	// order is the header names in the order to send them (the server's),
+	// kept along the connection.
+	order []string
 	// endedAt is when the response ended, as the handler reported it.
 	endedAt time.Time
 }
@@ -50,7 +53,7 @@ func (w *h1response) reset(r *http.Request, h *parsedHead) {
 		w.header = make(http.Header)
 	}
 	clear(w.header)
-	*w = h1response{c: w.c, req: r, head: h, header: w.header, out: w.out[:0], outPtr: w.outPtr, headBuf: w.headBuf, declared: -1}
+	*w = h1response{c: w.c, req: r, head: h, header: w.header, out: w.out[:0], outPtr: w.outPtr, headBuf: w.headBuf, order: w.order[:0], declared: -1}
 }
 
 // Header returns the response headers.
@@ -68,7 +71,7 @@ func (w *h1response) WriteHeader(code int) {
 	if code < 200 && code != http.StatusSwitchingProtocols {
 		var stack [512]byte
 		b := appendStatusLine(stack[:0], code, w.reason)
-		b = appendHeaders(b, w.header)
+		b = appendHeaders(b, w.header, nil)
 		b = append(b, "\r\n"...)
 		w.flushOut()
 		w.send(b)
@@ -81,6 +84,13 @@ func (w *h1response) WriteHeader(code int) {
 			w.declared = n
 		}
 	}
+}
+
+// SetHeaderOrder makes the response send the headers named in order
+// first, in that order, then the others sorted by name (balancer's
+// headerOrderSetter): a server's header order, as HAProxy keeps it.
+func (w *h1response) SetHeaderOrder(order []string) {
+	w.order = append(w.order[:0], order...)
 }
 
 // SetReason makes the next status line carry reason as its reason phrase
@@ -267,7 +277,7 @@ func (w *h1response) sendHead(final bool) {
 			b = append(b, "Connection: keep-alive\r\n"...)
 		}
 	}
-	b = appendHeaders(b, hdr)
+	b = appendHeaders(b, hdr, w.order)
 	if length >= 0 {
 		b = append(b, "Content-Length: "...)
 		b = strconv.AppendInt(b, length, 10)
@@ -347,27 +357,37 @@ func appendStatusLine(b []byte, code int, reason string) []byte {
 	return append(b, "\r\n"...)
 }
 
-// appendHeaders appends the header lines of h, sorted by name as net/http
-// writes them; a CR or LF in a value becomes a space.
-func appendHeaders(b []byte, h http.Header) []byte {
+// appendHeaders appends the header lines of h: those named in order
+// first, in that order, then the others sorted by name as net/http writes
+// them. A CR or LF in a value becomes a space.
+func appendHeaders(b []byte, h http.Header, order []string) []byte {
+	for _, k := range order {
+		b = appendHeader(b, k, h[k])
+	}
 	var stack [32]string
 	keys := stack[:0]
 	for k, vv := range h {
-		if len(vv) > 0 {
+		if len(vv) > 0 && !slices.Contains(order, k) {
 			keys = append(keys, k)
 		}
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		for _, v := range h[k] {
-			b = append(b, k...)
-			b = append(b, ": "...)
-			if strings.ContainsAny(v, "\r\n") {
-				v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
-			}
-			b = append(b, v...)
-			b = append(b, "\r\n"...)
+		b = appendHeader(b, k, h[k])
+	}
+	return b
+}
+
+// appendHeader appends a header line for each value.
+func appendHeader(b []byte, k string, values []string) []byte {
+	for _, v := range values {
+		b = append(b, k...)
+		b = append(b, ": "...)
+		if strings.ContainsAny(v, "\r\n") {
+			v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
 		}
+		b = append(b, v...)
+		b = append(b, "\r\n"...)
 	}
 	return b
 }
