@@ -31,15 +31,20 @@ func BenchmarkKeepAliveRequest(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	buf := make([]byte, 4096)
 	req := []byte("GET /path?q=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: bench\r\nAccept: */*\r\nCookie: SERVER_USED=0123456789abcdef\r\n\r\n")
+	askRepeatedly(b, c, req)
+}
+
+// askRepeatedly sends req on c and reads the answer, ending in "hello",
+// b.N times. The client side reads raw bytes, so that the allocations
+// counted are the server's.
+func askRepeatedly(b *testing.B, c net.Conn, req []byte) {
+	buf := make([]byte, 4096)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := c.Write(req); err != nil {
 			b.Fatal(err)
 		}
-		// The client side reads raw bytes up to the body, so that the
-		// allocations counted are the server's.
 		n := 0
 		for !bytes.HasSuffix(buf[:n], []byte("\r\n\r\nhello")) {
 			m, err := c.Read(buf[n:])
@@ -92,21 +97,7 @@ func BenchmarkProxiedRequest(b *testing.B) {
 	defer c.Close()
 	cookie := balancer.DynamicCookie("k", ap.Addr(), int32(ap.Port()))
 	req := []byte("GET /path?q=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: bench\r\nAccept: */*\r\nCookie: SERVER_USED=" + cookie + "\r\n\r\n")
-	buf := make([]byte, 4096)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := c.Write(req); err != nil {
-			b.Fatal(err)
-		}
-		n := 0
-		for !bytes.HasSuffix(buf[:n], []byte("\r\n\r\nhello")) {
-			m, err := c.Read(buf[n:])
-			if err != nil {
-				b.Fatal(err)
-			}
-			n += m
-		}
-	}
+	askRepeatedly(b, c, req)
 }
 
 // serveFixed answers every request head on every connection of ln with
