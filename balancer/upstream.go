@@ -170,6 +170,12 @@ type upConn struct {
 	// order is the current response's header names in the server's
 	// order (reused along the connection).
 	order []string
+	// sk is the socket of a clear-text connection (nil over TLS);
+	// deferWrite asks Write to keep its bytes in deferred, written by the
+	// next Read with sk.WriteThenRead.
+	sk         *sockio.Sock
+	deferWrite bool
+	deferred   []byte
 	// lim is the body reader of a response with a Content-Length, kept
 	// here so reading a response allocates none.
 	lim lengthBody
@@ -183,8 +189,15 @@ type upConn struct {
 }
 
 // Write writes to the connection; each wait is bounded by timeout server
-// (the socket's limits).
+// (the socket's limits). With deferWrite set, p is kept for the next
+// Read to write (the last write of a request: its buffer is not touched
+// until then).
 func (c *upConn) Write(p []byte) (int, error) {
+	if c.deferWrite && c.sk != nil && len(p) > 0 {
+		c.deferWrite = false
+		c.deferred = p
+		return len(p), nil
+	}
 	n, err := c.nc.Write(p)
 	if err != nil {
 		var ne net.Error
@@ -196,9 +209,17 @@ func (c *upConn) Write(p []byte) (int, error) {
 }
 
 // Read reads from the connection; each wait is bounded by timeout server
-// (the socket's limits).
+// (the socket's limits). A request whose write was deferred is written
+// first, in the same call.
 func (c *upConn) Read(p []byte) (int, error) {
-	n, err := c.nc.Read(p)
+	var n int
+	var err error
+	if w := c.deferred; w != nil {
+		c.deferred = nil
+		_, n, err = c.sk.WriteThenRead(w, p)
+	} else {
+		n, err = c.nc.Read(p)
+	}
 	c.nread += int64(n)
 	if err != nil {
 		var ne net.Error
@@ -272,7 +293,7 @@ func (p *connPool) dial(sni string) (*upConn, error) {
 	sk := sockio.New(nc)
 	sk.SetReadLimits(time.Time{}, p.serverTimeout)
 	sk.SetWriteLimits(time.Time{}, p.serverTimeout)
-	c := &upConn{pool: p, nc: sk}
+	c := &upConn{pool: p, nc: sk, sk: sk}
 	if p.tls != nil {
 		tc := tls.Client(sk, p.tls.config(sni))
 		if p.connectTimeout > 0 {
@@ -283,7 +304,7 @@ func (p *connPool) dial(sni string) (*upConn, error) {
 			return nil, &errConnect{err: fmt.Errorf("TLS handshake: %w", err)}
 		}
 		tc.SetDeadline(time.Time{})
-		c.nc, c.tls, c.sni = tc, tc, sni
+		c.nc, c.tls, c.sni, c.sk = tc, tc, sni, nil
 	} else if rc := sk.RawConn(); rc != nil {
 		c.rc = rc
 		c.peekFn = c.peek
@@ -511,7 +532,13 @@ func writeRequest(c *upConn, r *http.Request, hdr http.Header, xff forwardedHead
 			return err
 		}
 	}
-	return bw.Flush()
+	if !upgrade {
+		// The request's last bytes leave with the wait for the answer.
+		c.deferWrite = true
+	}
+	err := bw.Flush()
+	c.deferWrite = false
+	return err
 }
 
 func copyBody(bw *bufio.Writer, body io.Reader, chunked bool) error {

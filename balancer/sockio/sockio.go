@@ -58,6 +58,9 @@ type Sock struct {
 	werr    error
 	readFn  func(uintptr) bool
 	writeFn func(uintptr) bool
+	// replyWait is WriteThenRead's step: 1 to write, 2 to read.
+	replyWait       int
+	writeThenReadFn func(uintptr) bool
 }
 
 // New returns the Sock of nc.
@@ -69,7 +72,7 @@ func New(nc net.Conn) *Sock {
 			rc.Control(func(fd uintptr) { s.fd = int(fd) })
 		}
 	}
-	s.readFn, s.writeFn = s.readOnce, s.writeAll
+	s.readFn, s.writeFn, s.writeThenReadFn = s.readOnce, s.writeAll, s.writeThenRead
 	return s
 }
 
@@ -182,6 +185,66 @@ func (s *Sock) Read(p []byte) (int, error) {
 	n, serr := s.rn, s.rerr
 	s.rbuf, s.rerr = nil, nil
 	return sockResult(n, err, serr)
+}
+
+// WriteThenRead writes all of w, then reads the reply into r. The wait for
+// the reply starts without a read attempt: the socket's readiness was
+// reset before the write, so only bytes that came after it wake the wait,
+// which saves the read that would find nothing yet. It returns how much
+// of w was written; a write the socket cannot take at once is finished
+// with Write, then the reply read with Read.
+func (s *Sock) WriteThenRead(w, r []byte) (written, n int, err error) {
+	if s.rc == nil || len(w) == 0 || len(r) == 0 {
+		if written, err = s.Write(w); err != nil {
+			return written, 0, err
+		}
+		n, err = s.Read(r)
+		return written, n, err
+	}
+	s.wbuf, s.wn, s.werr = w, 0, nil
+	s.rbuf, s.fresh, s.replyWait = r, false, 1
+	err = s.rc.Read(s.writeThenReadFn)
+	s.disarmRead()
+	written, n, serr, werr := s.wn, s.rn, s.rerr, s.werr
+	s.wbuf, s.werr, s.rbuf, s.rerr, s.replyWait = nil, nil, nil, nil, 0
+	if err == nil && werr != nil {
+		return written, 0, &net.OpError{Op: "write", Net: "tcp", Err: werr}
+	}
+	if err == nil && written < len(w) {
+		// The socket's buffer filled: finish the usual way.
+		m, err := s.Write(w[written:])
+		if err != nil {
+			return written + m, 0, err
+		}
+		n, err = s.Read(r)
+		return len(w), n, err
+	}
+	n, err = sockResult(n, err, serr)
+	return written, n, err
+}
+
+// writeThenRead is WriteThenRead's callback: the first call writes and
+// asks to wait, the next ones read.
+func (s *Sock) writeThenRead(fd uintptr) bool {
+	if s.replyWait == 1 {
+		s.replyWait = 2
+		for s.wn < len(s.wbuf) {
+			m, e := syscall.Write(int(fd), s.wbuf[s.wn:])
+			switch {
+			case e == syscall.EINTR:
+				continue
+			case e != nil:
+				if e != syscall.EAGAIN {
+					s.werr = e
+				}
+				return true
+			}
+			s.wn += m
+		}
+		s.armRead()
+		return false
+	}
+	return s.readOnce(fd)
 }
 
 // BufferPool lends read buffers.

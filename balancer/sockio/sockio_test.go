@@ -137,3 +137,35 @@ func TestWrite(t *testing.T) {
 	}
 	client.Close()
 }
+
+func TestWriteThenRead(t *testing.T) {
+	s, client := pair(t)
+	go func() {
+		buf := make([]byte, 1<<20)
+		total := 0
+		for {
+			n, err := client.Read(buf)
+			if err != nil {
+				return
+			}
+			total += n
+			if total == 5 || total == 5+4<<20 {
+				client.Write([]byte("reply"))
+			}
+		}
+	}()
+	s.SetReadLimits(time.Time{}, 5*time.Second)
+	s.SetWriteLimits(time.Time{}, 5*time.Second)
+	buf := make([]byte, 16)
+	// A request the socket takes at once.
+	w, n, err := s.WriteThenRead([]byte("hello"), buf)
+	if err != nil || w != 5 || string(buf[:n]) != "reply" {
+		t.Fatalf("wrote %d, read %q, %v", w, buf[:n], err)
+	}
+	// One larger than the socket's buffers: finished with Write.
+	big := make([]byte, 4<<20)
+	w, n, err = s.WriteThenRead(big, buf)
+	if err != nil || w != len(big) || string(buf[:n]) != "reply" {
+		t.Fatalf("wrote %d of %d, read %q, %v", w, len(big), buf[:n], err)
+	}
+}
