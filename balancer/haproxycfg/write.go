@@ -126,6 +126,14 @@ func (w *writer) line(words ...string) {
 	w.buf.WriteByte('\n')
 }
 
+// KeyWritable reports whether a dynamic-cookie key can be written to a
+// configuration file: one with a NUL byte cannot (HAProxy refuses the
+// line), and Write leaves it out. Such keys are refused since; a database
+// may still hold one set before.
+func KeyWritable(key balancer.Secret) bool {
+	return !strings.ContainsRune(key.Reveal(), 0)
+}
+
 func (w *writer) checkName(what, name string) {
 	if name == "" {
 		w.fail("%s has no name", what)
@@ -430,7 +438,7 @@ func (w *writer) backend(be balancer.Backend, forwardFor bool) {
 	if be.Cookie != nil {
 		w.line(w.cookie(be.Cookie)...)
 	}
-	if be.DynamicCookieKey != "" {
+	if be.DynamicCookieKey != "" && KeyWritable(be.DynamicCookieKey) {
 		w.line("dynamic-cookie-key", be.DynamicCookieKey.Reveal())
 	}
 	w.graceComments(be)

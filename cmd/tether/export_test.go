@@ -158,3 +158,20 @@ func TestImportRefusesFailOpenConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestExportSaysItLeavesOutANulKey checks the note for a dynamic-cookie
+// key a configuration file cannot hold (one a database may keep from
+// before such keys were refused).
+func TestExportSaysItLeavesOutANulKey(t *testing.T) {
+	st := balancer.State{Config: balancer.Config{Backends: []balancer.Backend{
+		{Name: "shop", DynamicCookieKey: "bad\x00key"},
+		{Name: "api", DynamicCookieKey: "fine"},
+	}}}
+	notes := unexportable(st)
+	if len(notes) != 1 || !strings.Contains(notes[0], "backend shop's dynamic-cookie-key holds a NUL byte") {
+		t.Errorf("notes %q", notes)
+	}
+	if strings.Contains(strings.Join(notes, " "), "bad") {
+		t.Errorf("a note shows the key: %q", notes)
+	}
+}

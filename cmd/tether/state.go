@@ -382,6 +382,9 @@ func unexportable(st balancer.State) []string {
 		notes = append(notes, fmt.Sprintf("certificate %s was committed at run time (%s); HAProxy reads the file, so put that bundle there before loading the export", c.Path, c.Describe()))
 	}
 	for _, be := range st.Config.Backends {
+		if be.DynamicCookieKey != "" && !haproxycfg.KeyWritable(be.DynamicCookieKey) {
+			notes = append(notes, fmt.Sprintf("backend %s's dynamic-cookie-key holds a NUL byte, which a configuration file cannot hold; left out: set a new key with 'set dynamic-cookie-key backend %s KEY'", be.Name, be.Name))
+		}
 		if be.DynamicCookieAddrGrace > 0 || len(be.RetiredKeys) > 0 {
 			notes = append(notes, fmt.Sprintf("backend %s has a dynamic-cookie grace (retired keys, address grace), which HAProxy does not have; exported as comments", be.Name))
 		}
