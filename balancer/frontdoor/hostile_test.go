@@ -89,7 +89,7 @@ func startFrontTo(t *testing.T, addr string, fe balancer.Frontend, g balancer.Gl
 }
 
 // serveFront serves h behind a frontdoor server and returns its address.
-func serveFront(t *testing.T, fe balancer.Frontend, g balancer.Global, h http.Handler) string {
+func serveFront(t testing.TB, fe balancer.Frontend, g balancer.Global, h http.Handler) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
