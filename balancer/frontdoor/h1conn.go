@@ -76,8 +76,8 @@ type h1conn struct {
 	hijacked       bool
 }
 
-// newH1Conn returns the connection state for nc, read through src (the
-// sock, or a TLS connection over it).
+// newH1Conn returns the connection state for the socket sk, read through
+// src (sk, or a TLS connection over it).
 func (s *Server) newH1Conn(sk *sockio.Sock, src io.ReadWriter, tc *tls.Conn, accepted, ready time.Time) *h1conn {
 	c := &h1conn{srv: s, sock: sk, src: src, tls: tc, accepted: accepted, ready: ready}
 	if tc != nil {
@@ -91,16 +91,17 @@ func (s *Server) newH1Conn(sk *sockio.Sock, src io.ReadWriter, tc *tls.Conn, acc
 }
 
 // idleHandoff is how long a connection waits for its next request on the
-// goroutine that served the previous one. A connection idle longer goes
-// on waiting on a new goroutine, whose stack is small, and the old one
-// ends with the stack a request grew.
+// goroutine that served the previous one. A clear-text connection idle
+// longer goes on waiting in the server's parker, without a goroutine; a
+// TLS one on a new goroutine, whose stack is small, and the old one ends
+// with the stack a request grew.
 const idleHandoff = 50 * time.Millisecond
 
 // What readHead found.
 const (
 	headRead  = iota // a request head to serve
 	headNone         // nothing more: the connection ends
-	headLater        // nothing yet: wait on a new goroutine
+	headLater        // nothing yet: wait parked, or on a new goroutine
 )
 
 // serve serves requests until the connection ends.
@@ -110,7 +111,7 @@ func (c *h1conn) serve() {
 		switch c.readHead() {
 		case headLater:
 			// Nothing of the last request is kept while idle.
-			c.giveExchange()
+			c.giveRequestState()
 			if p := c.srv.parker; p != nil && c.tls == nil && p.park(c, time.Now().Add(c.idleLeft)) {
 				return
 			}
@@ -438,9 +439,9 @@ type requestState struct {
 	cbody chunkedBody
 }
 
-// giveExchange gives the request state back to the server's pool; nothing
+// giveRequestState gives the request state back to the server's pool; nothing
 // of the last request is kept while the connection is idle.
-func (c *h1conn) giveExchange() {
+func (c *h1conn) giveRequestState() {
 	if c.x == nil {
 		return
 	}
