@@ -16,23 +16,30 @@ import (
 // handler that answers a small body: the server's own cost per request
 // (parsing, the request and writer, the write) plus loopback I/O.
 func BenchmarkKeepAliveRequest(b *testing.B) {
+	c := dialServer(b, balancer.Frontend{}, balancer.Global{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = []string{"text/plain"}
+		io.WriteString(w, "hello")
+	}))
+	req := []byte("GET /path?q=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: bench\r\nAccept: */*\r\nCookie: SERVER_USED=0123456789abcdef\r\n\r\n")
+	askRepeatedly(b, c, req)
+}
+
+// dialServer serves h behind a server of fe until the benchmark ends and
+// returns a connection to it.
+func dialServer(b *testing.B, fe balancer.Frontend, g balancer.Global, h http.Handler) net.Conn {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := New(balancer.Frontend{}, balancer.Global{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header()["Content-Type"] = []string{"text/plain"}
-		io.WriteString(w, "hello")
-	}), nil)
+	srv := New(fe, g, h, nil)
 	go srv.Serve(ln)
-	defer srv.Close()
+	b.Cleanup(func() { srv.Close() })
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer c.Close()
-	req := []byte("GET /path?q=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: bench\r\nAccept: */*\r\nCookie: SERVER_USED=0123456789abcdef\r\n\r\n")
-	askRepeatedly(b, c, req)
+	b.Cleanup(func() { c.Close() })
+	return c
 }
 
 // askRepeatedly sends req on c and reads the answer, ending in "hello",
@@ -83,18 +90,7 @@ func BenchmarkProxiedRequest(b *testing.B) {
 	}
 	defer bal.Close()
 	h, _ := bal.Handler("fe")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := New(cfg.Frontends[0], cfg.Global, h, nil)
-	go srv.Serve(ln)
-	defer srv.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+	c := dialServer(b, cfg.Frontends[0], cfg.Global, h)
 	cookie := balancer.DynamicCookie("k", ap.Addr(), int32(ap.Port()))
 	req := []byte("GET /path?q=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: bench\r\nAccept: */*\r\nCookie: SERVER_USED=" + cookie + "\r\n\r\n")
 	askRepeatedly(b, c, req)

@@ -333,26 +333,7 @@ func TestReasonPhrases(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer origin.Close()
-	go func() {
-		for {
-			c, err := origin.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					io.Copy(io.Discard, req.Body)
-					io.WriteString(c, "HTTP/1.1 299 Weird Reason Here\r\nContent-Length: 2\r\n\r\nok")
-				}
-			}()
-		}
-	}()
+	go serveFixed(origin, "HTTP/1.1 299 Weird Reason Here\r\nContent-Length: 2\r\n\r\nok")
 	addr := startFrontTo(t, origin.Addr().String(), balancer.Frontend{TimeoutClient: 5 * time.Second}, balancer.Global{})
 	raw := exchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
 	wantPrefix(t, raw, "HTTP/1.1 299 Weird Reason Here\r\n")

@@ -66,6 +66,14 @@ func startFront(t *testing.T, fe balancer.Frontend, g balancer.Global) (string, 
 // over the origin at addr, and returns the server's address.
 func startFrontTo(t *testing.T, addr string, fe balancer.Frontend, g balancer.Global) string {
 	t.Helper()
+	fe, h := proxyTo(t, addr, fe, g)
+	return serveFront(t, fe, g, h)
+}
+
+// proxyTo returns fe, named and routed to one backend whose server is the
+// origin at addr, and the balancer's handler for it.
+func proxyTo(t testing.TB, addr string, fe balancer.Frontend, g balancer.Global) (balancer.Frontend, http.Handler) {
+	t.Helper()
 	ap := netip.MustParseAddrPort(addr)
 	fe.Name, fe.DefaultBackend = "fe", "be"
 	cfg := balancer.Config{
@@ -85,7 +93,7 @@ func startFrontTo(t *testing.T, addr string, fe balancer.Frontend, g balancer.Gl
 	if err != nil {
 		t.Fatal(err)
 	}
-	return serveFront(t, fe, g, h)
+	return fe, h
 }
 
 // serveFront serves h behind a frontdoor server and returns its address.

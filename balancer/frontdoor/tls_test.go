@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -51,24 +50,7 @@ func tlsFront(t *testing.T, fe balancer.Frontend) (string, *recordingOrigin, *tl
 // tlsFrontTo is tlsFront in front of the origin at originAddr.
 func tlsFrontTo(t *testing.T, fe balancer.Frontend, o *recordingOrigin, originAddr string, ca *tlsbindtest.CA, tb *tlsbind.Bind) (string, *recordingOrigin, *tlsCounters, *tlsbindtest.CA) {
 	t.Helper()
-	ap := netip.MustParseAddrPort(originAddr)
-	fe.Name, fe.DefaultBackend = "fe", "be"
-	cfg := balancer.Config{
-		Frontends: []balancer.Frontend{fe},
-		Backends: []balancer.Backend{{
-			Name: "be", TimeoutConnect: time.Second, TimeoutServer: 5 * time.Second,
-			Servers: []balancer.Server{{Name: "s1", Address: ap.Addr().String(), Port: int(ap.Port()), PortSet: true, Weight: 1}},
-		}},
-	}
-	b, err := balancer.New(cfg, balancer.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	h, err := b.Handler("fe")
-	if err != nil {
-		t.Fatal(err)
-	}
+	fe, h := proxyTo(t, originAddr, fe, balancer.Global{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
