@@ -142,6 +142,7 @@ func readResponseHead(br *bufio.Reader, limit int, dst http.Header, order *[]str
 	}
 	resp.close = http10
 
+	head := bufferedHead(br)
 	var values []string // backing store for header values
 	var lastKey string
 	sawCL, clValue := false, int64(0)
@@ -176,9 +177,9 @@ func readResponseHead(br *bufio.Reader, limit int, dst http.Header, order *[]str
 		}
 		key, ok := commonHeaders[string(rawKey)]
 		if !ok {
-			key = textproto.CanonicalMIMEHeaderKey(string(rawKey))
+			key = textproto.CanonicalMIMEHeaderKey(head.str(rawKey))
 		}
-		value := string(bytes.TrimSpace(line[colon+1:]))
+		value := head.str(bytes.TrimSpace(line[colon+1:]))
 		lastKey = key
 		switch key {
 		case "Connection":
@@ -229,7 +230,12 @@ func readResponseHead(br *bufio.Reader, limit int, dst http.Header, order *[]str
 			continue
 		}
 		if len(values) == cap(values) {
-			values = make([]string, 0, 16)
+			// Sized by the lines of a head read whole, else a guess.
+			n := 16
+			if head.lines > 0 {
+				n, head.lines = head.lines, 0
+			}
+			values = make([]string, 0, n)
 		}
 		values = append(values, value)
 		dst[key] = values[len(values)-1 : len(values) : len(values)]
@@ -239,6 +245,56 @@ func readResponseHead(br *bufio.Reader, limit int, dst http.Header, order *[]str
 		delete(dst, "Content-Length")
 	}
 	return resp, nil
+}
+
+// headText is a response head found whole in the read buffer, copied
+// into one string that header names and values are cut from, which saves
+// copying each of them.
+type headText struct {
+	text string
+	// bufCap is the capacity of the buffered bytes the text starts at: a
+	// slice of the read buffer with capacity c starts bufCap-c bytes in.
+	bufCap int
+	// lines is the number of lines in text, a bound on its headers.
+	lines int
+}
+
+// bufferedHead returns the head at the start of br's buffered bytes, or
+// the zero headText when it is not all there.
+func bufferedHead(br *bufio.Reader) headText {
+	b, _ := br.Peek(br.Buffered())
+	end := -1
+	for i := 0; i < len(b); {
+		// Each line starts at i: an empty one ends the head.
+		if rest := b[i:]; rest[0] == '\n' {
+			end = i + 1
+			break
+		} else if len(rest) > 1 && rest[0] == '\r' && rest[1] == '\n' {
+			end = i + 2
+			break
+		}
+		nl := bytes.IndexByte(b[i:], '\n')
+		if nl < 0 {
+			break
+		}
+		i += nl + 1
+	}
+	if end <= 0 {
+		return headText{}
+	}
+	return headText{text: string(b[:end]), bufCap: cap(b), lines: bytes.Count(b[:end], []byte("\n"))}
+}
+
+// str returns v as a string: cut from the head's text when v is a part of
+// the buffered head, a copy otherwise.
+func (h *headText) str(v []byte) string {
+	if len(v) == 0 {
+		return ""
+	}
+	if off := h.bufCap - cap(v); h.text != "" && off >= 0 && off+len(v) <= len(h.text) && h.text[off:off+len(v)] == string(v) {
+		return h.text[off : off+len(v)]
+	}
+	return string(v)
 }
 
 // parseContentLength parses a Content-Length value: a decimal number, or

@@ -2,12 +2,14 @@ package balancer
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 func parseRaw(raw, method string) (upstreamResponse, http.Header, string, error) {
@@ -112,4 +114,30 @@ func FuzzReadUpstreamResponse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestResponseHeadReadWholeOrInParts checks that a head found whole in the
+// read buffer (its values cut from one string) parses as one that comes a
+// byte at a time.
+func TestResponseHeadReadWholeOrInParts(t *testing.T) {
+	raws := []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: 1\r\nx-a: 2\r\nx-unusual-name: v\r\n\r\nhi",
+		"HTTP/1.1 204 No Content\r\n\r\n",
+		"HTTP/1.1 200 OK\nX-Folded: a\n  b\nContent-Length: 0\n\n",
+		"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length:   3  \r\nX-Empty:\r\n\r\nabc",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 9\r\n\r\n1\r\nx\r\n0\r\n\r\n",
+	}
+	for _, raw := range raws {
+		whole := &upConn{br: bufio.NewReader(strings.NewReader(raw))}
+		parts := &upConn{br: bufio.NewReaderSize(iotest.OneByteReader(strings.NewReader(raw)), 16)}
+		var got [2]string
+		for i, c := range []*upConn{whole, parts} {
+			h := http.Header{}
+			resp, err := readUpstreamResponse(c, http.MethodGet, false, Global{}.HeaderLimit(), h)
+			got[i] = fmt.Sprint(resp.status, resp.reason, resp.contentLength, resp.close, err, h, c.order)
+		}
+		if got[0] != got[1] {
+			t.Errorf("%q:\nwhole    %s\nin parts %s", raw, got[0], got[1])
+		}
+	}
 }

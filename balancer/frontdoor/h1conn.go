@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"sync/atomic"
 	"time"
@@ -246,8 +247,9 @@ func (c *h1conn) parse(end int) bool {
 	if c.x == nil {
 		c.x = c.srv.requests.Get().(*requestState)
 		c.x.resp.c = c
+		c.x.withContext = *new(http.Request).WithContext(c.ctx)
 	}
-	h, ok := parseHead(raw, c.x.head.order)
+	h, ok := parseHead(raw, &c.x.head)
 	c.x.head = h
 	return ok
 }
@@ -256,7 +258,7 @@ func (c *h1conn) parse(end int) bool {
 // response; it returns false when the connection must end.
 func (c *h1conn) serveRequest() bool {
 	h := &c.x.head
-	u, ok := requestURL(h.method, h.target)
+	u, ok := requestURL(h.method, h.target, &c.x.url)
 	if !ok {
 		c.refuse(http.StatusBadRequest, false)
 		return false
@@ -289,15 +291,14 @@ func (c *h1conn) serveRequest() bool {
 	if h.minor == 0 {
 		proto = "HTTP/1.0"
 	}
-	r0 := http.Request{
-		Method: h.method, URL: u, Proto: proto, ProtoMajor: 1, ProtoMinor: h.minor,
-		Header: h.header, Body: body, ContentLength: h.contentLength, TransferEncoding: te,
-		Close: h.close, Host: host, RemoteAddr: c.remoteAddr, RequestURI: h.target, TLS: c.tlsState,
-	}
+	r := &c.x.req
+	*r = c.x.withContext
+	r.Method, r.URL, r.Proto, r.ProtoMajor, r.ProtoMinor = h.method, u, proto, 1, h.minor
+	r.Header, r.Body, r.ContentLength, r.TransferEncoding = h.header, body, h.contentLength, te
+	r.Close, r.Host, r.RemoteAddr, r.RequestURI, r.TLS = h.close, host, c.remoteAddr, h.target, c.tlsState
 	if h.chunked {
-		r0.ContentLength = -1
+		r.ContentLength = -1
 	}
-	r := r0.WithContext(c.ctx)
 	if isAbsoluteForm(h.target) {
 		dropDefaultPort(r)
 	}
@@ -437,6 +438,11 @@ type requestState struct {
 	resp  h1response
 	lbody lengthBody
 	cbody chunkedBody
+	// req is the request handed to the handler; withContext is an empty
+	// request carrying the connection's context, which each request
+	// starts from (a request's context can only be set by copying).
+	req, withContext http.Request
+	url              url.URL
 }
 
 // giveRequestState gives the request state back to the server's pool; nothing
@@ -446,10 +452,13 @@ func (c *h1conn) giveRequestState() {
 		return
 	}
 	c.x.resp.release()
-	header, order := c.x.resp.header, c.x.head.order
+	header, head := c.x.resp.header, c.x.head
 	clear(header)
+	clear(head.header)
+	clear(head.values[:cap(head.values)])
 	*c.x = requestState{}
-	c.x.resp.header, c.x.head.order = header, order[:0]
+	c.x.resp.header = header
+	c.x.head = parsedHead{header: head.header, order: head.order[:0], values: head.values[:0]}
 	c.srv.requests.Put(c.x)
 	c.x = nil
 }

@@ -20,7 +20,9 @@ type parsedHead struct {
 	// order is the header names (canonical) in the order they first
 	// appear, Host included, as HAProxy forwards them.
 	order []string
-	host  string
+	// values is the backing array of the header's values.
+	values []string
+	host   string
 	// contentLength is the body's length, -1 for a chunked body.
 	contentLength int64
 	chunked       bool
@@ -57,8 +59,15 @@ func headEnd(b []byte, from int) int {
 // parseHead parses the request head in s (which headEnd delimited),
 // appending the header names in order to order. It returns false for a
 // head HAProxy refuses with 400.
-func parseHead(s string, order []string) (parsedHead, bool) {
-	h := parsedHead{order: order[:0]}
+//
+// The header map, the values' backing array and the order slice of reuse
+// are emptied and filled again, so that a connection's requests share them.
+func parseHead(s string, reuse *parsedHead) (parsedHead, bool) {
+	if reuse == nil {
+		reuse = &parsedHead{}
+	}
+	clear(reuse.header)
+	h := parsedHead{header: reuse.header, order: reuse.order[:0]}
 	line, rest, ok := cutLine(s)
 	if !ok {
 		return h, false
@@ -80,8 +89,13 @@ func parseHead(s string, order []string) (parsedHead, bool) {
 
 	// Count the lines first so that the values share one backing array.
 	lines := strings.Count(rest, "\n")
-	h.header = make(http.Header, lines)
-	values := make([]string, 0, lines)
+	if h.header == nil {
+		h.header = make(http.Header, lines)
+	}
+	h.values = reuse.values[:0]
+	if cap(h.values) < lines {
+		h.values = make([]string, 0, lines)
+	}
 	var lastKey string
 	hosts, lengths, encodings := 0, "", 0
 	for {
@@ -118,10 +132,11 @@ func parseHead(s string, order []string) (parsedHead, bool) {
 		if !validValue(v) {
 			return h, false
 		}
-		values = append(values, v)
+		h.values = append(h.values, v)
 		vv := h.header[key]
 		if vv == nil {
-			h.header[key] = values[len(values)-1 : len(values) : len(values)]
+			n := len(h.values)
+			h.header[key] = h.values[n-1 : n : n]
 			h.order = append(h.order, key)
 		} else {
 			h.header[key] = append(vv, v)
@@ -259,14 +274,43 @@ func validValue(s string) bool {
 	return true
 }
 
-// requestURL parses a request target as net/http does.
-func requestURL(method, target string) (*url.URL, bool) {
+// requestURL parses a request target as net/http's server does (a URL
+// for "*" only with OPTIONS), into u when it can.
+func requestURL(method, target string, u *url.URL) (*url.URL, bool) {
 	if target == "*" {
 		if method != http.MethodOptions {
 			return nil, false
 		}
-		return &url.URL{Path: "*"}, true
+		*u = url.URL{Path: "*"}
+		return u, true
 	}
-	u, err := url.ParseRequestURI(target)
-	return u, err == nil
+	if path, query, hasQuery := strings.Cut(target, "?"); plainPath(path) {
+		// What url.ParseRequestURI makes of it, without its allocation.
+		*u = url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
+		return u, true
+	}
+	parsed, err := url.ParseRequestURI(target)
+	return parsed, err == nil
 }
+
+// plainPath reports whether p is an origin-form path that URL parsing
+// leaves as it is: no escapes, and no byte the URL would escape again.
+func plainPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if !pathByte[p[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// pathByte says which bytes a path may hold unescaped for plainPath.
+var pathByte = func() (t [256]bool) {
+	for _, c := range []byte("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~$&+,/:;=@") {
+		t[c] = true
+	}
+	return t
+}()

@@ -1,6 +1,10 @@
 package frontdoor
 
 import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -40,4 +44,43 @@ func FuzzParseHead(f *testing.F) {
 			t.Errorf("target %q", h.target)
 		}
 	})
+}
+
+// FuzzRequestURL checks that the target parsing that skips url's
+// allocation makes what url.ParseRequestURI makes.
+func FuzzRequestURL(f *testing.F) {
+	for _, target := range []string{"/", "/a/b?c=d", "/a?", "/a??", "/%41", "/a b", "/a#f", "//host/p",
+		"/a!b", "/é", "/p?q=é#x", "*", "http://h/p", "/:x@y", "/a;b=c,d$&+"} {
+		f.Add(target)
+	}
+	f.Fuzz(func(t *testing.T, target string) {
+		if !validTarget(target) {
+			return
+		}
+		var into url.URL
+		got, ok := requestURL(http.MethodOptions, target, &into)
+		want, err := url.ParseRequestURI(target)
+		if ok != (err == nil) {
+			t.Fatalf("%q: parsed %v, url.ParseRequestURI says %v", target, ok, err)
+		}
+		if ok && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: got %#v, want %#v", target, *got, *want)
+		}
+	})
+}
+
+// TestParseHeadReusesItsMaps checks that a second head parsed into the
+// first one's storage leaves nothing of the first behind.
+func TestParseHeadReusesItsMaps(t *testing.T) {
+	first, ok := parseHead("GET / HTTP/1.1\r\nHost: a\r\nX-One: 1\r\nX-Two: 2\r\nX-Two: 3\r\n\r\n", nil)
+	if !ok {
+		t.Fatal("first head refused")
+	}
+	second, ok := parseHead("GET / HTTP/1.1\r\nHost: b\r\nX-Two: 4\r\n\r\n", &first)
+	if !ok {
+		t.Fatal("second head refused")
+	}
+	if got := fmt.Sprint(second.header, second.order); got != "map[X-Two:[4]] [Host X-Two]" {
+		t.Errorf("second head %s", got)
+	}
 }
