@@ -182,7 +182,7 @@ func runWorkload(ctx context.Context, w workload, o options, dir string, origins
 				return fmt.Errorf("%s round %d: %w", p.name, round, err)
 			}
 			p.results = append(p.results, res)
-			fmt.Fprintf(stderr, "%s round %d %-8s %10.0f req/s  p50 %-8s p99 %s\n", w.name, round, p.name, res.rps, res.p50, res.p99)
+			fmt.Fprintf(stderr, "%s round %d %-8s %10.0f req/s  p50 %-8s p99 %-8s CPU/req %s\n", w.name, round, p.name, res.rps, res.p50, res.p99, res.cpu.Round(100*time.Nanosecond))
 		}
 	}
 	printTable(stdout, proxies)

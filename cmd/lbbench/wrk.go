@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -16,6 +18,10 @@ import (
 type result struct {
 	rps      float64
 	p50, p99 time.Duration
+	// cpu is the proxy's CPU time (user and system) per request; on a
+	// machine the proxy shares with wrk and the origins, what it spends
+	// is what the others cannot use.
+	cpu time.Duration
 }
 
 var (
@@ -31,9 +37,14 @@ func runWrk(ctx context.Context, p *proxy, w workload, o options) (result, error
 	if w.close {
 		args = append(args, "-H", "Connection: close")
 	}
+	cpuBefore, cpuErr := cpuTime(p.cmd.Process.Pid)
 	out, err := execOutput(ctx, "wrk", append(args, p.url)...)
 	if err != nil {
 		return result{}, fmt.Errorf("wrk: %v\n%s", err, out)
+	}
+	cpuAfter, cpuErr2 := cpuTime(p.cmd.Process.Pid)
+	if err := errors.Join(cpuErr, cpuErr2); err != nil {
+		return result{}, err
 	}
 	var r result
 	m := rpsRe.FindSubmatch(out)
@@ -50,6 +61,9 @@ func runWrk(ctx context.Context, p *proxy, w workload, o options) (result, error
 		} else {
 			r.p99 = d
 		}
+	}
+	if requests := r.rps * o.duration.Seconds(); requests > 0 {
+		r.cpu = time.Duration(float64(cpuAfter-cpuBefore) / requests)
 	}
 	if strings.Contains(string(out), "Non-2xx") {
 		return r, fmt.Errorf("non-2xx responses:\n%s", out)
@@ -69,26 +83,31 @@ func median[T int64 | float64 | time.Duration](v []T) T {
 
 func printTable(w io.Writer, proxies []*proxy) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "proxy\treq/s (median)\tp50\tp99\tvs haproxy\tp99 vs haproxy\tvs caddy\t")
+	fmt.Fprintln(tw, "proxy\treq/s (median)\tp50\tp99\tCPU/req\tvs haproxy\tp99 vs haproxy\tCPU vs haproxy\tvs caddy\t")
 	med := map[string]result{}
 	for _, p := range proxies {
 		med[p.name] = result{
 			rps: median(pluck(p.results, func(r result) float64 { return r.rps })),
 			p50: median(pluck(p.results, func(r result) time.Duration { return r.p50 })),
 			p99: median(pluck(p.results, func(r result) time.Duration { return r.p99 })),
+			cpu: median(pluck(p.results, func(r result) time.Duration { return r.cpu })),
 		}
 	}
 	for _, p := range proxies {
 		m := med[p.name]
-		vsH, p99H, vsC := "-", "-", "-"
+		vsH, p99H, cpuH, vsC := "-", "-", "-", "-"
 		if h, ok := med["haproxy"]; ok && h.rps > 0 {
 			vsH = fmt.Sprintf("%.2fx", m.rps/h.rps)
 			p99H = fmt.Sprintf("%.2fx", float64(m.p99)/float64(h.p99))
+			if h.cpu > 0 {
+				cpuH = fmt.Sprintf("%.2fx", float64(m.cpu)/float64(h.cpu))
+			}
 		}
 		if c, ok := med["caddy"]; ok && c.rps > 0 {
 			vsC = fmt.Sprintf("%.2fx", m.rps/c.rps)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", p.name, m.rps, m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond), vsH, p99H, vsC)
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", p.name, m.rps, m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond),
+			m.cpu.Round(100*time.Nanosecond), vsH, p99H, cpuH, vsC)
 	}
 	tw.Flush()
 }
@@ -126,3 +145,32 @@ func serveOrigins(ctx context.Context, addrs []string) error {
 	}
 	return nil
 }
+
+// cpuTime reads the CPU time a process has used, user and system, from
+// /proc (in clock ticks of 10 ms, which a run of seconds makes fine enough).
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, fmt.Errorf("read CPU time of pid %d: %w", pid, err)
+	}
+	// The command name, in parentheses, may hold spaces: fields are
+	// counted after it. utime and stime are fields 14 and 15.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat: %q", pid, b)
+	}
+	var ticks int64
+	for _, v := range f[11:13] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("unexpected /proc/%d/stat: %q", pid, b)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
+
+// clockTicks is the kernel's USER_HZ, the unit of /proc's CPU times: 100
+// on every Linux architecture Go runs on.
+const clockTicks = 100
