@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -60,6 +61,9 @@ type serveConfig struct {
 	binds bindFlag
 	// stateDir is where a fleet node keeps its local copy of the state.
 	stateDir string
+	// cpuProfile, when set, is where a CPU profile of the whole run is
+	// written, for `go tool pprof`.
+	cpuProfile string
 }
 
 func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {
@@ -81,6 +85,7 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	fs.DurationVar(&c.auditRetention, "audit-retention", 0, "delete audit entries older than this (e.g. 2160h for 90 days); 0 keeps them all")
 	fs.BoolVar(&c.secureCookies, "console-secure-cookies", getenv("TETHER_CONSOLE_SECURE_COOKIES") != "", "mark the console's session cookie Secure, for a console behind a TLS terminator (env TETHER_CONSOLE_SECURE_COOKIES)")
 	fs.StringVar(&c.metricsToken, "metrics-token", getenv("TETHER_METRICS_TOKEN"), "bearer token that /metrics requires; empty for none (env TETHER_METRICS_TOKEN)")
+	fs.StringVar(&c.cpuProfile, "cpu-profile", "", "write a CPU profile of the run (pprof format) to this file when Tether stops")
 	fs.StringVar(&c.metricsHosts, "metrics-hosts", "", "comma-separated host names /metrics answers on (e.g. localhost,127.0.0.1); empty for any")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -121,6 +126,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fdLimit, err := connlimit.RaiseFileLimit()
 	if err != nil {
 		log.Warn("file descriptor limit", "error", err)
+	}
+	if sc.cpuProfile != "" {
+		stop, err := startCPUProfile(sc.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	if getenv("GOGC") == "" {
 		// A proxy allocates short-lived request state at a high rate and
@@ -716,4 +728,21 @@ const (
 func newConsoleServer(h http.Handler, log *slog.Logger, to consoleTimeouts) *http.Server {
 	return &http.Server{Handler: h, ReadHeaderTimeout: to.Head, ReadTimeout: to.Request, IdleTimeout: to.Idle,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+}
+
+// startCPUProfile starts profiling the CPU into the file at path; the
+// function it returns stops and writes it.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
