@@ -146,18 +146,39 @@ func (b *Balancer) publish(evs []Event) {
 	}
 }
 
-// Run runs health checks until ctx is done, then waits for them to stop.
+// Run runs health checks and purges idle server connections until ctx is
+// done, then waits for them to stop.
 func (b *Balancer) Run(ctx context.Context) error {
+	purged := make(chan struct{})
+	go func() {
+		defer close(purged)
+		t := time.NewTicker(poolPurgeDelay)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				b.eachPool((*connPool).purge)
+			}
+		}
+	}()
 	b.checks.run(ctx)
+	<-purged
 	return nil
 }
 
 // Close releases idle connections to servers.
 func (b *Balancer) Close() {
+	b.eachPool((*connPool).closeIdle)
+}
+
+// eachPool calls f with the connection pool of every server that has one.
+func (b *Balancer) eachPool(f func(*connPool)) {
 	for _, be := range b.tab.Load().backends {
 		for _, s := range be.servers.All() {
 			if p := s.live.pool.Load(); p != nil {
-				p.closeIdle()
+				f(p)
 			}
 		}
 	}

@@ -98,7 +98,9 @@ func (e *errNoResponse) Unwrap() error { return e.err }
 // errServerTimeout marks a server that did not answer within timeout server.
 var errServerTimeout = errors.New("server timeout")
 
-const maxIdlePerServer = 256
+// poolPurgeDelay is how often idle connections beyond what a server's
+// recent traffic needed are closed, HAProxy's pool-purge-delay default.
+const poolPurgeDelay = 5 * time.Second
 
 // connPool keeps idle keep-alive connections to one server address and
 // tracks the connections in use so they can be shut down.
@@ -118,6 +120,10 @@ type connPool struct {
 	active  upConn
 	nactive int
 	closed  bool
+	// maxUsed is the most connections in use at once since the last
+	// purge, and estNeed the estimate of how many the server needs,
+	// from which purge decides how many idle ones to close.
+	maxUsed, estNeed int
 }
 
 func newConnPool(addr string, connectTimeout, serverTimeout time.Duration) *connPool {
@@ -132,6 +138,8 @@ func (p *connPool) addActive(c *upConn) {
 	p.active.next.prev = c
 	p.active.next = c
 	p.nactive++
+	p.maxUsed = max(p.maxUsed, p.nactive)
+	p.estNeed = max(p.estNeed, p.nactive)
 }
 
 // removeActive forgets c as in use, if it was; p.mu is held.
@@ -337,7 +345,7 @@ func (p *connPool) put(c *upConn) {
 	c.nc.SetReadDeadline(time.Time{})
 	p.mu.Lock()
 	p.removeActive(c)
-	if p.closed || len(p.idle) >= maxIdlePerServer {
+	if p.closed {
 		p.mu.Unlock()
 		c.close()
 		return
@@ -365,6 +373,29 @@ func (c *upConn) close() {
 		c.bw.Reset(nil)
 		bufWriters.Put(c.bw)
 		c.bw = nil
+	}
+}
+
+// purge closes half of the connections beyond what the server needed
+// lately, the least recently used idle ones first, as HAProxy does each
+// pool-purge-delay: a burst leaves its connections open for the next one,
+// and they go over a few periods once traffic is lower. The number idle
+// is never above the most in use at once, so it is bounded by the
+// frontends' maxconn between purges.
+func (p *connPool) purge() {
+	p.mu.Lock()
+	exceed := p.nactive + len(p.idle) - max(p.maxUsed, p.estNeed)
+	p.estNeed = max((p.estNeed+p.maxUsed)/2, p.maxUsed)
+	p.maxUsed = p.nactive
+	var stale []*upConn
+	if n := min((exceed+1)/2, len(p.idle)); n > 0 {
+		// Taken from the end, the idle list's start is the least recent.
+		stale = slices.Clone(p.idle[:n])
+		p.idle = slices.Delete(p.idle, 0, n)
+	}
+	p.mu.Unlock()
+	for _, c := range stale {
+		c.close()
 	}
 }
 
