@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -168,6 +169,14 @@ func (c *h1conn) readHead() int {
 				wait, handoff = idleHandoff, true
 			}
 			c.sock.SetReadLimits(time.Time{}, wait)
+		}
+		if !first {
+			// A kept-alive client sends its next request only once it has
+			// the response just written: letting the other connections'
+			// goroutines run first makes it likelier to be there, which
+			// saves a read that finds nothing and a wake-up (about half a
+			// read a request at 512 connections, measured with perf stat).
+			runtime.Gosched()
 		}
 		n, err := c.readFresh()
 		if n == 0 {
