@@ -57,11 +57,12 @@ func headEnd(b []byte, from int) int {
 }
 
 // parseHead parses the request head in s (which headEnd delimited),
-// appending the header names in order to order. It returns false for a
-// head HAProxy refuses with 400.
+// listing the header names in the order they came. It returns false for
+// a head HAProxy refuses with 400.
 //
 // The header map, the values' backing array and the order slice of reuse
-// are emptied and filled again, so that a connection's requests share them.
+// (nil for none) are emptied and filled again, so that a connection's
+// requests share them.
 func parseHead(s string, reuse *parsedHead) (parsedHead, bool) {
 	if reuse == nil {
 		reuse = &parsedHead{}
