@@ -263,8 +263,8 @@ type headText struct {
 // the zero headText when it is not all there.
 func bufferedHead(br *bufio.Reader) headText {
 	b, _ := br.Peek(br.Buffered())
-	end := -1
-	for i := 0; i < len(b); {
+	end, lines := -1, 1
+	for i := 0; i < len(b); lines++ {
 		// Each line starts at i: an empty one ends the head.
 		if rest := b[i:]; rest[0] == '\n' {
 			end = i + 1
@@ -282,7 +282,7 @@ func bufferedHead(br *bufio.Reader) headText {
 	if end <= 0 {
 		return headText{}
 	}
-	return headText{text: string(b[:end]), bufCap: cap(b), lines: bytes.Count(b[:end], []byte("\n"))}
+	return headText{text: string(b[:end]), bufCap: cap(b), lines: lines}
 }
 
 // str returns v as a string: cut from the head's text when v is a part of
