@@ -4,6 +4,7 @@
 //
 //	go run ./cmd/lbbench [-workloads sticky,first-visit,tls,handshake,idle]
 //	    [-rounds 3] [-duration 4s] [-conns 32] [-threads 1] [-origins 4] [-idle 5000]
+//	    [-floors]
 //
 // Workloads:
 //
@@ -16,6 +17,12 @@
 // It needs wrk, haproxy and caddy on PATH (Debian packages); a proxy whose
 // program is missing, or that refuses the configuration, is left out of
 // the table with the reason.
+//
+// With -floors, the plain-HTTP workloads also measure two floor proxies:
+// programs that do only what a cookie-persistence proxy must (see
+// floor.go), one on goroutines and Go's poller, one on an epoll loop of
+// its own. Their rows show what Go itself costs a request on the machine,
+// which bounds what Tether can reach.
 package main
 
 import (
@@ -51,6 +58,8 @@ type options struct {
 	origins   int
 	idleConns int
 	tether    string
+	// floors adds the floor proxies to the plain-HTTP workloads.
+	floors bool
 }
 
 // workload is one kind of traffic the proxies are compared on.
@@ -91,12 +100,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.origins, "origins", 4, "origin servers")
 	fs.IntVar(&o.idleConns, "idle", 5000, "idle connections opened by the idle workload")
 	fs.StringVar(&o.tether, "tether", "", "tether binary (default: built from ./cmd/tether)")
+	fs.BoolVar(&o.floors, "floors", false, "also measure the floor proxies ("+floorGoroutines+", "+floorEpoll+") on plain HTTP: what Go costs a request before any proxy's own work")
 	originMode := fs.String("serve-origins", "", "internal: serve origins on these comma-separated addresses")
+	floorMode := fs.String("serve-floor", "", "internal: serve a floor proxy (KIND,LISTEN,ORIGIN,...)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *originMode != "" {
 		return serveOrigins(ctx, strings.Split(*originMode, ","))
+	}
+	if *floorMode != "" {
+		return serveFloor(ctx, *floorMode)
 	}
 	var chosen []workload
 	for _, n := range strings.Split(*list, ",") {
@@ -161,7 +175,7 @@ func runWorkload(ctx context.Context, w workload, o options, dir string, origins
 		}
 		s.tls = c
 	}
-	proxies := startProxies(ctx, s, tetherBin, stderr)
+	proxies := startProxies(ctx, s, tetherBin, o.floors && !w.tls, stderr)
 	defer func() {
 		for _, p := range proxies {
 			stopProcess(p.cmd)

@@ -136,17 +136,39 @@ func startCaddy(ctx context.Context, s site) (*proxy, error) {
 	return &proxy{name: "caddy", url: s.scheme() + "://" + addr + "/", cmd: cmd}, nil
 }
 
+// startFloor starts a floor proxy of this program (see floor.go).
+func startFloor(ctx context.Context, s site, kind string) (*proxy, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	addr := freeAddrs(1)[0]
+	cmd := exec.CommandContext(ctx, self, "-serve-floor", strings.Join(append([]string{kind, addr}, s.origins...), ","))
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return &proxy{name: kind, url: "http://" + addr + "/", cmd: cmd}, nil
+}
+
 // startProxies starts every proxy whose program is present, in the order
-// haproxy, tether, caddy; one that cannot start is reported and left out.
-func startProxies(ctx context.Context, s site, tetherBin string, stderr io.Writer) []*proxy {
+// haproxy, tether, caddy, then the floors when asked; one that cannot
+// start is reported and left out.
+func startProxies(ctx context.Context, s site, tetherBin string, floors bool, stderr io.Writer) []*proxy {
 	var proxies []*proxy
-	start := []struct {
+	type starter struct {
 		name string
 		fn   func() (*proxy, error)
-	}{
+	}
+	start := []starter{
 		{"haproxy", func() (*proxy, error) { return startHAProxy(ctx, s) }},
 		{"tether", func() (*proxy, error) { return startTether(ctx, s, tetherBin) }},
 		{"caddy", func() (*proxy, error) { return startCaddy(ctx, s) }},
+	}
+	if floors {
+		for _, kind := range []string{floorGoroutines, floorEpoll} {
+			start = append(start, starter{kind, func() (*proxy, error) { return startFloor(ctx, s, kind) }})
+		}
 	}
 	for _, st := range start {
 		p, err := st.fn()
