@@ -152,20 +152,34 @@ func (b *Balancer) Run(ctx context.Context) error {
 	purged := make(chan struct{})
 	go func() {
 		defer close(purged)
-		t := time.NewTicker(poolPurgeDelay)
+		t := time.NewTimer(maxPurgeWait)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				b.eachPool((*connPool).purge)
+				t.Reset(b.purgePools(time.Now()))
 			}
 		}
 	}()
 	b.checks.run(ctx)
 	<-purged
 	return nil
+}
+
+// maxPurgeWait is the longest the purger sleeps, so that a new pool's
+// first purge comes at most this late.
+const maxPurgeWait = time.Second
+
+// purgePools purges each pool whose pool-purge-delay has passed and
+// returns how long to wait for the next one that is due.
+func (b *Balancer) purgePools(now time.Time) time.Duration {
+	wait := maxPurgeWait
+	b.eachPool(func(p *connPool) {
+		wait = min(wait, p.purgeIfDue(now).Sub(now))
+	})
+	return max(wait, time.Millisecond)
 }
 
 // Close releases idle connections to servers.

@@ -511,6 +511,11 @@ type Server struct {
 	Disabled bool // starts in maintenance
 	MaxConn  int  // 0 means unlimited
 
+	// IdlePool says how many idle connections to the server are kept
+	// for reuse (pool-max-conn, pool-purge-delay); the zero value is
+	// HAProxy's defaults.
+	IdlePool IdlePool `json:",omitzero"`
+
 	// SSL makes the connections to the server TLS (ssl). CheckSSL makes
 	// its health checks TLS as well when a check port is set
 	// (check-ssl); checks of an SSL server on its own port are TLS anyway.
@@ -524,6 +529,35 @@ type Server struct {
 	ResolvePrefer string   // "ipv4" or "ipv6"; "" means ipv6 like HAProxy
 	AllowDupIP    bool     // resolve-opts allow-dup-ip
 	InitAddr      []string // init-addr methods in order; nil means the default
+}
+
+// IdlePool holds a server's pool-max-conn and pool-purge-delay.
+type IdlePool struct {
+	// MaxIdle, when MaxIdleSet, is pool-max-conn: the most idle
+	// connections kept, 0 for none, -1 for no limit (the default).
+	MaxIdle    int  `json:",omitempty"`
+	MaxIdleSet bool `json:",omitempty"`
+	// PurgeDelay, when PurgeDelaySet, is pool-purge-delay: each period,
+	// half of the idle connections beyond the server's recent need are
+	// closed; 0 keeps no idle connection. The default is 5 s.
+	PurgeDelay    time.Duration `json:",omitempty"`
+	PurgeDelaySet bool          `json:",omitempty"`
+}
+
+// DefaultPoolPurgeDelay is HAProxy's pool-purge-delay default.
+const DefaultPoolPurgeDelay = 5 * time.Second
+
+// Limits returns the most idle connections kept (-1: no limit) and the
+// purge period (0: none kept), defaults applied.
+func (p IdlePool) Limits() (maxIdle int, purgeDelay time.Duration) {
+	maxIdle, purgeDelay = -1, DefaultPoolPurgeDelay
+	if p.MaxIdleSet {
+		maxIdle = p.MaxIdle
+	}
+	if p.PurgeDelaySet {
+		purgeDelay = p.PurgeDelay
+	}
+	return maxIdle, purgeDelay
 }
 
 // ServerTemplate is a "server-template" line: Count servers named

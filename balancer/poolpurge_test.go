@@ -23,17 +23,8 @@ func (c *closeRecorder) SetReadDeadline(t time.Time) error { return nil }
 // half the excess closed each period, least recently used first, and
 // connections in use never touched.
 func TestPoolPurgeFollowsHAProxy(t *testing.T) {
-	p := newConnPool("127.0.0.1:1", 0, 0)
-	var conns []*upConn
-	var socks []*closeRecorder
-	for range 8 {
-		rec := &closeRecorder{}
-		c := &upConn{pool: p, nc: rec, br: bufio.NewReader(strings.NewReader(""))}
-		socks, conns = append(socks, rec), append(conns, c)
-		p.mu.Lock()
-		p.addActive(c)
-		p.mu.Unlock()
-	}
+	p := newConnPool(poolSettings{addr: "127.0.0.1:1", maxIdle: -1, purgeDelay: DefaultPoolPurgeDelay})
+	conns, socks := activeConns(p, 8)
 	// The burst ends: every connection goes idle, conns[0] first.
 	for _, c := range conns {
 		p.put(c)
@@ -67,6 +58,76 @@ func TestPoolPurgeFollowsHAProxy(t *testing.T) {
 	}
 	if busy != conns[7] || socks[7].closed {
 		t.Error("the connection in use was closed")
+	}
+}
+
+// activeConns adds n connections in use to p, with their sockets.
+func activeConns(p *connPool, n int) ([]*upConn, []*closeRecorder) {
+	var conns []*upConn
+	var socks []*closeRecorder
+	for range n {
+		rec := &closeRecorder{}
+		c := &upConn{pool: p, nc: rec, br: bufio.NewReader(strings.NewReader(""))}
+		socks, conns = append(socks, rec), append(conns, c)
+		p.mu.Lock()
+		p.addActive(c)
+		p.mu.Unlock()
+	}
+	return conns, socks
+}
+
+// TestPoolLimits checks pool-max-conn and pool-purge-delay 0: a
+// connection coming back to a full pool is closed, and one that keeps
+// none keeps none.
+func TestPoolLimits(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		maxIdle    int
+		purgeDelay time.Duration
+		wantIdle   int
+	}{
+		{"no limit", -1, DefaultPoolPurgeDelay, 4},
+		{"pool-max-conn 2", 2, DefaultPoolPurgeDelay, 2},
+		{"pool-max-conn 0", 0, DefaultPoolPurgeDelay, 0},
+		{"pool-purge-delay 0", -1, 0, 0},
+	} {
+		p := newConnPool(poolSettings{addr: "127.0.0.1:1", maxIdle: tc.maxIdle, purgeDelay: tc.purgeDelay})
+		conns, socks := activeConns(p, 4)
+		for _, c := range conns {
+			p.put(c)
+		}
+		if len(p.idle) != tc.wantIdle || len(closedOnes(socks)) != 4-tc.wantIdle {
+			t.Errorf("%s: %d idle and %v closed after 4 returned, want %d idle and the others closed",
+				tc.name, len(p.idle), closedOnes(socks), tc.wantIdle)
+		}
+		if p.activeCount() != 0 {
+			t.Errorf("%s: %d still counted in use", tc.name, p.activeCount())
+		}
+	}
+}
+
+// TestPurgeFollowsEachServersDelay checks that a pool is purged once its
+// own pool-purge-delay has passed, and that the purger's next wake-up is
+// the earliest pool's.
+func TestPurgeFollowsEachServersDelay(t *testing.T) {
+	start := time.Now()
+	p := newConnPool(poolSettings{addr: "127.0.0.1:1", maxIdle: -1, purgeDelay: 200 * time.Millisecond})
+	p.nextPurge = start.Add(200 * time.Millisecond)
+	conns, _ := activeConns(p, 4)
+	for _, c := range conns {
+		p.put(c)
+	}
+	// Forget the need those 4 showed: a purge then closes half of them.
+	p.estNeed, p.maxUsed = 0, 0
+	if next := p.purgeIfDue(start.Add(199 * time.Millisecond)); !next.Equal(start.Add(200*time.Millisecond)) || len(p.idle) != 4 {
+		t.Fatalf("before the delay: next purge at +%v with %d idle, want +200ms and 4", next.Sub(start), len(p.idle))
+	}
+	if next := p.purgeIfDue(start.Add(200 * time.Millisecond)); !next.Equal(start.Add(400*time.Millisecond)) || len(p.idle) != 2 {
+		t.Fatalf("at the delay: next purge at +%v with %d idle, want +400ms and 2 (half closed)", next.Sub(start), len(p.idle))
+	}
+	none := newConnPool(poolSettings{addr: "127.0.0.1:2", maxIdle: -1, purgeDelay: 0})
+	if next := none.purgeIfDue(start); next.Sub(start) != maxPurgeWait {
+		t.Errorf("a pool that keeps nothing asks to be purged at +%v, want no sooner than the purger's longest wait", next.Sub(start))
 	}
 }
 

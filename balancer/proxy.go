@@ -609,7 +609,11 @@ func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff 
 		return resp, nil, &errConnect{err: errors.New("server has no address")}
 	}
 	sl := srv.live
-	pool := sl.poolFor(addr, orDefault(be.cfg.TimeoutConnect, 5*time.Second), be.cfg.TimeoutServer, srv.trafficTLS())
+	maxIdle, purgeDelay := srv.cfg.IdlePool.Limits()
+	pool := sl.poolFor(poolSettings{
+		addr: addr, connectTimeout: orDefault(be.cfg.TimeoutConnect, 5*time.Second), serverTimeout: be.cfg.TimeoutServer,
+		tls: srv.trafficTLS(), maxIdle: maxIdle, purgeDelay: purgeDelay,
+	})
 	sni := ""
 	if pool.tls != nil {
 		sni = pool.tls.serverName(r)

@@ -53,17 +53,16 @@ func (l *serverLive) countAnswer(status int) {
 	l.responses[classIndex(status)].Add(1)
 }
 
-// poolFor returns the connection pool for addr, over TLS when tlsConf is
-// not nil, replacing the current one (and closing its idle connections)
-// when the address or the TLS settings changed.
-func (l *serverLive) poolFor(addr string, connectTimeout, serverTimeout time.Duration, tlsConf *upstreamTLS) *connPool {
+// poolFor returns the connection pool made with ps, replacing the
+// current one (and closing its idle connections) when the server's
+// address, timeouts, TLS or pool settings changed.
+func (l *serverLive) poolFor(ps poolSettings) *connPool {
 	for {
 		p := l.pool.Load()
-		if p != nil && p.addr == addr && p.connectTimeout == connectTimeout && p.serverTimeout == serverTimeout && p.tls == tlsConf {
+		if p != nil && p.poolSettings == ps {
 			return p
 		}
-		np := newConnPool(addr, connectTimeout, serverTimeout)
-		np.tls = tlsConf
+		np := newConnPool(ps)
 		if l.pool.CompareAndSwap(p, np) {
 			if p != nil {
 				p.closeIdle()
@@ -98,19 +97,24 @@ func (e *errNoResponse) Unwrap() error { return e.err }
 // errServerTimeout marks a server that did not answer within timeout server.
 var errServerTimeout = errors.New("server timeout")
 
-// poolPurgeDelay is how often idle connections beyond what a server's
-// recent traffic needed are closed, HAProxy's pool-purge-delay default.
-const poolPurgeDelay = 5 * time.Second
-
-// connPool keeps idle keep-alive connections to one server address and
-// tracks the connections in use so they can be shut down.
-type connPool struct {
+// poolSettings are what a server's connections are made and kept with.
+type poolSettings struct {
 	addr           string
 	connectTimeout time.Duration
 	serverTimeout  time.Duration
 	// tls, when not nil, makes every connection TLS; connections are
 	// reused only for requests sending the same SNI.
 	tls *upstreamTLS
+	// maxIdle is pool-max-conn (-1: no limit) and purgeDelay
+	// pool-purge-delay (0: no idle connection kept).
+	maxIdle    int
+	purgeDelay time.Duration
+}
+
+// connPool keeps idle keep-alive connections to one server address and
+// tracks the connections in use so they can be shut down.
+type connPool struct {
+	poolSettings
 
 	mu   sync.Mutex
 	idle []*upConn
@@ -124,10 +128,12 @@ type connPool struct {
 	// purge, and estNeed the estimate of how many the server needs,
 	// from which purge decides how many idle ones to close.
 	maxUsed, estNeed int
+	// nextPurge is when purge is next due.
+	nextPurge time.Time
 }
 
-func newConnPool(addr string, connectTimeout, serverTimeout time.Duration) *connPool {
-	p := &connPool{addr: addr, connectTimeout: connectTimeout, serverTimeout: serverTimeout}
+func newConnPool(ps poolSettings) *connPool {
+	p := &connPool{poolSettings: ps, nextPurge: time.Now().Add(ps.purgeDelay)}
 	p.active.prev, p.active.next = &p.active, &p.active
 	return p
 }
@@ -345,7 +351,7 @@ func (p *connPool) put(c *upConn) {
 	c.nc.SetReadDeadline(time.Time{})
 	p.mu.Lock()
 	p.removeActive(c)
-	if p.closed {
+	if p.closed || p.purgeDelay == 0 || p.maxIdle >= 0 && len(p.idle) >= p.maxIdle {
 		p.mu.Unlock()
 		c.close()
 		return
@@ -374,6 +380,26 @@ func (c *upConn) close() {
 		bufWriters.Put(c.bw)
 		c.bw = nil
 	}
+}
+
+// purgeIfDue purges the pool if its purge delay has passed at now, and
+// returns when the next purge is due. A pool that keeps no idle
+// connection (pool-purge-delay 0) has none to purge.
+func (p *connPool) purgeIfDue(now time.Time) time.Time {
+	if p.purgeDelay <= 0 {
+		return now.Add(maxPurgeWait)
+	}
+	p.mu.Lock()
+	due := !now.Before(p.nextPurge)
+	if due {
+		p.nextPurge = now.Add(p.purgeDelay)
+	}
+	next := p.nextPurge
+	p.mu.Unlock()
+	if due {
+		p.purge()
+	}
+	return next
 }
 
 // purge closes half of the connections beyond what the server needed

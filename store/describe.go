@@ -602,5 +602,6 @@ func serverEqual(a, b *balancer.Server) bool {
 		a.DownInter == b.DownInter && a.Rise == b.Rise && a.Fall == b.Fall && a.CheckPort == b.CheckPort &&
 		a.Weight == b.Weight && a.Backup == b.Backup && a.Disabled == b.Disabled && a.MaxConn == b.MaxConn &&
 		a.Resolvers == b.Resolvers && a.ResolvePrefer == b.ResolvePrefer && a.AllowDupIP == b.AllowDupIP &&
-		slices.Equal(a.InitAddr, b.InitAddr) && a.SSL == b.SSL && a.CheckSSL == b.CheckSSL && a.TLS == b.TLS
+		slices.Equal(a.InitAddr, b.InitAddr) && a.SSL == b.SSL && a.CheckSSL == b.CheckSSL && a.TLS == b.TLS &&
+		a.IdlePool == b.IdlePool
 }

@@ -243,7 +243,8 @@ var serverParams = keywordTable{
 	{verdict: refused, why: "which resolved address is used", args: 1, words: "resolve-net"},
 	{verdict: warned, why: "weight ramp-up of a recovering server: tuning", args: 1, words: "slowstart"},
 	{verdict: warned, why: "numbers shown by HAProxy's statistics", args: 1, words: "id"},
-	{verdict: warned, why: "connection pool tuning", args: 1, words: "max-reuse pool-low-conn pool-max-conn pool-purge-delay tcp-ut"},
+	{verdict: warned, why: "connection pool tuning", args: 1, words: "pool-low-conn tcp-ut"},
+	{verdict: accepted, why: "HAProxy 2.6 applies it to HTTP/2 server connections only; Tether's are HTTP/1.1", args: 1, words: "max-reuse"},
 	{verdict: warned, why: "connection tuning", args: 0, words: "tfo"},
 	{verdict: warned, why: "stick tables are refused", args: 0, words: "non-stick stick"},
 	{verdict: warned, why: "log servers of ring sections", args: 1, words: "log-proto"},
@@ -337,7 +338,7 @@ const implementedServerKeywords0 = `
 
 const implementedServerKeywords1 = `
 	cookie downinter fall fastinter init-addr inter maxconn port resolve-opts resolve-prefer
-	resolvers rise weight verify ca-file sni crt
+	resolvers rise weight verify ca-file sni crt pool-max-conn pool-purge-delay
 `
 
 // serverKeyword returns how a server keyword is handled: its argument

@@ -1,8 +1,10 @@
 package haproxycfg
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -218,6 +220,29 @@ func (p *parser) serverKeyword(s *balancer.Server, ctx, kw, v string) bool {
 			return fail("'maxconn' expects a non-negative integer (got '%s').", v)
 		}
 		s.MaxConn = n
+	case "pool-max-conn":
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fail("'pool-max-conn' expects an integer (got '%s').", v)
+		}
+		if n < -1 {
+			return fail("'pool-max-conn' must be >= -1.")
+		}
+		s.IdlePool.MaxIdle, s.IdlePool.MaxIdleSet = n, true
+	case "pool-purge-delay":
+		d, rest, err := balancer.ParseHAProxyTime(v, time.Millisecond)
+		var te *balancer.TimeError
+		switch {
+		case errors.As(err, &te) && te.Kind == balancer.TimeOverflow:
+			return fail("timer overflow in argument '%s' to 'pool-purge-delay' (maximum value is 2147483647 ms or ~24.8 days).", v)
+		case errors.As(err, &te) && te.Kind == balancer.TimeBadChar:
+			return fail("unexpected character '%c' in argument to <pool-purge-delay>.", te.Char)
+		case err != nil:
+			return fail("'pool-purge-delay' expects a time (got '%s').", v)
+		case rest != "":
+			return fail("unexpected character '%c' in argument to <pool-purge-delay>.", rest[0])
+		}
+		s.IdlePool.PurgeDelay, s.IdlePool.PurgeDelaySet = d, true
 	case "port":
 		n, ok := parsePort(v)
 		if !ok {

@@ -573,6 +573,15 @@ func (w *writer) serverParams(s balancer.Server) []string {
 	} else if s.MaxConn != 0 {
 		add("maxconn", itoa(s.MaxConn))
 	}
+	if s.IdlePool.MaxIdleSet {
+		if s.IdlePool.MaxIdle < -1 {
+			w.fail("server %s: pool-max-conn %d is below -1", s.Name, s.IdlePool.MaxIdle)
+		}
+		add("pool-max-conn", itoa(s.IdlePool.MaxIdle))
+	}
+	if s.IdlePool.PurgeDelaySet {
+		add("pool-purge-delay", balancer.FormatHAProxyTime(s.IdlePool.PurgeDelay))
+	}
 	if s.CheckPort != 0 {
 		add("port", itoa(s.CheckPort))
 	}

@@ -32,6 +32,7 @@ var dynamicRefused = map[string]bool{
 	"init-addr": true, "resolvers": true, "resolve-net": true, "resolve-opts": true,
 	"resolve-prefer": true, "namespace": true, "redir": true, "error-limit": true,
 	"on-error": true, "on-marked-down": true, "on-marked-up": true, "observe": true,
+	"max-reuse": true, "tcp-ut": true,
 }
 
 // bestServerKeyword returns the closest server keyword to word, or "".
@@ -102,6 +103,18 @@ func cmdAddServer(c *call) {
 		case "maxconn":
 			i++
 			srv.MaxConn = atoi(next)
+		case "pool-max-conn":
+			i++
+			if srv.IdlePool.MaxIdle, srv.IdlePool.MaxIdleSet = atoi(next), true; srv.IdlePool.MaxIdle < -1 {
+				msg = "'pool-max-conn' must be >= -1.\n"
+			}
+		case "pool-purge-delay":
+			i++
+			d, ok := parseMillis(next)
+			if !ok {
+				msg = fmt.Sprintf("unexpected character '%c' in argument to <pool-purge-delay>.\n", firstBadTimeChar(next))
+			}
+			srv.IdlePool.PurgeDelay, srv.IdlePool.PurgeDelaySet = d, true
 		case "cookie":
 			i++
 			srv.Cookie = next

@@ -235,6 +235,34 @@ func TestAddServerWithCookie(t *testing.T) {
 	}
 }
 
+// TestAddServerPoolSettings checks pool-max-conn and pool-purge-delay on
+// "add server", with HAProxy 2.6.12's replies to bad values and to the
+// pool keywords it refuses for dynamic servers.
+func TestAddServerPoolSettings(t *testing.T) {
+	b, _ := newTestBalancer(t, "defaults\n    mode http\nbackend be\n    balance roundrobin\n    server s1 127.0.0.1:18081\n")
+	d := NewDispatcher(b, DispatcherOptions{})
+	if got := adminExec(d, "add server be/p1 127.0.0.1:18082 pool-max-conn 0 pool-purge-delay 1s"); got != "New server registered.\n\n" {
+		t.Fatalf("add server replied %q", got)
+	}
+	want := balancer.IdlePool{MaxIdle: 0, MaxIdleSet: true, PurgeDelay: time.Second, PurgeDelaySet: true}
+	if got := b.Snapshot().Backend("be").Server("p1").Config.IdlePool; got != want {
+		t.Fatalf("added server's pool settings = %+v, want %+v", got, want)
+	}
+	for cmd, reply := range map[string]string{
+		"add server be/p2 127.0.0.1:18082 pool-max-conn -2":   "'pool-max-conn' must be >= -1.\n\n",
+		"add server be/p2 127.0.0.1:18082 pool-purge-delay x": "unexpected character 'x' in argument to <pool-purge-delay>.\n\n",
+		"add server be/p2 127.0.0.1:18082 max-reuse 1":        "'max-reuse' option is not accepted for dynamic server\n\n",
+		"add server be/p2 127.0.0.1:18082 tcp-ut 1s":          "'tcp-ut' option is not accepted for dynamic server\n\n",
+	} {
+		if got := adminExec(d, cmd); got != reply {
+			t.Errorf("%s: replied %q, want %q", cmd, got, reply)
+		}
+	}
+	if b.Snapshot().Backend("be").Server("p2") != nil {
+		t.Error("a refused add server added the server")
+	}
+}
+
 // TestDelServerPreconditions checks del server's refusals in HAProxy 2.6's
 // order and words (observed with haproxy 2.6.12): a server resolved through
 // a resolvers section, server-template slots included, is never removable;
