@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -68,8 +69,8 @@ func measureIdle(ctx context.Context, proxies []*proxy, n int, stdout, stderr io
 	return tw.Flush()
 }
 
-// openIdle opens n connections to target and makes one request on each,
-// leaving them open.
+// openIdle opens n connections to target (with a TLS handshake for an
+// https target) and makes one request on each, leaving them open.
 func openIdle(ctx context.Context, target string, n int) ([]net.Conn, error) {
 	u, err := url.Parse(target)
 	if err != nil {
@@ -80,6 +81,13 @@ func openIdle(ctx context.Context, target string, n int) ([]net.Conn, error) {
 	req := "GET / HTTP/1.1\r\nHost: " + u.Host + "\r\n\r\n"
 	for range n {
 		c, err := d.DialContext(ctx, "tcp", u.Host)
+		if err == nil && u.Scheme == "https" {
+			tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+			if err = tc.HandshakeContext(ctx); err != nil {
+				c.Close()
+			}
+			c = tc
+		}
 		if err != nil {
 			return conns, fmt.Errorf("connection %d: %w", len(conns)+1, err)
 		}

@@ -2,7 +2,7 @@
 // loopback: the same origins, the same workload, interleaved rounds, and a
 // table of medians and ratios per workload.
 //
-//	go run ./cmd/lbbench [-workloads sticky,first-visit,tls,handshake,idle]
+//	go run ./cmd/lbbench [-workloads sticky,first-visit,tls,handshake,idle,tls-idle]
 //	    [-rounds 3] [-duration 4s] [-conns 32] [-threads 1] [-origins 4] [-idle 5000]
 //	    [-floors]
 //
@@ -13,6 +13,7 @@
 //	tls          sticky over TLS keep-alive connections (HTTP/1.1)
 //	handshake    sticky over TLS with "Connection: close": one handshake per request
 //	idle         resident memory per idle keep-alive client connection
+//	tls-idle     the same over TLS
 //
 // It needs wrk, haproxy and caddy on PATH (Debian packages); a proxy whose
 // program is missing, or that refuses the configuration, is left out of
@@ -82,6 +83,7 @@ var workloads = []workload{
 	{name: "tls", tls: true, sticky: true, about: "TLS keep-alive, requests with a valid cookie"},
 	{name: "handshake", tls: true, sticky: true, close: true, about: "TLS, one handshake per request (Connection: close)"},
 	{name: "idle", idle: true, about: "resident memory per idle keep-alive client connection"},
+	{name: "tls-idle", tls: true, idle: true, about: "resident memory per idle TLS keep-alive client connection"},
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
