@@ -126,7 +126,7 @@ type Server struct {
 	inPool, outPool sync.Pool
 	requests        sync.Pool
 	inShutdown      atomic.Bool
-	// parker holds long-idle clear-text connections without a goroutine;
+	// parker holds long-idle HTTP/1.1 connections without a goroutine;
 	// nil where it is not available.
 	parker *parker
 
@@ -201,7 +201,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	if !s.trackListener(ln) {
 		return http.ErrServerClosed
 	}
-	if s.TLS == nil && !s.startParker() {
+	if !s.startParker() {
 		s.untrackListener(ln)
 		return http.ErrServerClosed
 	}
@@ -250,8 +250,8 @@ func (s *Server) trackListener(ln net.Listener) bool {
 	return true
 }
 
-// startParker starts the parker of a clear-text server; it returns false
-// once the server is shut down.
+// startParker starts the server's parker; it returns false once the
+// server is shut down.
 func (s *Server) startParker() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -93,10 +93,12 @@ func (s *Server) newH1Conn(sk *sockio.Sock, src io.ReadWriter, tc *tls.Conn, acc
 }
 
 // idleHandoff is how long a connection waits for its next request on the
-// goroutine that served the previous one. A clear-text connection idle
-// longer goes on waiting in the server's parker, without a goroutine; a
-// TLS one on a new goroutine, whose stack is small, and the old one ends
-// with the stack a request grew.
+// goroutine that served the previous one. A connection idle longer goes
+// on waiting in the server's parker, without a goroutine or a buffer (or,
+// without a parker, on a new goroutine, whose stack is small). A TLS
+// connection can wait there too: its wait ended in a read from the
+// socket, which crypto/tls makes only when it holds no whole record, so
+// anything the client sends next arrives on the socket.
 const idleHandoff = 50 * time.Millisecond
 
 // What readHead found.
@@ -112,9 +114,11 @@ func (c *h1conn) serve() {
 	for {
 		switch c.readHead() {
 		case headLater:
-			// Nothing of the last request is kept while idle.
+			// Nothing of the last request is kept while idle, nor the
+			// read buffer a TLS connection's wait took.
 			c.giveRequestState()
-			if p := c.srv.parker; p != nil && c.tls == nil && p.park(c, time.Now().Add(c.idleLeft)) {
+			c.release()
+			if p := c.srv.parker; p != nil && p.park(c, time.Now().Add(c.idleLeft)) {
 				return
 			}
 			go c.resume()

@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// parker holds clear-text connections that have been idle for
-// idleHandoff without a goroutine: each waits as an entry in an epoll set
+// parker holds HTTP/1.1 connections, clear-text or TLS, that have been
+// idle for idleHandoff without a goroutine: each waits as an entry in an epoll set
 // of the parker's own, and a goroutine is started for it again when its
 // client sends bytes or closes. One goroutine, blocked in epoll_wait on
 // its own thread, serves every parked connection of a Server; it also

@@ -274,3 +274,76 @@ func TestTLSWebsocketUpgrade(t *testing.T) {
 		t.Fatalf("tunnel echo %q, %v", got, err)
 	}
 }
+
+// TestTLSIdleConnectionIsParked checks that a TLS keep-alive connection
+// idle longer than idleHandoff waits in the parker, without a goroutine,
+// and is served from there: a request after the wait, two pipelined
+// records at once, and timeout http-keep-alive still counted from the
+// last response.
+func TestTLSIdleConnectionIsParked(t *testing.T) {
+	keepAlive := idleHandoff + 600*time.Millisecond
+	ca := tlsbindtest.NewCA(t, "Test CA")
+	crt := tlsbindtest.WriteFile(t, t.TempDir(), "front.pem", ca.Issue(t, "front.test", "front.test").Bundle(ca))
+	tb, err := tlsbind.Build(balancer.BindTLS{Certs: []balancer.CertSource{{Path: crt}}, ALPN: []string{"http/1.1"}}, balancer.SSLDefaults{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := startOrigin(t)
+	fe, h := proxyTo(t, o.srv.Listener.Addr().String(), balancer.Frontend{TimeoutClient: 5 * time.Second, TimeoutHTTPKeepAlive: keepAlive}, balancer.Global{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := New(fe, balancer.Global{}, h, slog.New(slog.DiscardHandler))
+	srv.TLS = tb.Config()
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	defer func() { srv.Close(); <-done }()
+
+	c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: ca.Pool(), ServerName: "front.test", NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	answer := func(path string) time.Time {
+		t.Helper()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if want := "ok " + path; string(body) != want {
+			t.Fatalf("answer %q, want %q", body, want)
+		}
+		return time.Now()
+	}
+	parked := func() int {
+		srv.parker.mu.Lock()
+		defer srv.parker.mu.Unlock()
+		return len(srv.parker.parked)
+	}
+	io.WriteString(c, "GET /1 HTTP/1.1\r\nHost: a\r\n\r\n")
+	answer("/1")
+	time.Sleep(idleHandoff + 150*time.Millisecond)
+	if n := parked(); n != 1 {
+		t.Fatalf("%d connections parked after %v idle, want the TLS one", n, idleHandoff+150*time.Millisecond)
+	}
+	// Two records in one burst: the parker wakes for the first, and the
+	// second, read along with it, is served without waiting.
+	io.WriteString(c, "GET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
+	io.WriteString(c, "GET /3 HTTP/1.1\r\nHost: a\r\n\r\n")
+	answer("/2")
+	last := answer("/3")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("idle connection: read %v, want the server's close", err)
+	}
+	if idle := time.Since(last); idle < keepAlive-50*time.Millisecond || idle > keepAlive+time.Second {
+		t.Errorf("closed after %v idle, want about timeout http-keep-alive %v", idle, keepAlive)
+	}
+	if n := parked(); n != 0 {
+		t.Errorf("%d connections still parked after the keep-alive timeout", n)
+	}
+}
