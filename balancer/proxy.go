@@ -309,7 +309,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 	if retries < 0 {
 		retries = 0
 	}
-	hdr := w.Header()
+	hdr, vals := w.Header(), headerValues(w)
 	var (
 		resp upstreamResponse
 		conn *upConn
@@ -322,7 +322,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 			// and the waits between them count in Tw.
 			tr.mark(&tr.waited)
 		}
-		resp, conn, err = b.roundTrip(r, be, srv, xff, hdr, limit, upgrade, tr)
+		resp, conn, err = b.roundTrip(r, be, srv, xff, hdr, vals, limit, upgrade, tr)
 		if err == nil {
 			break
 		}
@@ -602,7 +602,7 @@ func redispatchNow(be *backendRT, srv *serverRT, direct bool, attempt, retries i
 // limit bytes. An upgrade request goes on a new connection, never a pooled
 // one. On success the server's in-flight counter has been incremented and
 // the caller owns conn.
-func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff forwardedHeader, dst http.Header, limit int, upgrade bool, tr *requestTrace) (upstreamResponse, *upConn, error) {
+func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff forwardedHeader, dst http.Header, vals *[]string, limit int, upgrade bool, tr *requestTrace) (upstreamResponse, *upConn, error) {
 	var resp upstreamResponse
 	addr := srv.dialAddr()
 	if addr == "" {
@@ -646,7 +646,7 @@ func (b *Balancer) roundTrip(r *http.Request, be *backendRT, srv *serverRT, xff 
 		// (a write, or a read before the response head was complete).
 		var closed bool
 		if err == nil {
-			resp, err = readUpstreamResponse(c, r.Method, upgrade, limit, dst)
+			resp, err = readUpstreamResponse(c, r.Method, upgrade, limit, dst, vals)
 			closed = c.readErr != nil && !errors.Is(err, errBadResponse)
 		} else {
 			var body *errClientBody

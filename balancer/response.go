@@ -57,10 +57,12 @@ var commonHeaders = func() map[string]string {
 // the request asked for an upgrade (upgrade set) and invalid otherwise.
 // Each header block must fit in limit bytes. Headers other than hop-by-hop
 // ones go into dst, which must be empty; on error dst is left empty again.
-func readUpstreamResponse(c *upConn, method string, upgrade bool, limit int, dst http.Header) (upstreamResponse, error) {
+// vals, when not nil, is a slice that lives as long as dst, to keep the
+// values in.
+func readUpstreamResponse(c *upConn, method string, upgrade bool, limit int, dst http.Header, vals *[]string) (upstreamResponse, error) {
 	for {
 		c.order = c.order[:0]
-		resp, err := readResponseHead(c.br, limit, dst, &c.order)
+		resp, err := readResponseHead(c.br, limit, dst, &c.order, vals)
 		if err != nil {
 			clear(dst)
 			return resp, err
@@ -119,8 +121,9 @@ func readHeadLine(br *bufio.Reader, budget *int) ([]byte, error) {
 
 // readResponseHead parses the status line and a header block of at most
 // limit bytes, appending the names of the headers put in dst to order in
-// the order they came.
-func readResponseHead(br *bufio.Reader, limit int, dst http.Header, order *[]string) (upstreamResponse, error) {
+// the order they came. The values are appended to *vals (a slice of this
+// call's own when vals is nil), which must live as long as dst.
+func readResponseHead(br *bufio.Reader, limit int, dst http.Header, order *[]string, vals *[]string) (upstreamResponse, error) {
 	resp := upstreamResponse{contentLength: -1}
 	budget := limit
 	line, err := readHeadLine(br, &budget)
@@ -143,7 +146,10 @@ func readResponseHead(br *bufio.Reader, limit int, dst http.Header, order *[]str
 	resp.close = http10
 
 	head := bufferedHead(br)
-	var values []string // backing store for header values
+	var own []string
+	if vals == nil {
+		vals = &own
+	}
 	var lastKey string
 	sawCL, clValue := false, int64(0)
 	for {
@@ -229,15 +235,17 @@ func readResponseHead(br *bufio.Reader, limit int, dst http.Header, order *[]str
 			dst[key] = append(vv, value)
 			continue
 		}
+		values := *vals // backing store for header values
 		if len(values) == cap(values) {
 			// Sized by the lines of a head read whole, else a guess.
-			n := 16
+			n := max(16, 2*cap(values))
 			if head.lines > 0 {
-				n, head.lines = head.lines, 0
+				n, head.lines = max(head.lines, 2*cap(values)), 0
 			}
 			values = make([]string, 0, n)
 		}
 		values = append(values, value)
+		*vals = values
 		dst[key] = values[len(values)-1 : len(values) : len(values)]
 		*order = append(*order, key)
 	}

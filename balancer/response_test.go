@@ -15,7 +15,7 @@ import (
 func parseRaw(raw, method string) (upstreamResponse, http.Header, string, error) {
 	c := &upConn{br: bufio.NewReader(strings.NewReader(raw))}
 	h := http.Header{}
-	resp, err := readUpstreamResponse(c, method, false, Global{}.HeaderLimit(), h)
+	resp, err := readUpstreamResponse(c, method, false, Global{}.HeaderLimit(), h, nil)
 	if err != nil {
 		return resp, h, "", err
 	}
@@ -118,7 +118,7 @@ func FuzzReadUpstreamResponse(f *testing.F) {
 
 // TestResponseHeadReadWholeOrInParts checks that a head found whole in the
 // read buffer (its values cut from one string) parses as one that comes a
-// byte at a time.
+// byte at a time, and as one whose values go into a slice the writer lends.
 func TestResponseHeadReadWholeOrInParts(t *testing.T) {
 	raws := []string{
 		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: 1\r\nx-a: 2\r\nx-unusual-name: v\r\n\r\nhi",
@@ -127,17 +127,27 @@ func TestResponseHeadReadWholeOrInParts(t *testing.T) {
 		"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length:   3  \r\nX-Empty:\r\n\r\nabc",
 		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 9\r\n\r\n1\r\nx\r\n0\r\n\r\n",
 	}
+	// A writer's lent values slice, reused from one response to the next
+	// as the front door reuses it.
+	var lent []string
 	for _, raw := range raws {
 		whole := &upConn{br: bufio.NewReader(strings.NewReader(raw))}
 		parts := &upConn{br: bufio.NewReaderSize(iotest.OneByteReader(strings.NewReader(raw)), 16)}
-		var got [2]string
-		for i, c := range []*upConn{whole, parts} {
+		intoLent := &upConn{br: bufio.NewReader(strings.NewReader(raw))}
+		var got [3]string
+		for i, c := range []*upConn{whole, parts, intoLent} {
 			h := http.Header{}
-			resp, err := readUpstreamResponse(c, http.MethodGet, false, Global{}.HeaderLimit(), h)
+			var vals *[]string
+			if c == intoLent {
+				clear(lent)
+				lent = lent[:0]
+				vals = &lent
+			}
+			resp, err := readUpstreamResponse(c, http.MethodGet, false, Global{}.HeaderLimit(), h, vals)
 			got[i] = fmt.Sprint(resp.status, resp.reason, resp.contentLength, resp.close, err, h, c.order)
 		}
-		if got[0] != got[1] {
-			t.Errorf("%q:\nwhole    %s\nin parts %s", raw, got[0], got[1])
+		if got[0] != got[1] || got[0] != got[2] {
+			t.Errorf("%q:\nwhole    %s\nin parts %s\nlent     %s", raw, got[0], got[1], got[2])
 		}
 	}
 }

@@ -25,6 +25,22 @@ func setHeaderOrder(w http.ResponseWriter, order []string) {
 	}
 }
 
+// headerValuesLender is a ResponseWriter that lends the slice its
+// header map's values are kept in, living as long as the map (the front
+// door's HTTP/1.x writer), so that a server's response head is parsed
+// without allocating one.
+type headerValuesLender interface {
+	HeaderValues() *[]string
+}
+
+// headerValues returns w's lent values slice, or nil.
+func headerValues(w http.ResponseWriter) *[]string {
+	if hl, ok := w.(headerValuesLender); ok {
+		return hl.HeaderValues()
+	}
+	return nil
+}
+
 // writeStatus sends the status code with reason as its reason phrase
 // where the writer allows it.
 func writeStatus(w http.ResponseWriter, code int, reason string) {

@@ -43,6 +43,9 @@ type h1response struct {
 	// order is the header names in the order to send them (the server's),
 	// kept along the connection.
 	order []string
+	// values holds the header map's values when the balancer fills it
+	// (HeaderValues), kept along the connection.
+	values []string
 	// endedAt is when the response ended, as the handler reported it.
 	endedAt time.Time
 }
@@ -53,8 +56,13 @@ func (w *h1response) reset(r *http.Request, h *parsedHead) {
 		w.header = make(http.Header)
 	}
 	clear(w.header)
-	*w = h1response{c: w.c, req: r, head: h, header: w.header, out: w.out[:0], outPtr: w.outPtr, headBuf: w.headBuf, order: w.order[:0], declared: -1}
+	clear(w.values)
+	*w = h1response{c: w.c, req: r, head: h, header: w.header, out: w.out[:0], outPtr: w.outPtr, headBuf: w.headBuf, order: w.order[:0], values: w.values[:0], declared: -1}
 }
+
+// HeaderValues lends the slice the header map's values may be kept in
+// (balancer's headerValuesLender); it lives as long as the map.
+func (w *h1response) HeaderValues() *[]string { return &w.values }
 
 // Header returns the response headers.
 func (w *h1response) Header() http.Header { return w.header }
