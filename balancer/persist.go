@@ -468,8 +468,9 @@ func (ck *cookieRT) processResponseCookies(h http.Header, r *http.Request, srv *
 // (deleting the cookie when value is ""), with the dates of maxidle and
 // maxlife, and nocache's "Cache-control: private" for a cacheable response.
 func (ck *cookieRT) appendSetCookie(h http.Header, value string, p *persistence, now int64, cacheable bool) {
-	var b []byte
-	b = append(b, ck.cfg.Name...)
+	// Composed on the stack: the header value is the only copy.
+	var buf [256]byte
+	b := append(buf[:0], ck.cfg.Name...)
 	if value == "" {
 		b = append(b, deletionSuffix...)
 	} else {

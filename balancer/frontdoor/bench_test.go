@@ -67,7 +67,14 @@ func askRepeatedly(b *testing.B, c net.Conn, req []byte) {
 // persistence cookie on kept-alive loopback connections: the connection
 // loop, the balancer (persistence, selection, the server connection pool)
 // and a minimal origin that answers from a fixed buffer.
-func BenchmarkProxiedRequest(b *testing.B) {
+func BenchmarkProxiedRequest(b *testing.B) { benchmarkProxied(b, true) }
+
+// BenchmarkFirstVisitRequest is BenchmarkProxiedRequest without the
+// cookie: the server is chosen in turn and the response gets a
+// Set-Cookie.
+func BenchmarkFirstVisitRequest(b *testing.B) { benchmarkProxied(b, false) }
+
+func benchmarkProxied(b *testing.B, withCookie bool) {
 	origin, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -91,9 +98,11 @@ func BenchmarkProxiedRequest(b *testing.B) {
 	defer bal.Close()
 	h, _ := bal.Handler("fe")
 	c := dialServer(b, cfg.Frontends[0], cfg.Global, h)
-	cookie := balancer.DynamicCookie("k", ap.Addr(), int32(ap.Port()))
-	req := []byte("GET /path?q=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: bench\r\nAccept: */*\r\nCookie: SERVER_USED=" + cookie + "\r\n\r\n")
-	askRepeatedly(b, c, req)
+	req := "GET /path?q=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: bench\r\nAccept: */*\r\n"
+	if withCookie {
+		req += "Cookie: SERVER_USED=" + balancer.DynamicCookie("k", ap.Addr(), int32(ap.Port())) + "\r\n"
+	}
+	askRepeatedly(b, c, []byte(req+"\r\n"))
 }
 
 // serveFixed answers every request head on every connection of ln with
