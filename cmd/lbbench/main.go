@@ -61,6 +61,8 @@ type options struct {
 	tether    string
 	// floors adds the floor proxies to the plain-HTTP workloads.
 	floors bool
+	// originsPID is the process serving the origins.
+	originsPID int
 }
 
 // workload is one kind of traffic the proxies are compared on.
@@ -143,6 +145,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("start origins: %w", err)
 	}
 	defer stopProcess(origins)
+	o.originsPID = origins.Process.Pid
 	for _, a := range originAddrs {
 		if err := waitHTTP(ctx, "http://"+a+"/"); err != nil {
 			return fmt.Errorf("origin %s: %w", a, err)
@@ -198,7 +201,7 @@ func runWorkload(ctx context.Context, w workload, o options, dir string, origins
 				return fmt.Errorf("%s round %d: %w", p.name, round, err)
 			}
 			p.results = append(p.results, res)
-			fmt.Fprintf(stderr, "%s round %d %-8s %10.0f req/s  p50 %-8s p99 %-8s CPU/req %s\n", w.name, round, p.name, res.rps, res.p50, res.p99, res.cpu.Round(100*time.Nanosecond))
+			fmt.Fprintf(stderr, "%s round %d %-8s %10.0f req/s  p50 %-8s p99 %-8s CPU/req %s  origins %s\n", w.name, round, p.name, res.rps, res.p50, res.p99, res.cpu.Round(100*time.Nanosecond), res.originCPU.Round(100*time.Nanosecond))
 		}
 	}
 	printTable(stdout, proxies)
