@@ -12,7 +12,7 @@ func (c *upConn) idleClean() bool {
 	if c.rc == nil {
 		return true
 	}
-	if err := c.rc.Read(c.peekFn); err != nil {
+	if err := c.sk.RawRead(c.peekFn); err != nil {
 		return false
 	}
 	switch {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -38,12 +39,20 @@ type Sock struct {
 	readBy, writeBy     atomic.Int64
 	readIdle, writeIdle atomic.Int64
 
-	// mu guards the deadlines set on nc: readWaiting and writeWaiting
-	// say a call waits (or is about to), readArmed and writeArmed that a
-	// deadline is set on nc and must be cleared before the next call.
+	// mu guards the deadlines set on nc. readWaiting and writeWaiting
+	// say a call waits (or is about to); readWant and writeWant are the
+	// deadlines of those waits (unix nanoseconds, 0 for none);
+	// readArmed and writeArmed the deadlines set on nc, which may be
+	// left from an earlier wait: a deadline somewhat earlier than wanted
+	// is kept (no timer is touched) and, when it expires, replaced with the
+	// wanted one and the call resumed (see resume).
 	mu                        sync.Mutex
 	readWaiting, writeWaiting bool
-	readArmed, writeArmed     bool
+	readWant, writeWant       int64
+	readArmed, writeArmed     int64
+	// readResumed and writeResumed say the call was resumed after an
+	// early expiry: its next wait keeps the deadline it had.
+	readResumed, writeResumed bool
 
 	// The operation in progress, for the callbacks below, which are bound
 	// once so that a call allocates nothing: one read and one write may
@@ -111,63 +120,124 @@ func unixNano(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-// armRead sets the read deadline on the socket before a wait.
+// armRead makes sure a deadline no later than the read's is set on the
+// socket before a wait.
 func (s *Sock) armRead() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.readWaiting = true
-	s.applyRead()
+	if !s.readResumed {
+		s.readWant = unixNano(s.readDeadline())
+	}
+	s.readResumed = false
+	s.readArmed = arm(s.nc.SetReadDeadline, s.readArmed, s.readWant, s.readIdle.Load())
 }
 
 func (s *Sock) armWrite() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.writeWaiting = true
-	s.applyWrite()
+	if !s.writeResumed {
+		s.writeWant = unixNano(s.writeDeadline())
+	}
+	s.writeResumed = false
+	s.writeArmed = arm(s.nc.SetWriteDeadline, s.writeArmed, s.writeWant, s.writeIdle.Load())
 }
 
-// applyRead sets the current read deadline on the socket; s.mu is held.
-func (s *Sock) applyRead() {
-	if d := s.readDeadline(); !d.IsZero() || s.readArmed {
-		s.nc.SetReadDeadline(d)
-		s.readArmed = !d.IsZero()
+// arm returns the deadline to have on the socket for a wait that wants
+// want, given that armed is set, setting it when it changes. A limit
+// counted from the start of each wait moves on with every wait; the
+// deadline armed for an earlier one is kept while it is less than an
+// eighth of the limit early, so that a busy connection touches a timer
+// every few seconds rather than twice a request.
+func arm(set func(time.Time) error, armed, want, idle int64) int64 {
+	if armed == want || want != 0 && armed != 0 && armed < want && want-armed <= idle/8 {
+		return armed
+	}
+	set(timeOf(want))
+	return want
+}
+
+func timeOf(unixNano int64) time.Time {
+	if unixNano == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, unixNano)
+}
+
+// resume reports whether a call that failed with err should be made
+// again: the deadline that expired was one kept from an earlier wait
+// (see arm), or a read or write that did not wait found it expired,
+// while the call's own deadline is still ahead. It then sets that
+// deadline on the socket.
+func (s *Sock) resume(err error, read bool) bool {
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	waiting, want, armed, resumed, set := s.writeWaiting, &s.writeWant, &s.writeArmed, &s.writeResumed, s.nc.SetWriteDeadline
+	deadline := s.writeDeadline
+	if read {
+		waiting, want, armed, resumed, set = s.readWaiting, &s.readWant, &s.readArmed, &s.readResumed, s.nc.SetReadDeadline
+		deadline = s.readDeadline
+	}
+	if !waiting {
+		*want = unixNano(deadline())
+	}
+	if *want != 0 && time.Now().UnixNano() >= *want {
+		return false
+	}
+	set(timeOf(*want))
+	*armed = *want
+	*resumed = waiting
+	return true
+}
+
+// rawRead is the raw connection's Read, resumed after a deadline that
+// expired early.
+func (s *Sock) rawRead(f func(uintptr) bool) error {
+	for {
+		err := s.rc.Read(f)
+		if err == nil || !s.resume(err, true) {
+			return err
+		}
 	}
 }
 
-func (s *Sock) applyWrite() {
-	if d := s.writeDeadline(); !d.IsZero() || s.writeArmed {
-		s.nc.SetWriteDeadline(d)
-		s.writeArmed = !d.IsZero()
+func (s *Sock) rawWrite(f func(uintptr) bool) error {
+	for {
+		err := s.rc.Write(f)
+		if err == nil || !s.resume(err, false) {
+			return err
+		}
 	}
 }
 
-// disarmRead clears a deadline armed for a wait that ended, so that it
-// cannot expire under a later call. Only the reading goroutine sets
-// readWaiting, so it may look without the lock.
-func (s *Sock) disarmRead() {
+// RawRead calls f as syscall.RawConn's Read does, on the socket's raw
+// connection, which it must have (RawConn is not nil). Calls outside
+// Sock go through it, so that a deadline Sock left armed does not fail
+// them.
+func (s *Sock) RawRead(f func(uintptr) bool) error { return s.rawRead(f) }
+
+// endRead notes that a read's wait is over. The deadline stays armed
+// for the next one.
+func (s *Sock) endRead() {
 	if !s.readWaiting {
 		return
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.readWaiting = false
-	if s.readArmed {
-		s.nc.SetReadDeadline(time.Time{})
-		s.readArmed = false
-	}
+	s.readWaiting, s.readResumed = false, false
+	s.mu.Unlock()
 }
 
-func (s *Sock) disarmWrite() {
+func (s *Sock) endWrite() {
 	if !s.writeWaiting {
 		return
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.writeWaiting = false
-	if s.writeArmed {
-		s.nc.SetWriteDeadline(time.Time{})
-		s.writeArmed = false
-	}
+	s.writeWaiting, s.writeResumed = false, false
+	s.mu.Unlock()
 }
 
 // Read reads into p, waiting up to the read deadline.
@@ -180,8 +250,8 @@ func (s *Sock) Read(p []byte) (int, error) {
 		return 0, nil
 	}
 	s.rbuf, s.fresh = p, false
-	err := s.rc.Read(s.readFn)
-	s.disarmRead()
+	err := s.rawRead(s.readFn)
+	s.endRead()
 	n, serr := s.rn, s.rerr
 	s.rbuf, s.rerr = nil, nil
 	return sockResult(n, err, serr)
@@ -203,8 +273,8 @@ func (s *Sock) WriteThenRead(w, r []byte) (written, n int, err error) {
 	}
 	s.wbuf, s.wn, s.werr = w, 0, nil
 	s.rbuf, s.fresh, s.replyWait = r, false, 1
-	err = s.rc.Read(s.writeThenReadFn)
-	s.disarmRead()
+	err = s.rawRead(s.writeThenReadFn)
+	s.endRead()
 	written, n, serr, werr := s.wn, s.rn, s.rerr, s.werr
 	s.wbuf, s.werr, s.rbuf, s.rerr, s.replyWait = nil, nil, nil, nil, 0
 	if err == nil && werr != nil {
@@ -265,8 +335,8 @@ func (s *Sock) ReadFresh(pool BufferPool) ([]byte, int, error) {
 		return b, n, err
 	}
 	s.fresh, s.pool = true, pool
-	err := s.rc.Read(s.readFn)
-	s.disarmRead()
+	err := s.rawRead(s.readFn)
+	s.endRead()
 	b, n, serr := s.rbuf, s.rn, s.rerr
 	s.rbuf, s.rerr, s.pool = nil, nil, nil
 	n, err = sockResult(n, err, serr)
@@ -329,8 +399,8 @@ func (s *Sock) Write(p []byte) (int, error) {
 		return s.nc.Write(p)
 	}
 	s.wbuf, s.wn, s.werr = p, 0, nil
-	err := s.rc.Write(s.writeFn)
-	s.disarmWrite()
+	err := s.rawWrite(s.writeFn)
+	s.endWrite()
 	n, serr := s.wn, s.werr
 	s.wbuf, s.werr = nil, nil
 	if err == nil && serr != nil {
@@ -392,7 +462,9 @@ func (s *Sock) SetReadDeadline(t time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.readWaiting {
-		s.applyRead()
+		s.readWant = unixNano(s.readDeadline())
+		s.nc.SetReadDeadline(timeOf(s.readWant))
+		s.readArmed = s.readWant
 	}
 	return nil
 }
@@ -404,7 +476,9 @@ func (s *Sock) SetWriteDeadline(t time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.writeWaiting {
-		s.applyWrite()
+		s.writeWant = unixNano(s.writeDeadline())
+		s.nc.SetWriteDeadline(timeOf(s.writeWant))
+		s.writeArmed = s.writeWant
 	}
 	return nil
 }

@@ -169,3 +169,66 @@ func TestWriteThenRead(t *testing.T) {
 		t.Fatalf("wrote %d of %d, read %q, %v", w, len(big), buf[:n], err)
 	}
 }
+
+// A deadline kept from an earlier wait (see arm) expires a little before
+// the next wait's own; the wait goes on to its own deadline, no further.
+func TestKeptDeadlineNeverCutsAWaitShort(t *testing.T) {
+	s, client := pair(t)
+	const limit = 400 * time.Millisecond
+	s.SetReadLimits(time.Time{}, limit)
+	buf := make([]byte, 8)
+	// A read that waits arms limit from now.
+	go func() { time.Sleep(10 * time.Millisecond); client.Write([]byte("a")) }()
+	if _, err := s.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	// The next wait starts 30 ms later, within an eighth of the limit: the
+	// armed deadline is kept and expires ~30 ms before this wait's own.
+	time.Sleep(30 * time.Millisecond)
+	start := time.Now()
+	go func() { time.Sleep(limit - 15*time.Millisecond); client.Write([]byte("b")) }()
+	if n, err := s.Read(buf); err != nil || string(buf[:n]) != "b" {
+		t.Fatalf("read %q, %v after %v: the kept deadline cut the wait short", buf[:n], err, time.Since(start))
+	}
+	// And a wait with nothing coming still ends at its own deadline.
+	time.Sleep(30 * time.Millisecond)
+	start = time.Now()
+	_, err := s.Read(buf)
+	waited := time.Since(start)
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read: %v, want a timeout", err)
+	}
+	if waited < limit-10*time.Millisecond || waited > limit+200*time.Millisecond {
+		t.Errorf("timed out after %v, want about %v", waited, limit)
+	}
+}
+
+// A deadline left armed that expires while nobody reads fails neither the
+// next read, nor a raw read through RawRead, nor a write.
+func TestExpiredKeptDeadlineIsHarmless(t *testing.T) {
+	s, client := pair(t)
+	s.SetReadLimits(time.Time{}, 30*time.Millisecond)
+	s.SetWriteLimits(time.Time{}, 30*time.Millisecond)
+	buf := make([]byte, 8)
+	if _, err := s.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read: %v, want a timeout", err)
+	}
+	time.Sleep(60 * time.Millisecond)
+	called := false
+	if err := s.RawRead(func(uintptr) bool { called = true; return true }); err != nil || !called {
+		t.Fatalf("RawRead after an expired deadline: %v (called %v)", err, called)
+	}
+	client.Write([]byte("x"))
+	time.Sleep(10 * time.Millisecond)
+	if n, err := s.Read(buf); err != nil || string(buf[:n]) != "x" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+	if _, err := s.Write([]byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	// A deadline that is really past still fails a read that must wait.
+	s.SetReadLimits(time.Now().Add(-time.Millisecond), 0)
+	if _, err := s.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read: %v, want a timeout", err)
+	}
+}
