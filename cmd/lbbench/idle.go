@@ -17,9 +17,13 @@ import (
 	"time"
 )
 
+// settle is how long a proxy is left alone before its memory is read.
+const settle = 3 * time.Second
+
 // measureIdle opens n keep-alive connections to each proxy in turn, each
 // having made one request, and reports how much the proxy's resident
 // memory grew per connection while they sit idle.
+
 func measureIdle(ctx context.Context, proxies []*proxy, n int, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "%d idle keep-alive connections, each after one request\n", n)
 	type row struct {
@@ -27,6 +31,9 @@ func measureIdle(ctx context.Context, proxies []*proxy, n int, stdout, stderr io
 		before, after int64 // kB
 	}
 	var rows []row
+	// Measure the baseline at rest too, as the figure with connections is:
+	// a proxy just started may still hold its start-up garbage.
+	time.Sleep(settle)
 	for _, p := range proxies {
 		before, err := rssKB(p.cmd.Process.Pid)
 		if err != nil {
@@ -37,7 +44,7 @@ func measureIdle(ctx context.Context, proxies []*proxy, n int, stdout, stderr io
 			// Let the proxy settle after the last request, as it would
 			// between bursts: a garbage-collected proxy may return the
 			// memory of the requests it served.
-			time.Sleep(3 * time.Second)
+			time.Sleep(settle)
 			var after int64
 			after, err = rssKB(p.cmd.Process.Pid)
 			rows = append(rows, row{p.name, before, after})
