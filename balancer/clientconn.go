@@ -24,19 +24,21 @@ type OrderedHeaders interface {
 	HeaderOrder() []string
 }
 
-// clientConnKey is the context key of a request's ClientConn.
-type clientConnKey struct{}
+// ClientConnKey is the context key of a request's ClientConn, which
+// WithClientConn sets. A server with a context type of its own answers
+// it with the ClientConn.
+type ClientConnKey struct{}
 
 // WithClientConn returns a copy of ctx that carries c. A server sets it
 // once per connection (http.Server.ConnContext), so that the proxy can
 // answer as HAProxy does where the answer depends on the connection.
 func WithClientConn(ctx context.Context, c ClientConn) context.Context {
-	return context.WithValue(ctx, clientConnKey{}, c)
+	return context.WithValue(ctx, ClientConnKey{}, c)
 }
 
 // ClientConnOf returns the ClientConn that ctx carries, or nil.
 func ClientConnOf(ctx context.Context) ClientConn {
-	c, _ := ctx.Value(clientConnKey{}).(ClientConn)
+	c, _ := ctx.Value(ClientConnKey{}).(ClientConn)
 	return c
 }
 

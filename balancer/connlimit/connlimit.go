@@ -296,13 +296,28 @@ type conn struct {
 // Close closes the connection; its slots are released once, however many
 // times Close is called.
 func (c *conn) Close() error {
-	err := c.Conn.Close()
+	var err error
+	if c.Conn != nil {
+		err = c.Conn.Close()
+	}
 	if c.released.CompareAndSwap(false, true) {
 		for _, lim := range c.limits {
 			lim.release()
 		}
 	}
 	return err
+}
+
+// Swap puts nc in the place of the connection the slots are held for
+// and returns the one that was there, for a server that closes a
+// socket's net.Conn while keeping the socket open elsewhere: nil says
+// the socket is held elsewhere, and Close then only gives the slots
+// back. The caller owns the connection; nothing else may use it during
+// the swap.
+func (c *conn) Swap(nc net.Conn) net.Conn {
+	old := c.Conn
+	c.Conn = nc
+	return old
 }
 
 // NetConn returns the connection that was accepted, as tls.Conn does.

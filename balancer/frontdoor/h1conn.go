@@ -66,10 +66,13 @@ type h1conn struct {
 	// resumed says the buffer holds the first bytes of a request that
 	// resume read.
 	resumed bool
-	// parked says the server's parker holds the connection, until
-	// parkedUntil (guarded by the parker's lock).
-	parked      bool
-	parkedUntil time.Time
+	// parked says the server's parker holds the connection (guarded by
+	// the parker's lock), since parkedAt on the parker's clock; detached
+	// is what is left of its socket once the parker gave up its net.Conn
+	// (see parker.detach).
+	parked   bool
+	parkedAt time.Duration
+	detached *detachedSocket
 	// x is the state of the current request, taken from the server's
 	// pool for a request and kept while the connection stays busy.
 	x              *requestState
@@ -87,10 +90,32 @@ func (s *Server) newH1Conn(sk *sockio.Sock, src io.ReadWriter, tc *tls.Conn, acc
 		c.tlsState = &cs
 	}
 	c.remoteAddr = sk.RemoteAddr().String()
-	ctx := context.WithValue(balancer.WithClientConn(context.Background(), c), http.LocalAddrContextKey, sk.LocalAddr())
-	c.ctx, c.cancel = context.WithCancel(ctx)
+	c.ctx, c.cancel = context.WithCancel((*connContext)(c))
 	return c
 }
+
+// connContext is the context a connection's requests derive from, less
+// its cancellation: the connection itself, seen as a context.Context
+// that carries it (balancer.ClientConnKey) and its local address
+// (http.LocalAddrContextKey), which costs no allocation and keeps no
+// address alive while the connection is parked.
+type connContext h1conn
+
+func (*connContext) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (*connContext) Done() <-chan struct{}       { return nil }
+func (*connContext) Err() error                  { return nil }
+
+func (cc *connContext) Value(key any) any {
+	switch key {
+	case balancer.ClientConnKey{}:
+		return (*h1conn)(cc)
+	case http.LocalAddrContextKey:
+		return cc.sock.LocalAddr()
+	}
+	return nil
+}
+
+func (cc *connContext) String() string { return "frontdoor.connContext(" + cc.remoteAddr + ")" }
 
 // idleHandoff is how long a connection waits for its next request on the
 // goroutine that served the previous one. A connection idle longer goes
@@ -118,7 +143,7 @@ func (c *h1conn) serve() {
 			// read buffer a TLS connection's wait took.
 			c.giveRequestState()
 			c.release()
-			if p := c.srv.parker; p != nil && p.park(c, time.Now().Add(c.idleLeft)) {
+			if p := c.srv.parker; p != nil && p.park(c) {
 				return
 			}
 			go c.resume()
@@ -134,13 +159,20 @@ func (c *h1conn) serve() {
 	}
 }
 
+// clockStart is the origin of parkClock.
+var clockStart = time.Now()
+
+// parkClock is the parker's monotonic clock, which keeps a parked
+// connection's time in 8 bytes where a time.Time takes 24.
+func parkClock() time.Duration { return time.Since(clockStart) }
+
 // resume waits for the next request of a connection that has been idle
 // for idleHandoff, on a goroutine that so far used little stack, then
 // serves on.
 func (c *h1conn) resume() {
-	if !c.parkedUntil.IsZero() {
-		c.idleLeft = max(time.Until(c.parkedUntil), time.Millisecond)
-		c.parkedUntil = time.Time{}
+	if c.parkedAt != 0 {
+		c.idleLeft = max(c.idleLeft-(parkClock()-c.parkedAt), time.Millisecond)
+		c.parkedAt = 0
 	}
 	c.sock.SetReadLimits(time.Time{}, c.idleLeft)
 	n, _ := c.readFresh()
@@ -596,7 +628,7 @@ func (c *h1conn) closeConn() {
 	}
 	c.state.Store(stateClosed)
 	c.cancel()
-	c.sock.Close()
+	c.closeSocket()
 	c.release()
 	if c.x != nil && !c.hijacked {
 		c.x.resp.release()
@@ -618,8 +650,19 @@ func (c *h1conn) closeIfIdle() bool {
 		return false
 	}
 	// The serving goroutine's wait ends with an error and it closes up.
-	c.sock.Close()
+	c.closeSocket()
 	return true
+}
+
+// closeSocket closes the connection's socket, detached or not (a
+// connection whose socket could not be reattached has none).
+func (c *h1conn) closeSocket() {
+	switch {
+	case c.detached != nil:
+		c.closeDetached()
+	case c.sock != nil:
+		c.sock.Close()
+	}
 }
 
 // forceClose closes the connection's socket whatever it is doing.
@@ -628,7 +671,7 @@ func (c *h1conn) forceClose() {
 		c.close()
 		return
 	}
-	c.sock.Close()
+	c.closeSocket()
 }
 
 // Requests returns how many requests of the connection reached the

@@ -13,7 +13,9 @@ import (
 // client sends bytes or closes. One goroutine, blocked in epoll_wait on
 // its own thread, serves every parked connection of a Server; it also
 // ends those whose timeout http-keep-alive expires. A parked connection
-// costs its socket and its h1conn, no stack and no buffer.
+// costs its socket and its h1conn, no stack and no buffer; after
+// detachAfter, a clear-text one no longer costs its net.Conn either (see
+// detach).
 type parker struct {
 	log  *slog.Logger
 	epfd int
@@ -40,9 +42,10 @@ func newParker(log *slog.Logger) *parker {
 	return p
 }
 
-// park hands c over: it reports false when c cannot be parked (no file
+// park hands c over until the client sends bytes or closes, or for
+// c.idleLeft at most: it reports false when c cannot be parked (no file
 // descriptor, or the parker stopped), and the caller keeps it.
-func (p *parker) park(c *h1conn, until time.Time) bool {
+func (p *parker) park(c *h1conn) bool {
 	fd := c.sock.FD()
 	if fd < 0 {
 		return false
@@ -52,16 +55,28 @@ func (p *parker) park(c *h1conn, until time.Time) bool {
 	if p.closed {
 		return false
 	}
-	c.parkedUntil = until
-	c.parked = true
-	p.parked[fd] = c
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(fd)}
-	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
-		delete(p.parked, fd)
-		c.parked = false
+	if !p.watch(fd) {
 		return false
 	}
+	c.parkedAt = parkClock()
+	c.parked = true
+	p.parked[fd] = c
 	return true
+}
+
+// parkedFD is the descriptor the parker watches for c.
+func (c *h1conn) parkedFD() int {
+	if c.detached != nil {
+		return c.detached.fd
+	}
+	return c.sock.FD()
+}
+
+// watch adds fd to the epoll set, for one event: bytes or the client's
+// close.
+func (p *parker) watch(fd int) bool {
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(fd)}
+	return syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev) == nil
 }
 
 // take removes c from the parked set if it is there, and reports whether
@@ -77,8 +92,9 @@ func (p *parker) takeLocked(c *h1conn) bool {
 		return false
 	}
 	c.parked = false
-	delete(p.parked, c.sock.FD())
-	syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, c.sock.FD(), nil)
+	fd := c.parkedFD()
+	delete(p.parked, fd)
+	syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
 	return true
 }
 
@@ -87,8 +103,8 @@ func (p *parker) takeLocked(c *h1conn) bool {
 func (p *parker) run() {
 	defer close(p.done)
 	events := make([]syscall.EpollEvent, 128)
-	var due []*h1conn
-	lastSweep := time.Now()
+	var due, detach []*h1conn
+	lastSweep := parkClock()
 	for {
 		n, err := syscall.EpollWait(p.epfd, events, int(pollTick/time.Millisecond))
 		if err != nil && err != syscall.EINTR {
@@ -102,20 +118,33 @@ func (p *parker) run() {
 		}
 		for _, ev := range events[:max(n, 0)] {
 			c := p.parked[int(ev.Fd)]
-			if c != nil && p.takeLocked(c) {
-				go c.resume()
+			if c == nil || !p.takeLocked(c) {
+				continue
 			}
+			if c.detached != nil && c.reattach() != nil {
+				due = append(due, c)
+				continue
+			}
+			go c.resume()
 		}
-		if now := time.Now(); now.Sub(lastSweep) >= pollTick {
+		if now := parkClock(); now-lastSweep >= pollTick {
 			lastSweep = now
 			for _, c := range p.parked {
-				if now.After(c.parkedUntil) {
+				switch parked := now - c.parkedAt; {
+				case parked > c.idleLeft:
 					due = append(due, c)
+				case c.detached == nil && parked > detachAfter && len(detach) < detachBatch:
+					detach = append(detach, c)
 				}
 			}
 			for _, c := range due {
 				p.takeLocked(c)
 			}
+			for i, c := range detach {
+				p.detach(c)
+				detach[i] = nil
+			}
+			detach = detach[:0]
 		}
 		p.mu.Unlock()
 		for i, c := range due {

@@ -2,18 +2,21 @@
 
 package frontdoor
 
-import (
-	"log/slog"
-	"time"
-)
+import "log/slog"
 
 // parker is not available here: an idle connection keeps its goroutine.
 type parker struct{}
 
 func newParker(*slog.Logger) *parker { return nil }
 
-func (p *parker) park(*h1conn, time.Time) bool { return false }
+func (p *parker) park(*h1conn) bool { return false }
 
 func (p *parker) take(*h1conn) bool { return false }
 
 func (p *parker) stop() {}
+
+// detachedSocket is not used here: parked connections are what detach
+// gives up sockets of.
+type detachedSocket struct{}
+
+func (c *h1conn) closeDetached() {}

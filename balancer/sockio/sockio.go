@@ -429,6 +429,9 @@ func (s *Sock) writeAll(fd uintptr) bool {
 	return true
 }
 
+// Conn returns the connection the Sock was made from.
+func (s *Sock) Conn() net.Conn { return s.nc }
+
 // FD returns the socket's file descriptor, or -1 when it has none.
 func (s *Sock) FD() int { return s.fd }
 
