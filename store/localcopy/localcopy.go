@@ -102,26 +102,31 @@ type Saver struct {
 	path  string
 	log   *slog.Logger
 	ready chan struct{}
+	write func(path string, c Copy) error // Write; tests slow it down
 
 	mu      sync.Mutex
 	pending *Copy
+	// newest is the version of the newest copy taken: pending, being
+	// written or written.
+	newest  int64
 	written int64
 }
 
 // NewSaver returns a saver writing to path.
 func NewSaver(path string, log *slog.Logger) *Saver {
-	return &Saver{path: path, log: log, ready: make(chan struct{}, 1), written: -1}
+	return &Saver{path: path, log: log, ready: make(chan struct{}, 1), write: Write, newest: -1, written: -1}
 }
 
 // Offer hands the saver c to write. It never blocks on I/O: an offer
-// replaces one not yet written. An offer older than the one written last
-// is ignored.
+// replaces one not yet written. An offer older than one taken before
+// (pending, being written or written) is ignored.
 func (s *Saver) Offer(c Copy) {
 	s.mu.Lock()
-	if c.Version < s.written || (s.pending != nil && c.Version < s.pending.Version) {
+	if c.Version < s.newest {
 		s.mu.Unlock()
 		return
 	}
+	s.newest = c.Version
 	s.pending = &c
 	s.mu.Unlock()
 	select {
@@ -158,7 +163,7 @@ func (s *Saver) flush() {
 	if c == nil {
 		return
 	}
-	if err := Write(s.path, *c); err != nil {
+	if err := s.write(s.path, *c); err != nil {
 		s.log.Error("the node's local copy of the state was not written; a start while the database is down would run an older one", "error", err)
 		return
 	}

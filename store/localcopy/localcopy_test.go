@@ -92,3 +92,39 @@ func TestSaverWritesTheNewestOffer(t *testing.T) {
 		t.Errorf("copy at version %d with weight %d, want 20 and 20", got.Version, got.State.Servers["be/s1"].Weight)
 	}
 }
+
+// An offer older than the copy being written is ignored: it used to be
+// taken once the write had begun, and written over the newer copy.
+func TestSaverIgnoresAnOlderOfferDuringAWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.tether-state")
+	s := NewSaver(path, slog.New(slog.DiscardHandler))
+	writing, finish := make(chan int64, 4), make(chan struct{})
+	s.write = func(path string, c Copy) error {
+		writing <- c.Version
+		<-finish
+		return Write(path, c)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	s.Offer(Copy{Version: 20, State: testState("k", 20)})
+	if v := <-writing; v != 20 {
+		t.Fatalf("writing version %d, want 20", v)
+	}
+	s.Offer(Copy{Version: 5, State: testState("k", 5)}) // while 20 is being written
+	close(finish)
+	cancel()
+	<-done
+	select {
+	case v := <-writing:
+		t.Errorf("version %d written after version 20", v)
+	default:
+	}
+	got, err := Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Version != 20 {
+		t.Errorf("copy at version %d, want 20", got.Version)
+	}
+}
