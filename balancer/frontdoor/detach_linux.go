@@ -51,16 +51,18 @@ func (p *parker) detach(c *h1conn) {
 	if !ok {
 		return
 	}
-	tc, ok := slot.Swap(nil).(*net.TCPConn)
+	inner := slot.Swap(nil)
+	tc, ok := inner.(*net.TCPConn)
 	if !ok {
+		slot.Swap(inner)
 		return
 	}
+	// The parker watches a descriptor, not the socket: the watch moves
+	// to a duplicate before the runtime closes the original. Bytes that
+	// arrived meanwhile make the new watch fire at once.
 	fd := c.sock.FD()
 	dup, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_DUPFD_CLOEXEC, 0)
 	if errno != 0 || !p.watch(int(dup)) {
-		// The parker watches a descriptor, not the socket: the watch
-		// moves to the duplicate before the runtime closes the
-		// original. Bytes that arrived meanwhile make it fire at once.
 		if errno == 0 {
 			syscall.Close(int(dup))
 		}
