@@ -15,8 +15,8 @@ func (p *parker) take(*h1conn) bool { return false }
 
 func (p *parker) stop() {}
 
-// detachedSocket is not used here: parked connections are what detach
-// gives up sockets of.
+// detachedSocket is never made here: without a parker, no connection is
+// detached.
 type detachedSocket struct{}
 
 func (c *h1conn) closeDetached() {}
