@@ -176,13 +176,14 @@ func certDetails(name, status string, cert *tlsbind.Certificate) string {
 	return b.String()
 }
 
-// serialHex writes the serial number's DER bytes in upper-case hex, as
-// OpenSSL's i2a does: a positive number whose top bit is set has a
-// leading zero byte.
+// serialHex writes the serial number's magnitude in upper-case hex, as
+// HAProxy does from OpenSSL's ASN1_INTEGER data: without the zero byte
+// DER puts before a number whose top bit is set (seen with serial
+// 8C1EB785B09348 against HAProxy 2.6), and 00 for zero.
 func serialHex(c *x509.Certificate) string {
 	b := c.SerialNumber.Bytes()
-	if len(b) == 0 || b[0]&0x80 != 0 {
-		b = append([]byte{0}, b...)
+	if len(b) == 0 {
+		b = []byte{0}
 	}
 	return fmt.Sprintf("%X", b)
 }
