@@ -12,6 +12,16 @@ import (
 type clientSide struct {
 	dl      deadliner
 	timeout time.Duration
+	// writesBounded says the writer itself bounds each write by timeout,
+	// from the start of each wait: writing has nothing to do.
+	writesBounded bool
+}
+
+// writeBounder is a ResponseWriter that bounds each write to the client
+// by a limit counted from the start of each wait (the front door's
+// HTTP/1.x writer, whose limit is the frontend's timeout client).
+type writeBounder interface {
+	WriteIdleLimit() time.Duration
 }
 
 // deadliner sets a client connection's deadlines; http.Server's response
@@ -34,12 +44,13 @@ func newClientSide(w http.ResponseWriter, timeout time.Duration) clientSide {
 		}
 		dl = http.NewResponseController(w)
 	}
-	return clientSide{dl: dl, timeout: timeout}
+	wb, bounds := w.(writeBounder)
+	return clientSide{dl: dl, timeout: timeout, writesBounded: bounds && wb.WriteIdleLimit() == timeout}
 }
 
 // writing gives the next write to the client the timeout to complete.
 func (c clientSide) writing() {
-	if c.dl != nil {
+	if c.dl != nil && !c.writesBounded {
 		c.dl.SetWriteDeadline(time.Now().Add(c.timeout))
 	}
 }

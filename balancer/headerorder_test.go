@@ -34,6 +34,11 @@ func TestWriteHeadersKeepsTheClientsOrder(t *testing.T) {
 			want:  "Accept: */*\r\nHost: example.com\r\nCookie: a=1\r\nCookie: b=2\r\nUser-Agent: ua\r\nA-Added: persistence\r\nX-Added: rule\r\n",
 		},
 		{
+			name:  "every header in the client's order: nothing after",
+			order: []string{"Cookie", "X-Added", "Accept", "A-Added", "User-Agent", "Connection", "Host"},
+			want:  "Cookie: a=1\r\nCookie: b=2\r\nX-Added: rule\r\nAccept: */*\r\nA-Added: persistence\r\nUser-Agent: ua\r\nHost: example.com\r\n",
+		},
+		{
 			name: "no order known: Host first, then sorted",
 			want: "Host: example.com\r\nA-Added: persistence\r\nAccept: */*\r\nCookie: a=1\r\nCookie: b=2\r\nUser-Agent: ua\r\nX-Added: rule\r\n",
 		},

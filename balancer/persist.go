@@ -534,7 +534,8 @@ func cacheableStatus(code int) bool {
 }
 
 // responseCacheable reports whether HAProxy would consider the response
-// cacheable, the condition for nocache's "Cache-control: private".
+// cacheable, the condition for nocache's "Cache-control: private". h's
+// keys are canonical (a server's head as readResponseHead keeps it).
 func responseCacheable(r *http.Request, status int, h http.Header) bool {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
@@ -545,7 +546,7 @@ func responseCacheable(r *http.Request, status int, h http.Header) bool {
 		return false
 	}
 	fresh := false
-	for _, v := range h.Values("Cache-Control") {
+	for _, v := range h["Cache-Control"] {
 		lv := strings.ToLower(v)
 		if strings.Contains(lv, "private") || strings.Contains(lv, "no-cache") || strings.Contains(lv, "no-store") {
 			return false
@@ -554,13 +555,22 @@ func responseCacheable(r *http.Request, status int, h http.Header) bool {
 			fresh = true
 		}
 	}
-	for _, v := range h.Values("Pragma") {
+	for _, v := range h["Pragma"] {
 		if strings.Contains(strings.ToLower(v), "no-cache") {
 			return false
 		}
 	}
-	if h.Get("Expires") != "" || h.Get("Etag") != "" || h.Get("Last-Modified") != "" {
+	if firstValue(h, "Expires") != "" || firstValue(h, "Etag") != "" || firstValue(h, "Last-Modified") != "" {
 		fresh = true
 	}
 	return fresh
+}
+
+// firstValue is h.Get for a key known to be canonical: it skips
+// canonicalizing it.
+func firstValue(h http.Header, key string) string {
+	if vv := h[key]; len(vv) > 0 {
+		return vv[0]
+	}
+	return ""
 }

@@ -758,7 +758,7 @@ func clientAddr(r *http.Request) netip.Addr {
 }
 
 func isUpgrade(r *http.Request) bool {
-	if r.Header.Get("Upgrade") == "" {
+	if firstValue(r.Header, "Upgrade") == "" {
 		return false
 	}
 	for _, v := range r.Header["Connection"] {

@@ -228,7 +228,7 @@ func readResponseHead(br *bufio.Reader, limit int, dst http.Header, order *[]str
 		case "Upgrade":
 			resp.upgrade = value
 		}
-		if hopHeaders[key] {
+		if isHopHeader(key) {
 			continue
 		}
 		if vv, ok := dst[key]; ok {

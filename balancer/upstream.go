@@ -462,17 +462,16 @@ func (p *connPool) activeCount() int {
 	return p.nactive
 }
 
-// hopHeaders are removed when forwarding, as RFC 9110 section 7.6.1 says.
-var hopHeaders = map[string]bool{
-	"Connection":          true,
-	"Proxy-Connection":    true,
-	"Keep-Alive":          true,
-	"Proxy-Authenticate":  true,
-	"Proxy-Authorization": false, // forwarded: meant for the origin behind a proxy chain
-	"Te":                  true,
-	"Trailer":             true,
-	"Transfer-Encoding":   true,
-	"Upgrade":             true,
+// isHopHeader reports whether the header (canonical name) is removed when
+// forwarding, as RFC 9110 section 7.6.1 says. Proxy-Authorization is
+// forwarded: it is meant for the origin behind a proxy chain.
+func isHopHeader(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
 }
 
 // writeHeaders writes the request's header lines but the framing ones:
@@ -490,8 +489,8 @@ func writeHeaders(bw *bufio.Writer, r *http.Request, hdr http.Header, http10 boo
 			hostLine = false
 		}
 	}
-	writeKey := func(k string) {
-		for _, v := range hdr[k] {
+	writeValues := func(k string, values []string) {
+		for _, v := range values {
 			bw.WriteString(k)
 			bw.WriteString(": ")
 			bw.WriteString(v)
@@ -507,14 +506,23 @@ func writeHeaders(bw *bufio.Writer, r *http.Request, hdr http.Header, http10 boo
 	if order == nil {
 		writeHost()
 	}
+	listed := 0 // the names in order that hdr has, each listed once
 	for _, k := range order {
+		vv, ok := hdr[k]
+		if ok {
+			listed++
+		}
 		if k == "Host" {
 			writeHost()
 		} else if passedOn(k) {
-			writeKey(k)
+			writeValues(k, vv)
 		}
 	}
 	writeHost()
+	if listed == len(hdr) {
+		// Nothing was added on the way: no need to look through hdr.
+		return
+	}
 	for k := range hdr {
 		if passedOn(k) && (order == nil || !slices.Contains(order, k)) {
 			rest = append(rest, k)
@@ -522,14 +530,14 @@ func writeHeaders(bw *bufio.Writer, r *http.Request, hdr http.Header, http10 boo
 	}
 	slices.Sort(rest)
 	for _, k := range rest {
-		writeKey(k)
+		writeValues(k, hdr[k])
 	}
 }
 
 // passedOn reports whether a header goes to the server as it is:
 // not a hop-by-hop one, nor Host or Content-Length, which are rewritten.
 func passedOn(k string) bool {
-	return !hopHeaders[k] && k != "Host" && k != "Content-Length"
+	return !isHopHeader(k) && k != "Host" && k != "Content-Length"
 }
 
 // writeRequest writes r to c, as HTTP/1.0 if r is and as HTTP/1.1 otherwise,

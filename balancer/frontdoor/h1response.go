@@ -192,6 +192,11 @@ func (w *h1response) FlushError() error {
 // SetReadDeadline sets the deadline of the request body's reads.
 func (w *h1response) SetReadDeadline(t time.Time) error { return w.c.sock.SetReadDeadline(t) }
 
+// WriteIdleLimit returns the limit each write to the client has from the
+// start of its wait, timeout client, unless a deadline is set (balancer's
+// writeBounder).
+func (w *h1response) WriteIdleLimit() time.Duration { return w.c.srv.timeouts.Client }
+
 // SetWriteDeadline sets the deadline of the response's writes.
 func (w *h1response) SetWriteDeadline(t time.Time) error { return w.c.sock.SetWriteDeadline(t) }
 
@@ -369,8 +374,17 @@ func appendStatusLine(b []byte, code int, reason string) []byte {
 // first, in that order, then the others sorted by name as net/http writes
 // them. A CR or LF in a value becomes a space.
 func appendHeaders(b []byte, h http.Header, order []string) []byte {
+	listed := 0 // the names in order that h has, each listed once
 	for _, k := range order {
-		b = appendHeader(b, k, h[k])
+		vv, ok := h[k]
+		if ok {
+			listed++
+		}
+		b = appendHeader(b, k, vv)
+	}
+	if listed == len(h) {
+		// Nothing was added on the way: no need to look through h.
+		return b
 	}
 	var stack [32]string
 	keys := stack[:0]
@@ -391,7 +405,7 @@ func appendHeader(b []byte, k string, values []string) []byte {
 	for _, v := range values {
 		b = append(b, k...)
 		b = append(b, ": "...)
-		if strings.ContainsAny(v, "\r\n") {
+		if strings.IndexByte(v, '\n') >= 0 || strings.IndexByte(v, '\r') >= 0 {
 			v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
 		}
 		b = append(b, v...)
