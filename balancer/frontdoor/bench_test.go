@@ -45,9 +45,9 @@ func dialServer(b *testing.B, fe balancer.Frontend, g balancer.Global, h http.Ha
 // askRepeatedly sends req on c and reads the answer, ending in "hello",
 // b.N times. The client side reads raw bytes, so that the allocations
 // counted are the server's. Besides time per request it reports the
-// process's user and system CPU per request (user-ns/op, sys-ns/op),
-// which vary less than the time on a shared machine; they include the
-// benchmark's client and origin, the same for every build.
+// process's user and system CPU per request (user-ns/op, sys-ns/op);
+// they include the benchmark's client and origin, the same for every
+// build.
 func askRepeatedly(b *testing.B, c net.Conn, req []byte) {
 	buf := make([]byte, 4096)
 	b.ReportAllocs()
