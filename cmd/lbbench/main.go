@@ -5,6 +5,7 @@
 //	go run ./cmd/lbbench [-workloads sticky,first-visit,tls,handshake,idle,tls-idle]
 //	    [-rounds 3] [-duration 4s] [-conns 32] [-threads 1] [-origins 4] [-idle 5000]
 //	    [-floors]
+//	go run ./cmd/lbbench -pgo cmd/tether/default.pgo [-duration 10s]
 //
 // Workloads:
 //
@@ -24,6 +25,9 @@
 // floor.go), one on goroutines and Go's poller, one on an epoll loop of
 // its own. Their rows show what Go itself costs a request on the machine,
 // which bounds what Tether can reach.
+//
+// With -pgo, it measures nothing: it takes the CPU profile that
+// cmd/tether/default.pgo holds (see pgo.go).
 package main
 
 import (
@@ -105,6 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.idleConns, "idle", 5000, "idle connections opened by the idle workload")
 	fs.StringVar(&o.tether, "tether", "", "tether binary (default: built from ./cmd/tether)")
 	fs.BoolVar(&o.floors, "floors", false, "also measure the floor proxies ("+floorGoroutines+", "+floorEpoll+") on plain HTTP: what Go costs a request before any proxy's own work")
+	pgoOut := fs.String("pgo", "", "instead of comparing, run Tether alone under the "+strings.Join(pgoWorkloads, ", ")+" workloads and write their merged CPU profile to this file (cmd/tether/default.pgo, which go build uses for profile-guided optimization)")
 	originMode := fs.String("serve-origins", "", "internal: serve origins on these comma-separated addresses")
 	floorMode := fs.String("serve-floor", "", "internal: serve a floor proxy (KIND,LISTEN,ORIGIN,...)")
 	if err := fs.Parse(args); err != nil {
@@ -152,6 +157,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	tetherBin, err := buildTether(ctx, dir, o.tether)
+	if *pgoOut != "" {
+		if err != nil {
+			return err
+		}
+		return writePGOProfile(ctx, o, dir, originAddrs, tetherBin, *pgoOut, stderr)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "tether left out:", err)
 	}
@@ -163,12 +174,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// runWorkload starts the proxies for one workload, measures them and
-// prints the workload's table.
-func runWorkload(ctx context.Context, w workload, o options, dir string, origins []string, tetherBin string, stdout, stderr io.Writer) error {
+// newSite prepares what the proxies serve for workload w, in a folder of
+// its own under dir.
+func newSite(w workload, o options, dir string, origins []string) (site, error) {
 	s := site{dir: filepath.Join(dir, w.name), origins: origins, maxConn: 4096}
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
-		return err
+		return s, err
 	}
 	if w.idle {
 		s.maxConn = o.idleConns + 1000
@@ -176,9 +187,19 @@ func runWorkload(ctx context.Context, w workload, o options, dir string, origins
 	if w.tls {
 		c, err := writeCert(s.dir)
 		if err != nil {
-			return err
+			return s, err
 		}
 		s.tls = c
+	}
+	return s, nil
+}
+
+// runWorkload starts the proxies for one workload, measures them and
+// prints the workload's table.
+func runWorkload(ctx context.Context, w workload, o options, dir string, origins []string, tetherBin string, stdout, stderr io.Writer) error {
+	s, err := newSite(w, o, dir, origins)
+	if err != nil {
+		return err
 	}
 	proxies := startProxies(ctx, s, tetherBin, o.floors && !w.tls, stderr)
 	defer func() {

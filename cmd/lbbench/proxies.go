@@ -90,7 +90,9 @@ func buildTether(ctx context.Context, dir, bin string) (string, error) {
 	return bin, nil
 }
 
-func startTether(ctx context.Context, s site, bin string) (*proxy, error) {
+// startTether starts Tether on the site's configuration, with extra
+// arguments to its serve command.
+func startTether(ctx context.Context, s site, bin string, extra ...string) (*proxy, error) {
 	addr := freeAddrs(1)[0]
 	cfg := filepath.Join(s.dir, "tether.cfg")
 	if err := os.WriteFile(cfg, []byte(s.balancerConfig(addr)), 0o600); err != nil {
@@ -101,7 +103,7 @@ func startTether(ctx context.Context, s site, bin string) (*proxy, error) {
 	if b, err := check.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("tether refuses the configuration: %s", strings.TrimSpace(string(b)))
 	}
-	cmd := exec.CommandContext(ctx, bin, "serve", "-f", cfg, "-db", db, "-console", "", "-socket", "")
+	cmd := exec.CommandContext(ctx, bin, append([]string{"serve", "-f", cfg, "-db", db, "-console", "", "-socket", ""}, extra...)...)
 	cmd.Stderr = io.Discard
 	cmd.Stdout = io.Discard
 	if err := cmd.Start(); err != nil {
