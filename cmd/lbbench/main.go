@@ -222,7 +222,7 @@ func runWorkload(ctx context.Context, w workload, o options, dir string, origins
 				return fmt.Errorf("%s round %d: %w", p.name, round, err)
 			}
 			p.results = append(p.results, res)
-			fmt.Fprintf(stderr, "%s round %d %-8s %10.0f req/s  p50 %-8s p99 %-8s CPU/req %s  origins %s\n", w.name, round, p.name, res.rps, res.p50, res.p99, res.cpu.Round(100*time.Nanosecond), res.originCPU.Round(100*time.Nanosecond))
+			fmt.Fprintf(stderr, "%s round %d %-8s %10.0f req/s  p50 %-8s p99 %-8s CPU/req %s  origins %s  idle %.0f%%\n", w.name, round, p.name, res.rps, res.p50, res.p99, res.cpu.Round(100*time.Nanosecond), res.originCPU.Round(100*time.Nanosecond), 100*res.idle)
 		}
 	}
 	printTable(stdout, proxies)

@@ -26,6 +26,10 @@ type result struct {
 	// way of delivering requests costs the servers behind it (a proxy that
 	// hands them requests in bursts wakes them less often).
 	originCPU time.Duration
+	// idle is the share of the machine's CPU time nobody used during the
+	// run: on a machine that wrk, the origins and the proxy share, what a
+	// proxy's way of waiting leaves unused, besides what it spends.
+	idle float64
 }
 
 var (
@@ -43,16 +47,21 @@ func runWrk(ctx context.Context, p *proxy, w workload, o options) (result, error
 	}
 	cpuBefore, cpuErr := cpuTime(p.cmd.Process.Pid)
 	originsBefore, originsErr := cpuTime(o.originsPID)
+	machineBefore, machineErr := machineTimes()
 	out, err := execOutput(ctx, "wrk", append(args, p.url)...)
 	if err != nil {
 		return result{}, fmt.Errorf("wrk: %v\n%s", err, out)
 	}
 	cpuAfter, cpuErr2 := cpuTime(p.cmd.Process.Pid)
 	originsAfter, originsErr2 := cpuTime(o.originsPID)
-	if err := errors.Join(cpuErr, cpuErr2, originsErr, originsErr2); err != nil {
+	machineAfter, machineErr2 := machineTimes()
+	if err := errors.Join(cpuErr, cpuErr2, originsErr, originsErr2, machineErr, machineErr2); err != nil {
 		return result{}, err
 	}
 	var r result
+	if total := machineAfter.total - machineBefore.total; total > 0 {
+		r.idle = float64(machineAfter.idle-machineBefore.idle) / float64(total)
+	}
 	m := rpsRe.FindSubmatch(out)
 	if m == nil {
 		return r, fmt.Errorf("no Requests/sec in wrk output:\n%s", out)
@@ -90,7 +99,7 @@ func median[T int64 | float64 | time.Duration](v []T) T {
 
 func printTable(w io.Writer, proxies []*proxy) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "proxy\treq/s (median)\tp50\tp99\tCPU/req\torigins CPU/req\tvs haproxy\tp99 vs haproxy\tCPU vs haproxy\tvs caddy\t")
+	fmt.Fprintln(tw, "proxy\treq/s (median)\tp50\tp99\tCPU/req\torigins CPU/req\tmachine idle\tvs haproxy\tp99 vs haproxy\tCPU vs haproxy\tvs caddy\t")
 	med := map[string]result{}
 	for _, p := range proxies {
 		med[p.name] = result{
@@ -99,6 +108,7 @@ func printTable(w io.Writer, proxies []*proxy) {
 			p99:       median(pluck(p.results, func(r result) time.Duration { return r.p99 })),
 			cpu:       median(pluck(p.results, func(r result) time.Duration { return r.cpu })),
 			originCPU: median(pluck(p.results, func(r result) time.Duration { return r.originCPU })),
+			idle:      median(pluck(p.results, func(r result) float64 { return r.idle })),
 		}
 	}
 	for _, p := range proxies {
@@ -114,8 +124,8 @@ func printTable(w io.Writer, proxies []*proxy) {
 		if c, ok := med["caddy"]; ok && c.rps > 0 {
 			vsC = fmt.Sprintf("%.2fx", m.rps/c.rps)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", p.name, m.rps, m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond),
-			m.cpu.Round(100*time.Nanosecond), m.originCPU.Round(100*time.Nanosecond), vsH, p99H, cpuH, vsC)
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%.0f%%\t%s\t%s\t%s\t%s\t\n", p.name, m.rps, m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond),
+			m.cpu.Round(100*time.Nanosecond), m.originCPU.Round(100*time.Nanosecond), 100*m.idle, vsH, p99H, cpuH, vsC)
 	}
 	tw.Flush()
 }
@@ -182,3 +192,38 @@ func cpuTime(pid int) (time.Duration, error) {
 // clockTicks is the kernel's USER_HZ, the unit of /proc's CPU times: 100
 // on every Linux architecture Go runs on.
 const clockTicks = 100
+
+// cpuTicks are the machine's CPU times from /proc/stat, in clock ticks:
+// all of them, and those idle (idle and iowait).
+type cpuTicks struct{ total, idle int64 }
+
+func machineTimes() (cpuTicks, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuTicks{}, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return parseCPULine(line)
+}
+
+// parseCPULine reads /proc/stat's first line: "cpu" then user, nice,
+// system, idle, iowait, irq, softirq, steal (later fields, guest time,
+// are already counted in user and nice).
+func parseCPULine(line string) (cpuTicks, error) {
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return cpuTicks{}, fmt.Errorf("unexpected /proc/stat line %q", line)
+	}
+	var t cpuTicks
+	for i, v := range f[1:9] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return cpuTicks{}, fmt.Errorf("unexpected /proc/stat line %q", line)
+		}
+		t.total += n
+		if i == 3 || i == 4 {
+			t.idle += n
+		}
+	}
+	return t, nil
+}
