@@ -99,7 +99,7 @@ func median[T int64 | float64 | time.Duration](v []T) T {
 
 func printTable(w io.Writer, proxies []*proxy) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "proxy\treq/s (median)\tp50\tp99\tCPU/req\torigins CPU/req\tmachine idle\tvs haproxy\tp99 vs haproxy\tCPU vs haproxy\tvs caddy\t")
+	fmt.Fprintln(tw, "proxy\treq/s (median)\tp50\tp99\tCPU/req\torigins CPU/req\tmachine idle\tvs haproxy\tround by round\tp99 vs haproxy\tCPU vs haproxy\tvs caddy\t")
 	med := map[string]result{}
 	for _, p := range proxies {
 		med[p.name] = result{
@@ -111,9 +111,18 @@ func printTable(w io.Writer, proxies []*proxy) {
 			idle:      median(pluck(p.results, func(r result) float64 { return r.idle })),
 		}
 	}
+	var haproxy *proxy
+	for _, p := range proxies {
+		if p.name == "haproxy" {
+			haproxy = p
+		}
+	}
 	for _, p := range proxies {
 		m := med[p.name]
-		vsH, p99H, cpuH, vsC := "-", "-", "-", "-"
+		vsH, pairedH, p99H, cpuH, vsC := "-", "-", "-", "-", "-"
+		if r, ok := pairedRatio(p, haproxy); ok {
+			pairedH = fmt.Sprintf("%.2fx", r)
+		}
 		if h, ok := med["haproxy"]; ok && h.rps > 0 {
 			vsH = fmt.Sprintf("%.2fx", m.rps/h.rps)
 			p99H = fmt.Sprintf("%.2fx", float64(m.p99)/float64(h.p99))
@@ -124,10 +133,28 @@ func printTable(w io.Writer, proxies []*proxy) {
 		if c, ok := med["caddy"]; ok && c.rps > 0 {
 			vsC = fmt.Sprintf("%.2fx", m.rps/c.rps)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%.0f%%\t%s\t%s\t%s\t%s\t\n", p.name, m.rps, m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond),
-			m.cpu.Round(100*time.Nanosecond), m.originCPU.Round(100*time.Nanosecond), 100*m.idle, vsH, p99H, cpuH, vsC)
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%.0f%%\t%s\t%s\t%s\t%s\t%s\t\n", p.name, m.rps, m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond),
+			m.cpu.Round(100*time.Nanosecond), m.originCPU.Round(100*time.Nanosecond), 100*m.idle, vsH, pairedH, p99H, cpuH, vsC)
 	}
 	tw.Flush()
+}
+
+// pairedRatio is the median, over rounds, of p's req/s divided by base's
+// in the same round. The machine's speed drifts within a run; a round's
+// proxies run back to back, so their ratio drifts less than the ratio of
+// the medians.
+func pairedRatio(p, base *proxy) (float64, bool) {
+	if base == nil || len(p.results) == 0 || len(p.results) != len(base.results) {
+		return 0, false
+	}
+	ratios := make([]float64, 0, len(p.results))
+	for i, r := range p.results {
+		if base.results[i].rps <= 0 {
+			return 0, false
+		}
+		ratios = append(ratios, r.rps/base.results[i].rps)
+	}
+	return median(ratios), true
 }
 
 func pluck[T any](rs []result, f func(result) T) []T {

@@ -41,3 +41,25 @@ func TestParseCPULine(t *testing.T) {
 		}
 	}
 }
+
+// TestPairedRatio takes the median of the per-round ratios, which a drift
+// of the machine's speed between rounds leaves alone.
+func TestPairedRatio(t *testing.T) {
+	rounds := func(rps ...float64) *proxy {
+		p := &proxy{}
+		for _, r := range rps {
+			p.results = append(p.results, result{rps: r})
+		}
+		return p
+	}
+	base := rounds(100, 200, 400)
+	if r, ok := pairedRatio(rounds(90, 180, 360), base); !ok || r < 0.8999 || r > 0.9001 {
+		t.Errorf("pairedRatio = %v, %v; want 0.90", r, ok)
+	}
+	if _, ok := pairedRatio(rounds(1, 2), base); ok {
+		t.Error("rounds of different counts were paired")
+	}
+	if _, ok := pairedRatio(rounds(1), nil); ok {
+		t.Error("paired without a base")
+	}
+}
