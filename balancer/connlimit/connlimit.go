@@ -157,7 +157,12 @@ func (l *Listener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
-			if !Temporary(err) || l.isClosed() {
+			if l.isClosed() {
+				// Closed while the wrapped listener failed: report
+				// the close, as a closed listener does.
+				return nil, l.closedErr()
+			}
+			if !Temporary(err) {
 				return nil, err
 			}
 			l.errs.Failed(err)
