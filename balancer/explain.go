@@ -237,7 +237,7 @@ func (be *backendRT) explainCandidates(exclude *serverRT, p *persistence, now in
 // to a GET request read as p gets, by the request path's response code.
 func (be *backendRT) explainSetCookie(srv *serverRT, p *persistence, now int64) string {
 	h := make(http.Header)
-	be.ck.processResponseCookies(h, &http.Request{Method: http.MethodGet}, srv, p, now, false)
+	be.ck.processResponseCookies(h, &http.Request{Method: http.MethodGet}, srv, p, now, false, nil)
 	return strings.Join(h["Set-Cookie"], "\n")
 }
 

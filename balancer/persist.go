@@ -383,7 +383,10 @@ const deletionSuffix = "=; Expires=Thu, 01-Jan-1970 00:00:01 GMT; path=/"
 // what happened to the persistence cookie in HAProxy's log letters: N
 // (nothing), P (the server's kept), D (the server's deleted), R (the
 // server's rewritten), I (inserted) or U (inserted to update its date).
-func (ck *cookieRT) processResponseCookies(h http.Header, r *http.Request, srv *serverRT, p *persistence, now int64, cacheable bool) (inserted bool, flag byte) {
+//
+// vals, when not nil, is the store of h's values (see keepValue), which
+// an inserted cookie's value goes in when h has no Set-Cookie yet.
+func (ck *cookieRT) processResponseCookies(h http.Header, r *http.Request, srv *serverRT, p *persistence, now int64, cacheable bool, vals *[]string) (inserted bool, flag byte) {
 	direct := p.server != nil && p.server == srv
 	// reissue: the client came with an old cookie of srv (a retired key,
 	// a previous address) and gets srv's current one.
@@ -441,7 +444,7 @@ func (ck *cookieRT) processResponseCookies(h http.Header, r *http.Request, srv *
 			if _, app, ok := ck.splitValue(p.value); ok && ck.cfg.Mode == CookiePrefix {
 				value += "~" + app
 			}
-			ck.appendSetCookie(h, value, p, now, cacheable)
+			ck.appendSetCookie(h, ck.setCookieLine(value, p, now, nil), vals, cacheable)
 			p.reissued = true
 			flag = 'I'
 		}
@@ -460,15 +463,49 @@ func (ck *cookieRT) processResponseCookies(h http.Header, r *http.Request, srv *
 		flag = 'U'
 	}
 	p.reissued = reissue
-	ck.appendSetCookie(h, srv.cookie, p, now, cacheable)
+	ck.appendSetCookie(h, ck.setCookieLine(srv.cookie, p, now, srv), vals, cacheable)
 	return srv.cookie != "" && !direct, flag
 }
 
-// appendSetCookie adds the persistence Set-Cookie header giving value
+// appendSetCookie adds the persistence Set-Cookie line to h, its value
+// kept in vals when h has none yet and vals is not nil, and nocache's
+// "Cache-control: private" for a cacheable response.
+func (ck *cookieRT) appendSetCookie(h http.Header, line string, vals *[]string, cacheable bool) {
+	if vv := h["Set-Cookie"]; len(vv) > 0 || vals == nil {
+		h["Set-Cookie"] = append(vv, line)
+	} else {
+		h["Set-Cookie"] = keepValue(vals, line, nil)
+	}
+	if ck.cfg.NoCache && cacheable {
+		// HAProxy appends this line after the cookie. net/http writes
+		// header keys in sorted order; a lowercase key sorts after every
+		// canonical one, so it goes out after Set-Cookie, and in the
+		// case HAProxy writes it.
+		h["cache-control"] = append(h["cache-control"], "private")
+	}
+}
+
+// insertLine is the Set-Cookie line that inserts a server's cookie,
+// kept with the server's live state once made, with what it was made
+// from: a first visit then costs neither formatting nor allocation.
+type insertLine struct {
+	ck     *cookieRT
+	cookie string
+	line   string
+}
+
+// setCookieLine returns the persistence Set-Cookie line giving value
 // (deleting the cookie when value is ""), with the dates of maxidle and
-// maxlife, and nocache's "Cache-control: private" for a cacheable response.
-func (ck *cookieRT) appendSetCookie(h http.Header, value string, p *persistence, now int64, cacheable bool) {
-	// Composed on the stack: the header value is the only copy.
+// maxlife. srv, when not nil, is the server whose cookie value is: its
+// line, which has no dates, is made once for these cookie settings.
+func (ck *cookieRT) setCookieLine(value string, p *persistence, now int64, srv *serverRT) string {
+	keep := srv != nil && srv.live != nil && value != "" && value == srv.cookie && ck.maxIdle == 0 && ck.maxLife == 0
+	if keep {
+		if l := srv.live.insert.Load(); l != nil && l.ck == ck && l.cookie == value {
+			return l.line
+		}
+	}
+	// Composed on the stack: the line is the only copy.
 	var buf [256]byte
 	b := append(buf[:0], ck.cfg.Name...)
 	if value == "" {
@@ -491,14 +528,11 @@ func (ck *cookieRT) appendSetCookie(h http.Header, value string, p *persistence,
 		b = append(b, "; path=/"...)
 	}
 	b = append(b, ck.suffix...)
-	h["Set-Cookie"] = append(h["Set-Cookie"], string(b))
-	if ck.cfg.NoCache && cacheable {
-		// HAProxy appends this line after the cookie. net/http writes
-		// header keys in sorted order; a lowercase key sorts after every
-		// canonical one, so it goes out after Set-Cookie, and in the
-		// case HAProxy writes it.
-		h["cache-control"] = append(h["cache-control"], "private")
+	line := string(b)
+	if keep {
+		srv.live.insert.Store(&insertLine{ck: ck, cookie: value, line: line})
 	}
+	return line
 }
 
 // firstAttr returns the "name=value" part of a Set-Cookie line.

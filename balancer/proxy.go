@@ -410,7 +410,7 @@ func (b *Balancer) serveBackend(w http.ResponseWriter, r *http.Request, be *back
 	if be.ck != nil {
 		cacheable := be.ck.cfg.NoCache && responseCacheable(r, resp.status, hdr)
 		var inserted bool
-		if inserted, tr.cookieRes = be.ck.processResponseCookies(hdr, r, srv, &p, now, cacheable); inserted {
+		if inserted, tr.cookieRes = be.ck.processResponseCookies(hdr, r, srv, &p, now, cacheable, vals); inserted {
 			sl.sticky.newSessions.Add(1)
 			bl.sticky.newSessions.Add(1)
 		}

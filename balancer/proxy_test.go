@@ -602,3 +602,32 @@ func TestRandomFollowsWeights(t *testing.T) {
 		t.Fatalf("weights 3:1 drawn %v (ratio %.2f)", counts, r)
 	}
 }
+
+// TestInsertedCookieFollowsSettings checks the Set-Cookie line a first
+// visit gets, which is made once per server and then reused: a new
+// dynamic cookie key, then new cookie settings, each change what the next
+// first visit is sent.
+func TestInsertedCookieFollowsSettings(t *testing.T) {
+	origins := startOrigins(t, 1)
+	h := newHarness(t, dynBackend(origins), nil)
+	addr := origins[0].addr
+	cookieFor := func(key string) string {
+		return DynamicCookie(key, addr.Addr(), int32(addr.Port()))
+	}
+	check := func(want string) {
+		t.Helper()
+		for range 2 {
+			if got := h.get("/", "").setCookies; len(got) != 1 || got[0] != want {
+				t.Fatalf("Set-Cookie %q, want %q", got, want)
+			}
+		}
+	}
+	check("SERVER_USED=" + cookieFor("mysecretphrase") + "; path=/")
+
+	h.apply(SetDynamicCookieKey{Backend: "servers", Key: "anotherphrase"})
+	check("SERVER_USED=" + cookieFor("anotherphrase") + "; path=/")
+
+	h.apply(SetCookie{Backend: "servers", Cookie: &CookieConfig{Name: "LB", Mode: CookieInsert, Indirect: true,
+		Dynamic: true, HTTPOnly: true, Domains: []string{"example.com"}}})
+	check("LB=" + cookieFor("anotherphrase") + "; path=/; domain=example.com; HttpOnly")
+}

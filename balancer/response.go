@@ -235,24 +235,32 @@ func readResponseHead(br *bufio.Reader, limit int, dst http.Header, order *[]str
 			dst[key] = append(vv, value)
 			continue
 		}
-		values := *vals // backing store for header values
-		if len(values) == cap(values) {
-			// Sized by the lines of a head read whole, else a guess.
-			n := max(16, 2*cap(values))
-			if head.lines > 0 {
-				n, head.lines = max(head.lines, 2*cap(values)), 0
-			}
-			values = make([]string, 0, n)
-		}
-		values = append(values, value)
-		*vals = values
-		dst[key] = values[len(values)-1 : len(values) : len(values)]
+		dst[key] = keepValue(vals, value, &head.lines)
 		*order = append(*order, key)
 	}
 	if resp.contentLength < -1 {
 		delete(dst, "Content-Length")
 	}
 	return resp, nil
+}
+
+// keepValue stores v in the header values' backing store *vals and
+// returns it as a one-value slice, which an append copies rather than
+// overwrite the store. A store that must grow is sized by *hint when it
+// is above 0 (the lines of a head read whole; the hint is then used up),
+// else by a guess.
+func keepValue(vals *[]string, v string, hint *int) []string {
+	values := *vals
+	if len(values) == cap(values) {
+		n := max(16, 2*cap(values))
+		if hint != nil && *hint > 0 {
+			n, *hint = max(*hint, 2*cap(values)), 0
+		}
+		values = make([]string, 0, n)
+	}
+	values = append(values, v)
+	*vals = values
+	return values[len(values)-1 : len(values) : len(values)]
 }
 
 // headText is a response head found whole in the read buffer, copied

@@ -39,6 +39,8 @@ type serverLive struct {
 	checkNow chan struct{}
 	// slots is the server's maxconn queueing state.
 	slots serverSlots
+	// insert is the server's Set-Cookie line, once made.
+	insert atomic.Pointer[insertLine]
 }
 
 func newServerLive() *serverLive {
