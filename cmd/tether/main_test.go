@@ -73,7 +73,10 @@ func (f fixture) serve(t *testing.T) (stop func()) {
 	}
 }
 
-func waitSocket(t *testing.T, sock string, done <-chan error) {
+// waitSocket waits for the Runtime API at sock to answer. done (buffered)
+// receives serve's end: when serve ends first, its result is put back
+// for the test's cleanup to find, and the test fails.
+func waitSocket(t *testing.T, sock string, done chan error) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -91,6 +94,7 @@ func waitSocket(t *testing.T, sock string, done <-chan error) {
 		}
 		select {
 		case err := <-done:
+			done <- err
 			t.Fatalf("serve exited early: %v", err)
 		default:
 		}
