@@ -499,7 +499,7 @@ type insertLine struct {
 // maxlife. srv, when not nil, is the server whose cookie value is: its
 // line, which has no dates, is made once for these cookie settings.
 func (ck *cookieRT) setCookieLine(value string, p *persistence, now int64, srv *serverRT) string {
-	keep := srv != nil && srv.live != nil && value != "" && value == srv.cookie && ck.maxIdle == 0 && ck.maxLife == 0
+	keep := srv != nil && value != "" && value == srv.cookie && ck.maxIdle == 0 && ck.maxLife == 0
 	if keep {
 		if l := srv.live.insert.Load(); l != nil && l.ck == ck && l.cookie == value {
 			return l.line
