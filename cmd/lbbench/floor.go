@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Floor proxies answer one question: of a proxy's CPU time per request on
@@ -38,12 +39,19 @@ const floorCookie = "FLOOR"
 type floorRouter struct {
 	origins []string
 	next    atomic.Uint32
+	// work is CPU time spent on each request, standing for a proxy's own
+	// logic (see -floor-work).
+	work time.Duration
 }
 
 // route returns the server for a request head and whether the response
 // must set the cookie: the server a valid cookie names, else the next in
 // turn.
 func (r *floorRouter) route(head []byte) (srv int, setCookie bool) {
+	if r.work > 0 {
+		for start := time.Now(); time.Since(start) < r.work; {
+		}
+	}
 	if _, v, ok := bytes.Cut(head, []byte("\r\nCookie: "+floorCookie+"=")); ok {
 		if n := bytes.IndexAny(v, ";\r"); n > 0 {
 			if i, err := strconv.Atoi(string(v[:n])); err == nil && i >= 0 && i < len(r.origins) {
@@ -95,20 +103,28 @@ func withCookie(dst, resp []byte, srv int, set bool) []byte {
 	return append(dst, resp[line:]...)
 }
 
-// serveFloor runs the floor proxy of the spec "KIND,LISTEN,ORIGIN,...".
+// serveFloor runs the floor proxy of the spec "KIND[+WORK],LISTEN,ORIGIN,...",
+// where WORK is the CPU time to spend on each request (a duration).
 func serveFloor(ctx context.Context, spec string) error {
 	f := strings.Split(spec, ",")
 	if len(f) < 3 {
-		return fmt.Errorf("floor spec %q: want KIND,LISTEN,ORIGIN,...", spec)
+		return fmt.Errorf("floor spec %q: want KIND[+WORK],LISTEN,ORIGIN,...", spec)
 	}
 	r := &floorRouter{origins: f[2:]}
-	switch f[0] {
+	kind, work, withWork := strings.Cut(f[0], "+")
+	if withWork {
+		var err error
+		if r.work, err = time.ParseDuration(work); err != nil || r.work <= 0 {
+			return fmt.Errorf("floor spec %q: work %q is not a positive duration", spec, work)
+		}
+	}
+	switch kind {
 	case floorGoroutines:
 		return serveFloorGoroutines(ctx, f[1], r)
 	case floorEpoll:
 		return serveFloorEpoll(ctx, f[1], r)
 	}
-	return fmt.Errorf("unknown floor %q", f[0])
+	return fmt.Errorf("unknown floor %q", kind)
 }
 
 const floorBufSize = 16 << 10

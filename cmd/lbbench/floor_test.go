@@ -27,7 +27,7 @@ func TestFloorsProxyWithPersistence(t *testing.T) {
 		defer o.Close()
 		origins = append(origins, strings.TrimPrefix(o.URL, "http://"))
 	}
-	for _, kind := range []string{floorGoroutines, floorEpoll} {
+	for _, kind := range []string{floorGoroutines, floorEpoll, floorGoroutines + "+100µs", floorEpoll + "+100µs"} {
 		t.Run(kind, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -85,4 +85,21 @@ func readFloorResponse(t *testing.T, br *bufio.Reader) (*http.Response, string) 
 		t.Fatal(err)
 	}
 	return resp, string(b)
+}
+
+// TestFloorWork checks that a floor given work spends at least that much
+// on each request, and that a spec with a work that is no positive
+// duration is refused.
+func TestFloorWork(t *testing.T) {
+	r := &floorRouter{origins: []string{"a", "b"}, work: 2 * time.Millisecond}
+	start := time.Now()
+	r.route([]byte("GET / HTTP/1.1\r\n\r\n"))
+	if took := time.Since(start); took < r.work {
+		t.Errorf("route took %v, want at least %v", took, r.work)
+	}
+	for _, spec := range []string{floorEpoll + "+x,127.0.0.1:1,127.0.0.1:2", floorEpoll + "+-1ms,127.0.0.1:1,127.0.0.1:2", floorEpoll + "+0s,127.0.0.1:1,127.0.0.1:2"} {
+		if err := serveFloor(context.Background(), spec); err == nil || !strings.Contains(err.Error(), "not a positive duration") {
+			t.Errorf("serveFloor(%q) = %v, want a refusal of the work", spec, err)
+		}
+	}
 }

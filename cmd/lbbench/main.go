@@ -4,7 +4,7 @@
 //
 //	go run ./cmd/lbbench [-workloads sticky,first-visit,tls,handshake,idle,tls-idle]
 //	    [-rounds 3] [-duration 4s] [-conns 32] [-threads 1] [-origins 4] [-idle 5000]
-//	    [-floors]
+//	    [-floors [-floor-work 10us]]
 //	go run ./cmd/lbbench -pgo cmd/tether/default.pgo [-duration 10s]
 //
 // Workloads:
@@ -24,7 +24,10 @@
 // programs that do only what a cookie-persistence proxy must (see
 // floor.go), one on goroutines and Go's poller, one on an epoll loop of
 // its own. Their rows show what Go itself costs a request on the machine,
-// which bounds what Tether can reach.
+// which bounds what Tether can reach. -floor-work adds the same two
+// floors spending that much CPU time on each request, standing for a
+// proxy's own logic: what each design reaches with a given cost of
+// parsing, rules and persistence.
 //
 // With -pgo, it measures nothing: it takes the CPU profile that
 // cmd/tether/default.pgo holds (see pgo.go).
@@ -63,8 +66,11 @@ type options struct {
 	origins   int
 	idleConns int
 	tether    string
-	// floors adds the floor proxies to the plain-HTTP workloads.
-	floors bool
+	// floors adds the floor proxies to the plain-HTTP workloads, and
+	// floorWork, when above 0, floors spending that much CPU time on each
+	// request.
+	floors    bool
+	floorWork time.Duration
 	// originsPID is the process serving the origins.
 	originsPID int
 }
@@ -109,9 +115,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.idleConns, "idle", 5000, "idle connections opened by the idle workload")
 	fs.StringVar(&o.tether, "tether", "", "tether binary (default: built from ./cmd/tether)")
 	fs.BoolVar(&o.floors, "floors", false, "also measure the floor proxies ("+floorGoroutines+", "+floorEpoll+") on plain HTTP: what Go costs a request before any proxy's own work")
+	fs.DurationVar(&o.floorWork, "floor-work", 0, "with -floors, also measure the floors spending this much CPU time on each request (e.g. 10us), standing for a proxy's own work")
 	pgoOut := fs.String("pgo", "", "instead of comparing, run Tether alone under the "+strings.Join(pgoWorkloads, ", ")+" workloads and write their merged CPU profile to this file (cmd/tether/default.pgo, which go build uses for profile-guided optimization)")
 	originMode := fs.String("serve-origins", "", "internal: serve origins on these comma-separated addresses")
-	floorMode := fs.String("serve-floor", "", "internal: serve a floor proxy (KIND,LISTEN,ORIGIN,...)")
+	floorMode := fs.String("serve-floor", "", "internal: serve a floor proxy (KIND[+WORK],LISTEN,ORIGIN,...)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -201,7 +208,7 @@ func runWorkload(ctx context.Context, w workload, o options, dir string, origins
 	if err != nil {
 		return err
 	}
-	proxies := startProxies(ctx, s, tetherBin, o.floors && !w.tls, stderr)
+	proxies := startProxies(ctx, s, tetherBin, o.floors && !w.tls, o.floorWork, stderr)
 	defer func() {
 		for _, p := range proxies {
 			stopProcess(p.cmd)

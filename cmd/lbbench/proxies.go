@@ -138,7 +138,8 @@ func startCaddy(ctx context.Context, s site) (*proxy, error) {
 	return &proxy{name: "caddy", url: s.scheme() + "://" + addr + "/", cmd: cmd}, nil
 }
 
-// startFloor starts a floor proxy of this program (see floor.go).
+// startFloor starts a floor proxy of this program (see floor.go); kind
+// may carry the work it spends on each request ("floor-epoll+10µs").
 func startFloor(ctx context.Context, s site, kind string) (*proxy, error) {
 	self, err := os.Executable()
 	if err != nil {
@@ -156,7 +157,7 @@ func startFloor(ctx context.Context, s site, kind string) (*proxy, error) {
 // startProxies starts every proxy whose program is present, in the order
 // haproxy, tether, caddy, then the floors when asked; one that cannot
 // start is reported and left out.
-func startProxies(ctx context.Context, s site, tetherBin string, floors bool, stderr io.Writer) []*proxy {
+func startProxies(ctx context.Context, s site, tetherBin string, floors bool, floorWork time.Duration, stderr io.Writer) []*proxy {
 	var proxies []*proxy
 	type starter struct {
 		name string
@@ -168,7 +169,11 @@ func startProxies(ctx context.Context, s site, tetherBin string, floors bool, st
 		{"caddy", func() (*proxy, error) { return startCaddy(ctx, s) }},
 	}
 	if floors {
-		for _, kind := range []string{floorGoroutines, floorEpoll} {
+		kinds := []string{floorGoroutines, floorEpoll}
+		if floorWork > 0 {
+			kinds = append(kinds, floorGoroutines+"+"+floorWork.String(), floorEpoll+"+"+floorWork.String())
+		}
+		for _, kind := range kinds {
 			start = append(start, starter{kind, func() (*proxy, error) { return startFloor(ctx, s, kind) }})
 		}
 	}
