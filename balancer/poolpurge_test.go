@@ -1,10 +1,8 @@
 package balancer
 
 import (
-	"bufio"
 	"net"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 )
@@ -67,7 +65,8 @@ func activeConns(p *connPool, n int) ([]*upConn, []*closeRecorder) {
 	var socks []*closeRecorder
 	for range n {
 		rec := &closeRecorder{}
-		c := &upConn{pool: p, nc: rec, br: bufio.NewReader(strings.NewReader(""))}
+		c := &upConn{pool: p, nc: rec}
+		c.takeBuffers()
 		socks, conns = append(socks, rec), append(conns, c)
 		p.mu.Lock()
 		p.addActive(c)
@@ -140,4 +139,36 @@ func closedOnes(socks []*closeRecorder) []int {
 		}
 	}
 	return closed
+}
+
+// TestIdleConnectionsHoldNoBuffers checks that a connection back in the
+// pool holds no read or write buffer, that one taken again has both, and
+// that a connection with a byte left unread or unsent is closed instead of
+// kept.
+func TestIdleConnectionsHoldNoBuffers(t *testing.T) {
+	p := newConnPool(poolSettings{addr: "127.0.0.1:1", maxIdle: -1, purgeDelay: DefaultPoolPurgeDelay})
+	conns, socks := activeConns(p, 2)
+	for _, c := range conns {
+		p.put(c)
+	}
+	for i, c := range p.idle {
+		if c.br != nil || c.bw != nil {
+			t.Errorf("idle connection %d holds its buffers", i)
+		}
+	}
+	c, err := p.get("")
+	if err != nil || c != conns[1] {
+		t.Fatalf("get = %p, %v; want the idle connection %p", c, err, conns[1])
+	}
+	if c.br == nil || c.bw == nil || c.br.Size() != 16<<10 || c.bw.Size() != 8<<10 {
+		t.Fatal("a connection taken from the pool has no buffers, or buffers of the wrong size")
+	}
+	c.bw.WriteString("unsent")
+	p.put(c)
+	if !socks[1].closed || len(p.idle) != 1 {
+		t.Errorf("a connection with unsent bytes went back to the pool (closed %v, %d idle)", socks[1].closed, len(p.idle))
+	}
+	if c.br != nil || c.bw != nil {
+		t.Error("a closed connection kept its buffers")
+	}
 }

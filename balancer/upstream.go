@@ -270,6 +270,7 @@ func (p *connPool) get(sni string) (*upConn, error) {
 		p.addActive(c)
 		p.mu.Unlock()
 		if c.reusable() {
+			c.takeBuffers()
 			return c, nil
 		}
 		p.discard(c)
@@ -326,10 +327,7 @@ func (p *connPool) dial(sni string) (*upConn, error) {
 		c.peekFn = c.peek
 	}
 	c.connected = time.Now()
-	c.br = bufReaders.Get().(*bufio.Reader)
-	c.br.Reset(c)
-	c.bw = bufWriters.Get().(*bufio.Writer)
-	c.bw.Reset(c)
+	c.takeBuffers()
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -345,10 +343,11 @@ func (p *connPool) dial(sni string) (*upConn, error) {
 // connection holding unread bytes (the server sent more than the response
 // it framed) is closed instead.
 func (p *connPool) put(c *upConn) {
-	if c.br.Buffered() > 0 {
+	if c.br.Buffered() > 0 || c.bw.Buffered() > 0 {
 		p.discard(c)
 		return
 	}
+	c.giveBuffers()
 	c.reused = true
 	c.nc.SetReadDeadline(time.Time{})
 	p.mu.Lock()
@@ -372,6 +371,23 @@ func (p *connPool) discard(c *upConn) {
 
 func (c *upConn) close() {
 	c.nc.Close()
+	c.giveBuffers()
+}
+
+// takeBuffers gives a connection taken into use its read and write
+// buffers. An idle connection holds none: they go back to the shared
+// pools with each response, so that the next request, on whichever
+// connection, takes buffers still in the processor's cache, and a pool
+// of idle connections costs no buffer memory.
+func (c *upConn) takeBuffers() {
+	c.br = bufReaders.Get().(*bufio.Reader)
+	c.br.Reset(c)
+	c.bw = bufWriters.Get().(*bufio.Writer)
+	c.bw.Reset(c)
+}
+
+// giveBuffers returns the buffers, which hold no unread or unsent byte.
+func (c *upConn) giveBuffers() {
 	if c.br != nil {
 		c.br.Reset(nil)
 		bufReaders.Put(c.br)
