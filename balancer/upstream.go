@@ -388,6 +388,7 @@ func (c *upConn) takeBuffers() {
 
 // giveBuffers returns the buffers, which hold no unread or unsent byte.
 func (c *upConn) giveBuffers() {
+	c.lim = lengthBody{} // it reads from br
 	if c.br != nil {
 		c.br.Reset(nil)
 		bufReaders.Put(c.br)
