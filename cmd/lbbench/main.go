@@ -5,6 +5,7 @@
 //	go run ./cmd/lbbench [-workloads sticky,first-visit,tls,handshake,idle,tls-idle]
 //	    [-rounds 3] [-duration 4s] [-conns 32] [-threads 1] [-origins 4] [-idle 5000]
 //	    [-floors [-floor-work 10us]]
+//	go run ./cmd/lbbench -against OTHER_TETHER_BINARY [-rounds 30] [-duration 3s] ...
 //	go run ./cmd/lbbench -pgo cmd/tether/default.pgo [-duration 10s]
 //
 // Workloads:
@@ -28,6 +29,13 @@
 // floors spending that much CPU time on each request, standing for a
 // proxy's own logic: what each design reaches with a given cost of
 // parsing, rules and persistence.
+//
+// With -against, it compares two builds of Tether (haproxy still runs as
+// the reference): after each workload's table, the median and quartiles
+// of the rounds' ratios of the second to the first, req/s and CPU time
+// per request. The machine's speed drifts by more than most changes
+// gain; many short rounds, whose proxies run back to back, tell what a
+// few long ones cannot.
 //
 // With -pgo, it measures nothing: it takes the CPU profile that
 // cmd/tether/default.pgo holds (see pgo.go).
@@ -66,6 +74,8 @@ type options struct {
 	origins   int
 	idleConns int
 	tether    string
+	// against is a second Tether binary, compared with the first.
+	against string
 	// floors adds the floor proxies to the plain-HTTP workloads, and
 	// floorWork, when above 0, floors spending that much CPU time on each
 	// request.
@@ -114,6 +124,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.origins, "origins", 4, "origin servers")
 	fs.IntVar(&o.idleConns, "idle", 5000, "idle connections opened by the idle workload")
 	fs.StringVar(&o.tether, "tether", "", "tether binary (default: built from ./cmd/tether)")
+	fs.StringVar(&o.against, "against", "", "a second tether binary to compare with the first, as "+tetherB+": haproxy and the two Tethers only, and each round's ratio of the second to the first, summed up as median and quartiles")
 	fs.BoolVar(&o.floors, "floors", false, "also measure the floor proxies ("+floorGoroutines+", "+floorEpoll+") on plain HTTP: what Go costs a request before any proxy's own work")
 	fs.DurationVar(&o.floorWork, "floor-work", 0, "with -floors, also measure the floors spending this much CPU time on each request (e.g. 10us), standing for a proxy's own work")
 	pgoOut := fs.String("pgo", "", "instead of comparing, run Tether alone under the "+strings.Join(pgoWorkloads, ", ")+" workloads and write their merged CPU profile to this file (cmd/tether/default.pgo, which go build uses for profile-guided optimization)")
@@ -127,6 +138,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if *floorMode != "" {
 		return serveFloor(ctx, *floorMode)
+	}
+	if o.against != "" {
+		if _, err := os.Stat(o.against); err != nil {
+			return fmt.Errorf("-against: %w", err)
+		}
 	}
 	var chosen []workload
 	for _, n := range strings.Split(*list, ",") {
@@ -208,7 +224,7 @@ func runWorkload(ctx context.Context, w workload, o options, dir string, origins
 	if err != nil {
 		return err
 	}
-	proxies := startProxies(ctx, s, tetherBin, o.floors && !w.tls, o.floorWork, stderr)
+	proxies := startProxies(ctx, s, tetherBin, o, o.floors && !w.tls, stderr)
 	defer func() {
 		for _, p := range proxies {
 			stopProcess(p.cmd)
@@ -222,8 +238,9 @@ func runWorkload(ctx context.Context, w workload, o options, dir string, origins
 		return measureIdle(ctx, proxies, o.idleConns, stdout, stderr)
 	}
 	fmt.Fprintf(stdout, "wrk -t%d -c%d -d%s, %d origins, %d interleaved rounds\n", o.threads, o.conns, o.duration, len(origins), o.rounds)
+	order := slices.Clone(proxies)
 	for round := 1; round <= o.rounds; round++ {
-		for _, p := range proxies {
+		for _, p := range order {
 			res, err := runWrk(ctx, p, w, o)
 			if err != nil {
 				return fmt.Errorf("%s round %d: %w", p.name, round, err)
@@ -231,8 +248,12 @@ func runWorkload(ctx context.Context, w workload, o options, dir string, origins
 			p.results = append(p.results, res)
 			fmt.Fprintf(stderr, "%s round %d %-8s %10.0f req/s  p50 %-8s p99 %-8s CPU/req %s  origins %s  idle %.0f%%\n", w.name, round, p.name, res.rps, res.p50, res.p99, res.cpu.Round(100*time.Nanosecond), res.originCPU.Round(100*time.Nanosecond), 100*res.idle)
 		}
+		// The next round runs them in the reverse order: each proxy's
+		// runs follow as many of the others' as precede them.
+		slices.Reverse(order)
 	}
 	printTable(stdout, proxies)
+	printComparison(stdout, proxies)
 	return nil
 }
 

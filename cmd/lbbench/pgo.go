@@ -33,7 +33,7 @@ func writePGOProfile(ctx context.Context, o options, dir string, origins []strin
 			return err
 		}
 		prof := filepath.Join(s.dir, "cpu.prof")
-		p, err := startTether(ctx, s, tetherBin, "-cpu-profile", prof)
+		p, err := startTether(ctx, s, "tether", tetherBin, "-cpu-profile", prof)
 		if err != nil {
 			return err
 		}

@@ -90,15 +90,18 @@ func buildTether(ctx context.Context, dir, bin string) (string, error) {
 	return bin, nil
 }
 
-// startTether starts Tether on the site's configuration, with extra
-// arguments to its serve command.
-func startTether(ctx context.Context, s site, bin string, extra ...string) (*proxy, error) {
+// tetherB names the second Tether of a run with -against.
+const tetherB = "tether-b"
+
+// startTether starts Tether, the program bin, as the proxy called name on
+// the site's configuration, with extra arguments to its serve command.
+func startTether(ctx context.Context, s site, name, bin string, extra ...string) (*proxy, error) {
 	addr := freeAddrs(1)[0]
-	cfg := filepath.Join(s.dir, "tether.cfg")
+	cfg := filepath.Join(s.dir, name+".cfg")
 	if err := os.WriteFile(cfg, []byte(s.balancerConfig(addr)), 0o600); err != nil {
 		return nil, err
 	}
-	db := filepath.Join(s.dir, "tether.db")
+	db := filepath.Join(s.dir, name+".db")
 	check := exec.CommandContext(ctx, bin, "import", "-n", "-f", cfg, "-db", db)
 	if b, err := check.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("tether refuses the configuration: %s", strings.TrimSpace(string(b)))
@@ -109,7 +112,7 @@ func startTether(ctx context.Context, s site, bin string, extra ...string) (*pro
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	return &proxy{name: "tether", url: s.scheme() + "://" + addr + "/", cmd: cmd}, nil
+	return &proxy{name: name, url: s.scheme() + "://" + addr + "/", cmd: cmd}, nil
 }
 
 func startCaddy(ctx context.Context, s site) (*proxy, error) {
@@ -155,9 +158,10 @@ func startFloor(ctx context.Context, s site, kind string) (*proxy, error) {
 }
 
 // startProxies starts every proxy whose program is present, in the order
-// haproxy, tether, caddy, then the floors when asked; one that cannot
-// start is reported and left out.
-func startProxies(ctx context.Context, s site, tetherBin string, floors bool, floorWork time.Duration, stderr io.Writer) []*proxy {
+// haproxy, tether, caddy, then the floors when asked (floors, on a
+// plain-HTTP workload); with -against, haproxy and the two Tethers only.
+// One that cannot start is reported and left out.
+func startProxies(ctx context.Context, s site, tetherBin string, o options, floors bool, stderr io.Writer) []*proxy {
 	var proxies []*proxy
 	type starter struct {
 		name string
@@ -165,13 +169,17 @@ func startProxies(ctx context.Context, s site, tetherBin string, floors bool, fl
 	}
 	start := []starter{
 		{"haproxy", func() (*proxy, error) { return startHAProxy(ctx, s) }},
-		{"tether", func() (*proxy, error) { return startTether(ctx, s, tetherBin) }},
-		{"caddy", func() (*proxy, error) { return startCaddy(ctx, s) }},
+		{"tether", func() (*proxy, error) { return startTether(ctx, s, "tether", tetherBin) }},
 	}
-	if floors {
+	if o.against != "" {
+		start = append(start, starter{tetherB, func() (*proxy, error) { return startTether(ctx, s, tetherB, o.against) }})
+	} else {
+		start = append(start, starter{"caddy", func() (*proxy, error) { return startCaddy(ctx, s) }})
+	}
+	if floors && o.against == "" {
 		kinds := []string{floorGoroutines, floorEpoll}
-		if floorWork > 0 {
-			kinds = append(kinds, floorGoroutines+"+"+floorWork.String(), floorEpoll+"+"+floorWork.String())
+		if o.floorWork > 0 {
+			kinds = append(kinds, floorGoroutines+"+"+o.floorWork.String(), floorEpoll+"+"+o.floorWork.String())
 		}
 		for _, kind := range kinds {
 			start = append(start, starter{kind, func() (*proxy, error) { return startFloor(ctx, s, kind) }})

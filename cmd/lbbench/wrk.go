@@ -144,17 +144,68 @@ func printTable(w io.Writer, proxies []*proxy) {
 // proxies run back to back, so their ratio drifts less than the ratio of
 // the medians.
 func pairedRatio(p, base *proxy) (float64, bool) {
-	if base == nil || len(p.results) == 0 || len(p.results) != len(base.results) {
+	ratios, ok := roundRatios(p, base, func(r result) float64 { return r.rps })
+	if !ok {
 		return 0, false
+	}
+	return median(ratios), true
+}
+
+// roundRatios returns, round by round, f of p's result divided by f of
+// base's; false when the rounds do not pair up or a base value is 0.
+func roundRatios(p, base *proxy, f func(result) float64) ([]float64, bool) {
+	if base == nil || len(p.results) == 0 || len(p.results) != len(base.results) {
+		return nil, false
 	}
 	ratios := make([]float64, 0, len(p.results))
 	for i, r := range p.results {
-		if base.results[i].rps <= 0 {
-			return 0, false
+		b := f(base.results[i])
+		if b <= 0 {
+			return nil, false
 		}
-		ratios = append(ratios, r.rps/base.results[i].rps)
+		ratios = append(ratios, f(r)/b)
 	}
-	return median(ratios), true
+	return ratios, true
+}
+
+// quartiles returns the first quartile, the median and the third quartile
+// of v (the medians of its lower and upper halves, the middle value left
+// out of both when v's length is odd).
+func quartiles(v []float64) (q1, q2, q3 float64) {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	if n == 1 {
+		return s[0], s[0], s[0]
+	}
+	return median(s[:n/2]), median(s), median(s[(n+1)/2:])
+}
+
+// printComparison prints, for a run with -against, each round's ratio of
+// the second Tether to the first, as median and quartiles: req/s and CPU
+// time per request.
+func printComparison(w io.Writer, proxies []*proxy) {
+	var a, b *proxy
+	for _, p := range proxies {
+		switch p.name {
+		case "tether":
+			a = p
+		case tetherB:
+			b = p
+		}
+	}
+	if a == nil || b == nil {
+		return
+	}
+	rps, ok1 := roundRatios(b, a, func(r result) float64 { return r.rps })
+	cpu, ok2 := roundRatios(b, a, func(r result) float64 { return float64(r.cpu) })
+	if !ok1 || !ok2 {
+		return
+	}
+	q1, q2, q3 := quartiles(rps)
+	c1, c2, c3 := quartiles(cpu)
+	fmt.Fprintf(w, "%s against tether, round by round over %d rounds (median [quartiles]): req/s %.3fx [%.3f..%.3f], CPU/req %.3fx [%.3f..%.3f]\n",
+		tetherB, len(rps), q2, q1, q3, c2, c1, c3)
 }
 
 func pluck[T any](rs []result, f func(result) T) []T {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -61,5 +62,39 @@ func TestPairedRatio(t *testing.T) {
 	}
 	if _, ok := pairedRatio(rounds(1), nil); ok {
 		t.Error("paired without a base")
+	}
+}
+
+// TestQuartiles checks the quartiles of odd and even counts.
+func TestQuartiles(t *testing.T) {
+	for _, tc := range []struct {
+		v          []float64
+		q1, q2, q3 float64
+	}{
+		{[]float64{5, 1, 4, 2, 3}, 1.5, 3, 4.5},
+		{[]float64{4, 1, 3, 2}, 1.5, 2.5, 3.5},
+		{[]float64{7}, 7, 7, 7},
+	} {
+		if q1, q2, q3 := quartiles(tc.v); q1 != tc.q1 || q2 != tc.q2 || q3 != tc.q3 {
+			t.Errorf("quartiles(%v) = %v %v %v, want %v %v %v", tc.v, q1, q2, q3, tc.q1, tc.q2, tc.q3)
+		}
+	}
+}
+
+// TestPrintComparison checks the summary of a run with -against: each
+// round's ratio of the second Tether to the first, req/s and CPU time.
+func TestPrintComparison(t *testing.T) {
+	a := &proxy{name: "tether", results: []result{{rps: 100, cpu: 10 * time.Microsecond}, {rps: 200, cpu: 20 * time.Microsecond}, {rps: 100, cpu: 10 * time.Microsecond}}}
+	b := &proxy{name: tetherB, results: []result{{rps: 110, cpu: 9 * time.Microsecond}, {rps: 180, cpu: 22 * time.Microsecond}, {rps: 100, cpu: 10 * time.Microsecond}}}
+	var out strings.Builder
+	printComparison(&out, []*proxy{{name: "haproxy"}, a, b})
+	want := "tether-b against tether, round by round over 3 rounds (median [quartiles]): req/s 1.000x [0.900..1.100], CPU/req 1.000x [0.900..1.100]\n"
+	if out.String() != want {
+		t.Errorf("got %q, want %q", out.String(), want)
+	}
+	out.Reset()
+	printComparison(&out, []*proxy{a})
+	if out.Len() != 0 {
+		t.Errorf("printed %q without a second Tether", out.String())
 	}
 }
